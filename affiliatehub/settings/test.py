@@ -1,0 +1,19 @@
+"""The test suite: real PostgreSQL (embedded unless DATABASE_URL is set), nothing external."""
+
+import os
+
+from affiliatehub.settings.base import *  # noqa: F403
+from affiliatehub.settings.base import DATABASES
+
+# Several suites may share one server (parallel checkouts, CI): a suffix keeps them apart.
+DATABASES["default"]["TEST"] = {"NAME": "test_affiliatehub" + os.environ.get("TEST_DB_SUFFIX", "")}
+DATABASES["default"]["CONN_MAX_AGE"] = 0
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+CELERY_TASK_ALWAYS_EAGER = False
+CELERY_BROKER_URL = "memory://"
+CELERY_BROKER_TRANSPORT_OPTIONS = {}
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.InMemoryStorage"},
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}
+LOGGING = {"version": 1, "disable_existing_loggers": False}

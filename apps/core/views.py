@@ -1,0 +1,45 @@
+"""Operational endpoints."""
+
+from __future__ import annotations
+
+from django.db import connection
+from django.http import JsonResponse
+from django.views.decorators.http import require_GET
+
+from affiliatehub.celery import app as celery_app
+
+
+def _database_ok() -> tuple[bool, str]:
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+        return True, "ok"
+    except Exception as exc:  # noqa: BLE001 - report any failure as unhealthy, never raise
+        return False, f"{type(exc).__name__}: {exc}"
+
+
+def _broker_ok() -> tuple[bool, str]:
+    try:
+        with celery_app.connection_for_write() as conn:
+            conn.ensure_connection(max_retries=1, timeout=2)
+        return True, "ok"
+    except Exception as exc:  # noqa: BLE001 - report any failure as unhealthy, never raise
+        return False, f"{type(exc).__name__}: {exc}"
+
+
+@require_GET
+def healthz(request):
+    """Database and broker reachability: 200 when both answer, else 503."""
+    db_ok, db_detail = _database_ok()
+    broker_ok, broker_detail = _broker_ok()
+    healthy = db_ok and broker_ok
+    return JsonResponse(
+        {
+            "status": "ok" if healthy else "unavailable",
+            "checks": {
+                "database": {"ok": db_ok, "detail": db_detail},
+                "broker": {"ok": broker_ok, "detail": broker_detail},
+            },
+        },
+        status=200 if healthy else 503,
+    )

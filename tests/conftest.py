@@ -1,0 +1,24 @@
+"""Shared fixtures. Factories live in tests/factories.py."""
+
+import pytest
+from rest_framework.test import APIClient
+
+from apps.core.services import apikey_create
+
+
+@pytest.fixture
+def api_client():
+    return APIClient()
+
+
+@pytest.fixture
+def api_key_factory(db):
+    """Make an API client authenticated with a key carrying the given scopes."""
+
+    def make(*scopes: str, name: str | None = None) -> APIClient:
+        issued = apikey_create(name=name or f"test-{len(scopes)}-{'-'.join(scopes) or 'none'}", scopes=list(scopes))
+        client = APIClient()
+        client.credentials(HTTP_AUTHORIZATION=f"Bearer {issued.plaintext}")
+        return client
+
+    return make
