@@ -1,0 +1,39 @@
+"""Reads on affiliates and links."""
+
+from __future__ import annotations
+
+from django.db import connection
+
+from apps.affiliates.models import Affiliate, Creative, TrackingLink
+
+
+def clickable_link(*, code: str) -> TrackingLink | None:
+    """The link behind `/t/<code>/` if it may redirect now: active, its affiliate active and its
+    creative approved. Otherwise None (the caller answers 404 without saying which)."""
+    return (
+        TrackingLink.objects.select_related("affiliate", "creative")
+        .filter(
+            code=code,
+            is_active=True,
+            affiliate__status=Affiliate.Status.ACTIVE,
+            creative__status=Creative.Status.APPROVED,
+        )
+        .first()
+    )
+
+
+def affiliate_descendant_ids(*, affiliate: Affiliate) -> list[int]:
+    """Ids of every sub-affiliate below `affiliate`, at any depth (one recursive query)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""
+            WITH RECURSIVE tree(id) AS (
+                SELECT id FROM {Affiliate._meta.db_table} WHERE parent_id = %s
+                UNION
+                SELECT a.id FROM {Affiliate._meta.db_table} a JOIN tree t ON a.parent_id = t.id
+            )
+            SELECT id FROM tree ORDER BY id
+            """,  # noqa: S608 - the table name is ours, values are parameters
+            [affiliate.pk],
+        )
+        return [row[0] for row in cursor.fetchall()]

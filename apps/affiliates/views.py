@@ -1,0 +1,40 @@
+"""Click tracking: `/t/<code>/` records a click and sends the visitor to the landing page."""
+
+from __future__ import annotations
+
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+from django.http import HttpResponseRedirect
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET
+
+from apps.affiliates.selectors import clickable_link
+from apps.affiliates.services import click_record
+from apps.core.api.problems import problem_json_response
+
+TOKEN_PARAM = "ah_token"
+
+
+def landing_url_with_token(landing_url: str, token: str) -> str:
+    """The landing URL with `ah_token=<token>` added, its own query string and fragment kept."""
+    parts = urlsplit(landing_url)
+    query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k != TOKEN_PARAM]
+    query.append((TOKEN_PARAM, token))
+    return urlunsplit(parts._replace(query=urlencode(query)))
+
+
+@never_cache
+@require_GET
+def track_click(request, link_code: str):
+    link = clickable_link(code=link_code)
+    if link is None:
+        return problem_json_response(404, "No active tracking link with this code.", slug="tracking-link-not-found")
+    click = click_record(
+        link=link,
+        sub_ids={f"sub{i}": request.GET.get(f"sub{i}", "") for i in range(1, 6)},
+        ip=request.META.get("REMOTE_ADDR") or None,
+        user_agent=request.headers.get("User-Agent", ""),
+    )
+    response = HttpResponseRedirect(landing_url_with_token(link.landing_url, click.token))
+    response["Referrer-Policy"] = "no-referrer"
+    return response
