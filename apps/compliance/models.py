@@ -23,7 +23,7 @@ class Jurisdiction(models.Model):
         constraints = [models.CheckConstraint(condition=Q(code__regex=r"^[A-Z]{2}$"), name="jurisdiction_code_alpha2")]
 
     def __str__(self) -> str:
-        return f"{self.code} – {self.name}"
+        return f"{self.code} - {self.name}"
 
 
 class BrandLicence(TimeStampedModel):
