@@ -66,6 +66,49 @@ def affiliate_create(
     return affiliate
 
 
+def affiliate_update(
+    *,
+    affiliate: Affiliate,
+    name: str,
+    email: str,
+    payout_currency: str,
+    parent: Affiliate | None,
+    acting_user=None,
+) -> Affiliate:
+    """Edit an affiliate's details (status changes go through suspend/activate)."""
+    with transaction.atomic():
+        affiliate = Affiliate.objects.select_for_update().get(pk=affiliate.pk)
+        if affiliate_parent_would_cycle(affiliate=affiliate, parent=parent):
+            raise AffiliateDomainError("An affiliate cannot be its own parent or ancestor.")
+        fields = ["name", "email", "payout_currency", "parent"]
+        before = snapshot(affiliate, fields)
+        affiliate.name = name
+        affiliate.email = email.strip().lower()
+        affiliate.payout_currency = payout_currency.upper()
+        affiliate.parent = parent
+        affiliate.save(update_fields=[*fields, "updated_at"])
+        after = snapshot(affiliate, fields)
+        if after != before:
+            audit_record(action="affiliate.updated", instance=affiliate, actor=acting_user, before=before, after=after)
+    return affiliate
+
+
+def affiliate_parent_would_cycle(*, affiliate: Affiliate, parent: Affiliate | None) -> bool:
+    """Whether making `parent` the parent of `affiliate` would put it inside its own subtree."""
+    if parent is None or affiliate.pk is None:
+        return False
+    return parent.pk == affiliate.pk or affiliate.pk in _ancestor_ids(parent)
+
+
+def _ancestor_ids(affiliate: Affiliate) -> set[int]:
+    ids: set[int] = set()
+    current = affiliate
+    while current.parent_id is not None and current.parent_id not in ids:
+        ids.add(current.parent_id)
+        current = Affiliate.objects.only("parent_id").get(pk=current.parent_id)
+    return ids
+
+
 def _set_affiliate_status(*, affiliate: Affiliate, status: str, action: str, acting_user, reason: str) -> Affiliate:
     with transaction.atomic():
         affiliate = Affiliate.objects.select_for_update().get(pk=affiliate.pk)
@@ -112,6 +155,26 @@ def creative_create(*, campaign: Campaign, name: str, acting_user=None) -> Creat
         creative = Creative.objects.create(campaign=campaign, name=name)
         audit_record(action="creative.created", instance=creative, actor=acting_user, after=snapshot(creative))
     return creative
+
+
+def creative_rename(*, creative: Creative, name: str, acting_user=None) -> Creative:
+    with transaction.atomic():
+        creative = Creative.objects.select_for_update().get(pk=creative.pk)
+        before = {"name": creative.name}
+        creative.name = name
+        creative.save(update_fields=["name", "updated_at"])
+        audit_record(action="creative.renamed", instance=creative, actor=acting_user, before=before, after={"name": name})
+    return creative
+
+
+def campaign_rename(*, campaign: Campaign, name: str, acting_user=None) -> Campaign:
+    with transaction.atomic():
+        campaign = Campaign.objects.select_for_update().get(pk=campaign.pk)
+        before = {"name": campaign.name}
+        campaign.name = name
+        campaign.save(update_fields=["name", "updated_at"])
+        audit_record(action="campaign.renamed", instance=campaign, actor=acting_user, before=before, after={"name": name})
+    return campaign
 
 
 def creative_can_approve(creative: Creative) -> bool:

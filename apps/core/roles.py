@@ -26,22 +26,48 @@ def _manage(*labels: str) -> list[str]:
 
 
 ROLES: dict[str, list[str]] = {
+    # Statements, payouts and clawbacks (their models add permissions here as they land);
+    # reads the affiliate and player facts those rest on, never changes them.
     FINANCE: [
         *_view("affiliates.affiliate", "affiliates.campaign", "players.player", "core.auditlog"),
     ],
+    # Segments and exports players; reads affiliates and campaigns for cohorts. No changes to
+    # affiliates, no identifiers of other systems, no API keys.
     RETENTION: [
         *_view("affiliates.affiliate", "affiliates.campaign", "players.player"),
     ],
+    # KYC, self-exclusion, licensed jurisdictions, creative approval, affiliate suspension.
     COMPLIANCE: [
-        *_view("affiliates.affiliate", "players.player", "mappings.identifiermapping", "core.auditlog"),
-        *_manage("affiliates.creative", "compliance.jurisdiction", "compliance.brandlicence",
+        *_view("affiliates.campaign", "affiliates.trackinglink", "players.player",
+               "mappings.identifiermapping", "core.auditlog"),
+        "affiliates.view_affiliate", "affiliates.change_affiliate",  # suspend / activate
+        "affiliates.view_creative", "affiliates.change_creative",  # approve / reject
+        *_manage("compliance.jurisdiction", "compliance.brandlicence",
                  "compliance.kycrecord", "compliance.selfexclusion"),
     ],
+    # Connects systems: API keys, identifier mappings and their resolution health.
     INTEGRATIONS: [
-        *_view("affiliates.affiliate", "players.player", "core.auditlog"),
+        *_view("affiliates.affiliate", "affiliates.trackinglink", "affiliates.click", "players.player",
+               "mappings.resolutionstat", "core.auditlog"),
         *_manage("mappings.identifiermapping", "core.apikey"),
     ],
 }
+
+
+def roles_for_state(apps, roles: dict[str, list[str]] | None = None) -> dict[str, list[str]]:
+    """ROLES restricted to models that exist in a migration state.
+
+    A data migration runs against the schema of its time; permissions of models added by later
+    migrations are granted by the later migration that calls sync_roles again.
+    """
+    present = {(model._meta.app_label, model._meta.model_name) for model in apps.get_models()}
+    result = {}
+    for name, labels in (roles or ROLES).items():
+        result[name] = [
+            label for label in labels
+            if (label.split(".")[0], label.split(".")[1].split("_", 1)[1]) in present
+        ]
+    return result
 
 
 def sync_roles(apps, roles: dict[str, list[str]] | None = None) -> None:
