@@ -1,0 +1,139 @@
+"""The inbound event handler registry: how domain apps receive canonical events.
+
+The integrations app stores and routes events; it knows event types, never business rules, and
+never imports a domain app. Domain apps register their handlers explicitly in
+`AppConfig.ready()` (no Django signals)::
+
+    # apps/players/apps.py
+    class PlayersConfig(AppConfig):
+        name = "apps.players"
+
+        def ready(self):
+            from apps.integrations import registry
+            from apps.players import handlers
+
+            registry.register("deposit.created", handlers.deposit_created)
+
+    # apps/players/handlers.py
+    from apps.integrations.registry import EventContext, ParkEvent
+
+    def deposit_created(ctx: EventContext) -> None:
+        player = resolve(ctx.id_system, ctx.data["player_id"])  # mappings
+        if player is None:
+            raise ParkEvent(ctx.id_system, ctx.data["player_id"], "player not mapped yet")
+        Deposit.objects.get_or_create(source_event_id=ctx.event_id, defaults={...})
+
+Contract for handlers:
+
+- `register(event_type, handler)`: several handlers per type run in registration order (so
+  the order of INSTALLED_APPS decides; register dependants after what they depend on).
+  Registering the same function twice for a type is ignored. `event_type` must be one of
+  `EVENT_TYPES` (WEBHOOKS.md §2).
+- A handler is called as `handler(ctx: EventContext) -> None`. All handlers of an event and the
+  event's status change run inside ONE database transaction, with the event row locked: either
+  every handler's writes commit together with status `processed`, or none do.
+- Delivery is at least once and in any order: handlers must be idempotent (unique keys on the
+  source event / external ids, `get_or_create` on a unique key) and tolerate out-of-order
+  arrival (a restatement older than what is stored, a deposit before its registration...).
+- `ctx.data` is the validated payload: amounts are `Decimal`, times aware `datetime`, dates
+  `date`, optional fields absent when not sent. `ctx.raw` is the envelope as received.
+- A player that is not known yet: raise `ParkEvent(system, external_id, reason)`. Everything
+  the handlers wrote for this event is rolled back, the event becomes `parked` (not failed, no
+  attempt counted). When the identifier gets mapped, the mappings service calls
+  `apps.integrations.services.inbound_events_unpark(system=..., external_id=...)`, which re-runs
+  the parked events of that identifier in occurrence order.
+- Any other exception is a failure: the handlers' writes are rolled back, the traceback summary
+  is recorded in `last_error`, and the event is retried with exponential backoff, then
+  dead-lettered (admin: "Dead letters", replayable).
+- Handlers do no network I/O (the transaction is open); schedule outbound work with
+  `transaction.on_commit`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+# WEBHOOKS.md §2: every canonical event type.
+EVENT_TYPES: frozenset[str] = frozenset(
+    {
+        "player.registered",
+        "deposit.created",
+        "revenue.reported",
+        "trade.closed",
+        "purchase.created",
+        "purchase.refunded",
+        "chargeback.created",
+        "kyc.updated",
+        "self_exclusion.started",
+        "self_exclusion.ended",
+        "payout.confirmed",
+        "payout.failed",
+    }
+)
+
+
+@dataclass(frozen=True)
+class EventContext:
+    """What a handler knows about the event it handles. Plain values only, no model instances."""
+
+    event_id: int
+    integration_id: int
+    integration_slug: str
+    integration_kind: str  # crm / payments / trading / compliance / prop
+    id_system: str  # identifier system of player ids in this event (crm, payments, mt5-live...)
+    event_type: str
+    webhook_id: str  # the sender's idempotency key
+    occurred_at: dt.datetime | None  # envelope timestamp: when it happened at the source
+    data: dict[str, Any]  # validated payload (Decimal amounts, aware datetimes)
+    raw: dict[str, Any] = field(default_factory=dict)  # the envelope exactly as received
+
+
+class ParkEvent(Exception):  # an instruction to the processor, not an error
+    """Raised by a handler when the event's player (or other identifier) is not known yet."""
+
+    def __init__(self, system: str, external_id: str, reason: str = "") -> None:
+        self.system = str(system)
+        self.external_id = str(external_id)
+        self.reason = reason or f"No player mapped for {system}:{external_id}"
+        super().__init__(self.reason)
+
+
+Handler = Callable[[EventContext], None]
+
+_handlers: dict[str, list[Handler]] = {}
+
+
+def register(event_type: str, handler: Handler) -> Handler:
+    """Add `handler` for `event_type`, after the ones already registered. Returns the handler."""
+    if event_type not in EVENT_TYPES:
+        raise ValueError(f"Unknown event type {event_type!r}; known: {', '.join(sorted(EVENT_TYPES))}.")
+    if not callable(handler):
+        raise TypeError(f"Handler for {event_type} is not callable: {handler!r}")
+    handlers = _handlers.setdefault(event_type, [])
+    if handler not in handlers:
+        handlers.append(handler)
+    return handler
+
+
+def unregister(event_type: str, handler: Handler) -> None:
+    """Remove a handler (tests; a no-op if it is not registered)."""
+    handlers = _handlers.get(event_type, [])
+    if handler in handlers:
+        handlers.remove(handler)
+
+
+def handlers_for(event_type: str) -> tuple[Handler, ...]:
+    return tuple(_handlers.get(event_type, ()))
+
+
+def snapshot() -> dict[str, list[Handler]]:
+    """A copy of the registry, to restore after a test swaps handlers."""
+    return {event_type: list(handlers) for event_type, handlers in _handlers.items()}
+
+
+def restore(saved: dict[str, list[Handler]]) -> None:
+    _handlers.clear()
+    _handlers.update({event_type: list(handlers) for event_type, handlers in saved.items()})

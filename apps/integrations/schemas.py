@@ -1,0 +1,441 @@
+"""Envelope and payload validation for the canonical event types (WEBHOOKS.md §2).
+
+One DRF serializer per event type validates `data`. Decisions a sender should know:
+
+- Amounts are decimal strings (`"12.50"`, `"-3"`). JSON integers are accepted too (they are
+  exact); JSON floats are rejected, because a float may already have lost the value the
+  sender meant. No exponent notation, at most 20 digits with 8 decimal places.
+- Currencies are ISO 4217 codes, three upper-case letters; countries ISO 3166-1 alpha-2, two
+  upper-case letters.
+- Times are ISO 8601 with a UTC offset or `Z`; a time without an offset is rejected. Dates are
+  `YYYY-MM-DD`.
+- External identifiers (`player_id`, `deposit_id`, `login`...) are strings; JSON integers are
+  accepted and kept as their decimal string.
+- Optional fields may be absent or null (null counts as absent).
+- Unknown fields in the envelope or in `data` are accepted, ignored by processing and recorded
+  as warnings on the event.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from django.utils.dateparse import parse_date, parse_datetime
+from rest_framework import serializers
+
+from apps.core.money import LEDGER_DECIMAL_PLACES, LEDGER_MAX_DIGITS
+from apps.integrations.registry import EVENT_TYPES
+
+# WEBHOOKS.md §2 "sent by": which event types each integration kind may send.
+KIND_EVENT_TYPES: dict[str, frozenset[str]] = {
+    "crm": frozenset(
+        {"player.registered", "deposit.created", "revenue.reported", "purchase.created", "purchase.refunded"}
+    ),
+    "payments": frozenset({"deposit.created", "chargeback.created", "payout.confirmed", "payout.failed"}),
+    "trading": frozenset({"player.registered", "trade.closed"}),
+    "compliance": frozenset({"kyc.updated", "self_exclusion.started", "self_exclusion.ended"}),
+    "prop": frozenset({"purchase.created", "purchase.refunded", "player.registered", "deposit.created"}),
+}
+
+ENVELOPE_FIELDS = frozenset({"type", "timestamp", "data"})
+# Batch and poll items carry their own id; a single webhook may carry one too (ignored there).
+ENVELOPE_OPTIONAL_FIELDS = frozenset({"id"})
+MAX_ID_LENGTH = 255
+
+_DECIMAL_RE = re.compile(r"^[+-]?\d+(\.\d+)?$")
+_CURRENCY_RE = re.compile(r"^[A-Z]{3}$")
+_COUNTRY_RE = re.compile(r"^[A-Z]{2}$")
+
+
+# ---------------------------------------------------------------------------------------------
+# Fields
+
+
+class DecimalAmountField(serializers.Field):
+    default_error_messages = {
+        "float": 'Amounts must be decimal strings such as "12.50", not JSON numbers with a fraction.',
+        "invalid": 'Not a decimal amount (expected a string such as "12.50").',
+        "max_digits": f"At most {LEDGER_MAX_DIGITS} digits and {LEDGER_DECIMAL_PLACES} decimal places.",
+        "min_value": "Must be at least {min_value}.",
+        "positive": "Must be greater than zero.",
+    }
+
+    def __init__(self, *, positive: bool = False, min_value: Decimal | None = None, **kwargs):
+        self.positive = positive
+        self.min_value = min_value
+        super().__init__(**kwargs)
+
+    def to_internal_value(self, value):
+        if isinstance(value, bool):
+            self.fail("invalid")
+        if isinstance(value, float):
+            self.fail("float")
+        if isinstance(value, int):
+            value = str(value)
+        if not isinstance(value, str) or not _DECIMAL_RE.match(value.strip()):
+            self.fail("invalid")
+        try:
+            amount = Decimal(value.strip())
+        except InvalidOperation:
+            self.fail("invalid")
+        _sign, digits, exponent = amount.as_tuple()
+        places = max(0, -exponent)
+        if places > LEDGER_DECIMAL_PLACES or len(digits) - places > LEDGER_MAX_DIGITS - LEDGER_DECIMAL_PLACES:
+            self.fail("max_digits")
+        if self.positive and amount <= 0:
+            self.fail("positive")
+        if self.min_value is not None and amount < self.min_value:
+            self.fail("min_value", min_value=self.min_value)
+        return amount
+
+    def to_representation(self, value):
+        return str(value)
+
+
+class PatternCodeField(serializers.Field):
+    default_error_messages = {"invalid": "Invalid code."}
+
+    def __init__(self, *, pattern: re.Pattern, message: str, **kwargs):
+        self.pattern = pattern
+        super().__init__(**kwargs)
+        self.error_messages["invalid"] = message
+
+    def to_internal_value(self, value):
+        if not isinstance(value, str) or not self.pattern.match(value):
+            self.fail("invalid")
+        return value
+
+    def to_representation(self, value):
+        return value
+
+
+def CurrencyField(**kwargs):  # reads like a field class
+    return PatternCodeField(
+        pattern=_CURRENCY_RE, message="Must be an ISO 4217 currency code: three upper-case letters.", **kwargs
+    )
+
+
+def CountryField(**kwargs):
+    return PatternCodeField(
+        pattern=_COUNTRY_RE, message="Must be an ISO 3166-1 alpha-2 country code: two upper-case letters.", **kwargs
+    )
+
+
+class ExternalIdField(serializers.Field):
+    """A sending system's identifier: a non-empty string (integers accepted, kept as text)."""
+
+    default_error_messages = {
+        "invalid": "Must be a non-empty string identifier.",
+        "max_length": f"At most {MAX_ID_LENGTH} characters.",
+    }
+
+    def to_internal_value(self, value):
+        if isinstance(value, int) and not isinstance(value, bool):
+            value = str(value)
+        if not isinstance(value, str) or not value.strip():
+            self.fail("invalid")
+        if len(value) > MAX_ID_LENGTH:
+            self.fail("max_length")
+        return value
+
+    def to_representation(self, value):
+        return value
+
+
+class AwareDateTimeField(serializers.Field):
+    """ISO 8601 with an offset; the result is an aware datetime."""
+
+    default_error_messages = {
+        "invalid": "Must be an ISO 8601 date-time, e.g. 2026-11-27T14:05:00Z.",
+        "naive": "The time needs a UTC offset or Z (e.g. 2026-11-27T14:05:00+01:00).",
+    }
+
+    def to_internal_value(self, value):
+        if not isinstance(value, str):
+            self.fail("invalid")
+        try:
+            parsed = parse_datetime(value)
+        except ValueError:
+            parsed = None
+        if parsed is None:
+            self.fail("invalid")
+        if parsed.tzinfo is None or parsed.utcoffset() is None:
+            self.fail("naive")
+        return parsed
+
+    def to_representation(self, value):
+        return value.isoformat()
+
+
+class IsoDateField(serializers.Field):
+    default_error_messages = {"invalid": "Must be an ISO 8601 date, e.g. 2026-11-27."}
+
+    def to_internal_value(self, value):
+        if not isinstance(value, str):
+            self.fail("invalid")
+        try:
+            parsed = parse_date(value)
+        except ValueError:
+            parsed = None
+        if parsed is None:
+            self.fail("invalid")
+        return parsed
+
+    def to_representation(self, value):
+        return value.isoformat()
+
+
+class TextField(serializers.CharField):
+    def __init__(self, **kwargs):
+        kwargs.setdefault("max_length", 255)
+        kwargs.setdefault("trim_whitespace", False)
+        super().__init__(**kwargs)
+
+
+class IdentifiersField(serializers.Field):
+    """{system: external id}, e.g. {"crm": "C-1", "mt5-live": "50123"}."""
+
+    default_error_messages = {"invalid": "Must be an object mapping identifier systems to ids."}
+
+    def to_internal_value(self, value):
+        if not isinstance(value, dict):
+            self.fail("invalid")
+        result = {}
+        for system, external_id in value.items():
+            if isinstance(external_id, int) and not isinstance(external_id, bool):
+                external_id = str(external_id)
+            if not system or len(system) > 64 or not isinstance(external_id, str) or not external_id:
+                self.fail("invalid")
+            if len(external_id) > MAX_ID_LENGTH:
+                self.fail("invalid")
+            result[system] = external_id
+        return result
+
+    def to_representation(self, value):
+        return value
+
+
+def optional(field_factory, **kwargs):
+    return field_factory(required=False, allow_null=True, **kwargs)
+
+
+# ---------------------------------------------------------------------------------------------
+# One serializer per event type
+
+
+class EventDataSerializer(serializers.Serializer):
+    """Base: validated_data drops optional fields sent as null."""
+
+    def to_internal_value(self, data):
+        validated = super().to_internal_value(data)
+        return {key: value for key, value in validated.items() if value is not None}
+
+
+class PlayerRegisteredSerializer(EventDataSerializer):
+    player_id = ExternalIdField()
+    registered_at = AwareDateTimeField()
+    tracking_token = optional(TextField, max_length=200)  # absent or null = organic
+    country = optional(CountryField)
+    brand = optional(TextField, max_length=100)
+    identifiers = optional(IdentifiersField)
+
+
+class DepositCreatedSerializer(EventDataSerializer):
+    deposit_id = ExternalIdField()
+    player_id = ExternalIdField()
+    amount = DecimalAmountField(positive=True)
+    currency = CurrencyField()
+
+
+class RevenueReportedSerializer(EventDataSerializer):
+    report_id = ExternalIdField()
+    player_id = ExternalIdField()
+    date = IsoDateField()
+    currency = CurrencyField()
+    stakes = DecimalAmountField(min_value=Decimal(0))
+    winnings = DecimalAmountField(min_value=Decimal(0))
+    bonuses = optional(DecimalAmountField)
+    jackpot_contributions = optional(DecimalAmountField)
+    taxes = optional(DecimalAmountField)
+    payment_fees = optional(DecimalAmountField)
+    adjustments = optional(DecimalAmountField)
+
+
+class TradeClosedSerializer(EventDataSerializer):
+    platform = serializers.ChoiceField(choices=["mt4", "mt5", "ctrader", "dxtrade"])
+    server = TextField(max_length=100)
+    login = ExternalIdField()
+    deal_id = ExternalIdField()
+    position_id = ExternalIdField()
+    symbol = TextField(max_length=64)
+    volume_lots = DecimalAmountField(min_value=Decimal(0))
+    entry = serializers.ChoiceField(choices=["in", "out", "inout", "out_by"])
+    profit = DecimalAmountField()
+    currency = CurrencyField()
+    closed_at = AwareDateTimeField()
+    opened_at = optional(AwareDateTimeField)
+    swap = optional(DecimalAmountField)
+    commission = optional(DecimalAmountField)
+    price = optional(DecimalAmountField)
+
+
+class PurchaseSerializer(EventDataSerializer):
+    purchase_id = ExternalIdField()
+    player_id = ExternalIdField()
+    product = TextField(max_length=200)
+    amount = DecimalAmountField(min_value=Decimal(0))
+    currency = CurrencyField()
+
+
+class ChargebackCreatedSerializer(EventDataSerializer):
+    chargeback_id = ExternalIdField()
+    player_id = ExternalIdField()
+    amount = DecimalAmountField(positive=True)
+    currency = CurrencyField()
+    deposit_id = optional(ExternalIdField)
+    reason = optional(TextField, max_length=500)
+
+
+class KycUpdatedSerializer(EventDataSerializer):
+    player_id = ExternalIdField()
+    status = serializers.ChoiceField(choices=["pending", "passed", "failed"])
+    updated_at = AwareDateTimeField()
+
+
+class SelfExclusionStartedSerializer(EventDataSerializer):
+    player_id = ExternalIdField()
+    starts_at = AwareDateTimeField()
+    ends_at = optional(AwareDateTimeField)
+    scheme = optional(TextField, max_length=64)
+
+
+class SelfExclusionEndedSerializer(EventDataSerializer):
+    player_id = ExternalIdField()
+    ended_at = AwareDateTimeField()
+    scheme = optional(TextField, max_length=64)
+
+
+class PayoutConfirmedSerializer(EventDataSerializer):
+    payout_reference = ExternalIdField()
+    gateway_reference = ExternalIdField()
+
+
+class PayoutFailedSerializer(EventDataSerializer):
+    payout_reference = ExternalIdField()
+    gateway_reference = ExternalIdField()
+    reason_code = optional(TextField, max_length=64)
+    message = optional(TextField, max_length=1000)
+
+
+EVENT_SERIALIZERS: dict[str, type[EventDataSerializer]] = {
+    "player.registered": PlayerRegisteredSerializer,
+    "deposit.created": DepositCreatedSerializer,
+    "revenue.reported": RevenueReportedSerializer,
+    "trade.closed": TradeClosedSerializer,
+    "purchase.created": PurchaseSerializer,
+    "purchase.refunded": PurchaseSerializer,
+    "chargeback.created": ChargebackCreatedSerializer,
+    "kyc.updated": KycUpdatedSerializer,
+    "self_exclusion.started": SelfExclusionStartedSerializer,
+    "self_exclusion.ended": SelfExclusionEndedSerializer,
+    "payout.confirmed": PayoutConfirmedSerializer,
+    "payout.failed": PayoutFailedSerializer,
+}
+assert set(EVENT_SERIALIZERS) == EVENT_TYPES  # every canonical type has exactly one schema
+
+# Field names per type, computed once (serializer instances are not reused: DRF keeps state).
+_DATA_FIELDS = {event_type: frozenset(cls().fields) for event_type, cls in EVENT_SERIALIZERS.items()}
+
+
+# ---------------------------------------------------------------------------------------------
+# Envelope
+
+
+@dataclass
+class ValidationResult:
+    """The outcome of validating one envelope. `errors` empty means valid."""
+
+    event_type: str = ""
+    occurred_at: dt.datetime | None = None
+    data: dict[str, Any] = field(default_factory=dict)
+    errors: dict[str, list[str]] = field(default_factory=dict)
+    warnings: list[dict[str, str]] = field(default_factory=list)
+
+    @property
+    def is_valid(self) -> bool:
+        return not self.errors
+
+
+def _plain_errors(errors, prefix: str = "") -> dict[str, list[str]]:
+    """DRF error tree -> {"data.amount": ["..."]} with plain strings."""
+    flat: dict[str, list[str]] = {}
+    if isinstance(errors, dict):
+        for key, value in errors.items():
+            name = "" if key == "non_field_errors" else str(key)
+            path = f"{prefix}.{name}" if prefix and name else (prefix or name or "data")
+            for sub_key, messages in _plain_errors(value, path).items():
+                flat.setdefault(sub_key, []).extend(messages)
+    elif isinstance(errors, list):
+        for item in errors:
+            if isinstance(item, dict | list):
+                for sub_key, messages in _plain_errors(item, prefix).items():
+                    flat.setdefault(sub_key, []).extend(messages)
+            else:
+                flat.setdefault(prefix, []).append(str(item))
+    else:
+        flat.setdefault(prefix, []).append(str(errors))
+    return flat
+
+
+def validate_envelope(envelope: Any, *, kind: str, require_id: bool = False) -> ValidationResult:
+    """Validate an envelope `{"type", "timestamp", "data"}` for an integration of `kind`."""
+    result = ValidationResult()
+    if not isinstance(envelope, dict):
+        result.errors["non_field_errors"] = ["Each event must be a JSON object."]
+        return result
+    errors = result.errors
+
+    for name in sorted(set(envelope) - ENVELOPE_FIELDS - ENVELOPE_OPTIONAL_FIELDS):
+        result.warnings.append({"field": str(name)[:200], "message": "Unknown field; ignored."})
+
+    if require_id:
+        event_id = envelope.get("id")
+        if not isinstance(event_id, str) or not event_id or len(event_id) > MAX_ID_LENGTH:
+            errors["id"] = [f"Required: a non-empty string of at most {MAX_ID_LENGTH} characters."]
+
+    event_type = envelope.get("type")
+    if not isinstance(event_type, str) or not event_type:
+        errors["type"] = ["Required: the event type, e.g. deposit.created."]
+    elif event_type not in EVENT_TYPES:
+        errors["type"] = [f"Unknown event type {event_type[:64]!r}."]
+    elif event_type not in KIND_EVENT_TYPES.get(kind, ()):
+        allowed = ", ".join(sorted(KIND_EVENT_TYPES.get(kind, ())))
+        errors["type"] = [f"A {kind} integration does not send {event_type}; it may send: {allowed}."]
+    if isinstance(event_type, str):
+        result.event_type = event_type[:64]
+
+    timestamp = envelope.get("timestamp")
+    if timestamp is None:
+        errors["timestamp"] = ["Required: when the event happened, ISO 8601 with an offset."]
+    else:
+        try:
+            result.occurred_at = AwareDateTimeField().run_validation(timestamp)
+        except serializers.ValidationError as exc:
+            errors["timestamp"] = [str(message) for message in exc.detail]
+
+    data = envelope.get("data")
+    if not isinstance(data, dict):
+        errors["data"] = ["Required: a JSON object with the event's fields."]
+    elif "type" not in errors:
+        serializer = EVENT_SERIALIZERS[event_type](data=data)
+        if serializer.is_valid():
+            result.data = dict(serializer.validated_data)
+        else:
+            errors.update(_plain_errors(serializer.errors, "data"))
+        for name in sorted(set(data) - _DATA_FIELDS[event_type]):
+            result.warnings.append({"field": f"data.{str(name)[:200]}", "message": "Unknown field; ignored."})
+    return result

@@ -1,0 +1,677 @@
+"""Write operations of the integrations app: integrations and secrets, the inbound event store,
+processing, parking, replay and the outbox sweeper.
+
+Public entry points used by other code:
+
+- `inbound_event_store(*, integration, event, source)` / `inbound_events_store(...)`: the one
+  idempotent store used by the webhook and batch views and by polling connectors.
+- `inbound_events_unpark(*, system, external_id) -> int`: called by the mappings side when an
+  identifier becomes known.
+- `inbound_event_process(*, event_id)`: what the Celery task runs.
+- `inbound_event_replay(*, event, acting_user)`: the admin's replay of dead/invalid events.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import hashlib
+import logging
+import random
+import re
+import secrets
+import traceback
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import orjson
+from django.db import IntegrityError, connection, transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from apps.core.audit import audit_record, snapshot
+from apps.integrations import conf, dispatch, registry, verification
+from apps.integrations.models import (
+    InboundConflict,
+    InboundEvent,
+    Integration,
+    IntegrationSecret,
+    SchemaWarningSeen,
+)
+from apps.integrations.registry import EventContext, ParkEvent
+from apps.integrations.schemas import validate_envelope
+
+logger = logging.getLogger(__name__)
+
+SECRET_PREFIX = "whsec_"
+_SLUG_RE = re.compile(r"^[a-z0-9]+(?:[-_][a-z0-9]+)*$")
+_ID_SYSTEM_RE = re.compile(r"^[a-z0-9]+(?:[-_.][a-z0-9]+)*$")
+MAX_ERROR_CHARS = 4000
+
+Status = InboundEvent.Status
+
+
+class IntegrationError(ValueError):
+    """Bad input to an integration service (shown to the operator as is)."""
+
+
+class InboundEventError(ValueError):
+    """An inbound event cannot make the requested move (e.g. replaying a processed event)."""
+
+
+# ---------------------------------------------------------------------------------------------
+# Integrations and secrets
+
+
+def generate_secret() -> str:
+    return SECRET_PREFIX + base64.b64encode(secrets.token_bytes(32)).decode()
+
+
+def integration_create(
+    *, slug: str, kind: str, id_system: str | None = None, name: str | None = None, acting_user=None
+) -> tuple[Integration, str]:
+    """Create an integration and its first signing secret. The secret is returned once."""
+    slug = (slug or "").strip()
+    if not _SLUG_RE.match(slug) or len(slug) > 64:
+        raise IntegrationError(
+            f"Invalid slug {slug!r}: use lower-case letters, digits, '-' or '_' (at most 64 characters)."
+        )
+    if kind not in Integration.Kind.values:
+        raise IntegrationError(f"Unknown kind {kind!r}; choose one of: {', '.join(Integration.Kind.values)}.")
+    id_system = (id_system or slug).strip()
+    if not _ID_SYSTEM_RE.match(id_system) or len(id_system) > 64:
+        raise IntegrationError(f"Invalid identifier system {id_system!r}: lower-case letters, digits, '-', '_', '.'.")
+    plaintext = generate_secret()
+    try:
+        with transaction.atomic():
+            integration = Integration.objects.create(
+                slug=slug, name=(name or slug).strip()[:200], kind=kind, id_system=id_system
+            )
+            secret = IntegrationSecret.objects.create(integration=integration, secret=plaintext, created_by=acting_user)
+            audit_record(
+                action="integration.created",
+                instance=integration,
+                actor=acting_user,
+                actor_label="" if acting_user else "manage.py",
+                after={**snapshot(integration), "secret_id": secret.pk},
+            )
+    except IntegrityError as exc:
+        raise IntegrationError(f"An integration with slug {slug!r} already exists.") from exc
+    verification.forget(slug)
+    return integration, plaintext
+
+
+def integration_rotate_secret(
+    *, integration: Integration, acting_user=None, grace: dt.timedelta | None = None
+) -> str:
+    """Issue a new signing secret; the current ones keep verifying for the grace period."""
+    grace = conf.duration("AFFILIATEHUB_SECRET_ROTATION_GRACE") if grace is None else grace
+    with transaction.atomic():
+        integration = Integration.objects.select_for_update().get(pk=integration.pk)
+        now = timezone.now()
+        expires_at = now + grace
+        retiring = integration.secrets.usable(now).filter(Q(expires_at__isnull=True) | Q(expires_at__gt=expires_at))
+        retired_ids = sorted(retiring.values_list("pk", flat=True))
+        retiring.update(expires_at=expires_at)
+        plaintext = generate_secret()
+        secret = IntegrationSecret.objects.create(integration=integration, secret=plaintext, created_by=acting_user)
+        audit_record(
+            action="integration.secret_rotated",
+            instance=integration,
+            actor=acting_user,
+            actor_label="" if acting_user else "manage.py",
+            after={"secret_id": secret.pk, "previous_secret_ids": retired_ids, "previous_expire_at": expires_at.isoformat()},
+        )
+        transaction.on_commit(lambda: verification.forget(integration.slug))
+    verification.forget(integration.slug)
+    return plaintext
+
+
+def integration_update(*, integration: Integration, acting_user, **changes) -> Integration:
+    """Change an integration's name, id_system, is_active or payload_schema_version (audited)."""
+    allowed = {"name", "id_system", "is_active", "payload_schema_version"}
+    unknown = set(changes) - allowed
+    if unknown:
+        raise IntegrationError(f"Cannot change {', '.join(sorted(unknown))} here.")
+    with transaction.atomic():
+        locked = Integration.objects.select_for_update().get(pk=integration.pk)
+        before = snapshot(locked, sorted(changes))
+        for name, value in changes.items():
+            setattr(locked, name, value)
+        locked.save(update_fields=[*changes, "updated_at"])
+        audit_record(
+            action="integration.updated",
+            instance=locked,
+            actor=acting_user,
+            before=before,
+            after=snapshot(locked, sorted(changes)),
+        )
+        transaction.on_commit(lambda: verification.forget(locked.slug))
+    verification.forget(locked.slug)
+    return locked
+
+
+# ---------------------------------------------------------------------------------------------
+# The inbound event store
+
+
+@dataclass(frozen=True)
+class IncomingEvent:
+    """One event as it arrives, before storage.
+
+    `payload` is the envelope as received; `status` is `received` or `invalid` (with `errors`).
+    When the body was not a JSON object, `payload` is empty and `raw_body` keeps the text.
+    """
+
+    webhook_id: str
+    body_hash: str
+    payload: dict
+    event_type: str = ""
+    occurred_at: dt.datetime | None = None
+    status: str = Status.RECEIVED
+    errors: dict = field(default_factory=dict)
+    warnings: list = field(default_factory=list)
+    raw_body: str = ""
+
+
+@dataclass(frozen=True)
+class StoreResult:
+    """What happened to one incoming event.
+
+    outcome: `accepted` (new row), `duplicate` (same id and body already stored) or `conflict`
+    (same id, different body: kept as an InboundConflict). `status`/`errors` are those of the
+    stored event (for duplicates: of the original).
+    """
+
+    event_id: int
+    outcome: str
+    status: str
+    errors: dict
+
+
+ACCEPTED, DUPLICATE, CONFLICT = "accepted", "duplicate", "conflict"
+
+
+def body_hash(body: bytes) -> str:
+    return hashlib.sha256(body).hexdigest()
+
+
+def item_hash(item) -> str:
+    """Hash of a batch/poll item: its canonical JSON (sorted keys), independent of formatting."""
+    return hashlib.sha256(orjson.dumps(item, option=orjson.OPT_SORT_KEYS)).hexdigest()
+
+
+def incoming_event(
+    *, integration_kind: str, webhook_id: str, envelope, body_hash: str, require_id: bool = False
+) -> IncomingEvent:
+    """Validate an envelope and shape it for the store (invalid envelopes are stored too)."""
+    result = validate_envelope(envelope, kind=integration_kind, require_id=require_id)
+    return IncomingEvent(
+        webhook_id=webhook_id,
+        body_hash=body_hash,
+        payload=envelope if isinstance(envelope, dict) else {},
+        raw_body="" if isinstance(envelope, dict) else _json_text(envelope),
+        event_type=result.event_type,
+        occurred_at=result.occurred_at,
+        status=Status.RECEIVED if result.is_valid else Status.INVALID,
+        errors=result.errors,
+        warnings=result.warnings,
+    )
+
+
+def _json_text(value) -> str:
+    return orjson.dumps(value).decode()
+
+
+_INSERT_SQL = """
+INSERT INTO integrations_inboundevent (
+    integration_id, webhook_id, event_type, occurred_at, payload, raw_body, body_hash, received_at,
+    source, status, attempts, next_attempt_at, last_error, warnings, errors,
+    parked_system, parked_external_id, parked_at, processed_at
+)
+SELECT %s, u.webhook_id, u.event_type, u.occurred_at, u.payload::jsonb, u.raw_body, u.body_hash, %s,
+       %s, u.status, 0, NULL, '', u.warnings::jsonb, u.errors::jsonb, '', '', NULL, NULL
+FROM unnest(%s::text[], %s::text[], %s::timestamptz[], %s::text[], %s::text[], %s::text[], %s::text[],
+            %s::text[], %s::text[])
+     AS u(webhook_id, event_type, occurred_at, payload, raw_body, body_hash, status, warnings, errors)
+ON CONFLICT (integration_id, webhook_id) DO NOTHING
+RETURNING id, webhook_id
+"""
+
+
+def inbound_event_store(*, integration_id: int, event: IncomingEvent, source: str) -> StoreResult:
+    """Store one event idempotently (see `inbound_events_store`)."""
+    return inbound_events_store(integration_id=integration_id, events=[event], source=source)[0]
+
+
+def inbound_events_store(
+    *, integration_id: int, events: Sequence[IncomingEvent], source: str
+) -> list[StoreResult]:
+    """Store events idempotently on (integration, webhook_id); one result per event, in order.
+
+    One `INSERT ... ON CONFLICT DO NOTHING` for all of them; only when some ids already exist
+    a second query reads the stored rows. A different body under a stored id is kept as an
+    InboundConflict for review. Valid new events are enqueued for processing after commit; call
+    inside `transaction.atomic()` to make the store part of a larger transaction.
+    """
+    if not events:
+        return []
+    now = timezone.now()
+    columns: list[list] = [[] for _ in range(9)]
+    for event in events:
+        for column, value in zip(
+            columns,
+            (
+                event.webhook_id,
+                event.event_type,
+                event.occurred_at,
+                _json_text(event.payload),
+                event.raw_body,
+                event.body_hash,
+                event.status,
+                _json_text(event.warnings),
+                _json_text(event.errors),
+            ),
+            strict=True,
+        ):
+            column.append(value)
+    with connection.cursor() as cursor:
+        cursor.execute(_INSERT_SQL, [integration_id, now, source, *columns])
+        inserted = {webhook_id: event_id for event_id, webhook_id in cursor.fetchall()}
+
+    results: list[StoreResult | None] = [None] * len(events)
+    claimed: set[str] = set()
+    missing: list[int] = []
+    for index, event in enumerate(events):
+        event_id = inserted.get(event.webhook_id)
+        if event_id is not None and event.webhook_id not in claimed:
+            claimed.add(event.webhook_id)  # a repeated id inside one batch is a duplicate of the first
+            results[index] = StoreResult(event_id, ACCEPTED, event.status, event.errors)
+        else:
+            missing.append(index)
+
+    if missing:
+        stored = {
+            row[1]: row
+            for row in InboundEvent.objects.filter(
+                integration_id=integration_id, webhook_id__in={events[i].webhook_id for i in missing}
+            ).values_list("id", "webhook_id", "body_hash", "status", "errors")
+        }
+        conflicts = []
+        for index in missing:
+            event = events[index]
+            event_id, _, stored_hash, status, errors = stored[event.webhook_id]
+            if stored_hash == event.body_hash:
+                results[index] = StoreResult(event_id, DUPLICATE, status, errors)
+            else:
+                results[index] = StoreResult(event_id, CONFLICT, status, errors)
+                conflicts.append(
+                    InboundConflict(
+                        integration_id=integration_id,
+                        original_id=event_id,
+                        webhook_id=event.webhook_id,
+                        body_hash=event.body_hash,
+                        payload=event.payload,
+                        raw_body=event.raw_body,
+                        source=source,
+                        received_at=now,
+                    )
+                )
+        if conflicts:
+            InboundConflict.objects.bulk_create(conflicts)
+            logger.warning("Integration %s reused %d webhook id(s) with a different body.", integration_id, len(conflicts))
+
+    accepted = [
+        (result.event_id, event)
+        for result, event in zip(results, events, strict=True)
+        if result.outcome == ACCEPTED
+    ]
+    to_process = [(event_id, event.event_type) for event_id, event in accepted if event.status == Status.RECEIVED]
+    if to_process:
+        transaction.on_commit(lambda: dispatch.enqueue_events(to_process))
+    if any(event.warnings for _, event in accepted):
+        _record_schema_warnings(integration_id, accepted)
+    return results  # type: ignore[return-value]
+
+
+# Fields already recorded by this process, so a known warning costs no query.
+_warnings_seen: set[tuple[int, str, str]] = set()
+
+
+def _record_schema_warnings(integration_id: int, accepted: list[tuple[int, IncomingEvent]]) -> None:
+    """Log each unknown field once per integration (and event type), keeping a row per field."""
+    fresh: dict[tuple[int, str, str], int] = {}
+    for event_id, event in accepted:
+        for warning in event.warnings:
+            key = (integration_id, event.event_type, warning["field"])
+            if key not in _warnings_seen and key not in fresh:
+                fresh[key] = event_id
+    if not fresh:
+        return
+    created = SchemaWarningSeen.objects.bulk_create(
+        [
+            SchemaWarningSeen(integration_id=i, event_type=t, field=f, example_event_id=event_id)
+            for (i, t, f), event_id in fresh.items()
+        ],
+        ignore_conflicts=True,
+    )
+    del created  # ignore_conflicts returns every object; what is new is told by the log below
+    for key in fresh:
+        if key not in _warnings_seen:
+            _warnings_seen.add(key)
+            logger.warning(
+                "Integration %s sent unknown field %r in %s events; accepted and ignored.", key[0], key[2], key[1] or "?"
+            )
+
+
+# ---------------------------------------------------------------------------------------------
+# Processing
+
+
+class NoHandlerRegistered(RuntimeError):
+    pass
+
+
+def retry_delay(attempt: int) -> float:
+    """Exponential backoff with full jitter: uniform(0, min(cap, base * 2^(attempt-1))), >= 1 s."""
+    base = conf.seconds("AFFILIATEHUB_EVENT_RETRY_BASE_SECONDS")
+    cap = conf.seconds("AFFILIATEHUB_EVENT_RETRY_CAP_SECONDS")
+    ceiling = min(cap, base * (2 ** max(0, attempt - 1)))
+    return max(1.0, random.uniform(0, ceiling))
+
+
+def _error_summary(exc: BaseException) -> str:
+    text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__, limit=-6))
+    return text[-MAX_ERROR_CHARS:]
+
+
+# Outcomes of inbound_event_process.
+PROCESSED, PARKED, FAILED, DEAD, INVALID, SKIPPED = "processed", "parked", "failed", "dead", "invalid", "skipped"
+
+# A retry message may arrive a little before next_attempt_at.
+_DUE_SLACK = dt.timedelta(seconds=5)
+
+
+def inbound_event_process(*, event_id: int) -> str:
+    """Run the registered handlers of one event, exactly once in effect.
+
+    Locks the event row (skipping it if another worker holds it), ignores events that are not
+    `received`/`failed` (already done, parked, dead) or not yet due, then runs every handler and
+    the status change in one transaction. Handler writes run in a savepoint: on ParkEvent or an
+    exception they are rolled back and only the event row's new state commits. Returns the
+    outcome (processed / parked / failed / dead / invalid / skipped).
+    """
+    now = timezone.now()
+    with transaction.atomic():
+        event = (
+            InboundEvent.objects.select_for_update(skip_locked=True, of=("self",))
+            .select_related("integration")
+            .filter(pk=event_id)
+            .first()
+        )
+        if event is None or event.status not in (Status.RECEIVED, Status.FAILED):
+            return SKIPPED
+        if event.status == Status.FAILED and event.next_attempt_at and event.next_attempt_at > now + _DUE_SLACK:
+            return SKIPPED
+
+        integration = event.integration
+        validated = validate_envelope(event.payload, kind=integration.kind)
+        if not validated.is_valid:
+            # Only possible if the schema changed since the event was stored.
+            event.status, event.errors, event.next_attempt_at = Status.INVALID, validated.errors, None
+            event.save(update_fields=["status", "errors", "next_attempt_at"])
+            return INVALID
+
+        ctx = EventContext(
+            event_id=event.pk,
+            integration_id=integration.pk,
+            integration_slug=integration.slug,
+            integration_kind=integration.kind,
+            id_system=integration.id_system,
+            event_type=event.event_type,
+            webhook_id=event.webhook_id,
+            occurred_at=event.occurred_at,
+            data=validated.data,
+            raw=event.payload,
+        )
+        handlers = registry.handlers_for(event.event_type)
+        try:
+            if not handlers:
+                raise NoHandlerRegistered(f"No handler is registered for {event.event_type}.")
+            with transaction.atomic():  # savepoint: handler writes vanish on park or failure
+                for handler in handlers:
+                    handler(ctx)
+        except ParkEvent as park:
+            outcome = _mark_parked(event, park, now)
+        except Exception as exc:  # recorded in last_error and logged, then retried or dead-lettered
+            logger.exception("Inbound event %s (%s) failed in a handler.", event.pk, event.event_type)
+            outcome = _mark_failed(event, exc, now)
+        else:
+            event.status, event.processed_at = Status.PROCESSED, now
+            event.next_attempt_at, event.last_error = None, ""
+            outcome = PROCESSED
+        event.save(
+            update_fields=[
+                "status",
+                "processed_at",
+                "attempts",
+                "next_attempt_at",
+                "last_error",
+                "parked_system",
+                "parked_external_id",
+                "parked_at",
+            ]
+        )
+    return outcome
+
+
+def _mark_parked(event: InboundEvent, park: ParkEvent, now: dt.datetime) -> str:
+    same_identifier = (event.parked_system, event.parked_external_id) == (park.system, park.external_id)
+    if event.parked_at is None or not same_identifier:
+        event.parked_at = now  # the age limit counts from the first park on this identifier
+    event.status = Status.PARKED
+    event.parked_system, event.parked_external_id = park.system[:64], park.external_id[:255]
+    event.last_error = park.reason[:MAX_ERROR_CHARS]
+    event.next_attempt_at = now + conf.duration("AFFILIATEHUB_PARK_RECHECK_SECONDS")
+    return PARKED
+
+
+def _mark_failed(event: InboundEvent, exc: BaseException, now: dt.datetime) -> str:
+    event.attempts += 1
+    event.last_error = f"Attempt {event.attempts}: {_error_summary(exc)}"[-MAX_ERROR_CHARS:]
+    if event.attempts >= int(conf.get("AFFILIATEHUB_EVENT_MAX_ATTEMPTS")):
+        event.status, event.next_attempt_at = Status.DEAD, None
+        logger.error("Inbound event %s is dead after %d attempts.", event.pk, event.attempts)
+        return DEAD
+    delay = retry_delay(event.attempts)
+    event.status, event.next_attempt_at = Status.FAILED, now + dt.timedelta(seconds=delay)
+    event_id, event_type = event.pk, event.event_type
+    transaction.on_commit(lambda: dispatch.enqueue_event(event_id, event_type, countdown=delay))
+    return FAILED
+
+
+def inbound_events_process_sequence(*, event_ids: Sequence[int]) -> dict[str, int]:
+    """Process events one after another, in the given order (each in its own transaction)."""
+    counts: dict[str, int] = {}
+    for event_id in event_ids:
+        outcome = inbound_event_process(event_id=event_id)
+        counts[outcome] = counts.get(outcome, 0) + 1
+    return counts
+
+
+# ---------------------------------------------------------------------------------------------
+# Parking, replay, sweeping
+
+
+def inbound_events_unpark(*, system: str, external_id: str) -> int:
+    """Re-run the events parked on (system, external_id) now that it is known.
+
+    Sets them back to `received` and, after commit, enqueues ONE task that processes them in
+    order of occurrence (occurred_at, then received_at). Call it inside the transaction that
+    creates the mapping. Returns how many events were unparked.
+    """
+    with transaction.atomic():
+        parked = list(
+            InboundEvent.objects.select_for_update(of=("self",))
+            .filter(status=Status.PARKED, parked_system=system, parked_external_id=str(external_id))
+            .order_by("pk")
+            .values_list("pk", "occurred_at", "received_at")
+        )
+        if not parked:
+            return 0
+        far_past = dt.datetime.min.replace(tzinfo=dt.UTC)
+        ordered = [pk for pk, occurred_at, received_at, in sorted(parked, key=lambda r: (r[1] or far_past, r[2], r[0]))]
+        # The sweeper leaves them alone while the unpark task is on its way.
+        grace = timezone.now() + conf.duration("AFFILIATEHUB_SWEEP_STUCK_AFTER_SECONDS")
+        InboundEvent.objects.filter(pk__in=ordered).update(
+            status=Status.RECEIVED, parked_at=None, next_attempt_at=grace
+        )
+        transaction.on_commit(lambda: dispatch.enqueue_sequence(ordered))
+    return len(ordered)
+
+
+class StillInvalid(InboundEventError):
+    def __init__(self, errors: dict):
+        self.errors = errors
+        super().__init__("Still invalid against the current schema: " + "; ".join(f"{k}: {' '.join(v)}" for k, v in errors.items()))
+
+
+def inbound_event_replay(*, event: InboundEvent, acting_user) -> InboundEvent:
+    """Send a dead or invalid event through processing again (audited).
+
+    Invalid events are validated again against the current schema first; if they still fail,
+    their stored errors are refreshed and StillInvalid is raised. Attempts start from zero.
+    """
+    fields = ["status", "attempts", "last_error", "errors", "event_type"]
+    still_invalid: StillInvalid | None = None
+    with transaction.atomic():
+        locked = InboundEvent.objects.select_for_update(of=("self",)).select_related("integration").get(pk=event.pk)
+        if locked.status not in (Status.DEAD, Status.INVALID):
+            raise InboundEventError(
+                f"Only dead or invalid events can be replayed; event {locked.pk} is {locked.status}."
+            )
+        before = snapshot(locked, fields)
+        if locked.status == Status.INVALID:
+            envelope = locked.payload
+            if not envelope and locked.raw_body:
+                try:
+                    envelope = orjson.loads(locked.raw_body)
+                except orjson.JSONDecodeError:
+                    envelope = None
+            result = validate_envelope(envelope, kind=locked.integration.kind)
+            if result.is_valid:
+                locked.payload, locked.raw_body = envelope, ""
+                locked.event_type, locked.occurred_at = result.event_type, result.occurred_at
+                locked.warnings, locked.errors = result.warnings, {}
+            else:
+                locked.errors = result.errors
+                locked.save(update_fields=["errors"])
+                audit_record(
+                    action="inbound_event.replay_rejected",
+                    instance=locked,
+                    actor=acting_user,
+                    before=before,
+                    after={"errors": result.errors},
+                )
+                still_invalid = StillInvalid(result.errors)
+        if still_invalid is None:
+            locked.status, locked.attempts = Status.RECEIVED, 0
+            locked.next_attempt_at, locked.last_error = None, ""
+            locked.save()
+            audit_record(
+                action="inbound_event.replayed",
+                instance=locked,
+                actor=acting_user,
+                before=before,
+                after=snapshot(locked, fields),
+            )
+            event_id, event_type = locked.pk, locked.event_type
+            transaction.on_commit(lambda: dispatch.enqueue_event(event_id, event_type))
+    if still_invalid is not None:
+        raise still_invalid
+    return locked
+
+
+@dataclass(frozen=True)
+class SweepResult:
+    requeued_received: int
+    requeued_failed: int
+    rechecked_parked: int
+    dead_lettered_parked: int
+
+
+def inbound_events_sweep(*, now: dt.datetime | None = None) -> SweepResult:
+    """The outbox sweeper (beat, every 30 s): nothing committed is ever left behind.
+
+    - `received` events older than AFFILIATEHUB_SWEEP_STUCK_AFTER_SECONDS (lost publish, broker
+      outage, worker crash) are enqueued again, and then left alone for that long again;
+    - `failed` events whose retry was due that long ago (the retry message was lost) likewise;
+    - `parked` events older than AFFILIATEHUB_PARK_MAX_AGE become dead letters with the reason;
+    - other `parked` events are re-run every AFFILIATEHUB_PARK_RECHECK_SECONDS, in case their
+      identifier was mapped while they were being processed.
+    Rows locked by a worker are skipped. Safe to run concurrently and twice.
+    """
+    now = now or timezone.now()
+    stuck_after = conf.duration("AFFILIATEHUB_SWEEP_STUCK_AFTER_SECONDS")
+    limit = int(conf.get("AFFILIATEHUB_SWEEP_BATCH_SIZE"))
+    max_age = conf.duration("AFFILIATEHUB_PARK_MAX_AGE")
+    locked = InboundEvent.objects.select_for_update(skip_locked=True, of=("self",))
+
+    with transaction.atomic():
+        too_old = list(
+            locked.filter(status=Status.PARKED, parked_at__lt=now - max_age)
+            .order_by("parked_at")
+            .values_list("pk", "parked_system", "parked_external_id", "last_error")[:limit]
+        )
+        for pk, system, external_id, reason in too_old:
+            InboundEvent.objects.filter(pk=pk).update(
+                status=Status.DEAD,
+                next_attempt_at=None,
+                last_error=(
+                    f"Parked longer than {max_age}: {system}:{external_id} was never mapped to a player. "
+                    f"Last reason: {reason}"
+                )[:MAX_ERROR_CHARS],
+            )
+        if too_old:
+            logger.warning("Dead-lettered %d event(s) parked longer than %s.", len(too_old), max_age)
+
+        recheck = list(
+            locked.filter(status=Status.PARKED, next_attempt_at__lte=now)
+            .order_by("occurred_at", "received_at", "pk")
+            .values_list("pk", "event_type")[:limit]
+        )
+        received = list(
+            locked.filter(status=Status.RECEIVED, received_at__lt=now - stuck_after)
+            .filter(Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now))
+            .order_by("received_at", "pk")
+            .values_list("pk", "event_type")[:limit]
+        )
+        failed = list(
+            locked.filter(status=Status.FAILED, next_attempt_at__lte=now - stuck_after)
+            .order_by("next_attempt_at", "pk")
+            .values_list("pk", "event_type")[:limit]
+        )
+        look_again = now + stuck_after
+        if recheck:
+            InboundEvent.objects.filter(pk__in=[pk for pk, _ in recheck]).update(
+                status=Status.RECEIVED, next_attempt_at=look_again
+            )
+        if received:
+            InboundEvent.objects.filter(pk__in=[pk for pk, _ in received]).update(next_attempt_at=look_again)
+        if failed:
+            # Due now; the sweeper looks again only after another stuck_after.
+            InboundEvent.objects.filter(pk__in=[pk for pk, _ in failed]).update(next_attempt_at=now)
+        requeue = received + failed
+        if recheck:
+            ordered = [pk for pk, _ in recheck]
+            transaction.on_commit(lambda: dispatch.enqueue_sequence(ordered))
+        if requeue:
+            transaction.on_commit(lambda: dispatch.enqueue_events(requeue))
+    if received or failed:
+        logger.info("Sweeper re-enqueued %d received and %d failed event(s).", len(received), len(failed))
+    return SweepResult(
+        requeued_received=len(received),
+        requeued_failed=len(failed),
+        rechecked_parked=len(recheck),
+        dead_lettered_parked=len(too_old),
+    )

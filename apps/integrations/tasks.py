@@ -1,0 +1,61 @@
+"""Celery entry points for inbound events. Thin: ids in, one service call.
+
+All tasks run with acks_late and reject_on_worker_lost (a worker dying mid-task leaves the
+message to be redelivered) and are safe to run twice: processing locks the event row and
+ignores events that are no longer due. Handler failures are not retried by Celery: the
+processing service records the failure and schedules the retry itself (a new message with a
+countdown, exponential backoff with full jitter, always below the broker's visibility timeout);
+the outbox sweeper covers any message that is lost. Only a database outage retries here.
+"""
+
+from __future__ import annotations
+
+from celery import shared_task
+from django.db import InterfaceError, OperationalError
+
+from apps.integrations import services
+
+_OPTIONS = {
+    "acks_late": True,
+    "reject_on_worker_lost": True,
+    "ignore_result": True,
+    "autoretry_for": (OperationalError, InterfaceError),
+    "retry_backoff": 5,
+    "retry_backoff_max": 600,
+    "retry_jitter": True,
+    "max_retries": 5,
+}
+
+
+@shared_task(name="integrations.process_inbound_event", **_OPTIONS)
+def process_inbound_event(event_id: int) -> str:
+    return services.inbound_event_process(event_id=event_id)
+
+
+@shared_task(name="integrations.process_inbound_trade_event", **_OPTIONS)
+def process_inbound_trade_event(event_id: int) -> str:
+    """The same work for trade events, routed to the `trades` queue (CELERY_TASK_ROUTES)."""
+    return services.inbound_event_process(event_id=event_id)
+
+
+@shared_task(name="integrations.process_inbound_events", **_OPTIONS)
+def process_inbound_events(event_ids: list[int]) -> dict[str, int]:
+    """Several events, one after another in the given order (unparking, batches)."""
+    return services.inbound_events_process_sequence(event_ids=event_ids)
+
+
+@shared_task(name="integrations.process_inbound_trade_events", **_OPTIONS)
+def process_inbound_trade_events(event_ids: list[int]) -> dict[str, int]:
+    return services.inbound_events_process_sequence(event_ids=event_ids)
+
+
+@shared_task(name="integrations.sweep_inbound_events", acks_late=True, reject_on_worker_lost=True, ignore_result=True)
+def sweep_inbound_events() -> dict[str, int]:
+    """Beat, every 30 s (PeriodicTask created by migration 0002)."""
+    result = services.inbound_events_sweep()
+    return {
+        "requeued_received": result.requeued_received,
+        "requeued_failed": result.requeued_failed,
+        "rechecked_parked": result.rechecked_parked,
+        "dead_lettered_parked": result.dead_lettered_parked,
+    }
