@@ -73,3 +73,6 @@ class Player(TimeStampedModel):
 
     def __str__(self) -> str:
         return f"Player #{self.pk} ({self.brand}, {self.country})"
+
+
+from apps.players.facts import *  # noqa: E402,F403
