@@ -150,6 +150,8 @@ class CreativeAdmin(admin.ModelAdmin):
 
 
 class TrackingLinkForm(forms.ModelForm):
+    landing_url = forms.URLField(max_length=2000, assume_scheme="https")
+
     class Meta:
         model = TrackingLink
         fields = ("affiliate", "campaign", "creative", "landing_url")

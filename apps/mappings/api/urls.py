@@ -1,0 +1,7 @@
+from django.urls import path
+
+from apps.mappings.api.views import RegistrationView
+
+urlpatterns = [
+    path("registrations/", RegistrationView.as_view(), name="registrations"),
+]
