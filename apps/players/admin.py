@@ -44,3 +44,6 @@ class PlayerAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+
+from apps.players import admin_facts  # noqa: E402,F401
