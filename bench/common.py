@@ -1,0 +1,164 @@
+"""Shared benchmark plumbing: a private database, servers in child processes, wrk runs."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from contextlib import contextmanager
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "bench" / "results"
+BENCH_DB = "affiliatehub_bench"
+
+
+def bench_database_url() -> str:
+    """DATABASE_URL for a private benchmark database (embedded server unless DATABASE_URL is set)."""
+    import psycopg
+
+    base = os.environ.get("DATABASE_URL")
+    if not base:
+        from affiliatehub import embedded
+
+        base = embedded.database_url(keep_running=False)
+    admin_url = _with_database(base, "postgres")
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{BENCH_DB}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{BENCH_DB}"')
+    return _with_database(base, BENCH_DB)
+
+
+def _with_database(url: str, name: str) -> str:
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(url)
+    return urlunsplit((parts.scheme, parts.netloc, "/" + name, parts.query, parts.fragment))
+
+
+def child_env(database_url: str, **extra: str) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(
+        DJANGO_SETTINGS_MODULE="affiliatehub.settings.local",
+        DATABASE_URL=database_url,
+        DEBUG="0",
+        LOG_LEVEL="WARNING",
+        PYTHONUNBUFFERED="1",
+    )
+    env.update(extra)
+    return env
+
+
+def manage(*args: str, env: dict[str, str]) -> str:
+    return subprocess.run(
+        [sys.executable, str(ROOT / "manage.py"), *args], env=env, cwd=ROOT, check=True, capture_output=True, text=True
+    ).stdout
+
+
+@contextmanager
+def process(cmd: list[str], *, env: dict[str, str], ready_url: str | None = None, log: Path | None = None):
+    """Run a child process group for the duration of the block; wait for ready_url to answer."""
+    out = open(log, "w") if log else subprocess.DEVNULL  # noqa: SIM115 - closed in finally
+    proc = subprocess.Popen(cmd, env=env, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        if ready_url:
+            _wait_until_up(ready_url, proc)
+        yield proc
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGTERM)
+            try:
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+        if log:
+            out.close()
+
+
+def _wait_until_up(url: str, proc: subprocess.Popen, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"{proc.args} exited with {proc.returncode} before answering {url}")
+        try:
+            urllib.request.urlopen(url, timeout=2)  # noqa: S310 - loopback only
+            return
+        except urllib.error.HTTPError:
+            return  # it answers; any status will do
+        except OSError:
+            time.sleep(0.2)
+    raise RuntimeError(f"{url} did not answer within {timeout} s")
+
+
+def gunicorn(app: str, port: int, *, env: dict[str, str], workers: int = 4, log: Path | None = None):
+    cmd = [
+        sys.executable, "-m", "gunicorn", app,
+        "--workers", str(workers), "--worker-class", "sync",
+        "--bind", f"127.0.0.1:{port}", "--backlog", "2048", "--timeout", "60",
+        "--log-level", "warning",
+    ]
+    return process(cmd, env=env, ready_url=f"http://127.0.0.1:{port}/healthz", log=log)
+
+
+def ensure_wrk() -> str:
+    path = shutil.which("wrk")
+    if path:
+        return path
+    if os.geteuid() == 0 and shutil.which("apt-get"):
+        print("wrk not found; installing it from Debian's packages…", flush=True)
+        subprocess.run(["apt-get", "install", "-y", "-qq", "wrk"], check=False, capture_output=True)
+        if not shutil.which("wrk"):
+            subprocess.run(["apt-get", "update", "-qq"], check=False, capture_output=True)
+            subprocess.run(["apt-get", "install", "-y", "-qq", "wrk"], check=False, capture_output=True)
+        path = shutil.which("wrk")
+        if path:
+            return path
+    raise SystemExit("The benchmark needs wrk (Debian/Ubuntu: apt-get install wrk; macOS: brew install wrk).")
+
+
+def run_wrk(url: str, requests_file: Path, *, connections: int, seconds: int, threads: int = 2) -> dict:
+    """Drive url from a separate process; returns throughput and latency percentiles (ms)."""
+    wrk = ensure_wrk()
+    threads = min(threads, connections)
+    with tempfile.NamedTemporaryFile(suffix=".json", delete=False) as summary_file:
+        summary_path = Path(summary_file.name)
+    env = dict(os.environ, BENCH_REQUESTS=str(requests_file), BENCH_SUMMARY=str(summary_path), BENCH_THREADS=str(threads))
+    subprocess.run(
+        [wrk, "-t", str(threads), "-c", str(connections), "-d", f"{seconds}s", "--timeout", "10s",
+         "-s", str(ROOT / "bench" / "requests.lua"), url],
+        env=env, check=True, capture_output=True, text=True,
+    )
+    raw = json.loads(summary_path.read_text())
+    summary_path.unlink()
+    seconds_run = raw["duration_us"] / 1e6
+    return {
+        "connections": connections,
+        "requests": raw["requests"],
+        "rps": round(raw["requests"] / seconds_run, 1),
+        "p50_ms": round(raw["p50_us"] / 1000, 2),
+        "p90_ms": round(raw["p90_us"] / 1000, 2),
+        "p99_ms": round(raw["p99_us"] / 1000, 2),
+        "errors": raw["errors"],
+        "non_2xx": raw["non2xx"],
+    }
+
+
+def write_result(name: str, data: dict) -> Path:
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    path = RESULTS / f"{name}.json"
+    path.write_text(json.dumps(data, indent=2, default=str))
+    return path
+
+
+def percentile(sorted_values: list[float], pct: float) -> float:
+    if not sorted_values:
+        return float("nan")
+    index = min(len(sorted_values) - 1, max(0, round(pct / 100 * len(sorted_values)) - 1))
+    return sorted_values[index]
