@@ -11,6 +11,7 @@ admin.site.index_title = "Back office"
 
 api_v1 = [
     # Each app contributes its own api/urls.py here.
+    path("", include("apps.integrations.api.urls")),
     path("", include("apps.mappings.api.urls")),
 ]
 
