@@ -115,6 +115,21 @@ CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# Queues: "celery" for everything, "trades" for the high-volume trade feed (workers: -Q celery,trades).
+CELERY_TASK_DEFAULT_QUEUE = "celery"
+CELERY_TASK_ROUTES = {
+    "integrations.process_inbound_trade_event": {"queue": "trades"},
+    "integrations.process_inbound_trade_events": {"queue": "trades"},
+}
+
+# Inbound events (apps/integrations/conf.py lists every setting with its default).
+AFFILIATEHUB_SECRET_ROTATION_GRACE = env.int("AFFILIATEHUB_SECRET_ROTATION_GRACE", default=24 * 3600)
+AFFILIATEHUB_WEBHOOK_THROTTLE_RATE = env("AFFILIATEHUB_WEBHOOK_THROTTLE_RATE", default="120000/minute")
+AFFILIATEHUB_EVENT_RETRY_BASE_SECONDS = env.int("AFFILIATEHUB_EVENT_RETRY_BASE_SECONDS", default=30)
+# Stays below the broker's visibility timeout (checked at start-up: integrations.E001).
+AFFILIATEHUB_EVENT_RETRY_CAP_SECONDS = env.int("AFFILIATEHUB_EVENT_RETRY_CAP_SECONDS", default=6 * 3600)
+AFFILIATEHUB_EVENT_MAX_ATTEMPTS = env.int("AFFILIATEHUB_EVENT_MAX_ATTEMPTS", default=8)
+AFFILIATEHUB_PARK_MAX_AGE = env.int("AFFILIATEHUB_PARK_MAX_AGE", default=7 * 24 * 3600)
 
 REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",

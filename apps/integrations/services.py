@@ -44,7 +44,7 @@ from apps.integrations.schemas import validate_envelope
 logger = logging.getLogger(__name__)
 
 SECRET_PREFIX = "whsec_"
-_SLUG_RE = re.compile(r"^[a-z0-9]+(?:[-_][a-z0-9]+)*$")
+SLUG_RE = re.compile(r"^[a-z0-9]+(?:[-_][a-z0-9]+)*$")
 _ID_SYSTEM_RE = re.compile(r"^[a-z0-9]+(?:[-_.][a-z0-9]+)*$")
 MAX_ERROR_CHARS = 4000
 
@@ -72,7 +72,7 @@ def integration_create(
 ) -> tuple[Integration, str]:
     """Create an integration and its first signing secret. The secret is returned once."""
     slug = (slug or "").strip()
-    if not _SLUG_RE.match(slug) or len(slug) > 64:
+    if not SLUG_RE.match(slug) or len(slug) > 64:
         raise IntegrationError(
             f"Invalid slug {slug!r}: use lower-case letters, digits, '-' or '_' (at most 64 characters)."
         )
@@ -172,6 +172,9 @@ class IncomingEvent:
     errors: dict = field(default_factory=dict)
     warnings: list = field(default_factory=list)
     raw_body: str = ""
+    # The payload's JSON text when the caller has it (a single webhook's body): stored as sent,
+    # numbers exact, and no re-serialisation. Otherwise `payload` is serialised.
+    payload_json: str = ""
 
 
 @dataclass(frozen=True)
@@ -202,15 +205,23 @@ def item_hash(item) -> str:
 
 
 def incoming_event(
-    *, integration_kind: str, webhook_id: str, envelope, body_hash: str, require_id: bool = False
+    *,
+    integration_kind: str,
+    webhook_id: str,
+    envelope,
+    body_hash: str,
+    require_id: bool = False,
+    payload_json: str = "",
 ) -> IncomingEvent:
     """Validate an envelope and shape it for the store (invalid envelopes are stored too)."""
     result = validate_envelope(envelope, kind=integration_kind, require_id=require_id)
+    is_object = isinstance(envelope, dict)
     return IncomingEvent(
         webhook_id=webhook_id,
         body_hash=body_hash,
-        payload=envelope if isinstance(envelope, dict) else {},
-        raw_body="" if isinstance(envelope, dict) else _json_text(envelope),
+        payload=envelope if is_object else {},
+        payload_json=payload_json if is_object else "",
+        raw_body="" if is_object else _json_text(envelope),
         event_type=result.event_type,
         occurred_at=result.occurred_at,
         status=Status.RECEIVED if result.is_valid else Status.INVALID,
@@ -221,6 +232,19 @@ def incoming_event(
 
 def _json_text(value) -> str:
     return orjson.dumps(value).decode()
+
+
+def unreadable_body_event(*, webhook_id: str, body: bytes, body_hash: str, reason: str) -> IncomingEvent:
+    """A signed body that is not a storable JSON object: kept as text, status invalid."""
+    text = body.decode("utf-8", errors="replace").replace("\x00", "\ufffd")
+    return IncomingEvent(
+        webhook_id=webhook_id,
+        body_hash=body_hash,
+        payload={},
+        raw_body=text,
+        status=Status.INVALID,
+        errors={"non_field_errors": [reason]},
+    )
 
 
 _INSERT_SQL = """
@@ -265,7 +289,7 @@ def inbound_events_store(
                 event.webhook_id,
                 event.event_type,
                 event.occurred_at,
-                _json_text(event.payload),
+                event.payload_json or _json_text(event.payload),
                 event.raw_body,
                 event.body_hash,
                 event.status,

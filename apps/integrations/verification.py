@@ -31,6 +31,10 @@ class SignatureError(Exception):
     """The request is not authentically signed (answered 401, detail is safe to show)."""
 
 
+class SignatureMismatch(SignatureError):
+    """Well-formed headers, but no signature matches any usable secret."""
+
+
 def decode_secret(secret: str) -> bytes:
     """The HMAC key of a `whsec_<base64>` secret."""
     material = secret.removeprefix("whsec_")
@@ -105,7 +109,7 @@ def verify(
         for candidate in candidates:
             if hmac.compare_digest(expected, candidate):
                 return sent_at
-    raise SignatureError("No signature matches.")
+    raise SignatureMismatch("No signature matches.")
 
 
 # ---------------------------------------------------------------------------------------------

@@ -1,0 +1,310 @@
+"""Admin for the integration team: integrations, inbound events, dead letters, parked events."""
+
+from __future__ import annotations
+
+import json
+
+from django import forms
+from django.contrib import admin, messages
+from django.utils.html import format_html
+from django.utils.text import Truncator
+
+from apps.integrations import conf
+from apps.integrations.models import (
+    DeadLetterEvent,
+    EventStatus,
+    InboundConflict,
+    InboundEvent,
+    Integration,
+    IntegrationSecret,
+    ParkedEvent,
+    SchemaWarningSeen,
+)
+from apps.integrations.registry import EVENT_TYPES
+from apps.integrations.services import (
+    SLUG_RE,
+    InboundEventError,
+    StillInvalid,
+    inbound_event_replay,
+    inbound_events_unpark,
+    integration_create,
+    integration_rotate_secret,
+    integration_update,
+)
+
+
+def _pretty(value) -> str:
+    return format_html("<pre style='white-space: pre-wrap; margin: 0'>{}</pre>", json.dumps(value, indent=2, ensure_ascii=False, sort_keys=True))
+
+
+class IntegrationSecretInline(admin.TabularInline):
+    """Secrets are listed by age and expiry only: the key itself is never displayed."""
+
+    model = IntegrationSecret
+    fields = ("id", "created_at", "expires_at", "created_by")
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+    show_change_link = False
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+class IntegrationAddForm(forms.ModelForm):
+    """New integrations: the identifier system defaults to the slug."""
+
+    class Meta:
+        model = Integration
+        fields = ("slug", "name", "kind", "id_system")
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["id_system"].required = False
+        self.fields["name"].required = False
+
+    def clean_slug(self):
+        slug = self.cleaned_data["slug"]
+        if not SLUG_RE.match(slug):
+            raise forms.ValidationError("Use lower-case letters, digits, '-' or '_'.")
+        return slug
+
+
+@admin.register(Integration)
+class IntegrationAdmin(admin.ModelAdmin):
+    list_display = ("slug", "name", "kind", "id_system", "is_active", "payload_schema_version", "created_at")
+    list_filter = ("kind", "is_active")
+    search_fields = ("slug", "name", "id_system")
+    inlines = (IntegrationSecretInline,)
+    actions = ("rotate_signing_secret",)
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        if obj is None:
+            kwargs["form"] = IntegrationAddForm
+        return super().get_form(request, obj, change=change, **kwargs)
+
+    def get_fields(self, request, obj=None):
+        if obj is None:
+            return ("slug", "name", "kind", "id_system")
+        return ("slug", "kind", "name", "id_system", "is_active", "payload_schema_version", "created_at", "updated_at")
+
+    def get_readonly_fields(self, request, obj=None):
+        return ("slug", "kind", "created_at", "updated_at") if obj else ()
+
+    def has_delete_permission(self, request, obj=None):
+        return False  # events reference it; disable instead
+
+    def save_model(self, request, obj, form, change):
+        """Writes go through the services (audited); a new integration's secret is shown once."""
+        if change:
+            changes = {name: form.cleaned_data[name] for name in form.changed_data}
+            if changes:
+                integration_update(integration=obj, acting_user=request.user, **changes)
+            return
+        integration, secret = integration_create(
+            slug=obj.slug, kind=obj.kind, id_system=obj.id_system or None, name=obj.name or None, acting_user=request.user
+        )
+        obj.pk = integration.pk
+        self.message_user(
+            request,
+            f"Signing secret for {integration.slug} (shown once, copy it now): {secret}",
+            messages.WARNING,
+        )
+
+    def save_related(self, request, form, formsets, change):
+        # Secrets are read-only here; nothing related is saved through the form.
+        return
+
+    @admin.action(description="Rotate signing secret", permissions=["change"])
+    def rotate_signing_secret(self, request, queryset):
+        grace = conf.duration("AFFILIATEHUB_SECRET_ROTATION_GRACE")
+        for integration in queryset.order_by("pk"):
+            secret = integration_rotate_secret(integration=integration, acting_user=request.user)
+            self.message_user(
+                request,
+                f"New signing secret for {integration.slug} (shown once, copy it now): {secret} — "
+                f"the previous secret keeps verifying for {grace}.",
+                messages.WARNING,
+            )
+
+
+class EventTypeFilter(admin.SimpleListFilter):
+    """Static choices: a DISTINCT over the event table would scan it."""
+
+    title = "type"
+    parameter_name = "event_type"
+
+    def lookups(self, request, model_admin):
+        return [(event_type, event_type) for event_type in sorted(EVENT_TYPES)]
+
+    def queryset(self, request, queryset):
+        return queryset.filter(event_type=self.value()) if self.value() else queryset
+
+
+class _EventAdminBase(admin.ModelAdmin):
+    list_display = (
+        "id",
+        "received_at",
+        "integration",
+        "event_type",
+        "webhook_id",
+        "status",
+        "source",
+        "attempts",
+        "occurred_at",
+    )
+    list_filter = ("status", "integration", EventTypeFilter, "source", "received_at")
+    search_fields = ("webhook_id__exact", "payload__data__player_id__exact")
+    search_help_text = "Exact webhook id or data.player_id."
+    list_select_related = ("integration",)
+    show_full_result_count = False
+    ordering = ("-received_at", "-id")
+    fields = (
+        "integration",
+        "webhook_id",
+        "event_type",
+        "occurred_at",
+        "received_at",
+        "source",
+        "status",
+        "attempts",
+        "next_attempt_at",
+        "processed_at",
+        "last_error_pre",
+        "errors_pretty",
+        "warnings_pretty",
+        "parked_system",
+        "parked_external_id",
+        "parked_at",
+        "payload_pretty",
+        "raw_body",
+        "body_hash",
+    )
+    readonly_fields = fields
+    actions = ("replay_events",)
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    @admin.display(description="payload")
+    def payload_pretty(self, obj):
+        return _pretty(obj.payload)
+
+    @admin.display(description="errors")
+    def errors_pretty(self, obj):
+        return _pretty(obj.errors) if obj.errors else "-"
+
+    @admin.display(description="warnings")
+    def warnings_pretty(self, obj):
+        return _pretty(obj.warnings) if obj.warnings else "-"
+
+    @admin.display(description="last error")
+    def last_error_pre(self, obj):
+        return format_html("<pre style='white-space: pre-wrap'>{}</pre>", obj.last_error) if obj.last_error else "-"
+
+    @admin.display(description="error")
+    def error_summary(self, obj):
+        text = obj.last_error.strip().splitlines()[-1] if obj.last_error else json.dumps(obj.errors)[:200]
+        return Truncator(text).chars(120)
+
+    @admin.action(description="Replay selected dead or invalid events", permissions=["change"])
+    def replay_events(self, request, queryset):
+        replayed, still_invalid, refused = 0, [], []
+        for event in queryset.order_by("occurred_at", "received_at", "pk"):
+            try:
+                inbound_event_replay(event=event, acting_user=request.user)
+                replayed += 1
+            except StillInvalid as exc:
+                still_invalid.append(f"#{event.pk}: {exc}")
+            except InboundEventError as exc:
+                refused.append(str(exc))
+        if replayed:
+            self.message_user(request, f"Replayed {replayed} event(s); they are queued for processing.", messages.SUCCESS)
+        for text in still_invalid[:20]:
+            self.message_user(request, text, messages.ERROR)
+        if refused:
+            self.message_user(request, f"Not replayed ({len(refused)}): " + " ".join(refused[:10]), messages.WARNING)
+
+
+@admin.register(InboundEvent)
+class InboundEventAdmin(_EventAdminBase):
+    pass
+
+
+@admin.register(DeadLetterEvent)
+class DeadLetterAdmin(_EventAdminBase):
+    """Dead (retries exhausted, or parked too long) and invalid events, replayable."""
+
+    list_display = ("id", "received_at", "integration", "event_type", "webhook_id", "status", "attempts", "error_summary")
+    list_filter = ("status", "integration", EventTypeFilter, "source", "received_at")
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).filter(status__in=[EventStatus.DEAD, EventStatus.INVALID])
+
+
+@admin.register(ParkedEvent)
+class ParkedEventAdmin(_EventAdminBase):
+    """Events waiting for an unknown identifier to be mapped to a player."""
+
+    list_display = (
+        "id",
+        "occurred_at",
+        "integration",
+        "event_type",
+        "parked_system",
+        "parked_external_id",
+        "parked_at",
+        "error_summary",
+    )
+    list_filter = ("integration", EventTypeFilter, "parked_system", "parked_at")
+    search_fields = ("parked_external_id__exact", "webhook_id__exact", "payload__data__player_id__exact")
+    search_help_text = "Exact unresolved identifier, webhook id or data.player_id."
+    actions = ("rerun_parked",)
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).filter(status=EventStatus.PARKED)
+
+    @admin.action(description="Re-run now (all parked events of the selected identifiers)", permissions=["change"])
+    def rerun_parked(self, request, queryset):
+        identifiers = sorted(set(queryset.values_list("parked_system", "parked_external_id")))
+        total = sum(inbound_events_unpark(system=system, external_id=external_id) for system, external_id in identifiers)
+        self.message_user(
+            request,
+            f"Re-queued {total} parked event(s) for {len(identifiers)} identifier(s); unresolved ones park again.",
+            messages.SUCCESS,
+        )
+
+
+@admin.register(InboundConflict)
+class InboundConflictAdmin(admin.ModelAdmin):
+    list_display = ("id", "received_at", "integration", "webhook_id", "original", "source")
+    list_filter = ("integration", "source", "received_at")
+    search_fields = ("webhook_id__exact",)
+    list_select_related = ("integration", "original")
+    show_full_result_count = False
+    fields = ("integration", "webhook_id", "original", "source", "received_at", "body_hash", "payload_pretty", "raw_body")
+    readonly_fields = fields
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    @admin.display(description="payload")
+    def payload_pretty(self, obj):
+        return _pretty(obj.payload)
+
+
+@admin.register(SchemaWarningSeen)
+class SchemaWarningSeenAdmin(admin.ModelAdmin):
+    list_display = ("integration", "event_type", "field", "first_seen_at", "example_event")
+    list_filter = ("integration", "event_type")
+    list_select_related = ("integration",)
+    readonly_fields = ("integration", "event_type", "field", "first_seen_at", "example_event")
+
+    def has_add_permission(self, request):
+        return False

@@ -1,0 +1,63 @@
+"""factory-boy factories for the integrations app."""
+
+import datetime as dt
+import hashlib
+import json
+
+import factory
+from django.utils import timezone
+
+from apps.integrations import verification
+from apps.integrations.models import InboundEvent, Integration, IntegrationSecret
+from apps.integrations.services import generate_secret
+
+
+class IntegrationFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Integration
+        django_get_or_create = ("slug",)
+
+    slug = factory.Sequence(lambda n: f"crm-{n}")
+    name = factory.LazyAttribute(lambda o: o.slug.upper())
+    kind = Integration.Kind.CRM
+    id_system = "crm"
+    is_active = True
+
+    @factory.post_generation
+    def signing_secret(obj, create, extracted, **kwargs):
+        """Give it one secret (pass signing_secret="whsec_..." to choose it, False for none)."""
+        verification.forget(obj.slug)
+        if create and extracted is not False:
+            IntegrationSecretFactory(integration=obj, secret=extracted or generate_secret())
+
+
+class IntegrationSecretFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = IntegrationSecret
+
+    integration = factory.SubFactory(IntegrationFactory, signing_secret=False)
+    secret = factory.LazyFunction(generate_secret)
+    expires_at = None
+
+
+class InboundEventFactory(factory.django.DjangoModelFactory):
+    """A stored deposit.created event (status received unless told)."""
+
+    class Meta:
+        model = InboundEvent
+
+    integration = factory.SubFactory(IntegrationFactory)
+    webhook_id = factory.Sequence(lambda n: f"msg_{n:06d}")
+    event_type = "deposit.created"
+    occurred_at = factory.LazyFunction(lambda: timezone.now() - dt.timedelta(minutes=5))
+    received_at = factory.LazyFunction(timezone.now)
+    payload = factory.LazyAttribute(
+        lambda o: {
+            "type": o.event_type,
+            "timestamp": o.occurred_at.isoformat(),
+            "data": {"deposit_id": f"dep-{o.webhook_id}", "player_id": "P-1", "amount": "25.00", "currency": "EUR"},
+        }
+    )
+    body_hash = factory.LazyAttribute(lambda o: hashlib.sha256(json.dumps(o.payload).encode()).hexdigest())
+    status = InboundEvent.Status.RECEIVED
+    source = InboundEvent.Source.WEBHOOK
