@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+import datetime
+
 from django import forms
 from django.contrib import admin, messages
 from django.utils import timezone
 
 from apps.compliance import services
-from apps.compliance.models import BrandLicence, Jurisdiction, KycRecord, SelfExclusion
+from apps.compliance.models import (
+    BrandLicence,
+    ExclusionOverride,
+    Jurisdiction,
+    KycRecord,
+    SelfExclusion,
+)
 from apps.compliance.selectors import self_exclusions_in_force
 
 
@@ -163,3 +171,96 @@ class SelfExclusionAdmin(admin.ModelAdmin):
                 acting_user=request.user, reason="Ended in admin",
             ))
         self.message_user(request, f"Ended {ended} self-exclusion(s).", messages.SUCCESS)
+
+
+class ExclusionOverrideForm(forms.ModelForm):
+    class Meta:
+        model = ExclusionOverride
+        fields = ("player", "kind", "reason", "starts_at", "expires_at")
+
+    def clean(self):
+        data = super().clean()
+        if data.get("starts_at") and data.get("expires_at") and data["expires_at"] <= data["starts_at"]:
+            raise forms.ValidationError("An override must expire after it starts.")
+        return data
+
+
+class OverrideActiveFilter(admin.SimpleListFilter):
+    title = "active now"
+    parameter_name = "active"
+
+    def lookups(self, request, model_admin):
+        return (("yes", "Active"), ("no", "Expired or revoked"))
+
+    def queryset(self, request, queryset):
+        active = ExclusionOverride.objects.active(at=timezone.now()).values("pk")
+        if self.value() == "yes":
+            return queryset.filter(pk__in=active)
+        if self.value() == "no":
+            return queryset.exclude(pk__in=active)
+        return queryset
+
+
+class RevokeForm(forms.Form):
+    reason = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), help_text="Why the override ends early.")
+
+
+@admin.register(ExclusionOverride)
+class ExclusionOverrideAdmin(admin.ModelAdmin):
+    """Overrides of a player's exclusion or geo block: created with a reason and an expiry, never
+    edited; revoked (with a reason) to end early. Every use by the accrual gate is in the audit log."""
+
+    form = ExclusionOverrideForm
+    list_display = ("player", "kind", "starts_at", "expires_at", "revoked_at", "created_by", "reason")
+    list_filter = (OverrideActiveFilter, "kind", ("revoked_at", admin.EmptyFieldListFilter))
+    search_fields = ("=player__id", "reason", "created_by__username")
+    list_select_related = ("player", "created_by")
+    raw_id_fields = ("player",)
+    date_hierarchy = "created_at"
+    actions = ("revoke",)
+
+    def get_fields(self, request, obj=None):
+        if obj:
+            return ("player", "kind", "reason", "starts_at", "expires_at", "created_by", "created_at",
+                    "revoked_at", "revoked_by", "revoke_reason")
+        return ("player", "kind", "reason", "starts_at", "expires_at")
+
+    def get_readonly_fields(self, request, obj=None):
+        return self.get_fields(request, obj) if obj else ()
+
+    def get_changeform_initial_data(self, request):
+        initial = super().get_changeform_initial_data(request)
+        now = timezone.now()
+        initial.setdefault("starts_at", now)
+        initial.setdefault("expires_at", now + datetime.timedelta(days=30))
+        return initial
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def save_model(self, request, obj, form, change):
+        if change:
+            return
+        data = form.cleaned_data
+        adopt(obj, services.exclusion_override_create(
+            player=data["player"], kind=data["kind"], reason=data["reason"], starts_at=data["starts_at"],
+            expires_at=data["expires_at"], acting_user=request.user,
+        ))
+
+    @admin.action(description="Revoke selected overrides (asks for a reason)", permissions=["change"])
+    def revoke(self, request, queryset):
+        from django.template.response import TemplateResponse
+
+        form = RevokeForm(request.POST if "apply" in request.POST else None)
+        if form.is_bound and form.is_valid():
+            for override in queryset.order_by("pk"):
+                services.exclusion_override_revoke(
+                    override=override, reason=form.cleaned_data["reason"], acting_user=request.user
+                )
+            self.message_user(request, f"Revoked {queryset.count()} override(s).", messages.SUCCESS)
+            return None
+        return TemplateResponse(request, "compliance/admin/reason_form.html", {
+            **self.admin_site.each_context(request), "title": "Revoke overrides", "form": form,
+            "queryset": queryset, "action": "revoke", "intro": "These overrides will stop applying now.",
+            "submit_label": "Revoke", "opts": self.model._meta,
+        })

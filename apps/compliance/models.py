@@ -6,6 +6,7 @@ These tables record what compliance systems and officers said; the rules that ac
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.db import models
 from django.db.models import F, Q
 
@@ -114,3 +115,52 @@ class SelfExclusion(models.Model):
 
     def __str__(self) -> str:
         return f"Self-exclusion ({self.scheme}) of player #{self.player_id} from {self.starts_at:%Y-%m-%d}"
+
+
+class ExclusionOverrideQuerySet(models.QuerySet):
+    def active(self, *, at):
+        """Overrides in force at `at`: started, not revoked by then, not expired."""
+        return self.filter(Q(starts_at__lte=at), Q(expires_at__gt=at), Q(revoked_at__isnull=True) | Q(revoked_at__gt=at))
+
+
+class ExclusionOverride(models.Model):
+    """A compliance officer's decision that one player's self-exclusion or geo block does not
+    stop commission accrual, for a stated reason, until `expires_at`.
+
+    Creating, revoking and every use by the accrual gate are audited.
+    """
+
+    class Kind(models.TextChoices):
+        EXCLUSION = "exclusion", "Self-exclusion"
+        GEO = "geo", "Geo (unlicensed jurisdiction)"
+
+    player = models.ForeignKey("players.Player", on_delete=models.PROTECT, related_name="exclusion_overrides")
+    kind = models.CharField(max_length=10, choices=Kind.choices)
+    reason = models.TextField()
+    starts_at = models.DateTimeField()
+    expires_at = models.DateTimeField()
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    revoked_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    revoke_reason = models.TextField(blank=True)
+
+    objects = ExclusionOverrideQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.CheckConstraint(condition=Q(kind__in=["exclusion", "geo"]), name="override_kind_valid"),
+            models.CheckConstraint(condition=Q(expires_at__gt=F("starts_at")), name="override_expires_after_start"),
+            models.CheckConstraint(condition=~Q(reason=""), name="override_has_reason"),
+            models.CheckConstraint(
+                condition=Q(revoked_at__isnull=True) | (Q(revoked_by__isnull=False) & ~Q(revoke_reason="")),
+                name="override_revocation_complete",
+            ),
+        ]
+        indexes = [models.Index(fields=["player", "kind", "expires_at"], name="override_player_kind_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} override for player #{self.player_id} until {self.expires_at:%Y-%m-%d}"

@@ -6,8 +6,15 @@ from __future__ import annotations
 from datetime import datetime
 
 from django.db import transaction
+from django.utils import timezone
 
-from apps.compliance.models import BrandLicence, Jurisdiction, KycRecord, SelfExclusion
+from apps.compliance.models import (
+    BrandLicence,
+    ExclusionOverride,
+    Jurisdiction,
+    KycRecord,
+    SelfExclusion,
+)
 from apps.core.audit import audit_record, snapshot
 from apps.players.models import Player
 
@@ -144,3 +151,55 @@ def brand_licence_set(
             after=snapshot(licence, ["is_active", "note"]),
         )
     return licence
+
+
+def exclusion_override_create(
+    *,
+    player: Player,
+    kind: str,
+    reason: str,
+    expires_at: datetime,
+    acting_user,
+    starts_at: datetime | None = None,
+) -> ExclusionOverride:
+    """Let commissions accrue for a self-excluded or geo-blocked player until `expires_at`.
+    Compliance staff only; the reason is required and the decision audited."""
+    if kind not in ExclusionOverride.Kind.values:
+        raise ComplianceError(f"Unknown override kind {kind!r}.")
+    if not reason or not reason.strip():
+        raise ComplianceError("An override needs a reason.")
+    if acting_user is None:
+        raise ComplianceError("An override is made by a named member of staff.")
+    starts_at = starts_at or timezone.now()
+    _require_aware(starts_at, "starts_at")
+    _require_aware(expires_at, "expires_at")
+    if expires_at <= starts_at:
+        raise ComplianceError("An override must expire after it starts.")
+    with transaction.atomic():
+        _lock_player(player)
+        override = ExclusionOverride.objects.create(
+            player=player, kind=kind, reason=reason.strip(), starts_at=starts_at, expires_at=expires_at,
+            created_by=acting_user,
+        )
+        audit_record(
+            action="exclusion_override.created", instance=override, actor=acting_user,
+            after=snapshot(override, ["player", "kind", "starts_at", "expires_at"]), reason=override.reason,
+        )
+    return override
+
+
+def exclusion_override_revoke(*, override: ExclusionOverride, reason: str, acting_user) -> ExclusionOverride:
+    """End an override early (audited). Revoking twice changes nothing."""
+    if not reason or not reason.strip():
+        raise ComplianceError("Revoking an override needs a reason.")
+    with transaction.atomic():
+        locked = ExclusionOverride.objects.select_for_update().get(pk=override.pk)
+        if locked.revoked_at is not None:
+            return locked
+        locked.revoked_at, locked.revoked_by, locked.revoke_reason = timezone.now(), acting_user, reason.strip()
+        locked.save(update_fields=["revoked_at", "revoked_by", "revoke_reason"])
+        audit_record(
+            action="exclusion_override.revoked", instance=locked, actor=acting_user,
+            before={"revoked_at": None}, after={"revoked_at": locked.revoked_at.isoformat()}, reason=locked.revoke_reason,
+        )
+    return locked
