@@ -105,12 +105,15 @@ def _insert_mapping(*, player: Player, system: str, external_id: str, source: st
     return IdentifierMapping.objects.create(player=player, system=system, external_id=external_id, source=source)
 
 
-def _after_mappings_created(mappings: list[IdentifierMapping], *, acting_user, actor_label: str) -> None:
+def _after_mappings_created(
+    mappings: list[IdentifierMapping], *, acting_user, actor_label: str, audit: bool = True
+) -> None:
     for mapping in mappings:
-        audit_record(
-            action="mapping.created", instance=mapping, actor=acting_user, actor_label=actor_label,
-            after=snapshot(mapping, ["player", "system", "external_id", "source"]),
-        )
+        if audit:
+            audit_record(
+                action="mapping.created", instance=mapping, actor=acting_user, actor_label=actor_label,
+                after=snapshot(mapping, ["player", "system", "external_id", "source"]),
+            )
         # Events that arrived before the player was known were parked on this identifier.
         inbound_events_unpark(system=mapping.system, external_id=mapping.external_id)
 
@@ -280,10 +283,12 @@ def player_register(
                     registered_at=registered_at,
                     **_attribution(tracking_token=token, brand=brand, country=country),
                 )
-                mappings = [
-                    _insert_mapping(player=player, system=system, external_id=external_id, source=source)
-                    for system, external_id in sorted(identifiers.items())
-                ]
+                mappings = IdentifierMapping.objects.bulk_create(
+                    [
+                        IdentifierMapping(player=player, system=system, external_id=external_id, source=source)
+                        for system, external_id in sorted(identifiers.items())
+                    ]
+                )
         except IntegrityError as exc:
             if not _is_unique_active_violation(exc):
                 raise
@@ -293,9 +298,10 @@ def player_register(
             if existing is None:
                 raise
             return RegistrationResult(player=existing, created=False)
+        # One audit row for the whole registration: it names the identifiers it mapped.
         audit_record(
             action="player.registered", instance=player, actor=acting_user, actor_label=source,
             after=snapshot(player) | {"identifiers": dict(sorted(identifiers.items()))},
         )
-        _after_mappings_created(mappings, acting_user=acting_user, actor_label=source)
+        _after_mappings_created(mappings, acting_user=acting_user, actor_label=source, audit=False)
     return RegistrationResult(player=player, created=True)

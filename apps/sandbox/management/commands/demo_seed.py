@@ -1,0 +1,207 @@
+"""Load the demo data set once: affiliates, campaigns, creatives, links, clicks, ~300 players.
+
+Deterministic (random.Random(42)) and idempotent: the demo affiliate with DEMO_MARKER_EMAIL
+marks a loaded data set, and everything is loaded in one transaction, so a failed run leaves
+nothing behind and the next run starts again.
+"""
+
+from __future__ import annotations
+
+import base64
+import random
+import time
+from datetime import UTC, datetime, timedelta
+
+from django.core.management.base import BaseCommand
+from django.db import transaction
+
+from apps.affiliates.models import Affiliate, Click
+from apps.affiliates.services import (
+    affiliate_create,
+    affiliate_suspend,
+    campaign_create,
+    creative_approve,
+    creative_create,
+    creative_reject,
+    hash_ip,
+    tracking_link_create,
+)
+from apps.compliance.models import Jurisdiction
+from apps.compliance.services import (
+    brand_licence_set,
+    kyc_record_update,
+    self_exclusion_end,
+    self_exclusion_start,
+)
+from apps.mappings.services import player_register
+
+DEMO_MARKER_EMAIL = "partners@casinoguru-media.demo"
+SEED = 42
+PLAYER_COUNT = 300
+CLICK_COUNT = 1200
+SOURCE = "demo_seed"
+
+JURISDICTIONS = {
+    "DE": "Germany", "AT": "Austria", "SE": "Sweden", "GB": "United Kingdom", "NL": "Netherlands",
+    "CA": "Canada", "FR": "France", "ES": "Spain", "CY": "Cyprus", "AU": "Australia", "US": "United States",
+}
+BRANDS = {
+    # brand -> licensed countries
+    "spinpalace": ["DE", "AT", "SE", "GB", "CA"],
+    "tradeking": ["CY", "DE", "GB", "AU", "ES"],
+}
+# Registration countries, weighted; FR, NL and US are licensed for neither brand (geo-blocked).
+COUNTRY_WEIGHTS = {"DE": 30, "GB": 20, "AT": 8, "SE": 8, "CA": 6, "CY": 4, "ES": 6, "AU": 6, "FR": 5, "NL": 4, "US": 3}
+
+AFFILIATES = [
+    # (name, email, currency, parent email, campaigns [(name, brand, creatives [(name, decision)])])
+    ("Casino Guru Media", DEMO_MARKER_EMAIL, "EUR", None, [
+        ("Welcome bonus DE", "spinpalace", [("Hero banner 728x90", "approve"), ("Email teaser", "approve")]),
+        ("Live casino", "spinpalace", [("Video pre-roll", "approve"), ("Free spins popup", "reject")]),
+    ]),
+    ("Slots Review Ltd", "affiliates@slotsreview.demo", "GBP", None, [
+        ("UK reviews", "spinpalace", [("Review widget", "approve"), ("Comparison table", "pending")]),
+    ]),
+    ("FX Signals Pro", "ib@fxsignals.demo", "USD", None, [
+        ("Gold trading", "tradeking", [("XAUUSD landing", "approve"), ("Webinar banner", "approve")]),
+        ("Copy trading", "tradeking", [("Telegram post", "pending")]),
+    ]),
+    ("Bonus Hunters Network", "network@bonushunters.demo", "EUR", None, [
+        ("Network main", "spinpalace", [("Skyscraper 160x600", "approve")]),
+    ]),
+    ("Bonus Hunters DE", "de@bonushunters.demo", "EUR", "network@bonushunters.demo", [
+        ("Bundesliga", "spinpalace", [("Matchday banner", "approve")]),
+        ("Forex DE", "tradeking", [("Broker comparison", "approve")]),
+    ]),
+    ("Rogue Traffic", "ops@roguetraffic.demo", "USD", None, [
+        ("Push traffic", "spinpalace", [("Push notification", "approve")]),
+    ]),
+]
+SUSPENDED = "ops@roguetraffic.demo"
+
+
+class Command(BaseCommand):
+    help = "Load the demo data set (once; skipped when it is already there)."
+
+    def handle(self, *args, **options):
+        if Affiliate.objects.filter(email=DEMO_MARKER_EMAIL).exists():
+            self.stdout.write("Demo data already loaded; skipping.")
+            return
+        started = time.monotonic()
+        rng = random.Random(SEED)
+        # Anchor times to the start of today so reruns on one day produce the same data.
+        now = datetime.now(tz=UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+        with transaction.atomic():
+            self._licences()
+            links = self._affiliates(now)
+            clicks = self._clicks(rng, links, now)
+            players = self._players(rng, clicks, now)
+            self._compliance(rng, players, now)
+        self.stdout.write(
+            f"Demo data loaded: {len(AFFILIATES)} affiliates, {len(links)} tracking links, {len(clicks)} clicks, "
+            f"{len(players)} players in {time.monotonic() - started:.1f} s."
+        )
+
+    def _licences(self) -> None:
+        Jurisdiction.objects.bulk_create(
+            [Jurisdiction(code=code, name=name) for code, name in JURISDICTIONS.items()], ignore_conflicts=True
+        )
+        for brand, countries in BRANDS.items():
+            for country in countries:
+                brand_licence_set(brand=brand, country=country, is_active=True, note="demo licence")
+
+    def _affiliates(self, now: datetime) -> list:
+        by_email: dict[str, Affiliate] = {}
+        links = []
+        for name, email, currency, parent_email, campaigns in AFFILIATES:
+            affiliate = affiliate_create(
+                name=name, email=email, payout_currency=currency, parent=by_email.get(parent_email),
+                actor_label=SOURCE,
+            )
+            by_email[email] = affiliate
+            for campaign_name, brand, creatives in campaigns:
+                campaign = campaign_create(affiliate=affiliate, name=campaign_name, brand=brand)
+                for creative_name, decision in creatives:
+                    creative = creative_create(campaign=campaign, name=creative_name)
+                    if decision == "approve":
+                        creative = creative_approve(creative=creative, acting_user=None, note="demo: approved")
+                        slug = campaign_name.lower().replace(" ", "-")
+                        links.append(tracking_link_create(
+                            affiliate=affiliate, campaign=campaign, creative=creative,
+                            landing_url=f"https://{brand}.demo/landing/{slug}?lang=en",
+                        ))
+                    elif decision == "reject":
+                        creative_reject(creative=creative, acting_user=None, reason="demo: misleading bonus terms")
+        affiliate_suspend(affiliate=by_email[SUSPENDED], reason="demo: incentivised push traffic")
+        return links
+
+    def _clicks(self, rng: random.Random, links: list, now: datetime) -> list[Click]:
+        live_links = [link for link in links if link.affiliate.email != SUSPENDED]
+        clicks = []
+        for _ in range(CLICK_COUNT):
+            link = rng.choice(live_links)
+            ip = f"198.51.{rng.randrange(0, 256)}.{rng.randrange(1, 255)}"
+            clicks.append(Click(
+                link=link,
+                token=base64.urlsafe_b64encode(rng.randbytes(24)).decode(),
+                sub1=rng.choice(["google", "facebook", "newsletter", "seo", ""]),
+                sub2=f"adset-{rng.randrange(1, 20)}" if rng.random() < 0.6 else "",
+                sub3=rng.choice(["mobile", "desktop"]),
+                ip_hash=hash_ip(ip),
+                user_agent=rng.choice(["Mozilla/5.0 (iPhone)", "Mozilla/5.0 (Windows NT 10.0)", "Mozilla/5.0 (Android)"]),
+                created_at=now - timedelta(days=rng.randrange(1, 90), minutes=rng.randrange(0, 1440)),
+            ))
+        return Click.objects.bulk_create(clicks, batch_size=1000)
+
+    def _players(self, rng: random.Random, clicks: list[Click], now: datetime) -> list:
+        countries, weights = zip(*COUNTRY_WEIGHTS.items(), strict=True)
+        players = []
+        for i in range(PLAYER_COUNT):
+            roll = rng.random()
+            click = rng.choice(clicks) if roll < 0.7 else None
+            if click is not None:
+                brand = click.link.campaign.brand
+                registered_at = click.created_at + timedelta(minutes=rng.randrange(2, 600))
+                token = click.token
+            else:
+                brand = rng.choice(list(BRANDS))
+                registered_at = now - timedelta(days=rng.randrange(1, 90), minutes=rng.randrange(0, 1440))
+                token = "expired-or-forged-token" if roll > 0.95 else None
+            identifiers = {"crm": f"C-{100000 + i}"}
+            if brand == "tradeking" or rng.random() < 0.2:
+                identifiers["mt5-live"] = str(800000 + i)
+            if rng.random() < 0.6:
+                identifiers["payments"] = f"P-{500000 + i}"
+            result = player_register(
+                tracking_token=token,
+                registered_at=min(registered_at, now),
+                country=rng.choices(countries, weights=weights)[0],
+                brand=brand,
+                identifiers=identifiers,
+                source=SOURCE,
+            )
+            players.append(result.player)
+        return players
+
+    def _compliance(self, rng: random.Random, players: list, now: datetime) -> None:
+        for player in rng.sample(players, 100):
+            started = player.registered_at + timedelta(hours=1)
+            kyc_record_update(player=player, status="pending", occurred_at=started, source="kyc-demo")
+            outcome = rng.choices(["passed", "failed", None], weights=[75, 10, 15])[0]
+            if outcome:
+                kyc_record_update(
+                    player=player, status=outcome, occurred_at=started + timedelta(hours=rng.randrange(1, 72)),
+                    source="kyc-demo",
+                )
+        excluded = rng.sample(players, 3)
+        for index, player in enumerate(excluded):
+            starts_at = player.registered_at + timedelta(days=rng.randrange(1, 10))
+            self_exclusion_start(
+                player=player, starts_at=starts_at, ends_at=starts_at + timedelta(days=180) if index else None,
+                scheme="gamstop" if index == 2 else "operator", source="compliance-demo",
+            )
+        # One exclusion that has already been ended.
+        self_exclusion_end(
+            player=excluded[1], ended_at=excluded[1].registered_at + timedelta(days=12), source="compliance-demo",
+            reason="demo: ended at the player's request after the cooling-off period",
+        )
