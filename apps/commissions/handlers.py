@@ -1,0 +1,85 @@
+"""Commission reactions to inbound events. Thin: find what the event recorded, call a service.
+
+Registered in CommissionsConfig.ready(), after the fact handlers of apps.mappings (INSTALLED_APPS
+order), so each runs in the same transaction, after the fact exists. A duplicate delivery
+records no new fact, so these find nothing and book nothing; the ledger's unique keys are the
+second line of defence.
+"""
+
+from __future__ import annotations
+
+from apps.commissions import services
+from apps.integrations import registry
+from apps.integrations.registry import EventContext
+from apps.mappings.models import IdentifierMapping
+from apps.players.facts import Chargeback, Deposit, Purchase, RevenueReport, Trade
+from apps.players.models import Player
+
+
+def _mapped_player(ctx: EventContext) -> Player | None:
+    # The fact handler already resolved (or parked) this identifier in the same transaction.
+    mapping = (
+        IdentifierMapping.objects.select_related("player__affiliate")
+        .filter(system=ctx.id_system, external_id=ctx.data["player_id"], retired_at__isnull=True)
+        .first()
+    )
+    return mapping.player if mapping else None
+
+
+def deposit_created(ctx: EventContext) -> None:
+    for deposit in Deposit.objects.recorded_by(ctx.event_id).select_related("player__affiliate"):
+        services.cpa_evaluate(player=deposit.player, source_event_id=ctx.event_id)
+
+
+def kyc_updated(ctx: EventContext) -> None:
+    player = _mapped_player(ctx)
+    if player is not None and ctx.data["status"] == "passed":
+        services.cpa_evaluate(player=player, source_event_id=ctx.event_id)
+
+
+def revenue_reported(ctx: EventContext) -> None:
+    for report in RevenueReport.objects.recorded_by(ctx.event_id).select_related("player__affiliate"):
+        services.revenue_accrue(report=report, source_event_id=ctx.event_id)
+
+
+def trade_closed(ctx: EventContext) -> None:
+    for trade in Trade.objects.recorded_by(ctx.event_id).select_related("player__affiliate"):
+        services.trade_accrue(trade=trade, source_event_id=ctx.event_id)
+
+
+def purchase_created(ctx: EventContext) -> None:
+    for purchase in Purchase.objects.recorded_by(ctx.event_id).select_related("player__affiliate"):
+        services.purchase_accrue(purchase=purchase, source_event_id=ctx.event_id)
+
+
+def purchase_refunded(ctx: EventContext) -> None:
+    for purchase in Purchase.objects.filter(refund_source_event_id=ctx.event_id).select_related("player__affiliate"):
+        services.purchase_refund_accrue(purchase=purchase, source_event_id=ctx.event_id)
+
+
+def self_exclusion_started(ctx: EventContext) -> None:
+    player = _mapped_player(ctx)
+    if player is not None:
+        services.player_cpa_fail_on_exclusion(player=player, starts_at=ctx.data["starts_at"])
+
+
+def chargeback_created(ctx: EventContext) -> None:
+    for chargeback in Chargeback.objects.recorded_by(ctx.event_id).select_related("player__affiliate"):
+        services.clawback_case_open(chargeback=chargeback, source_event_id=ctx.event_id)
+
+
+COMMISSION_HANDLERS = {
+    "deposit.created": deposit_created,
+    "kyc.updated": kyc_updated,
+    "revenue.reported": revenue_reported,
+    "trade.closed": trade_closed,
+    "purchase.created": purchase_created,
+    "purchase.refunded": purchase_refunded,
+    "self_exclusion.started": self_exclusion_started,
+    "chargeback.created": chargeback_created,
+}
+
+
+def register_handlers() -> None:
+    for event_type, handler in COMMISSION_HANDLERS.items():
+        registry.register(event_type, handler)

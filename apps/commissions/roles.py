@@ -1,0 +1,43 @@
+"""Permissions the commission engine adds to the staff roles of apps.core.roles (least privilege).
+
+apps/core/roles.py lists the base roles; these are merged into them by
+`merged_roles()`, which the commissions data migration passes to `sync_roles`. A later
+migration that re-syncs roles must merge these again (call `merged_roles()`), or the groups
+lose them.
+"""
+
+from __future__ import annotations
+
+from apps.core.roles import COMPLIANCE, FINANCE, ROLES
+
+EXTRA_ROLE_PERMISSIONS: dict[str, list[str]] = {
+    FINANCE: [
+        "commissions.view_commissionentry",
+        "commissions.view_statement",
+        "commissions.view_statementline",
+        "commissions.view_statementrevshare",
+        "commissions.view_statementplayerngr",
+        "commissions.approve_statement",
+        "commissions.view_clawbackcase",
+        "commissions.change_clawbackcase",
+        "commissions.view_clawbackproposal",
+        "commissions.view_periodclose",
+        "commissions.add_periodclose",
+        "commissions.view_plan",
+        "commissions.view_planassignment",
+    ],
+    COMPLIANCE: [
+        "compliance.view_exclusionoverride",
+        "compliance.add_exclusionoverride",
+        "compliance.change_exclusionoverride",
+        "commissions.view_commissionentry",
+    ],
+}
+
+
+def merged_roles(base: dict[str, list[str]] | None = None) -> dict[str, list[str]]:
+    merged = {name: list(perms) for name, perms in (base or ROLES).items()}
+    for name, perms in EXTRA_ROLE_PERMISSIONS.items():
+        merged.setdefault(name, [])
+        merged[name] += [perm for perm in perms if perm not in merged[name]]
+    return merged

@@ -1,0 +1,43 @@
+"""Every write to the commissions app. One module per concern; import from here."""
+
+from apps.commissions.services.accrual import (
+    cpa_evaluate,
+    cpa_qualification,
+    payable_lots,
+    player_cpa_fail_on_exclusion,
+    purchase_accrue,
+    purchase_refund_accrue,
+    revenue_accrue,
+    symbol_lookup,
+    trade_accrue,
+)
+from apps.commissions.services.clawbacks import (
+    ClawbackError,
+    clawback_case_approve,
+    clawback_case_dismiss,
+    clawback_case_open,
+)
+from apps.commissions.services.ledger import (
+    LedgerError,
+    Line,
+    commission_entries_set_status,
+    entry_book,
+    open_period,
+    overrides_book,
+    plan_for,
+)
+from apps.commissions.services.plans import plan_assignment_create
+from apps.commissions.services.statements import (
+    StatementError,
+    statement_approve,
+    statement_entries,
+    statements_close,
+)
+
+__all__ = [
+    "ClawbackError", "LedgerError", "Line", "StatementError", "clawback_case_approve", "clawback_case_dismiss",
+    "clawback_case_open", "commission_entries_set_status", "cpa_evaluate", "cpa_qualification", "entry_book",
+    "open_period", "overrides_book", "payable_lots", "plan_assignment_create", "plan_for",
+    "player_cpa_fail_on_exclusion", "purchase_accrue", "purchase_refund_accrue", "revenue_accrue",
+    "statement_approve", "statement_entries", "statements_close", "symbol_lookup", "trade_accrue",
+]
