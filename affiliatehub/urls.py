@@ -12,7 +12,10 @@ admin.site.index_title = "Back office"
 api_v1 = [
     # Each app contributes its own api/urls.py here.
     path("", include("apps.integrations.api.urls")),
+    path("", include("apps.integrations.api.read_urls")),
     path("", include("apps.mappings.api.urls")),
+    path("", include("apps.players.api.urls")),
+    path("", include("apps.affiliates.api.urls")),
 ]
 
 urlpatterns = [

@@ -131,6 +131,11 @@ AFFILIATEHUB_EVENT_RETRY_CAP_SECONDS = env.int("AFFILIATEHUB_EVENT_RETRY_CAP_SEC
 AFFILIATEHUB_EVENT_MAX_ATTEMPTS = env.int("AFFILIATEHUB_EVENT_MAX_ATTEMPTS", default=8)
 AFFILIATEHUB_PARK_MAX_AGE = env.int("AFFILIATEHUB_PARK_MAX_AGE", default=7 * 24 * 3600)
 
+# Read (polling) API: per-key rate ("<count>/<second|minute|hour|day>", empty = off) and how long
+# new rows are held back so a cursor never passes a row whose transaction has not committed yet.
+AFFILIATEHUB_API_THROTTLE_RATE = env("AFFILIATEHUB_API_THROTTLE_RATE", default="600/minute")
+AFFILIATEHUB_API_SETTLE_SECONDS = env.float("AFFILIATEHUB_API_SETTLE_SECONDS", default=2.0)
+
 REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_AUTHENTICATION_CLASSES": ["apps.core.api.authentication.ApiKeyAuthentication"],

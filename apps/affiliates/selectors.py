@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from django.db import connection
 
+from apps.affiliates.filters import AffiliateFilter
 from apps.affiliates.models import Affiliate, Creative, TrackingLink
+from apps.core.filters import filterset_apply
 
 
 def clickable_link(*, code: str) -> TrackingLink | None:
@@ -37,3 +39,9 @@ def affiliate_descendant_ids(*, affiliate: Affiliate) -> list[int]:
             [affiliate.pk],
         )
         return [row[0] for row in cursor.fetchall()]
+
+
+def affiliate_list(*, filters=None, queryset=None):
+    """Affiliates narrowed by AffiliateFilter (shared with the read API); FilterError on bad values."""
+    base = Affiliate.objects.all() if queryset is None else queryset
+    return filterset_apply(AffiliateFilter, data=filters, queryset=base)

@@ -230,3 +230,7 @@ class SchemaWarningSeen(models.Model):
 
     def __str__(self) -> str:
         return f"{self.integration_id} {self.event_type}.{self.field}"
+
+
+from apps.integrations.polling_models import PollConfig, ReconciliationRun, RecoveredEvent  # noqa: E402,F401
+from apps.integrations.outbound_models import DeadDelivery, DeliveryAttempt, OutboundAlert, OutboundDelivery, OutboundEndpoint  # noqa: E402,F401

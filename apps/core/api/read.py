@@ -1,0 +1,65 @@
+"""The read-only polling endpoints' common shape (WEBHOOKS.md §4).
+
+Each endpoint is a list view over one selector: the selector applies the app's FilterSet to the
+query parameters, the view pages the result with keyset pagination, checks the key's scope
+(`required_scope`) and throttles per key. Errors are problem+json through the exception handler.
+"""
+
+from __future__ import annotations
+
+from django.db.models import QuerySet
+from django_filters.rest_framework import DjangoFilterBackend
+from drf_spectacular.utils import OpenApiResponse
+from rest_framework import generics, serializers
+
+from apps.core.api.pagination import KeysetPagination
+from apps.core.api.throttling import ApiKeyRateThrottle
+from apps.core.filters import FilterError
+
+
+class SelectorFilterBackend(DjangoFilterBackend):
+    """Documents the view's `filterset_class` in the schema; the selector already applied it."""
+
+    def filter_queryset(self, request, queryset, view):
+        return queryset
+
+
+class ApiProblemSerializer(serializers.Serializer):
+    """RFC 9457 problem details."""
+
+    type = serializers.URLField()
+    title = serializers.CharField()
+    status = serializers.IntegerField()
+    detail = serializers.CharField()
+    errors = serializers.DictField(required=False, help_text="Messages per query parameter (400).")
+
+
+PROBLEM = "application/problem+json"
+
+READ_ERROR_RESPONSES = {
+    (400, PROBLEM): OpenApiResponse(ApiProblemSerializer, description="A filter, cursor or page size does not parse; `errors` per parameter."),
+    (401, PROBLEM): OpenApiResponse(ApiProblemSerializer, description="No, unknown or revoked API key."),
+    (403, PROBLEM): OpenApiResponse(ApiProblemSerializer, description="The key lacks this endpoint's scope."),
+    (429, PROBLEM): OpenApiResponse(
+        ApiProblemSerializer, description="Too many requests for this key; retry after `Retry-After` seconds."
+    ),
+}
+
+
+class ReadListView(generics.ListAPIView):
+    """Subclasses set `required_scope`, `serializer_class`, `filterset_class`, `cursor_ordering`
+    and implement `select(filters)` by calling their app's selector."""
+
+    pagination_class = KeysetPagination
+    throttle_classes = [ApiKeyRateThrottle]
+    filter_backends = [SelectorFilterBackend]
+    cursor_ordering = ("created_at", "id")
+
+    def select(self, filters) -> QuerySet:
+        raise NotImplementedError
+
+    def get_queryset(self):
+        try:
+            return self.select(self.request.query_params)
+        except FilterError as exc:
+            raise serializers.ValidationError(exc.errors) from exc

@@ -1,0 +1,25 @@
+"""Per-API-key request throttling: 429 with Retry-After (the problem handler keeps the header).
+
+The rate is AFFILIATEHUB_API_THROTTLE_RATE ("<count>/<second|minute|hour|day>", empty = off),
+counted per key in the default cache: with several web nodes point it at a shared cache.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from rest_framework.throttling import SimpleRateThrottle
+
+from apps.core.models import ApiKey
+
+
+class ApiKeyRateThrottle(SimpleRateThrottle):
+    scope = "api_key"
+
+    def get_rate(self):
+        return getattr(settings, "AFFILIATEHUB_API_THROTTLE_RATE", "600/minute") or None
+
+    def get_cache_key(self, request, view):
+        api_key = request.auth
+        if not isinstance(api_key, ApiKey):
+            return None  # unauthenticated requests are refused before they cost anything
+        return f"ah:api-rate:{api_key.pk}"

@@ -1,0 +1,31 @@
+"""FilterSets over players, shared by the read API, the admin and exports (via selectors).
+
+PlayerFilter holds the basic filters; retention filters (dormant, churned, reactivated…) extend
+it by subclassing and adding their own filters, so every consumer keeps the same parameters.
+"""
+
+from __future__ import annotations
+
+import django_filters
+
+from apps.players.models import Player
+
+
+class PlayerFilter(django_filters.FilterSet):
+    affiliate = django_filters.NumberFilter(field_name="affiliate_id", help_text="Affiliate id.")
+    brand = django_filters.CharFilter()
+    country = django_filters.CharFilter(method="filter_country", help_text="ISO 3166-1 alpha-2, e.g. DE.")
+    attribution_status = django_filters.ChoiceFilter(choices=Player.AttributionStatus.choices)
+    registered_after = django_filters.IsoDateTimeFilter(
+        field_name="registered_at", lookup_expr="gte", help_text="registered_at >= this ISO 8601 time."
+    )
+    registered_before = django_filters.IsoDateTimeFilter(
+        field_name="registered_at", lookup_expr="lt", help_text="registered_at < this ISO 8601 time."
+    )
+
+    class Meta:
+        model = Player
+        fields = ["affiliate", "brand", "country", "attribution_status", "registered_after", "registered_before"]
+
+    def filter_country(self, queryset, name, value):
+        return queryset.filter(country=value.upper()) if value else queryset
