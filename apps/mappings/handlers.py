@@ -1,0 +1,224 @@
+"""Inbound event handlers that record the business facts each canonical event carries.
+
+One handler per event type (WEBHOOKS.md §2). Each resolves the event's player through its
+identifier mapping in the sending integration's identifier system (`ctx.id_system`) and calls
+the one service that owns the fact. An identifier that is not mapped yet parks the event
+(`ParkEvent`); mapping it later (registration API or a `player.registered` event) re-runs it.
+Handlers hold no business rules: idempotency, first-deposit detection, restatements and the
+like live in the services, so the admin, the API and the pipeline behave the same.
+
+They live in mappings because mappings owns resolution and parking and sits above players and
+compliance, whose services they call.
+
+Reactions to the same events (commissions, payouts) register their own handlers in their own
+`AppConfig.ready()`. The registry runs the handlers of a type in registration order, i.e. in
+INSTALLED_APPS order, and mappings comes before commissions and payouts, so a reaction runs
+after the fact is recorded, in the same transaction. It finds what this event recorded with
+`<Fact>.objects.recorded_by(ctx.event_id)` (a refund: `Purchase.objects.filter(
+refund_source_event_id=ctx.event_id)`); a duplicate delivery records nothing new, so the
+reaction finds nothing and acts once. When the player is unknown the event parks before any
+reaction runs, and everything is re-run together once the player is mapped.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from apps.compliance.services import kyc_record_update, self_exclusion_end, self_exclusion_start
+from apps.integrations import registry
+from apps.integrations.registry import EventContext, ParkEvent
+from apps.mappings.services import player_register, resolve_player
+from apps.players.models import Player
+from apps.players.services import (
+    chargeback_record,
+    deposit_record,
+    purchase_record,
+    purchase_refund,
+    revenue_report_record,
+    trade_record,
+)
+
+
+def _player(ctx: EventContext, external_id: str) -> Player:
+    """The player `external_id` (in the sender's identifier system) belongs to, or park."""
+    player = resolve_player(system=ctx.id_system, external_id=external_id)
+    if player is None:
+        raise ParkEvent(
+            ctx.id_system, external_id, f"No player is mapped to {ctx.id_system}:{external_id} yet ({ctx.event_type})."
+        )
+    return player
+
+
+def _occurred_at(ctx: EventContext) -> datetime:
+    # The envelope timestamp is required and validated before handlers run; this guards the
+    # contract rather than guessing a time.
+    if ctx.occurred_at is None:
+        raise ValueError(f"Event {ctx.event_id} ({ctx.event_type}) has no occurrence time.")
+    return ctx.occurred_at
+
+
+def _source(ctx: EventContext) -> str:
+    return f"integration:{ctx.integration_slug}"
+
+
+def player_registered(ctx: EventContext) -> None:
+    data = ctx.data
+    player_register(
+        tracking_token=data.get("tracking_token"),
+        registered_at=data["registered_at"],
+        country=data.get("country", ""),
+        brand=data.get("brand", ""),
+        identifiers={**data.get("identifiers", {}), ctx.id_system: data["player_id"]},
+        source=_source(ctx),
+    )
+
+
+def deposit_created(ctx: EventContext) -> None:
+    data = ctx.data
+    deposit_record(
+        player=_player(ctx, data["player_id"]),
+        system=ctx.id_system,
+        deposit_id=data["deposit_id"],
+        amount=data["amount"],
+        currency=data["currency"],
+        occurred_at=_occurred_at(ctx),
+        source_event_id=ctx.event_id,
+    )
+
+
+def revenue_reported(ctx: EventContext) -> None:
+    data = ctx.data
+    revenue_report_record(
+        player=_player(ctx, data["player_id"]),
+        system=ctx.id_system,
+        report_id=data["report_id"],
+        date=data["date"],
+        currency=data["currency"],
+        stakes=data["stakes"],
+        winnings=data["winnings"],
+        bonuses=data.get("bonuses"),
+        jackpot_contributions=data.get("jackpot_contributions"),
+        taxes=data.get("taxes"),
+        payment_fees=data.get("payment_fees"),
+        adjustments=data.get("adjustments"),
+        occurred_at=_occurred_at(ctx),
+        source_event_id=ctx.event_id,
+    )
+
+
+def trade_closed(ctx: EventContext) -> None:
+    data = ctx.data
+    trade_record(
+        player=_player(ctx, data["login"]),
+        system=ctx.id_system,
+        platform=data["platform"],
+        server=data["server"],
+        login=data["login"],
+        deal_id=data["deal_id"],
+        position_id=data["position_id"],
+        symbol=data["symbol"],
+        volume_lots=data["volume_lots"],
+        entry=data["entry"],
+        profit=data["profit"],
+        currency=data["currency"],
+        closed_at=data["closed_at"],
+        opened_at=data.get("opened_at"),
+        swap=data.get("swap"),
+        commission=data.get("commission"),
+        price=data.get("price"),
+        source_event_id=ctx.event_id,
+    )
+
+
+def purchase_created(ctx: EventContext) -> None:
+    data = ctx.data
+    purchase_record(
+        player=_player(ctx, data["player_id"]),
+        system=ctx.id_system,
+        purchase_id=data["purchase_id"],
+        product=data["product"],
+        amount=data["amount"],
+        currency=data["currency"],
+        purchased_at=_occurred_at(ctx),
+        source_event_id=ctx.event_id,
+    )
+
+
+def purchase_refunded(ctx: EventContext) -> None:
+    data = ctx.data
+    purchase_refund(
+        player=_player(ctx, data["player_id"]),
+        system=ctx.id_system,
+        purchase_id=data["purchase_id"],
+        amount=data["amount"],
+        currency=data["currency"],
+        refunded_at=_occurred_at(ctx),
+        source_event_id=ctx.event_id,
+    )
+
+
+def chargeback_created(ctx: EventContext) -> None:
+    data = ctx.data
+    chargeback_record(
+        player=_player(ctx, data["player_id"]),
+        system=ctx.id_system,
+        chargeback_id=data["chargeback_id"],
+        amount=data["amount"],
+        currency=data["currency"],
+        occurred_at=_occurred_at(ctx),
+        deposit_external_id=data.get("deposit_id", ""),
+        reason=data.get("reason", ""),
+        source_event_id=ctx.event_id,
+    )
+
+
+def kyc_updated(ctx: EventContext) -> None:
+    data = ctx.data
+    kyc_record_update(
+        player=_player(ctx, data["player_id"]),
+        status=data["status"],
+        occurred_at=data["updated_at"],
+        source=_source(ctx),
+    )
+
+
+def self_exclusion_started(ctx: EventContext) -> None:
+    data = ctx.data
+    self_exclusion_start(
+        player=_player(ctx, data["player_id"]),
+        starts_at=data["starts_at"],
+        ends_at=data.get("ends_at"),
+        scheme=data.get("scheme") or "operator",
+        source=_source(ctx),
+    )
+
+
+def self_exclusion_ended(ctx: EventContext) -> None:
+    data = ctx.data
+    self_exclusion_end(
+        player=_player(ctx, data["player_id"]),
+        ended_at=data["ended_at"],
+        scheme=data.get("scheme"),
+        source=_source(ctx),
+    )
+
+
+# payout.confirmed / payout.failed belong to payouts and are registered there.
+FACT_HANDLERS = {
+    "player.registered": player_registered,
+    "deposit.created": deposit_created,
+    "revenue.reported": revenue_reported,
+    "trade.closed": trade_closed,
+    "purchase.created": purchase_created,
+    "purchase.refunded": purchase_refunded,
+    "chargeback.created": chargeback_created,
+    "kyc.updated": kyc_updated,
+    "self_exclusion.started": self_exclusion_started,
+    "self_exclusion.ended": self_exclusion_ended,
+}
+
+
+def register_handlers() -> None:
+    """Register the fact handlers (MappingsConfig.ready()). Registering twice is a no-op."""
+    for event_type, handler in FACT_HANDLERS.items():
+        registry.register(event_type, handler)
