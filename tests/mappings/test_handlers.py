@@ -7,11 +7,13 @@ synchronously, so parking, unparking and retries run exactly as the worker would
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
 from django.utils import timezone
+from standardwebhooks.webhooks import Webhook
 
 from apps.compliance.models import KycRecord, SelfExclusion
 from apps.integrations import dispatch, registry
@@ -216,6 +218,31 @@ def test_deposit_parked_until_the_registration_api_maps_the_player(pipeline, psp
     assert pipeline.run() == {event.pk: "processed"}
 
     assert Deposit.objects.get().player_id == response.json()["player_id"]
+
+
+def test_signed_webhook_deliveries_record_one_deposit(pipeline, client, player):
+    psp, secret = integration_create(slug="psp-signed", kind="payments", id_system="payments")
+    body = json.dumps({"type": "deposit.created", "timestamp": "2026-11-20T10:00:00Z", "data": deposit_data()})
+
+    def post():
+        now = timezone.now()
+        headers = {
+            "HTTP_WEBHOOK_ID": "msg_2kqZ1",
+            "HTTP_WEBHOOK_TIMESTAMP": str(int(now.timestamp())),
+            "HTTP_WEBHOOK_SIGNATURE": Webhook(secret).sign("msg_2kqZ1", now, body),
+        }
+        with pipeline._capture(execute=True):
+            return client.post(f"/api/v1/webhooks/{psp.slug}/", body, content_type="application/json", **headers)
+
+    first, retried = post(), post()  # the sender retries: same webhook id
+    outcomes = pipeline.run()
+
+    assert (first.status_code, retried.status_code) == (202, 200), (first.content, retried.content)
+    assert retried.json()["status"] == "duplicate"
+    event_id = first.json()["event_id"]
+    assert outcomes == {event_id: "processed"}
+    deposit = Deposit.objects.get()
+    assert (deposit.player, deposit.source_event_id, deposit.amount) == (player, event_id, Decimal("100.00"))
 
 
 def test_out_of_order_earlier_deposit_moves_the_first_deposit(pipeline, psp, player):
