@@ -695,4 +695,4 @@ def endpoint_health(endpoint_ids: Iterable[int], *, since: dt.datetime) -> dict[
 
 
 # Registers the Celery tasks wherever the engine is used (autodiscovery only imports tasks.py).
-from apps.integrations import outbound_tasks  # noqa: E402,F401
+from apps.integrations import outbound_tasks  # noqa: E402

@@ -1,0 +1,62 @@
+"""How payouts hear from the gateway: `payout.confirmed` / `payout.failed` inbound events (the
+inbound pipeline, one transaction per event) and the outcome of our own request delivery.
+
+Both orders are normal: the gateway's webhook may arrive before our delivery recorded the
+gateway's 2xx, and either may arrive twice. The services are idempotent and accept the moves
+that follow (approved -> completed directly; a late "accepted" for a completed payout is ignored).
+"""
+
+from __future__ import annotations
+
+import logging
+
+from apps.integrations.outbound import DeliveryOutcome
+from apps.integrations.registry import EventContext
+from apps.payouts import services
+from apps.payouts.models import Payout
+
+logger = logging.getLogger(__name__)
+
+
+def payout_confirmed(ctx: EventContext) -> None:
+    services.payout_mark_completed(
+        reference=ctx.data["payout_reference"],
+        gateway_reference=ctx.data.get("gateway_reference", ""),
+        actor_label=f"integration:{ctx.integration_slug} event {ctx.event_id}",
+    )
+
+
+def payout_failed(ctx: EventContext) -> None:
+    services.payout_mark_failed(
+        reference=ctx.data["payout_reference"],
+        reason_code=ctx.data.get("reason_code", "") or "",
+        message=ctx.data.get("message", "") or "",
+        actor_label=f"integration:{ctx.integration_slug} event {ctx.event_id}",
+    )
+
+
+def gateway_request_outcome(outcome: DeliveryOutcome) -> None:
+    """Our payout request was accepted (2xx) or never will be (dead letter)."""
+    reference = outcome.subject
+    submission = outcome.idempotency_key.rsplit(":", 1)[-1]
+    current = Payout.objects.filter(reference=reference).values_list("submission_count", flat=True).first()
+    if current is None:
+        logger.error("Gateway request delivery %s names unknown payout %s.", outcome.delivery_id, reference)
+        return
+    if submission != str(current):
+        logger.info("Outcome of superseded request %s of payout %s ignored.", submission, reference)
+        return
+    try:
+        if outcome.status == "succeeded":
+            services.payout_mark_submitted(reference=reference)
+        elif outcome.status == "dead":
+            what = f"HTTP {outcome.response_code}" if outcome.response_code else outcome.error
+            services.payout_mark_failed(
+                reference=reference,
+                reason_code="gateway_unreachable" if outcome.response_code is None else f"gateway_http_{outcome.response_code}",
+                message=f"The gateway never accepted the payout request (delivery {outcome.delivery_id}; last: {what}).",
+                actor_label="outbound engine",
+            )
+    except services.PayoutTransitionRefused:
+        # The payout moved on meanwhile (cancelled, completed): nothing to record here.
+        logger.info("Outcome %s of payout %s request not applied: payout already moved on.", outcome.status, reference)
