@@ -19,6 +19,15 @@ from .factories import InboundEventFactory, IntegrationFactory
 pytestmark = pytest.mark.django_db
 
 
+@pytest.fixture(autouse=True)
+def only_test_handlers():
+    """Domain apps register real handlers at start-up; these tests register their own instead.
+
+    The conftest's autouse fixture restores the real registry afterwards.
+    """
+    registry.restore({})
+
+
 @pytest.fixture
 def admin_client(client, db):
     user = get_user_model().objects.create_superuser("ops", "ops@example.com", "pw")
