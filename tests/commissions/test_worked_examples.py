@@ -22,7 +22,12 @@ from apps.commissions.models import CommissionEntry, InstrumentGroup, Plan, Stat
 from apps.commissions.services import Line, entry_book, statements_close
 from apps.compliance.models import KycRecord
 from apps.core.money import round_money
-from tests.commissions.factories import LotRateFactory, PlanAssignmentFactory, PlanFactory, PlanTierFactory
+from tests.commissions.factories import (
+    LotRateFactory,
+    PlanAssignmentFactory,
+    PlanFactory,
+    PlanTierFactory,
+)
 from tests.factories import AffiliateFactory, SelfExclusionFactory
 
 UTC = dt.UTC
@@ -85,10 +90,7 @@ def test_cpa_seven_of_ten(pipeline, make_player):
     at = dt.datetime(2026, 1, 10, 12, tzinfo=UTC)
     players = [make_player(assignment.affiliate) for _ in range(10)]
     for index, player in enumerate(players):
-        if index == 7:
-            amount = "10"  # below the minimum FTD
-        else:
-            amount = "50"
+        amount = "10" if index == 7 else "50"  # player 7: FTD below the minimum
         if index == 8:
             pipeline.kyc(player.ref, "failed", at)
         else:

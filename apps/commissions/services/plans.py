@@ -16,6 +16,21 @@ class PlanAssignmentError(ValueError):
     pass
 
 
+def assignment_overlap(
+    *, affiliate: Affiliate, brand: str, valid_from: dt.date, valid_to: dt.date | None
+) -> PlanAssignment | None:
+    """An assignment of the affiliate and brand overlapping [valid_from, valid_to), if any. An
+    open-ended one that starts earlier is not a clash: creating the new one ends it."""
+    overlapping = (
+        PlanAssignment.objects.filter(affiliate=affiliate, brand=brand)
+        .filter(Q(valid_to__isnull=True) | Q(valid_to__gt=valid_from))
+        .exclude(valid_to__isnull=True, valid_from__lt=valid_from)
+    )
+    if valid_to is not None:
+        overlapping = overlapping.filter(valid_from__lt=valid_to)
+    return overlapping.select_related("plan").first()
+
+
 def plan_assignment_create(
     *, affiliate: Affiliate, brand: str, plan: Plan, valid_from: dt.date, valid_to: dt.date | None = None,
     acting_user=None,
@@ -38,12 +53,7 @@ def plan_assignment_create(
             current.save(update_fields=["valid_to", "updated_at"])
             audit_record(action="plan_assignment.ended", instance=current, actor=acting_user,
                          after={"valid_to": valid_from.isoformat()})
-        overlapping = PlanAssignment.objects.filter(affiliate=affiliate, brand=brand).filter(
-            Q(valid_to__isnull=True) | Q(valid_to__gt=valid_from)
-        )
-        if valid_to is not None:
-            overlapping = overlapping.filter(valid_from__lt=valid_to)
-        clash = overlapping.first()
+        clash = assignment_overlap(affiliate=affiliate, brand=brand, valid_from=valid_from, valid_to=valid_to)
         if clash is not None:
             raise PlanAssignmentError(
                 f"{affiliate} already has plan {clash.plan} for {brand} from {clash.valid_from}"
