@@ -10,6 +10,7 @@ from django.utils.html import format_html
 from django.utils.text import Truncator
 
 from apps.integrations import conf
+from apps.integrations.admin_polling import RecoveredByRunFilter
 from apps.integrations.models import (
     DeadLetterEvent,
     EventStatus,
@@ -153,7 +154,7 @@ class _EventAdminBase(admin.ModelAdmin):
         "attempts",
         "occurred_at",
     )
-    list_filter = ("status", "integration", EventTypeFilter, "source", "received_at")
+    list_filter = ("status", "integration", EventTypeFilter, "source", "received_at", RecoveredByRunFilter)
     search_fields = ("webhook_id__exact", "payload__data__player_id__exact")
     search_help_text = "Exact webhook id or data.player_id."
     list_select_related = ("integration",)

@@ -59,3 +59,7 @@ def sweep_inbound_events() -> dict[str, int]:
         "rechecked_parked": result.rechecked_parked,
         "dead_lettered_parked": result.dead_lettered_parked,
     }
+
+
+# The polling connectors register their tasks here (autodiscovery imports tasks.py only).
+from apps.integrations import polling_tasks  # noqa: E402,F401

@@ -1,0 +1,211 @@
+"""Poll adapters: how a source's poll API is asked for a window and how its answer becomes
+canonical envelopes (WEBHOOKS.md §2, §5).
+
+An adapter builds the query parameters of one page request and turns the page's bytes into
+`PolledPage(events, skipped, next_cursor)`. Every event is an envelope `{"id", "type",
+"timestamp", "data"}` whose `id` is the source's stable event id: the same id the source would
+put in `webhook-id`, which is what makes polling and webhooks meet in one idempotent store.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+from typing import Any, Protocol
+
+import orjson
+
+
+class PageFormatError(ValueError):
+    """The source answered something that is not a page of its format (the run fails)."""
+
+
+@dataclass(frozen=True)
+class PolledPage:
+    events: list[Any]
+    skipped: int
+    next_cursor: str | None
+
+
+@dataclass(frozen=True)
+class WindowRequest:
+    since: dt.datetime
+    until: dt.datetime
+    event_types: tuple[str, ...]
+    page_size: int
+    cursor: str | None
+
+
+class PollAdapter(Protocol):
+    def params(self, request: WindowRequest) -> dict[str, str]: ...
+
+    def parse(self, body: bytes) -> PolledPage: ...
+
+
+def _iso(value: dt.datetime) -> str:
+    return value.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
+
+
+def _cursor(value) -> str | None:
+    if value is None or value == "":
+        return None
+    if isinstance(value, bool) or not isinstance(value, str | int):
+        raise PageFormatError("next_cursor must be a string or null.")
+    return str(value)
+
+
+class GenericAdapter:
+    """`GET {url}?since=&until=&type=&cursor=&limit=` -> `{"events": [...], "next_cursor": ...}`.
+
+    `type` is a comma-separated list (absent: every type). Events are passed on as sent; the
+    store validates them (an invalid one is kept as `invalid`, visible and replayable).
+    """
+
+    def params(self, request: WindowRequest) -> dict[str, str]:
+        params = {"since": _iso(request.since), "until": _iso(request.until), "limit": str(request.page_size)}
+        if request.event_types:
+            params["type"] = ",".join(request.event_types)
+        if request.cursor:
+            params["cursor"] = request.cursor
+        return params
+
+    def parse(self, body: bytes) -> PolledPage:
+        try:
+            page = orjson.loads(body)
+        except orjson.JSONDecodeError as exc:
+            raise PageFormatError(f"The page is not JSON: {exc}") from exc
+        if not isinstance(page, dict) or not isinstance(page.get("events"), list):
+            raise PageFormatError('Expected {"events": [...], "next_cursor": ...}.')
+        return PolledPage(events=page["events"], skipped=0, next_cursor=_cursor(page.get("next_cursor")))
+
+
+# --------------------------------------------------------------------------------------------
+# MetaTrader 5 manager-style deals
+
+MT5_VOLUME_UNITS = Decimal(10_000)  # Volume: 1/10,000 lot
+MT5_VOLUME_EXT_UNITS = Decimal(100_000_000)  # VolumeExt: 1/100,000,000 lot
+MT5_ENTRIES = {0: "in", 1: "out", 2: "inout", 3: "out_by"}
+MT5_TRADE_ACTIONS = {0: "buy", 1: "sell"}  # 2 balance, 3 credit, 4 charge, 5 correction, 6 bonus, ...
+
+
+def _decimal(value, name: str) -> Decimal:
+    if isinstance(value, bool):
+        raise PageFormatError(f"{name} is not a number.")
+    try:
+        number = Decimal(str(value)) if not isinstance(value, Decimal) else value
+    except (InvalidOperation, ValueError) as exc:
+        raise PageFormatError(f"{name} is not a number: {value!r}") from exc
+    if not number.is_finite():
+        raise PageFormatError(f"{name} is not a finite number.")
+    return number
+
+
+def _plain(value: Decimal) -> str:
+    """A decimal string without exponent or trailing zeros ("1.5", "-2", "0.01")."""
+    text = format(value.normalize(), "f")
+    return "0" if text in ("-0", "+0") else text
+
+
+def mt5_time(deal: dict) -> dt.datetime:
+    """Deal time as an aware UTC datetime: TimeMsc (milliseconds) when given, else Time (seconds)."""
+    if deal.get("TimeMsc") not in (None, 0):
+        millis = int(_decimal(deal["TimeMsc"], "TimeMsc"))
+        return dt.datetime.fromtimestamp(millis // 1000, tz=dt.UTC) + dt.timedelta(milliseconds=millis % 1000)
+    if deal.get("Time") is None:
+        raise PageFormatError(f"Deal {deal.get('Deal')!r} has neither Time nor TimeMsc.")
+    return dt.datetime.fromtimestamp(int(_decimal(deal["Time"], "Time")), tz=dt.UTC)
+
+
+def mt5_volume_lots(deal: dict) -> Decimal:
+    """Lots from VolumeExt (1/10^8 lot) when given, else Volume (1/10,000 lot)."""
+    if deal.get("VolumeExt") not in (None, 0):
+        return _decimal(deal["VolumeExt"], "VolumeExt") / MT5_VOLUME_EXT_UNITS
+    return _decimal(deal.get("Volume", 0), "Volume") / MT5_VOLUME_UNITS
+
+
+def mt5_deal_envelope(deal: dict, *, server: str, currency: str) -> dict | None:
+    """The canonical trade.closed envelope of one deal, or None for a non-trading deal."""
+    if not isinstance(deal, dict):
+        raise PageFormatError("Each deal must be an object.")
+    try:
+        action = int(deal["Action"])
+        entry = int(deal["Entry"])
+        deal_id = int(deal["Deal"])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise PageFormatError(f"Deal without a numeric Deal/Action/Entry: {exc}") from exc
+    if action not in MT5_TRADE_ACTIONS:
+        return None  # balance, credit, charge, correction, bonus...: money movements, not trades
+    if entry not in MT5_ENTRIES:
+        raise PageFormatError(f"Deal {deal_id} has unknown Entry {entry}.")
+    closed_at = mt5_time(deal)
+    data = {
+        "platform": "mt5",
+        "server": server,
+        "login": str(deal.get("Login", "")),
+        "deal_id": str(deal_id),
+        "position_id": str(deal.get("PositionID", "")),
+        "symbol": str(deal.get("Symbol", "")),
+        "volume_lots": _plain(mt5_volume_lots(deal)),
+        "entry": MT5_ENTRIES[entry],
+        "profit": _plain(_decimal(deal.get("Profit", 0), "Profit")),
+        "currency": str(deal.get("Currency") or currency),
+        "closed_at": _iso(closed_at),
+    }
+    for source, target in (("Storage", "swap"), ("Commission", "commission"), ("Price", "price")):
+        if deal.get(source) is not None:
+            data[target] = _plain(_decimal(deal[source], source))
+    return {"id": f"mt5:{server}:{deal_id}", "type": "trade.closed", "timestamp": data["closed_at"], "data": data}
+
+
+class Mt5DealsAdapter:
+    """A MetaTrader 5 manager-style deals feed.
+
+    `GET {url}?from=<unix s>&to=<unix s>&limit=&cursor=` -> `{"server": "...", "currency": "USD",
+    "deals": [{"Deal", "Login", "Action", "Entry", "Symbol", "Volume" | "VolumeExt", "Price",
+    "Profit", "Storage", "Commission", "Time" | "TimeMsc", "PositionID", "Currency"?}], "next": ...}`.
+    Numbers are read as exact decimals. Only buy/sell deals become events; the others are counted
+    as skipped. `to` is exclusive.
+    """
+
+    def __init__(self, *, server: str = "", default_server: str = "", currency: str = ""):
+        self.server = server
+        self.default_server = default_server
+        self.currency = currency
+
+    def params(self, request: WindowRequest) -> dict[str, str]:
+        params = {
+            "from": str(int(request.since.timestamp())),
+            "to": str(int(request.until.timestamp())),
+            "limit": str(request.page_size),
+        }
+        if request.cursor:
+            params["cursor"] = request.cursor
+        return params
+
+    def parse(self, body: bytes) -> PolledPage:
+        try:
+            page = json.loads(body, parse_float=Decimal)
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise PageFormatError(f"The page is not JSON: {exc}") from exc
+        if not isinstance(page, dict) or not isinstance(page.get("deals"), list):
+            raise PageFormatError('Expected {"deals": [...], "next": ...}.')
+        server = self.server or str(page.get("server") or "") or self.default_server
+        currency = str(page.get("currency") or self.currency or "")
+        if not server:
+            raise PageFormatError("No server name: configure one or send it in the page.")
+        events, skipped = [], 0
+        for deal in page["deals"]:
+            envelope = mt5_deal_envelope(deal, server=server, currency=currency)
+            if envelope is None:
+                skipped += 1
+            else:
+                events.append(envelope)
+        return PolledPage(events=events, skipped=skipped, next_cursor=_cursor(page.get("next")))
+
+
+def adapter_for(config) -> PollAdapter:
+    if config.adapter == "mt5_deals":
+        return Mt5DealsAdapter(server=config.server, default_server=config.integration.slug)
+    return GenericAdapter()

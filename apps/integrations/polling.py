@@ -1,0 +1,429 @@
+"""Polling connectors and reconciliation (WEBHOOKS.md §5).
+
+A run polls one integration's source over one window, page by page, and stores every event
+through the same idempotent inbound store as webhooks (source `poll`). It is also the
+reconciliation of that window: each polled id is looked up first (one anti-join per page), so
+events already received are only counted, never re-validated or re-written; the missing ones go
+through the store and are flagged as recovered (missed by webhooks).
+
+Rules kept here:
+- HTTP happens outside any database transaction; each page's events, their RecoveredEvent rows
+  and the run's counters commit in one transaction, so the counts always match what is stored.
+- A window counts as done (`PollConfig.last_window_end`) only when every page of it is stored.
+  A failed run leaves the window to the next run, whose overlap makes the store skip what the
+  failed run already stored.
+- One run per integration at a time: a session advisory lock, released even if the worker dies.
+- Page requests are retried with exponential backoff and jitter (tenacity), honouring
+  Retry-After; 4xx other than 408/429 are not retried.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import requests
+import tenacity
+from django.conf import settings
+from django.db import connection, transaction
+from django.db.models import F, Q
+from django.utils import timezone
+from django_celery_beat.models import CrontabSchedule, IntervalSchedule, PeriodicTask
+
+from apps.core.audit import audit_record, snapshot
+from apps.integrations import services
+from apps.integrations.adapters import PageFormatError, WindowRequest, adapter_for
+from apps.integrations.models import (
+    EventSource,
+    EventStatus,
+    Integration,
+    PollConfig,
+    ReconciliationRun,
+    RecoveredEvent,
+)
+from apps.integrations.schemas import MAX_ID_LENGTH
+
+logger = logging.getLogger(__name__)
+
+Trigger = ReconciliationRun.Trigger
+POLL_TASK = "integrations.poll_integration"
+DAILY_TASK = "integrations.reconcile_all"
+DAILY_TASK_NAME = "integrations: daily reconciliation"
+_LOCK_CLASS = 0x706F6C6C  # "poll": advisory lock namespace, keyed by integration id
+MAX_PAGES_PER_RUN = 100_000
+MAX_ERROR_CHARS = 4000
+
+
+class PollError(RuntimeError):
+    """A poll could not run or could not finish (the message is shown on the run)."""
+
+
+class PollBusy(PollError):
+    """Another run of the same integration holds the lock."""
+
+
+class PollHttpError(PollError):
+    def __init__(self, status: int, detail: str, retry_after: float | None = None):
+        super().__init__(f"HTTP {status}: {detail[:300]}")
+        self.status = status
+        self.retry_after = retry_after
+
+
+def _setting(name: str, default):
+    return getattr(settings, name, default)
+
+
+# --------------------------------------------------------------------------------------------
+# Configuration and schedule
+
+_CONFIG_FIELDS = {
+    "url", "auth_header_name", "auth_header_value", "adapter", "server", "page_size", "window_overlap",
+    "event_types", "interval_minutes", "initial_lookback", "timeout_seconds", "max_attempts", "enabled",
+}
+
+
+def _audit_view(config: PollConfig) -> dict:
+    data = snapshot(config, sorted(_CONFIG_FIELDS - {"auth_header_value"}))
+    data["auth_header_value"] = config.masked_auth_value
+    return data
+
+
+def poll_config_save(*, integration: Integration, acting_user=None, actor_label: str = "", **fields) -> PollConfig:
+    """Create or change an integration's poll configuration and keep its periodic task in step."""
+    unknown = set(fields) - _CONFIG_FIELDS
+    if unknown:
+        raise PollError(f"Unknown poll settings: {', '.join(sorted(unknown))}.")
+    with transaction.atomic():
+        config = PollConfig.objects.select_for_update().filter(integration=integration).first()
+        before = _audit_view(config) if config else None
+        if config is None:
+            config = PollConfig(integration=integration)
+        for name, value in fields.items():
+            setattr(config, name, value)
+        config.full_clean(exclude=["integration", "periodic_task"])
+        config.save()
+        poll_schedule_sync(config=config)
+        audit_record(
+            action="integration.poll_config_saved",
+            instance=config,
+            actor=acting_user,
+            actor_label=actor_label or ("" if acting_user else "system"),
+            before=before,
+            after=_audit_view(config),
+        )
+    return config
+
+
+def poll_schedule_sync(*, config: PollConfig) -> PeriodicTask:
+    """The beat entry running this integration's poll every `interval_minutes` (enabled with the
+    config and the integration), and the daily reconciliation across integrations."""
+    interval, _ = IntervalSchedule.objects.get_or_create(every=config.interval_minutes, period=IntervalSchedule.MINUTES)
+    task, _ = PeriodicTask.objects.update_or_create(
+        name=f"integrations: poll {config.integration.slug}",
+        defaults={
+            "task": POLL_TASK,
+            "interval": interval,
+            "crontab": None,
+            "kwargs": json.dumps({"integration_id": config.integration_id, "trigger": Trigger.SCHEDULE}),
+            "enabled": bool(config.enabled and config.integration.is_active),
+            "description": "Polling connector (PollConfig); change the interval on the poll configuration.",
+        },
+    )
+    if config.periodic_task_id != task.pk:
+        config.periodic_task = task
+        config.save(update_fields=["periodic_task", "updated_at"])
+    daily_reconciliation_schedule()
+    return task
+
+
+def daily_reconciliation_schedule() -> PeriodicTask:
+    crontab, _ = CrontabSchedule.objects.get_or_create(
+        minute="30", hour="3", day_of_week="*", day_of_month="*", month_of_year="*", timezone="UTC"
+    )
+    task, _ = PeriodicTask.objects.get_or_create(
+        name=DAILY_TASK_NAME,
+        defaults={
+            "task": DAILY_TASK,
+            "crontab": crontab,
+            "enabled": True,
+            "description": "Re-polls the last 24 h of every polled integration and records the delta.",
+        },
+    )
+    return task
+
+
+# --------------------------------------------------------------------------------------------
+# Runs
+
+
+@dataclass
+class PageCounts:
+    polled: int = 0
+    already_received: int = 0
+    previously_polled: int = 0
+    recovered: int = 0
+    failed: int = 0
+
+
+def poll_window(*, config: PollConfig, now: dt.datetime) -> tuple[dt.datetime, dt.datetime]:
+    """From the last completed window's end minus the overlap (first run: the initial lookback) to now."""
+    if config.last_window_end is None:
+        return now - config.initial_lookback, now
+    return min(config.last_window_end - config.window_overlap, now - config.window_overlap), now
+
+
+def integration_poll(
+    *,
+    integration_id: int,
+    trigger: str = Trigger.SCHEDULE,
+    since: dt.datetime | None = None,
+    until: dt.datetime | None = None,
+    requested_by: str = "",
+    session: requests.Session | None = None,
+    sleep: Callable[[float], None] | None = None,
+) -> ReconciliationRun | None:
+    """Poll one integration over a window and reconcile it. Returns the run (None when a scheduled
+    poll has nothing to do: disabled or busy). Backfills and manual polls raise PollError instead."""
+    if connection.in_atomic_block:
+        raise PollError("Polls make HTTP requests: call integration_poll outside transactions.")
+    config = PollConfig.objects.select_related("integration").filter(integration_id=integration_id).first()
+    scheduled = trigger in (Trigger.SCHEDULE, Trigger.DAILY)
+    if config is None:
+        raise PollError(f"Integration #{integration_id} has no poll configuration.")
+    if not config.integration.is_active or (scheduled and not config.enabled):
+        if scheduled:
+            return None
+        raise PollError(f"Integration {config.integration.slug} is disabled.")
+    if (since is None) != (until is None) and trigger == Trigger.BACKFILL:
+        raise PollError("A backfill needs both since and until.")
+    if not _try_lock(integration_id):
+        if scheduled:
+            logger.info("Poll of %s skipped: another run is in progress.", config.integration.slug)
+            return None
+        raise PollBusy(f"A poll of {config.integration.slug} is already running.")
+    try:
+        _abandon_stale_runs(integration_id)
+        now = timezone.now()
+        if since is None:
+            if trigger == Trigger.DAILY:
+                since, until = now - dt.timedelta(days=1) - config.window_overlap, now
+            else:
+                since, until = poll_window(config=config, now=now)
+        until = until or now
+        if since >= until:
+            raise PollError(f"Empty window: {since.isoformat()} is not before {until.isoformat()}.")
+        run = ReconciliationRun.objects.create(
+            integration_id=integration_id, trigger=trigger, window_start=since, window_end=until, requested_by=requested_by[:200]
+        )
+        try:
+            _run_pages(run=run, config=config, session=session, sleep=sleep)
+        except Exception as exc:
+            _finish(run, config, error=exc)
+            if isinstance(exc, PollError | requests.RequestException | PageFormatError):
+                logger.warning("Poll of %s failed: %s", config.integration.slug, exc)
+                return run
+            raise
+        _finish(run, config)
+        return run
+    finally:
+        _unlock(integration_id)
+
+
+def _try_lock(integration_id: int) -> bool:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_try_advisory_lock(%s, %s)", [_LOCK_CLASS, integration_id])
+        return bool(cursor.fetchone()[0])
+
+
+def _unlock(integration_id: int) -> None:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_unlock(%s, %s)", [_LOCK_CLASS, integration_id])
+
+
+def _abandon_stale_runs(integration_id: int) -> None:
+    """Runs left `running` by a worker that died: we hold the lock, so none of them is alive."""
+    ReconciliationRun.objects.filter(integration_id=integration_id, status=ReconciliationRun.Status.RUNNING).update(
+        status=ReconciliationRun.Status.FAILED, finished_at=timezone.now(), error="Abandoned: the worker stopped mid-run."
+    )
+
+
+def _finish(run: ReconciliationRun, config: PollConfig, *, error: BaseException | None = None) -> None:
+    now = timezone.now()
+    with transaction.atomic():
+        if error is None:
+            run.status = ReconciliationRun.Status.SUCCEEDED
+        if error is None and run.trigger != Trigger.BACKFILL:
+            # The window is done: only now may the next run start after it. (A backfill of an
+            # old range says nothing about the windows the schedule has covered.)
+            PollConfig.objects.filter(pk=config.pk).filter(
+                Q(last_window_end__isnull=True) | Q(last_window_end__lt=run.window_end)
+            ).update(last_window_end=run.window_end)
+        if error is not None:
+            run.status = ReconciliationRun.Status.FAILED
+            run.error = f"{type(error).__name__}: {error}"[:MAX_ERROR_CHARS]
+        run.finished_at = now
+        run.save(update_fields=["status", "error", "finished_at"])
+    run.refresh_from_db()
+
+
+def _run_pages(*, run: ReconciliationRun, config: PollConfig, session, sleep) -> None:
+    adapter = adapter_for(config)
+    http = session or requests.Session()
+    headers = {"Accept": "application/json", "User-Agent": "AffiliateHub-poller/1"}
+    if config.auth_header_name and config.auth_header_value:
+        headers[config.auth_header_name] = config.auth_header_value
+    cursor: str | None = None
+    seen_cursors: set[str] = set()
+    for _ in range(MAX_PAGES_PER_RUN):
+        request = WindowRequest(
+            since=run.window_start,
+            until=run.window_end,
+            event_types=tuple(config.event_types),
+            page_size=config.page_size,
+            cursor=cursor,
+        )
+        body = _fetch(http, config, adapter.params(request), headers, sleep=sleep)
+        page = adapter.parse(body)
+        store_polled_page(integration=config.integration, run=run, events=page.events)
+        ReconciliationRun.objects.filter(pk=run.pk).update(skipped=F("skipped") + page.skipped)
+        if page.next_cursor is None:
+            return
+        if page.next_cursor in seen_cursors:
+            raise PageFormatError(f"The source repeated cursor {page.next_cursor!r}; stopping to avoid a loop.")
+        seen_cursors.add(page.next_cursor)
+        cursor = page.next_cursor
+    raise PollError(f"More than {MAX_PAGES_PER_RUN} pages in one window; poll a shorter window.")
+
+
+def _retryable(exc: BaseException) -> bool:
+    if isinstance(exc, PollHttpError):
+        return exc.status in (408, 429) or exc.status >= 500
+    return isinstance(exc, requests.ConnectionError | requests.Timeout)
+
+
+def _retry_after(response: requests.Response) -> float | None:
+    value = response.headers.get("Retry-After", "")
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        return None
+
+
+def _fetch(http: requests.Session, config: PollConfig, params: dict, headers: dict, *, sleep) -> bytes:
+    base = float(_setting("AFFILIATEHUB_POLL_RETRY_BASE_SECONDS", 2.0))
+    cap = float(_setting("AFFILIATEHUB_POLL_RETRY_CAP_SECONDS", 120.0))
+    backoff = tenacity.wait_exponential_jitter(initial=base, max=cap, jitter=base)
+
+    def wait(state: tenacity.RetryCallState) -> float:
+        exc = state.outcome.exception() if state.outcome else None
+        computed = backoff(state)
+        if isinstance(exc, PollHttpError) and exc.retry_after is not None:
+            return min(cap, max(computed, exc.retry_after))
+        return computed
+
+    retrying = tenacity.Retrying(
+        stop=tenacity.stop_after_attempt(config.max_attempts),
+        wait=wait,
+        retry=tenacity.retry_if_exception(_retryable),
+        reraise=True,
+        sleep=sleep or tenacity.nap.sleep,
+        before_sleep=lambda state: logger.info(
+            "Poll of %s: attempt %d failed (%s); retrying.",
+            config.integration.slug, state.attempt_number, state.outcome.exception(),
+        ),
+    )
+    for attempt in retrying:
+        with attempt:
+            response = http.get(config.url, params=params, headers=headers, timeout=config.timeout_seconds)
+            if response.status_code != 200:
+                raise PollHttpError(response.status_code, response.text, _retry_after(response))
+            return response.content
+    raise AssertionError("unreachable")  # pragma: no cover - reraise=True raises the last error
+
+
+# --------------------------------------------------------------------------------------------
+# One page: anti-join, store what is missing, count
+
+
+_PRESENT_SQL = """
+SELECT e.webhook_id, e.source
+FROM unnest(%s::text[]) AS u(webhook_id)
+JOIN integrations_inboundevent e ON e.integration_id = %s AND e.webhook_id = u.webhook_id
+"""
+
+
+def polled_event_id(item) -> str:
+    """The item's id (the source's event id, the same as its webhook-id); items without a usable
+    id get one derived from their content, so polling them again stays idempotent."""
+    item_id = item.get("id") if isinstance(item, dict) else None
+    if isinstance(item_id, str) and item_id and len(item_id) <= MAX_ID_LENGTH:
+        return item_id
+    return f"poll:{services.item_hash(item)}"
+
+
+def store_polled_page(*, integration: Integration, run: ReconciliationRun, events: list) -> PageCounts:
+    """Reconcile one page in one transaction: count what is stored, store what is missing."""
+    counts = PageCounts(polled=len(events))
+    ids = [polled_event_id(item) for item in events]
+    with transaction.atomic():
+        with connection.cursor() as cursor:
+            cursor.execute(_PRESENT_SQL, [list(set(ids)), integration.pk])
+            present = dict(cursor.fetchall())
+        missing: list[services.IncomingEvent] = []
+        taken: set[str] = set()
+        for webhook_id, item in zip(ids, events, strict=True):
+            source = present.get(webhook_id)
+            if source is not None or webhook_id in taken:
+                counts.already_received += 1
+                counts.previously_polled += source == EventSource.POLL or webhook_id in taken
+                continue
+            taken.add(webhook_id)
+            missing.append(
+                services.incoming_event(
+                    integration_kind=integration.kind,
+                    webhook_id=webhook_id,
+                    envelope=item,
+                    body_hash=services.item_hash(item),
+                    require_id=True,
+                )
+            )
+        recovered_ids = []
+        if missing:
+            results = services.inbound_events_store(integration_id=integration.pk, events=missing, source=EventSource.POLL)
+            for result in results:
+                if result.outcome == services.ACCEPTED:
+                    recovered_ids.append(result.event_id)
+                    if result.status == EventStatus.INVALID:
+                        counts.failed += 1
+                    else:
+                        counts.recovered += 1
+                elif result.outcome == services.DUPLICATE:
+                    counts.already_received += 1  # a webhook won the race since the anti-join
+                else:
+                    counts.failed += 1  # same id, different body: kept as an InboundConflict
+            RecoveredEvent.objects.bulk_create([RecoveredEvent(run=run, event_id=pk) for pk in recovered_ids])
+        ReconciliationRun.objects.filter(pk=run.pk).update(
+            pages=F("pages") + 1,
+            polled=F("polled") + counts.polled,
+            already_received=F("already_received") + counts.already_received,
+            previously_polled=F("previously_polled") + counts.previously_polled,
+            recovered=F("recovered") + counts.recovered,
+            failed=F("failed") + counts.failed,
+        )
+    return counts
+
+
+# --------------------------------------------------------------------------------------------
+# Daily reconciliation
+
+
+def reconciliation_due_integration_ids() -> list[int]:
+    """Integrations the daily reconciliation polls: enabled configs of active integrations."""
+    return list(
+        PollConfig.objects.filter(enabled=True, integration__is_active=True)
+        .order_by("integration_id")
+        .values_list("integration_id", flat=True)
+    )
