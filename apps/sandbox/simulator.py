@@ -16,6 +16,7 @@ it without HTTP or a database. `apps/sandbox/traffic.py` sends what it produces.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import random
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
@@ -145,6 +146,8 @@ class Simulator:
         self.faults = faults or Faults()
         # Keeps the external ids of this run apart from earlier runs' (restarts, several runs).
         self.run_tag = run_tag or f"{rng.getrandbits(24):06x}"
+        # Deal numbers are unique across runs too (the feed's ids must never repeat).
+        self._deal_base = (int(hashlib.sha256(self.run_tag.encode()).hexdigest()[:6], 16) + 1) * 10_000_000
         self._seq = 0
         self._actions, self._weights = zip(*ACTIONS.items(), strict=True)
 
@@ -162,7 +165,10 @@ class Simulator:
 
     def _event(self, slug: str, event_type: str, occurred_at: dt.datetime, data: dict) -> Outgoing:
         envelope = {"type": event_type, "timestamp": _iso(occurred_at), "data": data}
-        return Outgoing(slug=slug, webhook_id=self._webhook_id(), event_type=event_type,
+        # A trading platform's events are its deals: the deal is the stable id in its webhooks and
+        # in its deals feed alike (`mt5:{server}:{deal}`), which is what lets polling reconcile them.
+        webhook_id = f"mt5:{data['server']}:{data['deal_id']}" if event_type == "trade.closed" else self._webhook_id()
+        return Outgoing(slug=slug, webhook_id=webhook_id, event_type=event_type,
                         occurred_at=occurred_at, envelope=envelope)
 
     # --- the step -------------------------------------------------------------------------
@@ -299,7 +305,7 @@ class Simulator:
             "platform": "mt5",
             "server": MT5_SERVER,
             "login": player.mt5_login,
-            "deal_id": str(90_000_000 + self._next()),
+            "deal_id": str(self._deal_base + self._next()),
             "position_id": position.position_id,
             "symbol": position.symbol,
             "volume_lots": str(volume),
