@@ -183,6 +183,28 @@ def endpoint_create(
     return endpoint
 
 
+def endpoint_update(*, endpoint: OutboundEndpoint, acting_user=None, **changes) -> OutboundEndpoint:
+    """Change an endpoint's url, event types or name (audited)."""
+    allowed = {"url", "event_types", "name"}
+    unknown = set(changes) - allowed
+    if unknown:
+        raise OutboundError(f"Cannot change {', '.join(sorted(unknown))} here.")
+    if "event_types" in changes:
+        bad = [t for t in changes["event_types"] if t not in SUBSCRIBER_EVENT_TYPES]
+        if bad:
+            raise OutboundError(f"Unknown event types {bad}.")
+        changes["event_types"] = sorted(set(changes["event_types"]))
+    with transaction.atomic():
+        locked = OutboundEndpoint.objects.select_for_update().get(pk=endpoint.pk)
+        before = snapshot(locked, sorted(changes))
+        for name, value in changes.items():
+            setattr(locked, name, value)
+        locked.save(update_fields=[*changes, "updated_at"])
+        audit_record(action="outbound_endpoint.updated", instance=locked, actor=acting_user,
+                     actor_label="" if acting_user else "system", before=before, after=snapshot(locked, sorted(changes)))
+    return locked
+
+
 def endpoint_disable(*, endpoint: OutboundEndpoint, reason: str, acting_user=None, actor_label: str = "") -> bool:
     """Disable an endpoint with its reason and an alert. False when it was already disabled."""
     with transaction.atomic():

@@ -56,3 +56,6 @@ class SandboxSentEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.integration_slug} {self.event_type} {self.webhook_id}"
+
+
+from apps.sandbox.gateway_models import SandboxGatewayConfig, SandboxGatewayPayout  # noqa: E402,F401
