@@ -80,6 +80,9 @@ def main() -> int:
         _manage("migrate", "--no-input", "-v", "0", env=env)
         if env.get("AFFILIATEHUB_DEMO", "1") != "0":
             _manage("demo_seed", env=env)
+            # Poll configurations for the sandbox CRM and trading platform: reconciliation recovers
+            # the webhooks the sandbox drops on purpose.
+            _manage("sandbox_poll_setup", "--base-url", f"http://127.0.0.1:{port}", env=env)
             # The sandbox payment gateway: payout requests go to it, its results come back signed.
             _manage("sandbox_gateway_setup", "--base-url", f"http://127.0.0.1:{port}", env=env)
         password = _admin_password(env)
