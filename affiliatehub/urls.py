@@ -23,6 +23,7 @@ urlpatterns = [
     path("healthz", healthz, name="healthz"),
     path("t/<str:link_code>/", track_click, name="track-click"),
     path("sandbox/poll/", include("apps.sandbox.poll_urls")),
+    path("sandbox/gateway/", include("apps.sandbox.gateway_urls")),
     path("api/v1/", include((api_v1, "api"), namespace="v1")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
