@@ -4,6 +4,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from apps.affiliates.views import track_click
 from apps.core.views import healthz
+from apps.monitoring import views as monitoring_views
 
 admin.site.site_header = "AffiliateHub"
 admin.site.site_title = "AffiliateHub"
@@ -19,8 +20,10 @@ api_v1 = [
 ]
 
 urlpatterns = [
+    path("admin/health/", admin.site.admin_view(monitoring_views.dashboard), name="monitoring-dashboard"),
     path("admin/", admin.site.urls),
     path("healthz", healthz, name="healthz"),
+    path("metrics", monitoring_views.metrics, name="metrics"),
     path("t/<str:link_code>/", track_click, name="track-click"),
     path("sandbox/poll/", include("apps.sandbox.poll_urls")),
     path("sandbox/gateway/", include("apps.sandbox.gateway_urls")),

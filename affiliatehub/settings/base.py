@@ -39,6 +39,7 @@ INSTALLED_APPS = [
     "apps.integrations",
     "apps.commissions",
     "apps.payouts",
+    "apps.monitoring",
     "apps.sandbox",
 ]
 

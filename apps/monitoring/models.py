@@ -1,0 +1,156 @@
+"""Integration health: the hourly inbound rollup behind the dashboard, alert rules and alerts."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from django.conf import settings
+from django.contrib.postgres.fields import ArrayField
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+
+# Upper bounds (ms) of the receipt-to-processed latency histogram kept per hour: geometric,
+# ~25 % apart from 1 ms to 10 min, so merged hours give window percentiles within one bucket.
+LATENCY_BOUNDS_MS: tuple[float, ...] = tuple(round(1.25**i, 3) for i in range(0, 61))
+
+
+class InboundHourlyStat(models.Model):
+    """Inbound events one integration sent during one hour (by `received_at`), by where they
+    stand now, with their receipt-to-processed latency. Rebuilt from InboundEvent by the
+    `monitoring.refresh_rollups` task, so the dashboard never scans the event table."""
+
+    integration = models.ForeignKey("integrations.Integration", on_delete=models.CASCADE, related_name="+")
+    hour = models.DateTimeField(help_text="Start of the hour (UTC).")
+    received = models.PositiveIntegerField(default=0, help_text="Events stored (every status).")
+    invalid = models.PositiveIntegerField(default=0, help_text="Stored as invalid (answered 422).")
+    conflicts = models.PositiveIntegerField(default=0, help_text="Deliveries refused as 409 (same id, other body).")
+    processed = models.PositiveIntegerField(default=0)
+    pending = models.PositiveIntegerField(default=0, help_text="Still received (queued).")
+    failing = models.PositiveIntegerField(default=0, help_text="Failed, a retry scheduled.")
+    dead = models.PositiveIntegerField(default=0)
+    parked = models.PositiveIntegerField(default=0)
+    retried = models.PositiveIntegerField(default=0, help_text="Processed only after one or more failed attempts.")
+    latency_sum_ms = models.FloatField(default=0, help_text="Sum of the processed events' latencies.")
+    latency_p50_ms = models.FloatField(null=True, blank=True)
+    latency_p95_ms = models.FloatField(null=True, blank=True)
+    latency_p99_ms = models.FloatField(null=True, blank=True)
+    latency_buckets = ArrayField(
+        models.PositiveIntegerField(), default=list, blank=True,
+        help_text="Processed events per latency bucket (LATENCY_BOUNDS_MS; the last counts everything above).",
+    )
+    refreshed_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-hour", "integration"]
+        constraints = [models.UniqueConstraint(fields=["integration", "hour"], name="inbound_hourly_unique")]
+        indexes = [models.Index(fields=["hour"], name="inbound_hourly_hour_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.integration_id} {self.hour:%Y-%m-%d %H}:00"
+
+
+class Metric(models.TextChoices):
+    ACCEPTANCE_RATE = "acceptance_rate", "Inbound acceptance rate (%)"
+    PROCESSING_SUCCESS_RATE = "processing_success_rate", "Inbound processing success rate (%)"
+    DELIVERY_SUCCESS_RATE = "delivery_success_rate", "Outbound delivery success rate (%)"
+    LATENCY_P95 = "latency_p95_ms", "Receipt-to-processed latency p95 (ms)"
+    LATENCY_P99 = "latency_p99_ms", "Receipt-to-processed latency p99 (ms)"
+    MISS_RATE = "miss_rate", "Resolution miss rate (%)"
+    MISS_RATE_RISE = "miss_rate_rise", "Resolution miss rate rise vs the previous window (points)"
+    DEAD_LETTERS = "dead_letters", "Dead letters waiting (inbound dead/invalid + outbound dead)"
+    PARKED = "parked", "Parked events waiting"
+    RECONCILIATION_DELTA = "reconciliation_delta", "Reconciliation delta (events recovered by polling)"
+
+
+class Window(models.TextChoices):
+    HOUR = "1h", "1 hour"
+    DAY = "24h", "24 hours"
+    WEEK = "7d", "7 days"
+
+
+class AlertRule(models.Model):
+    """One condition to watch: `metric` `comparison` `threshold` over `window`, for one
+    integration or all of them. Evaluated every minute; a breach opens one alert per rule and
+    scope, which closes itself when the figure recovers."""
+
+    class Comparison(models.TextChoices):
+        GT = "gt", "above"
+        LT = "lt", "below"
+
+    name = models.CharField(max_length=200, unique=True)
+    metric = models.CharField(max_length=40, choices=Metric.choices)
+    comparison = models.CharField(max_length=2, choices=Comparison.choices)
+    threshold = models.DecimalField(max_digits=12, decimal_places=4)
+    window = models.CharField(max_length=3, choices=Window.choices, default=Window.HOUR)
+    integration = models.ForeignKey(
+        "integrations.Integration", null=True, blank=True, on_delete=models.CASCADE, related_name="+",
+        help_text="Empty: all integrations together.",
+    )
+    min_samples = models.PositiveIntegerField(
+        default=20, help_text="Rates and percentiles are not judged on fewer events than this."
+    )
+    notify_email = models.TextField(blank=True, help_text="Addresses, comma-separated. Empty: no e-mail.")
+    webhook_endpoint = models.ForeignKey(
+        "integrations.OutboundEndpoint", null=True, blank=True, on_delete=models.PROTECT, related_name="+",
+        limit_choices_to={"kind": "subscriber"},
+        help_text="A subscriber endpoint: alert.fired / alert.resolved are sent there, signed, through the "
+        "outbound delivery engine (retries, dead letters). Empty: no webhook.",
+    )
+    is_active = models.BooleanField(default=True)
+
+    class Meta:
+        ordering = ["metric", "name"]
+        constraints = [
+            models.CheckConstraint(condition=Q(comparison__in=["gt", "lt"]), name="alert_rule_comparison_valid"),
+            models.CheckConstraint(condition=Q(window__in=["1h", "24h", "7d"]), name="alert_rule_window_valid"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def breached(self, value: Decimal) -> bool:
+        return value > self.threshold if self.comparison == self.Comparison.GT else value < self.threshold
+
+
+class Alert(models.Model):
+    """One breach of a rule for one scope, from when it fired until the figure recovered.
+
+    At most one open (unresolved) alert per rule and scope, enforced by a partial unique
+    constraint, so evaluating twice never fires twice."""
+
+    rule = models.ForeignKey(AlertRule, on_delete=models.CASCADE, related_name="alerts")
+    integration = models.ForeignKey(
+        "integrations.Integration", null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+    )
+    scope = models.CharField(max_length=80, help_text="'all' or the integration's slug.")
+    value = models.DecimalField(max_digits=16, decimal_places=4, help_text="The figure when it fired (updated while open).")
+    threshold = models.DecimalField(max_digits=12, decimal_places=4)
+    message = models.CharField(max_length=500)
+    fired_at = models.DateTimeField(default=timezone.now)
+    resolved_at = models.DateTimeField(null=True, blank=True)
+    acknowledged_at = models.DateTimeField(null=True, blank=True)
+    acknowledged_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    notifications = models.JSONField(default=list, blank=True, help_text="Each notification sent: channel, event, outcome.")
+
+    class Meta:
+        ordering = ["-fired_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["rule", "scope"], condition=Q(resolved_at__isnull=True), name="alert_one_open_per_rule_scope"
+            ),
+            models.CheckConstraint(
+                condition=Q(acknowledged_at__isnull=True) | Q(acknowledged_by__isnull=False),
+                name="alert_acknowledged_by_someone",
+            ),
+        ]
+        indexes = [models.Index(fields=["resolved_at", "-fired_at"], name="alert_open_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.rule} [{self.scope}]"
+
+    @property
+    def is_open(self) -> bool:
+        return self.resolved_at is None

@@ -1,0 +1,26 @@
+"""Permissions monitoring adds to the staff roles, merged on top of the payouts roles (which
+merge on commissions and core), so a later re-sync keeps every app's permissions."""
+
+from __future__ import annotations
+
+from apps.core.roles import INTEGRATIONS
+from apps.payouts.roles import merged_roles as payouts_roles
+
+EXTRA_ROLE_PERMISSIONS: dict[str, list[str]] = {
+    # Integration engineers watch health, tune the rules and acknowledge alerts.
+    INTEGRATIONS: [
+        "monitoring.view_inboundhourlystat",
+        "monitoring.view_alertrule", "monitoring.add_alertrule", "monitoring.change_alertrule",
+        "monitoring.view_alert", "monitoring.change_alert",
+        "integrations.view_inboundevent", "integrations.view_deadletterevent", "integrations.view_parkedevent",
+        "integrations.view_integration", "integrations.view_reconciliationrun",
+    ],
+}
+
+
+def merged_roles() -> dict[str, list[str]]:
+    merged = payouts_roles()
+    for name, perms in EXTRA_ROLE_PERMISSIONS.items():
+        merged.setdefault(name, [])
+        merged[name] += [perm for perm in perms if perm not in merged[name]]
+    return merged
