@@ -130,6 +130,12 @@ def can_change_method(payout: Payout, method: PayoutMethod, acting_user=None) ->
         )
 
 
+def can_change_method_status(payout: Payout) -> None:
+    """The state part of can_change_method (for the admin, before a method is chosen)."""
+    if payout.status not in (S.DRAFT, S.PENDING_APPROVAL, S.FAILED):
+        raise PayoutTransitionRefused(f"The method of a {payout.status} payout cannot change.")
+
+
 def can_cancel(payout: Payout, acting_user=None) -> None:
     _require_move(payout, S.CANCELLED, "cancelled")
 
