@@ -309,3 +309,6 @@ class SchemaWarningSeenAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request):
         return False
+
+
+from apps.integrations import outbound_admin  # noqa: E402,F401  (outbound deliveries, endpoints, alerts)

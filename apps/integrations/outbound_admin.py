@@ -1,0 +1,201 @@
+"""Admin of the outbound delivery engine: endpoints with their health, deliveries with filters
+and their attempts inline, dead letters, alerts. Imported at the bottom of admin.py.
+
+Actions call apps.integrations.outbound services (resend, enable/disable, acknowledge)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+
+from django import forms
+from django.contrib import admin, messages
+from django.utils import timezone
+from django.utils.html import format_html
+
+from apps.integrations import outbound
+from apps.integrations.outbound_models import (
+    SUBSCRIBER_EVENT_TYPES,
+    DeadDelivery,
+    DeliveryAttempt,
+    OutboundAlert,
+    OutboundDelivery,
+    OutboundEndpoint,
+)
+
+HEALTH_WINDOW = dt.timedelta(days=7)
+
+
+def _pretty(value) -> str:
+    return format_html("<pre style='white-space: pre-wrap; margin: 0'>{}</pre>",
+                       json.dumps(value, indent=2, ensure_ascii=False, sort_keys=True))
+
+
+class EndpointForm(forms.ModelForm):
+    event_types = forms.MultipleChoiceField(
+        choices=[(t, t) for t in SUBSCRIBER_EVENT_TYPES], required=False, widget=forms.CheckboxSelectMultiple
+    )
+
+    class Meta:
+        model = OutboundEndpoint
+        fields = ("name", "kind", "url", "event_types")
+
+
+@admin.register(OutboundEndpoint)
+class OutboundEndpointAdmin(admin.ModelAdmin):
+    form = EndpointForm
+    list_display = ("name", "kind", "url", "is_active", "success_rate", "last_success_at", "failing_since",
+                    "disabled_reason")
+    list_filter = ("kind", "is_active")
+    search_fields = ("name", "url")
+    actions = ("enable_endpoints", "disable_endpoints")
+    readonly_fields = ("is_active", "disabled_reason", "disabled_at", "failing_since", "last_success_at",
+                       "last_failure_at", "health")
+
+    def changelist_view(self, request, extra_context=None):
+        self._health = None
+        return super().changelist_view(request, extra_context)
+
+    def _health_for(self, request, obj):
+        if getattr(self, "_health", None) is None:
+            ids = OutboundEndpoint.objects.values_list("pk", flat=True)
+            self._health = outbound.endpoint_health(ids, since=timezone.now() - HEALTH_WINDOW)
+        return self._health.get(obj.pk)
+
+    @admin.display(description="Success rate (7 days)")
+    def success_rate(self, obj):
+        health = self._health_for(None, obj)
+        if not health or health["success_rate"] is None:
+            return "—"
+        return f"{health['success_rate']:.0%} of {health['attempts']}"
+
+    @admin.display(description="Health (7 days)")
+    def health(self, obj):
+        self._health = None
+        health = self._health_for(None, obj) or {"attempts": 0, "successes": 0, "success_rate": None}
+        rate = "—" if health["success_rate"] is None else f"{health['success_rate']:.1%}"
+        return f"{health['successes']} of {health['attempts']} attempts succeeded ({rate})"
+
+    def get_readonly_fields(self, request, obj=None):
+        return (*self.readonly_fields, "kind") if obj else self.readonly_fields
+
+    def save_model(self, request, obj, form, change):
+        data = form.cleaned_data
+        if change:
+            changes = {k: data[k] for k in ("name", "url", "event_types") if k in form.changed_data}
+            if changes:
+                outbound.endpoint_update(endpoint=obj, acting_user=request.user, **changes)
+            return
+        created = outbound.endpoint_create(name=data["name"], kind=data["kind"], url=data["url"],
+                                           event_types=data.get("event_types") or (), acting_user=request.user)
+        obj.pk = created.pk
+        if created.kind == OutboundEndpoint.Kind.SUBSCRIBER:
+            # Shown once, like an integration's secret: the subscriber verifies signatures with it.
+            self.message_user(request, f"Signing secret for {created.name} (shown once): {created.secret}", messages.WARNING)
+
+    def save_related(self, request, form, formsets, change):
+        pass
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    @admin.action(description="Enable selected endpoints (waiting deliveries are sent)")
+    def enable_endpoints(self, request, queryset):
+        for endpoint in queryset:
+            outbound.endpoint_enable(endpoint=endpoint, acting_user=request.user)
+        self.message_user(request, f"{queryset.count()} endpoint(s) enabled.", messages.SUCCESS)
+
+    @admin.action(description="Disable selected endpoints")
+    def disable_endpoints(self, request, queryset):
+        count = sum(
+            outbound.endpoint_disable(endpoint=e, reason=f"Disabled by {request.user}", acting_user=request.user)
+            for e in queryset
+        )
+        self.message_user(request, f"{count} endpoint(s) disabled.", messages.SUCCESS)
+
+
+class DeliveryAttemptInline(admin.TabularInline):
+    model = DeliveryAttempt
+    fields = ("number", "at", "response_code", "duration_ms", "retry_after_seconds", "error", "response_body")
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+class _DeliveryAdminBase(admin.ModelAdmin):
+    list_display = ("id", "event_type", "endpoint", "subject", "status", "attempts", "last_response_code",
+                    "next_attempt_at", "created_at")
+    list_filter = ("status", "event_type", "endpoint__kind", "endpoint")
+    search_fields = ("subject", "idempotency_key", "message_id")
+    list_select_related = ("endpoint",)
+    show_full_result_count = False
+    date_hierarchy = "created_at"
+    inlines = (DeliveryAttemptInline,)
+    actions = ("resend",)
+    fields = ("endpoint", "event_type", "topic", "subject", "status", "method", "url", "message_id",
+              "idempotency_key", "headers_pretty", "payload_pretty", "attempts", "next_attempt_at",
+              "last_response_code", "last_response_body", "last_error", "created_at", "succeeded_at", "dead_at")
+    readonly_fields = fields
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    @admin.display(description="Payload")
+    def payload_pretty(self, obj):
+        return _pretty(obj.payload)
+
+    @admin.display(description="Headers")
+    def headers_pretty(self, obj):
+        return _pretty(obj.headers)
+
+    @admin.action(description="Resend selected deliveries", permissions=["change"])
+    def resend(self, request, queryset):
+        done, refused = 0, []
+        for delivery in queryset.order_by("pk"):
+            try:
+                outbound.delivery_resend(delivery=delivery, acting_user=request.user)
+                done += 1
+            except outbound.OutboundError as exc:
+                refused.append(str(exc))
+        if done:
+            self.message_user(request, f"{done} deliver(y/ies) queued to be sent again.", messages.SUCCESS)
+        for reason in refused:
+            self.message_user(request, reason, messages.ERROR)
+
+
+@admin.register(OutboundDelivery)
+class OutboundDeliveryAdmin(_DeliveryAdminBase):
+    pass
+
+
+@admin.register(DeadDelivery)
+class DeadDeliveryAdmin(_DeliveryAdminBase):
+    def get_queryset(self, request):
+        return super().get_queryset(request).filter(status=OutboundDelivery.Status.DEAD)
+
+
+@admin.register(OutboundAlert)
+class OutboundAlertAdmin(admin.ModelAdmin):
+    list_display = ("created_at", "kind", "endpoint", "delivery", "message", "acknowledged_at", "acknowledged_by")
+    list_filter = ("kind", ("acknowledged_at", admin.EmptyFieldListFilter), "endpoint")
+    list_select_related = ("endpoint", "delivery", "acknowledged_by")
+    readonly_fields = ("created_at", "kind", "endpoint", "delivery", "message", "acknowledged_at", "acknowledged_by")
+    actions = ("acknowledge",)
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    @admin.action(description="Acknowledge selected alerts", permissions=["change"])
+    def acknowledge(self, request, queryset):
+        for alert in queryset:
+            outbound.alert_acknowledge(alert=alert, acting_user=request.user)
+        self.message_user(request, f"{queryset.count()} alert(s) acknowledged.", messages.SUCCESS)

@@ -1,0 +1,74 @@
+"""Admin of outbound deliveries: endpoints with health, deliveries with attempts, resend, alerts."""
+
+import pytest
+from django.urls import reverse
+
+from apps.integrations import outbound
+from apps.integrations.outbound_models import OutboundAlert, OutboundDelivery, OutboundEndpoint
+from tests.factories import UserFactory
+from tests.outbound_receiver import Receiver
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def receiver():
+    server = Receiver().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def admin_client(client):
+    client.force_login(UserFactory(username="root", is_superuser=True))
+    return client
+
+
+def test_endpoint_list_shows_health(admin_client, receiver):
+    endpoint = outbound.endpoint_create(name="crm", kind="subscriber", url=receiver.url, event_types=["payout.completed"])
+    receiver.respond(500).respond(200)
+    for key in ("a", "b"):
+        outbound.subscriber_event_publish("payout.completed", {"k": key}, idempotency_key=key)
+    outbound.deliveries_send_due()
+    page = admin_client.get(reverse("admin:integrations_outboundendpoint_changelist")).content.decode()
+    assert "50% of 2" in page
+    detail = admin_client.get(reverse("admin:integrations_outboundendpoint_change", args=[endpoint.pk])).content.decode()
+    assert "1 of 2 attempts succeeded" in detail
+
+
+def test_adding_a_subscriber_shows_its_secret_once(admin_client):
+    response = admin_client.post(
+        reverse("admin:integrations_outboundendpoint_add"),
+        {"name": "bi", "kind": "subscriber", "url": "https://bi.example/hooks", "event_types": ["player.attributed"]},
+        follow=True,
+    )
+    endpoint = OutboundEndpoint.objects.get(name="bi")
+    assert endpoint.secret.startswith("whsec_") and endpoint.event_types == ["player.attributed"]
+    assert endpoint.secret in response.content.decode()
+
+
+def test_deliveries_filter_show_attempts_and_resend(admin_client, receiver):
+    endpoint = outbound.endpoint_create(name="crm", kind="subscriber", url=receiver.url, event_types=["payout.failed"])
+    receiver.respond(410)
+    [delivery] = outbound.subscriber_event_publish("payout.failed", {"k": 1}, idempotency_key="k")
+    outbound.deliveries_send_due()
+    listing = admin_client.get(reverse("admin:integrations_outbounddelivery_changelist") + "?status__exact=dead")
+    assert listing.status_code == 200 and "payout.failed" in listing.content.decode()
+    dead = admin_client.get(reverse("admin:integrations_deaddelivery_changelist")).content.decode()
+    assert str(delivery.pk) in dead
+    detail = admin_client.get(reverse("admin:integrations_outbounddelivery_change", args=[delivery.pk])).content.decode()
+    assert "410" in detail
+    assert OutboundAlert.objects.filter(endpoint=endpoint).count() == 2
+
+    admin_client.post(reverse("admin:integrations_outboundendpoint_changelist"),
+                      {"action": "enable_endpoints", "_selected_action": [endpoint.pk]})
+    receiver.respond(200)
+    admin_client.post(reverse("admin:integrations_outbounddelivery_changelist"),
+                      {"action": "resend", "_selected_action": [delivery.pk]})
+    assert OutboundDelivery.objects.get(pk=delivery.pk).status == "pending"
+    outbound.deliveries_send_due()
+    assert OutboundDelivery.objects.get(pk=delivery.pk).status == "succeeded"
+
+    admin_client.post(reverse("admin:integrations_outboundalert_changelist"),
+                      {"action": "acknowledge", "_selected_action": list(OutboundAlert.objects.values_list("pk", flat=True))})
+    assert not OutboundAlert.objects.filter(acknowledged_at__isnull=True).exists()
