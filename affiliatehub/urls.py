@@ -21,6 +21,7 @@ api_v1 = [
 
 urlpatterns = [
     path("admin/health/", admin.site.admin_view(monitoring_views.dashboard), name="monitoring-dashboard"),
+    path("admin/retention/cohorts/", admin.site.admin_view(monitoring_views.cohorts), name="retention-cohorts"),
     path("admin/", admin.site.urls),
     path("healthz", healthz, name="healthz"),
     path("metrics", monitoring_views.metrics, name="metrics"),

@@ -63,3 +63,4 @@ class InboundHourlyStatAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+from apps.monitoring import admin_retention  # noqa: E402,F401

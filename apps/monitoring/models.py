@@ -10,6 +10,8 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
+from apps.players.models import Player
+
 # Upper bounds (ms) of the receipt-to-processed latency histogram kept per hour: geometric,
 # ~25 % apart from 1 ms to 10 min, so merged hours give window percentiles within one bucket.
 LATENCY_BOUNDS_MS: tuple[float, ...] = tuple(round(1.25**i, 3) for i in range(0, 61))
@@ -154,3 +156,12 @@ class Alert(models.Model):
     @property
     def is_open(self) -> bool:
         return self.resolved_at is None
+
+
+class RetentionPlayer(Player):
+    """Admin view of players for retention work: aggregates, retention filters, exports."""
+
+    class Meta:
+        proxy = True
+        verbose_name = "retention player"
+        verbose_name_plural = "retention: players"

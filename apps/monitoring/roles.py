@@ -3,7 +3,7 @@ merge on commissions and core), so a later re-sync keeps every app's permissions
 
 from __future__ import annotations
 
-from apps.core.roles import INTEGRATIONS
+from apps.core.roles import FINANCE, INTEGRATIONS, RETENTION
 from apps.payouts.roles import merged_roles as payouts_roles
 
 EXTRA_ROLE_PERMISSIONS: dict[str, list[str]] = {
@@ -15,6 +15,9 @@ EXTRA_ROLE_PERMISSIONS: dict[str, list[str]] = {
         "integrations.view_inboundevent", "integrations.view_deadletterevent", "integrations.view_parkedevent",
         "integrations.view_integration", "integrations.view_reconciliationrun",
     ],
+    # The retention player list and its exports (the export itself is limited to these roles).
+    RETENTION: ["monitoring.view_retentionplayer"],
+    FINANCE: ["monitoring.view_retentionplayer"],
 }
 
 

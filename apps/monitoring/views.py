@@ -10,6 +10,7 @@ from django.shortcuts import render
 from django.urls import NoReverseMatch, reverse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from apps.monitoring import retention
 from apps.monitoring.health import WINDOWS, health_report
 from apps.monitoring.metrics import registry
 from apps.monitoring.selectors import alerts_for_dashboard
@@ -87,3 +88,27 @@ def dashboard(request):
 def metrics(request):
     """Prometheus text format, read from the database at scrape time (correct across processes)."""
     return HttpResponse(generate_latest(registry()), content_type=CONTENT_TYPE_LATEST)
+
+
+def cohorts(request):
+    """Churn and reactivation by registration month, per affiliate versus organic."""
+    rows = retention.cohorts()
+    months = sorted({row.month for row in rows})
+    groups = sorted({row.group for row in rows}, key=lambda g: (g != "organic", g))
+    by_key = {(row.month, row.group): row for row in rows}
+    chart = {
+        "labels": [m.strftime("%Y-%m") for m in months],
+        "series": [
+            {"group": g, "churn": [_float(by_key.get((m, g)), "churn_rate") for m in months],
+             "reactivation": [_float(by_key.get((m, g)), "reactivation_rate") for m in months]}
+            for g in groups
+        ],
+    }
+    context = {**admin.site.each_context(request), "title": "Retention cohorts", "rows": rows,
+               "days": retention.churn_days(), "chart": chart}
+    return render(request, "monitoring/cohorts.html", context)
+
+
+def _float(row, name):
+    value = getattr(row, name) if row else None
+    return float(value) if value is not None else None

@@ -1,0 +1,201 @@
+"""Retention selectors: players with their deposit, revenue, KYC and exclusion aggregates, the
+retention FilterSet over them, and churn/reactivation cohorts.
+
+Here rather than in players because the figures need compliance (KYC, self-exclusion), which
+sits above players. `RetentionPlayerFilter` extends the read API's `PlayerFilter`, so the same
+parameters mean the same thing in the admin, the exports and any API that mounts it.
+
+Aggregates are correlated subqueries (one query for a whole page, no N+1). Amounts are summed
+in each player's own currency (a player deposits in one brand currency). NGR here is the sum of
+the current daily reports' NGR parts (stakes - winnings - bonuses - jackpot contributions -
+taxes - payment fees - adjustments), before plan-specific deductions.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from dataclasses import dataclass
+from decimal import Decimal
+
+import django_filters
+from django.conf import settings
+from django.db import connection
+from django.db.models import (
+    DecimalField,
+    Exists,
+    F,
+    Max,
+    Min,
+    OuterRef,
+    Q,
+    QuerySet,
+    Subquery,
+    Sum,
+    Value,
+)
+from django.db.models.functions import Coalesce
+from django.utils import timezone
+
+from apps.affiliates.models import Affiliate
+from apps.compliance.models import KycRecord, SelfExclusion
+from apps.core.filters import filterset_apply
+from apps.players.filters import PlayerFilter
+from apps.players.models import Deposit, Player, RevenueReport
+
+MONEY = DecimalField(max_digits=20, decimal_places=8)
+ZERO = Value(Decimal(0), output_field=MONEY)
+DEPOSIT_BANDS = {"0": (None, Decimal("0.01")), "1-100": (Decimal("0.01"), Decimal(100)),
+                 "100-1000": (Decimal(100), Decimal(1000)), "1000+": (Decimal(1000), None)}
+NGR_BANDS = {"negative": (None, Decimal(0)), "0-500": (Decimal(0), Decimal(500)),
+             "500-5000": (Decimal(500), Decimal(5000)), "5000+": (Decimal(5000), None)}
+
+
+def churn_days() -> int:
+    return int(getattr(settings, "AFFILIATEHUB", {}).get("RETENTION_CHURN_DAYS", 30))
+
+
+def _per_player(queryset, aggregate):
+    return Subquery(queryset.filter(player=OuterRef("pk")).order_by().values("player").annotate(v=aggregate).values("v"))
+
+
+def with_retention_figures(queryset: QuerySet, *, now: dt.datetime | None = None) -> QuerySet:
+    """Annotate first/last deposit, lifetime deposits, NGR, current KYC status and 'excluded now'."""
+    now = now or timezone.now()
+    ngr = (F("stakes") - F("winnings") - F("bonuses") - F("jackpot_contributions") - F("taxes") - F("payment_fees")
+           - F("adjustments"))
+    return queryset.annotate(
+        first_deposit_at=_per_player(Deposit.objects.all(), Min("occurred_at")),
+        last_deposit_at=_per_player(Deposit.objects.all(), Max("occurred_at")),
+        lifetime_deposits=Coalesce(_per_player(Deposit.objects.all(), Sum("amount")), ZERO, output_field=MONEY),
+        ngr=Coalesce(_per_player(RevenueReport.objects.filter(is_current=True), Sum(ngr)), ZERO, output_field=MONEY),
+        kyc_status=Subquery(
+            KycRecord.objects.filter(player=OuterRef("pk"), is_current=True).order_by("-updated_at").values("status")[:1]
+        ),
+        is_excluded=Exists(
+            SelfExclusion.objects.filter(player=OuterRef("pk"), starts_at__lte=now, ended_at__isnull=True)
+            .filter(Q(ends_at__isnull=True) | Q(ends_at__gt=now))
+        ),
+    )
+
+
+def _band(queryset, field: str, bands: dict, value: str):
+    low, high = bands[value]
+    if low is not None:
+        queryset = queryset.filter(**{f"{field}__gte": low})
+    if high is not None:
+        queryset = queryset.filter(**{f"{field}__lt": high})
+    return queryset
+
+
+class RetentionPlayerFilter(PlayerFilter):
+    """PlayerFilter plus the retention filters. Needs a queryset from `with_retention_figures`."""
+
+    origin = django_filters.ChoiceFilter(
+        choices=[("referred", "Referred by an affiliate"), ("organic", "Organic")], method="filter_origin")
+    campaign = django_filters.NumberFilter(field_name="campaign_id", help_text="Campaign id.")
+    kyc = django_filters.ChoiceFilter(choices=KycRecord.Status.choices + [("none", "No KYC")], method="filter_kyc")
+    excluded = django_filters.BooleanFilter(field_name="is_excluded")
+    first_deposit_after = django_filters.IsoDateTimeFilter(field_name="first_deposit_at", lookup_expr="gte")
+    first_deposit_before = django_filters.IsoDateTimeFilter(field_name="first_deposit_at", lookup_expr="lt")
+    last_deposit_after = django_filters.IsoDateTimeFilter(field_name="last_deposit_at", lookup_expr="gte")
+    last_deposit_before = django_filters.IsoDateTimeFilter(field_name="last_deposit_at", lookup_expr="lt")
+    dormant_days = django_filters.NumberFilter(
+        method="filter_dormant", help_text="Depositors whose last deposit is at least this many days old.")
+    deposits_band = django_filters.ChoiceFilter(choices=[(k, k) for k in DEPOSIT_BANDS], method="filter_deposits")
+    ngr_band = django_filters.ChoiceFilter(choices=[(k, k) for k in NGR_BANDS], method="filter_ngr")
+
+    class Meta(PlayerFilter.Meta):
+        fields = [*PlayerFilter.Meta.fields, "origin", "campaign", "kyc", "excluded", "first_deposit_after",
+                  "first_deposit_before", "last_deposit_after", "last_deposit_before", "dormant_days",
+                  "deposits_band", "ngr_band"]
+
+    def filter_origin(self, queryset, name, value):
+        status = Player.AttributionStatus.ATTRIBUTED
+        return queryset.filter(attribution_status=status) if value == "referred" else queryset.exclude(
+            attribution_status=status)
+
+    def filter_kyc(self, queryset, name, value):
+        return queryset.filter(kyc_status__isnull=True) if value == "none" else queryset.filter(kyc_status=value)
+
+    def filter_dormant(self, queryset, name, value):
+        return queryset.filter(last_deposit_at__lt=timezone.now() - dt.timedelta(days=int(value)))
+
+    def filter_deposits(self, queryset, name, value):
+        return _band(queryset, "lifetime_deposits", DEPOSIT_BANDS, value)
+
+    def filter_ngr(self, queryset, name, value):
+        return _band(queryset, "ngr", NGR_BANDS, value)
+
+
+def retention_player_list(*, filters: Mapping | None = None, queryset: QuerySet | None = None) -> QuerySet:
+    """Players with retention figures, narrowed by RetentionPlayerFilter (FilterError on bad values)."""
+    base = with_retention_figures(Player.objects.all() if queryset is None else queryset)
+    return filterset_apply(RetentionPlayerFilter, data=filters, queryset=base)
+
+
+# --- cohorts ----------------------------------------------------------------------------------
+
+
+@dataclass
+class CohortRow:
+    month: dt.date
+    group: str  # "organic" or the affiliate's name
+    players: int = 0
+    depositors: int = 0
+    churned: int = 0
+    reactivated: int = 0
+
+    @property
+    def churn_rate(self) -> Decimal | None:
+        return (Decimal(self.churned) * 100 / self.depositors).quantize(Decimal("0.01")) if self.depositors else None
+
+    @property
+    def reactivation_rate(self) -> Decimal | None:
+        return (Decimal(self.reactivated) * 100 / self.depositors).quantize(Decimal("0.01")) if self.depositors else None
+
+
+def cohorts(*, now: dt.datetime | None = None, days: int | None = None, since: dt.date | None = None) -> list[CohortRow]:
+    """Churn and reactivation by registration month, per affiliate and organic.
+
+    Among players who deposited: churned = no deposit in the last `days` (default
+    RETENTION_CHURN_DAYS, 30); reactivated = deposited again after a gap of at least `days`
+    between two consecutive deposits. One query: consecutive gaps via a window function.
+    """
+    now = now or timezone.now()
+    days = days or churn_days()
+    since = since or (now - dt.timedelta(days=365)).date().replace(day=1)
+    sql = f"""
+        WITH gaps AS (
+            SELECT player_id, occurred_at,
+                   occurred_at - lag(occurred_at) OVER (PARTITION BY player_id ORDER BY occurred_at) AS gap
+            FROM {Deposit._meta.db_table}
+        ), per_player AS (
+            SELECT player_id, max(occurred_at) AS last_at, bool_or(gap >= %(gap)s) AS reactivated
+            FROM gaps GROUP BY player_id
+        )
+        SELECT date_trunc('month', p.registered_at AT TIME ZONE 'UTC')::date AS month,
+               p.affiliate_id,
+               count(*) AS players,
+               count(pp.player_id) AS depositors,
+               count(*) FILTER (WHERE pp.last_at < %(cutoff)s) AS churned,
+               count(*) FILTER (WHERE pp.reactivated) AS reactivated
+        FROM {Player._meta.db_table} p LEFT JOIN per_player pp ON pp.player_id = p.id
+        WHERE p.registered_at >= %(since)s
+        GROUP BY 1, 2 ORDER BY 1, 2
+    """  # noqa: S608 - table names are ours; values are parameters
+    params = {"gap": dt.timedelta(days=days), "cutoff": now - dt.timedelta(days=days),
+              "since": dt.datetime.combine(since, dt.time(), tzinfo=dt.UTC)}
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        raw = cursor.fetchall()
+    names = dict(Affiliate.objects.filter(pk__in={r[1] for r in raw if r[1]}).values_list("pk", "name"))
+    rows: dict[tuple, CohortRow] = {}
+    for month, affiliate_id, players, depositors, churned, reactivated in raw:
+        group = names.get(affiliate_id, "organic") if affiliate_id else "organic"
+        row = rows.setdefault((month, group), CohortRow(month=month, group=group))
+        row.players += players
+        row.depositors += depositors
+        row.churned += churned
+        row.reactivated += reactivated
+    return list(rows.values())
