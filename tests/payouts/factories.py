@@ -83,3 +83,13 @@ def approved_statement(
             status=CommissionEntry.Status.APPROVED, statement_period=period, status_changed_at=approved_at,
         )
     return statement
+
+
+def restore_roles() -> None:
+    """Re-create the staff groups: transactional tests flush what the data migrations made."""
+    from django.apps import apps
+
+    from apps.core.roles import sync_roles
+    from apps.payouts.roles import merged_roles
+
+    sync_roles(apps, merged_roles())

@@ -12,11 +12,17 @@ from apps.payouts.models import Payout
 from apps.payouts.services import PayoutTransitionRefused
 from tests.factories import AffiliateFactory, UserFactory
 
-from .factories import GatewayEndpointFactory, PayoutMethodFactory, approved_statement
+from .factories import (
+    GatewayEndpointFactory,
+    PayoutMethodFactory,
+    approved_statement,
+    restore_roles,
+)
 
 
 @pytest.mark.django_db(transaction=True)
 def test_twenty_concurrent_approvals_make_one_gateway_request():
+    restore_roles()  # a transactional test before this one may have flushed the groups
     GatewayEndpointFactory()
     affiliate = AffiliateFactory()
     PayoutMethodFactory(affiliate=affiliate)

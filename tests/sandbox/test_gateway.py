@@ -118,3 +118,146 @@ def test_setup_is_idempotent_and_follows_the_port(db):
     assert first.endpoint.pk == second.endpoint.pk
     assert second.endpoint.url == "http://127.0.0.1:9000/sandbox/gateway"
     assert second.integration.secrets.count() == 1
+
+
+# ---------------------------------------------------------------------------------------------
+# The whole loop, over real HTTP (live server), with Celery tasks run synchronously.
+
+
+@pytest.fixture
+def subscriber_receiver():
+    from tests.outbound_receiver import Receiver
+
+    server = Receiver().start()
+    yield server
+    server.stop()
+
+
+def _loop_setup(live_server, subscriber_receiver, failure_rate):
+    from apps.integrations import outbound
+    from tests.factories import AffiliateFactory, UserFactory
+    from tests.payouts.factories import PayoutMethodFactory, approved_statement, restore_roles
+
+    restore_roles()  # transactional tests flush the groups the data migrations made
+    setup = sandbox_gateway_setup(base_url=live_server.url, failure_rate=Decimal(failure_rate))
+    subscriber = outbound.endpoint_create(
+        name="crm", kind="subscriber", url=subscriber_receiver.url + "/hooks",
+        event_types=["payout.completed", "payout.failed"],
+    )
+    affiliate = AffiliateFactory(name="Casino Partners Ltd")
+    PayoutMethodFactory(affiliate=affiliate)  # the setup made a default one; this one replaces it
+    statement = approved_statement(affiliate=affiliate, total="420.00", lines=3)
+    maker = UserFactory(username="maker", roles=["Finance"])
+    checker = UserFactory(username="checker", roles=["Finance"])
+    return setup, subscriber, affiliate, statement, maker, checker
+
+
+def _admin_run_and_submit(client, maker):
+    from django.urls import reverse
+
+    from apps.payouts.models import Payout
+
+    client.force_login(maker)
+    client.post(reverse("admin:payouts_payoutrun_add"))
+    payout = Payout.objects.get()
+    client.post(reverse("admin:payouts_payout_submit", args=[payout.pk]))
+    return payout
+
+
+def _admin_approve(client, checker, payout):
+    from django.urls import reverse
+
+    client.force_login(checker)
+    url = reverse("admin:payouts_pendingapprovalpayout_changelist")
+    confirm = client.post(url, {"action": "approve_payouts", "_selected_action": [payout.pk]})
+    assert "420" in confirm.content.decode()
+    client.post(url, {"action": "approve_payouts", "_selected_action": [payout.pk], "apply": "1"})
+
+
+def _gateway_settles(payout_reference):
+    """What the gateway's Celery task does after its countdown: decide, post the signed result."""
+    from apps.sandbox import gateway_tasks
+
+    gw = SandboxGatewayPayout.objects.get(idempotency_key=payout_reference)
+    return gateway_tasks.settle_payout(gw.pk, gw.attempt)
+
+
+def _process_inbound():
+    from apps.integrations.models import InboundEvent
+    from apps.integrations.services import inbound_event_process
+
+    return [inbound_event_process(event_id=pk) for pk in
+            InboundEvent.objects.filter(status="received").order_by("pk").values_list("pk", flat=True)]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_end_to_end_statement_to_completed_payout(client, live_server, subscriber_receiver):
+    from apps.commissions.models import CommissionEntry
+    from apps.integrations import outbound
+    from apps.payouts.models import Payout
+
+    _, subscriber, affiliate, _, maker, checker = _loop_setup(live_server, subscriber_receiver, 0)
+    payout = _admin_run_and_submit(client, maker)
+    _admin_approve(client, checker, payout)
+    payout.refresh_from_db()
+    assert payout.status == "approved" and payout.approved_by == checker
+
+    # The outbound engine sends the request to the sandbox gateway over HTTP: accepted (202).
+    assert outbound.deliveries_send_due() == {"succeeded": 1}
+    payout.refresh_from_db()
+    assert payout.status == "submitted"
+    gw = SandboxGatewayPayout.objects.get()
+    assert (gw.reference, gw.amount, gw.currency) == (payout.reference, Decimal("420.00"), "EUR")
+
+    # The gateway pays and reports back by signed webhook; the pipeline completes the payout.
+    assert _gateway_settles(payout.reference) == 202
+    assert _process_inbound() == ["processed"]
+    payout.refresh_from_db()
+    assert payout.status == "completed" and payout.gateway_reference == gw.gateway_reference
+    entries = CommissionEntry.objects.filter(affiliate=affiliate)
+    assert entries.count() == 3 and set(entries.values_list("status", flat=True)) == {"paid"}
+
+    # The gateway's retry of the same result is a duplicate: nothing completes twice.
+    assert _gateway_settles(payout.reference) == 200
+    assert _process_inbound() == []
+    assert Payout.objects.get().status == "completed"
+    assert gw.__class__.objects.get().payments == 1
+
+    # The subscriber hears payout.completed, signed for it.
+    assert outbound.deliveries_send_due() == {"succeeded": 1}
+    [request] = subscriber_receiver.requests
+    event = Webhook(subscriber.secret).verify(request.body, request.headers)
+    assert event["type"] == "payout.completed"
+    assert event["data"]["payout_reference"] == payout.reference and event["data"]["status"] == "completed"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_end_to_end_failure_then_retry_with_the_same_reference(client, live_server, subscriber_receiver):
+    from django.urls import reverse
+
+    from apps.integrations import outbound
+    from apps.integrations.outbound_models import OutboundDelivery
+
+    *_, maker, checker = _loop_setup(live_server, subscriber_receiver, 1)
+    payout = _admin_run_and_submit(client, maker)
+    _admin_approve(client, checker, payout)
+    outbound.deliveries_send_due()
+    _gateway_settles(payout.reference)
+    assert _process_inbound() == ["processed"]
+    payout.refresh_from_db()
+    assert payout.status == "failed" and payout.failure_code and payout.failure_reason
+
+    # Finance sees it in the failed queue and retries it; the gateway pays this time.
+    SandboxGatewayConfig.objects.filter(pk=1).update(failure_rate=Decimal(0))
+    failed_page = client.get(reverse("admin:payouts_failedpayout_changelist")).content.decode()
+    assert payout.reference in failed_page
+    client.post(reverse("admin:payouts_payout_retry", args=[payout.pk]))
+    assert outbound.deliveries_send_due() == {"succeeded": 2}  # the request, and payout.failed to the subscriber
+    _gateway_settles(payout.reference)
+    assert _process_inbound() == ["processed"]
+    payout.refresh_from_db()
+    assert payout.status == "completed"
+    requests_sent = OutboundDelivery.objects.filter(topic="payout.request").order_by("pk")
+    assert [d.headers["Idempotency-Key"] for d in requests_sent] == [payout.reference, payout.reference]
+    gw = SandboxGatewayPayout.objects.get()
+    assert (gw.attempt, gw.requests, gw.payments) == (2, 2, 1)
