@@ -8,6 +8,7 @@ import sys
 
 BENCHMARKS = {
     "webhooks": "bench.webhook_ingest",
+    "dashboard": "bench.dashboard",
 }
 
 

@@ -94,7 +94,7 @@ class RetentionPlayerFilter(PlayerFilter):
     origin = django_filters.ChoiceFilter(
         choices=[("referred", "Referred by an affiliate"), ("organic", "Organic")], method="filter_origin")
     campaign = django_filters.NumberFilter(field_name="campaign_id", help_text="Campaign id.")
-    kyc = django_filters.ChoiceFilter(choices=KycRecord.Status.choices + [("none", "No KYC")], method="filter_kyc")
+    kyc = django_filters.ChoiceFilter(choices=[*KycRecord.Status.choices, ("none", "No KYC")], method="filter_kyc")
     excluded = django_filters.BooleanFilter(field_name="is_excluded")
     first_deposit_after = django_filters.IsoDateTimeFilter(field_name="first_deposit_at", lookup_expr="gte")
     first_deposit_before = django_filters.IsoDateTimeFilter(field_name="first_deposit_at", lookup_expr="lt")
