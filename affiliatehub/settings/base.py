@@ -131,6 +131,7 @@ AFFILIATEHUB_EVENT_RETRY_BASE_SECONDS = env.int("AFFILIATEHUB_EVENT_RETRY_BASE_S
 AFFILIATEHUB_EVENT_RETRY_CAP_SECONDS = env.int("AFFILIATEHUB_EVENT_RETRY_CAP_SECONDS", default=6 * 3600)
 AFFILIATEHUB_EVENT_MAX_ATTEMPTS = env.int("AFFILIATEHUB_EVENT_MAX_ATTEMPTS", default=8)
 AFFILIATEHUB_PARK_MAX_AGE = env.int("AFFILIATEHUB_PARK_MAX_AGE", default=7 * 24 * 3600)
+AFFILIATEHUB_SWEEP_STUCK_AFTER_SECONDS = env.int("AFFILIATEHUB_SWEEP_STUCK_AFTER_SECONDS", default=60)
 
 # Read (polling) API: per-key rate ("<count>/<second|minute|hour|day>", empty = off) and how long
 # new rows are held back so a cursor never passes a row whose transaction has not committed yet.
