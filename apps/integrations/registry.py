@@ -42,6 +42,10 @@ Contract for handlers:
   attempt counted). When the identifier gets mapped, the mappings service calls
   `apps.integrations.services.inbound_events_unpark(system=..., external_id=...)`, which re-runs
   the parked events of that identifier in occurrence order.
+- An event that can never succeed however often it is retried (it contradicts what is stored,
+  e.g. identifiers of two different players): raise `RejectEvent(reason)`. The handlers' writes
+  are rolled back and the event goes straight to the dead letters with the reason, for a person
+  to look at and replay once the data is fixed.
 - Any other exception is a failure: the handlers' writes are rolled back, the traceback summary
   is recorded in `last_error`, and the event is retried with exponential backoff, then
   dead-lettered (admin: "Dead letters", replayable).
@@ -99,6 +103,14 @@ class ParkEvent(Exception):  # an instruction to the processor, not an error
         self.external_id = str(external_id)
         self.reason = reason or f"No player mapped for {system}:{external_id}"
         super().__init__(self.reason)
+
+
+class RejectEvent(Exception):  # an instruction to the processor: dead-letter, don't retry
+    """Raised by a handler when retrying cannot help; the event is dead-lettered with `reason`."""
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+        super().__init__(reason)
 
 
 Handler = Callable[[EventContext], None]

@@ -38,7 +38,7 @@ from apps.integrations.models import (
     IntegrationSecret,
     SchemaWarningSeen,
 )
-from apps.integrations.registry import EventContext, ParkEvent
+from apps.integrations.registry import EventContext, ParkEvent, RejectEvent
 from apps.integrations.schemas import validate_envelope
 
 logger = logging.getLogger(__name__)
@@ -467,6 +467,8 @@ def inbound_event_process(*, event_id: int) -> str:
                     handler(ctx)
         except ParkEvent as park:
             outcome = _mark_parked(event, park, now)
+        except RejectEvent as rejected:
+            outcome = _mark_rejected(event, rejected)
         except Exception as exc:  # recorded in last_error and logged, then retried or dead-lettered
             logger.exception("Inbound event %s (%s) failed in a handler.", event.pk, event.event_type)
             outcome = _mark_failed(event, exc, now)
@@ -498,6 +500,14 @@ def _mark_parked(event: InboundEvent, park: ParkEvent, now: dt.datetime) -> str:
     event.last_error = park.reason[:MAX_ERROR_CHARS]
     event.next_attempt_at = now + conf.duration("AFFILIATEHUB_PARK_RECHECK_SECONDS")
     return PARKED
+
+
+def _mark_rejected(event: InboundEvent, rejected: RejectEvent) -> str:
+    event.attempts += 1
+    event.status, event.next_attempt_at = Status.DEAD, None
+    event.last_error = f"Rejected: {rejected.reason}"[:MAX_ERROR_CHARS]
+    logger.warning("Inbound event %s (%s) rejected: %s", event.pk, event.event_type, rejected.reason)
+    return DEAD
 
 
 def _mark_failed(event: InboundEvent, exc: BaseException, now: dt.datetime) -> str:

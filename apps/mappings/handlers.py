@@ -26,8 +26,13 @@ from datetime import datetime
 
 from apps.compliance.services import kyc_record_update, self_exclusion_end, self_exclusion_start
 from apps.integrations import registry
-from apps.integrations.registry import EventContext, ParkEvent
-from apps.mappings.services import player_register, resolve_player
+from apps.integrations.registry import EventContext, ParkEvent, RejectEvent
+from apps.mappings.services import (
+    IdentifierConflict,
+    RegistrationInvalid,
+    player_register,
+    resolve_player,
+)
 from apps.players.models import Player
 from apps.players.services import (
     chargeback_record,
@@ -62,15 +67,21 @@ def _source(ctx: EventContext) -> str:
 
 
 def player_registered(ctx: EventContext) -> None:
+    """Same service as the registration API; a known player gains the identifiers it lacked."""
     data = ctx.data
-    player_register(
-        tracking_token=data.get("tracking_token"),
-        registered_at=data["registered_at"],
-        country=data.get("country", ""),
-        brand=data.get("brand", ""),
-        identifiers={**data.get("identifiers", {}), ctx.id_system: data["player_id"]},
-        source=_source(ctx),
-    )
+    try:
+        player_register(
+            tracking_token=data.get("tracking_token"),
+            registered_at=data["registered_at"],
+            country=data.get("country", ""),
+            brand=data.get("brand", ""),
+            identifiers={**data.get("identifiers", {}), ctx.id_system: data["player_id"]},
+            source=_source(ctx),
+            link_new_identifiers=True,
+        )
+    except (IdentifierConflict, RegistrationInvalid) as exc:
+        # Retrying cannot change the answer: straight to the dead letters, for a person.
+        raise RejectEvent(str(exc)) from exc
 
 
 def deposit_created(ctx: EventContext) -> None:

@@ -19,6 +19,7 @@ from apps.compliance.selectors import brand_is_licensed
 from apps.core.audit import audit_record, snapshot
 from apps.integrations.services import inbound_events_unpark
 from apps.mappings.models import IdentifierMapping, ResolutionStat
+from apps.mappings.postbacks import player_attributed_publish
 from apps.players.models import SUB_ID_FIELDS, Player
 
 SYSTEM_PATTERN = re.compile(r"^[a-z0-9][a-z0-9._-]{0,39}$")
@@ -180,8 +181,11 @@ def mapping_replace(
 # --- registration -----------------------------------------------------------------------------
 
 
-def _existing_registration(identifiers: dict[str, str]) -> Player | None:
-    """The player all identifiers already map to, None when none is mapped; else a conflict."""
+def _existing_registration(identifiers: dict[str, str]) -> tuple[Player, dict[str, str]] | None:
+    """The player the mapped identifiers belong to, and those of `identifiers` not mapped yet.
+
+    None when no identifier is mapped. Identifiers mapped to two different players: conflict.
+    """
     mappings = list(
         IdentifierMapping.objects.select_related("player").filter(retired_at__isnull=True).filter(
             _identifier_q(identifiers)
@@ -190,14 +194,53 @@ def _existing_registration(identifiers: dict[str, str]) -> Player | None:
     if not mappings:
         return None
     player_ids = {m.player_id for m in mappings}
-    if len(player_ids) == 1 and len(mappings) == len(identifiers):
-        return mappings[0].player
-    mapped = sorted((m.system, m.external_id) for m in mappings)
     if len(player_ids) > 1:
+        mapped = sorted((m.system, m.external_id) for m in mappings)
         message = "These identifiers belong to different players: " + ", ".join(f"{s}:{e}" for s, e in mapped)
-    else:
-        message = "Some identifiers already belong to another player: " + ", ".join(f"{s}:{e}" for s, e in mapped)
-    raise IdentifierConflict(message, conflicts=mapped)
+        raise IdentifierConflict(message, conflicts=mapped)
+    known = {(m.system, m.external_id) for m in mappings}
+    unmapped = {system: external_id for system, external_id in identifiers.items() if (system, external_id) not in known}
+    return mappings[0].player, unmapped
+
+
+def _enrich_registration(
+    player: Player, identifiers: dict[str, str], unmapped: dict[str, str], *, source: str, acting_user, allowed: bool
+) -> list[IdentifierMapping]:
+    """Add identifiers a known player did not have yet (a trading login after the CRM id, ...).
+
+    Adding is never merging: an identifier that belongs to another player is a conflict, and
+    one mapped concurrently to another player surfaces as one through the unique constraint.
+    """
+    if not unmapped:
+        return []
+    if not allowed:
+        pairs = sorted(unmapped.items())
+        raise IdentifierConflict(
+            f"Some identifiers already belong to player #{player.pk}; this registration adds "
+            + ", ".join(f"{s}:{e}" for s, e in pairs) + ". Register them as that player's mappings instead.",
+            conflicts=sorted((s, e) for s, e in identifiers.items() if (s, e) not in unmapped.items()),
+        )
+    try:
+        with transaction.atomic():
+            mappings = IdentifierMapping.objects.bulk_create(
+                [
+                    IdentifierMapping(player=player, system=system, external_id=external_id, source=source)
+                    for system, external_id in sorted(unmapped.items())
+                ]
+            )
+    except IntegrityError as exc:
+        if not _is_unique_active_violation(exc):
+            raise
+        existing = _existing_registration(unmapped)
+        if existing is not None and existing[0].pk == player.pk and not existing[1]:
+            return []  # a concurrent call added the same identifiers to the same player
+        pairs = sorted(unmapped.items())
+        raise IdentifierConflict(
+            "Some identifiers were just mapped to another player: " + ", ".join(f"{s}:{e}" for s, e in pairs),
+            conflicts=pairs,
+        ) from exc
+    _after_mappings_created(mappings, acting_user=acting_user, actor_label=source)
+    return mappings
 
 
 def _identifier_q(identifiers: dict[str, str]) -> Q:
@@ -243,6 +286,7 @@ def player_register(
     identifiers: dict[str, str],
     source: str,
     acting_user=None,
+    link_new_identifiers: bool = False,
 ) -> RegistrationResult:
     """Create a player with its attribution and identifier mappings, in one transaction.
 
@@ -250,7 +294,11 @@ def player_register(
       sub-ids. No token or an unknown one: organic. Brand not licensed in the country:
       geo_blocked, nobody credited.
     - Idempotent: when every identifier already maps to one player, that player is returned
-      (created=False). When any identifier belongs to another player: IdentifierConflict.
+      (created=False). Identifiers of two different players: IdentifierConflict.
+    - Some identifiers known, others new: with link_new_identifiers (inbound player.registered,
+      e.g. a trading platform announcing a new login for a known CRM player) the new ones are
+      added to that player, audited, and it is returned (created=False); without it (the
+      registration API, which creates players) it is an IdentifierConflict.
     - Race-safe: two identical concurrent calls make one player; the loser hits the unique
       mapping constraint inside a savepoint and returns the winner's player.
     - Each new mapping un-parks inbound events that were waiting for that identifier.
@@ -264,17 +312,22 @@ def player_register(
             validate_identifier(system, external_id)
         except MappingError as exc:
             raise RegistrationInvalid(str(exc)) from exc
-    if not re.fullmatch(r"[A-Z]{2}", country):
-        raise RegistrationInvalid(f"Country {country!r} is not an ISO 3166-1 alpha-2 code.")
     if registered_at.tzinfo is None or registered_at.utcoffset() is None:
         raise RegistrationInvalid("registered_at must be timezone-aware.")
-    if not brand:
-        raise RegistrationInvalid("A registration needs a brand.")
 
     with transaction.atomic():
         existing = _existing_registration(identifiers)
         if existing is not None:
-            return RegistrationResult(player=existing, created=False)
+            player, unmapped = existing
+            _enrich_registration(
+                player, identifiers, unmapped, source=source, acting_user=acting_user, allowed=link_new_identifiers
+            )
+            return RegistrationResult(player=player, created=False)
+        # Brand and country are needed to create a player (licensing), not to recognise one.
+        if not re.fullmatch(r"[A-Z]{2}", country):
+            raise RegistrationInvalid(f"Country {country!r} is not an ISO 3166-1 alpha-2 code.")
+        if not brand:
+            raise RegistrationInvalid("A registration needs a brand.")
         try:
             with transaction.atomic():
                 player = Player.objects.create(
@@ -297,11 +350,18 @@ def player_register(
             existing = _existing_registration(identifiers)
             if existing is None:
                 raise
-            return RegistrationResult(player=existing, created=False)
+            player, unmapped = existing
+            _enrich_registration(
+                player, identifiers, unmapped, source=source, acting_user=acting_user, allowed=link_new_identifiers
+            )
+            return RegistrationResult(player=player, created=False)
         # One audit row for the whole registration: it names the identifiers it mapped.
         audit_record(
             action="player.registered", instance=player, actor=acting_user, actor_label=source,
             after=snapshot(player) | {"identifiers": dict(sorted(identifiers.items()))},
         )
         _after_mappings_created(mappings, acting_user=acting_user, actor_label=source, audit=False)
+        # player.attributed to subscribers and the registration postback: delivery rows written
+        # in this transaction (the outbox), sent by the outbound engine after commit.
+        player_attributed_publish(player=player)
     return RegistrationResult(player=player, created=True)

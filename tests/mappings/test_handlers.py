@@ -16,6 +16,7 @@ from django.utils import timezone
 from standardwebhooks.webhooks import Webhook
 
 from apps.compliance.models import KycRecord, SelfExclusion
+from apps.core.models import AuditLog
 from apps.integrations import dispatch, registry
 from apps.integrations.models import InboundEvent
 from apps.integrations.services import (
@@ -148,6 +149,42 @@ def test_player_registered_twice_is_one_player(pipeline, crm, licensed_de):
 
     assert (first.status, second.status) == (Status.PROCESSED, Status.PROCESSED)
     assert Player.objects.count() == 1
+
+
+def test_trading_registration_links_a_new_login_to_the_known_crm_player(pipeline, mt5, player):
+    # The MT5 server announces a new login for a client the CRM already registered; it sends
+    # neither brand nor country, which a known player does not need.
+    event = pipeline.deliver_and_run(mt5, "player.registered", {
+        "player_id": "800777", "registered_at": "2026-11-20T09:30:00Z", "identifiers": {"crm": "C-1"},
+    })
+
+    assert event.status == Status.PROCESSED
+    assert Player.objects.count() == 1
+    mapping = IdentifierMapping.objects.get(system="mt5-live", external_id="800777")
+    assert mapping.player == player and mapping.source == "integration:mt5-live"
+    assert AuditLog.objects.filter(action="mapping.created", object_id=str(mapping.pk)).exists()
+
+
+def test_registration_naming_two_players_is_dead_lettered_at_once(pipeline, crm, player):
+    other = IdentifierMappingFactory(system="mt5-live", external_id="900001").player
+    event = pipeline.deliver_and_run(crm, "player.registered", {
+        "player_id": "C-1", "registered_at": "2026-11-20T09:30:00Z", "identifiers": {"mt5-live": "900001"},
+    })
+
+    assert event.status == Status.DEAD
+    assert event.attempts == 1 and event.next_attempt_at is None
+    assert event.last_error.startswith("Rejected: These identifiers belong to different players")
+    assert IdentifierMapping.objects.filter(player=other).count() == 1
+
+
+def test_new_player_without_brand_is_rejected_not_retried(pipeline, crm):
+    event = pipeline.deliver_and_run(crm, "player.registered", {
+        "player_id": "C-77", "registered_at": "2026-11-20T09:30:00Z", "country": "DE",
+    })
+
+    assert event.status == Status.DEAD
+    assert "needs a brand" in event.last_error
+    assert not Player.objects.exists()
 
 
 # --- deposits, duplicates, parking ------------------------------------------------------------
