@@ -92,7 +92,7 @@ class SelfExclusion(models.Model):
     """
 
     player = models.ForeignKey("players.Player", on_delete=models.PROTECT, related_name="self_exclusions")
-    scheme = models.CharField(max_length=50, default="operator")
+    scheme = models.CharField(max_length=64, default="operator")
     starts_at = models.DateTimeField()
     ends_at = models.DateTimeField(null=True, blank=True, help_text="Planned end; empty = indefinite.")
     ended_at = models.DateTimeField(null=True, blank=True, help_text="When it was actually ended.")
