@@ -140,7 +140,9 @@ def cpa_evaluate(*, player: Player, source_event_id: int) -> CommissionEntry | N
         return None
     with transaction.atomic():
         _lock_player(player)
-        if CommissionEntry.objects.filter(player=player, kind=Kind.CPA).exists():
+        existing = CommissionEntry.objects.filter(player=player, kind=Kind.CPA).select_related("plan").first()
+        if existing is not None:
+            _cpa_recheck(existing, player=player)
             return None
         # The plan in force when the player registered decides the rules; the line uses it.
         plan = plan_for(affiliate_id=player.affiliate_id, brand=player.brand, at=player.registered_at)
@@ -153,10 +155,22 @@ def cpa_evaluate(*, player: Player, source_event_id: int) -> CommissionEntry | N
             kind=Kind.CPA, affiliate=player.affiliate, player=player, plan=plan, amount=plan.cpa_amount,
             currency=plan.currency, occurred_at=result.qualified_at, status=Status.PENDING,
             approve_after=result.qualified_at + dt.timedelta(days=plan.cpa_hold_days),
-            quantity=result.ftd_amount, detail={"qualified_at": result.qualified_at.isoformat()},
+            detail={"qualified_at": result.qualified_at.isoformat(), "ftd_amount": str(result.ftd_amount)},
         )
         _gate_line(line, player=player, purpose=GatePurpose.CPA, kyc_required=plan.cpa_kyc_required)
         return _book_with_overrides(line=line, player=player, source_event_id=source_event_id)
+
+
+def _cpa_recheck(cpa: CommissionEntry, *, player: Player) -> None:
+    """A pending CPA whose qualification no longer holds fails. It happens when a deposit that
+    arrives late but happened earlier takes the first-deposit flag over and is below the
+    minimum: the player never qualified."""
+    if cpa.status != Status.PENDING or cpa.plan is None:
+        return
+    result = cpa_qualification(player=player, plan=cpa.plan)
+    if not result.qualified:
+        commission_entries_set_status(entries=[cpa], to_status=Status.FAILED, actor_label="cpa re-check",
+                                      reason=f"No longer qualifies: {result.waiting_for}")
 
 
 def player_cpa_fail_on_exclusion(*, player: Player, starts_at: dt.datetime) -> list[CommissionEntry]:

@@ -1,0 +1,34 @@
+"""Qualified-CPA postbacks: the commission ledger's part of affiliate postbacks.
+
+Registered after the commission handlers (CommissionsConfig.ready), so in the same transaction
+as the event that qualified the CPA, it finds the CPA line booked from that event and queues
+the affiliate's `qualified_cpa` postback through apps.mappings.postbacks (which checks
+self-exclusion and fires at most once per player). A CPA booked as suppressed or failed fires
+nothing.
+"""
+
+from __future__ import annotations
+
+from apps.commissions.models import CommissionEntry
+from apps.integrations import registry
+from apps.integrations.registry import EventContext
+from apps.mappings.postbacks import postback_fire
+
+# The events whose commission handlers may qualify a CPA (commissions.handlers: cpa_evaluate).
+CPA_QUALIFYING_EVENTS = ("deposit.created", "kyc.updated")
+
+
+def qualified_cpa_postbacks(ctx: EventContext) -> None:
+    entries = CommissionEntry.objects.filter(
+        source_event_id=ctx.event_id,
+        kind=CommissionEntry.Kind.CPA,
+        status__in=[CommissionEntry.Status.PENDING, CommissionEntry.Status.APPROVED],
+    ).select_related("player")
+    for entry in entries:
+        if entry.player is not None and entry.player.affiliate_id == entry.affiliate_id:
+            postback_fire(player=entry.player, event="qualified_cpa", commission=entry.amount, currency=entry.currency)
+
+
+def register_postback_handlers() -> None:
+    for event_type in CPA_QUALIFYING_EVENTS:
+        registry.register(event_type, qualified_cpa_postbacks)
