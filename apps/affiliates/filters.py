@@ -5,14 +5,15 @@ from __future__ import annotations
 import django_filters
 
 from apps.affiliates.models import Affiliate
+from apps.core.filters import IntegerFilter, IsoDateTimeFilter, TextFilter
 
 
 class AffiliateFilter(django_filters.FilterSet):
     status = django_filters.ChoiceFilter(choices=Affiliate.Status.choices)
-    parent = django_filters.NumberFilter(field_name="parent_id", help_text="Sub-affiliates of this affiliate id.")
-    payout_currency = django_filters.CharFilter(method="filter_currency", help_text="ISO 4217, e.g. EUR.")
-    created_after = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
-    created_before = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
+    parent = IntegerFilter(field_name="parent_id", help_text="Sub-affiliates of this affiliate id.")
+    payout_currency = TextFilter(method="filter_currency", help_text="ISO 4217, e.g. EUR.")
+    created_after = IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
+    created_before = IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
 
     class Meta:
         model = Affiliate

@@ -7,11 +7,51 @@ answer the same question with the same query.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Mapping
 
 import django_filters
+from django import forms
 from django.contrib import admin
 from django.db.models import QuerySet
+from django_filters.fields import IsoDateTimeField
+from drf_spectacular.utils import extend_schema_field
+
+BIGINT_MAX = 2**63 - 1
+
+
+@extend_schema_field({"type": "string", "minLength": 1})
+class TextFilter(django_filters.CharFilter):
+    """A text filter documented as non-empty (an empty value is refused, see filterset_apply)."""
+
+
+@extend_schema_field({"type": "integer", "minimum": 1, "maximum": BIGINT_MAX})
+class IntegerFilter(django_filters.NumberFilter):
+    """A whole-number filter on ids: "0.5" and values no bigint column holds are refused."""
+
+    field_class = forms.IntegerField
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("min_value", 1)
+        kwargs.setdefault("max_value", BIGINT_MAX)
+        super().__init__(*args, **kwargs)
+
+
+class UtcIsoDateTimeField(IsoDateTimeField):
+    """ISO 8601 times, converted to UTC: PostgreSQL refuses offsets Python accepts (over 15:59)."""
+
+    def to_python(self, value):
+        value = super().to_python(value)
+        if value is None:
+            return None
+        try:
+            return value.astimezone(dt.UTC)
+        except (OverflowError, ValueError) as exc:
+            raise forms.ValidationError("This time is out of range.") from exc
+
+
+class IsoDateTimeFilter(django_filters.IsoDateTimeFilter):
+    field_class = UtcIsoDateTimeField
 
 
 class FilterError(ValueError):
@@ -27,6 +67,10 @@ def filterset_apply(
 ) -> QuerySet:
     """The queryset narrowed by the filter values in `data` (unknown keys are ignored)."""
     filterset = filterset_class(data=data or {}, queryset=queryset)
+    # A parameter given empty is a mistake, not "no filter" (django-filter would ignore it).
+    empty = {name: ["Give a value or leave the parameter out."] for name in filterset.filters if data and name in data and data.get(name) == ""}
+    if empty:
+        raise FilterError(empty)
     if not filterset.is_valid():
         raise FilterError({name: [str(m) for m in msgs] for name, msgs in filterset.errors.items()})
     return filterset.qs

@@ -4,21 +4,22 @@ from __future__ import annotations
 
 import django_filters
 
+from apps.core.filters import IntegerFilter, IsoDateTimeFilter, TextFilter
 from apps.integrations.models import EventSource, EventStatus, InboundEvent, ReconciliationRun
 
 
 class InboundEventFilter(django_filters.FilterSet):
-    integration = django_filters.CharFilter(field_name="integration__slug", help_text="Integration slug.")
-    type = django_filters.CharFilter(field_name="event_type", help_text="Event type, e.g. deposit.created.")
+    integration = TextFilter(field_name="integration__slug", help_text="Integration slug.")
+    type = TextFilter(field_name="event_type", help_text="Event type, e.g. deposit.created.")
     status = django_filters.ChoiceFilter(choices=EventStatus.choices)
     source = django_filters.ChoiceFilter(choices=EventSource.choices)
-    occurred_after = django_filters.IsoDateTimeFilter(
+    occurred_after = IsoDateTimeFilter(
         field_name="occurred_at", lookup_expr="gte", help_text="occurred_at >= this ISO 8601 time."
     )
-    occurred_before = django_filters.IsoDateTimeFilter(
+    occurred_before = IsoDateTimeFilter(
         field_name="occurred_at", lookup_expr="lt", help_text="occurred_at < this ISO 8601 time."
     )
-    recovered_by_run = django_filters.NumberFilter(
+    recovered_by_run = IntegerFilter(
         field_name="recovery__run", help_text="Only events that this reconciliation run recovered (missed by webhooks)."
     )
 
@@ -28,10 +29,10 @@ class InboundEventFilter(django_filters.FilterSet):
 
 
 class ReconciliationRunFilter(django_filters.FilterSet):
-    integration = django_filters.CharFilter(field_name="integration__slug")
+    integration = TextFilter(field_name="integration__slug")
     status = django_filters.ChoiceFilter(choices=ReconciliationRun.Status.choices)
     trigger = django_filters.ChoiceFilter(choices=ReconciliationRun.Trigger.choices)
-    started_after = django_filters.IsoDateTimeFilter(field_name="started_at", lookup_expr="gte")
+    started_after = IsoDateTimeFilter(field_name="started_at", lookup_expr="gte")
     with_delta = django_filters.BooleanFilter(method="filter_with_delta", help_text="Runs that recovered events.")
 
     class Meta:

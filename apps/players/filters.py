@@ -8,18 +8,19 @@ from __future__ import annotations
 
 import django_filters
 
+from apps.core.filters import IntegerFilter, IsoDateTimeFilter, TextFilter
 from apps.players.models import Player
 
 
 class PlayerFilter(django_filters.FilterSet):
-    affiliate = django_filters.NumberFilter(field_name="affiliate_id", help_text="Affiliate id.")
-    brand = django_filters.CharFilter()
-    country = django_filters.CharFilter(method="filter_country", help_text="ISO 3166-1 alpha-2, e.g. DE.")
+    affiliate = IntegerFilter(field_name="affiliate_id", help_text="Affiliate id.")
+    brand = TextFilter()
+    country = TextFilter(method="filter_country", help_text="ISO 3166-1 alpha-2, e.g. DE.")
     attribution_status = django_filters.ChoiceFilter(choices=Player.AttributionStatus.choices)
-    registered_after = django_filters.IsoDateTimeFilter(
+    registered_after = IsoDateTimeFilter(
         field_name="registered_at", lookup_expr="gte", help_text="registered_at >= this ISO 8601 time."
     )
-    registered_before = django_filters.IsoDateTimeFilter(
+    registered_before = IsoDateTimeFilter(
         field_name="registered_at", lookup_expr="lt", help_text="registered_at < this ISO 8601 time."
     )
 

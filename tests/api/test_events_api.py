@@ -76,10 +76,11 @@ def test_bad_filter_values_are_400_problems_per_parameter(client):
 
 
 @pytest.mark.parametrize("cursor", ["garbage", "e30", encode_cursor(timezone.now(), 1)[:-3] + "!!!"])
-def test_bad_cursor_is_400(client, cursor):
+def test_a_cursor_we_never_issued_is_404(client, cursor):
     response = client.get(URL, {"cursor": cursor})
-    assert response.status_code == 400
-    assert "cursor" in response.json()["errors"]
+    assert response.status_code == 404
+    assert response["Content-Type"] == "application/problem+json"
+    assert "cursor" in response.json()["detail"]
 
 
 def test_page_size_bounds(client):

@@ -24,6 +24,7 @@ from django.conf import settings
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 from rest_framework import serializers
+from rest_framework.exceptions import NotFound
 from rest_framework.pagination import BasePagination
 from rest_framework.response import Response
 from rest_framework.utils.urls import remove_query_param, replace_query_param
@@ -78,7 +79,8 @@ class KeysetPagination(BasePagination):
             try:
                 after_ts, after_id = decode_cursor(encoded)
             except ValueError:
-                raise serializers.ValidationError({self.cursor_query_param: ["Invalid cursor."]}) from None
+                # As DRF's CursorPagination: a cursor we never issued points nowhere.
+                raise NotFound("Invalid cursor: use a `next` link from a previous page.") from None
             # The redundant `>=` lets PostgreSQL range-scan the timestamp index.
             queryset = queryset.filter(**{f"{timestamp_field}__gte": after_ts}).filter(
                 Q(**{f"{timestamp_field}__gt": after_ts}) | Q(**{f"{id_field}__gt": after_id})

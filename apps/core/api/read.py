@@ -12,6 +12,7 @@ from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.utils import OpenApiResponse
 from rest_framework import generics, serializers
 
+from apps.core.api import schema as _schema  # noqa: F401 - registers the Bearer scheme
 from apps.core.api.pagination import KeysetPagination
 from apps.core.api.throttling import ApiKeyRateThrottle
 from apps.core.filters import FilterError
@@ -37,7 +38,8 @@ class ApiProblemSerializer(serializers.Serializer):
 PROBLEM = "application/problem+json"
 
 READ_ERROR_RESPONSES = {
-    (400, PROBLEM): OpenApiResponse(ApiProblemSerializer, description="A filter, cursor or page size does not parse; `errors` per parameter."),
+    (400, PROBLEM): OpenApiResponse(ApiProblemSerializer, description="A filter or page size does not parse; `errors` per parameter."),
+    (404, PROBLEM): OpenApiResponse(ApiProblemSerializer, description="The cursor is not one we issued."),
     (401, PROBLEM): OpenApiResponse(ApiProblemSerializer, description="No, unknown or revoked API key."),
     (403, PROBLEM): OpenApiResponse(ApiProblemSerializer, description="The key lacks this endpoint's scope."),
     (429, PROBLEM): OpenApiResponse(

@@ -51,10 +51,10 @@ class RegistrationView(APIView):
         responses={
             201: OpenApiResponse(RegistrationResponseSerializer, description="Player created."),
             200: OpenApiResponse(RegistrationResponseSerializer, description="Already registered: the same player."),
-            400: OpenApiResponse(ProblemSerializer, description="Invalid body; `errors` per field."),
-            401: OpenApiResponse(ProblemSerializer, description="No or unknown API key."),
-            403: OpenApiResponse(ProblemSerializer, description="The key lacks `registrations:write`."),
-            409: OpenApiResponse(ProblemSerializer, description="An identifier belongs to another player."),
+            (400, "application/problem+json"): OpenApiResponse(ProblemSerializer, description="Invalid body; `errors` per field."),
+            (401, "application/problem+json"): OpenApiResponse(ProblemSerializer, description="No or unknown API key."),
+            (403, "application/problem+json"): OpenApiResponse(ProblemSerializer, description="The key lacks `registrations:write`."),
+            (409, "application/problem+json"): OpenApiResponse(ProblemSerializer, description="An identifier belongs to another player."),
         },
         examples=[
             OpenApiExample("Attributed registration", value=_REQUEST_EXAMPLE, request_only=True),
