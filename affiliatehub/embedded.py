@@ -38,11 +38,11 @@ def _prune_dead_handles(pgdata: Path) -> None:
         handles.write_text(json.dumps(alive))
 
 
-def database_url(*, keep_running: bool = False) -> str:
+def database_url() -> str:
     """Start (or join) the embedded PostgreSQL server and return its connection URL.
 
     The server is shared by every process using the same data directory and stops when the
-    last of them exits, unless keep_running is set.
+    last of them exits.
     """
     global _server
     if _server is None:
@@ -51,14 +51,9 @@ def database_url(*, keep_running: bool = False) -> str:
         DATA_DIR.mkdir(parents=True, exist_ok=True)
         PGDATA.mkdir(exist_ok=True)
         _prune_dead_handles(PGDATA)
-        _server = get_server(PGDATA, cleanup_mode=None if keep_running else "stop")
+        _server = get_server(PGDATA, cleanup_mode="stop")
         _ensure_database(_server, "affiliatehub")
     return _server.get_uri(database="affiliatehub")
-
-
-def stop() -> None:
-    if _server is not None:
-        _server.stop()
 
 
 def _ensure_database(server, name: str) -> None:

@@ -70,10 +70,11 @@ def main() -> int:
     env.setdefault("DJANGO_SETTINGS_MODULE", "affiliatehub.settings.local")
     env["PYTHONUNBUFFERED"] = "1"
     port = env.get("PORT", "8000")
-    embedded_db = not env.get("DATABASE_URL")
-    if embedded_db:
-        # Children share this server through its socket URL; we stop it when they are gone.
-        env["DATABASE_URL"] = embedded.database_url(keep_running=True)
+    if not env.get("DATABASE_URL"):
+        # Children share this server through its socket URL. This process holds a handle on it
+        # until they are gone; the server stops when the last process using it exits (a `make
+        # test` running beside `make run` keeps it up).
+        env["DATABASE_URL"] = embedded.database_url()
 
     procs: list[tuple[str, subprocess.Popen]] = []
     try:
@@ -111,8 +112,6 @@ def main() -> int:
         return exc.returncode or 1
     finally:
         _stop(procs)
-        if embedded_db:
-            embedded.stop()
 
 
 if __name__ == "__main__":

@@ -19,20 +19,24 @@ RESULTS = ROOT / "bench" / "results"
 BENCH_DB = "affiliatehub_bench"
 
 
-def bench_database_url() -> str:
-    """DATABASE_URL for a private benchmark database (embedded server unless DATABASE_URL is set)."""
+def bench_database_url(name: str | None = None) -> str:
+    """DATABASE_URL for a fresh private database (embedded server unless DATABASE_URL is set).
+
+    Each benchmark passes its own name, so two benchmarks never drop each other's database.
+    """
+    name = f"{BENCH_DB}_{name}" if name else BENCH_DB
     import psycopg
 
     base = os.environ.get("DATABASE_URL")
     if not base:
         from affiliatehub import embedded
 
-        base = embedded.database_url(keep_running=False)
+        base = embedded.database_url()
     admin_url = _with_database(base, "postgres")
     with psycopg.connect(admin_url, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{BENCH_DB}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{BENCH_DB}"')
-    return _with_database(base, BENCH_DB)
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{name}"')
+    return _with_database(base, name)
 
 
 def _with_database(url: str, name: str) -> str:

@@ -16,7 +16,7 @@ from bench.common import bench_database_url, child_env, manage
 
 def run(*, quick: bool = False) -> dict:
     events = 50_000 if quick else 1_000_000
-    url = bench_database_url()
+    url = bench_database_url("dashboard")
     env = child_env(url)
     manage("migrate", "--no-input", "-v", "0", env=env)
     os.environ.update(DATABASE_URL=url, DJANGO_SETTINGS_MODULE="affiliatehub.settings.local")

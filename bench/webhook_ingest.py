@@ -170,7 +170,7 @@ def _processing_latency(db_url: str, ids: list[str], timeout: float = 120) -> di
 def run(*, quick: bool = False) -> dict:
     seconds = 3 if quick else 10
     concurrencies = [16] if quick else [1, 4, 16, 64]
-    db_url = bench_database_url()
+    db_url = bench_database_url("webhooks")
     data_dir = ROOT / ".data" / "bench"
     env = child_env(db_url, AFFILIATEHUB_DATA_DIR=str(data_dir))
     print("webhook ingestion benchmark: setting up…", flush=True)
