@@ -139,3 +139,6 @@ class Click(models.Model):
 
     def __str__(self) -> str:
         return f"click {self.token[:8]}… on {self.link_id}"
+
+
+from apps.affiliates.postbacks import PostbackTemplate  # noqa: E402,F401
