@@ -114,17 +114,8 @@ def entry_book(
     existing = _find_existing(source_event_id=source_event_id, idempotency_key=idempotency_key, line=line)
     if existing is not None:
         return existing, False
-    period = period or open_period(line.occurred_at)
-    entry = CommissionEntry(
-        kind=line.kind, affiliate=line.affiliate, player=line.player, plan=line.plan,
-        source_event_id=source_event_id, idempotency_key=idempotency_key, period=period,
-        occurred_at=line.occurred_at, amount=ledger_amount(line.amount), currency=line.currency,
-        quantity=line.quantity, rate=line.rate, detail=line.detail, position_key=line.position_key,
-        reverses=line.reverses, basis=line.basis, approve_after=line.approve_after,
-        status=line.status, status_reason=line.status_reason[:500],
-        status_changed_at=timezone.now() if line.status != Status.PENDING else None,
-        statement_period=period if line.status == Status.APPROVED else None,
-    )
+    entry = entry_build(line=line, source_event_id=source_event_id, idempotency_key=idempotency_key,
+                        period=period or open_period(line.occurred_at))
     try:
         with transaction.atomic():
             entry.save(force_insert=True)
@@ -136,6 +127,24 @@ def entry_book(
             raise
         return existing, False
     return entry, True
+
+
+def entry_build(
+    *, line: Line, source_event_id: int | None, idempotency_key: str | None, period: dt.date
+) -> CommissionEntry:
+    """An unsaved ledger row for `line` (entry_book saves one; the period close bulk-inserts)."""
+    if not isinstance(line.amount, Decimal):
+        raise LedgerError(f"Ledger amounts must be Decimal, got {type(line.amount).__name__}.")
+    return CommissionEntry(
+        kind=line.kind, affiliate=line.affiliate, player=line.player, plan=line.plan,
+        source_event_id=source_event_id, idempotency_key=idempotency_key, period=period,
+        occurred_at=line.occurred_at, amount=ledger_amount(line.amount), currency=line.currency,
+        quantity=line.quantity, rate=line.rate, detail=line.detail, position_key=line.position_key,
+        reverses=line.reverses, basis=line.basis, approve_after=line.approve_after,
+        status=line.status, status_reason=line.status_reason[:500],
+        status_changed_at=timezone.now() if line.status != Status.PENDING else None,
+        statement_period=period if line.status == Status.APPROVED else None,
+    )
 
 
 def ancestors(affiliate: Affiliate, depth: int = MAX_OVERRIDE_DEPTH) -> list[Affiliate]:

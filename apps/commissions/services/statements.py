@@ -36,12 +36,20 @@ from apps.commissions.models import (
     CommissionEntry,
     PeriodClose,
     Plan,
+    PlanAssignment,
     PlanTier,
     Statement,
     StatementLine,
     StatementRevshare,
 )
-from apps.commissions.services.ledger import Kind, Line, Status, entry_book, overrides_book
+from apps.commissions.services.ledger import (
+    Kind,
+    Line,
+    Status,
+    entry_book,
+    entry_build,
+    overrides_book,
+)
 from apps.core.audit import audit_record
 from apps.core.money import round_money
 
@@ -86,21 +94,6 @@ FROM netted
 def _bands(plan: Plan, applies_to: str) -> list[Band]:
     return [Band(threshold=t.threshold, percent=t.percent)
             for t in plan.tiers.all() if t.applies_to == applies_to]
-
-
-def _previous_carry(*, affiliate_id: int, plan_id: int, currency: str, period: dt.date) -> Decimal:
-    previous = StatementRevshare.objects.filter(
-        statement__affiliate_id=affiliate_id, statement__currency=currency, plan_id=plan_id,
-        statement__period=periods.previous_period(period),
-    ).values_list("carry_out", flat=True).first()
-    return previous or ZERO
-
-
-def _qualified_ftd_count(*, affiliate_id: int, plan_id: int, period: dt.date) -> int:
-    return CommissionEntry.objects.filter(
-        affiliate_id=affiliate_id, plan_id=plan_id, kind=Kind.CPA, period=period,
-        status__in=[Status.PENDING, Status.APPROVED, Status.PAID],
-    ).count()
 
 
 def _approve_past_hold(period: dt.date, end: dt.datetime) -> int:
@@ -157,10 +150,27 @@ def _revshare_lines(period: dt.date, start: dt.datetime) -> list[dict]:
             groups.append((*carried, ZERO, 0))
     plans = {plan.pk: plan for plan in Plan.objects.filter(pk__in={g[1] for g in groups}).prefetch_related("tiers")}
     affiliates = Affiliate.objects.in_bulk({g[0] for g in groups})
+    # One query each for every group's carryover in and qualified-FTD count (no per-group queries).
+    carries = {
+        (a, p, c): carry for a, p, c, carry in StatementRevshare.objects.filter(
+            statement__period=periods.previous_period(period)
+        ).values_list("statement__affiliate_id", "plan_id", "statement__currency", "carry_out").order_by()
+    }
+    ftd_counts = {
+        (a, p): n for a, p, n in CommissionEntry.objects.filter(
+            kind=Kind.CPA, period=period, status__in=[Status.PENDING, Status.APPROVED, Status.PAID]
+        ).values("affiliate_id", "plan_id").annotate(n=Count("id")).values_list("affiliate_id", "plan_id", "n")
+        .order_by()
+    }
+    brands = {
+        (a, p): b for a, p, b in
+        PlanAssignment.objects.filter(plan_id__in=plans).values_list("affiliate_id", "plan_id", "brand").order_by()
+    }
+    to_insert: list[CommissionEntry] = []
     for affiliate_id, plan_id, currency, ngr_total, players in groups:
         plan, affiliate = plans[plan_id], affiliates[affiliate_id]
-        carry_in = _previous_carry(affiliate_id=affiliate_id, plan_id=plan_id, currency=currency, period=period)
-        ftd_count = _qualified_ftd_count(affiliate_id=affiliate_id, plan_id=plan_id, period=period)
+        carry_in = carries.get((affiliate_id, plan_id, currency), ZERO)
+        ftd_count = ftd_counts.get((affiliate_id, plan_id), 0)
         measure = Decimal(ftd_count) if plan.revshare_tier_basis == Plan.TierBasis.FTD_COUNT else None
         result = revshare_with_carryover(
             ledger_amount(ngr_total), carry_in=carry_in, carryover=plan.carryover,
@@ -172,20 +182,27 @@ def _revshare_lines(period: dt.date, start: dt.datetime) -> list[dict]:
             status, reason = Status.APPROVED, ""
             if affiliate.status != Affiliate.Status.ACTIVE:
                 status, reason = Status.SUPPRESSED, "Affiliate suspended"
-            entry, _ = entry_book(
+            # The period is being closed under an exclusive lock and nothing of this close
+            # exists yet (a close commits whole or not at all), so the rows are inserted in bulk.
+            entry = entry_build(
                 line=Line(kind=Kind.REVSHARE, affiliate=affiliate, plan=plan, amount=result.commission,
                           currency=currency, occurred_at=start, status=status, status_reason=reason,
                           quantity=result.base, rate=plan.revshare_percent,
                           detail={"ngr": str(ngr_total), "carry_in": str(carry_in), "players": players}),
+                source_event_id=None,
                 idempotency_key=f"close:{period:%Y-%m}:revshare:{affiliate_id}:{plan_id}:{currency}",
                 period=period,
             )
-            brand = plan.assignments.filter(affiliate_id=affiliate_id).values_list("brand", flat=True).first()
-            overrides_book(lines=[entry], brand=brand or "", key_prefix=f"close:{period:%Y-%m}:revshare:{entry.pk}")
+            to_insert.append(entry)
         summaries.append({
             "affiliate_id": affiliate_id, "plan_id": plan_id, "currency": currency, "ngr": ngr_total,
             "players": players, "ftd_count": ftd_count, "carry_in": carry_in, "result": result, "entry": entry,
         })
+    CommissionEntry.objects.bulk_create(to_insert, batch_size=2000)
+    for entry in to_insert:
+        if entry.affiliate.parent_id is not None:
+            overrides_book(lines=[entry], brand=brands.get((entry.affiliate_id, entry.plan_id), ""),
+                           key_prefix=f"close:{period:%Y-%m}:revshare:{entry.pk}")
     return summaries
 
 
@@ -220,14 +237,13 @@ def _build_statements(period: dt.date, summaries: list[dict]) -> int:
     """One statement per affiliate and currency carrying approved lines or a RevShare summary."""
     keys = set(
         CommissionEntry.objects.filter(statement_period=period, status=Status.APPROVED)
-        .values_list("affiliate_id", "currency").distinct()
+        .values_list("affiliate_id", "currency").order_by().distinct()
     )
     keys |= {(s["affiliate_id"], s["currency"]) for s in summaries}
-    statements = {}
-    for affiliate_id, currency in sorted(keys):
-        statements[(affiliate_id, currency)], _ = Statement.objects.get_or_create(
-            period=period, affiliate_id=affiliate_id, currency=currency, defaults={"total": ZERO}
-        )
+    Statement.objects.bulk_create(
+        [Statement(period=period, affiliate_id=a, currency=c, total=ZERO) for a, c in sorted(keys)], batch_size=2000
+    )
+    statements = {(s.affiliate_id, s.currency): s for s in Statement.objects.filter(period=period).order_by()}
     rounding = dict(Plan.objects.values_list("pk", "rounding_mode"))
     grouped = (
         CommissionEntry.objects.filter(statement_period=period, status=Status.APPROVED)
@@ -253,8 +269,10 @@ def _build_statements(period: dt.date, summaries: list[dict]) -> int:
             carry_out=result.carry_out, commission=result.commission, entry=s["entry"],
         ))
     StatementRevshare.objects.bulk_create(summary_rows, batch_size=2000)
-    for statement in statements.values():
-        Statement.objects.filter(pk=statement.pk).update(total=totals.get(statement.pk, ZERO))
+    changed = [s for s in statements.values() if totals.get(s.pk)]
+    for statement in changed:
+        statement.total = totals[statement.pk]
+    Statement.objects.bulk_update(changed, ["total"], batch_size=2000)
     with connection.cursor() as cursor:
         cursor.execute(
             """
