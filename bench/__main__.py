@@ -8,6 +8,7 @@ import sys
 
 BENCHMARKS = {
     "webhooks": "bench.webhook_ingest",
+    "statements": "bench.statements_close",
     "dashboard": "bench.dashboard",
 }
 
