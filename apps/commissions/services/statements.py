@@ -235,24 +235,23 @@ def _cpa_tier_adjustments(period: dt.date, start: dt.datetime) -> int:
 
 def _build_statements(period: dt.date, summaries: list[dict]) -> int:
     """One statement per affiliate and currency carrying approved lines or a RevShare summary."""
-    keys = set(
+    # One pass over the period's approved ledger rows: grouped per affiliate, currency, kind and
+    # plan (a few rows per affiliate), which also tells which statements exist.
+    grouped = list(
         CommissionEntry.objects.filter(statement_period=period, status=Status.APPROVED)
-        .values_list("affiliate_id", "currency").order_by().distinct()
+        .values("affiliate_id", "currency", "kind", "plan_id")
+        .annotate(n=Count("id"), exact=Sum("amount"))
+        .order_by("affiliate_id", "currency", "kind", "plan_id")
     )
+    keys = {(row["affiliate_id"], row["currency"]) for row in grouped}
     keys |= {(s["affiliate_id"], s["currency"]) for s in summaries}
     Statement.objects.bulk_create(
         [Statement(period=period, affiliate_id=a, currency=c, total=ZERO) for a, c in sorted(keys)], batch_size=2000
     )
     statements = {(s.affiliate_id, s.currency): s for s in Statement.objects.filter(period=period).order_by()}
     rounding = dict(Plan.objects.values_list("pk", "rounding_mode"))
-    grouped = (
-        CommissionEntry.objects.filter(statement_period=period, status=Status.APPROVED)
-        .values("affiliate_id", "currency", "kind", "plan_id")
-        .annotate(n=Count("id"), exact=Sum("amount"))
-        .order_by("affiliate_id", "currency", "kind", "plan_id")
-    )
     lines, totals = [], {}
-    for row in grouped.iterator(chunk_size=2000):
+    for row in grouped:
         statement = statements[(row["affiliate_id"], row["currency"])]
         mode = rounding.get(row["plan_id"], "half_even")
         amount = round_money(row["exact"], row["currency"], mode)
