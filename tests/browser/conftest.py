@@ -30,7 +30,11 @@ def page(browser):
     context = browser.new_context(viewport={"width": 1400, "height": 1000})
     page = context.new_page()
     page.console_errors = []
-    page.on("console", lambda msg: msg.type == "error" and page.console_errors.append(msg.text))
+    # Failed loads are judged by URL below (the browser's own /favicon.ico probe is no error of ours).
+    page.on("console", lambda msg: msg.type == "error" and not msg.text.startswith("Failed to load resource")
+            and page.console_errors.append(msg.text))
+    page.on("response", lambda r: r.status >= 400 and not r.url.endswith("/favicon.ico")
+            and page.console_errors.append(f"{r.status} {r.url}"))
     page.on("pageerror", lambda exc: page.console_errors.append(str(exc)))
     yield page
     context.close()
