@@ -8,6 +8,7 @@ import sys
 
 BENCHMARKS = {
     "webhooks": "bench.webhook_ingest",
+    "outbound": "bench.outbound_deliveries",
     "statements": "bench.statements_close",
     "dashboard": "bench.dashboard",
 }

@@ -36,8 +36,9 @@ from typing import Any
 import orjson
 import requests
 from django.conf import settings
-from django.db import transaction
-from django.db.models import Q
+from django.db import connection, transaction
+from django.db.models import Q, Value
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 from kombu.exceptions import OperationalError as BrokerError
 from standardwebhooks.webhooks import Webhook
@@ -408,6 +409,7 @@ class HttpResult:
 # Delivery outcomes returned by delivery_send.
 SUCCEEDED, FAILED, DEAD, SKIPPED, PAUSED = "succeeded", "failed", "dead", "skipped", "paused"
 _DUE_SLACK = dt.timedelta(seconds=2)
+_HEALTH_REFRESH = dt.timedelta(seconds=5)
 
 
 def delivery_claim(*, delivery_id: int, now: dt.datetime | None = None) -> Claimed | str:
@@ -430,6 +432,10 @@ def delivery_claim(*, delivery_id: int, now: dt.datetime | None = None) -> Claim
             return PAUSED
         delivery.status, delivery.claimed_at = Status.DELIVERING, now
         delivery.save(update_fields=["status", "claimed_at"])
+        # The claim is a lease, not a fact: if a crash loses it, the row is simply still due and
+        # is sent again (same webhook-id). So this commit need not wait for the WAL flush.
+        with connection.cursor() as cursor:
+            cursor.execute("SET LOCAL synchronous_commit TO OFF")
         return Claimed(
             delivery_id=delivery.pk,
             endpoint_id=endpoint.pk,
@@ -527,15 +533,21 @@ def delivery_record(*, claimed: Claimed, result: HttpResult) -> str:
         code = result.response_code
         endpoint_q = OutboundEndpoint.objects.filter(pk=claimed.endpoint_id)
 
+        # Endpoint health is written only when it changes (or is a few seconds stale): one hot
+        # endpoint row updated by every delivery would serialise all senders on its row lock.
+        stale = now - _HEALTH_REFRESH
         if code is not None and 200 <= code < 300:
             delivery.status, delivery.succeeded_at, delivery.next_attempt_at = Status.SUCCEEDED, now, None
             delivery.save(update_fields=fields)
-            endpoint_q.update(last_success_at=now, failing_since=None)
+            endpoint_q.filter(
+                Q(failing_since__isnull=False) | Q(last_success_at__isnull=True) | Q(last_success_at__lt=stale)
+            ).update(last_success_at=now, failing_since=None)
             _notify(delivery)
             return SUCCEEDED
 
-        endpoint_q.filter(failing_since__isnull=True).update(failing_since=now)
-        endpoint_q.update(last_failure_at=now)
+        endpoint_q.filter(
+            Q(failing_since__isnull=True) | Q(last_failure_at__isnull=True) | Q(last_failure_at__lt=stale)
+        ).update(failing_since=Coalesce("failing_since", Value(now)), last_failure_at=now)
         what = f"HTTP {code}" if code is not None else result.error
         if code == 410:
             reason = f"{delivery.url} answered 410 Gone (delivery {delivery.pk})."
