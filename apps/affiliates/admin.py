@@ -237,3 +237,6 @@ class ClickAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+
+from apps.affiliates import postbacks_admin  # noqa: E402,F401  (affiliate postback templates)

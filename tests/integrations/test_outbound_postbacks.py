@@ -163,3 +163,18 @@ def test_postbacks_are_logged_like_any_delivery(receiver, click):
 def test_unknown_braces_are_left_alone():
     assert expand_template("https://t.example/?a={amount}&x={unknown}", {"amount": "1 000"}) == \
         "https://t.example/?a=1%20000&x={unknown}"
+
+
+def test_admin_creates_templates_and_rejects_unknown_macros(client, click):
+    from django.urls import reverse
+
+    from tests.factories import UserFactory
+
+    client.force_login(UserFactory(username="root", is_superuser=True))
+    url = reverse("admin:affiliates_postbacktemplate_add")
+    data = {"affiliate": click.link.affiliate_id, "event": "registration", "is_active": "on",
+            "url_template": "https://t.example/pb?cid={click_id}&x={oops}"}
+    assert "Unknown macros: oops" in client.post(url, data).content.decode()
+    data["url_template"] = "https://t.example/pb?cid={click_id}"
+    client.post(url, data)
+    assert PostbackTemplate.objects.get().url_template.endswith("{click_id}")
