@@ -46,6 +46,21 @@ def _with_database(url: str, name: str) -> str:
     return urlunsplit((parts.scheme, parts.netloc, "/" + name, parts.query, parts.fragment))
 
 
+def bench_broker_url() -> str:
+    """The broker the benchmarks measure with: CELERY_BROKER_URL, else the local Redis if one
+    answers (what production runs), else "" (the embedded file-system broker, much slower)."""
+    if os.environ.get("CELERY_BROKER_URL"):
+        return os.environ["CELERY_BROKER_URL"]
+    import socket
+
+    try:
+        with socket.create_connection(("127.0.0.1", 6379), timeout=1):
+            return "redis://127.0.0.1:6379/14"
+    except OSError:
+        print("No Redis on 127.0.0.1:6379: measuring with the embedded file-system broker.", flush=True)
+        return ""
+
+
 def child_env(database_url: str, **extra: str) -> dict[str, str]:
     env = dict(os.environ)
     env.update(

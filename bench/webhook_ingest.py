@@ -26,6 +26,7 @@ from standardwebhooks.webhooks import Webhook
 
 from bench.common import (
     ROOT,
+    bench_broker_url,
     bench_database_url,
     child_env,
     gunicorn,
@@ -172,7 +173,8 @@ def run(*, quick: bool = False) -> dict:
     concurrencies = [16] if quick else [1, 4, 16, 64]
     db_url = bench_database_url("webhooks")
     data_dir = ROOT / ".data" / "bench"
-    env = child_env(db_url, AFFILIATEHUB_DATA_DIR=str(data_dir))
+    broker = bench_broker_url()
+    env = child_env(db_url, AFFILIATEHUB_DATA_DIR=str(data_dir), **({"CELERY_BROKER_URL": broker} if broker else {}))
     print("webhook ingestion benchmark: setting up…", flush=True)
     secret, integration_id = _setup(db_url, env)
     floor_env = dict(env, BENCH_INTEGRATION_ID=str(integration_id), PYTHONPATH=str(ROOT))
@@ -198,6 +200,7 @@ def run(*, quick: bool = False) -> dict:
     result = {
         "measured_at": datetime.now(UTC).isoformat(),
         "gunicorn": "4 sync workers, both servers",
+        "broker": broker or "embedded file-system",
         "throughput": rows,
         "django_vs_floor_at_c16": ratio,
         "receipt_to_processed": latency,
