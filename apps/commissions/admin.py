@@ -188,7 +188,8 @@ class PeriodFilter(admin.SimpleListFilter):
 @admin.register(CommissionEntry)
 class CommissionEntryAdmin(ExportMixin, ReadOnlyAdmin):
     resource_classes = [CommissionEntryResource]
-    formats = [CSV, XLSX]
+    # XLSX needs openpyxl (django-import-export[xlsx]); offered as soon as it is installed.
+    formats = [CSV, XLSX] if XLSX().is_available() else [CSV]
     change_list_template = "commissions/admin/commissionentry_change_list.html"
     list_display = ("id", "occurred_at", "kind", "status", "affiliate", "player_link", "amount", "currency", "period",
                     "source_event", "status_reason")

@@ -1,0 +1,84 @@
+"""Finance's admin: read-only ledger with totals and export, clawback review, statements."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+
+import pytest
+from django.urls import reverse
+
+from apps.commissions.models import ClawbackCase, CommissionEntry, Plan, Statement
+from apps.commissions.services import Line, entry_book, statements_close
+from tests.commissions.factories import PlanAssignmentFactory, PlanFactory
+from tests.factories import AffiliateFactory, UserFactory
+
+pytestmark = pytest.mark.django_db
+T = dt.datetime(2026, 1, 10, 12, tzinfo=dt.UTC)
+
+
+@pytest.fixture
+def finance_client(client):
+    client.force_login(UserFactory(roles=["Finance"]))
+    return client
+
+
+def _book(affiliate, n, amount="10"):
+    return entry_book(line=Line(kind="adjustment", affiliate=affiliate, amount=Decimal(amount), currency="EUR",
+                                occurred_at=T, status="approved"), idempotency_key=f"adm-{n}")[0]
+
+
+def test_ledger_changelist_shows_totals_and_cannot_edit(finance_client):
+    affiliate = AffiliateFactory()
+    entry = _book(affiliate, 1, "10.5")
+    _book(affiliate, 2, "4.5")
+    url = reverse("admin:commissions_commissionentry_changelist")
+    response = finance_client.get(url, {"kind__exact": "adjustment"})
+    assert response.status_code == 200
+    assert b"Totals of the filtered lines" in response.content
+    assert b"15.00000000" in response.content
+    assert finance_client.get(reverse("admin:commissions_commissionentry_add")).status_code == 403
+    detail = finance_client.post(reverse("admin:commissions_commissionentry_change", args=[entry.pk]),
+                                 {"amount": "99"})
+    assert detail.status_code == 403
+    entry.refresh_from_db()
+    assert entry.amount == Decimal("10.5")
+
+
+def test_ledger_export_csv(finance_client):
+    _book(AffiliateFactory(name="Exported Ltd"), 1)
+    response = finance_client.post(reverse("admin:commissions_commissionentry_export"),
+                                   {"format": "0", "export_items": [], **{f"commissionentryresource_{f}": "on" for f in (
+                                       "id", "kind", "status", "affiliate", "amount", "currency")}})
+    assert response.status_code == 200
+    assert b"Exported Ltd" in response.content
+
+
+def test_clawback_bulk_approve_asks_for_a_reason(finance_client, pipeline, make_player):
+    assignment = PlanAssignmentFactory(plan=PlanFactory(kind=Plan.Kind.CPA, cpa_amount=Decimal(200)))
+    player = make_player(assignment.affiliate)
+    pipeline.kyc(player.ref, "passed", T)
+    pipeline.deposit(player.ref, "100", T)
+    statements_close(period=dt.date(2026, 1, 1))
+    pipeline.send("payments", "chargeback.created", {"chargeback_id": "CB", "player_id": player.ref, "amount": "100",
+                                                     "currency": "EUR"}, at=T + dt.timedelta(days=3))
+    case = ClawbackCase.objects.get()
+    url = reverse("admin:commissions_clawbackcase_changelist")
+    form = finance_client.post(url, {"action": "approve_cases", "_selected_action": [case.pk]})
+    assert form.status_code == 200 and b"reason" in form.content
+    done = finance_client.post(url, {"action": "approve_cases", "_selected_action": [case.pk], "apply": "1",
+                                     "reason": "Confirmed chargeback fraud"})
+    assert done.status_code == 302
+    case.refresh_from_db()
+    assert case.status == "approved"
+    assert CommissionEntry.objects.get(kind="clawback").amount == Decimal(-200)
+
+
+def test_statement_page_groups_lines_by_kind_with_drill_down(finance_client):
+    affiliate = AffiliateFactory()
+    _book(affiliate, 1)
+    statements_close(period=dt.date(2026, 1, 1))
+    statement = Statement.objects.get()
+    response = finance_client.get(reverse("admin:commissions_statement_change", args=[statement.pk]))
+    assert response.status_code == 200
+    assert b"Manual adjustment" in response.content and b"ledger rows" in response.content
