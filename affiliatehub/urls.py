@@ -17,6 +17,8 @@ api_v1 = [
     path("", include("apps.mappings.api.urls")),
     path("", include("apps.players.api.urls")),
     path("", include("apps.affiliates.api.urls")),
+    path("", include("apps.commissions.api.urls")),
+    path("", include("apps.payouts.api.urls")),
 ]
 
 urlpatterns = [

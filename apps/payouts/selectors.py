@@ -5,13 +5,15 @@ from __future__ import annotations
 from collections import defaultdict
 from decimal import Decimal
 
-from django.db.models import Count, QuerySet, Sum
+from django.db.models import Count, Prefetch, QuerySet, Sum
 from django.utils import timezone
 
+from apps.core.filters import filterset_apply
 from apps.core.models import AuditLog
 from apps.integrations.outbound_models import DeliveryAttempt, OutboundDelivery
+from apps.payouts.filters import PayoutFilter
 from apps.payouts.fx import FxRateMissing, fx_quote
-from apps.payouts.models import FxLockMode, Payout
+from apps.payouts.models import FxLockMode, Payout, PayoutAllocation
 
 
 def totals_by_currency(payouts: QuerySet[Payout]) -> list[dict]:
@@ -52,3 +54,15 @@ def payout_history(payout: Payout) -> dict:
     for attempt in DeliveryAttempt.objects.filter(delivery__in=deliveries).order_by("delivery_id", "number"):
         attempts[attempt.delivery_id].append(attempt)
     return {"audit": audit, "deliveries": [(d, attempts[d.pk]) for d in deliveries]}
+
+
+def payout_list(*, filters=None, queryset: QuerySet[Payout] | None = None) -> QuerySet[Payout]:
+    """Payouts narrowed by PayoutFilter (shared with the read API), with their method's kind and
+    statement ids at no per-row cost; FilterError on bad values."""
+    base = Payout.objects.all() if queryset is None else queryset
+    allocations = Prefetch("allocations", queryset=PayoutAllocation.objects.order_by("statement_id"))
+    return (
+        filterset_apply(PayoutFilter, data=filters, queryset=base)
+        .select_related("method")
+        .prefetch_related(allocations)
+    )
