@@ -7,12 +7,15 @@ Celery beat (and the sandbox traffic when there is a command for it). Ctrl-C sto
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 import signal
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 from affiliatehub import embedded
@@ -40,8 +43,8 @@ def _children(env: dict[str, str], port: str) -> list[tuple[str, list[str]]]:
     celery = [PYTHON, "-m", "celery", "-A", "affiliatehub"]
     children = [
         ("web", [*manage, "runserver", f"0.0.0.0:{port}", "--noreload"]),
-        ("worker", [*celery, "worker", "-l", "info", "-Q", "celery,trades", "--concurrency", "2"]),
-        ("beat", [*celery, "beat", "-l", "info", "-S", "django_celery_beat.schedulers:DatabaseScheduler"]),
+        ("worker", [*celery, "worker", "-l", "warning", "-Q", "celery,trades", "--concurrency", "2"]),
+        ("beat", [*celery, "beat", "-l", "warning", "-S", "django_celery_beat.schedulers:DatabaseScheduler"]),
     ]
     if env.get("AFFILIATEHUB_DEMO", "1") != "0" and _has_command("sandbox_run"):
         children.append(("sandbox", [*manage, "sandbox_run", "--base-url", f"http://127.0.0.1:{port}"]))
@@ -52,10 +55,25 @@ def _has_command(name: str) -> bool:
     return any((ROOT / "apps").glob(f"*/management/commands/{name}.py"))
 
 
+def _wait_for_web(port: str, procs: list[tuple[str, subprocess.Popen]], timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if any(proc.poll() is not None for _, proc in procs):
+            return  # the main loop reports which one exited
+        try:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2)
+            return
+        except urllib.error.HTTPError:
+            return  # answering, even if unhealthy: /healthz says why
+        except OSError:
+            time.sleep(0.5)
+
+
 def _stop(procs: list[tuple[str, subprocess.Popen]]) -> None:
+    # SIGTERM to each main process only: Celery then shuts its pool down warmly itself.
     for _, proc in procs:
         if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGTERM)
+            proc.terminate()
     deadline = time.monotonic() + 10
     for _, proc in procs:
         try:
@@ -63,9 +81,16 @@ def _stop(procs: list[tuple[str, subprocess.Popen]]) -> None:
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
+        # Whatever the child left in its process group (pool processes) goes with it.
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
 
 
 def main() -> int:
+    # Ctrl-C must stop everything even when started from a shell that ignores SIGINT for
+    # background jobs; SIGTERM does the same.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     env = dict(os.environ)
     env.setdefault("DJANGO_SETTINGS_MODULE", "affiliatehub.settings.local")
     env["PYTHONUNBUFFERED"] = "1"
@@ -87,17 +112,18 @@ def main() -> int:
             # The sandbox payment gateway: payout requests go to it, its results come back signed.
             _manage("sandbox_gateway_setup", "--base-url", f"http://127.0.0.1:{port}", env=env)
         password = _admin_password(env)
+        for name, cmd in _children(env, port):
+            procs.append((name, subprocess.Popen(cmd, env=env, cwd=ROOT, start_new_session=True)))
+        _wait_for_web(port, procs)
+        # Printed once the web server answers, so it is not lost in the start-up output.
         print(
-            "\nAffiliateHub is starting.\n"
+            "\nAffiliateHub is running.\n"
             f"  Admin:     http://127.0.0.1:{port}/admin/   user: admin   password: {password}\n"
+            f"  Health:    http://127.0.0.1:{port}/admin/health/\n"
             f"  API docs:  http://127.0.0.1:{port}/api/docs/\n"
-            f"  Health:    http://127.0.0.1:{port}/healthz\n"
             "  Ctrl-C stops everything.\n",
             flush=True,
         )
-        for name, cmd in _children(env, port):
-            procs.append((name, subprocess.Popen(cmd, env=env, cwd=ROOT, start_new_session=True)))
-        signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt))
         while True:
             for name, proc in procs:
                 if proc.poll() is not None:

@@ -4,3 +4,12 @@ from affiliatehub.settings.base import *  # noqa: F403
 from affiliatehub.settings.base import env
 
 DEBUG = env.bool("DEBUG", default=True)
+
+# `make run`: the sandbox sends several requests a second; log only the failing ones.
+LOGGING = {
+    **LOGGING,  # noqa: F405
+    "loggers": {
+        **LOGGING.get("loggers", {}),  # noqa: F405
+        "django.server": {"level": env("DJANGO_SERVER_LOG_LEVEL", default="WARNING")},
+    },
+}
