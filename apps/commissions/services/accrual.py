@@ -387,16 +387,24 @@ def trade_accrue(*, trade: Trade, source_event_id: int) -> list[CommissionEntry]
 
 
 def purchase_accrue(*, purchase: Purchase, source_event_id: int) -> CommissionEntry | None:
-    """The prop fee on a challenge purchase: pending until the refund window has passed."""
+    """The prop fee on a challenge purchase: pending until the refund window has passed.
+
+    A purchase made earlier that arrives late takes the first-purchase flag over: the fee booked
+    on the purchase that was first until then is re-checked (`_prop_fee_recheck`) before the new
+    first purchase earns its own.
+    """
     player = purchase.player
     if player.affiliate_id is None:
         return None
-    plan = plan_for(affiliate_id=player.affiliate_id, brand=player.brand, at=purchase.purchased_at)
-    if plan is None or plan.kind != Plan.Kind.PROP_FEE:
-        return None
-    if plan.prop_first_purchase_only and not purchase.is_first_purchase:
-        return None
     with transaction.atomic():
+        if purchase.is_first_purchase:
+            _lock_player(player)
+            _prop_fee_recheck(player=player, first=purchase, source_event_id=source_event_id)
+        plan = plan_for(affiliate_id=player.affiliate_id, brand=player.brand, at=purchase.purchased_at)
+        if plan is None or plan.kind != Plan.Kind.PROP_FEE:
+            return None
+        if plan.prop_first_purchase_only and not purchase.is_first_purchase:
+            return None
         line = Line(
             kind=Kind.PROP_FEE, affiliate=player.affiliate, player=player, plan=plan,
             amount=percent_of(purchase.amount, plan.prop_fee_percent), currency=purchase.currency,
@@ -407,6 +415,53 @@ def purchase_accrue(*, purchase: Purchase, source_event_id: int) -> CommissionEn
         )
         _gate_line(line, player=player, purpose=GatePurpose.PROP_FEE)
         return _book_with_overrides(line=line, player=player, source_event_id=source_event_id)
+
+
+def _prop_fee_recheck(*, player: Player, first: Purchase, source_event_id: int) -> list[CommissionEntry]:
+    """Fees of first-purchase-only plans booked on another purchase than the player's first one.
+
+    It happens when a purchase made earlier arrives late (mirrors `_cpa_recheck` for a late
+    first deposit). A pending fee fails (with its overrides); an approved or paid one is
+    reversed by negative lines in the open period, referencing it (its statement is immutable).
+    """
+    stale = list(
+        CommissionEntry.objects.filter(player=player, kind=Kind.PROP_FEE, plan__prop_first_purchase_only=True,
+                                       status__in=[Status.PENDING, Status.APPROVED, Status.PAID])
+        .exclude(source_event_id=first.source_event_id).order_by("pk")
+    )
+    reason = (f"No longer the player's first purchase: {first.system}:{first.purchase_id}, made "
+              f"{first.purchased_at.isoformat()}, arrived late")
+    moved: list[CommissionEntry] = []
+    pending = [fee for fee in stale if fee.status == Status.PENDING]
+    if pending:
+        moved += commission_entries_set_status(entries=pending, to_status=Status.FAILED,
+                                               actor_label="prop fee re-check", reason=reason)
+    for fee in stale:
+        if fee.status in (Status.APPROVED, Status.PAID):
+            moved += _reverse_with_overrides(
+                fee, share=Decimal(1), occurred_at=first.purchased_at, key=f"first_moved:{source_event_id}",
+                detail={"reason": reason},
+            )
+    return moved
+
+
+def _reverse_with_overrides(
+    fee: CommissionEntry, *, share: Decimal, occurred_at: dt.datetime, key: str, detail: dict
+) -> list[CommissionEntry]:
+    """Negative lines reversing `share` of an approved line and of its parents' overrides,
+    booked once per `key` in the first open period."""
+    booked = []
+    originals = [fee, *CommissionEntry.objects.filter(basis=fee, kind=Kind.OVERRIDE,
+                                                      status__in=[Status.APPROVED, Status.PAID]).order_by("pk")]
+    for original in originals:
+        line = Line(
+            kind=Kind.REVERSAL, affiliate=original.affiliate, player=original.player, plan=original.plan,
+            amount=-ledger_amount(original.amount * share), currency=original.currency,
+            occurred_at=occurred_at, status=Status.APPROVED, reverses=original, detail=dict(detail),
+        )
+        entry, _ = entry_book(line=line, idempotency_key=f"{key}:{original.pk}")
+        booked.append(entry)
+    return booked
 
 
 def purchase_refund_accrue(*, purchase: Purchase, source_event_id: int) -> list[CommissionEntry]:
@@ -430,19 +485,8 @@ def purchase_refund_accrue(*, purchase: Purchase, source_event_id: int) -> list[
             return []
         share = (purchase.refund_amount if purchase.refund_amount is not None else purchase.amount) / purchase.amount \
             if purchase.amount else Decimal(1)
-        booked = []
-        originals = [fee, *CommissionEntry.objects.filter(basis=fee, kind=Kind.OVERRIDE,
-                                                          status__in=[Status.APPROVED, Status.PAID]).order_by("pk")]
-        for original in originals:
-            line = Line(
-                kind=Kind.REVERSAL, affiliate=original.affiliate, player=original.player, plan=original.plan,
-                amount=-ledger_amount(original.amount * share), currency=original.currency,
-                occurred_at=purchase.refunded_at, status=Status.APPROVED, reverses=original,
-                detail={"refund_of": fee.pk, "share": str(share)},
-            )
-            entry, _ = entry_book(line=line, idempotency_key=f"refund:{source_event_id}:{original.pk}")
-            booked.append(entry)
-        return booked
+        return _reverse_with_overrides(fee, share=share, occurred_at=purchase.refunded_at,
+                                       key=f"refund:{source_event_id}", detail={"refund_of": fee.pk, "share": str(share)})
 
 
 def revenue_accrue(*, report: RevenueReport, source_event_id: int) -> CommissionEntry | None:
