@@ -15,7 +15,7 @@ api_v1 = [
     path("", include("apps.integrations.api.urls")),
     path("", include("apps.integrations.api.read_urls")),
     path("", include("apps.mappings.api.urls")),
-    path("", include("apps.players.api.urls")),
+    path("", include("apps.compliance.api.urls")),  # players, with the retention filters
     path("", include("apps.affiliates.api.urls")),
     path("", include("apps.commissions.api.urls")),
     path("", include("apps.payouts.api.urls")),

@@ -6,31 +6,18 @@ from django.contrib import admin
 from import_export import fields, resources
 from import_export.admin import ExportMixin
 
+from apps.compliance import retention
+from apps.core.filters import filterset_list_filter
 from apps.core.roles import FINANCE, RETENTION
-from apps.monitoring import retention
 from apps.monitoring.models import RetentionPlayer
 
 EXPORT_ROLES = (RETENTION, FINANCE)
 
 
 def _filterset_list_filter(param: str, title: str, choices: list[tuple[str, str]]):
-    """An admin list filter that delegates to one RetentionPlayerFilter field (one definition)."""
-
-    class Filter(admin.SimpleListFilter):
-        parameter_name = param
-
-        def lookups(self, request, model_admin):
-            return choices
-
-        def queryset(self, request, queryset):
-            if self.value() is None:
-                return queryset
-            return retention.filterset_apply(retention.RetentionPlayerFilter, data={param: self.value()},
-                                             queryset=queryset)
-
-    Filter.title = title
-    Filter.__name__ = f"{param.title().replace('_', '')}Filter"
-    return Filter
+    """An admin list filter driven by one RetentionPlayerFilter field, the API's own definition."""
+    return filterset_list_filter(filterset_class=retention.RetentionPlayerFilter, name=param, title=title,
+                                 lookups=lambda request, model_admin: choices)
 
 
 RETENTION_FILTERS = [

@@ -10,7 +10,7 @@ from django.shortcuts import render
 from django.urls import NoReverseMatch, reverse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from apps.monitoring import retention
+from apps.compliance import retention
 from apps.monitoring.health import WINDOWS, health_report
 from apps.monitoring.metrics import registry
 from apps.monitoring.selectors import alerts_for_dashboard

@@ -9,7 +9,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
-from apps.monitoring.retention import cohorts, retention_player_list
+from apps.compliance.retention import cohorts, retention_player_list
 from apps.players.models import Deposit, Player
 from tests.factories import (
     AffiliateFactory,

@@ -1,4 +1,8 @@
-"""GET /api/v1/players/ (WEBHOOKS.md §4)."""
+"""GET /api/v1/players/ (WEBHOOKS.md §4): the endpoint's shape.
+
+Mounted by apps/compliance/api with the retention FilterSet (its filters need KYC and
+self-exclusion, above this layer); `select` here is the plain player list.
+"""
 
 from __future__ import annotations
 

@@ -1,9 +1,10 @@
 """Retention selectors: players with their deposit, revenue, KYC and exclusion aggregates, the
 retention FilterSet over them, and churn/reactivation cohorts.
 
-Here rather than in players because the figures need compliance (KYC, self-exclusion), which
-sits above players. `RetentionPlayerFilter` extends the read API's `PlayerFilter`, so the same
-parameters mean the same thing in the admin, the exports and any API that mounts it.
+Here, the lowest layer that sees players, their deposits and revenue, KYC and self-exclusions
+(players sits below compliance and cannot). `RetentionPlayerFilter` extends `PlayerFilter`, and
+one selector applies it for GET /api/v1/players/ (apps/compliance/api), the retention admin and
+its exports (apps/monitoring), so a parameter means the same thing everywhere.
 
 Aggregates are correlated subqueries (one query for a whole page, no N+1). Amounts are summed
 in each player's own currency (a player deposits in one brand currency). NGR here is the sum of
@@ -36,10 +37,11 @@ from django.db.models import (
 )
 from django.db.models.functions import Coalesce
 from django.utils import timezone
+from drf_spectacular.utils import extend_schema_field
 
 from apps.affiliates.models import Affiliate
 from apps.compliance.models import KycRecord, SelfExclusion
-from apps.core.filters import filterset_apply
+from apps.core.filters import IntegerFilter, IsoDateTimeFilter, filterset_apply
 from apps.players.filters import PlayerFilter
 from apps.players.models import Deposit, Player, RevenueReport
 
@@ -49,6 +51,18 @@ DEPOSIT_BANDS = {"0": (None, Decimal("0.01")), "1-100": (Decimal("0.01"), Decima
                  "100-1000": (Decimal(100), Decimal(1000)), "1000+": (Decimal(1000), None)}
 NGR_BANDS = {"negative": (None, Decimal(0)), "0-500": (Decimal(0), Decimal(500)),
              "500-5000": (Decimal(500), Decimal(5000)), "5000+": (Decimal(5000), None)}
+
+
+MAX_DORMANT_DAYS = 36_500
+
+
+@extend_schema_field({"type": "integer", "minimum": 1, "maximum": MAX_DORMANT_DAYS})
+class DaysFilter(IntegerFilter):
+    """A number of days: whole, at least 1, at most a century (larger ones overflow a timedelta)."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("max_value", MAX_DORMANT_DAYS)
+        super().__init__(*args, **kwargs)
 
 
 def churn_days() -> int:
@@ -92,18 +106,28 @@ class RetentionPlayerFilter(PlayerFilter):
     """PlayerFilter plus the retention filters. Needs a queryset from `with_retention_figures`."""
 
     origin = django_filters.ChoiceFilter(
-        choices=[("referred", "Referred by an affiliate"), ("organic", "Organic")], method="filter_origin")
-    campaign = django_filters.NumberFilter(field_name="campaign_id", help_text="Campaign id.")
-    kyc = django_filters.ChoiceFilter(choices=[*KycRecord.Status.choices, ("none", "No KYC")], method="filter_kyc")
-    excluded = django_filters.BooleanFilter(field_name="is_excluded")
-    first_deposit_after = django_filters.IsoDateTimeFilter(field_name="first_deposit_at", lookup_expr="gte")
-    first_deposit_before = django_filters.IsoDateTimeFilter(field_name="first_deposit_at", lookup_expr="lt")
-    last_deposit_after = django_filters.IsoDateTimeFilter(field_name="last_deposit_at", lookup_expr="gte")
-    last_deposit_before = django_filters.IsoDateTimeFilter(field_name="last_deposit_at", lookup_expr="lt")
-    dormant_days = django_filters.NumberFilter(
+        choices=[("referred", "Referred by an affiliate"), ("organic", "Organic")], method="filter_origin",
+        help_text="referred: attributed to an affiliate; organic: everyone else.")
+    campaign = IntegerFilter(field_name="campaign_id", help_text="Campaign id.")
+    kyc = django_filters.ChoiceFilter(choices=[*KycRecord.Status.choices, ("none", "No KYC")], method="filter_kyc",
+                                      help_text="Current KYC status; none: no KYC record.")
+    # "true"/"false" only: django-filter's BooleanFilter reads any other word as "no filter".
+    excluded = django_filters.ChoiceFilter(choices=[("true", "Yes"), ("false", "No")], method="filter_excluded",
+                                           help_text="Self-excluded now.")
+    first_deposit_after = IsoDateTimeFilter(field_name="first_deposit_at", lookup_expr="gte",
+                                            help_text="First deposit at or after this ISO 8601 time.")
+    first_deposit_before = IsoDateTimeFilter(field_name="first_deposit_at", lookup_expr="lt",
+                                             help_text="First deposit before this ISO 8601 time.")
+    last_deposit_after = IsoDateTimeFilter(field_name="last_deposit_at", lookup_expr="gte",
+                                           help_text="Last deposit at or after this ISO 8601 time.")
+    last_deposit_before = IsoDateTimeFilter(field_name="last_deposit_at", lookup_expr="lt",
+                                            help_text="Last deposit before this ISO 8601 time.")
+    dormant_days = DaysFilter(
         method="filter_dormant", help_text="Depositors whose last deposit is at least this many days old.")
-    deposits_band = django_filters.ChoiceFilter(choices=[(k, k) for k in DEPOSIT_BANDS], method="filter_deposits")
-    ngr_band = django_filters.ChoiceFilter(choices=[(k, k) for k in NGR_BANDS], method="filter_ngr")
+    deposits_band = django_filters.ChoiceFilter(choices=[(k, k) for k in DEPOSIT_BANDS], method="filter_deposits",
+                                                help_text="Lifetime deposits, in the player's currency.")
+    ngr_band = django_filters.ChoiceFilter(choices=[(k, k) for k in NGR_BANDS], method="filter_ngr",
+                                           help_text="Lifetime NGR, in the player's currency.")
 
     class Meta(PlayerFilter.Meta):
         fields = [*PlayerFilter.Meta.fields, "origin", "campaign", "kyc", "excluded", "first_deposit_after",
@@ -117,6 +141,9 @@ class RetentionPlayerFilter(PlayerFilter):
 
     def filter_kyc(self, queryset, name, value):
         return queryset.filter(kyc_status__isnull=True) if value == "none" else queryset.filter(kyc_status=value)
+
+    def filter_excluded(self, queryset, name, value):
+        return queryset.filter(is_excluded=value == "true")
 
     def filter_dormant(self, queryset, name, value):
         return queryset.filter(last_deposit_at__lt=timezone.now() - dt.timedelta(days=int(value)))
