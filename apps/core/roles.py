@@ -30,11 +30,14 @@ ROLES: dict[str, list[str]] = {
     # reads the affiliate and player facts those rest on, never changes them.
     FINANCE: [
         *_view("affiliates.affiliate", "affiliates.campaign", "players.player", "core.auditlog"),
+        *_view("players.deposit", "players.revenuereport", "players.trade", "players.purchase",
+               "players.chargeback"),  # the facts commissions are computed from
     ],
     # Segments and exports players; reads affiliates and campaigns for cohorts. No changes to
     # affiliates, no identifiers of other systems, no API keys.
     RETENTION: [
         *_view("affiliates.affiliate", "affiliates.campaign", "players.player"),
+        *_view("players.deposit", "players.revenuereport"),  # behind dormancy, deposit and NGR bands
     ],
     # KYC, self-exclusion, licensed jurisdictions, creative approval, affiliate suspension.
     COMPLIANCE: [

@@ -84,3 +84,19 @@ def test_roles_for_state_drops_models_missing_from_the_state():
     filtered = roles_for_state(State())
     assert "mappings.view_identifiermapping" not in filtered[COMPLIANCE]
     assert "affiliates.change_creative" in filtered[COMPLIANCE]
+
+
+def test_finance_and_retention_read_the_player_facts_after_every_merge(client):
+    facts = {"players.view_deposit", "players.view_revenuereport", "players.view_trade", "players.view_purchase",
+             "players.view_chargeback"}
+    finance, retention = perms(FINANCE), perms(RETENTION)
+    assert facts <= finance
+    # The tail re-sync kept what commissions, payouts and monitoring merged in.
+    assert {"commissions.view_clawbackcase", "payouts.approve_payout", "monitoring.view_retentionplayer"} <= finance
+    assert {"players.view_deposit", "players.view_revenuereport", "monitoring.view_retentionplayer"} <= retention
+    assert not {"players.view_trade", "players.view_purchase", "players.view_chargeback"} & retention
+    assert not {p.replace("view_", "change_") for p in facts} & (finance | retention)
+    assert not facts & perms(INTEGRATIONS)
+    client.force_login(UserFactory(username="retention-facts", roles=[RETENTION]))
+    assert client.get(reverse("admin:players_deposit_changelist")).status_code == 200
+    assert client.get(reverse("admin:players_trade_changelist")).status_code == 403
