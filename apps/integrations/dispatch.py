@@ -3,13 +3,26 @@
 A failed publish (broker down) is logged, not raised: the event is already committed with status
 `received` (or `failed` with its due time) and the outbox sweeper re-enqueues it, so nothing is
 lost and the sender still gets its answer.
+
+With a Redis broker the one-event publish (one per webhook, the hot path) skips kombu's
+producer: `_RedisPublisher` builds the same Celery protocol-2 message that `apply_async` sends
+and LPUSHes it onto the same list, over one persistent connection per process. Profiling showed
+`apply_async` costing more than half of a webhook request (a new Redis client object per
+publish, routing, option merging, argument reprs, retry wrappers). The worker cannot tell the
+two apart (tests/integrations/test_fast_publish.py compares them byte for byte, apart from ids,
+and runs a real worker on one). Anything unusual (a countdown, another broker, a key prefix,
+eager mode, a Redis error) goes through `apply_async` as before.
 """
 
 from __future__ import annotations
 
+import base64
 import logging
+import os
+import uuid
 from collections.abc import Iterable, Sequence
 
+import orjson
 from kombu.exceptions import OperationalError as BrokerError
 
 logger = logging.getLogger(__name__)
@@ -19,7 +32,142 @@ TRADE_EVENT_TYPES = frozenset({"trade.closed"})
 CHUNK_SIZE = 200
 
 
+class _RedisPublisher:
+    """Celery message protocol 2 over kombu's Redis transport framing, one LPUSH per task.
+
+    The Redis list item is what kombu's `Channel._put` pushes: a JSON object with the
+    base64-encoded body, content type/encoding, Celery's headers and the AMQP-like properties
+    (`delivery_info` names the anonymous direct exchange and the queue, as Celery's
+    `send_task_message` does for direct queues). Priority 0 lands on the queue's own key.
+    """
+
+    _EMBED = b'{"callbacks":null,"errbacks":null,"chain":null,"chord":null}'
+
+    def __init__(self, app, url: str, options: dict):
+        import redis
+        from celery.utils.nodenames import anon_nodename
+
+        self.pid = os.getpid()
+        self.client = redis.Redis.from_url(
+            url,
+            socket_timeout=options.get("socket_timeout") or 5.0,
+            socket_connect_timeout=options.get("socket_connect_timeout") or 5.0,
+            socket_keepalive=True,
+            health_check_interval=0,  # a broken socket raises, and we fall back to apply_async
+        )
+        self.errors = (redis.RedisError, OSError)
+        self.app = app
+        self.origin = anon_nodename()
+        self.reply_to = app.thread_oid
+        self.queues: dict[str, str | None] = {}
+
+    def queue_for(self, task) -> str | None:
+        """The Redis list of the task's queue, or None when routing is not a plain direct queue."""
+        name = task.name
+        if name not in self.queues:
+            queue = self.app.amqp.router.route({}, name, (), {}).get("queue")
+            exchange_type = getattr(getattr(queue, "exchange", None), "type", "direct")
+            plain = queue is not None and not isinstance(queue, str) and exchange_type == "direct"
+            self.queues[name] = queue.name if plain else None
+        return self.queues[name]
+
+    def message(self, task, args: list, queue: str) -> bytes:
+        task_id = str(uuid.uuid4())
+        body = b"[" + orjson.dumps(args) + b",{}," + self._EMBED + b"]"
+        args_repr = repr(args)  # what Celery's saferepr gives for a short list of ints
+        return orjson.dumps(
+            {
+                "body": base64.b64encode(body).decode(),
+                "content-encoding": "utf-8",
+                "content-type": "application/json",
+                "headers": {
+                    "lang": "py",
+                    "task": task.name,
+                    "id": task_id,
+                    "shadow": None,
+                    "eta": None,
+                    "expires": None,
+                    "group": None,
+                    "group_index": None,
+                    "retries": 0,
+                    "timelimit": [None, None],
+                    "root_id": task_id,
+                    "parent_id": None,
+                    "argsrepr": args_repr,
+                    "kwargsrepr": "{}",
+                    "origin": self.origin,
+                    "ignore_result": bool(task.ignore_result),
+                    "replaced_task_nesting": 0,
+                    "stamped_headers": None,
+                    "stamps": {},
+                },
+                "properties": {
+                    "correlation_id": task_id,
+                    "reply_to": self.reply_to,
+                    "delivery_mode": 2,
+                    "delivery_info": {"exchange": "", "routing_key": queue},
+                    "priority": 0,
+                    "body_encoding": "base64",
+                    "delivery_tag": str(uuid.uuid4()),
+                },
+            }
+        )
+
+    def publish(self, task, args: list) -> bool:
+        """LPUSH the task's message; False when this task or broker needs the regular path."""
+        queue = self.queue_for(task)
+        if queue is None:
+            return False
+        try:
+            self.client.lpush(queue, self.message(task, args, queue))
+        except self.errors:
+            logger.info("Direct publish of %s failed; retrying through kombu.", task.name, exc_info=True)
+            return False
+        return True
+
+
+_publisher: _RedisPublisher | None = None
+_publisher_checked_pid: int | None = None
+
+
+def _fast_publisher(task) -> _RedisPublisher | None:
+    """This process's direct publisher, or None when the broker or settings rule it out."""
+    global _publisher, _publisher_checked_pid
+    pid = os.getpid()
+    if _publisher_checked_pid == pid:
+        return _publisher
+    from django.conf import settings
+
+    app = task.app
+    conf = app.conf
+    url = conf.broker_url or ""
+    options = dict(conf.broker_transport_options or {})
+    usable = (
+        getattr(settings, "AFFILIATEHUB_DIRECT_PUBLISH", True)
+        and isinstance(url, str)
+        and url.startswith("redis://")
+        and ";" not in url  # failover lists: kombu's job
+        and not conf.task_always_eager
+        and not options.get("global_keyprefix")
+        and conf.task_protocol == 2
+        and conf.task_serializer == "json"
+        and not conf.task_compression
+    )
+    _publisher = _RedisPublisher(app, url, options) if usable else None
+    _publisher_checked_pid = pid  # after fork (prefork workers) a new connection is made
+    return _publisher
+
+
+def _forget_publisher() -> None:
+    global _publisher, _publisher_checked_pid
+    _publisher, _publisher_checked_pid = None, None
+
+
 def _publish(task, args, countdown: float | None = None) -> None:
+    if countdown is None and len(args) == 1 and type(args[0]) is int:  # one event id: the hot path
+        publisher = _fast_publisher(task)
+        if publisher is not None and publisher.publish(task, list(args)):
+            return
     try:
         task.apply_async(args=args, countdown=countdown)
     except BrokerError:
