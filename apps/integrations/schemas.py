@@ -24,8 +24,10 @@ from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from django.core.exceptions import ValidationError as DjangoValidationError
 from django.utils.dateparse import parse_date, parse_datetime
 from rest_framework import serializers
+from rest_framework.fields import SkipField, empty
 
 from apps.core.money import LEDGER_DECIMAL_PLACES, LEDGER_MAX_DIGITS
 from apps.integrations.registry import EVENT_TYPES
@@ -352,6 +354,61 @@ _DATA_FIELDS = {event_type: frozenset(cls().fields) for event_type, cls in EVENT
 
 
 # ---------------------------------------------------------------------------------------------
+# The fast path for valid payloads
+#
+# A serializer instance per request costs more than everything else validation does (DRF
+# deep-copies every declared field, then walks them through its generic machinery). The fields
+# themselves are stateless, so each type keeps one bound set and runs `field.run_validation` on
+# each value exactly as `Serializer.to_internal_value` does. Only a payload that every field
+# accepts is answered here; at the first field error the whole payload goes through the
+# serializer, so errors (their fields, order and messages) come from DRF as before.
+# tests/integrations/test_schemas_fast.py checks both paths agree on generated payloads.
+
+
+def _bound_fields(cls: type[EventDataSerializer]) -> tuple[tuple[str, serializers.Field], ...] | None:
+    """(name, field) in declaration order, or None when the serializer has hooks of its own."""
+    custom_hooks = any(name.startswith("validate_") for name in vars(cls)) or any(
+        getattr(cls, hook) is not getattr(EventDataSerializer, hook) for hook in ("validate", "to_internal_value")
+    )
+    if custom_hooks or getattr(getattr(cls, "Meta", None), "validators", None):
+        return None
+    serializer = cls()  # the fields' root (field.root, field.parent) stays alive with them
+    fields = tuple((bound.field_name, bound) for bound in serializer._writable_fields)
+    if any(bound.source != name or bound.source_attrs != [name] for name, bound in fields):
+        return None
+    return fields
+
+
+_BOUND_FIELDS = {event_type: _bound_fields(cls) for event_type, cls in EVENT_SERIALIZERS.items()}
+
+
+def _fast_data(event_type: str, data: dict) -> dict[str, Any] | None:
+    """The validated payload when every field is valid; None to let the serializer decide."""
+    fields = _BOUND_FIELDS[event_type]
+    if fields is None:
+        return None
+    validated: dict[str, Any] = {}
+    for name, bound in fields:
+        try:
+            value = bound.run_validation(data.get(name, empty))
+        except SkipField:
+            continue
+        except (serializers.ValidationError, DjangoValidationError):
+            return None
+        if value is not None:  # EventDataSerializer drops optional fields sent as null
+            validated[name] = value
+    return validated
+
+
+def _serializer_data(event_type: str, data: dict) -> tuple[dict[str, Any], dict[str, list[str]]]:
+    """(validated payload, {}) or ({}, errors) through the DRF serializer (the reference path)."""
+    serializer = EVENT_SERIALIZERS[event_type](data=data)
+    if serializer.is_valid():
+        return dict(serializer.validated_data), {}
+    return {}, _plain_errors(serializer.errors, "data")
+
+
+# ---------------------------------------------------------------------------------------------
 # Envelope
 
 
@@ -391,8 +448,16 @@ def _plain_errors(errors, prefix: str = "") -> dict[str, list[str]]:
     return flat
 
 
-def validate_envelope(envelope: Any, *, kind: str, require_id: bool = False) -> ValidationResult:
-    """Validate an envelope `{"type", "timestamp", "data"}` for an integration of `kind`."""
+_TIMESTAMP_FIELD = AwareDateTimeField()  # stateless; one instance serves every call
+
+
+def validate_envelope(
+    envelope: Any, *, kind: str, require_id: bool = False, fast: bool = True
+) -> ValidationResult:
+    """Validate an envelope `{"type", "timestamp", "data"}` for an integration of `kind`.
+
+    `fast=False` skips the fast path (the tests compare both).
+    """
     result = ValidationResult()
     if not isinstance(envelope, dict):
         result.errors["non_field_errors"] = ["Each event must be a JSON object."]
@@ -423,7 +488,7 @@ def validate_envelope(envelope: Any, *, kind: str, require_id: bool = False) -> 
         errors["timestamp"] = ["Required: when the event happened, ISO 8601 with an offset."]
     else:
         try:
-            result.occurred_at = AwareDateTimeField().run_validation(timestamp)
+            result.occurred_at = _TIMESTAMP_FIELD.run_validation(timestamp)
         except serializers.ValidationError as exc:
             errors["timestamp"] = [str(message) for message in exc.detail]
 
@@ -431,11 +496,12 @@ def validate_envelope(envelope: Any, *, kind: str, require_id: bool = False) -> 
     if not isinstance(data, dict):
         errors["data"] = ["Required: a JSON object with the event's fields."]
     elif "type" not in errors:
-        serializer = EVENT_SERIALIZERS[event_type](data=data)
-        if serializer.is_valid():
-            result.data = dict(serializer.validated_data)
+        validated = _fast_data(event_type, data) if fast else None
+        if validated is not None:
+            result.data = validated
         else:
-            errors.update(_plain_errors(serializer.errors, "data"))
+            result.data, data_errors = _serializer_data(event_type, data)
+            errors.update(data_errors)
         for name in sorted(set(data) - _DATA_FIELDS[event_type]):
             result.warnings.append({"field": f"data.{str(name)[:200]}", "message": "Unknown field; ignored."})
     return result
