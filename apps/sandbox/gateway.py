@@ -42,6 +42,14 @@ class IdempotencyConflict(ValueError):
     """The key was used before for a different payout."""
 
 
+def failure_reasons(cfg: SandboxGatewayConfig) -> tuple[tuple[str, str], ...]:
+    configured = tuple(
+        (str(item[0])[:64], str(item[1])[:300]) for item in cfg.failure_reasons or ()
+        if isinstance(item, list | tuple) and len(item) == 2
+    )
+    return configured or FAILURE_REASONS
+
+
 def config() -> SandboxGatewayConfig:
     row, _ = SandboxGatewayConfig.objects.get_or_create(pk=1)
     return row
@@ -129,7 +137,7 @@ def gateway_payout_settle(*, payout_id: int, attempt: int) -> Callback | None:
             rng = random.Random(f"{payout.idempotency_key}:{payout.attempt}")
             if rng.random() < float(cfg.failure_rate):
                 payout.status = SandboxGatewayPayout.Status.FAILED
-                payout.failure_code, payout.failure_message = rng.choice(FAILURE_REASONS)
+                payout.failure_code, payout.failure_message = rng.choice(failure_reasons(cfg))
             else:
                 payout.status, payout.payments = SandboxGatewayPayout.Status.PAID, payout.payments + 1
             payout.settled_at = timezone.now()

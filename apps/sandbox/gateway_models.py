@@ -22,6 +22,10 @@ class SandboxGatewayConfig(models.Model):
     failure_rate = models.DecimalField(max_digits=4, decimal_places=3, default=Decimal("0.1"),
                                        help_text="Share of payouts that fail, 0 to 1.")
     settle_seconds = models.PositiveIntegerField(default=3, help_text="Delay before the result webhook.")
+    failure_reasons = models.JSONField(
+        default=list, blank=True,
+        help_text='[["code", "message"], ...] the gateway picks from when a payout fails; empty = the built-in list.',
+    )
 
     class Meta:
         verbose_name = "sandbox gateway configuration"

@@ -261,3 +261,22 @@ def test_end_to_end_failure_then_retry_with_the_same_reference(client, live_serv
     assert [d.headers["Idempotency-Key"] for d in requests_sent] == [payout.reference, payout.reference]
     gw = SandboxGatewayPayout.objects.get()
     assert (gw.attempt, gw.requests, gw.payments) == (2, 2, 1)
+
+
+def test_failure_reasons_are_configurable(client, config):
+    config.failure_rate = Decimal(1)
+    config.failure_reasons = [["kyc_missing", "Beneficiary KYC incomplete."]]
+    config.save()
+    _post(client)
+    payout = SandboxGatewayPayout.objects.get()
+    data = json.loads(gateway.gateway_payout_settle(payout_id=payout.pk, attempt=1).body)["data"]
+    assert (data["reason_code"], data["message"]) == ("kyc_missing", "Beneficiary KYC incomplete.")
+
+
+def test_gateway_admin_pages(client, config):
+    from tests.factories import UserFactory
+
+    client.force_login(UserFactory(username="root", is_superuser=True))
+    _post(client)
+    assert client.get("/admin/sandbox/sandboxgatewaypayout/").status_code == 200
+    assert client.get(f"/admin/sandbox/sandboxgatewayconfig/{config.pk}/change/").status_code == 200

@@ -1,0 +1,32 @@
+"""Admin of the sandbox payment gateway: its behaviour (failure rate, reasons, delay) and the
+payouts it was asked to make."""
+
+from django.contrib import admin
+
+from apps.sandbox.gateway_models import SandboxGatewayConfig, SandboxGatewayPayout
+
+
+@admin.register(SandboxGatewayConfig)
+class SandboxGatewayConfigAdmin(admin.ModelAdmin):
+    list_display = ("__str__", "hub_url", "integration_slug", "failure_rate", "settle_seconds")
+
+    def has_add_permission(self, request):
+        return not SandboxGatewayConfig.objects.exists()
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(SandboxGatewayPayout)
+class SandboxGatewayPayoutAdmin(admin.ModelAdmin):
+    list_display = ("idempotency_key", "gateway_reference", "amount", "currency", "status", "attempt", "requests",
+                    "payments", "failure_code", "last_callback_status", "created_at")
+    list_filter = ("status", "currency", "failure_code")
+    search_fields = ("idempotency_key", "reference", "gateway_reference")
+    readonly_fields = [f.name for f in SandboxGatewayPayout._meta.fields]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
