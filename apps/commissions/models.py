@@ -559,11 +559,20 @@ class StatementRevshare(models.Model):
 
 
 class StatementPlayerNgr(models.Model):
-    """One player's NGR for a statement's period under one plan (the plan's deductions and fee)."""
+    """One player's NGR for a statement's period under one plan (the plan's deductions and fee).
 
-    statement = models.ForeignKey(Statement, on_delete=models.PROTECT, related_name="player_ngr")
-    plan = models.ForeignKey(Plan, on_delete=models.PROTECT, related_name="+")
-    player = models.ForeignKey("players.Player", on_delete=models.PROTECT, related_name="+")
+    A snapshot the period close writes once, one row per player with revenue (100,000 rows for a
+    large month). Its plan and player references have no database foreign-key constraint: the
+    deferred checks (one locking lookup per row and reference at commit) cost about as much as
+    the whole revenue aggregate of the close, and the rows are inserted from a join over those very
+    players and plans in the same transaction, which are never deleted (PROTECT everywhere, and
+    the ledger references them with constraints). The statement reference keeps its constraint.
+    Only the unique index and the player index are kept: the statement is the unique index's prefix.
+    """
+
+    statement = models.ForeignKey(Statement, on_delete=models.PROTECT, related_name="player_ngr", db_index=False)
+    plan = models.ForeignKey(Plan, on_delete=models.PROTECT, related_name="+", db_constraint=False, db_index=False)
+    player = models.ForeignKey("players.Player", on_delete=models.PROTECT, related_name="+", db_constraint=False)
     ggr = MoneyField()
     deductions = MoneyField()
     admin_fee = MoneyField()
