@@ -272,22 +272,25 @@ def _build_statements(period: dt.date, summaries: list[dict]) -> int:
         .annotate(n=Count("id"), exact=Sum("amount"))
         .order_by("affiliate_id", "currency", "kind", "plan_id")
     )
-    keys = {(row["affiliate_id"], row["currency"]) for row in grouped}
-    keys |= {(s["affiliate_id"], s["currency"]) for s in summaries}
-    Statement.objects.bulk_create(
-        [Statement(period=period, affiliate_id=a, currency=c, total=ZERO) for a, c in sorted(keys)], batch_size=2000
-    )
-    statements = {(s.affiliate_id, s.currency): s for s in Statement.objects.filter(period=period).order_by()}
+    # Each line is rounded once; a statement's total is the sum of its rounded lines, known
+    # before the statements are inserted (no UPDATE of a thousand rows afterwards).
     rounding = dict(Plan.objects.values_list("pk", "rounding_mode"))
-    lines, totals = [], {}
+    totals: dict[tuple[int, str], Decimal] = {(s["affiliate_id"], s["currency"]): ZERO for s in summaries}
     for row in grouped:
-        statement = statements[(row["affiliate_id"], row["currency"])]
-        mode = rounding.get(row["plan_id"], "half_even")
-        amount = round_money(row["exact"], row["currency"], mode)
-        lines.append(StatementLine(statement=statement, kind=row["kind"], plan_id=row["plan_id"],
-                                   entry_count=row["n"], exact_amount=row["exact"], amount=amount))
-        totals[statement.pk] = totals.get(statement.pk, ZERO) + amount
-    StatementLine.objects.bulk_create(lines, batch_size=2000)
+        key = (row["affiliate_id"], row["currency"])
+        row["amount"] = round_money(row["exact"], row["currency"], rounding.get(row["plan_id"], "half_even"))
+        totals[key] = totals.get(key, ZERO) + row["amount"]
+    created = Statement.objects.bulk_create(
+        [Statement(period=period, affiliate_id=a, currency=c, total=total) for (a, c), total in sorted(totals.items())],
+        batch_size=2000,
+    )
+    statements = {(s.affiliate_id, s.currency): s for s in created}
+    StatementLine.objects.bulk_create(
+        [StatementLine(statement=statements[(row["affiliate_id"], row["currency"])], kind=row["kind"],
+                       plan_id=row["plan_id"], entry_count=row["n"], exact_amount=row["exact"], amount=row["amount"])
+         for row in grouped],
+        batch_size=2000,
+    )
     summary_rows = []
     for s in summaries:
         result = s["result"]
@@ -297,10 +300,6 @@ def _build_statements(period: dt.date, summaries: list[dict]) -> int:
             carry_out=result.carry_out, commission=result.commission, entry=s["entry"],
         ))
     StatementRevshare.objects.bulk_create(summary_rows, batch_size=2000)
-    changed = [s for s in statements.values() if totals.get(s.pk)]
-    for statement in changed:
-        statement.total = totals[statement.pk]
-    Statement.objects.bulk_update(changed, ["total"], batch_size=2000)
     with connection.cursor() as cursor:
         cursor.execute(
             """
