@@ -27,6 +27,7 @@ from apps.commissions.services.ledger import (
     plan_for,
 )
 from apps.commissions.services.plans import plan_assignment_create
+from apps.commissions.services.restatements import revshare_restatement_book
 from apps.commissions.services.statements import (
     StatementError,
     statement_approve,
@@ -38,6 +39,6 @@ __all__ = [
     "ClawbackError", "LedgerError", "Line", "StatementError", "clawback_case_approve", "clawback_case_dismiss",
     "clawback_case_open", "commission_entries_set_status", "cpa_evaluate", "cpa_qualification", "entry_book",
     "open_period", "overrides_book", "payable_lots", "plan_assignment_create", "plan_for",
-    "player_cpa_fail_on_exclusion", "purchase_accrue", "purchase_refund_accrue", "revenue_accrue",
+    "player_cpa_fail_on_exclusion", "purchase_accrue", "purchase_refund_accrue", "revenue_accrue", "revshare_restatement_book",
     "statement_approve", "statement_entries", "statements_close", "symbol_lookup", "trade_accrue",
 ]

@@ -28,6 +28,7 @@ from apps.commissions.services.ledger import (
     overrides_book,
     plan_for,
 )
+from apps.commissions.services.restatements import revshare_restatement_book
 from apps.compliance.gates import GatePurpose, accrual_gate
 from apps.compliance.models import KycRecord
 from apps.players.facts import Deposit, Purchase, RevenueReport, Trade
@@ -490,6 +491,8 @@ def purchase_refund_accrue(*, purchase: Purchase, source_event_id: int) -> list[
 
 
 def revenue_accrue(*, report: RevenueReport, source_event_id: int) -> CommissionEntry | None:
-    """Revenue is paid as RevShare at the period close; in real time it only matters to CPA
-    qualification (minimum wagering)."""
+    """Revenue is paid as RevShare at the period close; in real time it matters to CPA
+    qualification (minimum wagering), and a report for a day of a closed period books the
+    RevShare difference in the open period (`revshare_restatement_book`)."""
+    revshare_restatement_book(report=report, source_event_id=source_event_id)
     return cpa_evaluate(player=report.player, source_event_id=source_event_id)

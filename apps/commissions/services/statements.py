@@ -67,7 +67,7 @@ class StatementError(ValueError):
 # (`%(bounds)s`, the valid_from / valid_to dates strictly inside the period, sorted):
 # width_bucket() numbers it, and the assignment in force on its first day is in force on all of
 # its days. Summing per row under a date-range join instead is not parallel and sorts 1M rows.
-_PLAYER_NGR_SELECT = """
+PLAYER_NGR_SELECT = """
 WITH per_segment AS (
     SELECT r.player_id, r.currency, width_bucket(r.date, %(bounds)s::date[]) AS segment,
            SUM(r.stakes - r.winnings) AS ggr,
@@ -107,7 +107,7 @@ FROM netted
 """
 
 # CREATE TABLE AS may run its SELECT in parallel (INSERT ... SELECT never does).
-_PLAYER_NGR_SQL = "CREATE TEMP TABLE close_player_ngr ON COMMIT DROP AS" + _PLAYER_NGR_SELECT.format(
+_PLAYER_NGR_SQL = "CREATE TEMP TABLE close_player_ngr ON COMMIT DROP AS" + PLAYER_NGR_SELECT.format(
     report_filter="", player_filter=""
 )
 
@@ -120,7 +120,7 @@ def assignment_bounds(period: dt.date) -> list[dt.date]:
     return sorted(dates)
 
 
-def _bands(plan: Plan, applies_to: str) -> list[Band]:
+def plan_bands(plan: Plan, applies_to: str) -> list[Band]:
     return [Band(threshold=t.threshold, percent=t.percent)
             for t in plan.tiers.all() if t.applies_to == applies_to]
 
@@ -203,7 +203,7 @@ def _revshare_lines(period: dt.date, start: dt.datetime) -> list[dict]:
         measure = Decimal(ftd_count) if plan.revshare_tier_basis == Plan.TierBasis.FTD_COUNT else None
         result = revshare_with_carryover(
             ledger_amount(ngr_total), carry_in=carry_in, carryover=plan.carryover,
-            bands=_bands(plan, PlanTier.AppliesTo.REVSHARE), default_percent=plan.revshare_percent,
+            bands=plan_bands(plan, PlanTier.AppliesTo.REVSHARE), default_percent=plan.revshare_percent,
             mode=plan.revshare_tier_mode, measure=measure,
         )
         entry = None
@@ -239,7 +239,7 @@ def _cpa_tier_adjustments(period: dt.date, start: dt.datetime) -> int:
     booked = 0
     tiered_plans = Plan.objects.filter(tiers__applies_to=PlanTier.AppliesTo.CPA).distinct().prefetch_related("tiers")
     for plan in tiered_plans:
-        bands = _bands(plan, PlanTier.AppliesTo.CPA)
+        bands = plan_bands(plan, PlanTier.AppliesTo.CPA)
         counts = (
             CommissionEntry.objects.filter(plan=plan, kind=Kind.CPA, period=period,
                                            status__in=[Status.APPROVED, Status.PAID, Status.PENDING])
