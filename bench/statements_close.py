@@ -150,8 +150,10 @@ def generate(database_url: str, players: int) -> dict:
                "basis_id", "approve_after", "status", "status_reason", "status_changed_at", "statement_period",
                "created_at"], ledger())
         conn.commit()
-        for table in ("players_player", "players_revenuereport", "players_trade", "commissions_commissionentry"):
-            cur.execute(f"ANALYZE {table}")
+        # Statistics for every table the close or the aggregate reads, as production has them:
+        # analysing only the big ones left the plan assignments without statistics, and the
+        # close's planner then guessed a few hundred rows where there are a million.
+        cur.execute("ANALYZE")
         conn.commit()
     return {"players": players, "affiliates": affiliates, "revenue_rows": revenue_rows, "trades": len(fx) * DAYS,
             "load_seconds": round(time.perf_counter() - started, 2)}
@@ -188,8 +190,12 @@ def close_and_measure() -> dict:
         started = time.perf_counter()
         with connection.cursor() as cursor:
             cursor.execute(AGGREGATE_SQL, params)
-            groups = len(cursor.fetchall())
+            rows = cursor.fetchall()
         aggregate_times.append(time.perf_counter() - started)
+    groups = len(rows)
+    # Like with like: the aggregate reads exactly the rows the close reads (the period's current
+    # revenue reports and the ledger rows its statements carry), counted here against the close.
+    aggregate_rows = {kind: sum(count for k, _, _, count in rows if k == kind) for kind in ("revenue", "ledger")}
     rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     started = time.perf_counter()
     statements_close(period=PERIOD)
@@ -199,8 +205,22 @@ def close_and_measure() -> dict:
     statements_close(period=PERIOD)  # idempotent re-run
     rerun_seconds = time.perf_counter() - started
     aggregate = min(aggregate_times)
+    with connection.cursor() as cursor:
+        # Revenue rows behind the players whose NGR the close summed; ledger rows its statements
+        # carry, less the lines the close booked itself.
+        cursor.execute(
+            """SELECT (SELECT COUNT(*) FROM players_revenuereport WHERE is_current AND date >= %(start)s
+                         AND date < %(end)s AND player_id IN (SELECT player_id FROM commissions_statementplayerngr)),
+                      (SELECT COUNT(*) FROM commissions_commissionentry WHERE statement_period = %(start)s
+                         AND status = 'approved' AND idempotency_key IS NULL)""",
+            params,
+        )
+        revenue_rows, ledger_rows = cursor.fetchone()
+    close_rows = {"revenue": revenue_rows, "ledger": ledger_rows}
+    if close_rows != aggregate_rows:
+        raise SystemExit(f"The aggregate read {aggregate_rows} rows, the close {close_rows}: not like with like.")
     return {
-        "aggregate_seconds": round(aggregate, 3), "aggregate_groups": groups,
+        "aggregate_seconds": round(aggregate, 3), "aggregate_groups": groups, "rows_read": aggregate_rows,
         "close_seconds": round(close_seconds, 3), "close_vs_aggregate": round(close_seconds / aggregate, 2),
         "rerun_seconds": round(rerun_seconds, 3),
         "statements": Statement.objects.count(), "statement_lines": StatementLine.objects.count(),
@@ -217,6 +237,8 @@ def _child(mode: str, env: dict[str, str], *args: str) -> dict:
 def run(*, quick: bool = False) -> dict:
     full = 10_000 if quick else 100_000
     sizes = [full // 4, full]
+    # Other work on the machine slows the close and the aggregate alike only roughly: check it.
+    load_at_start = round(os.getloadavg()[0], 2)
     results = []
     for players in sizes:
         database_url = bench_database_url("statements")
@@ -232,7 +254,9 @@ def run(*, quick: bool = False) -> dict:
         "benchmark": "statements_close", "quick": quick, "sizes": results,
         "target": "close <= 3x the single aggregate; peak RSS flat across sizes",
         "close_vs_aggregate": biggest["close_vs_aggregate"],
-        "meets_target": biggest["close_vs_aggregate"] <= 3,
+        "close_vs_aggregate_by_players": {str(r["players"]): r["close_vs_aggregate"] for r in results},
+        "meets_target": all(r["close_vs_aggregate"] <= 3 for r in results),
+        "load_average_at_start": load_at_start,
         "rss_growth_mb": round(results[-1]["peak_rss_mb"] - results[0]["peak_rss_mb"], 1),
     }
     path = write_result("statements_close" + ("_quick" if quick else ""), summary)
