@@ -115,8 +115,9 @@ _PLAYER_NGR_SQL = "CREATE TEMP TABLE close_player_ngr ON COMMIT DROP AS" + PLAYE
 def assignment_bounds(period: dt.date) -> list[dt.date]:
     """The plan-assignment start and end dates strictly inside a period, sorted."""
     start, end = period, periods.next_period(period)
-    dates = set(PlanAssignment.objects.filter(valid_from__gt=start, valid_from__lt=end).values_list("valid_from", flat=True))
-    dates |= set(PlanAssignment.objects.filter(valid_to__gt=start, valid_to__lt=end).values_list("valid_to", flat=True))
+    assignments = PlanAssignment.objects.order_by()
+    dates = set(assignments.filter(valid_from__gt=start, valid_from__lt=end).values_list("valid_from", flat=True))
+    dates |= set(assignments.filter(valid_to__gt=start, valid_to__lt=end).values_list("valid_to", flat=True))
     return sorted(dates)
 
 
