@@ -8,12 +8,14 @@ import re
 
 import django_filters
 from django import forms
+from django.core.validators import RegexValidator
 from drf_spectacular.utils import extend_schema_field
 
 from apps.commissions.models import CommissionEntry, Statement
 from apps.core.filters import IntegerFilter, IsoDateTimeFilter, TextFilter
 
-_PERIOD_RE = re.compile(r"^(\d{4})-(\d{2})(?:-01)?$")
+_PERIOD_PATTERN = r"^([1-9][0-9]{3})-(0[1-9]|1[0-2])(-01)?$"
+_PERIOD_RE = re.compile(_PERIOD_PATTERN)
 
 
 class PeriodField(forms.Field):
@@ -25,13 +27,10 @@ class PeriodField(forms.Field):
         match = _PERIOD_RE.match(str(value).strip())
         if match is None:
             raise forms.ValidationError("Give a month as YYYY-MM (or its first day, YYYY-MM-01).")
-        try:
-            return dt.date(int(match[1]), int(match[2]), 1)
-        except ValueError as exc:
-            raise forms.ValidationError("This month does not exist.") from exc
+        return dt.date(int(match[1]), int(match[2]), 1)
 
 
-@extend_schema_field({"type": "string", "pattern": r"^\d{4}-\d{2}(-01)?$", "example": "2026-11"})
+@extend_schema_field({"type": "string", "pattern": _PERIOD_PATTERN, "example": "2026-11"})
 class PeriodFilter(django_filters.Filter):
     field_class = PeriodField
 
@@ -39,6 +38,10 @@ class PeriodFilter(django_filters.Filter):
 @extend_schema_field({"type": "string", "pattern": "^[A-Za-z]{3,4}$", "example": "EUR"})
 class CurrencyFilter(TextFilter):
     """ISO 4217 (or USDT), any case."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("validators", [RegexValidator(r"^[A-Za-z]{3,4}$", "Give a currency code, e.g. EUR.")])
+        super().__init__(*args, **kwargs)
 
     def filter(self, qs, value):
         return super().filter(qs, value.upper() if value else value)

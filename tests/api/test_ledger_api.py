@@ -84,7 +84,7 @@ def test_commission_row_shape_has_no_personal_or_free_form_data(api_key_factory)
 @pytest.mark.parametrize(
     "params",
     [{"period": "2026-13"}, {"period": "2026-11-15"}, {"period": "0000-01"}, {"kind": "bonus"}, {"affiliate": "0"},
-     {"currency": ""}, {"created_after": "soon"}],
+     {"currency": ""}, {"currency": "false"}, {"created_after": "soon"}],
 )
 def test_commissions_bad_filters_are_400_problems(api_key_factory, params):
     response = api_key_factory("commissions:read").get("/api/v1/commissions/", params)
