@@ -562,15 +562,17 @@ class StatementPlayerNgr(models.Model):
     """One player's NGR for a statement's period under one plan (the plan's deductions and fee).
 
     A snapshot the period close writes once, one row per player with revenue (100,000 rows for a
-    large month). Its plan and player references have no database foreign-key constraint: the
-    deferred checks (one locking lookup per row and reference at commit) cost about as much as
-    the whole revenue aggregate of the close, and the rows are inserted from a join over those very
-    players and plans in the same transaction, which are never deleted (PROTECT everywhere, and
-    the ledger references them with constraints). The statement reference keeps its constraint.
-    Only the unique index and the player index are kept: the statement is the unique index's prefix.
+    large month). Its references have no database foreign-key constraints: the deferred checks
+    (one locking lookup per row and reference at commit) cost the close about as much as the
+    whole revenue aggregate did, and each row is inserted by one INSERT ... SELECT joining the
+    very statement, plan and player rows it names, in the close's transaction; none of those is
+    ever deleted (PROTECT everywhere; statements are immutable, players and plans are referenced
+    by the ledger with constraints). Indexes: the unique one (its prefix serves the statement)
+    and the player's.
     """
 
-    statement = models.ForeignKey(Statement, on_delete=models.PROTECT, related_name="player_ngr", db_index=False)
+    statement = models.ForeignKey(Statement, on_delete=models.PROTECT, related_name="player_ngr", db_index=False,
+                                  db_constraint=False)
     plan = models.ForeignKey(Plan, on_delete=models.PROTECT, related_name="+", db_constraint=False, db_index=False)
     player = models.ForeignKey("players.Player", on_delete=models.PROTECT, related_name="+", db_constraint=False)
     ggr = MoneyField()
