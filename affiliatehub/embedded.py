@@ -69,11 +69,15 @@ def broker_settings() -> tuple[str, dict]:
     """A Celery broker that needs no server: kombu's file-system transport."""
     queue_dir = BROKER_DIR / "queue"
     processed_dir = BROKER_DIR / "processed"
-    for path in (queue_dir, processed_dir):
+    control_dir = BROKER_DIR / "control"  # exchange tables; kombu's default is ./control
+    for path in (queue_dir, processed_dir, control_dir):
         path.mkdir(parents=True, exist_ok=True)
     return "filesystem://", {
         "data_folder_in": str(queue_dir),
         "data_folder_out": str(queue_dir),
         "processed_folder": str(processed_dir),
+        "control_folder": str(control_dir),
         "store_processed": False,
+        # Poll the queue folder more often than once a second: events reach a worker sooner.
+        "polling_interval": 0.2,
     }
