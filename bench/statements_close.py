@@ -3,8 +3,9 @@
 The rows are loaded with COPY (the trades together with the lot-rebate ledger lines real-time
 accrual books for them). Then, in a fresh child process, one plain SQL aggregate reads the
 same rows the close reads (revenue per affiliate + ledger per affiliate; checked after the close)
-twice, the month is closed once and rolled back (warm-up, reported), then closed
-(`statements_close`, timed with its commit). Target: close <= 3x the aggregate, at both sizes.
+twice, the month is closed once and rolled back (warm-up, reported), the aggregate runs a third
+time (it counts the best of three), then the month is closed (`statements_close`, timed with its
+commit). Target: close <= 3x the aggregate, at both sizes.
 Peak RSS of the close process is reported at two sizes (a quarter and the full size): it must
 stay flat, because the close streams and aggregates in SQL.
 
@@ -187,12 +188,17 @@ def close_and_measure() -> dict:
 
     params = {"start": PERIOD, "end": dt.date(2026, 2, 1)}
     aggregate_times = []
-    for _ in range(2):  # the first run also warms the cache the close will use
+
+    def aggregate_run() -> list:
         started = time.perf_counter()
         with connection.cursor() as cursor:
             cursor.execute(AGGREGATE_SQL, params)
             rows = cursor.fetchall()
         aggregate_times.append(time.perf_counter() - started)
+        return rows
+
+    for _ in range(2):  # the first run also warms the cache the close will use
+        rows = aggregate_run()
     groups = len(rows)
     # Like with like: the aggregate reads exactly the rows the close reads (the period's current
     # revenue reports and the ledger rows its statements carry), counted here against the close.
@@ -205,6 +211,7 @@ def close_and_measure() -> dict:
         statements_close(period=PERIOD)
         transaction.set_rollback(True)
     first_close_seconds = time.perf_counter() - started
+    aggregate_run()  # interleaved with the close runs: the best of three, whatever the load did
     started = time.perf_counter()
     statements_close(period=PERIOD)
     close_seconds = time.perf_counter() - started
@@ -228,7 +235,8 @@ def close_and_measure() -> dict:
     if close_rows != aggregate_rows:
         raise SystemExit(f"The aggregate read {aggregate_rows} rows, the close {close_rows}: not like with like.")
     return {
-        "aggregate_seconds": round(aggregate, 3), "aggregate_groups": groups, "rows_read": aggregate_rows,
+        "aggregate_seconds": round(aggregate, 3), "aggregate_runs": [round(t, 3) for t in aggregate_times],
+        "aggregate_groups": groups, "rows_read": aggregate_rows,
         "close_seconds": round(close_seconds, 3), "close_vs_aggregate": round(close_seconds / aggregate, 2),
         "first_close_seconds_rolled_back": round(first_close_seconds, 3),
         "rerun_seconds": round(rerun_seconds, 3),
