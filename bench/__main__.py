@@ -11,6 +11,7 @@ BENCHMARKS = {
     "outbound": "bench.outbound_deliveries",
     "statements": "bench.statements_close",
     "dashboard": "bench.dashboard",
+    "reconciliation": "bench.reconciliation",
 }
 
 

@@ -25,6 +25,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import orjson
 import requests
 import tenacity
 from django.conf import settings
@@ -348,10 +349,16 @@ def _fetch(http: requests.Session, config: PollConfig, params: dict, headers: di
 # One page: anti-join, store what is missing, count
 
 
-_PRESENT_SQL = """
-SELECT e.webhook_id, e.source
-FROM unnest(%s::text[]) AS u(webhook_id)
-JOIN integrations_inboundevent e ON e.integration_id = %s AND e.webhook_id = u.webhook_id
+# The page's ids travel as one JSON array (orjson builds it in microseconds; binding a text[] of
+# 10,000 elements costs tens of milliseconds of client time). The answer holds only the rows
+# that matter: ids not stored yet (source NULL, one row per occurrence, with the item's position)
+# and ids stored by an earlier poll. Ids already received by webhook, the bulk of every page, are
+# counted without leaving the server.
+_ABSENT_SQL = """
+SELECT u.position, e.source
+FROM jsonb_array_elements_text(%s::jsonb) WITH ORDINALITY AS u(webhook_id, position)
+LEFT JOIN integrations_inboundevent e ON e.integration_id = %s AND e.webhook_id = u.webhook_id
+WHERE e.id IS NULL OR e.source = %s
 """
 
 
@@ -364,21 +371,40 @@ def polled_event_id(item) -> str:
     return f"poll:{services.item_hash(item)}"
 
 
+def _page_ids(events: list) -> list[str]:
+    """Each item's id (see polled_event_id), with a fast path for pages where every id is usable."""
+    try:
+        ids = [item["id"] for item in events]
+    except (TypeError, KeyError):
+        return [polled_event_id(item) for item in events]
+    if all(type(i) is str and 0 < len(i) <= MAX_ID_LENGTH for i in ids):
+        return ids
+    return [polled_event_id(item) for item in events]
+
+
 def store_polled_page(*, integration: Integration, run: ReconciliationRun, events: list) -> PageCounts:
-    """Reconcile one page in one transaction: count what is stored, store what is missing."""
+    """Reconcile one page in one transaction: count what is stored, store what is missing.
+
+    One query finds the page's ids that are not stored (and those an earlier poll stored); only
+    the missing items are validated and inserted, so a page that webhooks already delivered costs
+    one index lookup per id in PostgreSQL and almost nothing in Python.
+    """
     counts = PageCounts(polled=len(events))
-    ids = [polled_event_id(item) for item in events]
+    ids = _page_ids(events)
     with transaction.atomic():
         with connection.cursor() as cursor:
-            cursor.execute(_PRESENT_SQL, [list(set(ids)), integration.pk])
-            present = dict(cursor.fetchall())
+            cursor.execute(_ABSENT_SQL, [orjson.dumps(ids).decode(), integration.pk, EventSource.POLL])
+            rows = cursor.fetchall()
         missing: list[services.IncomingEvent] = []
         taken: set[str] = set()
-        for webhook_id, item in zip(ids, events, strict=True):
-            source = present.get(webhook_id)
-            if source is not None or webhook_id in taken:
-                counts.already_received += 1
-                counts.previously_polled += source == EventSource.POLL or webhook_id in taken
+        repeated = 0
+        for position, source in sorted(rows):
+            if source is not None:
+                counts.previously_polled += 1
+                continue
+            item, webhook_id = events[position - 1], ids[position - 1]
+            if webhook_id in taken:  # the same id twice in one page: the second is a duplicate
+                repeated += 1
                 continue
             taken.add(webhook_id)
             missing.append(
@@ -390,6 +416,8 @@ def store_polled_page(*, integration: Integration, run: ReconciliationRun, event
                     require_id=True,
                 )
             )
+        counts.already_received = counts.polled - len(missing)
+        counts.previously_polled += repeated
         recovered_ids = []
         if missing:
             results = services.inbound_events_store(integration_id=integration.pk, events=missing, source=EventSource.POLL)

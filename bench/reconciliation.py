@@ -1,0 +1,346 @@
+"""Benchmark: reconciling a window of 1,000,000 polled events of which 1% were missed by webhooks.
+
+990,000 of the source's events are already stored as webhook events (loaded with COPY); the
+source serves all 1,000,000. In the same database and run, three measurements, each in a fresh
+child process so its peak RSS is its own:
+
+- anti-join: the floor. COPY the source's ids into a temporary table, then PostgreSQL alone
+  finds the missing ones (`NOT EXISTS` against integrations_inboundevent). Only the query is
+  timed; the COPY is reported beside it.
+- core: the reconciliation step the poller runs per page (`polling.store_polled_page`: one
+  set-based lookup of the page's ids, validation and one INSERT of the missing ones, the
+  RecoveredEvent rows and the run's counters in one transaction), fed pages of 10,000 events
+  from a local generator. No HTTP.
+- http: the whole poller (`integration_poll`, backfill) against a child HTTP server speaking the
+  generic WEBHOOKS.md §5 contract with pages of 10,000 (events generated from their index, as a
+  file would serve them).
+
+Both reconciliations must recover exactly the missed 1% and count the rest as already received.
+Target: reconciliation within 3x of the anti-join, peak RSS flat between 100k and 1M events.
+
+    python -m bench reconciliation            # 100k and 1M
+    python -m bench reconciliation --quick    # 10k and 100k
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+
+from bench.common import (
+    ROOT,
+    bench_broker_url,
+    bench_database_url,
+    child_env,
+    manage,
+    process,
+    write_result,
+)
+
+SLUG = "bench-recon"
+PAGE_SIZE = 10_000
+MISSED_EVERY = 100  # 1% of the source's events never arrived as webhooks
+EPOCH = dt.datetime(2026, 11, 1, tzinfo=dt.UTC)
+WINDOW = (EPOCH - dt.timedelta(hours=1), EPOCH + dt.timedelta(days=30))
+
+
+# --------------------------------------------------------------------------------------------
+# The source's events, from their index
+
+
+def event(n: int) -> dict:
+    return {
+        "id": f"evt-{n:08d}",
+        "type": "deposit.created",
+        "timestamp": (EPOCH + dt.timedelta(seconds=n)).isoformat().replace("+00:00", "Z"),
+        "data": {"deposit_id": f"D{n}", "player_id": f"P{n % 50_000}", "amount": "25.00", "currency": "EUR"},
+    }
+
+
+def missed(n: int) -> bool:
+    return n % MISSED_EVERY == 0
+
+
+def pages(total: int, size: int = PAGE_SIZE):
+    for start in range(0, total, size):
+        yield [event(n) for n in range(start, min(total, start + size))]
+
+
+# --------------------------------------------------------------------------------------------
+# Children
+
+
+def _django():
+    import django
+
+    django.setup()
+
+
+def generate(total: int) -> dict:
+    """The integration, its poll configuration, and the 99% that arrived by webhook (COPY)."""
+    _django()
+    import orjson
+    from django.db import connection
+
+    from apps.integrations.models import Integration, PollConfig
+
+    integration = Integration.objects.create(slug=SLUG, name=SLUG, kind="crm", id_system="crm")
+    PollConfig.objects.create(integration=integration, url="http://127.0.0.1:1/events", page_size=PAGE_SIZE,
+                              enabled=False)
+    started = time.perf_counter()
+    received_at = EPOCH.isoformat()
+    columns = ("integration_id, webhook_id, event_type, occurred_at, payload, raw_body, body_hash, received_at, "
+               "source, status, attempts, last_error, warnings, errors, parked_system, parked_external_id, "
+               "processed_at")
+    with connection.cursor() as cursor:
+        with cursor.cursor.copy(f"COPY integrations_inboundevent ({columns}) FROM STDIN") as copy:
+            batch = []
+            for n in range(total):
+                if missed(n):
+                    continue
+                item = event(n)
+                envelope = {k: v for k, v in item.items() if k != "id"}
+                digest = hashlib.sha256(orjson.dumps(envelope, option=orjson.OPT_SORT_KEYS)).hexdigest()
+                batch.append(
+                    f"{integration.pk}\t{item['id']}\tdeposit.created\t{item['timestamp']}\t"
+                    f"{orjson.dumps(envelope).decode()}\t\t{digest}\t{received_at}\twebhook\tprocessed\t1\t\t"
+                    f"[]\t{{}}\t\t\t{received_at}"
+                )
+                if len(batch) >= 20_000:
+                    copy.write("\n".join(batch) + "\n")
+                    batch.clear()
+            if batch:
+                copy.write("\n".join(batch) + "\n")
+        cursor.execute("ANALYZE integrations_inboundevent")
+    return {"stored_webhook_events": total - len(range(0, total, MISSED_EVERY)),
+            "load_seconds": round(time.perf_counter() - started, 1)}
+
+
+def antijoin(total: int) -> dict:
+    """The floor: PostgreSQL alone finds the missing ids of the window."""
+    _django()
+    from django.db import connection
+
+    from apps.integrations.models import Integration
+
+    integration_id = Integration.objects.get(slug=SLUG).pk
+    with connection.cursor() as cursor:
+        started = time.perf_counter()
+        cursor.execute("CREATE TEMPORARY TABLE source_ids (webhook_id text NOT NULL)")
+        with cursor.cursor.copy("COPY source_ids (webhook_id) FROM STDIN") as copy:
+            for start in range(0, total, 100_000):
+                copy.write("".join(f"evt-{n:08d}\n" for n in range(start, min(total, start + 100_000))))
+        cursor.execute("ANALYZE source_ids")
+        copy_seconds = time.perf_counter() - started
+        timings = []
+        for _ in range(3):
+            started = time.perf_counter()
+            cursor.execute(
+                """SELECT count(*) FROM source_ids s
+                   WHERE NOT EXISTS (SELECT 1 FROM integrations_inboundevent e
+                                     WHERE e.integration_id = %s AND e.webhook_id = s.webhook_id)""",
+                [integration_id],
+            )
+            missing = cursor.fetchone()[0]
+            timings.append(time.perf_counter() - started)
+    return {"antijoin_seconds": round(min(timings), 3), "antijoin_missing": missing,
+            "copy_ids_seconds": round(copy_seconds, 3)}
+
+
+def _run_summary(run, seconds: float) -> dict:
+    import resource
+
+    return {
+        "seconds": round(seconds, 3),
+        "pages": run.pages, "polled": run.polled, "already_received": run.already_received,
+        "recovered": run.recovered, "failed": run.failed, "status": run.status,
+        "events_per_second": round(run.polled / seconds) if seconds else None,
+        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+    }
+
+
+def core(total: int) -> dict:
+    """The page-store step of the poller, fed from a local generator."""
+    _django()
+    import resource
+
+    from apps.integrations.models import Integration, ReconciliationRun
+    from apps.integrations.polling import store_polled_page
+
+    integration = Integration.objects.get(slug=SLUG)
+    run = ReconciliationRun.objects.create(
+        integration=integration, trigger=ReconciliationRun.Trigger.BACKFILL, window_start=WINDOW[0],
+        window_end=WINDOW[1], requested_by="bench core",
+    )
+    rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    seconds = generating = 0.0
+    source = pages(total)
+    while True:
+        started = time.perf_counter()
+        page = next(source, None)  # the source's cost (building the dicts) is not reconciliation
+        generating += time.perf_counter() - started
+        if page is None:
+            break
+        started = time.perf_counter()
+        store_polled_page(integration=integration, run=run, events=page)
+        seconds += time.perf_counter() - started
+    ReconciliationRun.objects.filter(pk=run.pk).update(status=ReconciliationRun.Status.SUCCEEDED)
+    run.refresh_from_db()
+    return {**_run_summary(run, seconds), "rss_before_mb": round(rss_before / 1024, 1),
+            "source_generation_seconds": round(generating, 3)}
+
+
+def poll(total: int, url: str) -> dict:
+    """The whole poller over HTTP: integration_poll (backfill of the window)."""
+    _django()
+    import resource
+
+    from apps.integrations.models import Integration, PollConfig, ReconciliationRun
+    from apps.integrations.polling import integration_poll
+
+    integration = Integration.objects.get(slug=SLUG)
+    PollConfig.objects.filter(integration=integration).update(url=f"{url}?total={total}", timeout_seconds=120)
+    rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    started = time.perf_counter()
+    run = integration_poll(integration_id=integration.pk, trigger=ReconciliationRun.Trigger.BACKFILL,
+                           since=WINDOW[0], until=WINDOW[1], requested_by="bench http")
+    seconds = time.perf_counter() - started
+    if run.error:
+        raise SystemExit(f"The poll failed: {run.error}")
+    return {**_run_summary(run, seconds), "rss_before_mb": round(rss_before / 1024, 1)}
+
+
+def forget_recovered() -> dict:
+    """Back to the state before reconciling: drop what the last run stored (source poll)."""
+    _django()
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("DELETE FROM integrations_recoveredevent")
+        cursor.execute("DELETE FROM integrations_inboundevent WHERE source = 'poll'")
+        deleted = cursor.rowcount
+        cursor.execute("VACUUM ANALYZE integrations_inboundevent")
+    return {"deleted": deleted}
+
+
+def serve(port: int) -> None:
+    """The source: GET /events?total=&cursor=&limit= -> {"events": [...], "next_cursor": ...}."""
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+    from urllib.parse import parse_qs, urlsplit
+
+    import orjson
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self):
+            query = parse_qs(urlsplit(self.path).query)
+            total = int(query.get("total", ["0"])[0])
+            start = int(query.get("cursor", ["0"])[0])
+            limit = int(query.get("limit", [str(PAGE_SIZE)])[0])
+            end = min(total, start + limit)
+            body = orjson.dumps({
+                "events": [event(n) for n in range(start, end)],
+                "next_cursor": str(end) if end < total else None,
+            })
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    ThreadingHTTPServer(("127.0.0.1", port), Handler).serve_forever()
+
+
+# --------------------------------------------------------------------------------------------
+# Driver
+
+
+def _child(env: dict[str, str], *args: str) -> dict:
+    out = subprocess.run([sys.executable, "-m", "bench.reconciliation", *args], env=env, cwd=ROOT,
+                         check=True, capture_output=True, text=True).stdout
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def run(*, quick: bool = False) -> dict:
+    sizes = [10_000, 100_000] if quick else [100_000, 1_000_000]
+    load_at_start = round(os.getloadavg()[0], 2)
+    broker = bench_broker_url()
+    database_url = bench_database_url("reconciliation")
+    env = child_env(database_url, **({"CELERY_BROKER_URL": broker} if broker else {}))
+    manage("migrate", "--no-input", "-v", "0", env=env)
+    loaded = _child(env, "generate", str(sizes[-1]))
+    print(f"reconciliation: loaded {loaded}", flush=True)
+    port = _free_port()
+    results = []
+    with process([sys.executable, "-m", "bench.reconciliation", "serve", str(port)], env=env,
+                 ready_url=f"http://127.0.0.1:{port}/events?total=1"):
+        for total in sizes:
+            floor = _child(env, "antijoin", str(total))
+            core_result = _child(env, "core", str(total))
+            _child(env, "forget")
+            http_result = _child(env, "poll", str(total), f"http://127.0.0.1:{port}/events")
+            _child(env, "forget")
+            expected = {"polled": total, "recovered": len(range(0, total, MISSED_EVERY))}
+            for name, measured in (("core", core_result), ("http", http_result)):
+                got = {key: measured[key] for key in expected}
+                if got != expected or measured["failed"] or measured["already_received"] != total - expected["recovered"]:
+                    raise SystemExit(f"{name} at {total}: expected {expected}, got {measured}")
+            if floor["antijoin_missing"] != expected["recovered"]:
+                raise SystemExit(f"anti-join at {total} found {floor['antijoin_missing']} missing")
+            row = {
+                "events": total, "missed": expected["recovered"], **floor,
+                "core": core_result, "http": http_result,
+                "core_vs_antijoin": round(core_result["seconds"] / floor["antijoin_seconds"], 2),
+                "http_vs_antijoin": round(http_result["seconds"] / floor["antijoin_seconds"], 2),
+            }
+            results.append(row)
+            print(f"reconciliation at {total}: {row}", flush=True)
+    biggest = results[-1]
+    summary = {
+        "benchmark": "reconciliation", "quick": quick, "page_size": PAGE_SIZE,
+        "broker": broker or "embedded file-system", "load": loaded, "sizes": results,
+        "target": "reconciliation <= 3x the anti-join; peak RSS flat between sizes",
+        "core_vs_antijoin": biggest["core_vs_antijoin"],
+        "http_vs_antijoin": biggest["http_vs_antijoin"],
+        "meets_target_core": all(r["core_vs_antijoin"] <= 3 for r in results),
+        "meets_target_http": all(r["http_vs_antijoin"] <= 3 for r in results),
+        "rss_growth_mb_core": round(results[-1]["core"]["peak_rss_mb"] - results[0]["core"]["peak_rss_mb"], 1),
+        "rss_growth_mb_http": round(results[-1]["http"]["peak_rss_mb"] - results[0]["http"]["peak_rss_mb"], 1),
+        "load_average_at_start": load_at_start,
+    }
+    path = write_result("reconciliation_quick" if quick else "reconciliation", summary)
+    print(f"reconciliation: {json.dumps({k: v for k, v in summary.items() if k != 'sizes'})} -> {path}", flush=True)
+    return summary
+
+
+def main(argv: list[str]) -> None:
+    command, *args = argv
+    if command == "serve":
+        serve(int(args[0]))
+        return
+    handlers = {
+        "generate": lambda: generate(int(args[0])),
+        "antijoin": lambda: antijoin(int(args[0])),
+        "core": lambda: core(int(args[0])),
+        "poll": lambda: poll(int(args[0]), args[1]),
+        "forget": forget_recovered,
+    }
+    print(json.dumps(handlers[command]()), flush=True)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
