@@ -46,8 +46,11 @@ class UtcIsoDateTimeField(IsoDateTimeField):
             return None
         try:
             return value.astimezone(dt.UTC)
-        except (OverflowError, ValueError) as exc:
-            raise forms.ValidationError("This time is out of range.") from exc
+        except (OverflowError, ValueError):
+            # Within a few hours of year 1 or 9999: in UTC it lies beyond what datetime holds, and
+            # no row is further out than the nearest bound, which therefore filters the same.
+            bound = dt.datetime.min if value.year == 1 else dt.datetime.max
+            return bound.replace(tzinfo=dt.UTC)
 
 
 class IsoDateTimeFilter(django_filters.IsoDateTimeFilter):

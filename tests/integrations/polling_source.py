@@ -75,7 +75,7 @@ class PollSource:
         source = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_GET(self):  # noqa: N802 - http.server's naming
+            def do_GET(self):
                 query = {key: values[-1] for key, values in parse_qs(urlsplit(self.path).query).items()}
                 source.headers_seen.append(dict(self.headers))
                 status, headers, body = source.answer(query)

@@ -11,7 +11,13 @@ from django.utils import timezone
 from django_celery_beat.models import PeriodicTask
 
 from apps.integrations import services
-from apps.integrations.models import EventSource, InboundEvent, PollConfig, ReconciliationRun, RecoveredEvent
+from apps.integrations.models import (
+    EventSource,
+    InboundEvent,
+    PollConfig,
+    ReconciliationRun,
+    RecoveredEvent,
+)
 from apps.integrations.polling import PollBusy, PollError, integration_poll, poll_config_save
 
 from .factories import IntegrationFactory
@@ -143,7 +149,7 @@ def test_a_page_that_cannot_be_stored_leaves_nothing_of_itself(integration, sour
     """Page 2 holds a body PostgreSQL refuses (\\u0000 in jsonb): its transaction rolls back whole."""
     source.items = [envelope(f"e{i}", NOW - dt.timedelta(minutes=30 - i)) for i in range(5)]
     source.items[4]["data"]["player_id"] = "P\u0000-1"
-    with pytest.raises(Exception, match="(?i)unsupported Unicode|\\\\u0000|null character"):
+    with pytest.raises(Exception, match=r"(?i)unsupported Unicode|\\u0000|null character"):
         integration_poll(integration_id=integration.pk)
     run = ReconciliationRun.objects.get()
     assert run.status == "failed" and run.error
@@ -193,7 +199,7 @@ def test_config_save_schedules_one_periodic_task_and_the_daily_reconciliation(in
     task = PeriodicTask.objects.get(pk=config.periodic_task_id)
     assert task.task == "integrations.poll_integration" and task.enabled
     assert (task.interval.every, task.interval.period) == (60, "minutes")
-    assert '"integration_id": %d' % integration.pk in task.kwargs
+    assert f'"integration_id": {integration.pk}' in task.kwargs
     poll_config_save(integration=integration, interval_minutes=15, enabled=False)
     task.refresh_from_db()
     assert task.interval.every == 15 and not task.enabled

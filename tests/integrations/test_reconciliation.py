@@ -5,8 +5,12 @@ import datetime as dt
 import pytest
 from django.utils import timezone
 
-from apps.integrations.models import PollConfig, ReconciliationRun
-from apps.integrations.polling import integration_poll, poll_config_save, reconciliation_due_integration_ids
+from apps.integrations.models import PollConfig
+from apps.integrations.polling import (
+    integration_poll,
+    poll_config_save,
+    reconciliation_due_integration_ids,
+)
 from tests.factories import UserFactory
 
 from .factories import InboundEventFactory, IntegrationFactory
