@@ -11,7 +11,8 @@ the outbox sweeper covers any message that is lost. Only a database outage retri
 from __future__ import annotations
 
 from celery import shared_task
-from django.db import InterfaceError, OperationalError
+from celery.signals import task_postrun, task_prerun
+from django.db import InterfaceError, OperationalError, close_old_connections
 
 from apps.integrations import services
 
@@ -25,6 +26,16 @@ _OPTIONS = {
     "retry_jitter": True,
     "max_retries": 5,
 }
+
+
+@task_prerun.connect
+@task_postrun.connect
+def _database_hygiene(**kwargs) -> None:
+    """Around every task, what Django does around every request: close connections that are
+    broken or older than CONN_MAX_AGE, and health-check a reused one before its first query.
+    (CELERY_DB_REUSE_MAX keeps Celery from closing them all after each task.)"""
+    if not getattr(getattr(kwargs.get("task"), "request", None), "is_eager", False):
+        close_old_connections()
 
 
 @shared_task(name="integrations.process_inbound_event", **_OPTIONS)

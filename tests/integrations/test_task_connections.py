@@ -1,0 +1,33 @@
+"""Workers reuse database connections, with Django's per-request hygiene around each task."""
+
+from __future__ import annotations
+
+from celery.signals import task_postrun, task_prerun
+from django.conf import settings
+
+from affiliatehub.celery import app
+from apps.integrations import tasks
+
+
+class _Task:
+    def __init__(self, *, is_eager: bool):
+        self.request = type("Request", (), {"is_eager": is_eager})()
+
+
+def test_celery_does_not_close_connections_after_every_task():
+    # Without it, Celery's Django fixup opens a new PostgreSQL connection for every task.
+    assert settings.CELERY_DB_REUSE_MAX >= 1000
+    assert app.conf.get("CELERY_DB_REUSE_MAX") == settings.CELERY_DB_REUSE_MAX
+
+
+def test_old_or_broken_connections_are_closed_around_each_task(monkeypatch):
+    calls = []
+    monkeypatch.setattr(tasks, "close_old_connections", lambda: calls.append("checked"))
+    task = _Task(is_eager=False)
+    task_prerun.send(sender=task, task=task, task_id="t", args=(), kwargs={})
+    task_postrun.send(sender=task, task=task, task_id="t", args=(), kwargs={}, retval=None, state="SUCCESS")
+    assert calls == ["checked", "checked"]
+
+    eager = _Task(is_eager=True)  # runs inside the caller's request
+    task_prerun.send(sender=eager, task=eager, task_id="t", args=(), kwargs={})
+    assert calls == ["checked", "checked"]
