@@ -277,6 +277,12 @@ RETURNING id, webhook_id
 """
 
 
+_STORED_SQL = """
+SELECT id, webhook_id, body_hash, status, errors FROM integrations_inboundevent
+WHERE integration_id = %s AND webhook_id = ANY(%s)
+"""
+
+
 def inbound_event_store(*, integration_id: int, event: IncomingEvent, source: str) -> StoreResult:
     """Store one event idempotently (see `inbound_events_store`)."""
     return inbound_events_store(integration_id=integration_id, events=[event], source=source)[0]
@@ -339,12 +345,12 @@ def inbound_events_store(
             missing.append(index)
 
     if missing:
-        stored = {
-            row[1]: row
-            for row in InboundEvent.objects.filter(
-                integration_id=integration_id, webhook_id__in={events[i].webhook_id for i in missing}
-            ).values_list("id", "webhook_id", "body_hash", "status", "errors")
-        }
+        with connection.cursor() as cursor:  # plain SQL: duplicates are common (sender retries)
+            cursor.execute(_STORED_SQL, [integration_id, sorted({events[i].webhook_id for i in missing})])
+            stored = {
+                webhook_id: (event_id, webhook_id, digest, status, orjson.loads(errors) if isinstance(errors, str) else errors)
+                for event_id, webhook_id, digest, status, errors in cursor.fetchall()
+            }
         conflicts = []
         for index in missing:
             event = events[index]
