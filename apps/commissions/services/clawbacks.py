@@ -8,6 +8,7 @@ import datetime as dt
 from django.db import transaction
 from django.utils import timezone
 
+from apps.commissions import events
 from apps.commissions.calculators import HUNDRED, ledger_amount, override_amount
 from apps.commissions.models import ClawbackCase, ClawbackProposal, CommissionEntry
 from apps.commissions.services.ledger import (
@@ -142,6 +143,7 @@ def clawback_case_approve(*, case: ClawbackCase, reason: str, acting_user) -> Cl
         case.save(update_fields=["status", "decided_by", "decided_at", "decision_reason"])
         audit_record(action="clawback_case.approved", instance=case, actor=acting_user, before=before,
                      after=snapshot(case, ["status"]), reason=case.decision_reason)
+        events.clawback_decided_publish(case=case)
     return case
 
 
@@ -157,4 +159,5 @@ def clawback_case_dismiss(*, case: ClawbackCase, reason: str, acting_user) -> Cl
         case.save(update_fields=["status", "decided_by", "decided_at", "decision_reason"])
         audit_record(action="clawback_case.dismissed", instance=case, actor=acting_user, before=before,
                      after=snapshot(case, ["status"]), reason=case.decision_reason)
+        events.clawback_decided_publish(case=case)
     return case

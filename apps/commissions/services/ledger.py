@@ -16,7 +16,7 @@ from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from apps.affiliates.models import Affiliate
-from apps.commissions import periods
+from apps.commissions import events, periods
 from apps.commissions.calculators import ZERO, ledger_amount, override_amount
 from apps.commissions.models import CommissionEntry, PeriodClose, Plan, PlanAssignment
 from apps.compliance.gates import GatePurpose, accrual_gate
@@ -126,6 +126,7 @@ def entry_book(
         if existing is None:
             raise
         return existing, False
+    events.commission_entry_publish(entry=entry)
     return entry, True
 
 

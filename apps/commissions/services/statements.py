@@ -24,7 +24,7 @@ from django.db.models import Count, Q, Sum
 from django.utils import timezone
 
 from apps.affiliates.models import Affiliate
-from apps.commissions import periods
+from apps.commissions import events, periods
 from apps.commissions.calculators import (
     ZERO,
     Band,
@@ -352,6 +352,7 @@ def statement_approve(*, statement: Statement, acting_user) -> Statement:
         locked.save(update_fields=["status", "approved_by", "approved_at"])
         audit_record(action="statement.approved", instance=locked, actor=acting_user,
                      before={"status": "closed"}, after={"status": "approved", "total": str(locked.total)})
+        events.statement_approved_publish(statement=locked)
     return locked
 
 
