@@ -46,16 +46,20 @@ def _with_database(url: str, name: str) -> str:
     return urlunsplit((parts.scheme, parts.netloc, "/" + name, parts.query, parts.fragment))
 
 
-def bench_broker_url() -> str:
+def bench_broker_url(db: int = 14) -> str:
     """The broker the benchmarks measure with: CELERY_BROKER_URL, else the local Redis if one
-    answers (what production runs), else "" (the embedded file-system broker, much slower)."""
+    answers (what production runs), else "" (the embedded file-system broker, much slower).
+
+    A benchmark that runs a worker should pass a Redis database of its own: benchmarks sharing
+    one also share the "celery" queue, so one's worker runs (and one's purge drops) the other's
+    tasks."""
     if os.environ.get("CELERY_BROKER_URL"):
         return os.environ["CELERY_BROKER_URL"]
     import socket
 
     try:
         with socket.create_connection(("127.0.0.1", 6379), timeout=1):
-            return "redis://127.0.0.1:6379/14"
+            return f"redis://127.0.0.1:6379/{db}"
     except OSError:
         print("No Redis on 127.0.0.1:6379: measuring with the embedded file-system broker.", flush=True)
         return ""
