@@ -154,6 +154,7 @@ class AwareDateTimeField(serializers.Field):
     default_error_messages = {
         "invalid": "Must be an ISO 8601 date-time, e.g. 2026-11-27T14:05:00Z.",
         "naive": "The time needs a UTC offset or Z (e.g. 2026-11-27T14:05:00+01:00).",
+        "range": "The time is out of range once converted to UTC.",
     }
 
     def to_internal_value(self, value):
@@ -167,7 +168,11 @@ class AwareDateTimeField(serializers.Field):
             self.fail("invalid")
         if parsed.tzinfo is None or parsed.utcoffset() is None:
             self.fail("naive")
-        return parsed
+        # Stored in UTC: ISO 8601 and Python allow offsets PostgreSQL refuses (beyond +-15:59).
+        try:
+            return parsed.astimezone(dt.UTC)
+        except OverflowError:
+            self.fail("range")
 
     def to_representation(self, value):
         return value.isoformat()
