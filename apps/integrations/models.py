@@ -232,5 +232,11 @@ class SchemaWarningSeen(models.Model):
         return f"{self.integration_id} {self.event_type}.{self.field}"
 
 
+from apps.integrations.outbound_models import (  # noqa: E402,F401
+    DeadDelivery,
+    DeliveryAttempt,
+    OutboundAlert,
+    OutboundDelivery,
+    OutboundEndpoint,
+)
 from apps.integrations.polling_models import PollConfig, ReconciliationRun, RecoveredEvent  # noqa: E402,F401
-from apps.integrations.outbound_models import DeadDelivery, DeliveryAttempt, OutboundAlert, OutboundDelivery, OutboundEndpoint  # noqa: E402,F401
