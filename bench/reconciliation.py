@@ -1,19 +1,21 @@
 """Benchmark: reconciling a window of 1,000,000 polled events of which 1% were missed by webhooks.
 
 990,000 of the source's events are already stored as webhook events (loaded with COPY); the
-source serves all 1,000,000. In the same database and run, three measurements, each in a fresh
+source serves all 1,000,000. In the same database and run, four measurements, each in a fresh
 child process so its peak RSS is its own:
 
 - anti-join: the floor. COPY the source's ids into a temporary table, then PostgreSQL alone
   finds the missing ones (`NOT EXISTS` against integrations_inboundevent). Only the query is
   timed; the COPY is reported beside it.
-- core: the reconciliation step the poller runs per page (`polling.store_polled_page`: one
-  set-based lookup of the page's ids, validation and one INSERT of the missing ones, the
-  RecoveredEvent rows and the run's counters in one transaction), fed pages of 10,000 events
-  from a local generator. No HTTP.
+- core: the reconciliation the poller runs for the window (`polling.PageStore`: one query per
+  page finds its ids not stored yet, only those are validated and stored, in batches of pages,
+  each batch's events, RecoveredEvent rows and the run's counters in one transaction), fed pages
+  of 10,000 events from a local generator (its time excluded). No HTTP.
+- transfer: the HTTP part alone, fetching and parsing every page as the poller does, storing
+  nothing.
 - http: the whole poller (`integration_poll`, backfill) against a child HTTP server speaking the
-  generic WEBHOOKS.md §5 contract with pages of 10,000 (events generated from their index, as a
-  file would serve them).
+  generic WEBHOOKS.md §5 contract with pages of 10,000 (rendered to a file before the server
+  starts answering, and served from it).
 
 Both reconciliations must recover exactly the missed 1% and count the rest as already received.
 Target: reconciliation within 3x of the anti-join, peak RSS flat between 100k and 1M events.
@@ -166,12 +168,13 @@ def _run_summary(run, seconds: float) -> dict:
 
 
 def core(total: int) -> dict:
-    """The page-store step of the poller, fed from a local generator."""
+    """The poller's reconciliation of the window (`polling.PageStore`: each page's anti-join as it
+    arrives, the missing events stored in batches), fed pages from a local generator. No HTTP."""
     _django()
     import resource
 
     from apps.integrations.models import Integration, ReconciliationRun
-    from apps.integrations.polling import store_polled_page
+    from apps.integrations.polling import PageStore
 
     integration = Integration.objects.get(slug=SLUG)
     run = ReconciliationRun.objects.create(
@@ -181,19 +184,48 @@ def core(total: int) -> dict:
     rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     seconds = generating = 0.0
     source = pages(total)
+    store = PageStore(integration=integration, run=run)
     while True:
         started = time.perf_counter()
         page = next(source, None)  # the source's cost (building the dicts) is not reconciliation
         generating += time.perf_counter() - started
-        if page is None:
-            break
         started = time.perf_counter()
-        store_polled_page(integration=integration, run=run, events=page)
+        if page is None:
+            store.flush()
+            seconds += time.perf_counter() - started
+            break
+        store.add(page)
         seconds += time.perf_counter() - started
     ReconciliationRun.objects.filter(pk=run.pk).update(status=ReconciliationRun.Status.SUCCEEDED)
     run.refresh_from_db()
     return {**_run_summary(run, seconds), "rss_before_mb": round(rss_before / 1024, 1),
             "source_generation_seconds": round(generating, 3)}
+
+
+def transfer(total: int, url: str) -> dict:
+    """The HTTP part alone: fetch and parse every page of the window the way the poller does
+    (same session, adapter and retry wrapper), storing nothing."""
+    _django()
+    import requests
+
+    from apps.integrations.adapters import WindowRequest, adapter_for
+    from apps.integrations.models import Integration, PollConfig
+    from apps.integrations.polling import _fetch
+
+    integration = Integration.objects.get(slug=SLUG)
+    PollConfig.objects.filter(integration=integration).update(url=f"{url}?total={total}", timeout_seconds=120)
+    config = PollConfig.objects.select_related("integration").get(integration=integration)
+    adapter, http, cursor, polled = adapter_for(config), requests.Session(), None, 0
+    started = time.perf_counter()
+    while True:
+        request = WindowRequest(since=WINDOW[0], until=WINDOW[1], event_types=(), page_size=config.page_size,
+                                cursor=cursor)
+        page = adapter.parse(_fetch(http, config, adapter.params(request), {}, sleep=None))
+        polled += len(page.events)
+        cursor = page.next_cursor
+        if cursor is None:
+            break
+    return {"seconds": round(time.perf_counter() - started, 3), "polled": polled}
 
 
 def poll(total: int, url: str) -> dict:
@@ -229,12 +261,31 @@ def forget_recovered() -> dict:
     return {"deleted": deleted}
 
 
-def serve(port: int) -> None:
-    """The source: GET /events?total=&cursor=&limit= -> {"events": [...], "next_cursor": ...}."""
+def serve(port: int, prerender: int = 0) -> None:
+    """The source: GET /events?total=&cursor=&limit= -> {"events": [...], "next_cursor": ...}.
+
+    The pages of the first `prerender` events (PAGE_SIZE each) are rendered to a file before the
+    server answers, and served from it as a file would be: building a million dicts costs the
+    source ~10 s of CPU on a 2-core machine, which is not the poller's cost."""
+    import tempfile
     from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
     from urllib.parse import parse_qs, urlsplit
 
     import orjson
+
+    spool = tempfile.TemporaryFile()  # noqa: SIM115 - lives as long as the server
+    offsets: dict[int, tuple[int, int]] = {}
+    for start in range(0, prerender, PAGE_SIZE):
+        chunk = orjson.dumps([event(n) for n in range(start, min(prerender, start + PAGE_SIZE))])
+        offsets[start] = (spool.tell(), len(chunk))
+        spool.write(chunk)
+    spool.flush()
+
+    def events_json(start: int, end: int) -> bytes:
+        if end - start == PAGE_SIZE and start in offsets and end <= prerender:
+            offset, size = offsets[start]
+            return os.pread(spool.fileno(), size, offset)
+        return orjson.dumps([event(n) for n in range(start, end)])
 
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self):
@@ -243,10 +294,8 @@ def serve(port: int) -> None:
             start = int(query.get("cursor", ["0"])[0])
             limit = int(query.get("limit", [str(PAGE_SIZE)])[0])
             end = min(total, start + limit)
-            body = orjson.dumps({
-                "events": [event(n) for n in range(start, end)],
-                "next_cursor": str(end) if end < total else None,
-            })
+            body = b"".join((b'{"events":', events_json(start, end), b',"next_cursor":',
+                             orjson.dumps(str(end) if end < total else None), b"}"))
             self.send_response(200)
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(body)))
@@ -286,10 +335,11 @@ def run(*, quick: bool = False) -> dict:
     print(f"reconciliation: loaded {loaded}", flush=True)
     port = _free_port()
     results = []
-    with process([sys.executable, "-m", "bench.reconciliation", "serve", str(port)], env=env,
+    with process([sys.executable, "-m", "bench.reconciliation", "serve", str(port), str(sizes[-1])], env=env,
                  ready_url=f"http://127.0.0.1:{port}/events?total=1"):
         for total in sizes:
             floor = _child(env, "antijoin", str(total))
+            transfer_result = _child(env, "transfer", str(total), f"http://127.0.0.1:{port}/events")
             core_result = _child(env, "core", str(total))
             _child(env, "forget")
             http_result = _child(env, "poll", str(total), f"http://127.0.0.1:{port}/events")
@@ -303,9 +353,10 @@ def run(*, quick: bool = False) -> dict:
                 raise SystemExit(f"anti-join at {total} found {floor['antijoin_missing']} missing")
             row = {
                 "events": total, "missed": expected["recovered"], **floor,
-                "core": core_result, "http": http_result,
+                "core": core_result, "http": http_result, "transfer_only": transfer_result,
                 "core_vs_antijoin": round(core_result["seconds"] / floor["antijoin_seconds"], 2),
                 "http_vs_antijoin": round(http_result["seconds"] / floor["antijoin_seconds"], 2),
+                "transfer_vs_antijoin": round(transfer_result["seconds"] / floor["antijoin_seconds"], 2),
             }
             results.append(row)
             print(f"reconciliation at {total}: {row}", flush=True)
@@ -316,6 +367,7 @@ def run(*, quick: bool = False) -> dict:
         "target": "reconciliation <= 3x the anti-join; peak RSS flat between sizes",
         "core_vs_antijoin": biggest["core_vs_antijoin"],
         "http_vs_antijoin": biggest["http_vs_antijoin"],
+        "transfer_vs_antijoin": biggest["transfer_vs_antijoin"],
         "meets_target_core": all(r["core_vs_antijoin"] <= 3 for r in results),
         "meets_target_http": all(r["http_vs_antijoin"] <= 3 for r in results),
         "rss_growth_mb_core": round(results[-1]["core"]["peak_rss_mb"] - results[0]["core"]["peak_rss_mb"], 1),
@@ -330,13 +382,14 @@ def run(*, quick: bool = False) -> dict:
 def main(argv: list[str]) -> None:
     command, *args = argv
     if command == "serve":
-        serve(int(args[0]))
+        serve(int(args[0]), int(args[1]) if len(args) > 1 else 0)
         return
     handlers = {
         "generate": lambda: generate(int(args[0])),
         "antijoin": lambda: antijoin(int(args[0])),
         "core": lambda: core(int(args[0])),
         "poll": lambda: poll(int(args[0]), args[1]),
+        "transfer": lambda: transfer(int(args[0]), args[1]),
         "forget": forget_recovered,
     }
     print(json.dumps(handlers[command]()), flush=True)

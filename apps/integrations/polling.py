@@ -2,13 +2,16 @@
 
 A run polls one integration's source over one window, page by page, and stores every event
 through the same idempotent inbound store as webhooks (source `poll`). It is also the
-reconciliation of that window: each polled id is looked up first (one anti-join per page), so
-events already received are only counted, never re-validated or re-written; the missing ones go
-through the store and are flagged as recovered (missed by webhooks).
+reconciliation of that window: each page's ids are anti-joined as the page arrives (one query
+per page), so events already received are only counted, never re-validated or re-written; only
+the missing ones are kept and go through the store, flagged as recovered (missed by webhooks).
 
 Rules kept here:
-- HTTP happens outside any database transaction; each page's events, their RecoveredEvent rows
-  and the run's counters commit in one transaction, so the counts always match what is stored.
+- HTTP happens outside any database transaction (the next page is fetched in a helper thread
+  while the current one is stored). Pages are stored in batches (PageStore): a batch's events,
+  their RecoveredEvent rows and the run's counters commit in one transaction, so the counts
+  always match what is stored; a page is never stored in part, and when a run fails, the pages
+  received before the failure are stored first.
 - A window counts as done (`PollConfig.last_window_end`) only when every page of it is stored.
   A failed run leaves the window to the next run, whose overlap makes the store skip what the
   failed run already stored.
@@ -19,10 +22,12 @@ Rules kept here:
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 import logging
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import orjson
@@ -36,14 +41,13 @@ from django_celery_beat.models import CrontabSchedule, IntervalSchedule, Periodi
 
 from apps.core.audit import audit_record, snapshot
 from apps.integrations import services
-from apps.integrations.adapters import PageFormatError, WindowRequest, adapter_for
+from apps.integrations.adapters import PageFormatError, PolledPage, WindowRequest, adapter_for
 from apps.integrations.models import (
     EventSource,
     EventStatus,
     Integration,
     PollConfig,
     ReconciliationRun,
-    RecoveredEvent,
 )
 from apps.integrations.schemas import MAX_ID_LENGTH
 
@@ -271,14 +275,17 @@ def _finish(run: ReconciliationRun, config: PollConfig, *, error: BaseException 
 
 
 def _run_pages(*, run: ReconciliationRun, config: PollConfig, session, sleep) -> None:
+    """Fetch the window's pages and reconcile them. The next page is fetched (in one helper
+    thread, which never touches the database) while the current one is stored, so the source's
+    latency and the database's work overlap; at most two pages are in memory."""
     adapter = adapter_for(config)
     http = session or requests.Session()
     headers = {"Accept": "application/json", "User-Agent": "AffiliateHub-poller/1"}
     if config.auth_header_name and config.auth_header_value:
         headers[config.auth_header_name] = config.auth_header_value
-    cursor: str | None = None
-    seen_cursors: set[str] = set()
-    for _ in range(MAX_PAGES_PER_RUN):
+    store = PageStore(integration=config.integration, run=run)
+
+    def fetch(cursor: str | None) -> PolledPage:
         request = WindowRequest(
             since=run.window_start,
             until=run.window_end,
@@ -286,17 +293,30 @@ def _run_pages(*, run: ReconciliationRun, config: PollConfig, session, sleep) ->
             page_size=config.page_size,
             cursor=cursor,
         )
-        body = _fetch(http, config, adapter.params(request), headers, sleep=sleep)
-        page = adapter.parse(body)
-        store_polled_page(integration=config.integration, run=run, events=page.events)
-        ReconciliationRun.objects.filter(pk=run.pk).update(skipped=F("skipped") + page.skipped)
-        if page.next_cursor is None:
-            return
-        if page.next_cursor in seen_cursors:
-            raise PageFormatError(f"The source repeated cursor {page.next_cursor!r}; stopping to avoid a loop.")
-        seen_cursors.add(page.next_cursor)
-        cursor = page.next_cursor
-    raise PollError(f"More than {MAX_PAGES_PER_RUN} pages in one window; poll a shorter window.")
+        return adapter.parse(_fetch(http, config, adapter.params(request), headers, sleep=sleep))
+
+    seen_cursors: set[str] = set()
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="poll-fetch") as fetcher:
+        following = fetcher.submit(fetch, None)
+        try:
+            for _ in range(MAX_PAGES_PER_RUN):
+                page = following.result()
+                cursor = page.next_cursor
+                if cursor is not None and cursor in seen_cursors:
+                    store.add(page.events, skipped=page.skipped)
+                    raise PageFormatError(f"The source repeated cursor {cursor!r}; stopping to avoid a loop.")
+                if cursor is not None:
+                    seen_cursors.add(cursor)
+                    following = fetcher.submit(fetch, cursor)
+                store.add(page.events, skipped=page.skipped)
+                if cursor is None:
+                    store.flush()
+                    return
+            raise PollError(f"More than {MAX_PAGES_PER_RUN} pages in one window; poll a shorter window.")
+        except BaseException:
+            following.cancel()
+            store.flush()  # the pages received before the failure are kept (a failing page: none of it)
+            raise
 
 
 def _retryable(exc: BaseException) -> bool:
@@ -346,20 +366,40 @@ def _fetch(http: requests.Session, config: PollConfig, params: dict, headers: di
 
 
 # --------------------------------------------------------------------------------------------
-# One page: anti-join, store what is missing, count
+# Pages: anti-join each page as it arrives, store what is missing in batches of pages
 
 
-# The page's ids travel as one JSON array (orjson builds it in microseconds; binding a text[] of
-# 10,000 elements costs tens of milliseconds of client time). The answer holds only the rows
-# that matter: ids not stored yet (source NULL, one row per occurrence, with the item's position)
-# and ids stored by an earlier poll. Ids already received by webhook, the bulk of every page, are
-# counted without leaving the server.
+# One query per page. The page's ids travel as one newline-separated text (parsed by
+# string_to_array in microseconds); `found` reads the stored ones with a single index scan over
+# the whole array (`= ANY`: PostgreSQL sorts the array and walks the index once, instead of one
+# descent per id), and a hash join against the page keeps only the rows that matter: ids not
+# stored yet (one row per occurrence, with the item's position) and ids an earlier poll stored.
+# Ids already received by webhook, the bulk of every page, never leave the server.
 _ABSENT_SQL = """
-SELECT u.position, e.source
-FROM jsonb_array_elements_text(%s::jsonb) WITH ORDINALITY AS u(webhook_id, position)
-LEFT JOIN integrations_inboundevent e ON e.integration_id = %s AND e.webhook_id = u.webhook_id
-WHERE e.id IS NULL OR e.source = %s
+WITH page AS MATERIALIZED (SELECT {ids} AS ids),
+found AS MATERIALIZED (
+    SELECT e.webhook_id::text AS webhook_id, e.source
+    FROM page, integrations_inboundevent e
+    WHERE e.integration_id = %(integration)s AND e.webhook_id = ANY(page.ids)
+)
+SELECT u.position, f.source
+FROM page, unnest(page.ids) WITH ORDINALITY AS u(webhook_id, position)
+LEFT JOIN found f ON f.webhook_id = u.webhook_id
+WHERE f.webhook_id IS NULL OR f.source = %(poll)s
 """
+_ABSENT_TEXT_SQL = _ABSENT_SQL.format(ids="string_to_array(%(ids)s, E'\\n')")
+# Ids holding a newline cannot be split that way: they travel as a JSON array instead.
+_ABSENT_JSON_SQL = _ABSENT_SQL.format(ids="ARRAY(SELECT jsonb_array_elements_text(%(ids)s::jsonb))")
+
+_RECOVERED_SQL = """
+INSERT INTO integrations_recoveredevent (run_id, event_id) SELECT %s, unnest(%s::bigint[])
+"""
+
+# A batch commits once it holds this many polled events or this many missing ones (whichever
+# comes first), so memory stays bounded by the batch, never by the window.
+BATCH_POLLED_EVENTS = 100_000
+BATCH_MISSING_EVENTS = 5_000
+STORE_CHUNK = 1_000  # events per inbound_events_store call
 
 
 def polled_event_id(item) -> str:
@@ -377,39 +417,71 @@ def _page_ids(events: list) -> list[str]:
         ids = [item["id"] for item in events]
     except (TypeError, KeyError):
         return [polled_event_id(item) for item in events]
-    if all(type(i) is str and 0 < len(i) <= MAX_ID_LENGTH for i in ids):
+    if ids and set(map(type, ids)) == {str} and min(map(len, ids)) > 0 and max(map(len, ids)) <= MAX_ID_LENGTH:
         return ids
     return [polled_event_id(item) for item in events]
 
 
-def store_polled_page(*, integration: Integration, run: ReconciliationRun, events: list) -> PageCounts:
-    """Reconcile one page in one transaction: count what is stored, store what is missing.
+def _absent_rows(integration_id: int, ids: list[str]) -> list[tuple[int, str | None]]:
+    """(position, source) of the page's items not stored yet (source None) or stored by a poll."""
+    if not ids:
+        return []
+    text = "\n".join(ids)
+    if text.count("\n") == len(ids) - 1:
+        sql, value = _ABSENT_TEXT_SQL, text
+    else:
+        sql, value = _ABSENT_JSON_SQL, orjson.dumps(ids).decode()
+    with connection.cursor() as cursor:
+        cursor.execute(sql, {"ids": value, "integration": integration_id, "poll": EventSource.POLL})
+        return cursor.fetchall()
 
-    One query finds the page's ids that are not stored (and those an earlier poll stored); only
-    the missing items are validated and inserted, so a page that webhooks already delivered costs
-    one index lookup per id in PostgreSQL and almost nothing in Python.
+
+@dataclass
+class _PendingPage:
+    counts: PageCounts
+    missing: list[services.IncomingEvent]
+    skipped: int = 0
+
+
+class PageStore:
+    """Reconciles a run's pages: `add` each page as it arrives, `flush` at the end.
+
+    `add` finds the page's missing items at once (one query, outside any transaction) and keeps
+    only those, with the page's counts. Pages are stored in batches: one transaction per batch
+    stores the missing events, their RecoveredEvent rows and the run's counters (pages, polled,
+    already received, recovered, failed, skipped), so the counts always match what is stored.
+    A batch that cannot be stored is retried page by page: the pages before the failing one are
+    kept and the failing page leaves nothing of itself (its error is raised).
+
+    An id repeated across pending pages counts as previously polled the second time, as it would
+    if the first page had been stored already.
     """
-    counts = PageCounts(polled=len(events))
-    ids = _page_ids(events)
-    with transaction.atomic():
-        with connection.cursor() as cursor:
-            cursor.execute(_ABSENT_SQL, [orjson.dumps(ids).decode(), integration.pk, EventSource.POLL])
-            rows = cursor.fetchall()
+
+    def __init__(self, *, integration: Integration, run: ReconciliationRun):
+        self.integration = integration
+        self.run = run
+        self.pending: list[_PendingPage] = []
+        self.pending_ids: set[str] = set()
+        self.pending_polled = 0
+        self.pending_missing = 0
+
+    def add(self, events: list, *, skipped: int = 0) -> None:
+        counts = PageCounts(polled=len(events))
+        ids = _page_ids(events)
         missing: list[services.IncomingEvent] = []
-        taken: set[str] = set()
-        repeated = 0
-        for position, source in sorted(rows):
+        taken = self.pending_ids
+        for position, source in sorted(_absent_rows(self.integration.pk, ids)):
             if source is not None:
                 counts.previously_polled += 1
                 continue
             item, webhook_id = events[position - 1], ids[position - 1]
-            if webhook_id in taken:  # the same id twice in one page: the second is a duplicate
-                repeated += 1
+            if webhook_id in taken:  # the same id earlier in this page or batch: a repeat
+                counts.previously_polled += 1
                 continue
             taken.add(webhook_id)
             missing.append(
                 services.incoming_event(
-                    integration_kind=integration.kind,
+                    integration_kind=self.integration.kind,
                     webhook_id=webhook_id,
                     envelope=item,
                     body_hash=services.item_hash(item),
@@ -417,31 +489,69 @@ def store_polled_page(*, integration: Integration, run: ReconciliationRun, event
                 )
             )
         counts.already_received = counts.polled - len(missing)
-        counts.previously_polled += repeated
-        recovered_ids = []
-        if missing:
-            results = services.inbound_events_store(integration_id=integration.pk, events=missing, source=EventSource.POLL)
-            for result in results:
-                if result.outcome == services.ACCEPTED:
-                    recovered_ids.append(result.event_id)
-                    if result.status == EventStatus.INVALID:
-                        counts.failed += 1
-                    else:
-                        counts.recovered += 1
-                elif result.outcome == services.DUPLICATE:
-                    counts.already_received += 1  # a webhook won the race since the anti-join
-                else:
-                    counts.failed += 1  # same id, different body: kept as an InboundConflict
-            RecoveredEvent.objects.bulk_create([RecoveredEvent(run=run, event_id=pk) for pk in recovered_ids])
-        ReconciliationRun.objects.filter(pk=run.pk).update(
-            pages=F("pages") + 1,
-            polled=F("polled") + counts.polled,
-            already_received=F("already_received") + counts.already_received,
-            previously_polled=F("previously_polled") + counts.previously_polled,
-            recovered=F("recovered") + counts.recovered,
-            failed=F("failed") + counts.failed,
-        )
-    return counts
+        self.pending.append(_PendingPage(counts=counts, missing=missing, skipped=skipped))
+        self.pending_polled += counts.polled
+        self.pending_missing += len(missing)
+        if self.pending_polled >= BATCH_POLLED_EVENTS or self.pending_missing >= BATCH_MISSING_EVENTS:
+            self.flush()
+
+    def flush(self) -> list[PageCounts]:
+        """Store the pending pages; returns their final counts, page by page."""
+        pages, self.pending = self.pending, []
+        self.pending_ids, self.pending_polled, self.pending_missing = set(), 0, 0
+        if not pages:
+            return []
+        try:
+            self._commit(pages)
+        except Exception:
+            if len(pages) == 1:
+                raise
+            for page in pages:  # find the page that fails; keep the ones before it
+                self._commit([page])
+        return [page.counts for page in pages]
+
+    def _commit(self, pages: list[_PendingPage]) -> None:
+        integration_id = self.integration.pk
+        stored = [dataclasses.replace(page.counts) for page in pages]  # applied only once committed
+        with transaction.atomic():
+            recovered_ids: list[int] = []
+            for page, counts in zip(pages, stored, strict=True):
+                for start in range(0, len(page.missing), STORE_CHUNK):
+                    chunk = page.missing[start : start + STORE_CHUNK]
+                    results = services.inbound_events_store(
+                        integration_id=integration_id, events=chunk, source=EventSource.POLL
+                    )
+                    for result in results:
+                        if result.outcome == services.ACCEPTED:
+                            recovered_ids.append(result.event_id)
+                            if result.status == EventStatus.INVALID:
+                                counts.failed += 1
+                            else:
+                                counts.recovered += 1
+                        elif result.outcome == services.DUPLICATE:
+                            counts.already_received += 1  # a webhook won the race since the anti-join
+                        else:
+                            counts.failed += 1  # same id, different body: kept as an InboundConflict
+            if recovered_ids:
+                with connection.cursor() as cursor:
+                    cursor.execute(_RECOVERED_SQL, [self.run.pk, recovered_ids])
+            ReconciliationRun.objects.filter(pk=self.run.pk).update(
+                pages=F("pages") + len(pages),
+                skipped=F("skipped") + sum(page.skipped for page in pages),
+                **{name: F(name) + sum(getattr(c, name) for c in stored) for name in _COUNTERS},
+            )
+        for page, counts in zip(pages, stored, strict=True):
+            page.counts = counts
+
+
+_COUNTERS = ("polled", "already_received", "previously_polled", "recovered", "failed")
+
+
+def store_polled_page(*, integration: Integration, run: ReconciliationRun, events: list) -> PageCounts:
+    """Reconcile one page in one transaction: count what is stored, store what is missing."""
+    store = PageStore(integration=integration, run=run)
+    store.add(events)
+    return store.flush()[0]
 
 
 # --------------------------------------------------------------------------------------------
