@@ -20,9 +20,10 @@ from drf_spectacular.utils import extend_schema_field
 BIGINT_MAX = 2**63 - 1
 
 
-@extend_schema_field({"type": "string", "minLength": 1})
+@extend_schema_field({"type": "string", "minLength": 1, "pattern": "^[^\\x00]+$"})
 class TextFilter(django_filters.CharFilter):
-    """A text filter documented as non-empty (an empty value is refused, see filterset_apply)."""
+    """A text filter documented as non-empty and NUL-free (both are refused with a 400: an empty
+    value by filterset_apply, a NUL character by Django's form field)."""
 
 
 @extend_schema_field({"type": "integer", "minimum": 1, "maximum": BIGINT_MAX})

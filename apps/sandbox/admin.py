@@ -11,7 +11,9 @@ class SandboxGatewayConfigAdmin(admin.ModelAdmin):
     list_display = ("__str__", "hub_url", "integration_slug", "failure_rate", "settle_seconds")
 
     def has_add_permission(self, request):
-        return not SandboxGatewayConfig.objects.exists()
+        # The single configuration row is made by `sandbox_gateway_setup` (and on first use);
+        # asking the database here would cost a query on every admin page (the sidebar).
+        return False
 
     def has_delete_permission(self, request, obj=None):
         return False
