@@ -1,9 +1,18 @@
 """Shared fixtures. Factories live in tests/factories.py."""
 
+import os
+
 import pytest
+from hypothesis import settings as hypothesis_settings
 from rest_framework.test import APIClient
 
 from apps.core.services import apikey_create
+
+# CI runs every property test with a fixed seed, so a red run can be reproduced exactly
+# (`CI=true make test`); locally each run explores new examples.
+hypothesis_settings.register_profile("ci", derandomize=True, print_blob=True)
+if os.environ.get("CI"):
+    hypothesis_settings.load_profile("ci")
 
 
 @pytest.fixture
