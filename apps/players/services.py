@@ -85,6 +85,35 @@ def _lock_player(player: Player) -> None:
 # --- deposits ---------------------------------------------------------------------------------
 
 
+def _claim_first(row, *, player: Player, flag: str, time_field: str, id_key: str, action: str,
+                 actor_label: str, reason: str):
+    """Give a newly recorded fact the player's "first" flag if it happened before the current
+    holder (or there is none). Returns (changed, previous holder). Called with the player locked.
+
+    The old flag is cleared first: one first fact per player is a partial unique index. A move
+    (a late fact that happened earlier) is audited.
+    """
+    model = type(row)
+    previous = model.objects.filter(player=player, **{flag: True}).first()
+    changed = previous is None or getattr(row, time_field) < getattr(previous, time_field)
+    if not changed:
+        return False, previous
+    if previous is not None:
+        model.objects.filter(pk=previous.pk).update(**{flag: False})
+        setattr(previous, flag, False)
+        audit_record(
+            action=action,
+            instance=row,
+            actor_label=actor_label,
+            before={id_key: previous.pk, time_field: getattr(previous, time_field).isoformat()},
+            after={id_key: row.pk, time_field: getattr(row, time_field).isoformat()},
+            reason=reason,
+        )
+    model.objects.filter(pk=row.pk).update(**{flag: True})
+    setattr(row, flag, True)
+    return True, previous
+
+
 @dataclass(frozen=True)
 class DepositResult:
     """`created`: this call stored the deposit. `ftd_changed`: the player's first-time deposit
@@ -135,23 +164,10 @@ def deposit_record(
                 raise FactError(f"Deposit {system}:{deposit_id} was recorded for another player.")
             return DepositResult(deposit=deposit, created=False, ftd_changed=False)
 
-        previous = Deposit.objects.filter(player=player, is_first=True).first()
-        ftd_changed = previous is None or occurred_at < previous.occurred_at
-        if ftd_changed:
-            if previous is not None:
-                # Clear the old flag first: one first deposit per player is a unique index.
-                Deposit.objects.filter(pk=previous.pk).update(is_first=False)
-                previous.is_first = False
-                audit_record(
-                    action="deposit.ftd_moved",
-                    instance=deposit,
-                    actor_label=system,
-                    before={"first_deposit_id": previous.pk, "occurred_at": previous.occurred_at.isoformat()},
-                    after={"first_deposit_id": deposit.pk, "occurred_at": occurred_at.isoformat()},
-                    reason="A deposit that happened earlier arrived late.",
-                )
-            Deposit.objects.filter(pk=deposit.pk).update(is_first=True)
-            deposit.is_first = True
+        ftd_changed, previous = _claim_first(
+            deposit, player=player, flag="is_first", time_field="occurred_at", id_key="first_deposit_id",
+            action="deposit.ftd_moved", actor_label=system, reason="A deposit that happened earlier arrived late.",
+        )
 
         # A chargeback may have named this deposit before the deposit itself arrived.
         Chargeback.objects.filter(
@@ -379,22 +395,10 @@ def purchase_record(
                 raise FactError(f"Purchase {system}:{purchase_id} was recorded for another player.")
             return PurchaseResult(purchase=purchase, created=False, first_changed=False)
 
-        previous = Purchase.objects.filter(player=player, is_first_purchase=True).first()
-        first_changed = previous is None or purchased_at < previous.purchased_at
-        if first_changed:
-            if previous is not None:
-                Purchase.objects.filter(pk=previous.pk).update(is_first_purchase=False)
-                previous.is_first_purchase = False
-                audit_record(
-                    action="purchase.first_moved",
-                    instance=purchase,
-                    actor_label=system,
-                    before={"first_purchase_id": previous.pk, "purchased_at": previous.purchased_at.isoformat()},
-                    after={"first_purchase_id": purchase.pk, "purchased_at": purchased_at.isoformat()},
-                    reason="A purchase made earlier arrived late.",
-                )
-            Purchase.objects.filter(pk=purchase.pk).update(is_first_purchase=True)
-            purchase.is_first_purchase = True
+        first_changed, previous = _claim_first(
+            purchase, player=player, flag="is_first_purchase", time_field="purchased_at", id_key="first_purchase_id",
+            action="purchase.first_moved", actor_label=system, reason="A purchase made earlier arrived late.",
+        )
     return PurchaseResult(purchase=purchase, created=True, first_changed=first_changed, previous_first=previous)
 
 
