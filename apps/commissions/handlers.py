@@ -1,14 +1,16 @@
 """Commission reactions to inbound events. Thin: find what the event recorded, call a service.
 
 Registered in CommissionsConfig.ready(), after the fact handlers of apps.mappings (INSTALLED_APPS
-order), so each runs in the same transaction, after the fact exists. A duplicate delivery
-records no new fact, so these find nothing and book nothing; the ledger's unique keys are the
-second line of defence.
+order), so each runs in the same transaction, after the fact exists, and finds it in
+`ctx.recorded(...)`. A duplicate delivery records no new fact, so these find nothing and book
+nothing; the ledger's unique keys are the second line of defence. A CPA line booked here is
+passed on (`ctx.record`) to the qualified-CPA postback.
 """
 
 from __future__ import annotations
 
 from apps.commissions import services
+from apps.commissions.models import CommissionEntry
 from apps.integrations import registry
 from apps.integrations.registry import EventContext
 from apps.mappings.models import IdentifierMapping
@@ -27,33 +29,39 @@ def _mapped_player(ctx: EventContext) -> Player | None:
 
 
 def deposit_created(ctx: EventContext) -> None:
-    for deposit in Deposit.objects.recorded_by(ctx.event_id).select_related("player__affiliate"):
-        services.cpa_evaluate(player=deposit.player, source_event_id=ctx.event_id)
+    for deposit in ctx.recorded(Deposit):
+        _record(ctx, services.cpa_evaluate(player=deposit.player, source_event_id=ctx.event_id))
+
+
+def _record(ctx: EventContext, entry: CommissionEntry | None) -> None:
+    """Pass a CPA line booked from this event on to the postback reaction registered after us."""
+    if entry is not None:
+        ctx.record(entry)
 
 
 def kyc_updated(ctx: EventContext) -> None:
     player = _mapped_player(ctx)
     if player is not None and ctx.data["status"] == "passed":
-        services.cpa_evaluate(player=player, source_event_id=ctx.event_id)
+        _record(ctx, services.cpa_evaluate(player=player, source_event_id=ctx.event_id))
 
 
 def revenue_reported(ctx: EventContext) -> None:
-    for report in RevenueReport.objects.recorded_by(ctx.event_id).select_related("player__affiliate"):
-        services.revenue_accrue(report=report, source_event_id=ctx.event_id)
+    for report in ctx.recorded(RevenueReport):
+        _record(ctx, services.revenue_accrue(report=report, source_event_id=ctx.event_id))
 
 
 def trade_closed(ctx: EventContext) -> None:
-    for trade in Trade.objects.recorded_by(ctx.event_id).select_related("player__affiliate"):
+    for trade in ctx.recorded(Trade):
         services.trade_accrue(trade=trade, source_event_id=ctx.event_id)
 
 
 def purchase_created(ctx: EventContext) -> None:
-    for purchase in Purchase.objects.recorded_by(ctx.event_id).select_related("player__affiliate"):
+    for purchase in ctx.recorded(Purchase):
         services.purchase_accrue(purchase=purchase, source_event_id=ctx.event_id)
 
 
 def purchase_refunded(ctx: EventContext) -> None:
-    for purchase in Purchase.objects.filter(refund_source_event_id=ctx.event_id).select_related("player__affiliate"):
+    for purchase in ctx.recorded(Purchase):  # the purchase this event refunded
         services.purchase_refund_accrue(purchase=purchase, source_event_id=ctx.event_id)
 
 
@@ -64,7 +72,7 @@ def self_exclusion_started(ctx: EventContext) -> None:
 
 
 def chargeback_created(ctx: EventContext) -> None:
-    for chargeback in Chargeback.objects.recorded_by(ctx.event_id).select_related("player__affiliate"):
+    for chargeback in ctx.recorded(Chargeback):
         services.clawback_case_open(chargeback=chargeback, source_event_id=ctx.event_id)
 
 

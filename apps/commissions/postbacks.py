@@ -1,7 +1,8 @@
 """Qualified-CPA postbacks: the commission ledger's part of affiliate postbacks.
 
 Registered after the commission handlers (CommissionsConfig.ready), so in the same transaction
-as the event that qualified the CPA, it finds the CPA line booked from that event and queues
+as the event that qualified the CPA, it finds the CPA line booked from that event (passed on by
+the commission handler, `ctx.recorded(CommissionEntry)`) and queues
 the affiliate's `qualified_cpa` postback through apps.mappings.postbacks (which checks
 self-exclusion and fires at most once per player). A CPA booked as suppressed or failed fires
 nothing.
@@ -15,16 +16,14 @@ from apps.integrations.registry import EventContext
 from apps.mappings.postbacks import postback_fire
 
 # The events whose commission handlers may qualify a CPA (commissions.handlers: cpa_evaluate).
-CPA_QUALIFYING_EVENTS = ("deposit.created", "kyc.updated")
+CPA_QUALIFYING_EVENTS = ("deposit.created", "kyc.updated", "revenue.reported")  # wagering qualifies too
 
 
 def qualified_cpa_postbacks(ctx: EventContext) -> None:
-    entries = CommissionEntry.objects.filter(
-        source_event_id=ctx.event_id,
-        kind=CommissionEntry.Kind.CPA,
-        status__in=[CommissionEntry.Status.PENDING, CommissionEntry.Status.APPROVED],
-    ).select_related("player")
-    for entry in entries:
+    payable = (CommissionEntry.Status.PENDING, CommissionEntry.Status.APPROVED)
+    for entry in ctx.recorded(CommissionEntry):
+        if entry.kind != CommissionEntry.Kind.CPA or entry.status not in payable:
+            continue
         if entry.player is not None and entry.player.affiliate_id == entry.affiliate_id:
             postback_fire(player=entry.player, event="qualified_cpa", commission=entry.amount, currency=entry.currency)
 

@@ -49,6 +49,9 @@ Contract for handlers:
 - Any other exception is a failure: the handlers' writes are rolled back, the traceback summary
   is recorded in `last_error`, and the event is retried with exponential backoff, then
   dead-lettered (admin: "Dead letters", replayable).
+- A handler that records a fact passes it on with `ctx.record(instance)` (only when this
+  delivery created it); handlers registered after it read `ctx.recorded(Model)`, so a reaction
+  acts once and needs no query to find what the event recorded.
 - Handlers do no network I/O (the transaction is open); schedule outbound work with
   `transaction.on_commit`.
 """
@@ -81,7 +84,8 @@ EVENT_TYPES: frozenset[str] = frozenset(
 
 @dataclass(frozen=True)
 class EventContext:
-    """What a handler knows about the event it handles. Plain values only, no model instances."""
+    """What a handler knows about the event it handles: plain values, plus the facts recorded by
+    the handlers that ran before it for this event (model instances, see `record`)."""
 
     event_id: int
     integration_id: int
@@ -93,6 +97,17 @@ class EventContext:
     occurred_at: dt.datetime | None  # envelope timestamp: when it happened at the source
     data: dict[str, Any]  # validated payload (Decimal amounts, aware datetimes)
     raw: dict[str, Any] = field(default_factory=dict)  # the envelope exactly as received
+    # What the handlers before this one recorded for this event (`record`/`recorded`): how a
+    # reaction finds the fact without querying for it. Empty for a duplicate delivery.
+    facts: list[Any] = field(default_factory=list)
+
+    def record(self, *facts: Any) -> None:
+        """Tell the handlers after this one what this event recorded (model instances)."""
+        self.facts.extend(facts)
+
+    def recorded(self, model: type) -> list[Any]:
+        """What earlier handlers of this event recorded of `model`, in recording order."""
+        return [fact for fact in self.facts if isinstance(fact, model)]
 
 
 class ParkEvent(Exception):  # an instruction to the processor, not an error

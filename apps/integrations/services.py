@@ -21,7 +21,7 @@ import random
 import re
 import secrets
 import traceback
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import orjson
@@ -446,21 +446,50 @@ PROCESSED, PARKED, FAILED, DEAD, INVALID, SKIPPED = "processed", "parked", "fail
 _DUE_SLACK = dt.timedelta(seconds=5)
 
 
+class _HandlersFailed(Exception):
+    """A handler raised (ParkEvent and RejectEvent included): `cause` is what it raised."""
+
+    def __init__(self, cause: Exception):
+        super().__init__(str(cause))
+        self.cause = cause
+
+
 def inbound_event_process(*, event_id: int) -> str:
     """Run the registered handlers of one event, exactly once in effect.
 
     Locks the event row (skipping it if another worker holds it), ignores events that are not
     `received`/`failed` (already done, parked, dead) or not yet due, then runs every handler and
-    the status change in one transaction. Handler writes run in a savepoint: on ParkEvent or an
-    exception they are rolled back and only the event row's new state commits. Returns the
-    outcome (processed / parked / failed / dead / invalid / skipped).
+    the status change in one transaction. When a handler raises (ParkEvent, RejectEvent or a
+    failure), that transaction rolls back whole and a second one records the event's new state
+    (parked / dead / failed with its retry), so the handlers' writes never survive and the
+    success path needs no savepoint. Returns the outcome (processed / parked / failed / dead /
+    invalid / skipped).
     """
     now = timezone.now()
+    try:
+        return _process_locked(event_id, now)
+    except _HandlersFailed as failed:
+        cause = failed.cause
+        if isinstance(cause, ParkEvent):
+            return _record_outcome(event_id, lambda event: _mark_parked(event, cause, now))
+        if isinstance(cause, RejectEvent):
+            return _record_outcome(event_id, lambda event: _mark_rejected(event, cause))
+        # Recorded in last_error and logged, then retried or dead-lettered.
+        logger.error("Inbound event %s failed in a handler.", event_id, exc_info=cause)
+        return _record_outcome(event_id, lambda event: _mark_failed(event, cause, now))
+
+
+def _due(event: InboundEvent | None, now: dt.datetime) -> bool:
+    if event is None or event.status not in (Status.RECEIVED, Status.FAILED):
+        return False
+    return not (event.status == Status.FAILED and event.next_attempt_at and event.next_attempt_at > now + _DUE_SLACK)
+
+
+def _process_locked(event_id: int, now: dt.datetime) -> str:
+    """The success path, in one transaction; raises _HandlersFailed (rolling everything back)."""
     with transaction.atomic():
         event = _lock_for_processing(event_id)
-        if event is None or event.status not in (Status.RECEIVED, Status.FAILED):
-            return SKIPPED
-        if event.status == Status.FAILED and event.next_attempt_at and event.next_attempt_at > now + _DUE_SLACK:
+        if not _due(event, now):
             return SKIPPED
 
         validated = validate_envelope(event.payload, kind=event.integration_kind)
@@ -482,25 +511,29 @@ def inbound_event_process(*, event_id: int) -> str:
             data=validated.data,
             raw=event.payload,
         )
-        handlers = registry.handlers_for(event.event_type)
         try:
+            handlers = registry.handlers_for(event.event_type)
             if not handlers:
                 raise NoHandlerRegistered(f"No handler is registered for {event.event_type}.")
-            with transaction.atomic():  # savepoint: handler writes vanish on park or failure
-                for handler in handlers:
-                    handler(ctx)
-        except ParkEvent as park:
-            outcome = _mark_parked(event, park, now)
-        except RejectEvent as rejected:
-            outcome = _mark_rejected(event, rejected)
-        except Exception as exc:  # recorded in last_error and logged, then retried or dead-lettered
-            logger.exception("Inbound event %s (%s) failed in a handler.", event.pk, event.event_type)
-            outcome = _mark_failed(event, exc, now)
-        else:
-            # When the handlers finished (the receipt-to-processed latency in monitoring).
-            event.status, event.processed_at = Status.PROCESSED, timezone.now()
-            event.next_attempt_at, event.last_error = None, ""
-            outcome = PROCESSED
+            for handler in handlers:
+                handler(ctx)
+        except Exception as exc:
+            raise _HandlersFailed(exc) from exc
+        # When the handlers finished (the receipt-to-processed latency in monitoring).
+        event.status, event.processed_at = Status.PROCESSED, timezone.now()
+        event.next_attempt_at, event.last_error = None, ""
+        _save_outcome(event)
+    return PROCESSED
+
+
+def _record_outcome(event_id: int, mark: Callable[[InboundEvent], str]) -> str:
+    """After the handlers' transaction rolled back: lock the event again and record `mark`'s
+    outcome (skipped if another worker took the event in between)."""
+    with transaction.atomic():
+        event = _lock_for_processing(event_id)
+        if not _due(event, timezone.now()):
+            return SKIPPED
+        outcome = mark(event)
         _save_outcome(event)
     return outcome
 

@@ -13,9 +13,9 @@ compliance, whose services they call.
 Reactions to the same events (commissions, payouts) register their own handlers in their own
 `AppConfig.ready()`. The registry runs the handlers of a type in registration order, i.e. in
 INSTALLED_APPS order, and mappings comes before commissions and payouts, so a reaction runs
-after the fact is recorded, in the same transaction. It finds what this event recorded with
-`<Fact>.objects.recorded_by(ctx.event_id)` (a refund: `Purchase.objects.filter(
-refund_source_event_id=ctx.event_id)`); a duplicate delivery records nothing new, so the
+after the fact is recorded, in the same transaction. Each fact handler passes what this
+delivery recorded on with `ctx.record(...)` (a refund: the refunded purchase) and the reaction
+reads `ctx.recorded(<Fact>)`, without a query; a duplicate delivery records nothing new, so the
 reaction finds nothing and acts once. When the player is unknown the event parks before any
 reaction runs, and everything is re-run together once the player is mapped.
 """
@@ -86,7 +86,7 @@ def player_registered(ctx: EventContext) -> None:
 
 def deposit_created(ctx: EventContext) -> None:
     data = ctx.data
-    deposit_record(
+    result = deposit_record(
         player=_player(ctx, data["player_id"]),
         system=ctx.id_system,
         deposit_id=data["deposit_id"],
@@ -95,11 +95,13 @@ def deposit_created(ctx: EventContext) -> None:
         occurred_at=_occurred_at(ctx),
         source_event_id=ctx.event_id,
     )
+    if result.created:
+        ctx.record(result.deposit)
 
 
 def revenue_reported(ctx: EventContext) -> None:
     data = ctx.data
-    revenue_report_record(
+    result = revenue_report_record(
         player=_player(ctx, data["player_id"]),
         system=ctx.id_system,
         report_id=data["report_id"],
@@ -115,11 +117,13 @@ def revenue_reported(ctx: EventContext) -> None:
         occurred_at=_occurred_at(ctx),
         source_event_id=ctx.event_id,
     )
+    if result.created:
+        ctx.record(result.report)
 
 
 def trade_closed(ctx: EventContext) -> None:
     data = ctx.data
-    trade_record(
+    result = trade_record(
         player=_player(ctx, data["login"]),
         system=ctx.id_system,
         platform=data["platform"],
@@ -139,11 +143,13 @@ def trade_closed(ctx: EventContext) -> None:
         price=data.get("price"),
         source_event_id=ctx.event_id,
     )
+    if result.created:
+        ctx.record(result.trade)
 
 
 def purchase_created(ctx: EventContext) -> None:
     data = ctx.data
-    purchase_record(
+    result = purchase_record(
         player=_player(ctx, data["player_id"]),
         system=ctx.id_system,
         purchase_id=data["purchase_id"],
@@ -153,11 +159,13 @@ def purchase_created(ctx: EventContext) -> None:
         purchased_at=_occurred_at(ctx),
         source_event_id=ctx.event_id,
     )
+    if result.created:
+        ctx.record(result.purchase)
 
 
 def purchase_refunded(ctx: EventContext) -> None:
     data = ctx.data
-    purchase_refund(
+    result = purchase_refund(
         player=_player(ctx, data["player_id"]),
         system=ctx.id_system,
         purchase_id=data["purchase_id"],
@@ -166,11 +174,13 @@ def purchase_refunded(ctx: EventContext) -> None:
         refunded_at=_occurred_at(ctx),
         source_event_id=ctx.event_id,
     )
+    if result.refunded:
+        ctx.record(result.purchase)
 
 
 def chargeback_created(ctx: EventContext) -> None:
     data = ctx.data
-    chargeback_record(
+    result = chargeback_record(
         player=_player(ctx, data["player_id"]),
         system=ctx.id_system,
         chargeback_id=data["chargeback_id"],
@@ -181,6 +191,8 @@ def chargeback_created(ctx: EventContext) -> None:
         reason=data.get("reason", ""),
         source_event_id=ctx.event_id,
     )
+    if result.created:
+        ctx.record(result.chargeback)
 
 
 def kyc_updated(ctx: EventContext) -> None:

@@ -146,8 +146,9 @@ def player_attributed_publish(*, player: Player) -> None:
 
 def first_deposit_postbacks(ctx: EventContext) -> None:
     """deposit.created (after the fact handler recorded it): the first deposit's postback."""
-    deposits = Deposit.objects.recorded_by(ctx.event_id).filter(is_first=True).select_related("player")
-    for deposit in deposits:
+    for deposit in ctx.recorded(Deposit):
+        if not deposit.is_first:
+            continue
         postback_fire(player=deposit.player, event=Event.FIRST_DEPOSIT, amount=deposit.amount, currency=deposit.currency)
 
 

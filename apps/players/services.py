@@ -3,8 +3,8 @@
 The inbound pipeline (apps.mappings.handlers) calls these once per event, at least once per
 delivery, in any order. So every service:
 
-- is idempotent on the fact's natural key through the database's unique constraint (insert in a
-  savepoint, read the stored row on conflict; never check-then-insert);
+- is idempotent on the fact's natural key through the database's unique constraint (`INSERT ...
+  ON CONFLICT DO NOTHING`, reading the stored row on conflict; never check-then-insert);
 - runs in one transaction (a savepoint when the caller, e.g. the event processor, already has
   one open);
 - tolerates out-of-order arrival: flags the hub derives (first deposit, first purchase, current
@@ -26,6 +26,7 @@ from decimal import Decimal
 from django.db import transaction
 
 from apps.core.audit import audit_record
+from apps.core.db import insert_or_skip, lock_row
 from apps.core.money import MoneyError, to_decimal
 from apps.players.facts import Chargeback, Deposit, Purchase, RevenueReport, Trade
 from apps.players.models import Player
@@ -79,7 +80,18 @@ def _required(value: str, name: str) -> str:
 def _lock_player(player: Player) -> None:
     # Serialises the facts of one player whose flags depend on each other (first deposit,
     # current report). NO KEY UPDATE does not block inserts that only reference the player.
-    Player.objects.select_for_update(no_key=True).only("pk").get(pk=player.pk)
+    if not lock_row(Player, player.pk):
+        raise Player.DoesNotExist(f"Player #{player.pk} does not exist.")
+
+
+def _insert_fact(model, *, key: dict, values: dict):
+    """(fact, created): insert the fact unless its natural key `key` is stored, else the stored
+    row. One `INSERT ... ON CONFLICT DO NOTHING` (no savepoint, no prior select); the new row
+    holds the values as stored (decimals rounded by the database)."""
+    fact = model(**key, **values)
+    if insert_or_skip(fact, conflict=tuple(key)):
+        return fact, True
+    return model.objects.get(**key), False
 
 
 # --- deposits ---------------------------------------------------------------------------------
@@ -148,16 +160,11 @@ def deposit_record(
     _aware(occurred_at, "occurred_at")
     with transaction.atomic():
         _lock_player(player)
-        deposit, created = Deposit.objects.get_or_create(
-            system=system,
-            deposit_id=deposit_id,
-            defaults={
-                "player": player,
-                "amount": amount,
-                "currency": currency,
-                "occurred_at": occurred_at,
-                "source_event_id": source_event_id,
-            },
+        deposit, created = _insert_fact(
+            Deposit,
+            key={"system": system, "deposit_id": deposit_id},
+            values={"player": player, "amount": amount, "currency": currency, "occurred_at": occurred_at,
+                    "source_event_id": source_event_id},
         )
         if not created:
             if deposit.player_id != player.pk:
@@ -230,10 +237,10 @@ def revenue_report_record(
     currency = _currency(currency)
     with transaction.atomic():
         _lock_player(player)
-        report, created = RevenueReport.objects.get_or_create(
-            system=system,
-            report_id=report_id,
-            defaults={
+        report, created = _insert_fact(
+            RevenueReport,
+            key={"system": system, "report_id": report_id},
+            values={
                 "player": player,
                 "date": date,
                 "currency": currency,
@@ -314,11 +321,10 @@ def trade_record(
     if opened_at is not None:
         _aware(opened_at, "opened_at")
     with transaction.atomic():
-        trade, created = Trade.objects.get_or_create(
-            platform=platform,
-            server=server,
-            deal_id=deal_id,
-            defaults={
+        trade, created = _insert_fact(
+            Trade,
+            key={"platform": platform, "server": server, "deal_id": deal_id},
+            values={
                 "player": player,
                 "system": system,
                 "login": login,
@@ -378,10 +384,10 @@ def purchase_record(
     _aware(purchased_at, "purchased_at")
     with transaction.atomic():
         _lock_player(player)
-        purchase, created = Purchase.objects.get_or_create(
-            system=system,
-            purchase_id=purchase_id,
-            defaults={
+        purchase, created = _insert_fact(
+            Purchase,
+            key={"system": system, "purchase_id": purchase_id},
+            values={
                 "player": player,
                 "product": product,
                 "amount": amount,
@@ -501,10 +507,10 @@ def chargeback_record(
     with transaction.atomic():
         # Same lock as deposit_record, so a deposit and its chargeback arriving together link.
         _lock_player(player)
-        chargeback, created = Chargeback.objects.get_or_create(
-            system=system,
-            chargeback_id=chargeback_id,
-            defaults={
+        chargeback, created = _insert_fact(
+            Chargeback,
+            key={"system": system, "chargeback_id": chargeback_id},
+            values={
                 "player": player,
                 "amount": amount,
                 "currency": currency,

@@ -1,0 +1,72 @@
+"""Two statements the ORM cannot say in one round trip, for hot paths (the event worker).
+
+- `insert_or_skip`: INSERT ... ON CONFLICT (natural key) DO NOTHING RETURNING id. The idempotent
+  insert of a fact whose natural key may already be stored, without `get_or_create`'s
+  select-savepoint-insert-release (four round trips and two compiled queries).
+- `lock_row`: SELECT ... FOR NO KEY UPDATE of one row by primary key, to serialise work on it.
+
+Both build their SQL from the model's meta once per process; values are parameters and go
+through each field's own database preparation, as `Model.save()` does.
+"""
+
+from __future__ import annotations
+
+from django.db import connection, models
+
+_sql: dict[tuple, str] = {}
+
+
+def _rounded_fields(model: type[models.Model]) -> list[models.Field]:
+    """Fields whose stored value may differ from the one sent (numeric(p, s) rounds)."""
+    return [field for field in model._meta.concrete_fields if isinstance(field, models.DecimalField)]
+
+
+def _insert_sql(model: type[models.Model], fields: list[models.Field], conflict: tuple[str, ...]) -> str:
+    key = ("insert", model, conflict)
+    sql = _sql.get(key)
+    if sql is None:
+        meta, quote = model._meta, connection.ops.quote_name
+        columns = ", ".join(quote(field.column) for field in fields)
+        targets = ", ".join(quote(meta.get_field(name).column) for name in conflict)
+        returning = ", ".join(quote(field.column) for field in [meta.pk, *_rounded_fields(model)])
+        sql = _sql[key] = (
+            f"INSERT INTO {quote(meta.db_table)} ({columns}) "  # noqa: S608 - names from meta
+            f"VALUES ({', '.join(['%s'] * len(fields))}) "
+            f"ON CONFLICT ({targets}) DO NOTHING RETURNING {returning}"
+        )
+    return sql
+
+
+def insert_or_skip(instance: models.Model, *, conflict: tuple[str, ...]) -> bool:
+    """Insert `instance` unless a row with the same `conflict` fields exists (a unique constraint
+    on exactly those fields). True and `instance.pk` set when inserted; False when skipped.
+
+    Field defaults and `auto_now_add` apply as in `save()`; validation does not run (callers
+    validate first, as services do). Decimal fields are read back as the database stored them."""
+    fields = [field for field in instance._meta.concrete_fields if not field.primary_key]
+    values = [field.get_db_prep_save(field.pre_save(instance, True), connection) for field in fields]
+    with connection.cursor() as cursor:
+        cursor.execute(_insert_sql(type(instance), fields, conflict), values)
+        row = cursor.fetchone()
+    if row is None:
+        return False
+    instance.pk = row[0]
+    for field, value in zip(_rounded_fields(type(instance)), row[1:], strict=True):
+        setattr(instance, field.attname, value)  # the instance holds what is stored, as a re-read would
+    instance._state.adding, instance._state.db = False, connection.alias
+    return True
+
+
+def lock_row(model: type[models.Model], pk: int) -> bool:
+    """Lock one row FOR NO KEY UPDATE (inserts referencing it are not blocked). False if absent."""
+    key = ("lock", model)
+    sql = _sql.get(key)
+    if sql is None:
+        meta = model._meta
+        pk_column = connection.ops.quote_name(meta.pk.column)
+        sql = _sql[key] = (
+            f"SELECT 1 FROM {connection.ops.quote_name(meta.db_table)} WHERE {pk_column} = %s FOR NO KEY UPDATE"  # noqa: S608
+        )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [pk])
+        return cursor.fetchone() is not None
