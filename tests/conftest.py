@@ -31,3 +31,13 @@ def api_key_factory(db):
         return client
 
     return make
+
+
+@pytest.fixture(autouse=True)
+def _fresh_resolution_counts():
+    """Identifier lookups are counted in process memory until flushed: each test starts at zero."""
+    from apps.mappings import services
+
+    with services._resolution_lock:
+        services._resolution_pending.clear()
+    yield

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import os
 import re
+import threading
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -62,25 +64,67 @@ def _hour_bucket(at: datetime) -> datetime:
     return at.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
 
 
+# Lookups are counted in memory and written by `resolution_stats_flush`, outside the event's
+# transaction: a lookup that misses parks the event and rolls its transaction back, and the
+# miss must still count. Flushed after each task and request at most every this many seconds
+# (and when the process stops), so a worker writes a few rows a second, not one per event.
+RESOLUTION_FLUSH_SECONDS = 1.0
+_resolution_lock = threading.Lock()
+_resolution_pending: dict[tuple[str, datetime], list[int]] = {}
+_resolution_flushed_at = 0.0
+
+
 def resolution_stat_count(*, system: str, hit: bool, at: datetime | None = None) -> None:
-    """Count one lookup (and a miss) in one atomic upsert: no read-then-write race."""
+    """Count one lookup (and a miss); written by the next `resolution_stats_flush`."""
+    key = (system, _hour_bucket(at or timezone.now()))
+    with _resolution_lock:
+        counts = _resolution_pending.setdefault(key, [0, 0])
+        counts[0] += 1
+        counts[1] += 0 if hit else 1
+    if not connection.in_atomic_block:
+        resolution_stats_flush(only_if_due=True)
+
+
+def resolution_stats_flush(*, only_if_due: bool = False) -> int:
+    """Add the lookups counted in this process to ResolutionStat (one atomic upsert, no
+    read-then-write race). Returns how many (system, hour) rows it touched."""
+    global _resolution_flushed_at
+    with _resolution_lock:
+        if not _resolution_pending or (
+            only_if_due and time.monotonic() - _resolution_flushed_at < RESOLUTION_FLUSH_SECONDS
+        ):
+            return 0
+        pending = sorted(_resolution_pending.items())
+        _resolution_pending.clear()
+        _resolution_flushed_at = time.monotonic()
     table = ResolutionStat._meta.db_table
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"""
-            INSERT INTO {table} (system, hour, shard, lookups, misses) VALUES (%s, %s, %s, 1, %s)
-            ON CONFLICT (system, hour, shard) DO UPDATE
-            SET lookups = {table}.lookups + 1, misses = {table}.misses + EXCLUDED.misses
-            """,  # noqa: S608 - the table name is ours, values are parameters
-            [system, _hour_bucket(at or timezone.now()), os.getpid() % RESOLUTION_STAT_SHARDS, 0 if hit else 1],
-        )
+    shard = os.getpid() % RESOLUTION_STAT_SHARDS
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"""
+                INSERT INTO {table} (system, hour, shard, lookups, misses)
+                VALUES {", ".join(["(%s, %s, %s, %s, %s)"] * len(pending))}
+                ON CONFLICT (system, hour, shard) DO UPDATE
+                SET lookups = {table}.lookups + EXCLUDED.lookups, misses = {table}.misses + EXCLUDED.misses
+                """,  # noqa: S608 - the table name is ours, values are parameters
+                [value for (system, hour), (lookups, misses) in pending for value in (system, hour, shard, lookups, misses)],
+            )
+    except Exception:
+        with _resolution_lock:  # not written: count them again next time
+            for key, (lookups, misses) in pending:
+                counts = _resolution_pending.setdefault(key, [0, 0])
+                counts[0] += lookups
+                counts[1] += misses
+        raise
+    return len(pending)
 
 
 def resolve_player(*, system: str, external_id: str) -> Player | None:
     """The player an identifier belongs to: an exact match on a non-retired mapping, or None.
 
     Never guesses (no fallback to e-mail, name or a retired mapping). Every lookup is counted
-    in ResolutionStat for the miss-rate dashboard.
+    for the miss-rate dashboard (ResolutionStat, see `resolution_stats_flush`).
     """
     players = list(Player.objects.raw(_resolve_sql(), [system, external_id]))
     resolution_stat_count(system=system, hit=bool(players))

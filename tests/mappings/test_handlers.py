@@ -241,6 +241,18 @@ def test_deposit_before_registration_is_parked_then_recorded_once_after_player_r
     assert Deposit.objects.count() == 1
 
 
+def test_a_lookup_that_parks_its_event_still_counts_as_a_miss(pipeline, crm, player):
+    from apps.mappings.models import ResolutionStat
+    from apps.mappings.services import resolution_stats_flush
+
+    assert pipeline.deliver_and_run(crm, "deposit.created", deposit_data(player_id="C-404")).status == Status.PARKED
+    assert pipeline.deliver_and_run(crm, "deposit.created", deposit_data("D-2", player_id="C-1")).status == \
+        Status.PROCESSED
+    resolution_stats_flush()
+    row = ResolutionStat.objects.get(system="crm")
+    assert (row.lookups, row.misses) == (2, 1)  # the parked event's transaction rolled back; its miss did not
+
+
 def test_deposit_parked_until_the_registration_api_maps_the_player(pipeline, psp, licensed_de, api_key_factory):
     event = pipeline.deliver_and_run(psp, "deposit.created", deposit_data(player_id="P-9"))
     assert event.status == Status.PARKED

@@ -13,6 +13,7 @@ from apps.mappings.services import (
     mapping_create,
     mapping_replace,
     mapping_retire,
+    resolution_stats_flush,
     resolve_player,
 )
 from tests.factories import IdentifierMappingFactory, PlayerFactory
@@ -21,6 +22,7 @@ pytestmark = pytest.mark.django_db
 
 
 def stats(system):
+    resolution_stats_flush()
     rows = ResolutionStat.objects.filter(system=system)
     return sum(r.lookups for r in rows), sum(r.misses for r in rows)
 
@@ -38,6 +40,7 @@ def test_resolve_exact_match_and_counts_hits_and_misses():
 
 def test_resolution_counts_per_hour_bucket():
     resolve_player(system="payments", external_id="x")
+    resolution_stats_flush()
     row = ResolutionStat.objects.get(system="payments")
     assert (row.hour.minute, row.hour.second, row.hour.microsecond) == (0, 0, 0)
 
