@@ -31,3 +31,18 @@ def test_old_or_broken_connections_are_closed_around_each_task(monkeypatch):
     eager = _Task(is_eager=True)  # runs inside the caller's request
     task_prerun.send(sender=eager, task=eager, task_id="t", args=(), kwargs={})
     assert calls == ["checked", "checked"]
+
+
+def test_a_connection_that_just_finished_a_task_is_not_health_checked_again(db, monkeypatch):
+    from django.db import connection
+
+    connection.ensure_connection()
+    task = _Task(is_eager=False)
+    monkeypatch.setattr(tasks, "close_old_connections", lambda: setattr(connection, "health_check_done", False))
+    task_postrun.send(sender=task, task=task, task_id="t", args=(), kwargs={}, retval=None, state="SUCCESS")
+    task_prerun.send(sender=task, task=task, task_id="t", args=(), kwargs={})
+    assert connection.health_check_done  # used a moment ago: no SELECT 1 before the next task
+
+    monkeypatch.setattr(tasks, "HEALTHY_FOR_SECONDS", 0.0)  # idle longer than that: checked again
+    task_prerun.send(sender=task, task=task, task_id="t", args=(), kwargs={})
+    assert not connection.health_check_done
