@@ -9,6 +9,7 @@ X-Frame-Options, anything added later) still runs. Everything else gets the full
 tests/integrations/test_wsgi_dispatch.py sends the same requests through both and compares.
 """
 
+import gc
 import os
 
 from django.conf import settings
@@ -44,6 +45,11 @@ class WebhookHandler(WSGIHandler):
 
 
 webhook_application = WebhookHandler()
+
+# Everything loaded so far lives as long as the process: take it out of the cyclic garbage
+# collector's generations, so a full collection during a request walks only what requests
+# allocate (shorter pauses in the latency tail; the Instagram/Python `gc.freeze()` recipe).
+gc.freeze()
 
 
 def application(environ, start_response):
