@@ -369,37 +369,40 @@ def _fetch(http: requests.Session, config: PollConfig, params: dict, headers: di
 # Pages: anti-join each page as it arrives, store what is missing in batches of pages
 
 
-# One query per page. The page's ids travel as one newline-separated text (parsed by
-# string_to_array in microseconds); `found` reads the stored ones with a single index scan over
-# the whole array (`= ANY`: PostgreSQL sorts the array and walks the index once, instead of one
-# descent per id), and a hash join against the page keeps only the rows that matter: ids not
-# stored yet (one row per occurrence, with the item's position) and ids an earlier poll stored.
-# Ids already received by webhook, the bulk of every page, never leave the server.
+# One query per page. The page's ids travel as one newline-separated text (split by
+# string_to_array in microseconds). `found` reads the stored ones with a single index walk over
+# the whole array (`= ANY` of the array as one value: PostgreSQL sorts it and walks the unique
+# index once; index-only, the rows are never read), and a hash join against the page keeps the
+# positions of the ids not stored yet (one row per occurrence). The ids an earlier poll stored
+# come back as text (position 0) from the small partial index on polled events
+# (inbound_event_polled_idx), so telling them apart never reads the table either. Ids already
+# received by webhook, the bulk of every page, never leave the server.
 _ABSENT_SQL = """
 WITH page AS MATERIALIZED (SELECT {ids} AS ids),
 found AS MATERIALIZED (
-    SELECT e.webhook_id::text AS webhook_id, e.source
-    FROM page, integrations_inboundevent e
-    WHERE e.integration_id = %(integration)s AND e.webhook_id = ANY(page.ids)
+    SELECT e.webhook_id::text AS webhook_id FROM integrations_inboundevent e
+    WHERE e.integration_id = %(integration)s AND e.webhook_id = ANY((SELECT ids FROM page)::text[])
 )
-SELECT u.position, f.source
-FROM page, unnest(page.ids) WITH ORDINALITY AS u(webhook_id, position)
+SELECT u.position, NULL FROM page, unnest(page.ids) WITH ORDINALITY AS u(webhook_id, position)
 LEFT JOIN found f ON f.webhook_id = u.webhook_id
-WHERE f.webhook_id IS NULL OR f.source = %(poll)s
+WHERE f.webhook_id IS NULL
+UNION ALL
+SELECT 0, e.webhook_id::text FROM integrations_inboundevent e
+WHERE e.integration_id = %(integration)s AND e.source = %(poll)s AND e.webhook_id = ANY((SELECT ids FROM page)::text[])
 """
-_ABSENT_TEXT_SQL = _ABSENT_SQL.format(ids="string_to_array(%(ids)s, E'\\n')")
+_ABSENT_TEXT_SQL = _ABSENT_SQL.format(ids="string_to_array(%(ids)b, E'\\n')")
 # Ids holding a newline cannot be split that way: they travel as a JSON array instead.
-_ABSENT_JSON_SQL = _ABSENT_SQL.format(ids="ARRAY(SELECT jsonb_array_elements_text(%(ids)s::jsonb))")
+_ABSENT_JSON_SQL = _ABSENT_SQL.format(ids="ARRAY(SELECT jsonb_array_elements_text(%(ids)b::jsonb))")
 
 _RECOVERED_SQL = """
-INSERT INTO integrations_recoveredevent (run_id, event_id) SELECT %s, unnest(%s::bigint[])
+INSERT INTO integrations_recoveredevent (run_id, event_id) SELECT %s, unnest(%b::bigint[])
 """
 
 # A batch commits once it holds this many polled events or this many missing ones (whichever
 # comes first), so memory stays bounded by the batch, never by the window.
 BATCH_POLLED_EVENTS = 100_000
 BATCH_MISSING_EVENTS = 5_000
-STORE_CHUNK = 1_000  # events per inbound_events_store call
+STORE_CHUNK = 5_000  # events per inbound_events_store call (one INSERT)
 
 
 def polled_event_id(item) -> str:
@@ -417,23 +420,35 @@ def _page_ids(events: list) -> list[str]:
         ids = [item["id"] for item in events]
     except (TypeError, KeyError):
         return [polled_event_id(item) for item in events]
-    if ids and set(map(type, ids)) == {str} and min(map(len, ids)) > 0 and max(map(len, ids)) <= MAX_ID_LENGTH:
+    if ids and all(type(i) is str for i in ids) and min(map(len, ids)) > 0 and max(map(len, ids)) <= MAX_ID_LENGTH:
         return ids
     return [polled_event_id(item) for item in events]
 
 
-def _absent_rows(integration_id: int, ids: list[str]) -> list[tuple[int, str | None]]:
-    """(position, source) of the page's items not stored yet (source None) or stored by a poll."""
+@dataclass
+class _Absent:
+    """A page's items not stored yet (1-based positions) and how many of its items a poll stored."""
+
+    positions: list[int]
+    previously_polled: int
+
+
+def _absent(integration_id: int, ids: list[str]) -> _Absent:
     if not ids:
-        return []
+        return _Absent([], 0)
     text = "\n".join(ids)
     if text.count("\n") == len(ids) - 1:
         sql, value = _ABSENT_TEXT_SQL, text
     else:
         sql, value = _ABSENT_JSON_SQL, orjson.dumps(ids).decode()
-    with connection.cursor() as cursor:
+    with services.server_bound_cursor() as cursor:
         cursor.execute(sql, {"ids": value, "integration": integration_id, "poll": EventSource.POLL})
-        return cursor.fetchall()
+        rows = cursor.fetchall()
+    polled = {webhook_id for position, webhook_id in rows if not position}
+    return _Absent(
+        positions=sorted(position for position, _ in rows if position),
+        previously_polled=sum(webhook_id in polled for webhook_id in ids) if polled else 0,
+    )
 
 
 @dataclass
@@ -468,12 +483,11 @@ class PageStore:
     def add(self, events: list, *, skipped: int = 0) -> None:
         counts = PageCounts(polled=len(events))
         ids = _page_ids(events)
+        absent = _absent(self.integration.pk, ids)
+        counts.previously_polled = absent.previously_polled
         missing: list[services.IncomingEvent] = []
         taken = self.pending_ids
-        for position, source in sorted(_absent_rows(self.integration.pk, ids)):
-            if source is not None:
-                counts.previously_polled += 1
-                continue
+        for position in absent.positions:
             item, webhook_id = events[position - 1], ids[position - 1]
             if webhook_id in taken:  # the same id earlier in this page or batch: a repeat
                 counts.previously_polled += 1
@@ -511,29 +525,21 @@ class PageStore:
         return [page.counts for page in pages]
 
     def _commit(self, pages: list[_PendingPage]) -> None:
-        integration_id = self.integration.pk
         stored = [dataclasses.replace(page.counts) for page in pages]  # applied only once committed
+        # The batch's missing events go to the store together (one insert per STORE_CHUNK, one
+        # enqueue after commit); `owners` maps each back to its page's counts.
+        events = [event for page in pages for event in page.missing]
+        owners = [counts for page, counts in zip(pages, stored, strict=True) for _ in page.missing]
         with transaction.atomic():
             recovered_ids: list[int] = []
-            for page, counts in zip(pages, stored, strict=True):
-                for start in range(0, len(page.missing), STORE_CHUNK):
-                    chunk = page.missing[start : start + STORE_CHUNK]
-                    results = services.inbound_events_store(
-                        integration_id=integration_id, events=chunk, source=EventSource.POLL
-                    )
-                    for result in results:
-                        if result.outcome == services.ACCEPTED:
-                            recovered_ids.append(result.event_id)
-                            if result.status == EventStatus.INVALID:
-                                counts.failed += 1
-                            else:
-                                counts.recovered += 1
-                        elif result.outcome == services.DUPLICATE:
-                            counts.already_received += 1  # a webhook won the race since the anti-join
-                        else:
-                            counts.failed += 1  # same id, different body: kept as an InboundConflict
+            for start in range(0, len(events), STORE_CHUNK):
+                results = services.inbound_events_store(
+                    integration_id=self.integration.pk, events=events[start : start + STORE_CHUNK], source=EventSource.POLL
+                )
+                for result, counts in zip(results, owners[start : start + STORE_CHUNK], strict=True):
+                    _count_stored(result, counts, recovered_ids)
             if recovered_ids:
-                with connection.cursor() as cursor:
+                with services.server_bound_cursor() as cursor:
                     cursor.execute(_RECOVERED_SQL, [self.run.pk, recovered_ids])
             ReconciliationRun.objects.filter(pk=self.run.pk).update(
                 pages=F("pages") + len(pages),
@@ -542,6 +548,19 @@ class PageStore:
             )
         for page, counts in zip(pages, stored, strict=True):
             page.counts = counts
+
+
+def _count_stored(result: services.StoreResult, counts: PageCounts, recovered_ids: list[int]) -> None:
+    if result.outcome == services.ACCEPTED:
+        recovered_ids.append(result.event_id)
+        if result.status == EventStatus.INVALID:
+            counts.failed += 1
+        else:
+            counts.recovered += 1
+    elif result.outcome == services.DUPLICATE:
+        counts.already_received += 1  # a webhook won the race since the anti-join
+    else:
+        counts.failed += 1  # same id, different body: kept as an InboundConflict
 
 
 _COUNTERS = ("polled", "already_received", "previously_polled", "recovered", "failed")

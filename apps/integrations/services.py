@@ -25,6 +25,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import orjson
+import psycopg
 from django.db import IntegrityError, connection, transaction
 from django.db.models import Q
 from django.utils import timezone
@@ -247,6 +248,7 @@ def unreadable_body_event(*, webhook_id: str, body: bytes, body_hash: str, reaso
     )
 
 
+# Run on server_bound_cursor(): the arrays travel as binary parameters (%b).
 _INSERT_SQL = """
 INSERT INTO integrations_inboundevent (
     integration_id, webhook_id, event_type, occurred_at, payload, raw_body, body_hash, received_at,
@@ -255,8 +257,8 @@ INSERT INTO integrations_inboundevent (
 )
 SELECT %s, u.webhook_id, u.event_type, u.occurred_at, u.payload::jsonb, u.raw_body, u.body_hash, %s,
        %s, u.status, 0, NULL, '', u.warnings::jsonb, u.errors::jsonb, '', '', NULL, NULL
-FROM unnest(%s::text[], %s::text[], %s::timestamptz[], %s::text[], %s::text[], %s::text[], %s::text[],
-            %s::text[], %s::text[])
+FROM unnest(%b::text[], %b::text[], %b::timestamptz[], %b::text[], %b::text[], %b::text[], %b::text[],
+            %b::text[], %b::text[])
      AS u(webhook_id, event_type, occurred_at, payload, raw_body, body_hash, status, warnings, errors)
 ON CONFLICT (integration_id, webhook_id) DO NOTHING
 RETURNING id, webhook_id
@@ -281,6 +283,18 @@ _STORED_SQL = """
 SELECT id, webhook_id, body_hash, status, errors FROM integrations_inboundevent
 WHERE integration_id = %s AND webhook_id = ANY(%s)
 """
+
+
+def server_bound_cursor():
+    """A Django cursor (errors translated, queries logged) whose parameters PostgreSQL binds,
+    whatever DATABASE_SERVER_BINDING says, so that `%b` sends big arrays in binary.
+
+    Quoting the store's arrays of payloads into the SQL text (Django's ClientCursor), or even
+    dumping them as text arrays, cost ~50-100 µs per event, more than the insert itself; binary
+    arrays cost ~2 µs. The cursor runs on the current connection, inside the current transaction.
+    """
+    connection.ensure_connection()
+    return connection._prepare_cursor(psycopg.Cursor(connection.connection))
 
 
 def inbound_event_store(*, integration_id: int, event: IncomingEvent, source: str) -> StoreResult:
@@ -319,19 +333,21 @@ def inbound_events_store(
             strict=True,
         ):
             column.append(value)
-    with connection.cursor() as cursor:
-        if len(events) == 1:
-            webhook_id, event_type, occurred_at, payload, raw_body, digest, status, warnings, errors = (
-                column[0] for column in columns
-            )
+    if len(events) == 1:
+        webhook_id, event_type, occurred_at, payload, raw_body, digest, status, warnings, errors = (
+            column[0] for column in columns
+        )
+        with connection.cursor() as cursor:
             cursor.execute(
                 _INSERT_ONE_SQL,
                 [integration_id, webhook_id, event_type, occurred_at, payload, raw_body, digest, now, source, status,
                  warnings, errors],
             )
-        else:
+            inserted = {webhook_id: event_id for event_id, webhook_id in cursor.fetchall()}
+    else:
+        with server_bound_cursor() as cursor:
             cursor.execute(_INSERT_SQL, [integration_id, now, source, *columns])
-        inserted = {webhook_id: event_id for event_id, webhook_id in cursor.fetchall()}
+            inserted = {webhook_id: event_id for event_id, webhook_id in cursor.fetchall()}
 
     results: list[StoreResult | None] = [None] * len(events)
     claimed: set[str] = set()
