@@ -1,4 +1,13 @@
-"""Two statements the ORM cannot say in one round trip, for hot paths (the event worker).
+"""Database helpers for hot paths (the webhook endpoint and the event worker).
+
+Connection hygiene: Django health-checks a persistent connection (`SELECT 1`, a round trip)
+before the first query of every request, and the worker does the same around every task. A
+connection that finished a request or task under RECENTLY_USED_SECONDS ago skips that check
+(`connections_skip_fresh_health_checks`): if the server dropped it in between, that request or
+task fails once (the sender retries; the task autoretries) and Django closes the broken
+connection after it, as it always does.
+
+Two statements the ORM cannot say in one round trip:
 
 - `insert_or_skip`: INSERT ... ON CONFLICT (natural key) DO NOTHING RETURNING id. The idempotent
   insert of a fact whose natural key may already be stored, without `get_or_create`'s
@@ -11,9 +20,30 @@ through each field's own database preparation, as `Model.save()` does.
 
 from __future__ import annotations
 
-from django.db import connection, models
+import time
+
+from django.db import connection, connections, models
 
 _sql: dict[tuple, str] = {}
+
+RECENTLY_USED_SECONDS = 1.0
+_last_used = 0.0
+
+
+def connections_note_used(**signal_kwargs) -> None:
+    """After a request or task: remember when this process last used its connections."""
+    global _last_used
+    _last_used = time.monotonic()
+
+
+def connections_skip_fresh_health_checks(**signal_kwargs) -> None:
+    """Before a request or task (after Django's `close_old_connections`): no health check for
+    connections used under RECENTLY_USED_SECONDS ago."""
+    if time.monotonic() - _last_used >= RECENTLY_USED_SECONDS:
+        return
+    for conn in connections.all(initialized_only=True):
+        if conn.connection is not None:
+            conn.health_check_done = True
 
 
 def _rounded_fields(model: type[models.Model]) -> list[models.Field]:

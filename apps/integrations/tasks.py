@@ -10,12 +10,11 @@ the outbox sweeper covers any message that is lost. Only a database outage retri
 
 from __future__ import annotations
 
-import time
-
 from celery import shared_task
 from celery.signals import task_postrun, task_prerun
-from django.db import InterfaceError, OperationalError, close_old_connections, connections
+from django.db import InterfaceError, OperationalError, close_old_connections
 
+from apps.core.db import connections_note_used, connections_skip_fresh_health_checks
 from apps.integrations import services
 
 _OPTIONS = {
@@ -30,37 +29,25 @@ _OPTIONS = {
 }
 
 
-# A connection that finished a task this recently is not health-checked (a `SELECT 1` round
-# trip) before the next one: under load that check was ~5% of the worker's time. If the server
-# dropped it in between, the task fails with OperationalError, is retried (autoretry_for), and
-# the broken connection is closed after it.
-HEALTHY_FOR_SECONDS = 1.0
-_last_task_finished = 0.0
-
-
 @task_prerun.connect
 def _database_hygiene_before(**kwargs) -> None:
     """Before every task, what Django does before every request: close connections that are
     broken or older than CONN_MAX_AGE, and health-check a reused one before its first query
-    (unless it finished a task under HEALTHY_FOR_SECONDS ago). CELERY_DB_REUSE_MAX keeps
-    Celery from closing them all after each task."""
+    (unless it was used a moment ago: apps.core.db). CELERY_DB_REUSE_MAX keeps Celery from
+    closing them all after each task."""
     if _is_eager(kwargs):
         return
     close_old_connections()
-    if time.monotonic() - _last_task_finished < HEALTHY_FOR_SECONDS:
-        for connection in connections.all(initialized_only=True):
-            if connection.connection is not None:
-                connection.health_check_done = True
+    connections_skip_fresh_health_checks()
 
 
 @task_postrun.connect
 def _database_hygiene_after(**kwargs) -> None:
     """After every task: close connections that broke or grew too old."""
-    global _last_task_finished
     if _is_eager(kwargs):
         return
     close_old_connections()
-    _last_task_finished = time.monotonic()
+    connections_note_used()
 
 
 def _is_eager(signal_kwargs: dict) -> bool:

@@ -36,6 +36,8 @@ def test_old_or_broken_connections_are_closed_around_each_task(monkeypatch):
 def test_a_connection_that_just_finished_a_task_is_not_health_checked_again(db, monkeypatch):
     from django.db import connection
 
+    from apps.core import db as core_db
+
     connection.ensure_connection()
     task = _Task(is_eager=False)
     monkeypatch.setattr(tasks, "close_old_connections", lambda: setattr(connection, "health_check_done", False))
@@ -43,6 +45,17 @@ def test_a_connection_that_just_finished_a_task_is_not_health_checked_again(db, 
     task_prerun.send(sender=task, task=task, task_id="t", args=(), kwargs={})
     assert connection.health_check_done  # used a moment ago: no SELECT 1 before the next task
 
-    monkeypatch.setattr(tasks, "HEALTHY_FOR_SECONDS", 0.0)  # idle longer than that: checked again
+    monkeypatch.setattr(core_db, "RECENTLY_USED_SECONDS", 0.0)  # idle longer than that: checked again
     task_prerun.send(sender=task, task=task, task_id="t", args=(), kwargs={})
     assert not connection.health_check_done
+
+
+def test_a_request_right_after_another_skips_the_health_check(client, db):
+    from django.db import connection
+
+    client.get("/healthz")
+    connection.health_check_done = False  # what close_old_connections leaves at request_started
+    from apps.core.db import connections_skip_fresh_health_checks
+
+    connections_skip_fresh_health_checks()
+    assert connection.health_check_done
