@@ -384,6 +384,8 @@ class CommissionEntry(models.Model):
             models.Index(fields=["status", "approve_after"], name="entry_pending_idx", condition=Q(status="pending")),
             models.Index(fields=["position_key"], name="entry_position_idx", condition=~Q(position_key="")),
             models.Index(fields=["source_event_id"], name="entry_source_event_idx"),
+            # The read API's keyset pages and the admin's default order (either direction).
+            models.Index(fields=["created_at", "id"], name="entry_created_idx"),
         ]
 
     def __str__(self) -> str:
@@ -499,6 +501,7 @@ class Statement(models.Model):
     class Meta:
         ordering = ["-period", "affiliate", "currency"]
         permissions = [("approve_statement", "Can approve statements")]
+        indexes = [models.Index(fields=["created_at", "id"], name="statement_created_idx")]  # read API pages
         constraints = [
             models.UniqueConstraint(fields=["period", "affiliate", "currency"], name="statement_unique_period_affiliate_currency"),
             models.CheckConstraint(condition=Q(status__in=["closed", "approved"]), name="statement_status_valid"),

@@ -227,7 +227,11 @@ class Payout(models.Model):
                 condition=~Q(status="failed") | ~Q(failure_reason=""), name="payout_failure_has_reason"
             ),
         ]
-        indexes = [models.Index(fields=["affiliate", "status"], name="payout_affiliate_status_idx")]
+        indexes = [
+            models.Index(fields=["affiliate", "status"], name="payout_affiliate_status_idx"),
+            # The read API's keyset pages and the admin's default order (either direction).
+            models.Index(fields=["created_at", "id"], name="payout_created_idx"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.reference} {self.amount} {self.currency}"
