@@ -4,7 +4,6 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from apps.affiliates.views import track_click
 from apps.core.views import healthz
-from apps.integrations.api.schema import SCHEMA_SETTINGS
 from apps.monitoring import views as monitoring_views
 
 admin.site.site_header = "AffiliateHub"
@@ -32,6 +31,6 @@ urlpatterns = [
     path("sandbox/poll/", include("apps.sandbox.poll_urls")),
     path("sandbox/gateway/", include("apps.sandbox.gateway_urls")),
     path("api/v1/", include((api_v1, "api"), namespace="v1")),
-    path("api/schema/", SpectacularAPIView.as_view(custom_settings=SCHEMA_SETTINGS), name="schema"),
+    path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
 ]

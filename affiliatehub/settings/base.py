@@ -174,6 +174,12 @@ SPECTACULAR_SETTINGS = {
     "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
     "SERVE_AUTHENTICATION": [],
     "COMPONENT_SPLIT_REQUEST": True,
+    # The webhook endpoints (plain Django views) and their components: apps/integrations/api/schema.py.
+    "PREPROCESSING_HOOKS": ["apps.integrations.api.schema.webhook_endpoints"],
+    "POSTPROCESSING_HOOKS": [
+        "apps.integrations.api.schema.webhook_components",  # before the enum hook
+        "drf_spectacular.hooks.postprocess_schema_enums",
+    ],
 }
 
 LOGGING = {

@@ -95,3 +95,14 @@ def test_a_time_that_overflows_when_converted_to_utc_is_invalid_not_a_crash():
     )
     assert not result.is_valid
     assert result.errors["timestamp"] == ["The time is out of range once converted to UTC."]
+
+
+def test_the_spectacular_command_writes_the_schema_that_is_served(openapi, tmp_path):
+    from django.core.management import call_command
+
+    target = tmp_path / "schema.json"
+    call_command("spectacular", "--format", "openapi-json", "--file", str(target))
+    written = json.loads(target.read_text())
+    assert "/api/v1/webhooks/{slug}/batch/" in written["paths"]
+    assert written["paths"] == openapi["paths"]
+    assert written["components"]["schemas"].keys() == openapi["components"]["schemas"].keys()

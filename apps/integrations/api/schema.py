@@ -12,8 +12,8 @@ envelope per event type, combined with `oneOf` (the `type` enum tells them apart
 documentation cannot drift from what the store accepts. Every answer of the §1 table is
 documented, errors as `application/problem+json`.
 
-Wired in through `SCHEMA_SETTINGS`, passed to SpectacularAPIView as custom settings (the
-`manage.py spectacular` command does not see them).
+Wired in through SPECTACULAR_SETTINGS (PREPROCESSING_HOOKS / POSTPROCESSING_HOOKS), so the
+served schema and `manage.py spectacular` are the same document.
 """
 
 from __future__ import annotations
@@ -351,10 +351,6 @@ def webhook_endpoints(endpoints):
     return [*endpoints, *added]
 
 
-def _dotted(function) -> str:
-    return f"{function.__module__}.{function.__qualname__}"
-
-
 def webhook_components(result, generator, **kwargs):
     """drf-spectacular postprocessing hook, before the enum hook: the envelope, receipt and
     problem components, built afresh for each schema (later hooks edit components in place)."""
@@ -364,10 +360,3 @@ def webhook_components(result, generator, **kwargs):
         )
     result["components"] = generator.registry.build(spectacular_settings.APPEND_COMPONENTS)
     return result
-
-
-# Custom settings are imported again by drf-spectacular: hooks go in as dotted paths.
-SCHEMA_SETTINGS = {
-    "PREPROCESSING_HOOKS": [*map(_dotted, spectacular_settings.PREPROCESSING_HOOKS), _dotted(webhook_endpoints)],
-    "POSTPROCESSING_HOOKS": [_dotted(webhook_components), *map(_dotted, spectacular_settings.POSTPROCESSING_HOOKS)],
-}
