@@ -8,9 +8,11 @@ child process so its peak RSS is its own:
   finds the missing ones (`NOT EXISTS` against integrations_inboundevent). Only the query is
   timed; the COPY is reported beside it.
 - core: the reconciliation the poller runs for the window (`polling.PageStore`: one query per
-  page finds its ids not stored yet, only those are validated and stored, in batches of pages,
-  each batch's events, RecoveredEvent rows and the run's counters in one transaction), fed pages
-  of 10,000 events from a local generator (its time excluded). No HTTP.
+  page finds its ids not stored yet, only those are validated and stored, each page's events,
+  RecoveredEvent rows and the run's counters in one transaction, while the next page's query
+  runs on a second connection), fed pages of 10,000 events from a local generator (its time
+  excluded; `add` returns only when its page's lookup and the previous page's storing are done,
+  so no work of the poller overlaps the generator). No HTTP.
 - transfer: the HTTP part alone, fetching and parsing every page as the poller does, storing
   nothing.
 - http: the whole poller (`integration_poll`, backfill) against a child HTTP server speaking the
@@ -169,7 +171,7 @@ def _run_summary(run, seconds: float) -> dict:
 
 def core(total: int) -> dict:
     """The poller's reconciliation of the window (`polling.PageStore`: each page's anti-join as it
-    arrives, the missing events stored in batches), fed pages from a local generator. No HTTP."""
+    arrives, while the page before it is stored), fed pages from a local generator. No HTTP."""
     _django()
     import resource
 
@@ -192,6 +194,7 @@ def core(total: int) -> dict:
         started = time.perf_counter()
         if page is None:
             store.flush()
+            store.close()
             seconds += time.perf_counter() - started
             break
         store.add(page)
