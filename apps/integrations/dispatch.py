@@ -23,6 +23,7 @@ import uuid
 from collections.abc import Iterable, Sequence
 
 import orjson
+from celery.utils.saferepr import saferepr
 from kombu.exceptions import OperationalError as BrokerError
 
 logger = logging.getLogger(__name__)
@@ -74,7 +75,10 @@ class _RedisPublisher:
     def message(self, task, args: list, queue: str) -> bytes:
         task_id = str(uuid.uuid4())
         body = b"[" + orjson.dumps(args) + b",{}," + self._EMBED + b"]"
-        args_repr = repr(args)  # what Celery's saferepr gives for a short list of ints
+        if len(args) == 1 and type(args[0]) is int:
+            args_repr = repr(args)  # what Celery's saferepr gives for one int
+        else:  # a chunk of ids: Celery's own (truncating) repr
+            args_repr = saferepr(args, self.app.amqp.argsrepr_maxsize, maxlevels=self.app.conf.task_repr_maxlevels)
         return orjson.dumps(
             {
                 "body": base64.b64encode(body).decode(),
@@ -174,6 +178,15 @@ def _publish(task, args, countdown: float | None = None) -> None:
         logger.warning("Broker unavailable; %s%r left to the outbox sweeper.", task.name, args, exc_info=True)
 
 
+def _publish_chunk(task, event_ids: list[int]) -> None:
+    """One task over a chunk of event ids, published directly when it can be (as one id is):
+    apply_async cost ~3 ms a message, a tenth of a reconciliation's time per page."""
+    publisher = _fast_publisher(task)
+    if publisher is not None and publisher.publish(task, [event_ids]):
+        return
+    _publish(task, [event_ids])
+
+
 def enqueue_event(event_id: int, event_type: str, *, countdown: float | None = None) -> None:
     from apps.integrations import tasks
 
@@ -194,7 +207,7 @@ def enqueue_events(events: Iterable[tuple[int, str]]) -> None:
     others = [event_id for event_id, event_type in events if event_type not in TRADE_EVENT_TYPES]
     for task, ids in ((tasks.process_inbound_trade_events, trades), (tasks.process_inbound_events, others)):
         for start in range(0, len(ids), CHUNK_SIZE):
-            _publish(task, [ids[start : start + CHUNK_SIZE]])
+            _publish_chunk(task, ids[start : start + CHUNK_SIZE])
 
 
 def enqueue_sequence(event_ids: Sequence[int]) -> None:
