@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 
 from apps.integrations.outbound import DeliveryOutcome
-from apps.integrations.registry import EventContext
+from apps.integrations.registry import EventContext, RejectEvent
 from apps.payouts import services
 from apps.payouts.models import Payout
 
@@ -19,20 +19,31 @@ logger = logging.getLogger(__name__)
 
 
 def payout_confirmed(ctx: EventContext) -> None:
-    services.payout_mark_completed(
-        reference=ctx.data["payout_reference"],
-        gateway_reference=ctx.data.get("gateway_reference", ""),
-        actor_label=f"integration:{ctx.integration_slug} event {ctx.event_id}",
-    )
+    try:
+        services.payout_mark_completed(
+            reference=ctx.data["payout_reference"],
+            gateway_reference=ctx.data.get("gateway_reference", ""),
+            actor_label=f"integration:{ctx.integration_slug} event {ctx.event_id}",
+        )
+    except (services.PayoutNotFound, services.PayoutTransitionRefused) as exc:
+        # The gateway says money moved for a payout the hub cannot complete (unknown, cancelled,
+        # not approved). Retrying cannot change that: to the dead letters at once, for Finance.
+        raise RejectEvent(
+            f"The gateway confirmed payout {ctx.data['payout_reference']!r}, but {exc} "
+            "Check the payment with the gateway before replaying this event."
+        ) from exc
 
 
 def payout_failed(ctx: EventContext) -> None:
-    services.payout_mark_failed(
-        reference=ctx.data["payout_reference"],
-        reason_code=ctx.data.get("reason_code", "") or "",
-        message=ctx.data.get("message", "") or "",
-        actor_label=f"integration:{ctx.integration_slug} event {ctx.event_id}",
-    )
+    try:
+        services.payout_mark_failed(
+            reference=ctx.data["payout_reference"],
+            reason_code=ctx.data.get("reason_code", "") or "",
+            message=ctx.data.get("message", "") or "",
+            actor_label=f"integration:{ctx.integration_slug} event {ctx.event_id}",
+        )
+    except (services.PayoutNotFound, services.PayoutTransitionRefused) as exc:
+        raise RejectEvent(f"The gateway failed payout {ctx.data['payout_reference']!r}, but {exc}") from exc
 
 
 def gateway_request_outcome(outcome: DeliveryOutcome) -> None:

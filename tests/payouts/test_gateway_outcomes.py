@@ -86,6 +86,26 @@ def test_gateway_webhooks_through_the_pipeline_are_idempotent_and_order_free(app
     assert InboundEvent.objects.filter(status="processed").count() == 3
 
 
+def _deliver_gateway_event(event_type: str, reference: str, webhook_id: str):
+    psp = integration_create(slug=f"psp-{webhook_id}", kind="payments", id_system="payments")[0]
+    envelope = {"type": event_type, "timestamp": "2026-11-27T10:00:00Z",
+                "data": {"payout_reference": reference, "gateway_reference": "gw-9"}}
+    stored = inbound_event_store(integration_id=psp.pk, source="webhook", event=incoming_event(
+        integration_kind="payments", webhook_id=webhook_id, envelope=envelope, body_hash=item_hash(envelope)))
+    return inbound_event_process(event_id=stored.event_id), InboundEvent.objects.get(pk=stored.event_id)
+
+
+def test_a_confirmation_the_hub_cannot_apply_goes_straight_to_the_dead_letters(pending_payout):
+    # Not approved (or cancelled, or unknown): money moved for a payout the hub cannot complete.
+    outcome, event = _deliver_gateway_event("payout.confirmed", pending_payout.reference, "c-early")
+    assert outcome == "dead" and event.attempts == 1  # not retried eight times first
+    assert "The gateway confirmed payout" in event.last_error and "Check the payment" in event.last_error
+    assert Payout.objects.get(pk=pending_payout.pk).status == "pending_approval"
+
+    outcome, event = _deliver_gateway_event("payout.failed", "PO-UNKNOWN", "f-unknown")
+    assert outcome == "dead" and "No payout with reference 'PO-UNKNOWN'" in event.last_error
+
+
 def test_the_sweeper_is_scheduled_by_beat(db):
     task = PeriodicTask.objects.get(name="integrations: sweep outbound deliveries")
     assert task.task == "integrations.sweep_outbound_deliveries" and task.interval.every == 10 and task.enabled
