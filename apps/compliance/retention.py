@@ -42,6 +42,7 @@ from drf_spectacular.utils import extend_schema_field
 from apps.affiliates.models import Affiliate
 from apps.compliance.models import KycRecord, SelfExclusion
 from apps.core.filters import IntegerFilter, IsoDateTimeFilter, filterset_apply
+from apps.core.rates import rate
 from apps.players.filters import PlayerFilter
 from apps.players.models import Deposit, Player, RevenueReport
 
@@ -175,11 +176,11 @@ class CohortRow:
 
     @property
     def churn_rate(self) -> Decimal | None:
-        return (Decimal(self.churned) * 100 / self.depositors).quantize(Decimal("0.01")) if self.depositors else None
+        return rate(self.churned, self.depositors)
 
     @property
     def reactivation_rate(self) -> Decimal | None:
-        return (Decimal(self.reactivated) * 100 / self.depositors).quantize(Decimal("0.01")) if self.depositors else None
+        return rate(self.reactivated, self.depositors)
 
 
 def cohorts(*, now: dt.datetime | None = None, days: int | None = None, since: dt.date | None = None) -> list[CohortRow]:

@@ -26,12 +26,13 @@ from __future__ import annotations
 import datetime as dt
 from collections import defaultdict
 from dataclasses import dataclass, field
-from decimal import ROUND_HALF_EVEN, Decimal
+from decimal import Decimal
 
 from django.db.models import Count, Sum
 from django.db.models.functions import TruncHour
 from django.utils import timezone
 
+from apps.core.rates import rate
 from apps.integrations.models import InboundEvent, Integration, OutboundDelivery, ReconciliationRun
 from apps.mappings.models import ResolutionStat
 from apps.monitoring.models import LATENCY_BOUNDS_MS, InboundHourlyStat, Metric
@@ -52,14 +53,6 @@ THRESHOLDS: dict[str, tuple[str, Decimal, Decimal]] = {
     Metric.PARKED: ("gt", Decimal("0"), Decimal("100")),
     Metric.RECONCILIATION_DELTA: ("gt", Decimal("0"), Decimal("0")),
 }
-_HUNDREDTH = Decimal("0.01")
-
-
-def rate(part: int, whole: int) -> Decimal | None:
-    """part / whole in percent, two places (half-even); None when there is nothing to rate."""
-    if not whole:
-        return None
-    return (Decimal(part) * 100 / Decimal(whole)).quantize(_HUNDREDTH, rounding=ROUND_HALF_EVEN)
 
 
 def judge(metric: str, value) -> str:

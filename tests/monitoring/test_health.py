@@ -7,6 +7,7 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
+from apps.core.rates import rate
 from apps.integrations.models import (
     InboundConflict,
     InboundEvent,
@@ -15,7 +16,7 @@ from apps.integrations.models import (
     ReconciliationRun,
 )
 from apps.mappings.models import ResolutionStat
-from apps.monitoring.health import health_report, histogram_percentile, judge, rate
+from apps.monitoring.health import health_report, histogram_percentile, judge
 from apps.monitoring.models import LATENCY_BOUNDS_MS, InboundHourlyStat
 from apps.monitoring.rollups import inbound_rollup_refresh
 from tests.integrations.factories import IntegrationFactory
