@@ -560,7 +560,7 @@ class PageStore:
     def flush(self) -> list[PageCounts]:
         """Store the pending page; returns its final counts (none when no page was pending)."""
         page, self.pending = self.pending, None
-        self.last_stored_ids: set[str] = set()
+        self.last_stored_ids = set()
         if page is None:
             return []
         self._commit(page)
