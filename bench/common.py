@@ -47,22 +47,17 @@ def _with_database(url: str, name: str) -> str:
 
 
 def bench_broker_url(db: int = 14) -> str:
-    """The broker the benchmarks measure with: CELERY_BROKER_URL, else the local Redis if one
-    answers (what production runs), else "" (the embedded file-system broker, much slower).
+    """The broker the benchmarks measure with: CELERY_BROKER_URL, else the embedded
+    Redis-protocol server (affiliatehub/embedded.py), the same transport production runs.
 
     A benchmark that runs a worker should pass a Redis database of its own: benchmarks sharing
     one also share the "celery" queue, so one's worker runs (and one's purge drops) the other's
     tasks."""
     if os.environ.get("CELERY_BROKER_URL"):
         return os.environ["CELERY_BROKER_URL"]
-    import socket
+    from affiliatehub import embedded
 
-    try:
-        with socket.create_connection(("127.0.0.1", 6379), timeout=1):
-            return f"redis://127.0.0.1:6379/{db}"
-    except OSError:
-        print("No Redis on 127.0.0.1:6379: measuring with the embedded file-system broker.", flush=True)
-        return ""
+    return embedded.broker_url().rsplit("/", 1)[0] + f"/{db}"
 
 
 def child_env(database_url: str, **extra: str) -> dict[str, str]:

