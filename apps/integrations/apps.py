@@ -1,3 +1,5 @@
+import logging
+
 from django.apps import AppConfig
 from django.core import checks
 
@@ -9,6 +11,28 @@ class IntegrationsConfig(AppConfig):
 
     def ready(self):
         checks.register(check_retry_below_visibility_timeout)
+        _connect_publish_failure_flush()
+
+
+def _flush_publish_failures(**kwargs) -> None:
+    from apps.integrations.dispatch import publish_failures_flush
+
+    try:
+        publish_failures_flush(only_if_due=not kwargs.get("final"))
+    except Exception:  # a counter must never fail the task or request that just finished
+        logging.getLogger(__name__).exception("Could not write the publish failure count.")
+
+
+def _connect_publish_failure_flush() -> None:
+    """Write the process's publish failure count after each task and request (at most once a
+    second), and the rest when a worker process stops."""
+    from celery.signals import task_postrun, worker_process_shutdown
+    from django.core.signals import request_finished
+
+    uid = "integrations.publish_failure_flush"
+    task_postrun.connect(_flush_publish_failures, weak=False, dispatch_uid=uid)
+    request_finished.connect(_flush_publish_failures, weak=False, dispatch_uid=uid)
+    worker_process_shutdown.connect(lambda **kwargs: _flush_publish_failures(final=True), weak=False, dispatch_uid=uid)
 
 
 def check_retry_below_visibility_timeout(app_configs=None, **kwargs):

@@ -1,8 +1,11 @@
 """Publishing processing tasks. Callers enqueue after commit (`transaction.on_commit`).
 
-A failed publish (broker down) is logged, not raised: the event is already committed with status
-`received` (or `failed` with its due time) and the outbox sweeper re-enqueues it, so nothing is
-lost and the sender still gets its answer.
+A failed publish (broker down) is logged and counted, not raised: the event is already committed
+with status `received` (or `failed` with its due time) and the outbox sweeper re-enqueues it, so
+nothing is lost and the sender still gets its answer. A publish is bounded in time
+(AFFILIATEHUB_PUBLISH_TIMEOUT, no retries), and after a failure this process leaves the broker
+alone for AFFILIATEHUB_PUBLISH_BACKOFF_SECONDS (`_BrokerGate`): while the broker is down, intake
+answers at its normal latency instead of waiting on connection attempts for every webhook.
 
 With a Redis broker the one-event publish (one per webhook, the hot path) skips kombu's
 producer: `_RedisPublisher` builds the same Celery protocol-2 message that `apply_async` sends
@@ -19,6 +22,8 @@ from __future__ import annotations
 import base64
 import logging
 import os
+import threading
+import time
 import uuid
 from collections.abc import Iterable, Sequence
 
@@ -49,10 +54,11 @@ class _RedisPublisher:
         from celery.utils.nodenames import anon_nodename
 
         self.pid = os.getpid()
+        timeout = _publish_timeout()
         self.client = redis.Redis.from_url(
             url,
-            socket_timeout=options.get("socket_timeout") or 5.0,
-            socket_connect_timeout=options.get("socket_connect_timeout") or 5.0,
+            socket_timeout=timeout,
+            socket_connect_timeout=timeout,
             socket_keepalive=True,
             health_check_interval=0,  # a broken socket raises, and we fall back to apply_async
         )
@@ -117,17 +123,72 @@ class _RedisPublisher:
             }
         )
 
-    def publish(self, task, args: list) -> bool:
-        """LPUSH the task's message; False when this task or broker needs the regular path."""
+    def publish(self, task, args: list) -> bool | None:
+        """LPUSH the task's message: True when published, False when this task needs the
+        regular path, None when the broker did not take it (already retried once on a fresh
+        connection, in case the old one broke when the broker restarted)."""
         queue = self.queue_for(task)
         if queue is None:
             return False
-        try:
-            self.client.lpush(queue, self.message(task, args, queue))
-        except self.errors:
-            logger.info("Direct publish of %s failed; retrying through kombu.", task.name, exc_info=True)
-            return False
-        return True
+        message = self.message(task, args, queue)
+        for attempt in (1, 2):
+            try:
+                self.client.lpush(queue, message)
+                return True
+            except self.errors:
+                if attempt == 2:
+                    logger.warning("Broker unavailable; %s%r left to the outbox sweeper.", task.name, args, exc_info=True)
+        return None
+
+
+def _publish_timeout() -> float:
+    from django.conf import settings
+
+    return float(getattr(settings, "AFFILIATEHUB_PUBLISH_TIMEOUT", 0.25))
+
+
+class _BrokerGate:
+    """After a failed publish, this process skips the broker for a short while.
+
+    Each skipped or failed publish is counted (`publish_failures`): the health page and
+    /metrics show them, and the sweeper enqueues the events once the broker answers again.
+    """
+
+    def __init__(self) -> None:
+        self.closed_until = 0.0
+        self.lock = threading.Lock()
+        self.pending = 0  # failures not yet written to PublishFailureStat
+
+    def is_open(self) -> bool:
+        return time.monotonic() >= self.closed_until
+
+    def note_failure(self) -> None:
+        from django.conf import settings
+
+        backoff = float(getattr(settings, "AFFILIATEHUB_PUBLISH_BACKOFF_SECONDS", 2.0))
+        with self.lock:
+            self.pending += 1
+            self.closed_until = time.monotonic() + backoff
+
+    def note_skipped(self) -> None:
+        with self.lock:
+            self.pending += 1
+
+    def reset(self) -> None:
+        with self.lock:
+            self.closed_until, self.pending = 0.0, 0
+
+    def take_pending(self) -> int:
+        with self.lock:
+            pending, self.pending = self.pending, 0
+        return pending
+
+    def give_back(self, count: int) -> None:
+        with self.lock:
+            self.pending += count
+
+
+broker_gate = _BrokerGate()
 
 
 _publisher: _RedisPublisher | None = None
@@ -167,24 +228,40 @@ def _forget_publisher() -> None:
     _publisher, _publisher_checked_pid = None, None
 
 
-def _publish(task, args, countdown: float | None = None) -> None:
-    if countdown is None and len(args) == 1 and type(args[0]) is int:  # one event id: the hot path
+def _publish(task, args, countdown: float | None = None, *, direct: bool | None = None) -> None:
+    if not broker_gate.is_open():
+        broker_gate.note_skipped()
+        return
+    if direct is None:  # one event id: the hot path
+        direct = countdown is None and len(args) == 1 and type(args[0]) is int
+    if direct:
         publisher = _fast_publisher(task)
-        if publisher is not None and publisher.publish(task, list(args)):
-            return
+        if publisher is not None:
+            published = publisher.publish(task, list(args))
+            if published:
+                return
+            if published is None:
+                broker_gate.note_failure()
+                return
     try:
-        task.apply_async(args=args, countdown=countdown)
-    except BrokerError:
+        # No publish retries (kombu's default policy waits seconds on a dead broker): the
+        # sweeper is the retry.
+        task.apply_async(args=args, countdown=countdown, retry=False)
+    except _broker_errors():
         logger.warning("Broker unavailable; %s%r left to the outbox sweeper.", task.name, args, exc_info=True)
+        broker_gate.note_failure()
+
+
+def _broker_errors() -> tuple[type[BaseException], ...]:
+    import redis
+
+    return (BrokerError, redis.RedisError, OSError)
 
 
 def _publish_chunk(task, event_ids: list[int]) -> None:
     """One task over a chunk of event ids, published directly when it can be (as one id is):
     apply_async cost ~3 ms a message, a tenth of a reconciliation's time per page."""
-    publisher = _fast_publisher(task)
-    if publisher is not None and publisher.publish(task, [event_ids]):
-        return
-    _publish(task, [event_ids])
+    _publish(task, [event_ids], direct=True)
 
 
 def enqueue_event(event_id: int, event_type: str, *, countdown: float | None = None) -> None:
@@ -216,3 +293,42 @@ def enqueue_sequence(event_ids: Sequence[int]) -> None:
 
     if event_ids:
         _publish(tasks.process_inbound_events, [list(event_ids)])
+
+
+# --- counting publish failures ---------------------------------------------------------------
+
+PUBLISH_FAILURE_FLUSH_SECONDS = 1.0
+PUBLISH_FAILURE_SHARDS = 8
+_failures_flushed_at = 0.0
+
+
+def publish_failures_flush(*, only_if_due: bool = False) -> int:
+    """Add this process's uncounted publish failures to the current hour's PublishFailureStat
+    (one upsert); returns how many it wrote. Called after each request and task, and at exit."""
+    global _failures_flushed_at
+    if only_if_due and time.monotonic() - _failures_flushed_at < PUBLISH_FAILURE_FLUSH_SECONDS:
+        return 0
+    pending = broker_gate.take_pending()
+    if not pending:
+        return 0
+    _failures_flushed_at = time.monotonic()
+    from django.db import connection
+    from django.utils import timezone
+
+    from apps.integrations.models import PublishFailureStat
+
+    table = PublishFailureStat._meta.db_table
+    hour = timezone.now().replace(minute=0, second=0, microsecond=0)
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"""
+                INSERT INTO {table} (hour, shard, failures) VALUES (%s, %s, %s)
+                ON CONFLICT (hour, shard) DO UPDATE SET failures = {table}.failures + EXCLUDED.failures
+                """,  # noqa: S608 - the table name is ours, values are parameters
+                [hour, os.getpid() % PUBLISH_FAILURE_SHARDS, pending],
+            )
+    except Exception:
+        broker_gate.give_back(pending)  # counted again next time
+        raise
+    return pending

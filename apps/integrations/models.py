@@ -240,3 +240,26 @@ from apps.integrations.outbound_models import (  # noqa: E402,F401
     OutboundEndpoint,
 )
 from apps.integrations.polling_models import PollConfig, ReconciliationRun, RecoveredEvent  # noqa: E402,F401
+
+
+class PublishFailureStat(models.Model):
+    """Task publishes the broker did not take during one hour (broker down or too slow).
+
+    Each such event stays `received` and the outbox sweeper enqueues it later: nothing is lost,
+    but processing waits. Counted in memory per process and added here at most once a second
+    (apps.integrations.dispatch); split over shards so processes do not queue on one row lock.
+    """
+
+    hour = models.DateTimeField(help_text="Start of the hour (UTC).")
+    shard = models.PositiveSmallIntegerField(default=0)
+    failures = models.BigIntegerField(default=0)
+
+    class Meta:
+        ordering = ["-hour", "shard"]
+        constraints = [
+            models.UniqueConstraint(fields=["hour", "shard"], name="publishfailurestat_unique_bucket"),
+            models.CheckConstraint(condition=Q(failures__gte=0), name="publishfailurestat_failures_gte_0"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.hour:%Y-%m-%d %H}:00 #{self.shard}: {self.failures}"

@@ -16,7 +16,14 @@ from django.db.models import Count, Sum
 from prometheus_client import CollectorRegistry
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 
-from apps.integrations.models import InboundEvent, Integration, OutboundDelivery, ReconciliationRun
+from affiliatehub.supervisor import read_state
+from apps.integrations.models import (
+    InboundEvent,
+    Integration,
+    OutboundDelivery,
+    PublishFailureStat,
+    ReconciliationRun,
+)
 from apps.mappings.models import ResolutionStat
 from apps.monitoring.models import LATENCY_BOUNDS_MS, Alert, InboundHourlyStat
 
@@ -26,7 +33,7 @@ _EXPOSED_BOUNDS_MS = [b for b in LATENCY_BOUNDS_MS if any(abs(b - t) / t < 0.13 
 
 
 class DatabaseCollector:
-    """Collects AffiliateHub's metrics from the database (8 queries per scrape)."""
+    """Collects AffiliateHub's metrics from the database (9 queries per scrape)."""
 
     def collect(self):
         slugs = dict(Integration.objects.values_list("pk", "slug"))
@@ -37,6 +44,7 @@ class DatabaseCollector:
         yield from self._resolution()
         yield from self._reconciliation(slugs)
         yield from self._alerts()
+        yield from self._runtime()
 
     def _inbound(self, slugs):
         fields = {
@@ -126,6 +134,23 @@ class DatabaseCollector:
         for row in Alert.objects.filter(resolved_at__isnull=True).values("rule__name").annotate(n=Count("id")):
             family.add_metric([row["rule__name"]], row["n"])
         yield family
+
+
+    def _runtime(self):
+        failures = CounterMetricFamily(
+            "affiliatehub_publish_failures",
+            "Task publishes the broker did not take (the outbox sweeper enqueued those events later).",
+        )
+        failures.add_metric([], PublishFailureStat.objects.aggregate(n=Sum("failures"))["n"] or 0)
+        yield failures
+        state = read_state()
+        if state is not None:
+            restarts = CounterMetricFamily(
+                "affiliatehub_supervisor_restarts", "Processes restarted by the make-run supervisor.", labels=["process"]
+            )
+            for name, child in state.children.items():
+                restarts.add_metric([name], child.restarts)
+            yield restarts
 
 
 def registry() -> CollectorRegistry:

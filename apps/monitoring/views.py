@@ -13,7 +13,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from apps.compliance import retention
 from apps.monitoring.health import WINDOWS, health_report
 from apps.monitoring.metrics import registry
-from apps.monitoring.selectors import alerts_for_dashboard
+from apps.monitoring.selectors import alerts_for_dashboard, runtime_health
 
 
 def admin_link(name: str, **params) -> str | None:
@@ -79,6 +79,7 @@ def dashboard(request):
         "scopes": scopes[1:],
         "chart": chart,
         "alerts": alerts_for_dashboard(),
+        "runtime": runtime_health(since=report.since),
         "alerts_link": admin_link("monitoring_alert"),
         "open_alerts_link": admin_link("monitoring_alert", resolved_at__isnull="True"),
     }

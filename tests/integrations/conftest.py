@@ -57,7 +57,7 @@ def published(monkeypatch):
     """Messages sent to the broker: (task name, args, countdown)."""
     sent = []
 
-    def record(task, args, countdown=None):
+    def record(task, args, countdown=None, **options):
         sent.append((task.name, args, countdown))
 
     monkeypatch.setattr(dispatch, "_publish", record)

@@ -38,4 +38,4 @@ def test_without_a_direct_publisher_a_chunk_takes_the_regular_path(app, monkeypa
     calls = []
     monkeypatch.setattr(task, "apply_async", lambda **kwargs: calls.append(kwargs))
     dispatch._publish_chunk(task, [1, 2])
-    assert calls == [{"args": [[1, 2]], "countdown": None}]
+    assert calls == [{"args": [[1, 2]], "countdown": None, "retry": False}]
