@@ -24,6 +24,7 @@ WEBHOOK_PATH_PREFIX = "/api/v1/webhooks/"
 # Middleware the webhook endpoints do without.
 BROWSER_ONLY_MIDDLEWARE = frozenset(
     {
+        "whitenoise.middleware.WhiteNoiseMiddleware",  # static files never live under the webhook path
         "django.contrib.sessions.middleware.SessionMiddleware",
         "django.middleware.csrf.CsrfViewMiddleware",
         "django.contrib.auth.middleware.AuthenticationMiddleware",

@@ -12,6 +12,7 @@ BENCHMARKS = {
     "statements": "bench.statements_close",
     "dashboard": "bench.dashboard",
     "reconciliation": "bench.reconciliation",
+    "soak": "bench.soak",
 }
 
 

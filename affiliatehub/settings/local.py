@@ -13,3 +13,8 @@ LOGGING = {
         "django.server": {"level": env("DJANGO_SERVER_LOG_LEVEL", default="WARNING")},
     },
 }
+
+# `make run` serves static files straight from the apps and static/ (no collectstatic step).
+WHITENOISE_USE_FINDERS = True
+WHITENOISE_AUTOREFRESH = DEBUG
+STATIC_ROOT = None  # nothing collected: WhiteNoise reads the finders above

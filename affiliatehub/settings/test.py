@@ -17,3 +17,7 @@ STORAGES = {
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
 LOGGING = {"version": 1, "disable_existing_loggers": False}
+
+# WhiteNoise serves from the finders here; no collected STATIC_ROOT to look in (or warn about).
+STATIC_ROOT = None
+WHITENOISE_USE_FINDERS = True
