@@ -2,20 +2,59 @@
 
 from __future__ import annotations
 
+from django import forms
 from django.contrib import admin, messages
 
-from apps.monitoring.models import Alert, AlertRule, InboundHourlyStat
+from apps.monitoring.models import Alert, AlertRule, InboundHourlyStat, Metric
 from apps.monitoring.services import alert_acknowledge
+
+# Source rules only make sense one way round: volume falls below a fraction, silence and failed
+# polls rise to a count.
+SOURCE_COMPARISONS = {
+    Metric.VOLUME_VS_BASELINE: {AlertRule.Comparison.LT},
+    Metric.SILENT_MINUTES: {AlertRule.Comparison.GE, AlertRule.Comparison.GT},
+    Metric.POLL_FAILURES_IN_A_ROW: {AlertRule.Comparison.GE, AlertRule.Comparison.GT},
+}
+
+
+class AlertRuleForm(forms.ModelForm):
+    class Meta:
+        model = AlertRule
+        fields = ("name", "metric", "comparison", "threshold", "window", "integration", "min_samples", "is_active",
+                  "baseline_days", "notify_email", "webhook_endpoint")
+
+    def clean(self):
+        cleaned = super().clean()
+        allowed = SOURCE_COMPARISONS.get(cleaned.get("metric"))
+        if allowed and cleaned.get("comparison") not in allowed:
+            names = " or ".join(sorted(str(AlertRule.Comparison(c).label) for c in allowed))
+            self.add_error("comparison", f"This metric fires {names} its threshold.")
+        threshold = cleaned.get("threshold")
+        if allowed and threshold is not None and threshold <= 0:
+            self.add_error("threshold", "A source rule needs a threshold above zero.")
+        return cleaned
 
 
 @admin.register(AlertRule)
 class AlertRuleAdmin(admin.ModelAdmin):
-    list_display = ("name", "metric", "comparison", "threshold", "window", "integration", "min_samples", "is_active")
+    form = AlertRuleForm
+    list_display = ("name", "metric", "comparison", "threshold", "window", "integration", "min_samples",
+                    "baseline_days", "is_active")
     list_filter = ("metric", "window", "is_active")
     list_select_related = ("integration",)
     search_fields = ("name",)
-    fields = ("name", "metric", "comparison", "threshold", "window", "integration", "min_samples",
-              "notify_email", "webhook_endpoint", "is_active")
+    fieldsets = (
+        (None, {"fields": ("name", "metric", "comparison", "threshold", "window", "integration", "min_samples",
+                           "is_active")}),
+        ("Source rules (volume, silence, failed polls)", {
+            "fields": ("baseline_days",),
+            "description": "Volume: the fraction (threshold, in %) of the usual volume for this hour of the day, "
+                           "the minimum baseline (minimum samples) and the baseline days. Silence: the minutes "
+                           "without an event (threshold). Failed polls: the runs in a row (threshold). Each "
+                           "integration gets its own alert.",
+        }),
+        ("Notifications", {"fields": ("notify_email", "webhook_endpoint")}),
+    )
 
 
 @admin.register(Alert)

@@ -6,6 +6,7 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.contrib.postgres.fields import ArrayField
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
@@ -25,6 +26,12 @@ class InboundHourlyStat(models.Model):
     integration = models.ForeignKey("integrations.Integration", on_delete=models.CASCADE, related_name="+")
     hour = models.DateTimeField(help_text="Start of the hour (UTC).")
     received = models.PositiveIntegerField(default=0, help_text="Events stored (every status).")
+    pushed = models.PositiveIntegerField(
+        default=0, help_text="Of those, sent by the source itself (webhook or batch), not fetched by polling."
+    )
+    last_pushed_at = models.DateTimeField(
+        null=True, blank=True, help_text="When the last event the source sent itself arrived in this hour."
+    )
     invalid = models.PositiveIntegerField(default=0, help_text="Stored as invalid (answered 422).")
     conflicts = models.PositiveIntegerField(default=0, help_text="Deliveries refused as 409 (same id, other body).")
     processed = models.PositiveIntegerField(default=0)
@@ -63,6 +70,14 @@ class Metric(models.TextChoices):
     DEAD_LETTERS = "dead_letters", "Dead letters waiting (inbound dead/invalid + outbound dead)"
     PARKED = "parked", "Parked events waiting"
     RECONCILIATION_DELTA = "reconciliation_delta", "Reconciliation delta (events recovered by polling)"
+    # Per source (integration), judged by apps.monitoring.sources rather than the health report.
+    VOLUME_VS_BASELINE = "volume_vs_baseline", "Inbound volume, % of the source's usual for the time of day"
+    SILENT_MINUTES = "silent_minutes", "Minutes since the source last sent an event"
+    POLL_FAILURES_IN_A_ROW = "poll_failures_in_a_row", "Poll runs failed in a row"
+
+
+# Judged for each integration on its own (an alert per source), never "all together".
+SOURCE_METRICS = frozenset({Metric.VOLUME_VS_BASELINE, Metric.SILENT_MINUTES, Metric.POLL_FAILURES_IN_A_ROW})
 
 
 class Window(models.TextChoices):
@@ -74,23 +89,44 @@ class Window(models.TextChoices):
 class AlertRule(models.Model):
     """One condition to watch: `metric` `comparison` `threshold` over `window`, for one
     integration or all of them. Evaluated every minute; a breach opens one alert per rule and
-    scope, which closes itself when the figure recovers."""
+    scope, which closes itself when the figure recovers.
+
+    Source metrics (SOURCE_METRICS: volume against the usual, silence, failed polls) are judged
+    per integration; for them `threshold` is the rule's parameter (the fraction in %, the silent
+    minutes, the failed runs in a row), `min_samples` the minimum baseline volume, and
+    `baseline_days` how far back the usual volume for the time of day is taken from."""
 
     class Comparison(models.TextChoices):
         GT = "gt", "above"
+        GE = "ge", "at or above"
         LT = "lt", "below"
 
     name = models.CharField(max_length=200, unique=True)
     metric = models.CharField(max_length=40, choices=Metric.choices)
     comparison = models.CharField(max_length=2, choices=Comparison.choices)
-    threshold = models.DecimalField(max_digits=12, decimal_places=4)
-    window = models.CharField(max_length=3, choices=Window.choices, default=Window.HOUR)
+    threshold = models.DecimalField(
+        max_digits=12, decimal_places=4,
+        help_text="The figure is compared to this. Volume rule: the fraction of the usual volume, in % (25 = a "
+        "quarter); silence: minutes without an event; poll failures: failed runs in a row.",
+    )
+    window = models.CharField(
+        max_length=3, choices=Window.choices, default=Window.HOUR,
+        help_text="Not used by the source rules (volume: the last 60 minutes; silence and poll failures: now).",
+    )
     integration = models.ForeignKey(
         "integrations.Integration", null=True, blank=True, on_delete=models.CASCADE, related_name="+",
-        help_text="Empty: all integrations together.",
+        help_text="Empty: all integrations together (source rules: each integration on its own).",
     )
     min_samples = models.PositiveIntegerField(
-        default=20, help_text="Rates and percentiles are not judged on fewer events than this."
+        default=20, verbose_name="minimum samples / baseline",
+        help_text="Rates and percentiles are not judged on fewer events than this. Volume and silence rules: the "
+        "minimum baseline, i.e. they fire only when the source usually sends at least this many events in this "
+        "hour of the day (0: silence is judged at every hour).",
+    )
+    baseline_days = models.PositiveSmallIntegerField(
+        default=14, validators=[MinValueValidator(1), MaxValueValidator(60)],
+        help_text="Volume and silence rules: the usual volume is the median of the same hour of the day over this "
+        "many trailing days (only days since the source first sent anything).",
     )
     notify_email = models.TextField(blank=True, help_text="Addresses, comma-separated. Empty: no e-mail.")
     webhook_endpoint = models.ForeignKey(
@@ -104,15 +140,23 @@ class AlertRule(models.Model):
     class Meta:
         ordering = ["metric", "name"]
         constraints = [
-            models.CheckConstraint(condition=Q(comparison__in=["gt", "lt"]), name="alert_rule_comparison_valid"),
+            models.CheckConstraint(condition=Q(comparison__in=["gt", "ge", "lt"]), name="alert_rule_comparison_valid"),
             models.CheckConstraint(condition=Q(window__in=["1h", "24h", "7d"]), name="alert_rule_window_valid"),
         ]
 
     def __str__(self) -> str:
         return self.name
 
+    @property
+    def per_source(self) -> bool:
+        return self.metric in SOURCE_METRICS
+
     def breached(self, value: Decimal) -> bool:
-        return value > self.threshold if self.comparison == self.Comparison.GT else value < self.threshold
+        if self.comparison == self.Comparison.GT:
+            return value > self.threshold
+        if self.comparison == self.Comparison.GE:
+            return value >= self.threshold
+        return value < self.threshold
 
 
 class Alert(models.Model):

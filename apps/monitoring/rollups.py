@@ -1,7 +1,8 @@
 """The hourly inbound rollup: InboundEvent aggregated per integration and hour of receipt.
 
 One pass over the hours asked for (the event table's `received_at` index bounds it) computes
-counts by status, exact per-hour latency percentiles (`percentile_cont`) and a latency
+counts by status, what the source pushed itself (webhook or batch, not polling) and when it last
+did (the silence and volume alerts read only this table), exact per-hour latency percentiles (`percentile_cont`) and a latency
 histogram; rows are upserted, so refreshing an hour twice gives the same row. The beat runs
 the last 3 hours every minute and the last 48 hours every 15 minutes, because an event's status
 keeps changing after it arrives (retries, parking, dead-lettering) for up to about a day.
@@ -17,18 +18,21 @@ from django.utils import timezone
 from apps.integrations.models import InboundConflict, InboundEvent
 from apps.monitoring.models import LATENCY_BOUNDS_MS, InboundHourlyStat
 
-_COUNT_FIELDS = ("received", "invalid", "processed", "pending", "failing", "dead", "parked", "retried", "latency_sum_ms")
+_COUNT_FIELDS = ("received", "pushed", "invalid", "processed", "pending", "failing", "dead", "parked", "retried", "latency_sum_ms")
 
 _EVENTS_SQL = f"""
 WITH ev AS (
-    SELECT integration_id, date_trunc('hour', received_at AT TIME ZONE 'UTC') AS hour, status, attempts,
+    SELECT integration_id, date_trunc('hour', received_at AT TIME ZONE 'UTC') AS hour, status, attempts, received_at,
+           source IN ('webhook', 'batch') AS pushed,
            CASE WHEN status = 'processed' AND processed_at IS NOT NULL
                 THEN GREATEST(0, EXTRACT(EPOCH FROM (processed_at - received_at)) * 1000) END AS latency_ms
     FROM {InboundEvent._meta.db_table}
     WHERE received_at >= %(since)s AND received_at < %(until)s
 )
 SELECT integration_id, hour,
+       max(received_at) FILTER (WHERE pushed),
        count(*),
+       count(*) FILTER (WHERE pushed),
        count(*) FILTER (WHERE status = 'invalid'),
        count(*) FILTER (WHERE status = 'processed'),
        count(*) FILTER (WHERE status = 'received'),
@@ -69,9 +73,10 @@ def inbound_rollup_refresh(*, since: dt.datetime, until: dt.datetime | None = No
     rows: dict[tuple[int, dt.datetime], InboundHourlyStat] = {}
     with connection.cursor() as cursor:
         cursor.execute(_EVENTS_SQL, params)
-        for integration_id, hour, *counts, p50, p95, p99 in cursor.fetchall():
+        for integration_id, hour, last_pushed_at, *counts, p50, p95, p99 in cursor.fetchall():
             hour = hour.replace(tzinfo=dt.UTC)
-            stat = InboundHourlyStat(integration_id=integration_id, hour=hour, latency_p50_ms=p50,
+            stat = InboundHourlyStat(integration_id=integration_id, hour=hour, last_pushed_at=last_pushed_at,
+                                     latency_p50_ms=p50,
                                      latency_p95_ms=p95, latency_p99_ms=p99,
                                      latency_buckets=[0] * (len(LATENCY_BOUNDS_MS) + 1))
             for name, value in zip(_COUNT_FIELDS, counts, strict=True):
@@ -94,7 +99,7 @@ def inbound_rollup_refresh(*, since: dt.datetime, until: dt.datetime | None = No
     with transaction.atomic():
         InboundHourlyStat.objects.bulk_create(
             list(rows.values()), batch_size=500, update_conflicts=True, unique_fields=["integration", "hour"],
-            update_fields=[*_COUNT_FIELDS, "conflicts", "latency_p50_ms", "latency_p95_ms", "latency_p99_ms",
+            update_fields=[*_COUNT_FIELDS, "last_pushed_at", "conflicts", "latency_p50_ms", "latency_p95_ms", "latency_p99_ms",
                            "latency_buckets", "refreshed_at"],
         )
     return len(rows)

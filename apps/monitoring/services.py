@@ -1,5 +1,9 @@
 """Alerting: evaluate rules against the health figures, fire and resolve alerts, acknowledge.
 
+Rules on the health report's figures judge one scope (an integration, or all together); the
+source rules (volume against the usual for the time of day, silence, failed polls; figures
+from apps.monitoring.sources) judge every integration on its own, one alert per source.
+
 Idempotent by construction: an alert is opened with INSERT ... ON CONFLICT DO NOTHING against
 the partial unique constraint (one open alert per rule and scope), and resolved by a
 conditional UPDATE, so two evaluators running at once fire and resolve each alert once.
@@ -20,6 +24,7 @@ from django.utils import timezone
 
 from apps.core.audit import audit_record
 from apps.integrations.outbound import delivery_enqueue, subscriber_envelope
+from apps.monitoring import sources
 from apps.monitoring.health import ALL, HealthReport, health_report
 from apps.monitoring.models import Alert, AlertRule, Metric
 
@@ -37,7 +42,7 @@ class EvaluationResult:
     fired: list[int] = field(default_factory=list)
     resolved: list[int] = field(default_factory=list)
     unchanged: int = 0
-    skipped: int = 0  # no data or too few samples
+    skipped: int = 0  # no data, too few samples, or a baseline too small to fire on
 
 
 def _message(rule: AlertRule, scope: str, value: Decimal) -> str:
@@ -45,13 +50,33 @@ def _message(rule: AlertRule, scope: str, value: Decimal) -> str:
     return f"{label} for {scope} over {rule.window} is {value} ({rule.get_comparison_display()} {rule.threshold})."[:500]
 
 
+@dataclass(frozen=True)
+class SourceFigure:
+    """One source metric of one integration: the value, what it rests on, and how to say it."""
+
+    integration_id: int
+    scope: str
+    value: Decimal | None
+    samples: float
+    message: str
+
+
 def alert_rules_evaluate(*, now: dt.datetime | None = None) -> EvaluationResult:
     """Evaluate every active rule once; open alerts on breach, resolve them on recovery."""
     now = now or timezone.now()
     rules = list(AlertRule.objects.filter(is_active=True).select_related("integration", "webhook_endpoint").order_by("pk"))
     reports: dict[str, HealthReport] = {}
+    figures: dict[tuple[str, int], list[SourceFigure]] = {}
     result = EvaluationResult()
     for rule in rules:
+        if rule.per_source:
+            key = (rule.metric, rule.baseline_days)
+            if key not in figures:
+                figures[key] = _source_figures(rule, now)
+            for figure in figures[key]:
+                if rule.integration_id in (None, figure.integration_id):
+                    _judge_source(rule, figure, now, result)
+            continue
         report = reports.get(rule.window) or reports.setdefault(rule.window, health_report(window=rule.window, now=now))
         scope_key = rule.integration.slug if rule.integration_id else ALL
         scope = report.scope(scope_key)
@@ -62,28 +87,80 @@ def alert_rules_evaluate(*, now: dt.datetime | None = None) -> EvaluationResult:
             continue
         value = Decimal(str(value))
         if rule.breached(value):
-            alert_id = alert_fire(rule=rule, scope=scope_key, value=value, now=now)
-            if alert_id:
-                result.fired.append(alert_id)
-            else:
-                result.unchanged += 1
+            _record(result, fired=alert_fire(rule=rule, scope=scope_key, value=value, now=now))
         else:
-            resolved = alert_resolve(rule=rule, scope=scope_key, value=value, now=now)
-            if resolved:
-                result.resolved.append(resolved)
-            else:
-                result.unchanged += 1
+            _record(result, resolved=alert_resolve(rule=rule, scope=scope_key, value=value, now=now))
     return result
 
 
-def alert_fire(*, rule: AlertRule, scope: str, value: Decimal, now: dt.datetime) -> int | None:
-    """Open an alert for (rule, scope) unless one is open; the new alert's id, or None."""
+def _record(result: EvaluationResult, *, fired: int | None = None, resolved: int | None = None) -> None:
+    if fired:
+        result.fired.append(fired)
+    elif resolved:
+        result.resolved.append(resolved)
+    else:
+        result.unchanged += 1
+
+
+def _judge_source(rule: AlertRule, figure: SourceFigure, now: dt.datetime, result: EvaluationResult) -> None:
+    """A source fires only on a baseline worth the name (`min_samples`), so a normally quiet hour
+    stays quiet; it recovers as soon as its figure is good again, whatever the baseline, because
+    volume coming back is a recovery even in a quiet hour."""
+    if figure.value is None:
+        result.skipped += 1
+        return
+    if rule.breached(figure.value):
+        if figure.samples < rule.min_samples:
+            result.skipped += 1
+            return
+        _record(result, fired=alert_fire(rule=rule, scope=figure.scope, value=figure.value, now=now,
+                                         integration_id=figure.integration_id, message=figure.message))
+    else:
+        _record(result, resolved=alert_resolve(rule=rule, scope=figure.scope, value=figure.value, now=now))
+
+
+def _source_figures(rule: AlertRule, now: dt.datetime) -> list[SourceFigure]:
+    """The rule's metric for every source (one query); messages use the rule's parameters."""
+    if rule.metric == Metric.POLL_FAILURES_IN_A_ROW:
+        return [
+            SourceFigure(
+                integration_id=row.integration_id, scope=row.slug, value=Decimal(row.in_a_row), samples=row.in_a_row,
+                message=(f"{row.slug}: {row.in_a_row} poll run(s) failed in a row (alert at {rule.threshold:g})."
+                         + (f" Last error: {row.last_error}" if row.last_error else ""))[:500],
+            )
+            for row in sources.poll_failures()
+        ]
+    activity = sources.source_activity(now=now, baseline_days=rule.baseline_days)
+    out = []
+    for row in activity:
+        usual = (f"its usual {row.baseline:.0f} (median of this hour of the day over {row.baseline_days} day(s))"
+                 if row.baseline is not None else "no usual volume yet")
+        if rule.metric == Metric.SILENT_MINUTES:
+            minutes = row.silent_minutes(now)
+            value, message = minutes, (
+                f"{row.slug} has sent nothing for {minutes} minutes (last event {row.last_pushed_at:%Y-%m-%d %H:%M} "
+                f"UTC; alert at {rule.threshold:g}); {usual}.")
+        else:
+            value = row.percent_of_baseline
+            message = (f"{row.slug} sent {row.volume:.0f} events in the last 60 minutes, {value} % of {usual} "
+                       f"(alert {rule.get_comparison_display()} {rule.threshold:g} %).")
+        out.append(SourceFigure(integration_id=row.integration_id, scope=row.slug, value=value,
+                                samples=row.baseline or 0, message=message[:500]))
+    return out
+
+
+def alert_fire(*, rule: AlertRule, scope: str, value: Decimal, now: dt.datetime, integration_id: int | None = None,
+               message: str | None = None) -> int | None:
+    """Open an alert for (rule, scope) unless one is open; the new alert's id, or None.
+
+    `integration_id` and `message` for per-source rules (default: the rule's integration, the
+    generic wording)."""
     with transaction.atomic():
         try:
             with transaction.atomic():  # savepoint: the partial unique constraint decides
                 alert = Alert.objects.create(
-                    rule=rule, integration_id=rule.integration_id, scope=scope, value=value,
-                    threshold=rule.threshold, message=_message(rule, scope, value), fired_at=now,
+                    rule=rule, integration_id=integration_id or rule.integration_id, scope=scope, value=value,
+                    threshold=rule.threshold, message=message or _message(rule, scope, value), fired_at=now,
                 )
         except IntegrityError:
             # Already open: keep its figure current, nothing else.

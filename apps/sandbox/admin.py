@@ -1,9 +1,25 @@
-"""Admin of the sandbox payment gateway: its behaviour (failure rate, reasons, delay) and the
-payouts it was asked to make."""
+"""Admin of the sandbox: the simulated systems (quiet spells), the payment gateway's behaviour
+(failure rate, reasons, delay) and the payouts it was asked to make."""
 
 from django.contrib import admin
 
 from apps.sandbox.gateway_models import SandboxGatewayConfig, SandboxGatewayPayout
+from apps.sandbox.models import SandboxEndpoint
+
+
+@admin.register(SandboxEndpoint)
+class SandboxEndpointAdmin(admin.ModelAdmin):
+    """The simulated systems; `quiet_until` makes one stop sending (the secret is never shown)."""
+
+    list_display = ("slug", "kind", "quiet_until", "updated_at")
+    fields = ("slug", "kind", "quiet_until")
+    readonly_fields = ("slug", "kind")
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
 
 
 @admin.register(SandboxGatewayConfig)

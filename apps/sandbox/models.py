@@ -18,12 +18,20 @@ class SandboxEndpoint(models.Model):
     kind = models.CharField(max_length=20)
     secret = models.CharField(max_length=200, help_text="whsec_ + base64 key. Never displayed.")
     updated_at = models.DateTimeField(default=timezone.now)
+    quiet_until = models.DateTimeField(
+        null=True, blank=True,
+        help_text="Until then the system sends no webhooks (its events are kept for polling), so the silence "
+        "alerts can be seen firing and then resolving. Set by `manage.py sandbox_quiet`.",
+    )
 
     class Meta:
         ordering = ["slug"]
 
     def __str__(self) -> str:
         return self.slug
+
+    def is_quiet(self, at=None) -> bool:
+        return self.quiet_until is not None and self.quiet_until > (at or timezone.now())
 
 
 class SandboxSentEvent(models.Model):

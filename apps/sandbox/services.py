@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 from collections import defaultdict
 from collections.abc import Iterable
@@ -59,6 +60,26 @@ def sandbox_endpoint_refresh(*, slug: str, kind: str | None = None, secret: str 
         defaults["kind"] = kind
     SandboxEndpoint.objects.update_or_create(slug=slug, defaults=defaults)
     return secret
+
+
+def sandbox_quiet(*, slug: str, minutes: float) -> SandboxEndpoint:
+    """Make the simulated system `slug` stop sending webhooks for `minutes` (0: start again now).
+
+    Its events are still produced and recorded as dropped, so its polling endpoint keeps
+    answering with them (a sender whose webhooks stopped, not a system that vanished)."""
+    if minutes < 0:
+        raise ValueError("Minutes cannot be negative.")
+    endpoint = SandboxEndpoint.objects.filter(slug=slug).first()
+    if endpoint is None:
+        raise LookupError(f"No sandbox system {slug!r}; choose one of {', '.join(sorted(ENDPOINTS))}.")
+    endpoint.quiet_until = timezone.now() + dt.timedelta(minutes=minutes) if minutes else None
+    endpoint.save(update_fields=["quiet_until"])
+    return endpoint
+
+
+def quiet_slugs() -> frozenset[str]:
+    """The simulated systems told to be quiet right now (one small query)."""
+    return frozenset(SandboxEndpoint.objects.filter(quiet_until__gt=timezone.now()).values_list("slug", flat=True))
 
 
 def clickable_link_codes(*, limit: int = 200) -> list[str]:

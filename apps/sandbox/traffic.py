@@ -4,7 +4,8 @@
 and Standard Webhooks signed POSTs to `/api/v1/webhooks/<slug>/`, retried with backoff while
 the hub is down or throttling. `run_traffic` is the loop behind `manage.py sandbox_run`: it
 waits for the hub, sets up the integrations, plays `Simulator.step()` at `rate` events/s and
-records every event (dropped ones included) until `stop` is set or its budget is spent.
+records every event (dropped ones included) until `stop` is set or its budget is spent. A
+system told to be quiet (`manage.py sandbox_quiet`) has its events recorded but not delivered.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import logging
 import random
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from urllib.parse import parse_qs, urlsplit
 
 import requests
@@ -176,9 +177,12 @@ def run_traffic(
             if duration is not None and time.monotonic() - started >= duration:
                 break
             results = []
+            quiet = services.quiet_slugs()  # `manage.py sandbox_quiet`: withhold that system's webhooks
             try:
                 for event in simulator.step():
                     next_at = max(next_at + interval, time.monotonic())
+                    if event.slug in quiet:
+                        event = replace(event, fate=DROP)
                     results.append(_play(client, event, stats))
                     client.pause(max(0.0, next_at - time.monotonic()))
             finally:

@@ -8,7 +8,7 @@ import factory
 from django.utils import timezone
 
 from apps.integrations import verification
-from apps.integrations.models import InboundEvent, Integration, IntegrationSecret
+from apps.integrations.models import InboundEvent, Integration, IntegrationSecret, ReconciliationRun
 from apps.integrations.services import generate_secret
 
 
@@ -61,3 +61,19 @@ class InboundEventFactory(factory.django.DjangoModelFactory):
     body_hash = factory.LazyAttribute(lambda o: hashlib.sha256(json.dumps(o.payload).encode()).hexdigest())
     status = InboundEvent.Status.RECEIVED
     source = InboundEvent.Source.WEBHOOK
+
+
+class ReconciliationRunFactory(factory.django.DjangoModelFactory):
+    """A finished periodic poll run of the hour before `started_at` (succeeded unless told)."""
+
+    class Meta:
+        model = ReconciliationRun
+
+    integration = factory.SubFactory(IntegrationFactory)
+    trigger = ReconciliationRun.Trigger.SCHEDULE
+    started_at = factory.LazyFunction(timezone.now)
+    window_start = factory.LazyAttribute(lambda o: o.started_at - dt.timedelta(hours=1))
+    window_end = factory.LazyAttribute(lambda o: o.started_at)
+    finished_at = factory.LazyAttribute(lambda o: o.started_at + dt.timedelta(seconds=5))
+    status = ReconciliationRun.Status.SUCCEEDED
+    error = factory.LazyAttribute(lambda o: "GET /events: 503 Service Unavailable" if o.status == "failed" else "")

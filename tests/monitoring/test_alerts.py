@@ -89,15 +89,25 @@ def test_latency_alert_fires_once_then_recovers(only_rule, django_capture_on_com
     assert Alert.objects.filter(resolved_at__isnull=True).count() == 1
 
 
-def test_too_few_samples_or_no_data_neither_fires_nor_resolves(only_rule):
+def test_too_few_samples_is_not_judged_but_a_source_with_no_data_is_an_alert(only_rule):
     crm = IntegrationFactory(slug="crm-y")
-    only_rule(metric="processing_success_rate", comparison="lt", threshold=Decimal("99.5"), integration=crm,
-              min_samples=10)
+    rate_rule = only_rule(metric="processing_success_rate", comparison="lt", threshold=Decimal("99.5"),
+                          integration=crm, min_samples=10)
     events(crm, 5, status="dead")
     result = alert_rules_evaluate(now=NOW)
     assert result.fired == [] and result.skipped == 1
     events(crm, 20, status="dead", start=100)
     assert len(alert_rules_evaluate(now=NOW).fired) == 1
+
+    # Then the source sends nothing. A rate has nothing to say about no data (its alert stays
+    # open: no data is not a recovery), but silence is an alert of its own.
+    AlertRule.objects.filter(metric="silent_minutes").update(is_active=True)
+    later = HOUR + dt.timedelta(hours=3)
+    result = alert_rules_evaluate(now=later)
+    assert result.resolved == []
+    silence = Alert.objects.get(pk__in=result.fired)
+    assert silence.rule.metric == "silent_minutes" and silence.scope == "crm-y" and silence.value >= 30
+    assert Alert.objects.filter(rule=rate_rule, resolved_at__isnull=True).count() == 1
 
 
 def test_dead_letters_alert_with_signed_webhook_through_the_outbound_engine(only_rule):

@@ -6,7 +6,7 @@ import threading
 from io import StringIO
 
 import pytest
-from django.core.management import call_command
+from django.core.management import CommandError, call_command
 from django.utils import timezone
 
 from apps.affiliates.models import Click
@@ -92,3 +92,31 @@ def test_a_rotated_secret_is_picked_up_after_a_401(live_server):
     event = Simulator(rng=random.Random(1), clock=timezone.now, faults=Faults.none()).step()[0]
     assert client.deliver(event) == 202
     assert client.secrets["sandbox-crm"] == SandboxEndpoint.objects.get(slug="sandbox-crm").secret
+
+
+def test_a_system_told_to_be_quiet_sends_no_webhooks_until_told_otherwise(live_server):
+    run_traffic(base_url=live_server.url, rate=200, max_events=5, seed=1, faults=Faults.none())
+    out = StringIO()
+    call_command("sandbox_quiet", "crm", minutes=30, stdout=out)
+    assert "sandbox-crm sends no webhooks until" in out.getvalue()
+    assert SandboxEndpoint.objects.get(slug="sandbox-crm").is_quiet()
+    stored_before = InboundEvent.objects.filter(integration__slug="sandbox-crm").count()
+
+    run_traffic(base_url=live_server.url, rate=200, max_events=40, seed=2, faults=Faults.none())
+
+    # The CRM's events were produced and kept (polling can still fetch them) but not delivered;
+    # the other systems kept sending.
+    assert InboundEvent.objects.filter(integration__slug="sandbox-crm").count() == stored_before
+    withheld = SandboxSentEvent.objects.filter(integration_slug="sandbox-crm", dropped=True)
+    assert withheld.exists() and all(e.deliveries == 0 for e in withheld)
+    assert InboundEvent.objects.exclude(integration__slug="sandbox-crm").count() > 5
+
+    call_command("sandbox_quiet", "sandbox-crm", minutes=0, stdout=out)
+    assert "sandbox-crm sends webhooks again" in out.getvalue()
+    run_traffic(base_url=live_server.url, rate=200, max_events=40, seed=3, faults=Faults.none())
+    assert InboundEvent.objects.filter(integration__slug="sandbox-crm").count() > stored_before
+
+
+def test_quiet_needs_a_known_system():
+    with pytest.raises(CommandError, match="No sandbox system 'sandbox-nope'"):
+        call_command("sandbox_quiet", "nope", minutes=5)
