@@ -12,6 +12,7 @@ BENCHMARKS = {
     "statements": "bench.statements_close",
     "dashboard": "bench.dashboard",
     "reconciliation": "bench.reconciliation",
+    "outage": "bench.broker_outage",
     "soak": "bench.soak",
 }
 
