@@ -56,11 +56,14 @@ def format_rate(value, places: int = 4) -> str:
 def money_column(amount_field: str, currency_field: str = "currency", *, description: str | None = None):
     """A list_display column showing `amount_field` with `currency_field`, sortable by the amount.
 
-    money_column("amount") -> "Amount" column: "1,259.68 USD".
+    money_column("amount") -> "Amount" column: "1,259.68 USD". Assign it as a ModelAdmin attribute
+    (`amount_display = money_column("amount")`) and name it in list_display; as a method it is
+    called with the admin first, as a plain function with the row alone.
     """
 
     @admin.display(description=description or amount_field.replace("_", " ").capitalize(), ordering=amount_field)
-    def column(obj):
+    def column(*args):
+        obj = args[-1]
         return format_money(getattr(obj, amount_field), _currency(obj, currency_field))
 
     column.__name__ = f"{amount_field}_display"

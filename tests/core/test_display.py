@@ -51,5 +51,10 @@ def test_an_admin_column_shows_the_amount_with_its_currency_and_sorts_by_the_amo
 
     column = money_column("amount")
     assert column(Line()) == "24.47 USD"
+
+    class SomeAdmin:
+        amount_display = money_column("amount")
+
+    assert SomeAdmin().amount_display(Line()) == "24.47 USD"
     assert column.admin_order_field == "amount"
     assert column.short_description == "Amount"
