@@ -13,6 +13,8 @@ admin.site.site_title = "AffiliateHub"
 admin.site.index_title = "Back office"
 admin.site.site_url = "/"  # "View site": the landing page
 
+handler403 = "apps.core.views.permission_denied"
+
 api_v1 = [
     # Each app contributes its own api/urls.py here.
     path("", include("apps.integrations.api.urls")),

@@ -43,3 +43,15 @@ def healthz(request):
         },
         status=200 if healthy else 503,
     )
+
+
+def permission_denied(request, exception=None):
+    """403 as a page that says why and who you are, not a bare "403 Forbidden"."""
+    from django.contrib import admin
+    from django.shortcuts import render
+
+    user = getattr(request, "user", None)
+    roles = list(user.groups.order_by("name").values_list("name", flat=True)) if user and user.is_authenticated else []
+    reason = str(exception) if exception and str(exception) else ""
+    context = {**admin.site.each_context(request), "reason": reason, "roles": roles}
+    return render(request, "403.html", context, status=403)

@@ -11,6 +11,7 @@ from django.contrib import admin
 from django.urls import NoReverseMatch, reverse
 from django.utils.html import format_html, format_html_join
 
+from apps.core.display import format_money, money_column
 from apps.players.facts import Chargeback, Deposit, Purchase, RevenueReport, Trade
 
 
@@ -66,7 +67,8 @@ class ChargebackInline(admin.TabularInline):
 
 @admin.register(Deposit)
 class DepositAdmin(ReadOnlyFactAdmin):
-    list_display = ("deposit_id", "system", "player", "amount", "currency", "is_first", "occurred_at", "source_event")
+    list_display = ("deposit_id", "system", "player", "amount_display", "is_first", "occurred_at", "source_event")
+    amount_display = money_column("amount")
     list_filter = ("is_first", "system", "currency", ("occurred_at", admin.DateFieldListFilter))
     search_fields = ("=player__id", "=deposit_id", "=player__identifier_mappings__external_id")
     date_hierarchy = "occurred_at"
@@ -77,9 +79,11 @@ class DepositAdmin(ReadOnlyFactAdmin):
 @admin.register(RevenueReport)
 class RevenueReportAdmin(ReadOnlyFactAdmin):
     list_display = (
-        "report_id", "system", "player", "date", "currency", "stakes", "winnings", "ggr_column", "is_current",
+        "report_id", "system", "player", "date", "stakes_display", "winnings_display", "ggr_column", "is_current",
         "superseded_by", "occurred_at", "source_event",
     )
+    stakes_display = money_column("stakes")
+    winnings_display = money_column("winnings")
     list_filter = ("is_current", "system", "currency", ("date", admin.DateFieldListFilter))
     search_fields = ("=player__id", "=report_id", "=player__identifier_mappings__external_id")
     list_select_related = ("player", "superseded_by")
@@ -88,7 +92,7 @@ class RevenueReportAdmin(ReadOnlyFactAdmin):
 
     @admin.display(description="GGR")
     def ggr_column(self, obj):
-        return obj.ggr
+        return format_money(obj.ggr, obj.currency)
 
     @admin.display(description="Reports for this player and day (newest first)")
     def history(self, obj):
@@ -102,9 +106,9 @@ class RevenueReportAdmin(ReadOnlyFactAdmin):
                     reverse("admin:players_revenuereport_change", args=[report.pk]),
                     report.report_id,
                     report.occurred_at.isoformat(),
-                    report.stakes,
-                    report.winnings,
-                    report.ggr,
+                    format_money(report.stakes, report.currency),
+                    format_money(report.winnings, report.currency),
+                    format_money(report.ggr, report.currency),
                     "current" if report.is_current else "superseded",
                     "this report" if report.pk == obj.pk else "",
                 )
@@ -121,9 +125,10 @@ class RevenueReportAdmin(ReadOnlyFactAdmin):
 @admin.register(Trade)
 class TradeAdmin(ReadOnlyFactAdmin):
     list_display = (
-        "deal_id", "platform", "server", "login", "player", "symbol", "entry", "volume_lots", "profit", "currency",
+        "deal_id", "platform", "server", "login", "player", "symbol", "entry", "volume_lots", "profit_display",
         "closed_at", "source_event",
     )
+    profit_display = money_column("profit")
     list_filter = ("platform", "entry", "server", ("closed_at", admin.DateFieldListFilter))
     search_fields = ("=player__id", "=deal_id", "=position_id", "=login", "=symbol")
     date_hierarchy = "closed_at"
@@ -133,9 +138,10 @@ class TradeAdmin(ReadOnlyFactAdmin):
 @admin.register(Purchase)
 class PurchaseAdmin(ReadOnlyFactAdmin):
     list_display = (
-        "purchase_id", "system", "player", "product", "amount", "currency", "status", "is_first_purchase",
+        "purchase_id", "system", "player", "product", "amount_display", "status", "is_first_purchase",
         "purchased_at", "refunded_at", "source_event",
     )
+    amount_display = money_column("amount")
     list_filter = ("status", "is_first_purchase", "system", "currency", ("purchased_at", admin.DateFieldListFilter))
     search_fields = ("=player__id", "=purchase_id", "=player__identifier_mappings__external_id", "product")
     date_hierarchy = "purchased_at"
@@ -149,9 +155,10 @@ class PurchaseAdmin(ReadOnlyFactAdmin):
 @admin.register(Chargeback)
 class ChargebackAdmin(ReadOnlyFactAdmin):
     list_display = (
-        "chargeback_id", "system", "player", "amount", "currency", "deposit", "deposit_external_id", "reason",
+        "chargeback_id", "system", "player", "amount_display", "deposit", "deposit_external_id", "reason",
         "occurred_at", "source_event",
     )
+    amount_display = money_column("amount")
     list_filter = ("system", "currency", ("deposit", admin.EmptyFieldListFilter), ("occurred_at", admin.DateFieldListFilter))
     search_fields = (
         "=player__id", "=chargeback_id", "=deposit_external_id", "=player__identifier_mappings__external_id",

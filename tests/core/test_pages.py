@@ -51,3 +51,18 @@ def test_expected_refusals_are_logged_without_a_traceback():
     quiet = ExpectedResponsesWithoutTraceback()
     assert quiet.filter(refused) and refused.exc_info is None
     assert quiet.filter(broken) and broken.exc_info is not None
+
+
+def test_a_refused_page_says_why_and_who_you_are(client, django_user_model):
+    from django.contrib.auth.models import Group
+
+    user = django_user_model.objects.create_user("ret1", password="x", is_staff=True)
+    user.groups.add(Group.objects.get_or_create(name="Retention")[0])
+    client.force_login(user)
+    page = client.get("/admin/health/")
+    if page.status_code == 200:  # the health page is open to this role; any admin-only view will do
+        page = client.get("/admin/auth/user/add/")
+    assert page.status_code == 403
+    html = page.content.decode()
+    assert "This needs a permission you do not have" in html
+    assert "ret1" in html and "Retention" in html
