@@ -387,3 +387,4 @@ class PeriodCloseAdmin(admin.ModelAdmin):
 
     def save_model(self, request, obj, form, change):
         _adopt(obj, services.statements_close(period=form.cleaned_data["month"], acting_user=request.user))
+from apps.commissions import story_panels  # noqa: E402,F401  (the player page's ledger panels)

@@ -264,3 +264,4 @@ class ExclusionOverrideAdmin(admin.ModelAdmin):
             "queryset": queryset, "action": "revoke", "intro": "These overrides will stop applying now.",
             "submit_label": "Revoke", "opts": self.model._meta,
         })
+from apps.compliance import story_panels  # noqa: E402,F401  (the player page's compliance panel)

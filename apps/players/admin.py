@@ -6,6 +6,7 @@ from django.contrib import admin
 from django.utils.html import format_html_join
 
 from apps.players.models import Player
+from apps.players.story import panels_for
 
 ATTRIBUTION_FIELDS = (
     "attribution_status", "attribution_note", "affiliate", "campaign", "link", "click", "tracking_token",
@@ -32,6 +33,15 @@ class PlayerAdmin(admin.ModelAdmin):
         ("Attribution", {"fields": ATTRIBUTION_FIELDS}),
     )
     readonly_fields = ("brand", "country", "registered_at", "identifiers", "created_at", *ATTRIBUTION_FIELDS)
+    change_form_template = "players/admin/player_change_form.html"
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        """The player's whole story below the form: panels from every app that knows a part of it."""
+        player = self.get_object(request, object_id)
+        panels = []
+        if player is not None:
+            panels = [{"key": p.key, "title": p.title, "html": p.render(player)} for p in panels_for(request.user)]
+        return super().change_view(request, object_id, form_url, {**(extra_context or {}), "story_panels": panels})
 
     @admin.display(description="Identifiers")
     def identifiers(self, obj):
@@ -46,4 +56,4 @@ class PlayerAdmin(admin.ModelAdmin):
         return False
 
 
-from apps.players import admin_facts  # noqa: E402,F401
+from apps.players import admin_facts, story_panels  # noqa: E402,F401
