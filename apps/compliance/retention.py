@@ -15,14 +15,18 @@ taxes - payment fees - adjustments), before plan-specific deductions.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 
 import django_filters
+from django import forms
 from django.conf import settings
 from django.db import connection
 from django.db.models import (
+    CharField,
+    DateTimeField,
     DecimalField,
     Exists,
     F,
@@ -35,16 +39,16 @@ from django.db.models import (
     Sum,
     Value,
 )
-from django.db.models.functions import Coalesce
+from django.db.models.functions import Cast, Coalesce, Greatest
 from django.utils import timezone
 from drf_spectacular.utils import extend_schema_field
 
 from apps.affiliates.models import Affiliate
 from apps.compliance.models import KycRecord, SelfExclusion
-from apps.core.filters import IntegerFilter, IsoDateTimeFilter, filterset_apply
+from apps.core.filters import IntegerFilter, IsoDateTimeFilter, TextFilter, filterset_apply
 from apps.core.rates import rate
 from apps.players.filters import PlayerFilter
-from apps.players.models import Deposit, Player, RevenueReport
+from apps.players.models import Deposit, Player, Purchase, RevenueReport, Trade
 
 MONEY = DecimalField(max_digits=20, decimal_places=8)
 ZERO = Value(Decimal(0), output_field=MONEY)
@@ -79,7 +83,15 @@ def with_retention_figures(queryset: QuerySet, *, now: dt.datetime | None = None
     now = now or timezone.now()
     ngr = (F("stakes") - F("winnings") - F("bonuses") - F("jackpot_contributions") - F("taxes") - F("payment_fees")
            - F("adjustments"))
+    first_deposit = Deposit.objects.filter(player=OuterRef("pk")).order_by("occurred_at", "pk")
     return queryset.annotate(
+        currency=Subquery(first_deposit.values("currency")[:1], output_field=CharField()),
+        last_activity_at=Greatest(
+            _per_player(Deposit.objects.all(), Max("occurred_at")),
+            Cast(_per_player(RevenueReport.objects.filter(is_current=True), Max("date")), DateTimeField()),
+            _per_player(Trade.objects.all(), Max("closed_at")),
+            _per_player(Purchase.objects.all(), Max("purchased_at")),
+        ),
         first_deposit_at=_per_player(Deposit.objects.all(), Min("occurred_at")),
         last_deposit_at=_per_player(Deposit.objects.all(), Max("occurred_at")),
         lifetime_deposits=Coalesce(_per_player(Deposit.objects.all(), Sum("amount")), ZERO, output_field=MONEY),
@@ -101,6 +113,39 @@ def _band(queryset, field: str, bands: dict, value: str):
     if high is not None:
         queryset = queryset.filter(**{f"{field}__lt": high})
     return queryset
+
+
+class AsciiDecimalField(forms.DecimalField):
+    def to_python(self, value):
+        if isinstance(value, str) and value.strip() and not ASCII_AMOUNT.fullmatch(value.strip()):
+            raise forms.ValidationError("Give a decimal amount in ASCII digits, e.g. 100 or -25.50.")
+        return super().to_python(value)
+
+
+ASCII_AMOUNT = re.compile(r"-?[0-9]{1,12}(\.[0-9]{1,8})?")
+
+
+@extend_schema_field({"type": "string", "pattern": "^-?[0-9]{1,12}(\\.[0-9]{1,8})?$"})
+class AmountFilter(django_filters.NumberFilter):
+    """A decimal amount bound: ASCII digits only (Python would read other scripts' digits too)."""
+
+    field_class = AsciiDecimalField
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("max_digits", 20)
+        kwargs.setdefault("decimal_places", 8)
+        super().__init__(*args, **kwargs)
+
+
+def identifier_query(value: str) -> Q:
+    """Players known by `value`: their id, a tracking token, or an active mapping in any system."""
+    # The mapping model through the relation: mappings sits above this app (import-linter).
+    mappings = Player._meta.get_field("identifier_mappings").related_model.objects
+    query = Q(tracking_token=value) | Q(
+        Exists(mappings.filter(player=OuterRef("pk"), external_id=value, retired_at__isnull=True)))
+    if value.isascii() and value.isdigit() and len(value) < 19:
+        query |= Q(pk=int(value))
+    return query
 
 
 class RetentionPlayerFilter(PlayerFilter):
@@ -129,11 +174,41 @@ class RetentionPlayerFilter(PlayerFilter):
                                                 help_text="Lifetime deposits, in the player's currency.")
     ngr_band = django_filters.ChoiceFilter(choices=[(k, k) for k in NGR_BANDS], method="filter_ngr",
                                            help_text="Lifetime NGR, in the player's currency.")
+    last_activity_after = IsoDateTimeFilter(
+        field_name="last_activity_at", lookup_expr="gte",
+        help_text="Last activity (deposit, revenue day, trade or purchase) at or after this ISO 8601 time.")
+    last_activity_before = IsoDateTimeFilter(field_name="last_activity_at", lookup_expr="lt",
+                                             help_text="Last activity before this ISO 8601 time.")
+    deposits_min = AmountFilter(field_name="lifetime_deposits", lookup_expr="gte",
+                                help_text="Lifetime deposits at least this, in the player's currency.")
+    deposits_max = AmountFilter(field_name="lifetime_deposits", lookup_expr="lte",
+                                help_text="Lifetime deposits at most this, in the player's currency.")
+    ngr_min = AmountFilter(field_name="ngr", lookup_expr="gte", help_text="Lifetime NGR at least this.")
+    ngr_max = AmountFilter(field_name="ngr", lookup_expr="lte", help_text="Lifetime NGR at most this.")
+    currency = TextFilter(method="filter_currency", help_text="The player's deposit currency (ISO 4217), e.g. EUR.")
+    sub_id = TextFilter(method="filter_sub_id", help_text="Any of the click's sub1..sub5 values, exactly.")
+    product = TextFilter(method="filter_product", help_text="Bought this product (prop firm purchases), exactly.")
+    identifier = TextFilter(
+        method="filter_identifier",
+        help_text="Any identifier: the player id, a tracking token, or an id in any system (CRM id, MT5 login...).")
 
     class Meta(PlayerFilter.Meta):
         fields = [*PlayerFilter.Meta.fields, "origin", "campaign", "kyc", "excluded", "first_deposit_after",
                   "first_deposit_before", "last_deposit_after", "last_deposit_before", "dormant_days",
-                  "deposits_band", "ngr_band"]
+                  "deposits_band", "ngr_band", "last_activity_after", "last_activity_before", "deposits_min",
+                  "deposits_max", "ngr_min", "ngr_max", "currency", "sub_id", "product", "identifier"]
+
+    def filter_currency(self, queryset, name, value):
+        return queryset.filter(currency=value.upper())
+
+    def filter_sub_id(self, queryset, name, value):
+        return queryset.filter(Q(sub1=value) | Q(sub2=value) | Q(sub3=value) | Q(sub4=value) | Q(sub5=value))
+
+    def filter_product(self, queryset, name, value):
+        return queryset.filter(Exists(Purchase.objects.filter(player=OuterRef("pk"), product=value)))
+
+    def filter_identifier(self, queryset, name, value):
+        return queryset.filter(identifier_query(value))
 
     def filter_origin(self, queryset, name, value):
         status = Player.AttributionStatus.ATTRIBUTED

@@ -1,75 +1,182 @@
-"""Retention's player list: the retention filters, aggregates per row, and minimised exports."""
+"""Retention's player list: the retention filters, aggregates per row, saved segments and
+minimised exports.
+
+Every sidebar filter drives the same RetentionPlayerFilter the read API uses (one parameter, one
+query). The search box finds a player by any identifier (player id, tracking token, CRM id, MT5
+login...) or a click's sub-id. Exports leave self-excluded players out unless the list is
+filtered to them explicitly (contact suppression).
+"""
 
 from __future__ import annotations
 
-from django.contrib import admin
-from import_export import fields, resources
+from decimal import Decimal
+from urllib.parse import parse_qsl, urlencode
+
+from django import forms
+from django.contrib import admin, messages
+from django.contrib.postgres.aggregates import StringAgg
+from django.db.models import OuterRef, Q, Subquery, Value
+from django.db.models.functions import Concat
+from django.urls import reverse
+from django.utils.html import format_html
+from import_export import fields, resources, widgets
 from import_export.admin import ExportMixin
 
 from apps.compliance import retention
-from apps.core.filters import filterset_list_filter
+from apps.core.display import format_money
+from apps.core.filters import (
+    FilterError,
+    filterset_apply,
+    filterset_list_filter,
+    filterset_range_filter,
+)
 from apps.core.roles import FINANCE, RETENTION
-from apps.monitoring.models import RetentionPlayer
+from apps.mappings.models import IdentifierMapping
+from apps.monitoring.models import RetentionPlayer, RetentionSegment
+from apps.players.models import Purchase
 
 EXPORT_ROLES = (RETENTION, FINANCE)
+CRM_SYSTEM = "crm"
+Filter = retention.RetentionPlayerFilter
 
 
-def _filterset_list_filter(param: str, title: str, choices: list[tuple[str, str]]):
+def _filterset_list_filter(param: str, title: str, choices):
     """An admin list filter driven by one RetentionPlayerFilter field, the API's own definition."""
-    return filterset_list_filter(filterset_class=retention.RetentionPlayerFilter, name=param, title=title,
-                                 lookups=lambda request, model_admin: choices)
+    lookups = choices if callable(choices) else (lambda request, model_admin: choices)
+    return filterset_list_filter(filterset_class=Filter, name=param, title=title, lookups=lookups)
+
+
+def _range(low: str, high: str, title: str, kind: str = "date"):
+    return filterset_range_filter(filterset_class=Filter, low=low, high=high, title=title, kind=kind)
+
+
+def _currencies(request, model_admin):
+    from apps.players.models import Deposit
+
+    return [(c, c) for c in Deposit.objects.order_by("currency").values_list("currency", flat=True).distinct()[:50]]
+
+
+def _products(request, model_admin):
+    return [(p, p) for p in Purchase.objects.order_by("product").values_list("product", flat=True).distinct()[:50]]
 
 
 RETENTION_FILTERS = [
+    _range("registered_after", "registered_before", "registration date"),
+    _range("first_deposit_after", "first_deposit_before", "first deposit (FTD) date"),
+    _range("last_activity_after", "last_activity_before", "last activity date"),
+    _range("deposits_min", "deposits_max", "lifetime deposits", kind="number"),
+    _range("ngr_min", "ngr_max", "lifetime NGR", kind="number"),
     _filterset_list_filter("origin", "origin", [("referred", "Referred"), ("organic", "Organic")]),
     _filterset_list_filter("kyc", "KYC", [("passed", "Passed"), ("pending", "Pending"), ("failed", "Failed"),
                                           ("none", "No KYC")]),
     _filterset_list_filter("excluded", "self-excluded now", [("true", "Yes"), ("false", "No")]),
     _filterset_list_filter("dormant_days", "dormant (no deposit for)", [("30", "30+ days"), ("60", "60+ days"),
                                                                          ("90", "90+ days"), ("180", "180+ days")]),
-    _filterset_list_filter("deposits_band", "lifetime deposits", [(k, k) for k in retention.DEPOSIT_BANDS]),
-    _filterset_list_filter("ngr_band", "NGR", [(k, k) for k in retention.NGR_BANDS]),
+    _filterset_list_filter("currency", "currency", _currencies),
+    _filterset_list_filter("product", "product bought", _products),
+    _filterset_list_filter("deposits_band", "lifetime deposits band", [(k, k) for k in retention.DEPOSIT_BANDS]),
+    _filterset_list_filter("ngr_band", "NGR band", [(k, k) for k in retention.NGR_BANDS]),
 ]
 
 
-class RetentionPlayerResource(resources.ModelResource):
-    """Minimised personal data: ids, brand, country, dates, status and aggregates; no names or e-mails."""
+def _identifiers_annotations():
+    mappings = IdentifierMapping.objects.filter(player=OuterRef("pk"), retired_at__isnull=True)
+    return {
+        "crm_id": Subquery(mappings.filter(system=CRM_SYSTEM).order_by("pk").values("external_id")[:1]),
+        "all_identifiers": Subquery(
+            mappings.order_by().values("player").annotate(
+                v=StringAgg(Concat("system", Value(":"), "external_id"), delimiter="; ", ordering=("system",))
+            ).values("v")
+        ),
+    }
 
-    affiliate_id = fields.Field(attribute="affiliate_id", column_name="affiliate_id")
-    campaign_id = fields.Field(attribute="campaign_id", column_name="campaign_id")
-    first_deposit_at = fields.Field(attribute="first_deposit_at", column_name="first_deposit_at")
-    last_deposit_at = fields.Field(attribute="last_deposit_at", column_name="last_deposit_at")
-    lifetime_deposits = fields.Field(attribute="lifetime_deposits", column_name="lifetime_deposits")
-    ngr = fields.Field(attribute="ngr", column_name="ngr")
+
+class IsoDateWidget(widgets.Widget):
+    """An aware time as its ISO date (UTC): the same format in every date column."""
+
+    def render(self, value, obj=None, **kwargs):
+        return value.date().isoformat() if value else ""
+
+
+class AmountWidget(widgets.DecimalWidget):
+    """An amount rounded to two decimals (the currency is its own column); stays a number."""
+
+    def render(self, value, obj=None, **kwargs):
+        return super().render(value.quantize(Decimal("0.01")) if value is not None else None, obj, **kwargs)
+
+
+class RetentionPlayerResource(resources.ModelResource):
+    """Minimised personal data: identifiers, brand, country, dates, status and aggregates; no names
+    or e-mails (the CRM holds those, under its own consent rules)."""
+
+    player_id = fields.Field(attribute="id", column_name="player_id")
+    crm_id = fields.Field(attribute="crm_id", column_name="crm_id")
+    identifiers = fields.Field(attribute="all_identifiers", column_name="identifiers")
+    affiliate = fields.Field(attribute="affiliate__name", column_name="affiliate")
+    campaign = fields.Field(attribute="campaign__name", column_name="campaign")
+    registered_on = fields.Field(attribute="registered_at", column_name="registered_on", widget=IsoDateWidget())
+    first_deposit_on = fields.Field(attribute="first_deposit_at", column_name="first_deposit_on", widget=IsoDateWidget())
+    last_deposit_on = fields.Field(attribute="last_deposit_at", column_name="last_deposit_on", widget=IsoDateWidget())
+    last_activity_on = fields.Field(attribute="last_activity_at", column_name="last_activity_on", widget=IsoDateWidget())
+    currency = fields.Field(attribute="currency", column_name="currency")
+    lifetime_deposits = fields.Field(attribute="lifetime_deposits", column_name="lifetime_deposits",
+                                     widget=AmountWidget())
+    ngr = fields.Field(attribute="ngr", column_name="ngr", widget=AmountWidget())
     kyc_status = fields.Field(attribute="kyc_status", column_name="kyc_status")
-    is_excluded = fields.Field(attribute="is_excluded", column_name="self_excluded")
+    self_excluded = fields.Field(attribute="is_excluded", column_name="self_excluded")
 
     class Meta:
         model = RetentionPlayer
-        fields = ("id", "brand", "country", "registered_at", "attribution_status", "affiliate_id", "campaign_id",
-                  "first_deposit_at", "last_deposit_at", "lifetime_deposits", "ngr", "kyc_status", "is_excluded")
+        fields = ("player_id", "crm_id", "identifiers", "affiliate", "campaign", "brand", "country", "registered_on",
+                  "first_deposit_on", "last_deposit_on", "last_activity_on", "currency", "lifetime_deposits", "ngr",
+                  "kyc_status", "self_excluded")
         export_order = fields
 
 
 @admin.register(RetentionPlayer)
 class RetentionPlayerAdmin(ExportMixin, admin.ModelAdmin):
     resource_classes = [RetentionPlayerResource]
-    list_display = ("id", "brand", "country", "attribution_status", "affiliate", "campaign", "registered_at",
-                    "first_deposit_at", "last_deposit_at", "lifetime_deposits", "ngr", "kyc_status", "is_excluded")
+    change_list_template = "monitoring/admin/retention_change_list.html"
+    list_display = ("player_link", "crm_id", "affiliate", "country", "registered_on", "ftd_on", "last_activity_on",
+                    "deposits", "ngr", "kyc_status", "is_excluded")
     list_filter = (
         *RETENTION_FILTERS,
         ("affiliate", admin.RelatedOnlyFieldListFilter),
         ("campaign", admin.RelatedOnlyFieldListFilter),
         "brand",
         "country",
-        ("registered_at", admin.DateFieldListFilter),
     )
+    search_fields = ("=id",)  # get_search_results widens it to every identifier and the sub-ids
+    search_help_text = "Player id, tracking token, any system's id (CRM id, MT5 login…) or a sub-id."
     list_select_related = ("affiliate", "campaign")
     show_full_result_count = False
     list_per_page = 100
 
     def get_queryset(self, request):
-        return retention.with_retention_figures(super().get_queryset(request))
+        queryset = retention.with_retention_figures(super().get_queryset(request))
+        return queryset.annotate(**_identifiers_annotations())
+
+    def get_search_results(self, request, queryset, search_term):
+        term = search_term.strip()
+        if not term:
+            return queryset, False
+        subs = Q(sub1=term) | Q(sub2=term) | Q(sub3=term) | Q(sub4=term) | Q(sub5=term)
+        return queryset.filter(retention.identifier_query(term) | subs), False
+
+    def get_export_queryset(self, request):
+        """What the list shows, without self-excluded players unless asked for by the filter."""
+        queryset = super().get_export_queryset(request)
+        if request.GET.get("excluded") != "true":
+            queryset = queryset.filter(is_excluded=False)
+        return queryset
+
+    def changelist_view(self, request, extra_context=None):
+        query = urlencode([(k, v) for k, v in request.GET.items() if k not in ("p", "o", "e")])
+        extra = {"segment_add_url": f"{reverse('admin:monitoring_retentionsegment_add')}?{urlencode({'query': query})}"
+                 if query else None, "segments": RetentionSegment.objects.all()[:20]}
+        if request.GET.get("excluded") != "true":
+            extra["export_note"] = "Exports leave self-excluded players out (contact suppression)."
+        return super().changelist_view(request, {**(extra_context or {}), **extra})
 
     def has_add_permission(self, request):
         return False
@@ -84,26 +191,83 @@ class RetentionPlayerAdmin(ExportMixin, admin.ModelAdmin):
         user = request.user
         return user.is_active and (user.is_superuser or user.groups.filter(name__in=EXPORT_ROLES).exists())
 
-    @admin.display(ordering="first_deposit_at")
-    def first_deposit_at(self, obj):
-        return obj.first_deposit_at
+    @admin.display(description="Player", ordering="id")
+    def player_link(self, obj):
+        return format_html('<a href="{}">{}</a>', reverse("admin:players_player_change", args=[obj.pk]), obj.pk)
 
-    @admin.display(ordering="last_deposit_at")
-    def last_deposit_at(self, obj):
-        return obj.last_deposit_at
+    @admin.display(description="CRM id")
+    def crm_id(self, obj):
+        return obj.crm_id or "—"
+
+    @admin.display(description="Registered", ordering="registered_at")
+    def registered_on(self, obj):
+        return obj.registered_at.date().isoformat()
+
+    @admin.display(description="FTD", ordering="first_deposit_at")
+    def ftd_on(self, obj):
+        return obj.first_deposit_at.date().isoformat() if obj.first_deposit_at else "—"
+
+    @admin.display(description="Last activity", ordering="last_activity_at")
+    def last_activity_on(self, obj):
+        return obj.last_activity_at.date().isoformat() if obj.last_activity_at else "—"
 
     @admin.display(ordering="lifetime_deposits")
-    def lifetime_deposits(self, obj):
-        return obj.lifetime_deposits.normalize() if obj.lifetime_deposits is not None else None
+    def deposits(self, obj):
+        return format_money(obj.lifetime_deposits, obj.currency)
 
     @admin.display(ordering="ngr", description="NGR")
     def ngr(self, obj):
-        return obj.ngr.quantize(obj.ngr.__class__("0.01")) if obj.ngr is not None else None
+        return format_money(obj.ngr, obj.currency)
 
     @admin.display(description="KYC")
     def kyc_status(self, obj):
-        return obj.kyc_status or "-"
+        return obj.kyc_status or "—"
 
-    @admin.display(boolean=True, description="excluded")
+    @admin.display(boolean=True, description="Excluded")
     def is_excluded(self, obj):
         return obj.is_excluded
+
+
+class RetentionSegmentForm(forms.ModelForm):
+    class Meta:
+        model = RetentionSegment
+        fields = ("name", "description", "query")
+
+    def clean_query(self):
+        query = self.cleaned_data["query"].lstrip("?")
+        params = dict(parse_qsl(query, keep_blank_values=True))
+        unknown = sorted(set(params) - set(Filter.base_filters) - {"q", "affiliate__id__exact", "campaign__id__exact",
+                                                                   "brand", "country__exact", "brand__exact"})
+        if unknown:
+            raise forms.ValidationError(f"Not a retention filter: {', '.join(unknown)}.")
+        try:
+            filterset_apply(Filter, data={k: v for k, v in params.items() if k in Filter.base_filters},
+                            queryset=retention.with_retention_figures(RetentionPlayer.objects.all()))
+        except FilterError as exc:
+            raise forms.ValidationError(str(exc)) from exc
+        return query
+
+
+@admin.register(RetentionSegment)
+class RetentionSegmentAdmin(admin.ModelAdmin):
+    form = RetentionSegmentForm
+    list_display = ("name", "run_link", "description", "created_by", "updated_at")
+    search_fields = ("name", "description")
+    readonly_fields = ("created_by", "created_at", "updated_at")
+
+    def get_changeform_initial_data(self, request):
+        return {"query": request.GET.get("query", "")}
+
+    def save_model(self, request, obj, form, change):
+        if not change:
+            obj.created_by = request.user
+        super().save_model(request, obj, form, change)
+        messages.info(request, format_html('Run it: <a href="{}">{}</a>', self._run_url(obj), obj.name))
+
+    @staticmethod
+    def _run_url(obj) -> str:
+        return f"{reverse('admin:monitoring_retentionplayer_changelist')}?{obj.query}"
+
+    @admin.display(description="Run")
+    def run_link(self, obj):
+        return format_html('<a href="{}">Show players</a>', self._run_url(obj))

@@ -209,3 +209,22 @@ class RetentionPlayer(Player):
         proxy = True
         verbose_name = "retention player"
         verbose_name_plural = "retention: players"
+
+
+class RetentionSegment(models.Model):
+    """A saved set of retention filters ("dormant German depositors of Acme, FTD in Q3") that
+    Retention re-runs: `query` is the retention list's query string, checked when saved."""
+
+    name = models.CharField(max_length=120, unique=True)
+    query = models.TextField(help_text="The retention list's filters as a query string (dormant_days=30&country=DE…).")
+    description = models.CharField(max_length=500, blank=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name = "retention segment"
+
+    def __str__(self) -> str:
+        return self.name

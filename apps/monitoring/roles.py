@@ -16,7 +16,8 @@ EXTRA_ROLE_PERMISSIONS: dict[str, list[str]] = {
         "integrations.view_integration", "integrations.view_reconciliationrun",
     ],
     # The retention player list and its exports (the export itself is limited to these roles).
-    RETENTION: ["monitoring.view_retentionplayer"],
+    RETENTION: ["monitoring.view_retentionplayer", "monitoring.view_retentionsegment", "monitoring.add_retentionsegment",
+                "monitoring.change_retentionsegment", "monitoring.delete_retentionsegment"],
     FINANCE: ["monitoring.view_retentionplayer"],
 }
 

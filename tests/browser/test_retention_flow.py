@@ -46,7 +46,7 @@ def test_retention_filters_dormant_referred_players_and_exports_them(live_server
     rows = page.locator("#result_list tbody tr")
     assert rows.count() == 1
     row = rows.first.inner_text()
-    assert str(dormant.pk) in row and "Dormant Media" in row and "1275" in row
+    assert str(dormant.pk) in row and "Dormant Media" in row and "1,275.00 EUR" in row
     screenshot(page, "retention-dormant-referred")
 
     # The export keeps the changelist's filters; import-export 4 posts the export form.
@@ -60,9 +60,9 @@ def test_retention_filters_dormant_referred_players_and_exports_them(live_server
     download = download_info.value
     assert download.suggested_filename.endswith(".csv")
     table = list(csv.DictReader(io.StringIO(Path(download.path()).read_text(encoding="utf-8-sig"))))
-    assert [r["id"] for r in table] == [str(dormant.pk)]
+    assert [r["player_id"] for r in table] == [str(dormant.pk)]
     exported = table[0]
-    assert exported["affiliate_id"] == str(aff.pk) and exported["kyc_status"] == "passed"
+    assert exported["affiliate"] == "Dormant Media" and exported["kyc_status"] == "passed"
     assert Decimal(exported["lifetime_deposits"]) == Decimal("1275")
     assert not PERSONAL & set(exported), sorted(exported)
     assert "jane.doe" not in Path(download.path()).read_text()

@@ -20,6 +20,9 @@ from tests.factories import (
 )
 
 pytestmark = pytest.mark.django_db
+EXPORT_COLUMNS = ("player_id", "crm_id", "identifiers", "affiliate", "campaign", "brand", "country", "registered_on",
+                  "first_deposit_on", "last_deposit_on", "last_activity_on", "currency", "lifetime_deposits", "ngr",
+                  "kyc_status", "self_excluded")
 
 
 def deposit(player, days_ago, amount="100", now=None):
@@ -76,15 +79,13 @@ def test_admin_list_filters_and_export_permissions(client, players):
 
     export_url = reverse("admin:monitoring_retentionplayer_export")
     response = client.post(export_url + "?origin=referred&dormant_days=30",
-                           {"format": "0", "resource": "0", **{f"retentionplayerresource_{f}": "on" for f in (
-                               "id", "brand", "country", "registered_at", "attribution_status", "affiliate_id",
-                               "campaign_id", "first_deposit_at", "last_deposit_at", "lifetime_deposits", "ngr",
-                               "kyc_status", "is_excluded")}})
+                           {"format": "0", "resource": "0", **{f"retentionplayerresource_{f}": "on" for f in EXPORT_COLUMNS}})
     assert response.status_code == 200, response.content[:500]
     text = response.content.decode()
     header, *lines = [line for line in text.splitlines() if line]
     assert "lifetime_deposits" in header and "email" not in header.lower() and "name" not in header.lower()
     assert len(lines) == 1 and lines[0].startswith(f"{players['dormant'].pk},")
+    assert header.split(",") == list(EXPORT_COLUMNS)
 
     # Compliance sees no retention list; Integrations neither; a staff user in no role gets 403.
     client.force_login(UserFactory(roles=["Compliance"]))
@@ -132,3 +133,92 @@ def test_cohort_arithmetic_on_a_hand_built_cohort(client):
     client.force_login(UserFactory(roles=["Retention"]))
     page = client.get(reverse("retention-cohorts"))
     assert page.status_code == 200 and "cohort-chart-data" in page.content.decode()
+
+
+# --- the retention workplace: ranges, any identifier, segments, suppressed exports -------------
+
+from apps.monitoring.models import RetentionSegment  # noqa: E402
+from apps.players.models import Purchase  # noqa: E402
+from tests.factories import IdentifierMappingFactory  # noqa: E402
+
+
+def test_date_and_amount_ranges_currency_sub_id_product_and_any_identifier(players):
+    dormant, active = players["dormant"], players["active"]
+    IdentifierMappingFactory(player=dormant, system="crm", external_id="CRM-777")
+    Player.objects.filter(pk=active.pk).update(sub2="spring-promo")
+    Purchase.objects.create(player=active, system="crm", purchase_id="PU1", product="Challenge 50k",
+                            amount=Decimal("99"), currency="USD", purchased_at=timezone.now())
+    ids = lambda **f: {p.pk for p in retention_player_list(filters=f)}  # noqa: E731
+    week_ago = (timezone.now() - dt.timedelta(days=7)).isoformat()
+    assert ids(last_activity_after=week_ago) == {active.pk}  # a deposit 2 days ago, and the purchase
+    assert ids(last_activity_before=week_ago) == {dormant.pk, players["organic"].pk}
+    assert ids(deposits_min="100", deposits_max="100") == {active.pk, players["organic"].pk}
+    assert ids(deposits_min="2000") == {dormant.pk}
+    assert ids(currency="eur") == {dormant.pk, active.pk, players["organic"].pk}
+    assert ids(sub_id="spring-promo") == {active.pk}
+    assert ids(product="Challenge 50k") == {active.pk}
+    assert ids(identifier="CRM-777") == {dormant.pk}
+    assert ids(identifier=str(active.pk)) == {active.pk}
+
+
+@pytest.mark.parametrize("amount", ["\u0661\u0662\u0663", "\uff19\uff19", "1e3", "12,5"])
+def test_amount_bounds_are_ascii_decimals(players, amount):
+    from apps.core.filters import FilterError
+
+    with pytest.raises(FilterError, match="ASCII"):
+        list(retention_player_list(filters={"deposits_min": amount}))
+
+
+def test_the_admin_list_takes_date_ranges_and_finds_a_player_by_crm_id(client, players):
+    IdentifierMappingFactory(player=players["dormant"], system="crm", external_id="CRM-42")
+    client.force_login(UserFactory(roles=["Retention"]))
+    url = reverse("admin:monitoring_retentionplayer_changelist")
+    today = timezone.now().date()
+    response = client.get(url, {"first_deposit_after": (today - dt.timedelta(days=100)).isoformat(),
+                                "first_deposit_before": (today - dt.timedelta(days=100)).isoformat()})
+    assert response.status_code == 200
+    assert [p.pk for p in response.context["cl"].result_list] == [players["dormant"].pk]
+    response = client.get(url, {"q": "CRM-42"})
+    assert [p.pk for p in response.context["cl"].result_list] == [players["dormant"].pk]
+    assert b"CRM-42" in response.content and b"2,050.00 EUR" in response.content
+
+
+def _export(client, query: str) -> list[dict]:
+    import csv
+    import io
+
+    response = client.post(reverse("admin:monitoring_retentionplayer_export") + query,
+                           {"format": "0", "resource": "0", **{f"retentionplayerresource_{f}": "on" for f in EXPORT_COLUMNS}})
+    assert response.status_code == 200
+    return list(csv.DictReader(io.StringIO(response.content.decode())))
+
+
+def test_exports_carry_identifiers_and_names_iso_dates_and_amounts_and_suppress_self_excluded(client, players):
+    IdentifierMappingFactory(player=players["dormant"], system="crm", external_id="CRM-1")
+    IdentifierMappingFactory(player=players["dormant"], system="mt5-live", external_id="5001")
+    client.force_login(UserFactory(roles=["Retention"]))
+    rows = {row["player_id"]: row for row in _export(client, "?origin=referred")}
+    assert str(players["active"].pk) not in rows  # self-excluded: left out by default
+    row = rows[str(players["dormant"].pk)]
+    assert row["crm_id"] == "CRM-1" and row["identifiers"] == "crm:CRM-1; mt5-live:5001"
+    assert row["affiliate"] == "Casino Guru"
+    assert row["first_deposit_on"] == (timezone.now() - dt.timedelta(days=100)).date().isoformat()
+    assert row["lifetime_deposits"] == "2050.00" and row["currency"] == "EUR"
+    # Asked for explicitly, the self-excluded are exported (for suppression lists).
+    assert [r["player_id"] for r in _export(client, "?excluded=true")] == [str(players["active"].pk)]
+
+
+def test_retention_saves_a_segment_and_reruns_it(client, players):
+    retention = UserFactory(roles=["Retention"])
+    client.force_login(retention)
+    listing = client.get(reverse("admin:monitoring_retentionplayer_changelist"), {"origin": "referred", "dormant_days": "30"})
+    assert b"Save these filters as a segment" in listing.content
+    add = reverse("admin:monitoring_retentionsegment_add")
+    response = client.post(add, {"name": "Dormant referred", "query": "origin=referred&dormant_days=30", "description": ""})
+    assert response.status_code == 302
+    segment = RetentionSegment.objects.get()
+    assert segment.created_by == retention
+    rerun = client.get(reverse("admin:monitoring_retentionplayer_changelist") + "?" + segment.query)
+    assert [p.pk for p in rerun.context["cl"].result_list] == [players["dormant"].pk]
+    refused = client.post(add, {"name": "Broken", "query": "dormant_days=soon&colour=red", "description": ""})
+    assert refused.status_code == 200 and b"Not a retention filter: colour" in refused.content
