@@ -23,10 +23,21 @@ EXTRA_ROLE_PERMISSIONS: dict[str, list[str]] = {
         "commissions.view_clawbackproposal",
         "commissions.view_periodclose",
         "commissions.add_periodclose",
-        "commissions.view_plan",
-        "commissions.view_planassignment",
+        # Finance manages commission terms (plans, tiers, lot rates, instruments, assignments).
+        "commissions.view_plan", "commissions.add_plan", "commissions.change_plan",
+        "commissions.view_plantier", "commissions.add_plantier", "commissions.change_plantier",
+        "commissions.delete_plantier",
+        "commissions.view_lotrate", "commissions.add_lotrate", "commissions.change_lotrate",
+        "commissions.delete_lotrate",
+        "commissions.view_instrumentgroup", "commissions.add_instrumentgroup", "commissions.change_instrumentgroup",
+        "commissions.view_instrumentsymbol", "commissions.add_instrumentsymbol",
+        "commissions.change_instrumentsymbol",
+        "commissions.view_planassignment", "commissions.add_planassignment", "commissions.change_planassignment",
     ],
     COMPLIANCE: [
+        # Compliance reviews clawbacks (Finance decides them) beside the player's compliance state.
+        "commissions.view_clawbackcase",
+        "commissions.view_clawbackproposal",
         "compliance.view_exclusionoverride",
         "compliance.add_exclusionoverride",
         "compliance.change_exclusionoverride",

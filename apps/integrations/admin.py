@@ -187,8 +187,14 @@ class _EventAdminBase(admin.ModelAdmin):
     def has_add_permission(self, request):
         return False
 
+    def has_change_permission(self, request, obj=None):
+        return False  # events are evidence: viewed, replayed, never edited (no Save button)
+
     def has_delete_permission(self, request, obj=None):
         return False
+
+    def has_replay_permission(self, request):
+        return request.user.has_perm("integrations.replay_inboundevent")
 
     @admin.display(description="payload")
     def payload_pretty(self, obj):
@@ -211,7 +217,7 @@ class _EventAdminBase(admin.ModelAdmin):
         text = obj.last_error.strip().splitlines()[-1] if obj.last_error else json.dumps(obj.errors)[:200]
         return Truncator(text).chars(120)
 
-    @admin.action(description="Replay selected dead or invalid events", permissions=["change"])
+    @admin.action(description="Replay selected dead or invalid events", permissions=["replay"])
     def replay_events(self, request, queryset):
         replayed, still_invalid, refused = 0, [], []
         for event in queryset.order_by("occurred_at", "received_at", "pk"):
@@ -268,7 +274,7 @@ class ParkedEventAdmin(_EventAdminBase):
     def get_queryset(self, request):
         return super().get_queryset(request).filter(status=EventStatus.PARKED)
 
-    @admin.action(description="Re-run now (all parked events of the selected identifiers)", permissions=["change"])
+    @admin.action(description="Re-run now (all parked events of the selected identifiers)", permissions=["replay"])
     def rerun_parked(self, request, queryset):
         identifiers = sorted(set(queryset.values_list("parked_system", "parked_external_id")))
         total = sum(inbound_events_unpark(system=system, external_id=external_id) for system, external_id in identifiers)

@@ -145,6 +145,7 @@ class InboundEvent(models.Model):
 
     class Meta:
         ordering = ["-received_at", "-id"]
+        permissions = [("replay_inboundevent", "Can replay dead and invalid events and re-run parked ones")]
         constraints = [
             models.UniqueConstraint(fields=["integration", "webhook_id"], name="inbound_event_unique_webhook_id"),
             models.CheckConstraint(condition=Q(status__in=EventStatus.values), name="inbound_event_status_valid"),

@@ -13,6 +13,7 @@ EXTRA_ROLE_PERMISSIONS: dict[str, list[str]] = {
         "monitoring.view_alertrule", "monitoring.add_alertrule", "monitoring.change_alertrule",
         "monitoring.view_alert", "monitoring.change_alert",
         "integrations.view_inboundevent", "integrations.view_deadletterevent", "integrations.view_parkedevent",
+        "integrations.replay_inboundevent",  # replay dead letters, re-run parked events
         "integrations.view_integration", "integrations.view_reconciliationrun",
     ],
     # The retention player list and its exports (the export itself is limited to these roles).
