@@ -35,13 +35,15 @@ def test_finance_approves_a_clawback_case_with_a_reason(live_server, page):
     page.goto(f"{live_server.url}/admin/commissions/clawbackcase/?status__exact=open")
     assert page.locator("#result_list tbody tr").count() == 1
     run_action(page, "approve_cases")
-    # The intermediate form names the case and will not decide without a reason.
+    # The confirmation names the case, says what will be booked, and will not decide without a reason.
     assert page.locator("textarea[name=reason]").count() == 1
-    assert f"#{player.pk}" in page.content() or str(case) in page.content()
+    assert f"#{player.pk}" in page.content()
+    assert "Approve 1 clawback case(s)?" in page.content()
+    assert "In all: -200.00 EUR" in page.locator("#decision-total").inner_text()
     page.fill("textarea[name=reason]", "Chargeback confirmed as friendly fraud by the PSP")
     screenshot(page, "clawback-reason-form")
     with page.expect_navigation():
-        page.click("input[type=submit][value='Approved']")
+        page.click("input[type=submit][value='Approve and record the reason']")
     assert "Approved 1 clawback case(s)." in messages(page)
 
     case.refresh_from_db()

@@ -82,3 +82,43 @@ def test_statement_page_groups_lines_by_kind_with_drill_down(finance_client):
     response = finance_client.get(reverse("admin:commissions_statement_change", args=[statement.pk]))
     assert response.status_code == 200
     assert b"Manual adjustment" in response.content and b"ledger rows" in response.content
+
+
+def test_a_case_is_decided_from_its_own_page_after_seeing_what_will_be_booked(finance_client, pipeline, make_player):
+    assignment = PlanAssignmentFactory(plan=PlanFactory(kind=Plan.Kind.CPA, cpa_amount=Decimal(200)))
+    player = make_player(assignment.affiliate)
+    pipeline.kyc(player.ref, "passed", T)
+    pipeline.deposit(player.ref, "100", T)
+    statements_close(period=dt.date(2026, 1, 1))
+    pipeline.send("payments", "chargeback.created", {"chargeback_id": "CB-5", "player_id": player.ref, "amount": "100",
+                                                     "currency": "EUR"}, at=T + dt.timedelta(days=3))
+    case = ClawbackCase.objects.get()
+    page = finance_client.get(reverse("admin:commissions_clawbackcase_change", args=[case.pk]))
+    assert b'id="decide-approve"' in page.content and b'id="decide-dismiss"' in page.content
+    decide = reverse("admin:commissions_clawbackcase_decide", args=[case.pk, "dismiss"])
+    confirm = finance_client.get(decide)
+    assert b"Dismissing books nothing" in confirm.content and b"-200.00 EUR" in confirm.content
+    assert ClawbackCase.objects.get().status == "open"  # nothing happened yet
+    done = finance_client.post(decide, {"apply": "1", "reason": "Chargeback reversed by the PSP"})
+    assert done.status_code == 302
+    case.refresh_from_db()
+    assert case.status == "dismissed" and not CommissionEntry.objects.filter(kind="clawback").exists()
+    # A decided case offers no decision any more.
+    page = finance_client.get(reverse("admin:commissions_clawbackcase_change", args=[case.pk]))
+    assert b'id="decide-approve"' not in page.content
+
+
+def test_compliance_sees_a_case_but_cannot_decide_it(client, pipeline, make_player):
+    assignment = PlanAssignmentFactory(plan=PlanFactory(kind=Plan.Kind.CPA, cpa_amount=Decimal(200)))
+    player = make_player(assignment.affiliate)
+    pipeline.deposit(player.ref, "100", T)
+    pipeline.send("payments", "chargeback.created", {"chargeback_id": "CB-6", "player_id": player.ref, "amount": "100",
+                                                     "currency": "EUR"}, at=T + dt.timedelta(days=3))
+    case = ClawbackCase.objects.get()
+    client.force_login(UserFactory(roles=["Compliance"]))
+    page = client.get(reverse("admin:commissions_clawbackcase_change", args=[case.pk]))
+    assert page.status_code == 200 and b'id="decide-approve"' not in page.content
+    refused = client.post(reverse("admin:commissions_clawbackcase_decide", args=[case.pk, "approve"]),
+                          {"apply": "1", "reason": "x"})
+    assert refused.status_code == 403 and b"change permission on clawback cases" in refused.content
+    assert ClawbackCase.objects.get().status == "open"
