@@ -52,6 +52,9 @@ class PlayerAdmin(admin.ModelAdmin):
     def has_add_permission(self, request):
         return False  # players are created by registration (API or inbound events)
 
+    def has_change_permission(self, request, obj=None):
+        return False  # every field is a recorded fact: a page to read ("View player"), no Save button
+
     def has_delete_permission(self, request, obj=None):
         return False
 
