@@ -164,6 +164,10 @@ class Supervisor:
                 self.banner(note=f"[supervisor] restarted {child.name} (restart {child.state.restarts}).\n")
 
     def stop_all(self) -> None:
+        # A second Ctrl-C (or the SIGINT a terminal sends the whole group) must not cut the clean-up
+        # short and leave orphans holding the embedded servers: stopping is not interruptible.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
         _stop([c.proc for c in self.children if c.proc is not None])
         for child in self.children:
             child.state.pid = None

@@ -116,6 +116,8 @@ def test_the_runner_restarts_a_killed_worker_and_web_server_and_ctrl_c_stops_eve
         assert output.count("AffiliateHub is running.") >= 3  # after start-up, and after each restart
     finally:
         runner.send_signal(signal.SIGINT)
+        time.sleep(0.3)
+        runner.send_signal(signal.SIGINT)  # an impatient second Ctrl-C does not cut the clean-up short
         code = runner.wait(timeout=60)
 
     assert code == 0
