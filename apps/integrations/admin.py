@@ -143,17 +143,8 @@ class EventTypeFilter(admin.SimpleListFilter):
 
 
 class _EventAdminBase(admin.ModelAdmin):
-    list_display = (
-        "id",
-        "received_at",
-        "integration",
-        "event_type",
-        "webhook_id",
-        "status",
-        "source",
-        "attempts",
-        "occurred_at",
-    )
+    # What the Integrations role needs first; source and times of occurrence are in the detail.
+    list_display = ("id", "status", "event_type", "integration", "received_at", "attempts", "webhook_id")
     list_filter = ("status", "integration", EventTypeFilter, "source", "received_at", RecoveredByRunFilter)
     search_fields = ("webhook_id__exact", "payload__data__player_id__exact")
     search_help_text = "Exact webhook id or data.player_id."
@@ -245,7 +236,7 @@ class InboundEventAdmin(_EventAdminBase):
 class DeadLetterAdmin(_EventAdminBase):
     """Dead (retries exhausted, or parked too long) and invalid events, replayable."""
 
-    list_display = ("id", "received_at", "integration", "event_type", "webhook_id", "status", "attempts", "error_summary")
+    list_display = ("id", "status", "event_type", "integration", "received_at", "attempts", "error_summary")
     list_filter = ("status", "integration", EventTypeFilter, "source", "received_at")
 
     def get_queryset(self, request):

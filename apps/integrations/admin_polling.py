@@ -144,8 +144,8 @@ class BackfillForm(forms.Form):
 @admin.register(ReconciliationRun)
 class ReconciliationRunAdmin(admin.ModelAdmin):
     list_display = (
-        "id", "integration", "trigger", "window_start", "window_end", "status", "polled", "already_received",
-        "recovered_link", "failed", "skipped", "started_at", "finished_at",
+        "id", "integration", "status", "window_start", "window_end", "polled", "recovered_link", "failed",
+        "started_at",
     )
     list_filter = ("status", "trigger", "integration", RunWithDeltaFilter, "started_at")
     list_select_related = ("integration",)
