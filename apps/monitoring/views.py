@@ -5,6 +5,7 @@ from __future__ import annotations
 from urllib.parse import urlencode
 
 from django.contrib import admin
+from django.core.exceptions import PermissionDenied
 from django.http import HttpResponse
 from django.shortcuts import render
 from django.urls import NoReverseMatch, reverse
@@ -49,7 +50,19 @@ def _links(scope, since) -> dict[str, str | None]:
     }
 
 
+# Which role reads which report (README's role table): the health page is the Integrations
+# role's, the cohort report Retention's and Finance's; superusers read both.
+HEALTH_PERMISSION = "monitoring.view_inboundhourlystat"
+COHORTS_PERMISSION = "monitoring.view_retentionplayer"
+
+
+def _require(request, permission: str, report: str, roles: str) -> None:
+    if not request.user.has_perm(permission):
+        raise PermissionDenied(f"The {report} is for the {roles} role{'s' if ' and ' in roles else ''}.")
+
+
 def dashboard(request):
+    _require(request, HEALTH_PERMISSION, "integration health page", "Integrations")
     window = request.GET.get("window", "24h")
     if window not in WINDOWS:
         window = "24h"
@@ -93,6 +106,7 @@ def metrics(request):
 
 def cohorts(request):
     """Churn and reactivation by registration month, per affiliate versus organic."""
+    _require(request, COHORTS_PERMISSION, "retention cohort report", "Retention and Finance")
     rows = retention.cohorts()
     months = sorted({row.month for row in rows})
     groups = sorted({row.group for row in rows}, key=lambda g: (g != "organic", g))

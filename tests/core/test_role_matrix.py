@@ -30,6 +30,8 @@ PAGES = [
     ("save retention segments", "admin:monitoring_retentionsegment_add", {"Retention"}),
     ("see dead letters", "admin:integrations_deadletterevent_changelist", {"Integrations"}),
     ("see parked events", "admin:integrations_parkedevent_changelist", {"Integrations"}),
+    ("read the integration health page", "monitoring-dashboard", {"Integrations"}),
+    ("read the retention cohort report", "retention-cohorts", {"Retention", "Finance"}),
 ]
 
 
@@ -74,3 +76,10 @@ def test_an_event_page_is_read_only_even_for_who_may_replay_it(client):
     assert page.status_code == 200
     assert b'name="_save"' not in page.content and b"View dead letter" in page.content
     assert InboundEvent.objects.get(pk=event.pk).status == "dead"
+
+
+def test_staff_with_no_role_open_no_report(client):
+    client.force_login(UserFactory(is_staff=True))
+    for name in ("monitoring-dashboard", "retention-cohorts"):
+        page = client.get(reverse(name))
+        assert page.status_code == 403 and b"role" in page.content
