@@ -78,8 +78,8 @@ def process_inbound_trade_events(event_ids: list[int]) -> dict[str, int]:
 
 @shared_task(name="integrations.sweep_inbound_events", acks_late=True, reject_on_worker_lost=True, ignore_result=True)
 def sweep_inbound_events() -> dict[str, int]:
-    """Beat, every 30 s (PeriodicTask created by migration 0002)."""
-    result = services.inbound_events_sweep()
+    """Beat, every 30 s (PeriodicTask created by migration 0002): batch after batch while full."""
+    result = services.inbound_events_sweep_all()
     return {
         "requeued_received": result.requeued_received,
         "requeued_failed": result.requeued_failed,

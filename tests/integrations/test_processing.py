@@ -237,6 +237,17 @@ def test_sweeper_requeues_stuck_and_due_events(published, django_capture_on_comm
     assert published == []
 
 
+@override_settings(AFFILIATEHUB_SWEEP_BATCH_SIZE=3)
+def test_one_sweeper_run_drains_a_backlog_batch_after_batch(published, django_capture_on_commit_callbacks):
+    """After a broker outage: ten waiting events, batches of three, all enqueued in one beat run."""
+    waiting = [InboundEventFactory(received_at=timezone.now() - dt.timedelta(minutes=10)) for _ in range(10)]
+    with django_capture_on_commit_callbacks(execute=True):
+        result = tasks.sweep_inbound_events.apply().get()
+    assert result["requeued_received"] == 10
+    queued = sorted(event_id for _, args, _ in published for event_id in (args[0] if isinstance(args[0], list) else args))
+    assert queued == sorted(event.pk for event in waiting)  # each once
+
+
 def test_sweeper_recovers_an_event_whose_publish_was_lost(published, django_capture_on_commit_callbacks):
     """Committed but never published (broker down): processed after the sweep."""
     seen = []
