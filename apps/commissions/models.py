@@ -91,6 +91,15 @@ class Plan(TimeStampedModel):
         OPEN = "open", "Opening deal"
 
     name = models.CharField(max_length=200, unique=True)
+    # Versions (DOMAIN.md "Controls": terms are versioned). A row is one version of a plan's terms
+    # and is never edited once anything accrued under it; a change is a new row of the same family
+    # with an effective date. Version 1 is the family's first row (`family` empty, in force from
+    # the start); later versions name it in `family`.
+    family = models.ForeignKey("self", null=True, blank=True, on_delete=models.PROTECT, related_name="versions",
+                               help_text="The plan's first version; empty on the first version itself.")
+    version = models.PositiveSmallIntegerField(default=1, db_default=1)
+    effective_from = models.DateField(null=True, blank=True,
+                                      help_text="Operator-local date this version takes effect; empty on version 1.")
     kind = models.CharField(max_length=20, choices=Kind.choices)
     currency = CurrencyField(default="EUR")
     rounding_mode = models.CharField(max_length=10, choices=RoundingMode.choices, default=RoundingMode.HALF_EVEN)
@@ -145,10 +154,22 @@ class Plan(TimeStampedModel):
                                    name="plan_cpa_non_negative"),
             models.CheckConstraint(condition=_CURRENCY_CHECK, name="plan_currency_code"),
             models.CheckConstraint(condition=Q(override_depth__gte=1, override_depth__lte=5), name="plan_override_depth"),
+            models.CheckConstraint(
+                condition=Q(version=1, family__isnull=True, effective_from__isnull=True)
+                | Q(version__gt=1, family__isnull=False, effective_from__isnull=False),
+                name="plan_version_consistent",
+            ),
+            models.UniqueConstraint(fields=["family", "version"], name="plan_unique_family_version"),
+            models.UniqueConstraint(fields=["family", "effective_from"], name="plan_unique_family_effective"),
         ]
 
     def __str__(self) -> str:
         return f"{self.name} ({self.get_kind_display()})"
+
+    @property
+    def family_root_id(self) -> int:
+        """The id of the plan's first version: what identifies the plan across versions."""
+        return self.family_id or self.pk
 
     def clean(self) -> None:
         errors = {}
@@ -335,6 +356,9 @@ class CommissionEntry(models.Model):
         "self", null=True, blank=True, on_delete=models.PROTECT, related_name="overrides",
         help_text="Override lines: the sub-affiliate line they were computed from.",
     )
+    restates_period = models.DateField(
+        null=True, blank=True, help_text="Restatement lines: the closed period whose figures they correct."
+    )
     approve_after = models.DateTimeField(null=True, blank=True, help_text="End of the approval hold / refund window.")
     status = models.CharField(max_length=12, choices=Status.choices)
     status_reason = models.CharField(max_length=500, blank=True)
@@ -516,11 +540,16 @@ class Statement(models.Model):
 
 
 class StatementLine(models.Model):
-    """The approved ledger rows of one kind (and plan) on a statement, summed and rounded once."""
+    """The approved ledger rows of one kind (and plan) on a statement, summed and rounded once.
+
+    Restatements of closed periods are lines of their own per period they restate
+    (`restates_period`): the statement shows what each earlier month was adjusted by.
+    """
 
     statement = models.ForeignKey(Statement, on_delete=models.PROTECT, related_name="lines")
     kind = models.CharField(max_length=20, choices=CommissionEntry.Kind.choices)
     plan = models.ForeignKey(Plan, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    restates_period = models.DateField(null=True, blank=True, help_text="Adjustments: the closed period restated.")
     entry_count = models.PositiveIntegerField()
     exact_amount = MoneyField(help_text="Sum of the ledger rows, unrounded.")
     amount = MoneyField(help_text="Rounded once to the currency's minor unit with the plan's rounding mode.")
@@ -528,7 +557,8 @@ class StatementLine(models.Model):
     class Meta:
         ordering = ["statement", "kind", "plan"]
         constraints = [
-            models.UniqueConstraint(fields=["statement", "kind", "plan"], nulls_distinct=False, name="statementline_unique_kind_plan"),
+            models.UniqueConstraint(fields=["statement", "kind", "plan", "restates_period"], nulls_distinct=False,
+                                    name="statementline_unique_kind_plan_period"),
         ]
 
     def __str__(self) -> str:
@@ -581,7 +611,9 @@ class StatementPlayerNgr(models.Model):
     ggr = MoneyField()
     deductions = MoneyField()
     admin_fee = MoneyField()
-    ngr = MoneyField()
+    ngr = MoneyField(help_text="What earned: the NGR of the days the compliance gate let through.")
+    suppressed_ngr = MoneyField(default=Decimal(0), db_default=Decimal(0),
+                                help_text="NGR of gated days (self-excluded, licence withdrawn): earns nothing.")
 
     class Meta:
         ordering = ["statement", "player"]

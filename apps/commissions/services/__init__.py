@@ -25,8 +25,15 @@ from apps.commissions.services.ledger import (
     open_period,
     overrides_book,
     plan_for,
+    plan_for_period,
 )
-from apps.commissions.services.plans import plan_assignment_create
+from apps.commissions.services.plans import (
+    PlanError,
+    plan_assignment_create,
+    plan_has_accrued,
+    plan_update,
+    plan_version_create,
+)
 from apps.commissions.services.restatements import revshare_restatement_book
 from apps.commissions.services.statements import (
     StatementError,
@@ -36,9 +43,10 @@ from apps.commissions.services.statements import (
 )
 
 __all__ = [
-    "ClawbackError", "LedgerError", "Line", "StatementError", "clawback_case_approve", "clawback_case_dismiss",
-    "clawback_case_open", "commission_entries_set_status", "cpa_evaluate", "cpa_qualification", "entry_book",
-    "open_period", "overrides_book", "payable_lots", "plan_assignment_create", "plan_for",
+    "ClawbackError", "LedgerError", "Line", "PlanError", "StatementError", "clawback_case_approve",
+    "clawback_case_dismiss", "clawback_case_open", "commission_entries_set_status", "cpa_evaluate",
+    "cpa_qualification", "entry_book", "open_period", "overrides_book", "payable_lots", "plan_assignment_create",
+    "plan_for", "plan_for_period", "plan_has_accrued", "plan_update", "plan_version_create",
     "player_cpa_fail_on_exclusion", "purchase_accrue", "purchase_refund_accrue", "revenue_accrue", "revshare_restatement_book",
     "statement_approve", "statement_entries", "statements_close", "symbol_lookup", "trade_accrue",
 ]
