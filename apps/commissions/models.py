@@ -442,7 +442,11 @@ class ClawbackCase(models.Model):
         DISMISSED = "dismissed", "Dismissed"
 
     player = models.ForeignKey("players.Player", on_delete=models.PROTECT, related_name="clawback_cases")
-    chargeback_event_id = models.BigIntegerField(unique=True, help_text="The chargeback.created inbound event.")
+    chargeback_id = models.CharField(
+        max_length=255, unique=True,
+        help_text="The chargeback's id: one case per chargeback, whichever system reports it and however often.",
+    )
+    chargeback_event_id = models.BigIntegerField(unique=True, help_text="The chargeback.created event that opened it.")
     chargeback_reference = models.CharField(max_length=255, blank=True)
     chargeback_amount = MoneyField()
     currency = CurrencyField()
@@ -469,6 +473,36 @@ class ClawbackCase(models.Model):
 
     def __str__(self) -> str:
         return f"Clawback #{self.pk}: player #{self.player_id} {self.chargeback_amount} {self.currency}"
+
+
+class ClawbackCaseEvent(models.Model):
+    """One report of a case's chargeback: the one that opened the case, then every repeat (the
+    same chargeback id sent again, or by another system). Repeats book and propose nothing; they
+    are the case's history."""
+
+    class Kind(models.TextChoices):
+        OPENED = "opened", "Opened the case"
+        REPEATED = "repeated", "Reported again"
+
+    case = models.ForeignKey(ClawbackCase, on_delete=models.PROTECT, related_name="history")
+    kind = models.CharField(max_length=10, choices=Kind.choices)
+    source_event_id = models.BigIntegerField(help_text="The chargeback.created inbound event.")
+    system = models.CharField(max_length=100)
+    amount = MoneyField()
+    currency = CurrencyField()
+    occurred_at = models.DateTimeField()
+    recorded_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["case", "recorded_at", "id"]
+        verbose_name = "clawback case report"
+        constraints = [
+            models.UniqueConstraint(fields=["case", "source_event_id"], name="clawbackcaseevent_unique_event"),
+            models.CheckConstraint(condition=Q(kind__in=["opened", "repeated"]), name="clawbackcaseevent_kind_valid"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()}: {self.system} event #{self.source_event_id}"
 
 
 class ClawbackProposal(models.Model):

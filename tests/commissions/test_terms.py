@@ -17,6 +17,7 @@ from apps.commissions.services import (
     plan_has_accrued,
     plan_update,
     plan_version_create,
+    statement_adjustments,
     statements_close,
 )
 from apps.compliance.services import brand_licence_set, exclusion_override_create
@@ -226,6 +227,8 @@ def test_restatement_changes_a_later_months_carryover(pipeline, make_player):
     february = CommissionEntry.objects.get(kind="adjustment", restates_period=FEB)
     assert (february.amount, february.period, february.detail["carried_from"]) == (D(300), MAR, "2026-01")
     assert february.detail["carry_in_before"] == "-2000.00000000"
+    # February's (immutable) statement shows what it was adjusted by.
+    assert list(statement_adjustments(Statement.objects.get(affiliate=player.affiliate, period=FEB))) == [february]
     # The same event again books nothing new.
     revenue(pipeline, player, dt.date(2026, 1, 20), -1000, report_id="R-jan-b",
             sent_at=dt.datetime(2026, 3, 3, tzinfo=UTC))

@@ -6,7 +6,7 @@ from __future__ import annotations
 import datetime as dt
 
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import Count, Max, Min, OuterRef, Q, Subquery, Sum
 
 from apps.affiliates.models import Affiliate
 from apps.commissions import periods
@@ -101,6 +101,24 @@ def _terms(plan: Plan) -> dict:
         "tiers": [[t.applies_to, str(t.threshold), str(t.percent)] for t in plan.tiers.order_by("applies_to", "threshold")],
         "lot_rates": [[r.group_id, str(r.rate)] for r in plan.lot_rates.order_by("group_id")],
     }
+
+
+def plan_versions_applied(plan: Plan):
+    """Every version of the plan's family with what it applied to: ledger lines priced with it
+    (count, approved or paid amount, first and last activity) and RevShare statements."""
+    root_id = plan.family_root_id
+    lines = CommissionEntry.objects.filter(plan=OuterRef("pk")).order_by().values("plan")
+    return (
+        Plan.objects.filter(Q(pk=root_id) | Q(family_id=root_id)).order_by("version")
+        .annotate(
+            n_entries=Subquery(lines.annotate(n=Count("pk")).values("n")[:1]),
+            accrued=Subquery(lines.filter(status__in=["approved", "paid"]).annotate(s=Sum("amount")).values("s")[:1]),
+            first_at=Subquery(lines.annotate(m=Min("occurred_at")).values("m")[:1]),
+            last_at=Subquery(lines.annotate(m=Max("occurred_at")).values("m")[:1]),
+            n_statements=Subquery(StatementRevshare.objects.filter(plan=OuterRef("pk")).order_by().values("plan")
+                                  .annotate(n=Count("pk")).values("n")[:1]),
+        )
+    )
 
 
 def plan_update(*, plan: Plan, changes: dict, acting_user=None) -> Plan:

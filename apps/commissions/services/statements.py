@@ -528,6 +528,17 @@ def statement_approve(*, statement: Statement, acting_user) -> Statement:
     return locked
 
 
+def statement_adjustments(statement: Statement):
+    """Lines booked after a statement's period closed that restate it (late revenue, carryover
+    passed on), wherever they were booked: what the statement was adjusted by."""
+    return (
+        CommissionEntry.objects.filter(restating(statement.period), affiliate_id=statement.affiliate_id,
+                                       currency=statement.currency)
+        .filter(Q(kind=Kind.ADJUSTMENT) | Q(kind=Kind.REVSHARE, status=Status.SUPPRESSED))
+        .order_by("period", "pk")
+    )
+
+
 def statement_entries(statement: Statement):
     """The ledger rows a statement carries (drill-down)."""
     return CommissionEntry.objects.filter(
