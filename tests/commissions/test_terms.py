@@ -252,3 +252,115 @@ def test_restated_carry_is_where_the_next_close_starts(pipeline, make_player):
     statements_close(period=FEB)
     summary = Statement.objects.get(affiliate=player.affiliate, period=FEB).revshare_summaries.get()
     assert (summary.carry_in, summary.commission) == (D(-500), D(150))
+
+
+# --- one currency rule for CPA ------------------------------------------------------------------
+
+def cpa_eur_plan(make_player, **plan):
+    plan = PlanFactory(kind=Plan.Kind.CPA, currency="EUR", cpa_amount=D(200), cpa_min_ftd=D(100), **plan)
+    return make_player(PlanAssignmentFactory(plan=plan).affiliate), plan
+
+
+def test_gbp_deposit_against_a_eur_cpa_threshold(pipeline, make_player, admin_client):
+    """EUR plan, minimum FTD 100.00 EUR. GBP->EUR 1.1700 published on 9 January: an FTD of
+    90.00 GBP counts as 90.00 x 1.17 = 105.30 EUR >= 100.00 -> the CPA qualifies. 80.00 GBP
+    would be 93.60 EUR, under the minimum."""
+    from django.urls import reverse
+
+    from tests.payouts.factories import FxRateFactory
+
+    FxRateFactory(base="GBP", quote="EUR", rate=D("1.1700"), as_of=dt.datetime(2026, 1, 9, 16, tzinfo=UTC))
+    FxRateFactory(base="GBP", quote="EUR", rate=D("1.2500"), as_of=dt.datetime(2026, 1, 20, 16, tzinfo=UTC))
+    player, _ = cpa_eur_plan(make_player)
+    short, _ = cpa_eur_plan(make_player)
+    at = dt.datetime(2026, 1, 10, 12, tzinfo=UTC)
+    for someone, amount in ((player, "90.00"), (short, "80.00")):
+        pipeline.kyc(someone.ref, "passed", at)
+        pipeline.deposit(someone.ref, amount, at, currency="GBP")
+    cpa = CommissionEntry.objects.get(kind="cpa")
+    assert (cpa.player, cpa.status, cpa.amount, cpa.currency) == (player, "pending", D(200), "EUR")
+    assert cpa.detail["ftd_amount"] == "105.30000000"   # the 9 January rate, not the later 1.25
+    assert (D(cpa.detail["fx"][0]["rate"]), cpa.detail["fx"][0]["base"]) == (D("1.17"), "GBP")
+    assert not CommissionEntry.objects.filter(player=short).exists()  # 93.60 EUR: below the minimum
+    page = admin_client.get(reverse("admin:players_player_change", args=[player.pk]))
+    assert b"pending: 200 EUR" in page.content
+
+
+def test_deposit_with_no_rate_does_not_count_and_says_why(pipeline, make_player, admin_client):
+    from django.urls import reverse
+
+    player, _ = cpa_eur_plan(make_player)
+    at = dt.datetime(2026, 1, 10, 12, tzinfo=UTC)
+    pipeline.kyc(player.ref, "passed", at)
+    pipeline.deposit(player.ref, "500.00", at, currency="CHF")  # no CHF->EUR rate at all
+    cpa = CommissionEntry.objects.get(kind="cpa", player=player)
+    assert cpa.status == "failed"
+    assert cpa.status_reason == ("Does not qualify: FTD does not count: no CHF->EUR rate in the FX table for "
+                                 "2026-01-10 (deposit 500.00000000 CHF)")
+    page = admin_client.get(reverse("admin:players_player_change", args=[player.pk]))
+    assert b"no CHF-&gt;EUR rate in the FX table" in page.content
+    statements_close(period=JAN)
+    assert not Statement.objects.filter(affiliate=player.affiliate).exists()  # nothing earned
+
+
+def test_24h_sum_counts_converted_deposits_and_skips_the_unconvertible(pipeline, make_player):
+    """Sum of the first 24 h: 60.00 EUR + 50.00 GBP x 1.17 (= 58.50 EUR) = 118.50 >= 100; a CHF
+    deposit in between has no rate and does not count."""
+    from tests.payouts.factories import FxRateFactory
+
+    FxRateFactory(base="GBP", quote="EUR", rate=D("1.1700"), as_of=dt.datetime(2026, 1, 9, 16, tzinfo=UTC))
+    player, _ = cpa_eur_plan(make_player, cpa_ftd_sum_24h=True)
+    at = dt.datetime(2026, 1, 10, 12, tzinfo=UTC)
+    pipeline.kyc(player.ref, "passed", at)
+    pipeline.deposit(player.ref, "60.00", at)
+    pipeline.deposit(player.ref, "70.00", at + dt.timedelta(hours=1), currency="CHF")
+    assert not CommissionEntry.objects.exists()
+    pipeline.deposit(player.ref, "50.00", at + dt.timedelta(hours=2), currency="GBP")
+    cpa = CommissionEntry.objects.get(kind="cpa")
+    assert (cpa.status, cpa.detail["ftd_amount"]) == ("pending", "118.50000000")
+
+
+# --- CPA tiers count only approved CPAs ---------------------------------------------------------
+
+def test_cpa_tiers_count_only_the_approved_cpas(pipeline, make_player):
+    """Tiers: 0-2 CPAs at 50%, 3+ at 100% of 200. Three CPAs qualify in January; the third
+    player self-excludes before approval, which fails that CPA. Two are approved at the close ->
+    the 50% band: 2 x 200 x 50% = 200.00 due, 400.00 booked, a tier adjustment of -200.00."""
+    from tests.commissions.factories import PlanTierFactory
+
+    plan = PlanFactory(kind=Plan.Kind.CPA, cpa_amount=D(200), cpa_min_ftd=D(20), cpa_hold_days=0)
+    PlanTierFactory(plan=plan, applies_to="cpa", threshold=D(0), percent=D(50))
+    PlanTierFactory(plan=plan, applies_to="cpa", threshold=D(3), percent=D(100))
+    assignment = PlanAssignmentFactory(plan=plan)
+    at = dt.datetime(2026, 1, 10, 12, tzinfo=UTC)
+    players = [make_player(assignment.affiliate) for _ in range(3)]
+    for player in players:
+        pipeline.kyc(player.ref, "passed", at)
+        pipeline.deposit(player.ref, "50", at)
+    self_exclude(pipeline, players[2], at + dt.timedelta(days=1))  # fails the pending CPA
+    statements_close(period=JAN)
+    assert lines(assignment.affiliate, JAN) == {"cpa": D("400.00"), "tier_adjustment": D("-200.00")}
+
+
+def test_cpa_in_its_hold_does_not_count_toward_the_tier(pipeline, make_player):
+    """Three CPAs qualify on 20 January with a 20-day hold, so none is approved at the January
+    close and none counts toward January's tier (counting them would have reached the 100% band
+    for all three). On 1 February one of the players self-excludes: that CPA fails in its hold.
+    At the February close two are approved: the 50% band, 2 x 200 x 50% = 200.00 due, 400.00
+    booked, a tier adjustment of -200.00."""
+    from tests.commissions.factories import PlanTierFactory
+
+    plan = PlanFactory(kind=Plan.Kind.CPA, cpa_amount=D(200), cpa_min_ftd=D(20), cpa_hold_days=20)
+    PlanTierFactory(plan=plan, applies_to="cpa", threshold=D(0), percent=D(50))
+    PlanTierFactory(plan=plan, applies_to="cpa", threshold=D(3), percent=D(100))
+    assignment = PlanAssignmentFactory(plan=plan)
+    at = dt.datetime(2026, 1, 20, 12, tzinfo=UTC)
+    players = [make_player(assignment.affiliate) for _ in range(3)]
+    for player in players:
+        pipeline.kyc(player.ref, "passed", at)
+        pipeline.deposit(player.ref, "50", at)
+    statements_close(period=JAN)
+    assert not CommissionEntry.objects.filter(kind="tier_adjustment").exists()
+    self_exclude(pipeline, players[2], dt.datetime(2026, 2, 1, 8, tzinfo=UTC))
+    statements_close(period=FEB)
+    assert lines(assignment.affiliate, FEB) == {"cpa": D("400.00"), "tier_adjustment": D("-200.00")}

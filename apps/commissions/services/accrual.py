@@ -31,6 +31,7 @@ from apps.commissions.services.ledger import (
 from apps.commissions.services.restatements import revshare_restatement_book
 from apps.compliance.gates import GatePurpose, accrual_gate
 from apps.compliance.models import KycRecord
+from apps.core.fx import FxRateMissing, fx_quote
 from apps.players.facts import Deposit, Purchase, RevenueReport, Trade
 from apps.players.models import Player
 
@@ -63,32 +64,74 @@ def _gate_line(line: Line, *, player: Player, purpose: str, kyc_required: bool =
 
 @dataclass(frozen=True)
 class CpaQualification:
-    """Whether a player meets a CPA plan's rules from the facts held, and since when."""
+    """Whether a player meets a CPA plan's rules from the facts held, and since when.
+
+    `failed` is final: the player can never qualify (the FTD is in a currency the FX table has
+    no rate for on its date); `waiting_for` is what is missing otherwise. `conversions` are the
+    FX quotes that turned deposits into the plan currency (stored on the CPA line)."""
 
     qualified: bool
     qualified_at: dt.datetime | None = None
     waiting_for: str = ""
     ftd_amount: Decimal = ZERO
+    failed: bool = False
+    conversions: tuple = ()
 
 
-def _ftd_met(*, player: Player, plan: Plan) -> tuple[dt.datetime | None, Decimal, str]:
+@dataclass(frozen=True)
+class _Counted:
+    """A deposit as it counts toward a CPA threshold: in the plan currency, or not at all."""
+
+    amount: Decimal | None
+    quote: dict | None = None
+    missing: str = ""
+
+
+def _in_plan_currency(deposit: Deposit, plan: Plan) -> _Counted:
+    """A deposit in another currency counts at the FX table's rate for its time (DOMAIN.md
+    "Controls": currency); with no rate it does not count, and why is kept."""
+    if deposit.currency == plan.currency:
+        return _Counted(amount=deposit.amount)
+    try:
+        quote = fx_quote(base=deposit.currency, quote=plan.currency, at=deposit.occurred_at)
+    except FxRateMissing:
+        return _Counted(amount=None, missing=(
+            f"no {deposit.currency}->{plan.currency} rate in the FX table for "
+            f"{periods.local_date(deposit.occurred_at)} (deposit {deposit.amount} {deposit.currency})"))
+    return _Counted(amount=ledger_amount(deposit.amount * quote.rate),
+                    quote={**quote.describe(), "deposit": str(deposit.amount)})
+
+
+def _ftd_met(*, player: Player, plan: Plan) -> tuple[dt.datetime | None, Decimal, str, tuple, bool]:
+    """(met at, FTD in plan currency, what is missing, FX quotes used, failed for good)."""
     ftd = Deposit.objects.filter(player=player, is_first=True).first()
     if ftd is None:
-        return None, ZERO, "first-time deposit"
+        return None, ZERO, "first-time deposit", (), False
     if not plan.cpa_ftd_sum_24h:
-        if ftd.currency != plan.currency:
-            return None, ftd.amount, f"FTD in {ftd.currency}, plan in {plan.currency}"
-        return (ftd.occurred_at, ftd.amount, "") if ftd.amount >= plan.cpa_min_ftd else (None, ftd.amount, "FTD below minimum")
+        counted = _in_plan_currency(ftd, plan)
+        if counted.amount is None:
+            return None, ZERO, f"FTD does not count: {counted.missing}", (), True
+        quotes = (counted.quote,) if counted.quote else ()
+        if counted.amount >= plan.cpa_min_ftd:
+            return ftd.occurred_at, counted.amount, "", quotes, False
+        return None, counted.amount, "FTD below minimum", quotes, False
     running = ZERO
+    quotes, missing = [], []
     deposits = Deposit.objects.filter(
-        player=player, currency=plan.currency, occurred_at__gte=ftd.occurred_at,
-        occurred_at__lt=ftd.occurred_at + dt.timedelta(hours=24),
+        player=player, occurred_at__gte=ftd.occurred_at, occurred_at__lt=ftd.occurred_at + dt.timedelta(hours=24),
     ).order_by("occurred_at", "pk")
     for deposit in deposits:
-        running += deposit.amount
+        counted = _in_plan_currency(deposit, plan)
+        if counted.amount is None:
+            missing.append(counted.missing)
+            continue
+        if counted.quote:
+            quotes.append(counted.quote)
+        running += counted.amount
         if running >= plan.cpa_min_ftd:
-            return deposit.occurred_at, running, ""
-    return None, running, "FTD (24 h sum) below minimum"
+            return deposit.occurred_at, running, "", tuple(quotes), False
+    note = f"; not counted: {'; '.join(missing)}" if missing else ""
+    return None, running, f"FTD (24 h sum) below minimum{note}", tuple(quotes), False
 
 
 def _wagering_met(*, player: Player, plan: Plan) -> tuple[dt.datetime | None, str]:
@@ -110,9 +153,9 @@ def cpa_qualification(*, player: Player, plan: Plan) -> CpaQualification:
     24 h summed), minimum wagering, KYC passed (plan setting), all inside the window from
     registration. qualified_at = the latest of the met conditions."""
     met: list[dt.datetime] = []
-    ftd_at, ftd_amount, missing = _ftd_met(player=player, plan=plan)
+    ftd_at, ftd_amount, missing, conversions, failed = _ftd_met(player=player, plan=plan)
     if ftd_at is None:
-        return CpaQualification(qualified=False, waiting_for=missing, ftd_amount=ftd_amount)
+        return CpaQualification(qualified=False, waiting_for=missing, ftd_amount=ftd_amount, failed=failed)
     met.append(ftd_at)
     if plan.cpa_min_wagering > 0:
         wagered_at, missing = _wagering_met(player=player, plan=plan)
@@ -127,7 +170,8 @@ def cpa_qualification(*, player: Player, plan: Plan) -> CpaQualification:
     qualified_at = max(met)
     if qualified_at > player.registered_at + dt.timedelta(days=plan.cpa_window_days):
         return CpaQualification(qualified=False, waiting_for="window expired", ftd_amount=ftd_amount)
-    return CpaQualification(qualified=True, qualified_at=qualified_at, ftd_amount=ftd_amount)
+    return CpaQualification(qualified=True, qualified_at=qualified_at, ftd_amount=ftd_amount,
+                            conversions=conversions)
 
 
 def cpa_evaluate(*, player: Player, source_event_id: int) -> CommissionEntry | None:
@@ -150,13 +194,25 @@ def cpa_evaluate(*, player: Player, source_event_id: int) -> CommissionEntry | N
         if plan is None or not plan.pays_cpa:
             return None
         result = cpa_qualification(player=player, plan=plan)
+        if result.failed:
+            # It can never qualify: the line records why (the one CPA line the player will have).
+            ftd = Deposit.objects.filter(player=player, is_first=True).first()
+            line = Line(
+                kind=Kind.CPA, affiliate=player.affiliate, player=player, plan=plan, amount=plan.cpa_amount,
+                currency=plan.currency, occurred_at=ftd.occurred_at, status=Status.FAILED,
+                status_reason=f"Does not qualify: {result.waiting_for}",
+                detail={"ftd": {"amount": str(ftd.amount), "currency": ftd.currency}},
+            )
+            return _book_with_overrides(line=line, player=player, source_event_id=source_event_id)
         if not result.qualified:
             return None
+        detail = {"qualified_at": result.qualified_at.isoformat(), "ftd_amount": str(result.ftd_amount)}
+        if result.conversions:
+            detail["fx"] = list(result.conversions)
         line = Line(
             kind=Kind.CPA, affiliate=player.affiliate, player=player, plan=plan, amount=plan.cpa_amount,
             currency=plan.currency, occurred_at=result.qualified_at, status=Status.PENDING,
-            approve_after=result.qualified_at + dt.timedelta(days=plan.cpa_hold_days),
-            detail={"qualified_at": result.qualified_at.isoformat(), "ftd_amount": str(result.ftd_amount)},
+            approve_after=result.qualified_at + dt.timedelta(days=plan.cpa_hold_days), detail=detail,
         )
         _gate_line(line, player=player, purpose=GatePurpose.CPA, kyc_required=plan.cpa_kyc_required)
         return _book_with_overrides(line=line, player=player, source_event_id=source_event_id)
