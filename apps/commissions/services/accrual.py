@@ -287,9 +287,24 @@ def _open_volume_before(trade: Trade) -> Decimal | None:
 
 
 def _position_cap(trade: Trade) -> Decimal | None:
-    """The position's volume (its opening deals' lots), or None when no opening deal is known."""
-    opening = _position_deals(trade).filter(entry=Trade.Entry.IN).aggregate(lots=Sum("volume_lots"))["lots"]
-    return opening
+    """The position's volume: its opening deals' lots plus the part each reverse (inout) deal
+    opened in the other direction (the reversed position keeps the position id), or None when no
+    opening deal is known."""
+    deals = sorted(_position_deals(trade), key=_deal_order_key)
+    if not any(deal.entry == Trade.Entry.IN for deal in deals):
+        return None
+    opened = open_lots = ZERO
+    for deal in deals:
+        if deal.entry == Trade.Entry.IN:
+            opened += deal.volume_lots
+            open_lots += deal.volume_lots
+        elif deal.entry in (Trade.Entry.OUT, Trade.Entry.OUT_BY):
+            open_lots = max(open_lots - deal.volume_lots, ZERO)
+        elif deal.entry == Trade.Entry.INOUT:
+            reopened = max(deal.volume_lots - open_lots, ZERO)
+            opened += reopened
+            open_lots = reopened
+    return opened
 
 
 def _rebated_lots(position_key: str) -> Decimal:
@@ -394,7 +409,7 @@ def trade_accrue(*, trade: Trade, source_event_id: int) -> list[CommissionEntry]
             if held is None:
                 reason = "Hold time unknown (no open time)"
             elif held < plan.min_hold_seconds:
-                reason = f"Held {held.normalize()} s, under the plan's minimum of {plan.min_hold_seconds} s"
+                reason = f"Held {held.normalize():f} s, under the plan's minimum of {plan.min_hold_seconds} s"
         lines: list[Line] = []
         if plan.kind == Plan.Kind.LOT_REBATE:
             rate = None
