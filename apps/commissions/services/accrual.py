@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from django.db import transaction
-from django.db.models import Sum
+from django.db.models import Q, Sum
 
 from apps.commissions import periods
 from apps.commissions.calculators import ZERO, ledger_amount, lot_rebate, percent_of, spread_share
@@ -28,7 +28,10 @@ from apps.commissions.services.ledger import (
     overrides_book,
     plan_for,
 )
-from apps.commissions.services.restatements import revshare_restatement_book
+from apps.commissions.services.restatements import (
+    revshare_restate_on_exclusion,
+    revshare_restatement_book,
+)
 from apps.compliance.gates import GatePurpose, accrual_gate
 from apps.compliance.models import KycRecord
 from apps.core.fx import FxRateMissing, fx_quote
@@ -238,6 +241,43 @@ def player_cpa_fail_on_exclusion(*, player: Player, starts_at: dt.datetime) -> l
         entries=pending, to_status=Status.FAILED, actor_label="self_exclusion.started",
         reason=f"Player self-excluded from {starts_at.isoformat()} before approval",
     )
+
+
+_EXCLUSION_REVERSIBLE = (Kind.CPA, Kind.LOT_REBATE, Kind.SPREAD_SHARE, Kind.PROP_FEE)
+
+
+def player_accruals_on_exclusion(
+    *, player: Player, starts_at: dt.datetime, ends_at: dt.datetime | None = None, source_event_id: int,
+) -> list[CommissionEntry]:
+    """Nothing stays accrued for a player while self-excluded, whatever order the facts arrived
+    in (DOMAIN.md "Compliance gates"). The unapproved CPA fails; lines that accrued from the
+    exclusion's start (before its end) because they arrived before the exclusion did are undone:
+    pending ones fail, approved or paid ones are reversed in the open period, with their parents'
+    overrides. Nothing that happened before the start is touched. RevShare is gated per revenue
+    day at the close; closed months the exclusion reaches back into are restated."""
+    window = Q(occurred_at__gte=starts_at) & (Q() if ends_at is None else Q(occurred_at__lt=ends_at))
+    reason = f"Player self-excluded from {starts_at.isoformat()}"
+    with transaction.atomic():
+        _lock_player(player)
+        moved = player_cpa_fail_on_exclusion(player=player, starts_at=starts_at)
+        pending = CommissionEntry.objects.filter(window, player=player, kind__in=_EXCLUSION_REVERSIBLE,
+                                                 status=Status.PENDING)
+        moved += commission_entries_set_status(entries=pending, to_status=Status.FAILED,
+                                               actor_label="self_exclusion.started", reason=reason)
+        accrued = (
+            CommissionEntry.objects.filter(window, player=player, kind__in=_EXCLUSION_REVERSIBLE,
+                                           status__in=[Status.APPROVED, Status.PAID])
+            .exclude(reversals__detail__has_key="self_exclusion").order_by("pk")
+        )
+        for entry in accrued:
+            moved += _reverse_with_overrides(
+                entry, share=Decimal(1), occurred_at=entry.occurred_at, key=f"exclusion:{source_event_id}",
+                detail={"self_exclusion": starts_at.isoformat(), "reason": f"{reason}; accrued before it arrived"},
+            )
+        if player.affiliate_id is not None:
+            moved += revshare_restate_on_exclusion(player=player, starts_at=starts_at,
+                                                   source_event_id=source_event_id)
+    return moved
 
 
 # --- trades -----------------------------------------------------------------------------------

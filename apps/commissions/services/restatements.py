@@ -62,6 +62,7 @@ from apps.commissions.services.statements import (
 from apps.commissions.versions import plan_version_at
 from apps.compliance.gates import REVSHARE_GATED_DAYS_SQL
 from apps.players.facts import RevenueReport
+from apps.players.models import Player
 
 _ONE_PLAYER_NGR_SQL = PLAYER_NGR_SELECT.format(
     report_filter="AND r.player_id = %(player)s AND r.currency = %(currency)s",
@@ -187,8 +188,38 @@ def revshare_restatement_book(*, report: RevenueReport, source_event_id: int) ->
     plan = plan_for_period(affiliate_id=player.affiliate_id, brand=player.brand, day=report.date)
     if plan is None or not plan.pays_revshare:
         return None
+    return _restate(player=player, plan=plan, period=period, currency=report.currency,
+                    occurred_at=report.occurred_at, source_event_id=source_event_id, key=None,
+                    cause={"report": report.pk}, late=f"late report for {report.date:%Y-%m-%d}")
+
+
+def revshare_restate_on_exclusion(
+    *, player: Player, starts_at: dt.datetime, source_event_id: int,
+) -> list[CommissionEntry]:
+    """A self-exclusion that arrives after months it covers were closed: each closed month from
+    its start in which the player had NGR is restated, so the days it covers earn nothing there
+    either (what they had earned is taken back as an adjustment; the suppressed part is shown)."""
+    booked = []
+    snapshots = (
+        StatementPlayerNgr.objects.filter(player=player, statement__period__gte=periods.period_of(starts_at))
+        .values_list("statement__period", "plan_id", "statement__currency").distinct().order_by("statement__period")
+    )
+    plans = {}
+    for period, plan_id, currency in snapshots:
+        plan = plans.get(plan_id) or Plan.objects.get(pk=plan_id)
+        plans[plan_id] = plan
+        entry = _restate(player=player, plan=plan, period=period, currency=currency, occurred_at=starts_at,
+                         source_event_id=None, key=f"exclusion:{source_event_id}:{period:%Y-%m}:{plan_id}:{currency}",
+                         cause={"self_exclusion_event": source_event_id}, late="self-exclusion reported late")
+        if entry is not None:
+            booked.append(entry)
+    return booked
+
+
+def _restate(*, player, plan: Plan, period: dt.date, currency: str, occurred_at: dt.datetime,
+             source_event_id: int | None, key: str | None, cause: dict, late: str) -> CommissionEntry | None:
+    """Restate one player's NGR in one closed period under one plan version (see module doc)."""
     label = f"{period:%Y-%m}"
-    currency = report.currency
     with transaction.atomic():
         # One restatement of an affiliate's closed period at a time: each starts from what the
         # previous ones accounted for.
@@ -199,8 +230,10 @@ def revshare_restatement_book(*, report: RevenueReport, source_event_id: int) ->
         now = _player_ngr(period=period, player_id=player.pk, plan_id=plan.pk, currency=currency)
         booked = None
         if now.suppressed > before.suppressed:
-            booked = _book_suppressed(report=report, plan=plan, affiliate=affiliate, state=state, before=before,
-                                      now=now, source_event_id=source_event_id)
+            booked = _book_suppressed(player=player, period=period, currency=currency, occurred_at=occurred_at,
+                                      plan=plan, affiliate=affiliate, state=state, before=before, now=now,
+                                      source_event_id=source_event_id, key=f"{key}:suppressed" if key else None,
+                                      cause=cause, late=late)
         if now.ngr == before.ngr:
             return booked
         ngr_after = state.ngr + now.ngr - before.ngr
@@ -208,42 +241,43 @@ def revshare_restatement_book(*, report: RevenueReport, source_event_id: int) ->
         status, reason = _status(affiliate)
         line = Line(
             kind=Kind.ADJUSTMENT, affiliate=affiliate, player=player, plan=plan,
-            amount=result.commission - state.commission, currency=currency, occurred_at=report.occurred_at,
+            amount=result.commission - state.commission, currency=currency, occurred_at=occurred_at,
             status=status, status_reason=reason, quantity=ngr_after, rate=plan.revshare_percent,
             reverses=state.summary.entry if state.summary else None, restates_period=period,
-            detail={"restates": label, "report": report.pk, "player_ngr_before": str(before.ngr),
+            detail={"restates": label, **cause, "player_ngr_before": str(before.ngr),
                     "player_ngr": str(now.ngr), "ngr_before": str(state.ngr), "ngr": str(ngr_after),
                     "commission_before": str(state.commission), "commission": str(result.commission),
                     "carry_in": str(state.carry_in), "carry_out": str(result.carry_out)},
         )
-        entry = _book(line, brand=player.brand, source_event_id=source_event_id)
+        entry = _book(line, brand=player.brand, source_event_id=source_event_id, key=key)
         if result.carry_out != state.carry_out:
             _carry_forward(affiliate=affiliate, plan=plan, currency=currency, period=period,
-                           carry=result.carry_out, brand=player.brand, source_event_id=source_event_id,
-                           occurred_at=report.occurred_at)
+                           carry=result.carry_out, brand=player.brand,
+                           key_prefix=key or f"restatement:{source_event_id}", occurred_at=occurred_at)
         return entry
 
 
-def _book_suppressed(*, report, plan, affiliate, state: Accounted, before: PlayerNgr, now: PlayerNgr,
-                     source_event_id: int) -> CommissionEntry:
-    """Revenue of a gated day arrived late: what it would have earned, suppressed with the reason."""
-    period = report.date.replace(day=1)
+def _book_suppressed(*, player, period: dt.date, currency: str, occurred_at: dt.datetime, plan: Plan,
+                     affiliate: Affiliate, state: Accounted, before: PlayerNgr, now: PlayerNgr,
+                     source_event_id: int | None, key: str | None, cause: dict, late: str) -> CommissionEntry:
+    """Revenue of a gated day reached a closed period late: what it would have earned,
+    suppressed with the reason."""
     delta = now.suppressed - before.suppressed
     measure = Decimal(state.ftd_count) if plan.revshare_tier_basis == Plan.TierBasis.FTD_COUNT else None
     rate = revshare_effective_percent(plan, base=state.ngr + state.carry_in, measure=measure)
     line = Line(
-        kind=Kind.REVSHARE, affiliate=affiliate, player=report.player, plan=plan, amount=percent_of(delta, rate),
-        currency=report.currency, occurred_at=report.occurred_at, status=Status.SUPPRESSED,
-        status_reason=f"{now.reason or 'Compliance gate'} (late report for {report.date:%Y-%m-%d})",
+        kind=Kind.REVSHARE, affiliate=affiliate, player=player, plan=plan, amount=percent_of(delta, rate),
+        currency=currency, occurred_at=occurred_at, status=Status.SUPPRESSED,
+        status_reason=f"{now.reason or 'Compliance gate'} ({late})",
         quantity=delta, rate=rate, restates_period=period,
-        detail={"restates": f"{period:%Y-%m}", "report": report.pk,
+        detail={"restates": f"{period:%Y-%m}", **cause,
                 "player_suppressed_ngr_before": str(before.suppressed), "player_suppressed_ngr": str(now.suppressed)},
     )
-    return _book(line, brand=report.player.brand, source_event_id=source_event_id)
+    return _book(line, brand=player.brand, source_event_id=source_event_id, key=key)
 
 
 def _carry_forward(*, affiliate: Affiliate, plan: Plan, currency: str, period: dt.date, carry: Decimal, brand: str,
-                   source_event_id: int, occurred_at: dt.datetime) -> list[CommissionEntry]:
+                   key_prefix: str, occurred_at: dt.datetime) -> list[CommissionEntry]:
     """The closed periods after `period` whose carry in changes: each one's RevShare again with
     the new carry in, the difference booked in the open period referencing that month."""
     booked = []
@@ -265,7 +299,7 @@ def _carry_forward(*, affiliate: Affiliate, plan: Plan, currency: str, period: d
                     "carry_in_before": str(state.carry_in), "carry_in": str(carry),
                     "carry_out": str(result.carry_out)},
         )
-        key = f"restatement:{source_event_id}:{affiliate.pk}:{version.pk}:{currency}:{month:%Y-%m}"
+        key = f"{key_prefix}:{affiliate.pk}:{version.pk}:{currency}:{month:%Y-%m}"
         booked.append(_book(line, brand=brand, key=key))
         if result.carry_out == state.carry_out:
             break
