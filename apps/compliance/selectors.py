@@ -47,3 +47,13 @@ def self_exclusions_in_force(*, at: datetime):
 
 def player_is_self_excluded(*, player: Player, at: datetime) -> bool:
     return self_exclusions_in_force(at=at).filter(player=player).exists()
+
+
+def player_exclusion_from(*, player: Player, at: datetime) -> SelfExclusion | None:
+    """The player's earliest self-exclusion in force at `at` or starting after it (None when
+    every exclusion was over by then)."""
+    return (
+        SelfExclusion.objects.filter(player=player)
+        .filter(Q(ended_at__isnull=True) | Q(ended_at__gt=at), Q(ends_at__isnull=True) | Q(ends_at__gt=at))
+        .order_by("starts_at").first()
+    )

@@ -34,6 +34,7 @@ from apps.commissions.services.restatements import (
 )
 from apps.compliance.gates import GatePurpose, accrual_gate
 from apps.compliance.models import KycRecord
+from apps.compliance.selectors import player_exclusion_from
 from apps.core.fx import FxRateMissing, fx_quote
 from apps.players.facts import Deposit, Purchase, RevenueReport, Trade
 from apps.players.models import Player
@@ -218,6 +219,13 @@ def cpa_evaluate(*, player: Player, source_event_id: int) -> CommissionEntry | N
             approve_after=result.qualified_at + dt.timedelta(days=plan.cpa_hold_days), detail=detail,
         )
         _gate_line(line, player=player, purpose=GatePurpose.CPA, kyc_required=plan.cpa_kyc_required)
+        if line.status == Status.PENDING:
+            # An exclusion fails the unapproved CPA whenever it arrives: arriving first, it
+            # leaves the CPA failed the same (whatever order the facts came in).
+            exclusion = player_exclusion_from(player=player, at=result.qualified_at)
+            if exclusion is not None:
+                line.status = Status.FAILED
+                line.status_reason = f"Player self-excluded from {exclusion.starts_at.isoformat()} before approval"
         return _book_with_overrides(line=line, player=player, source_event_id=source_event_id)
 
 

@@ -3,10 +3,14 @@
 `statements_close` freezes a period and builds one statement per affiliate and currency:
 
 1. approve the pending lines (CPA, prop fees, their overrides) whose hold ended in the period;
-2. per-player NGR from the period's current revenue reports, under the plan in force on each
-   day, with that plan's deductions and admin fee (one SQL GROUP BY per player, then per plan);
-3. per affiliate and plan: carryover in, tiers (whole/marginal, NGR band or FTD count), the
-   RevShare line, carryover out; CPA tier adjustments; sub-affiliate overrides on both;
+2. per-player NGR from the period's current revenue reports, under the plan assigned on each
+   day in the version in force for the period, with that version's deductions and admin fee
+   (one SQL GROUP BY per player, then per plan); revenue days the compliance gate refuses
+   (self-exclusion, withdrawn licence, without an override) are summed apart in the same query
+   and written as suppressed RevShare lines per player with the reason;
+3. per affiliate and plan: carryover in (as the last restatement left it), tiers (whole/marginal,
+   NGR band or FTD count), the RevShare line, carryover out; CPA tier adjustments by the count
+   of CPAs approved for the period; sub-affiliate overrides on both;
 4. statement lines: the approved ledger rows of the period grouped by kind and plan, each
    rounded once with the plan's rounding mode.
 
