@@ -364,3 +364,18 @@ def test_cpa_in_its_hold_does_not_count_toward_the_tier(pipeline, make_player):
     self_exclude(pipeline, players[2], dt.datetime(2026, 2, 1, 8, tzinfo=UTC))
     statements_close(period=FEB)
     assert lines(assignment.affiliate, FEB) == {"cpa": D("400.00"), "tier_adjustment": D("-200.00")}
+
+
+def test_the_database_refuses_to_edit_an_accrued_plan_in_place(pipeline, make_player):
+    from django.db import IntegrityError, transaction
+
+    from tests.commissions.factories import PlanTierFactory
+
+    player, plan = revshare_player(make_player)
+    revenue(pipeline, player, dt.date(2026, 1, 5), 1000)
+    statements_close(period=JAN)  # the RevShare line is priced with the plan
+    with pytest.raises(IntegrityError, match="never edited in place"), transaction.atomic():
+        Plan.objects.filter(pk=plan.pk).update(revshare_percent=D(40))
+    with pytest.raises(IntegrityError, match="never edited in place"), transaction.atomic():
+        PlanTierFactory(plan=plan, threshold=D(1000), percent=D(35))
+    Plan.objects.filter(pk=plan.pk).update(name="Gold RevShare (renamed)")  # a name is not a term
