@@ -328,7 +328,7 @@ def _revshare_lines(period: dt.date, start: dt.datetime) -> list[dict]:
             "affiliate_id": affiliate_id, "plan_id": plan_id, "currency": currency, "ngr": ngr_total,
             "players": players, "ftd_count": ftd_count, "carry_in": carry_in, "result": result, "entry": entry,
         })
-    rates = {(s["affiliate_id"], s["plan_id"], s["currency"]): s["result"] for s in summaries}
+    rates = {(s["affiliate_id"], s["plan_id"], s["currency"]): (s["result"], s["ftd_count"]) for s in summaries}
     suppressed_lines = _revshare_suppressed_lines(period, start, suppressed, plans=plans, affiliates=affiliates,
                                                   results=rates)
     CommissionEntry.objects.bulk_create(to_insert + suppressed_lines, batch_size=2000)
@@ -370,10 +370,8 @@ def _revshare_suppressed_lines(
         if ngr <= 0:
             continue  # a loss on gated days is not counted either way
         plan = plans[plan_id]
-        result = results.get((affiliate_id, plan_id, currency))
-        measure = None
-        if plan.revshare_tier_basis == Plan.TierBasis.FTD_COUNT:
-            measure = ZERO
+        result, ftd_count = results.get((affiliate_id, plan_id, currency), (None, 0))
+        measure = Decimal(ftd_count) if plan.revshare_tier_basis == Plan.TierBasis.FTD_COUNT else None
         rate = revshare_effective_percent(plan, base=result.base if result else ngr, measure=measure)
         detail = {"suppressed_ngr": str(ngr), "days": f"{first_day.isoformat()}..{last_day.isoformat()}"}
         lines.append(entry_build(
