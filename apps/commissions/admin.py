@@ -25,6 +25,7 @@ from import_export.formats.base_formats import CSV, XLSX
 from apps.commissions import periods, services
 from apps.commissions.models import (
     ClawbackCase,
+    ClawbackCaseEvent,
     ClawbackProposal,
     CommissionEntry,
     InstrumentGroup,
@@ -90,25 +91,60 @@ class InstrumentSymbolAdmin(admin.ModelAdmin):
     list_editable = ("group",)
 
 
-class PlanTierInline(admin.TabularInline):
+class _FrozenWhenAccruedInline(admin.TabularInline):
+    """Tiers and lot rates of a version that has accrued are part of its terms: read-only."""
+
+    extra = 0
+
+    def _frozen(self, obj) -> bool:
+        return obj is not None and services.plan_has_accrued(obj)
+
+    def has_add_permission(self, request, obj=None):
+        return not self._frozen(obj) and super().has_add_permission(request, obj)
+
+    def has_change_permission(self, request, obj=None):
+        return not self._frozen(obj) and super().has_change_permission(request, obj)
+
+    def has_delete_permission(self, request, obj=None):
+        return not self._frozen(obj) and super().has_delete_permission(request, obj)
+
+
+class PlanTierInline(_FrozenWhenAccruedInline):
     model = PlanTier
-    extra = 0
 
 
-class LotRateInline(admin.TabularInline):
+class LotRateInline(_FrozenWhenAccruedInline):
     model = LotRate
-    extra = 0
     autocomplete_fields = ("group",)
+
+
+class PlanForm(forms.ModelForm):
+    new_version_from = forms.DateField(
+        required=False, help_text="This plan has accrued commission, so its terms are never edited in place: the "
+                                  "changes above become a new version in force from this date (operator time zone).")
+
+    class Meta:
+        model = Plan
+        fields = ("name", *services.PLAN_TERM_FIELDS)
 
 
 @admin.register(Plan)
 class PlanAdmin(admin.ModelAdmin):
-    list_display = ("name", "kind", "currency", "cpa_amount", "revshare_percent", "override_percent", "rounding_mode")
+    """Plans and their versions. A version that has accrued anything is read-only; saving changes
+    to it creates the next version (`plan_version_create`) from the date given. Every write goes
+    through apps.commissions.services.plans and is audited."""
+
+    form = PlanForm
+    list_display = ("name", "version", "effective_from", "kind", "currency", "cpa_amount", "revshare_percent",
+                    "override_percent", "rounding_mode")
     list_filter = ("kind", "currency")
+    list_select_related = ("family",)
     search_fields = ("name",)
     inlines = [PlanTierInline, LotRateInline]
+    readonly_fields = ("family", "version", "effective_from", "versions_applied")
     fieldsets = (
         (None, {"fields": ("name", "kind", "currency", "rounding_mode")}),
+        ("Version", {"fields": ("family", "version", "effective_from", "versions_applied", "new_version_from")}),
         ("CPA", {"fields": ("cpa_amount", "cpa_min_ftd", "cpa_ftd_sum_24h", "cpa_min_wagering", "cpa_kyc_required",
                             "cpa_window_days", "cpa_hold_days", "cpa_tier_mode", "clawback_window_days")}),
         ("RevShare", {"fields": ("revshare_percent", "deduct_bonuses", "deduct_jackpot", "deduct_taxes",
@@ -118,6 +154,51 @@ class PlanAdmin(admin.ModelAdmin):
         ("Prop firms", {"fields": ("prop_fee_percent", "prop_first_purchase_only", "prop_refund_window_days")}),
         ("Sub-affiliate override", {"fields": ("override_percent", "override_depth")}),
     )
+
+    def get_fieldsets(self, request, obj=None):
+        if obj is None:  # a new plan is its own version 1
+            return [(name, {"fields": [f for f in opts["fields"] if f not in (
+                "family", "version", "effective_from", "versions_applied", "new_version_from")]})
+                    for name, opts in self.fieldsets if name != "Version"]
+        return self.fieldsets
+
+    @admin.display(description="versions and what each applied to")
+    def versions_applied(self, obj):
+        return render_to_string("commissions/admin/plan_versions.html",
+                                {"versions": services.plan_versions_applied(obj), "current": obj.pk})
+
+    def save_model(self, request, obj, form, change):
+        if not change:
+            super().save_model(request, obj, form, change)
+            return
+        changes = {name: form.cleaned_data[name] for name in form.changed_data
+                   if name in services.PLAN_TERM_FIELDS or name == "name"}
+        stored = Plan.objects.get(pk=obj.pk)
+        try:
+            if services.plan_has_accrued(stored):
+                effective_from = form.cleaned_data.get("new_version_from")
+                if effective_from is None:
+                    raise services.PlanError("This plan has accrued commission: give the date the new version "
+                                             "takes effect.")
+                changes.pop("name", None)
+                created = services.plan_version_create(plan=stored, effective_from=effective_from, changes=changes,
+                                                       acting_user=request.user)
+                self.message_user(request, f"Created {created} (version {created.version}) in force from "
+                                           f"{effective_from}; version {stored.version} is unchanged.",
+                                  messages.SUCCESS)
+                _adopt(obj, stored)
+            else:
+                _adopt(obj, services.plan_update(plan=stored, changes=changes, acting_user=request.user))
+        except services.PlanError as exc:
+            self.message_user(request, str(exc), messages.ERROR)
+            _adopt(obj, stored)
+
+    def save_related(self, request, form, formsets, change):
+        if change and services.plan_has_accrued(form.instance):
+            for formset in formsets:  # read-only inlines: nothing to save, nothing to log
+                formset.new_objects, formset.changed_objects, formset.deleted_objects = [], [], []
+            return
+        super().save_related(request, form, formsets, change)
 
     def has_delete_permission(self, request, obj=None):
         return False  # plans are referenced by the ledger
@@ -248,6 +329,20 @@ class ClawbackProposalInline(admin.TabularInline):
         return False
 
 
+class ClawbackCaseEventInline(admin.TabularInline):
+    """The case's history: the report that opened it and every repeat of the same chargeback."""
+
+    model = ClawbackCaseEvent
+    extra = 0
+    can_delete = False
+    verbose_name_plural = "history (reports of this chargeback)"
+    fields = ("kind", "system", "source_event_id", "amount", "currency", "occurred_at", "recorded_at")
+    readonly_fields = fields
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
 @admin.register(ClawbackCase)
 class ClawbackCaseAdmin(admin.ModelAdmin):
     """The "Clawback review" queue for Finance: decide one case from its page, or several from the
@@ -256,10 +351,10 @@ class ClawbackCaseAdmin(admin.ModelAdmin):
     list_display = ("id", "status", "player", "chargeback_money", "chargeback_at", "proposed_money",
                     "decided_by", "decided_at")
     list_filter = ("status", "currency")
-    search_fields = ("=player__id", "chargeback_reference", "=chargeback_event_id")
+    search_fields = ("=player__id", "=chargeback_id", "chargeback_reference", "=chargeback_event_id")
     list_select_related = ("player", "decided_by")
-    inlines = [ClawbackProposalInline]
-    readonly_fields = ("player", "chargeback_event_id", "chargeback_reference", "chargeback_money",
+    inlines = [ClawbackProposalInline, ClawbackCaseEventInline]
+    readonly_fields = ("player", "chargeback_id", "chargeback_event_id", "chargeback_reference", "chargeback_money",
                        "chargeback_at", "status", "decided_by", "decided_at", "decision_reason", "created_at")
     fields = readonly_fields
     actions = ("approve_cases", "dismiss_cases")
@@ -378,15 +473,20 @@ class StatementAdmin(ReadOnlyAdmin):
     list_filter = ("status", "period", "currency")
     search_fields = ("affiliate__name", "=affiliate__id")
     list_select_related = ("affiliate", "approved_by")
-    readonly_fields = ("period", "affiliate", "currency", "status", "total", "lines_by_kind", "created_at",
-                       "approved_by", "approved_at")
+    readonly_fields = ("period", "affiliate", "currency", "status", "total", "lines_by_kind", "adjusted_by",
+                       "created_at", "approved_by", "approved_at")
     inlines = [StatementRevshareInline]
     actions = ("approve_statements",)
+
+    @admin.display(description="adjusted by (later restatements of this period)")
+    def adjusted_by(self, obj):
+        return render_to_string("commissions/admin/statement_adjusted_by.html",
+                                {"adjustments": services.statement_adjustments(obj)})
 
     @admin.display(description="lines")
     def lines_by_kind(self, obj):
         ledger_url = reverse("admin:commissions_commissionentry_changelist")
-        lines = list(obj.lines.select_related("plan").order_by("kind", "plan_id"))
+        lines = list(obj.lines.select_related("plan").order_by("kind", "plan_id", "restates_period"))
         for line in lines:
             line.drill_url = (f"{ledger_url}?affiliate__id__exact={obj.affiliate_id}&kind__exact={line.kind}"
                               f"&statement_period={obj.period.isoformat()}&currency__exact={obj.currency}")

@@ -188,6 +188,24 @@ def cpa_tier_total(count: int, *, amount: Decimal, bands: Sequence[Band], mode: 
     return ledger_amount(total)
 
 
+def cpa_tier_due(amounts: Sequence[Decimal], *, bands: Sequence[Band], mode: str) -> Decimal:
+    """`cpa_tier_total` for CPA lines booked at their own amounts (a plan version may change the
+    amount mid-period): whole, every line at the percent of the band the count reaches; marginal,
+    the n-th line (in qualification order) at the percent of the band n falls in."""
+    count = len(amounts)
+    if count == 0:
+        return ZERO
+    bands = _sorted(bands)
+    if not bands:
+        return ledger_amount(sum(amounts, ZERO))
+    if mode == "whole":
+        return ledger_amount(sum(amounts, ZERO) * band_percent(bands, Decimal(count), HUNDRED) / HUNDRED)
+    return ledger_amount(sum(
+        (amount * band_percent(bands, Decimal(n), HUNDRED) / HUNDRED for n, amount in enumerate(amounts, start=1)),
+        ZERO,
+    ))
+
+
 def lot_rebate(lots: Decimal, rate: Decimal) -> Decimal:
     return ledger_amount(lots * rate)
 

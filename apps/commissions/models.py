@@ -91,6 +91,15 @@ class Plan(TimeStampedModel):
         OPEN = "open", "Opening deal"
 
     name = models.CharField(max_length=200, unique=True)
+    # Versions (DOMAIN.md "Controls": terms are versioned). A row is one version of a plan's terms
+    # and is never edited once anything accrued under it; a change is a new row of the same family
+    # with an effective date. Version 1 is the family's first row (`family` empty, in force from
+    # the start); later versions name it in `family`.
+    family = models.ForeignKey("self", null=True, blank=True, on_delete=models.PROTECT, related_name="versions",
+                               help_text="The plan's first version; empty on the first version itself.")
+    version = models.PositiveSmallIntegerField(default=1, db_default=1)
+    effective_from = models.DateField(null=True, blank=True,
+                                      help_text="Operator-local date this version takes effect; empty on version 1.")
     kind = models.CharField(max_length=20, choices=Kind.choices)
     currency = CurrencyField(default="EUR")
     rounding_mode = models.CharField(max_length=10, choices=RoundingMode.choices, default=RoundingMode.HALF_EVEN)
@@ -145,10 +154,22 @@ class Plan(TimeStampedModel):
                                    name="plan_cpa_non_negative"),
             models.CheckConstraint(condition=_CURRENCY_CHECK, name="plan_currency_code"),
             models.CheckConstraint(condition=Q(override_depth__gte=1, override_depth__lte=5), name="plan_override_depth"),
+            models.CheckConstraint(
+                condition=Q(version=1, family__isnull=True, effective_from__isnull=True)
+                | Q(version__gt=1, family__isnull=False, effective_from__isnull=False),
+                name="plan_version_consistent",
+            ),
+            models.UniqueConstraint(fields=["family", "version"], name="plan_unique_family_version"),
+            models.UniqueConstraint(fields=["family", "effective_from"], name="plan_unique_family_effective"),
         ]
 
     def __str__(self) -> str:
         return f"{self.name} ({self.get_kind_display()})"
+
+    @property
+    def family_root_id(self) -> int:
+        """The id of the plan's first version: what identifies the plan across versions."""
+        return self.family_id or self.pk
 
     def clean(self) -> None:
         errors = {}
@@ -335,6 +356,9 @@ class CommissionEntry(models.Model):
         "self", null=True, blank=True, on_delete=models.PROTECT, related_name="overrides",
         help_text="Override lines: the sub-affiliate line they were computed from.",
     )
+    restates_period = models.DateField(
+        null=True, blank=True, help_text="Restatement lines: the closed period whose figures they correct."
+    )
     approve_after = models.DateTimeField(null=True, blank=True, help_text="End of the approval hold / refund window.")
     status = models.CharField(max_length=12, choices=Status.choices)
     status_reason = models.CharField(max_length=500, blank=True)
@@ -418,7 +442,11 @@ class ClawbackCase(models.Model):
         DISMISSED = "dismissed", "Dismissed"
 
     player = models.ForeignKey("players.Player", on_delete=models.PROTECT, related_name="clawback_cases")
-    chargeback_event_id = models.BigIntegerField(unique=True, help_text="The chargeback.created inbound event.")
+    chargeback_id = models.CharField(
+        max_length=255, unique=True,
+        help_text="The chargeback's id: one case per chargeback, whichever system reports it and however often.",
+    )
+    chargeback_event_id = models.BigIntegerField(unique=True, help_text="The chargeback.created event that opened it.")
     chargeback_reference = models.CharField(max_length=255, blank=True)
     chargeback_amount = MoneyField()
     currency = CurrencyField()
@@ -445,6 +473,36 @@ class ClawbackCase(models.Model):
 
     def __str__(self) -> str:
         return f"Clawback #{self.pk}: player #{self.player_id} {self.chargeback_amount} {self.currency}"
+
+
+class ClawbackCaseEvent(models.Model):
+    """One report of a case's chargeback: the one that opened the case, then every repeat (the
+    same chargeback id sent again, or by another system). Repeats book and propose nothing; they
+    are the case's history."""
+
+    class Kind(models.TextChoices):
+        OPENED = "opened", "Opened the case"
+        REPEATED = "repeated", "Reported again"
+
+    case = models.ForeignKey(ClawbackCase, on_delete=models.PROTECT, related_name="history")
+    kind = models.CharField(max_length=10, choices=Kind.choices)
+    source_event_id = models.BigIntegerField(help_text="The chargeback.created inbound event.")
+    system = models.CharField(max_length=100)
+    amount = MoneyField()
+    currency = CurrencyField()
+    occurred_at = models.DateTimeField()
+    recorded_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["case", "recorded_at", "id"]
+        verbose_name = "clawback case report"
+        constraints = [
+            models.UniqueConstraint(fields=["case", "source_event_id"], name="clawbackcaseevent_unique_event"),
+            models.CheckConstraint(condition=Q(kind__in=["opened", "repeated"]), name="clawbackcaseevent_kind_valid"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()}: {self.system} event #{self.source_event_id}"
 
 
 class ClawbackProposal(models.Model):
@@ -516,11 +574,16 @@ class Statement(models.Model):
 
 
 class StatementLine(models.Model):
-    """The approved ledger rows of one kind (and plan) on a statement, summed and rounded once."""
+    """The approved ledger rows of one kind (and plan) on a statement, summed and rounded once.
+
+    Restatements of closed periods are lines of their own per period they restate
+    (`restates_period`): the statement shows what each earlier month was adjusted by.
+    """
 
     statement = models.ForeignKey(Statement, on_delete=models.PROTECT, related_name="lines")
     kind = models.CharField(max_length=20, choices=CommissionEntry.Kind.choices)
     plan = models.ForeignKey(Plan, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    restates_period = models.DateField(null=True, blank=True, help_text="Adjustments: the closed period restated.")
     entry_count = models.PositiveIntegerField()
     exact_amount = MoneyField(help_text="Sum of the ledger rows, unrounded.")
     amount = MoneyField(help_text="Rounded once to the currency's minor unit with the plan's rounding mode.")
@@ -528,7 +591,8 @@ class StatementLine(models.Model):
     class Meta:
         ordering = ["statement", "kind", "plan"]
         constraints = [
-            models.UniqueConstraint(fields=["statement", "kind", "plan"], nulls_distinct=False, name="statementline_unique_kind_plan"),
+            models.UniqueConstraint(fields=["statement", "kind", "plan", "restates_period"], nulls_distinct=False,
+                                    name="statementline_unique_kind_plan_period"),
         ]
 
     def __str__(self) -> str:
@@ -581,7 +645,9 @@ class StatementPlayerNgr(models.Model):
     ggr = MoneyField()
     deductions = MoneyField()
     admin_fee = MoneyField()
-    ngr = MoneyField()
+    ngr = MoneyField(help_text="What earned: the NGR of the days the compliance gate let through.")
+    suppressed_ngr = MoneyField(default=Decimal(0), db_default=Decimal(0),
+                                help_text="NGR of gated days (self-excluded, licence withdrawn): earns nothing.")
 
     class Meta:
         ordering = ["statement", "player"]

@@ -45,6 +45,34 @@ class BrandLicence(TimeStampedModel):
         return f"{self.brand} in {self.country_id}"
 
 
+class LicenceWithdrawal(models.Model):
+    """One stretch of time during which a brand's licence in a country was withdrawn.
+
+    Written by `brand_licence_set` when a licence is deactivated (and ended when it is granted
+    again), so the accrual gate can tell, for a day in the past, whether the brand was licensed
+    then: the period close gates revenue days against these intervals.
+    """
+
+    brand = models.CharField(max_length=100)
+    country = models.CharField(max_length=2, help_text="ISO 3166-1 alpha-2.")
+    starts_at = models.DateTimeField()
+    ended_at = models.DateTimeField(null=True, blank=True, help_text="When the licence was granted again.")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["brand", "country", "-starts_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["brand", "country"], condition=Q(ended_at__isnull=True),
+                                    name="licencewithdrawal_one_open"),
+            models.CheckConstraint(condition=Q(ended_at__isnull=True) | Q(ended_at__gte=F("starts_at")),
+                                   name="licencewithdrawal_ends_after_start"),
+        ]
+        indexes = [models.Index(fields=["brand", "country", "starts_at"], name="licencewithdrawal_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.brand} in {self.country} withdrawn from {self.starts_at:%Y-%m-%d}"
+
+
 class KycRecord(models.Model):
     """One KYC status report for a player, as the source stated it at `updated_at`.
 

@@ -13,6 +13,7 @@ from apps.compliance.models import (
     ExclusionOverride,
     Jurisdiction,
     KycRecord,
+    LicenceWithdrawal,
     SelfExclusion,
 )
 from apps.core.audit import audit_record, snapshot
@@ -134,18 +135,30 @@ def self_exclusion_end(
 
 
 def brand_licence_set(
-    *, brand: str, country: str, is_active: bool, note: str = "", acting_user=None
+    *, brand: str, country: str, is_active: bool, note: str = "", acting_user=None, at: datetime | None = None
 ) -> BrandLicence:
-    """Grant, withdraw or annotate a brand's licence in a country (one row per pair)."""
+    """Grant, withdraw or annotate a brand's licence in a country (one row per pair).
+
+    A withdrawal opens a `LicenceWithdrawal` from `at` (default now) and a new grant ends it, so
+    accruals for days in the past are gated by whether the brand was licensed on that day.
+    """
     country = country.upper()
+    at = at or timezone.now()
+    _require_aware(at, "at")
     with transaction.atomic():
         if not Jurisdiction.objects.filter(code=country).exists():
             raise ComplianceError(f"Unknown jurisdiction {country!r}; add it first.")
         licence = BrandLicence.objects.select_for_update().filter(brand=brand, country_id=country).first()
         before = snapshot(licence, ["is_active", "note"]) if licence else None
+        was_active = licence.is_active if licence else None
         licence, _ = BrandLicence.objects.update_or_create(
             brand=brand, country_id=country, defaults={"is_active": is_active, "note": note}
         )
+        if was_active is not None and was_active and not is_active:
+            LicenceWithdrawal.objects.get_or_create(brand=brand, country=country, ended_at=None,
+                                                    defaults={"starts_at": at})
+        elif is_active and not was_active:
+            LicenceWithdrawal.objects.filter(brand=brand, country=country, ended_at__isnull=True).update(ended_at=at)
         audit_record(
             action="brand_licence.set", instance=licence, actor=acting_user, before=before,
             after=snapshot(licence, ["is_active", "note"]),

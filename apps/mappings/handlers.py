@@ -191,8 +191,9 @@ def chargeback_created(ctx: EventContext) -> None:
         reason=data.get("reason", ""),
         source_event_id=ctx.event_id,
     )
-    if result.created:
-        ctx.record(result.chargeback)
+    # A chargeback reported again (a new event for the same id) is passed on too: its clawback
+    # case adds the report to its history.
+    ctx.record(result.chargeback)
 
 
 def kyc_updated(ctx: EventContext) -> None:

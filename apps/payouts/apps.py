@@ -7,11 +7,15 @@ class PayoutsConfig(AppConfig):
     verbose_name = "Payouts"
 
     def ready(self):
-        # Explicit registration (no signals): gateway webhooks through the inbound pipeline, and
-        # the outcome of our own payout requests through the outbound engine.
+        from apps.core.fx import fx_rate_source_register
         from apps.integrations import outbound, registry
         from apps.payouts import handlers
+        from apps.payouts.fx import fx_quote
 
+        # The FX table serves the apps below payouts too (CPA thresholds), through apps.core.fx.
+        fx_rate_source_register(fx_quote)
+        # Explicit registration (no signals): gateway webhooks through the inbound pipeline, and
+        # the outcome of our own payout requests through the outbound engine.
         registry.register("payout.confirmed", handlers.payout_confirmed)
         registry.register("payout.failed", handlers.payout_failed)
         outbound.register_outcome_handler("payout.request", handlers.gateway_request_outcome)

@@ -6,33 +6,17 @@ A conversion always carries its rate, source and publication time, which the pay
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
 from decimal import Decimal
 
 from django.db import transaction
 
 from apps.core.audit import audit_record
-from apps.core.money import round_money, to_decimal
+from apps.core.fx import FxQuote, FxRateMissing
+from apps.core.money import to_decimal
 from apps.payouts.models import FxRate
 
-ONE = Decimal(1)
-
-
-class FxRateMissing(LookupError):
-    """No published rate for a currency pair at the time asked."""
-
-
-@dataclass(frozen=True)
-class FxQuote:
-    base: str
-    quote: str
-    rate: Decimal
-    source: str
-    as_of: dt.datetime
-
-    def convert(self, amount: Decimal, *, rounding: str = "half_even") -> Decimal:
-        """`amount` in base -> quote, rounded once to the quote currency's minor unit."""
-        return round_money(amount * self.rate, self.quote, rounding)
+# One quote type and one "missing" error for every app (commissions converts CPA deposits too).
+__all__ = ["FxQuote", "FxRateMissing", "fx_quote", "fx_rate_record"]
 
 
 def fx_quote(*, base: str, quote: str, at: dt.datetime) -> FxQuote:
@@ -43,7 +27,7 @@ def fx_quote(*, base: str, quote: str, at: dt.datetime) -> FxQuote:
     """
     base, quote = base.upper(), quote.upper()
     if base == quote:
-        return FxQuote(base, quote, ONE, "identity", at)
+        return FxQuote(base, quote, Decimal(1), "identity", at)
     row = FxRate.objects.filter(base=base, quote=quote, as_of__lte=at).order_by("-as_of", "-id").first()
     if row is None:
         raise FxRateMissing(f"No {base}->{quote} rate published at or before {at:%Y-%m-%d %H:%M} UTC.")

@@ -29,10 +29,10 @@ class PlayerAdmin(admin.ModelAdmin):
     date_hierarchy = "registered_at"
     show_full_result_count = False
     fieldsets = (
-        (None, {"fields": ("brand", "country", "registered_at", "identifiers", "created_at")}),
+        (None, {"fields": ("brand", "country", "registered_at", "identifiers", "cpa", "created_at")}),
         ("Attribution", {"fields": ATTRIBUTION_FIELDS}),
     )
-    readonly_fields = ("brand", "country", "registered_at", "identifiers", "created_at", *ATTRIBUTION_FIELDS)
+    readonly_fields = ("brand", "country", "registered_at", "identifiers", "cpa", "created_at", *ATTRIBUTION_FIELDS)
     change_form_template = "players/admin/player_change_form.html"
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
@@ -48,6 +48,18 @@ class PlayerAdmin(admin.ModelAdmin):
         # Detail page only (not a list column), so one query per page view.
         rows = obj.identifier_mappings.filter(retired_at__isnull=True).order_by("system", "external_id")
         return format_html_join(", ", "{}:{}", rows.values_list("system", "external_id")) or "-"
+
+    @admin.display(description="CPA")
+    def cpa(self, obj):
+        # The player's CPA line and why it stands where it does (e.g. an FTD in a currency with no
+        # FX rate for its date), read through the ledger's relation to the player (commissions
+        # sits above players, so no import).
+        row = obj.commission_entries.filter(kind="cpa").values_list("status", "amount", "currency",
+                                                                    "status_reason").first()
+        if row is None:
+            return "-"
+        status, amount, currency, reason = row
+        return f"{status}: {amount.normalize():f} {currency}" + (f" ({reason})" if reason else "")
 
     def has_add_permission(self, request):
         return False  # players are created by registration (API or inbound events)

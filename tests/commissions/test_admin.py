@@ -122,3 +122,45 @@ def test_compliance_sees_a_case_but_cannot_decide_it(client, pipeline, make_play
                           {"apply": "1", "reason": "x"})
     assert refused.status_code == 403 and b"change permission on clawback cases" in refused.content
     assert ClawbackCase.objects.get().status == "open"
+# --- plan versions in the admin -------------------------------------------------------------------
+
+def _plan_form(plan, **changes):
+    from apps.commissions.services import PLAN_TERM_FIELDS
+
+    data = {"name": plan.name, "tiers-TOTAL_FORMS": "0", "tiers-INITIAL_FORMS": "0",
+            "lot_rates-TOTAL_FORMS": "0", "lot_rates-INITIAL_FORMS": "0"}
+    for name in PLAN_TERM_FIELDS:
+        value = getattr(plan, name)
+        if isinstance(value, bool):
+            if value:
+                data[name] = "on"
+        else:
+            data[name] = str(value)
+    data.update(changes)
+    return data
+
+
+def test_saving_an_accrued_plan_creates_a_version_and_leaves_it_unchanged(admin_client):
+    plan = PlanFactory(kind=Plan.Kind.CPA, cpa_amount=Decimal(200))
+    affiliate = AffiliateFactory()
+    entry_book(line=Line(kind="cpa", affiliate=affiliate, plan=plan, amount=Decimal(200), currency="EUR",
+                         occurred_at=T, status="pending"), idempotency_key="accrued-1")
+    url = reverse("admin:commissions_plan_change", args=[plan.pk])
+    page = admin_client.get(url)
+    assert b"Versions and what each applied to" in page.content
+    refused = admin_client.post(url, _plan_form(plan, cpa_amount="250"), follow=True)
+    assert b"give the date the new version takes effect" in refused.content
+    admin_client.post(url, _plan_form(plan, cpa_amount="250", new_version_from="2026-02-01"), follow=True)
+    plan.refresh_from_db()
+    assert plan.cpa_amount == Decimal(200)  # version 1 is never edited
+    version = Plan.objects.get(family=plan)
+    assert (version.version, version.effective_from, version.cpa_amount) == (2, dt.date(2026, 2, 1), Decimal(250))
+    assert b"v2" in admin_client.get(url).content
+
+
+def test_plan_that_never_accrued_is_edited_in_place(admin_client):
+    plan = PlanFactory(kind=Plan.Kind.CPA, cpa_amount=Decimal(200))
+    admin_client.post(reverse("admin:commissions_plan_change", args=[plan.pk]), _plan_form(plan, cpa_amount="210"))
+    plan.refresh_from_db()
+    assert plan.cpa_amount == Decimal(210)
+    assert not Plan.objects.filter(family=plan).exists()

@@ -116,3 +116,26 @@ def test_pending_cpa_is_failed_not_offset(pipeline, make_player):
     cpa = CommissionEntry.objects.get(kind="cpa")
     assert cpa.status == "failed"
     assert not CommissionEntry.objects.filter(kind="clawback").exists()
+
+
+def test_one_case_per_chargeback_id_repeats_add_to_its_history(pipeline, cpa_player):
+    at = T + dt.timedelta(days=30)
+    chargeback(pipeline, cpa_player, "100", at, cb_id="CB-7")
+    # The gateway sends the same chargeback again, twice (new webhooks, a day apart).
+    chargeback(pipeline, cpa_player, "100", at + dt.timedelta(hours=2), cb_id="CB-7")
+    chargeback(pipeline, cpa_player, "100", at + dt.timedelta(days=1), cb_id="CB-7")
+    case = ClawbackCase.objects.get()
+    assert case.chargeback_id == "CB-7"
+    assert list(case.history.values_list("kind", flat=True)) == ["opened", "repeated", "repeated"]
+    assert case.proposals.filter(kind="cpa").count() == 1  # proposed once
+    assert AuditLog.objects.filter(action="clawback_case.repeated", object_id=str(case.pk)).count() == 2
+
+
+def test_the_database_refuses_a_second_case_for_a_chargeback_id(pipeline, cpa_player):
+    from django.db import IntegrityError, transaction
+
+    chargeback(pipeline, cpa_player, "100", T + dt.timedelta(days=30), cb_id="CB-8")
+    case = ClawbackCase.objects.get()
+    with pytest.raises(IntegrityError), transaction.atomic():
+        ClawbackCase.objects.create(player=cpa_player, chargeback_id="CB-8", chargeback_event_id=case.chargeback_event_id + 1000,
+                                    chargeback_amount=D(1), currency="EUR", chargeback_at=T)

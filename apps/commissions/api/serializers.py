@@ -35,8 +35,8 @@ class CommissionEntryReadSerializer(serializers.ModelSerializer):
         model = CommissionEntry
         fields = [
             "id", "kind", "status", "affiliate", "player", "plan", "source_event", "reverses", "period",
-            "statement_period", "occurred_at", "amount", "currency", "quantity", "rate", "approve_after",
-            "status_changed_at", "created_at",
+            "statement_period", "restates_period", "occurred_at", "amount", "currency", "quantity", "rate",
+            "approve_after", "status_changed_at", "created_at",
         ]
         read_only_fields = fields
 
@@ -52,6 +52,7 @@ COMMISSION_EXAMPLE = {
     "reverses": None,
     "period": "2026-11-01",
     "statement_period": "2026-11-01",
+    "restates_period": None,
     "occurred_at": "2026-11-27T10:15:00Z",
     "amount": "150.00000000",
     "currency": "EUR",
@@ -70,9 +71,13 @@ class StatementLineReadSerializer(serializers.ModelSerializer):
         max_digits=20, decimal_places=8, help_text="Rounded once to the currency's minor unit (the plan's rounding mode)."
     )
 
+    restates_period = serializers.DateField(
+        allow_null=True, help_text="Adjustments: the closed period this line adjusts (late revenue, carryover)."
+    )
+
     class Meta:
         model = StatementLine
-        fields = ["kind", "plan", "entry_count", "exact_amount", "amount"]
+        fields = ["kind", "plan", "restates_period", "entry_count", "exact_amount", "amount"]
         read_only_fields = fields
 
 
@@ -96,8 +101,10 @@ STATEMENT_EXAMPLE = {
     "status": "approved",
     "total": "1409.68000000",
     "lines": [
-        {"kind": "cpa", "plan": 3, "entry_count": 8, "exact_amount": "1200.00000000", "amount": "1200.00000000"},
-        {"kind": "revshare", "plan": 3, "entry_count": 1, "exact_amount": "209.68450000", "amount": "209.68000000"},
+        {"kind": "cpa", "plan": 3, "restates_period": None, "entry_count": 8, "exact_amount": "1200.00000000",
+         "amount": "1200.00000000"},
+        {"kind": "revshare", "plan": 3, "restates_period": None, "entry_count": 1, "exact_amount": "209.68450000",
+         "amount": "209.68000000"},
     ],
     "created_at": "2026-12-01T03:00:12Z",
     "approved_at": "2026-12-02T09:30:00Z",

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from django.db import transaction
-from django.db.models import Sum
+from django.db.models import Q, Sum
 
 from apps.commissions import periods
 from apps.commissions.calculators import ZERO, ledger_amount, lot_rebate, percent_of, spread_share
@@ -28,9 +28,14 @@ from apps.commissions.services.ledger import (
     overrides_book,
     plan_for,
 )
-from apps.commissions.services.restatements import revshare_restatement_book
+from apps.commissions.services.restatements import (
+    revshare_restate_on_exclusion,
+    revshare_restatement_book,
+)
 from apps.compliance.gates import GatePurpose, accrual_gate
 from apps.compliance.models import KycRecord
+from apps.compliance.selectors import player_exclusion_from
+from apps.core.fx import FxRateMissing, fx_quote
 from apps.players.facts import Deposit, Purchase, RevenueReport, Trade
 from apps.players.models import Player
 
@@ -63,32 +68,74 @@ def _gate_line(line: Line, *, player: Player, purpose: str, kyc_required: bool =
 
 @dataclass(frozen=True)
 class CpaQualification:
-    """Whether a player meets a CPA plan's rules from the facts held, and since when."""
+    """Whether a player meets a CPA plan's rules from the facts held, and since when.
+
+    `failed` is final: the player can never qualify (the FTD is in a currency the FX table has
+    no rate for on its date); `waiting_for` is what is missing otherwise. `conversions` are the
+    FX quotes that turned deposits into the plan currency (stored on the CPA line)."""
 
     qualified: bool
     qualified_at: dt.datetime | None = None
     waiting_for: str = ""
     ftd_amount: Decimal = ZERO
+    failed: bool = False
+    conversions: tuple = ()
 
 
-def _ftd_met(*, player: Player, plan: Plan) -> tuple[dt.datetime | None, Decimal, str]:
+@dataclass(frozen=True)
+class _Counted:
+    """A deposit as it counts toward a CPA threshold: in the plan currency, or not at all."""
+
+    amount: Decimal | None
+    quote: dict | None = None
+    missing: str = ""
+
+
+def _in_plan_currency(deposit: Deposit, plan: Plan) -> _Counted:
+    """A deposit in another currency counts at the FX table's rate for its time (DOMAIN.md
+    "Controls": currency); with no rate it does not count, and why is kept."""
+    if deposit.currency == plan.currency:
+        return _Counted(amount=deposit.amount)
+    try:
+        quote = fx_quote(base=deposit.currency, quote=plan.currency, at=deposit.occurred_at)
+    except FxRateMissing:
+        return _Counted(amount=None, missing=(
+            f"no {deposit.currency}->{plan.currency} rate in the FX table for "
+            f"{periods.local_date(deposit.occurred_at)} (deposit {deposit.amount} {deposit.currency})"))
+    return _Counted(amount=ledger_amount(deposit.amount * quote.rate),
+                    quote={**quote.describe(), "deposit": str(deposit.amount)})
+
+
+def _ftd_met(*, player: Player, plan: Plan) -> tuple[dt.datetime | None, Decimal, str, tuple, bool]:
+    """(met at, FTD in plan currency, what is missing, FX quotes used, failed for good)."""
     ftd = Deposit.objects.filter(player=player, is_first=True).first()
     if ftd is None:
-        return None, ZERO, "first-time deposit"
+        return None, ZERO, "first-time deposit", (), False
     if not plan.cpa_ftd_sum_24h:
-        if ftd.currency != plan.currency:
-            return None, ftd.amount, f"FTD in {ftd.currency}, plan in {plan.currency}"
-        return (ftd.occurred_at, ftd.amount, "") if ftd.amount >= plan.cpa_min_ftd else (None, ftd.amount, "FTD below minimum")
+        counted = _in_plan_currency(ftd, plan)
+        if counted.amount is None:
+            return None, ZERO, f"FTD does not count: {counted.missing}", (), True
+        quotes = (counted.quote,) if counted.quote else ()
+        if counted.amount >= plan.cpa_min_ftd:
+            return ftd.occurred_at, counted.amount, "", quotes, False
+        return None, counted.amount, "FTD below minimum", quotes, False
     running = ZERO
+    quotes, missing = [], []
     deposits = Deposit.objects.filter(
-        player=player, currency=plan.currency, occurred_at__gte=ftd.occurred_at,
-        occurred_at__lt=ftd.occurred_at + dt.timedelta(hours=24),
+        player=player, occurred_at__gte=ftd.occurred_at, occurred_at__lt=ftd.occurred_at + dt.timedelta(hours=24),
     ).order_by("occurred_at", "pk")
     for deposit in deposits:
-        running += deposit.amount
+        counted = _in_plan_currency(deposit, plan)
+        if counted.amount is None:
+            missing.append(counted.missing)
+            continue
+        if counted.quote:
+            quotes.append(counted.quote)
+        running += counted.amount
         if running >= plan.cpa_min_ftd:
-            return deposit.occurred_at, running, ""
-    return None, running, "FTD (24 h sum) below minimum"
+            return deposit.occurred_at, running, "", tuple(quotes), False
+    note = f"; not counted: {'; '.join(missing)}" if missing else ""
+    return None, running, f"FTD (24 h sum) below minimum{note}", tuple(quotes), False
 
 
 def _wagering_met(*, player: Player, plan: Plan) -> tuple[dt.datetime | None, str]:
@@ -110,9 +157,9 @@ def cpa_qualification(*, player: Player, plan: Plan) -> CpaQualification:
     24 h summed), minimum wagering, KYC passed (plan setting), all inside the window from
     registration. qualified_at = the latest of the met conditions."""
     met: list[dt.datetime] = []
-    ftd_at, ftd_amount, missing = _ftd_met(player=player, plan=plan)
+    ftd_at, ftd_amount, missing, conversions, failed = _ftd_met(player=player, plan=plan)
     if ftd_at is None:
-        return CpaQualification(qualified=False, waiting_for=missing, ftd_amount=ftd_amount)
+        return CpaQualification(qualified=False, waiting_for=missing, ftd_amount=ftd_amount, failed=failed)
     met.append(ftd_at)
     if plan.cpa_min_wagering > 0:
         wagered_at, missing = _wagering_met(player=player, plan=plan)
@@ -127,7 +174,8 @@ def cpa_qualification(*, player: Player, plan: Plan) -> CpaQualification:
     qualified_at = max(met)
     if qualified_at > player.registered_at + dt.timedelta(days=plan.cpa_window_days):
         return CpaQualification(qualified=False, waiting_for="window expired", ftd_amount=ftd_amount)
-    return CpaQualification(qualified=True, qualified_at=qualified_at, ftd_amount=ftd_amount)
+    return CpaQualification(qualified=True, qualified_at=qualified_at, ftd_amount=ftd_amount,
+                            conversions=conversions)
 
 
 def cpa_evaluate(*, player: Player, source_event_id: int) -> CommissionEntry | None:
@@ -150,15 +198,34 @@ def cpa_evaluate(*, player: Player, source_event_id: int) -> CommissionEntry | N
         if plan is None or not plan.pays_cpa:
             return None
         result = cpa_qualification(player=player, plan=plan)
+        if result.failed:
+            # It can never qualify: the line records why (the one CPA line the player will have).
+            ftd = Deposit.objects.filter(player=player, is_first=True).first()
+            line = Line(
+                kind=Kind.CPA, affiliate=player.affiliate, player=player, plan=plan, amount=plan.cpa_amount,
+                currency=plan.currency, occurred_at=ftd.occurred_at, status=Status.FAILED,
+                status_reason=f"Does not qualify: {result.waiting_for}",
+                detail={"ftd": {"amount": str(ftd.amount), "currency": ftd.currency}},
+            )
+            return _book_with_overrides(line=line, player=player, source_event_id=source_event_id)
         if not result.qualified:
             return None
+        detail = {"qualified_at": result.qualified_at.isoformat(), "ftd_amount": str(result.ftd_amount)}
+        if result.conversions:
+            detail["fx"] = list(result.conversions)
         line = Line(
             kind=Kind.CPA, affiliate=player.affiliate, player=player, plan=plan, amount=plan.cpa_amount,
             currency=plan.currency, occurred_at=result.qualified_at, status=Status.PENDING,
-            approve_after=result.qualified_at + dt.timedelta(days=plan.cpa_hold_days),
-            detail={"qualified_at": result.qualified_at.isoformat(), "ftd_amount": str(result.ftd_amount)},
+            approve_after=result.qualified_at + dt.timedelta(days=plan.cpa_hold_days), detail=detail,
         )
         _gate_line(line, player=player, purpose=GatePurpose.CPA, kyc_required=plan.cpa_kyc_required)
+        if line.status == Status.PENDING:
+            # An exclusion fails the unapproved CPA whenever it arrives: arriving first, it
+            # leaves the CPA failed the same (whatever order the facts came in).
+            exclusion = player_exclusion_from(player=player, at=result.qualified_at)
+            if exclusion is not None:
+                line.status = Status.FAILED
+                line.status_reason = f"Player self-excluded from {exclusion.starts_at.isoformat()} before approval"
         return _book_with_overrides(line=line, player=player, source_event_id=source_event_id)
 
 
@@ -182,6 +249,43 @@ def player_cpa_fail_on_exclusion(*, player: Player, starts_at: dt.datetime) -> l
         entries=pending, to_status=Status.FAILED, actor_label="self_exclusion.started",
         reason=f"Player self-excluded from {starts_at.isoformat()} before approval",
     )
+
+
+_EXCLUSION_REVERSIBLE = (Kind.CPA, Kind.LOT_REBATE, Kind.SPREAD_SHARE, Kind.PROP_FEE)
+
+
+def player_accruals_on_exclusion(
+    *, player: Player, starts_at: dt.datetime, ends_at: dt.datetime | None = None, source_event_id: int,
+) -> list[CommissionEntry]:
+    """Nothing stays accrued for a player while self-excluded, whatever order the facts arrived
+    in (DOMAIN.md "Compliance gates"). The unapproved CPA fails; lines that accrued from the
+    exclusion's start (before its end) because they arrived before the exclusion did are undone:
+    pending ones fail, approved or paid ones are reversed in the open period, with their parents'
+    overrides. Nothing that happened before the start is touched. RevShare is gated per revenue
+    day at the close; closed months the exclusion reaches back into are restated."""
+    window = Q(occurred_at__gte=starts_at) & (Q() if ends_at is None else Q(occurred_at__lt=ends_at))
+    reason = f"Player self-excluded from {starts_at.isoformat()}"
+    with transaction.atomic():
+        _lock_player(player)
+        moved = player_cpa_fail_on_exclusion(player=player, starts_at=starts_at)
+        pending = CommissionEntry.objects.filter(window, player=player, kind__in=_EXCLUSION_REVERSIBLE,
+                                                 status=Status.PENDING)
+        moved += commission_entries_set_status(entries=pending, to_status=Status.FAILED,
+                                               actor_label="self_exclusion.started", reason=reason)
+        accrued = (
+            CommissionEntry.objects.filter(window, player=player, kind__in=_EXCLUSION_REVERSIBLE,
+                                           status__in=[Status.APPROVED, Status.PAID])
+            .exclude(reversals__detail__has_key="self_exclusion").order_by("pk")
+        )
+        for entry in accrued:
+            moved += _reverse_with_overrides(
+                entry, share=Decimal(1), occurred_at=entry.occurred_at, key=f"exclusion:{source_event_id}",
+                detail={"self_exclusion": starts_at.isoformat(), "reason": f"{reason}; accrued before it arrived"},
+            )
+        if player.affiliate_id is not None:
+            moved += revshare_restate_on_exclusion(player=player, starts_at=starts_at,
+                                                   source_event_id=source_event_id)
+    return moved
 
 
 # --- trades -----------------------------------------------------------------------------------
@@ -231,9 +335,24 @@ def _open_volume_before(trade: Trade) -> Decimal | None:
 
 
 def _position_cap(trade: Trade) -> Decimal | None:
-    """The position's volume (its opening deals' lots), or None when no opening deal is known."""
-    opening = _position_deals(trade).filter(entry=Trade.Entry.IN).aggregate(lots=Sum("volume_lots"))["lots"]
-    return opening
+    """The position's volume: its opening deals' lots plus the part each reverse (inout) deal
+    opened in the other direction (the reversed position keeps the position id), or None when no
+    opening deal is known."""
+    deals = sorted(_position_deals(trade), key=_deal_order_key)
+    if not any(deal.entry == Trade.Entry.IN for deal in deals):
+        return None
+    opened = open_lots = ZERO
+    for deal in deals:
+        if deal.entry == Trade.Entry.IN:
+            opened += deal.volume_lots
+            open_lots += deal.volume_lots
+        elif deal.entry in (Trade.Entry.OUT, Trade.Entry.OUT_BY):
+            open_lots = max(open_lots - deal.volume_lots, ZERO)
+        elif deal.entry == Trade.Entry.INOUT:
+            reopened = max(deal.volume_lots - open_lots, ZERO)
+            opened += reopened
+            open_lots = reopened
+    return opened
 
 
 def _rebated_lots(position_key: str) -> Decimal:
@@ -338,7 +457,7 @@ def trade_accrue(*, trade: Trade, source_event_id: int) -> list[CommissionEntry]
             if held is None:
                 reason = "Hold time unknown (no open time)"
             elif held < plan.min_hold_seconds:
-                reason = f"Held {held.normalize()} s, under the plan's minimum of {plan.min_hold_seconds} s"
+                reason = f"Held {held.normalize():f} s, under the plan's minimum of {plan.min_hold_seconds} s"
         lines: list[Line] = []
         if plan.kind == Plan.Kind.LOT_REBATE:
             rate = None

@@ -10,7 +10,12 @@ from django.utils import timezone
 
 from apps.commissions import events
 from apps.commissions.calculators import HUNDRED, ledger_amount, override_amount
-from apps.commissions.models import ClawbackCase, ClawbackProposal, CommissionEntry
+from apps.commissions.models import (
+    ClawbackCase,
+    ClawbackCaseEvent,
+    ClawbackProposal,
+    CommissionEntry,
+)
 from apps.commissions.services.ledger import (
     Kind,
     LedgerError,
@@ -51,23 +56,38 @@ def _override_proposals(case: ClawbackCase, proposal: ClawbackProposal, *, brand
 
 
 def clawback_case_open(*, chargeback: Chargeback, source_event_id: int) -> ClawbackCase | None:
-    """Open the review case for a chargeback (once per chargeback event) with its proposals:
-    the player's CPA if it qualified inside the plan's clawback window before the chargeback,
-    and the chargeback amount as an NGR deduction at the RevShare rate (net of admin fee)."""
+    """Open the review case for a chargeback (once per chargeback id) with its proposals: the
+    player's CPA if it qualified inside the plan's clawback window before the chargeback, and
+    the chargeback amount as an NGR deduction at the RevShare rate (net of admin fee).
+
+    The same chargeback reported again (a new event, or another system) opens nothing: the
+    report is added to the case's history and audited."""
     player = chargeback.player
     if player.affiliate_id is None:
         return None
+    report = {"system": chargeback.system, "amount": chargeback.amount, "currency": chargeback.currency,
+              "occurred_at": chargeback.occurred_at}
     with transaction.atomic():
         case, created = ClawbackCase.objects.get_or_create(
-            chargeback_event_id=source_event_id,
+            chargeback_id=chargeback.chargeback_id,
             defaults={
                 "player": player, "chargeback_reference": f"{chargeback.system}:{chargeback.chargeback_id}",
                 "chargeback_amount": chargeback.amount, "currency": chargeback.currency,
-                "chargeback_at": chargeback.occurred_at,
+                "chargeback_at": chargeback.occurred_at, "chargeback_event_id": source_event_id,
             },
         )
         if not created:
+            _, new_report = ClawbackCaseEvent.objects.get_or_create(
+                case=case, source_event_id=source_event_id,
+                defaults={"kind": ClawbackCaseEvent.Kind.REPEATED, **report},
+            )
+            if new_report:
+                audit_record(action="clawback_case.repeated", instance=case, actor_label="chargeback.created",
+                             after={"source_event_id": source_event_id, "system": chargeback.system,
+                                    "amount": str(chargeback.amount), "currency": chargeback.currency})
             return case
+        ClawbackCaseEvent.objects.create(case=case, kind=ClawbackCaseEvent.Kind.OPENED,
+                                         source_event_id=source_event_id, **report)
         proposals = []
         cpa = CommissionEntry.objects.filter(
             player=player, kind=Kind.CPA, status__in=[Status.PENDING, Status.APPROVED, Status.PAID]

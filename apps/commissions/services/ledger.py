@@ -12,13 +12,15 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 
 from django.db import IntegrityError, transaction
-from django.db.models import Q, QuerySet
+from django.db.models import OuterRef, Q, QuerySet, Subquery
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from apps.affiliates.models import Affiliate
 from apps.commissions import events, periods
 from apps.commissions.calculators import ZERO, ledger_amount, override_amount
 from apps.commissions.models import CommissionEntry, PeriodClose, Plan, PlanAssignment
+from apps.commissions.versions import family_versions_in_force
 from apps.compliance.gates import GatePurpose, accrual_gate
 from apps.core.audit import audit_record
 from apps.players.models import Player
@@ -55,6 +57,7 @@ class Line:
     approve_after: dt.datetime | None = None
     reverses: CommissionEntry | None = None
     basis: CommissionEntry | None = None
+    restates_period: dt.date | None = None
 
 
 def open_period(at: dt.datetime) -> dt.date:
@@ -71,16 +74,36 @@ def open_period(at: dt.datetime) -> dt.date:
             return period
 
 
-def plan_for(*, affiliate_id: int, brand: str, at: dt.datetime) -> Plan | None:
-    """The plan assigned to an affiliate for a brand on the operator-local date of `at`."""
-    day = periods.local_date(at)
+def plan_assigned(*, affiliate_id: int, brand: str, day: dt.date, version_day: dt.date | None = None) -> Plan | None:
+    """The plan assigned to an affiliate for a brand on `day`, in the version in force on
+    `version_day` (default: the same day). One query; a second only when a newer version applies."""
+    version_day = version_day or day
+    root = Coalesce(OuterRef("plan__family_id"), OuterRef("plan_id"))
     assignment = (
         PlanAssignment.objects.select_related("plan")
         .filter(affiliate_id=affiliate_id, brand=brand, valid_from__lte=day)
         .filter(Q(valid_to__isnull=True) | Q(valid_to__gt=day))
+        .annotate(version_id=Subquery(family_versions_in_force(root, version_day).values("pk")[:1]))
         .first()
     )
-    return assignment.plan if assignment else None
+    if assignment is None:
+        return None
+    if assignment.version_id in (None, assignment.plan_id):
+        return assignment.plan
+    return Plan.objects.get(pk=assignment.version_id)
+
+
+def plan_for(*, affiliate_id: int, brand: str, at: dt.datetime) -> Plan | None:
+    """The plan assigned to an affiliate for a brand on the operator-local date of `at`, in the
+    version in force that day (activity priced as it happens)."""
+    day = periods.local_date(at)
+    return plan_assigned(affiliate_id=affiliate_id, brand=brand, day=day)
+
+
+def plan_for_period(*, affiliate_id: int, brand: str, day: dt.date) -> Plan | None:
+    """The plan assigned on `day`, in the version in force for `day`'s period (its first day):
+    the terms of period-level pricing (RevShare, CPA tiers), at the close and in restatements."""
+    return plan_assigned(affiliate_id=affiliate_id, brand=brand, day=day, version_day=day.replace(day=1))
 
 
 def _find_existing(*, source_event_id: int | None, idempotency_key: str | None, line: Line) -> CommissionEntry | None:
@@ -142,6 +165,7 @@ def entry_build(
         occurred_at=line.occurred_at, amount=ledger_amount(line.amount), currency=line.currency,
         quantity=line.quantity, rate=line.rate, detail=line.detail, position_key=line.position_key,
         reverses=line.reverses, basis=line.basis, approve_after=line.approve_after,
+        restates_period=line.restates_period,
         status=line.status, status_reason=line.status_reason[:500],
         status_changed_at=timezone.now() if line.status != Status.PENDING else None,
         statement_period=period if line.status == Status.APPROVED else None,
