@@ -39,7 +39,7 @@ from apps.commissions.models import (
     StatementRevshare,
 )
 from apps.commissions.services.plans import assignment_overlap
-from apps.core.display import format_money
+from apps.core.display import format_money, money_column
 
 
 def _adopt(obj, created) -> None:
@@ -135,8 +135,9 @@ class PlanAdmin(admin.ModelAdmin):
     through apps.commissions.services.plans and is audited."""
 
     form = PlanForm
-    list_display = ("name", "version", "effective_from", "kind", "currency", "cpa_amount", "revshare_percent",
+    list_display = ("name", "version", "effective_from", "kind", "cpa_money", "revshare_percent",
                     "override_percent", "rounding_mode")
+    cpa_money = money_column("cpa_amount", description="CPA amount")
     list_filter = ("kind", "currency")
     list_select_related = ("family",)
     search_fields = ("name",)
@@ -277,8 +278,9 @@ class CommissionEntryAdmin(ExportMixin, ReadOnlyAdmin):
     # XLSX needs openpyxl (django-import-export[xlsx]); offered as soon as it is installed.
     formats = [CSV, XLSX] if XLSX().is_available() else [CSV]
     change_list_template = "commissions/admin/commissionentry_change_list.html"
-    list_display = ("id", "occurred_at", "kind", "status", "affiliate", "player_link", "amount", "currency", "period",
+    list_display = ("id", "occurred_at", "kind", "status", "affiliate", "player_link", "amount_money", "period",
                     "source_event", "status_reason")
+    amount_money = money_column("amount")
     list_filter = ("kind", "status", PeriodFilter, "currency", ("affiliate", admin.RelatedOnlyFieldListFilter))
     search_fields = ("=player__id", "=affiliate__id", "affiliate__name", "=source_event_id", "idempotency_key")
     list_select_related = ("affiliate", "player")
@@ -291,7 +293,10 @@ class CommissionEntryAdmin(ExportMixin, ReadOnlyAdmin):
 
     @admin.display(description="player")
     def player_link(self, obj):
-        return obj.player_id or "—"
+        if obj.player_id is None:
+            return "—"
+        return format_html('<a href="{}">#{}</a>', reverse("admin:players_player_change", args=[obj.player_id]),
+                           obj.player_id)
 
     @admin.display(description="source event")
     def source_event(self, obj):
@@ -308,6 +313,8 @@ class CommissionEntryAdmin(ExportMixin, ReadOnlyAdmin):
                 changelist.queryset.order_by().values("currency", "status")
                 .annotate(total=Sum("amount"), n=Count("id")).order_by("currency", "status")
             )
+            for row in response.context_data["ledger_totals"]:
+                row["total_money"] = format_money(row["total"], row["currency"])
         return response
 
 
@@ -469,7 +476,8 @@ class StatementRevshareInline(admin.TabularInline):
 
 @admin.register(Statement)
 class StatementAdmin(ReadOnlyAdmin):
-    list_display = ("period", "affiliate", "currency", "total", "status", "approved_by", "approved_at")
+    list_display = ("period", "affiliate", "total_money", "status", "approved_by", "approved_at")
+    total_money = money_column("total", description="Total")
     list_filter = ("status", "period", "currency")
     search_fields = ("affiliate__name", "=affiliate__id")
     list_select_related = ("affiliate", "approved_by")
@@ -490,7 +498,8 @@ class StatementAdmin(ReadOnlyAdmin):
         for line in lines:
             line.drill_url = (f"{ledger_url}?affiliate__id__exact={obj.affiliate_id}&kind__exact={line.kind}"
                               f"&statement_period={obj.period.isoformat()}&currency__exact={obj.currency}")
-        return render_to_string("commissions/admin/statement_lines.html", {"lines": lines, "total": obj.total})
+        return render_to_string("commissions/admin/statement_lines.html",
+                                {"lines": lines, "total": obj.total, "currency": obj.currency})
 
     def has_approve_permission(self, request):
         return request.user.has_perm("commissions.approve_statement")
