@@ -5,6 +5,7 @@ from __future__ import annotations
 from django import forms
 from django.contrib import admin, messages
 
+from apps.core.display import format_rate
 from apps.monitoring.models import Alert, AlertRule, InboundHourlyStat, Metric
 from apps.monitoring.services import alert_acknowledge
 
@@ -59,14 +60,23 @@ class AlertRuleAdmin(admin.ModelAdmin):
 
 @admin.register(Alert)
 class AlertAdmin(admin.ModelAdmin):
-    list_display = ("rule", "scope", "value", "threshold", "fired_at", "resolved_at", "acknowledged_by", "acknowledged_at")
+    list_display = ("rule", "scope", "value_shown", "threshold_shown", "fired_at", "resolved_at", "acknowledged_by",
+                    "acknowledged_at")
     list_filter = (("resolved_at", admin.EmptyFieldListFilter), ("acknowledged_at", admin.EmptyFieldListFilter),
                    "rule", "scope")
     list_select_related = ("rule", "acknowledged_by")
     date_hierarchy = "fired_at"
     actions = ["acknowledge"]
-    readonly_fields = ("rule", "integration", "scope", "value", "threshold", "message", "fired_at", "resolved_at",
-                       "acknowledged_at", "acknowledged_by", "notifications")
+    readonly_fields = ("rule", "integration", "scope", "value_shown", "threshold_shown", "message", "fired_at",
+                       "resolved_at", "acknowledged_at", "acknowledged_by", "notifications")
+
+    @admin.display(description="value", ordering="value")
+    def value_shown(self, obj):
+        return format_rate(obj.value, 2)
+
+    @admin.display(description="threshold", ordering="threshold")
+    def threshold_shown(self, obj):
+        return format_rate(obj.threshold, 2)
     show_full_result_count = False
 
     def has_add_permission(self, request):
