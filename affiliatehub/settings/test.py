@@ -17,3 +17,6 @@ STORAGES = {
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
 LOGGING = {"version": 1, "disable_existing_loggers": False}
+# Every test client clicks from 127.0.0.1 and the cache outlives a test: the click throttle is
+# off unless a test sets a rate (tests/affiliates/test_click_bounds.py).
+AFFILIATEHUB_CLICK_THROTTLE_RATE = ""

@@ -26,11 +26,12 @@ from dataclasses import dataclass, field
 
 import orjson
 import psycopg
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, InterfaceError, OperationalError, connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
 from apps.core.audit import audit_record, snapshot
+from apps.core.bounded import NUL, json_clipped
 from apps.integrations import conf, dispatch, registry, verification
 from apps.integrations.models import (
     InboundConflict,
@@ -201,8 +202,20 @@ def body_hash(body: bytes) -> str:
 
 
 def item_hash(item) -> str:
-    """Hash of a batch/poll item: its canonical JSON (sorted keys), independent of formatting."""
-    return hashlib.sha256(orjson.dumps(item, option=orjson.OPT_SORT_KEYS)).hexdigest()
+    """Hash of a batch/poll item: its canonical JSON (sorted keys), independent of formatting.
+
+    An item nested deeper than orjson writes (254 levels; refused as invalid anyway) is hashed
+    as its clipped copy, the one that is stored."""
+    try:
+        canonical = orjson.dumps(item, option=orjson.OPT_SORT_KEYS)
+    except orjson.JSONEncodeError:
+        canonical = orjson.dumps(json_clipped(item), option=orjson.OPT_SORT_KEYS)
+    return hashlib.sha256(canonical).hexdigest()
+
+
+def usable_event_id(value, *, max_length: int) -> bool:
+    """Whether a sender's event id (batch or poll item `id`) can be stored as the webhook id."""
+    return isinstance(value, str) and 0 < len(value) <= max_length and NUL not in value
 
 
 def incoming_event(
@@ -214,15 +227,24 @@ def incoming_event(
     require_id: bool = False,
     payload_json: str = "",
 ) -> IncomingEvent:
-    """Validate an envelope and shape it for the store (invalid envelopes are stored too)."""
+    """Validate an envelope and shape it for the store (invalid envelopes are stored too).
+
+    An envelope out of bounds (nested too deep, NUL characters) is stored as `invalid` in a
+    form that cannot hurt what reads it later: a single webhook's body as text (`raw_body`,
+    all of it, NUL escapes included), a batch or poll item as its clipped copy (deep parts
+    replaced by a marker, NULs by U+FFFD)."""
     result = validate_envelope(envelope, kind=integration_kind, require_id=require_id)
     is_object = isinstance(envelope, dict)
+    payload, raw_body = (envelope, "") if is_object else ({}, _json_text(json_clipped(envelope)))
+    if result.out_of_bounds:
+        payload, raw_body = ({}, payload_json) if payload_json else (json_clipped(envelope), "")
+        payload_json = ""
     return IncomingEvent(
         webhook_id=webhook_id,
         body_hash=body_hash,
-        payload=envelope if is_object else {},
+        payload=payload,
         payload_json=payload_json if is_object else "",
-        raw_body="" if is_object else _json_text(envelope),
+        raw_body=raw_body,
         event_type=result.event_type,
         occurred_at=result.occurred_at,
         status=Status.RECEIVED if result.is_valid else Status.INVALID,
