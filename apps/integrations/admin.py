@@ -9,6 +9,7 @@ from django.contrib import admin, messages
 from django.utils.html import format_html
 from django.utils.text import Truncator
 
+from apps.core.bounded import json_preview
 from apps.integrations import conf
 from apps.integrations.admin_polling import RecoveredByRunFilter
 from apps.integrations.models import (
@@ -33,9 +34,20 @@ from apps.integrations.services import (
     integration_update,
 )
 
+# What a detail page shows of a stored document or body; the rest is summarised.
+PREVIEW_MAX_CHARS = 20_000
+
+
+def _preview_text(text: str) -> str:
+    if len(text) <= PREVIEW_MAX_CHARS:
+        return text
+    return f"{text[:PREVIEW_MAX_CHARS]}\n… ({len(text) - PREVIEW_MAX_CHARS:,} more characters not shown)"
+
 
 def _pretty(value) -> str:
-    return format_html("<pre style='white-space: pre-wrap; margin: 0'>{}</pre>", json.dumps(value, indent=2, ensure_ascii=False, sort_keys=True))
+    """Any stored JSON, however deep or large: deep parts clipped (json_preview), long text cut."""
+    text = json.dumps(json_preview(value), indent=2, ensure_ascii=False, sort_keys=True, default=str)
+    return format_html("<pre style='white-space: pre-wrap; margin: 0'>{}</pre>", _preview_text(text))
 
 
 class IntegrationSecretInline(admin.TabularInline):
@@ -178,7 +190,7 @@ class _EventAdminBase(admin.ModelAdmin):
         "parked_external_id",
         "parked_at",
         "payload_pretty",
-        "raw_body",
+        "raw_body_preview",
         "body_hash",
     )
     readonly_fields = fields
@@ -193,6 +205,12 @@ class _EventAdminBase(admin.ModelAdmin):
     @admin.display(description="payload")
     def payload_pretty(self, obj):
         return _pretty(obj.payload)
+
+    @admin.display(description="raw body")
+    def raw_body_preview(self, obj):
+        if not obj.raw_body:
+            return "-"
+        return format_html("<pre style='white-space: pre-wrap; margin: 0'>{}</pre>", _preview_text(obj.raw_body))
 
     @admin.display(description="errors")
     def errors_pretty(self, obj):
@@ -286,8 +304,12 @@ class InboundConflictAdmin(admin.ModelAdmin):
     search_fields = ("webhook_id__exact",)
     list_select_related = ("integration", "original")
     show_full_result_count = False
-    fields = ("integration", "webhook_id", "original", "source", "received_at", "body_hash", "payload_pretty", "raw_body")
+    fields = ("integration", "webhook_id", "original", "source", "received_at", "body_hash", "payload_pretty", "raw_body_preview")
     readonly_fields = fields
+
+    @admin.display(description="raw body")
+    def raw_body_preview(self, obj):
+        return _EventAdminBase.raw_body_preview(self, obj)
 
     def has_add_permission(self, request):
         return False

@@ -492,6 +492,19 @@ class _HandlersFailed(Exception):
         self.cause = cause
 
 
+class _PayloadUnusable(Exception):
+    """Loading or validating the stored event failed before any handler ran: `cause`."""
+
+    def __init__(self, cause: Exception):
+        super().__init__(str(cause))
+        self.cause = cause
+
+
+# The database itself failing is not the event's fault: the task retries (tasks.py) and the
+# event stays as it was.
+_DATABASE_ERRORS = (OperationalError, InterfaceError)
+
+
 def inbound_event_process(*, event_id: int) -> str:
     """Run the registered handlers of one event, exactly once in effect.
 
@@ -502,6 +515,12 @@ def inbound_event_process(*, event_id: int) -> str:
     (parked / dead / failed with its retry), so the handlers' writes never survive and the
     success path needs no savepoint. Returns the outcome (processed / parked / failed / dead /
     invalid / skipped).
+
+    This is the per-event boundary: whatever one event raises (in a handler or before one ran,
+    RecursionError and MemoryError included) is logged and ends in that event's own
+    retry/dead-letter path, so it never stops the worker or the events queued behind it. A
+    failure that the same input would raise again (the stored event cannot be loaded or
+    validated, or recursion ran out) goes to the dead letters at once, without retries.
     """
     now = timezone.now()
     try:
@@ -514,7 +533,19 @@ def inbound_event_process(*, event_id: int) -> str:
             return _record_outcome(event_id, lambda event: _mark_rejected(event, cause))
         # Recorded in last_error and logged, then retried or dead-lettered.
         logger.error("Inbound event %s failed in a handler.", event_id, exc_info=cause)
+        if isinstance(cause, RecursionError):
+            return _record_outcome(event_id, lambda event: _mark_dead(event, cause, "A handler ran out of recursion"))
         return _record_outcome(event_id, lambda event: _mark_failed(event, cause, now))
+    except _PayloadUnusable as unusable:
+        cause = unusable.cause
+        logger.error("Inbound event %s could not be loaded or validated.", event_id, exc_info=cause)
+        return _record_outcome(event_id, lambda event: _mark_dead(event, cause, "The stored event cannot be read"))
+    except _DATABASE_ERRORS:
+        raise
+    except Exception as exc:  # the per-event boundary: recorded in last_error, logged, retried
+        error = exc
+        logger.error("Inbound event %s failed outside its handlers.", event_id, exc_info=error)
+        return _record_outcome(event_id, lambda event: _mark_failed(event, error, now))
 
 
 def _due(event: InboundEvent | None, now: dt.datetime) -> bool:
@@ -526,13 +557,18 @@ def _due(event: InboundEvent | None, now: dt.datetime) -> bool:
 def _process_locked(event_id: int, now: dt.datetime) -> str:
     """The success path, in one transaction; raises _HandlersFailed (rolling everything back)."""
     with transaction.atomic():
-        event = _lock_for_processing(event_id)
-        if not _due(event, now):
-            return SKIPPED
-
-        validated = validate_envelope(event.payload, kind=event.integration_kind)
+        try:
+            event = _lock_for_processing(event_id)
+            if not _due(event, now):
+                return SKIPPED
+            validated = validate_envelope(event.payload, kind=event.integration_kind)
+        except _DATABASE_ERRORS:
+            raise
+        except Exception as exc:  # handed to inbound_event_process's per-event boundary
+            raise _PayloadUnusable(exc) from exc
         if not validated.is_valid:
-            # Only possible if the schema changed since the event was stored.
+            # Only possible if the schema changed since the event was stored, or for a payload
+            # out of bounds stored before the door refused such payloads.
             event.status, event.errors, event.next_attempt_at = Status.INVALID, validated.errors, None
             event.save(update_fields=["status", "errors", "next_attempt_at"])
             return INVALID
@@ -568,7 +604,7 @@ def _record_outcome(event_id: int, mark: Callable[[InboundEvent], str]) -> str:
     """After the handlers' transaction rolled back: lock the event again and record `mark`'s
     outcome (skipped if another worker took the event in between)."""
     with transaction.atomic():
-        event = _lock_for_processing(event_id)
+        event = _lock_for_processing(event_id, with_payload=False)
         if not _due(event, timezone.now()):
             return SKIPPED
         outcome = mark(event)
@@ -585,14 +621,19 @@ _OUTCOME_FIELDS = (
 _sql_cache: dict[str, str] = {}
 
 
-def _lock_for_processing(event_id: int) -> InboundEvent | None:
+def _lock_for_processing(event_id: int, *, with_payload: bool = True) -> InboundEvent | None:
     """The event locked FOR UPDATE (SKIP LOCKED: None when another worker holds it), with its
     integration's kind, slug and id_system as `integration_kind`, `integration_slug` and
-    `integration_id_system`."""
-    sql = _sql_cache.get("lock")
+    `integration_id_system`. Without the payload (and raw body) when only the outcome is
+    recorded: whatever made the payload fail cannot fail the recording too."""
+    key = "lock" if with_payload else "lock-outcome"
+    sql = _sql_cache.get(key)
     if sql is None:
-        columns = ", ".join(f'e."{f.column}"' for f in InboundEvent._meta.concrete_fields)
-        sql = _sql_cache["lock"] = f"""
+        fields = [
+            f for f in InboundEvent._meta.concrete_fields if with_payload or f.name not in ("payload", "raw_body")
+        ]
+        columns = ", ".join(f'e."{f.column}"' for f in fields)
+        sql = _sql_cache[key] = f"""
             SELECT {columns}, i."kind" AS integration_kind, i."slug" AS integration_slug,
                    i."id_system" AS integration_id_system
             FROM "{InboundEvent._meta.db_table}" e JOIN "{Integration._meta.db_table}" i ON i."id" = e."integration_id"
@@ -622,6 +663,15 @@ def _mark_parked(event: InboundEvent, park: ParkEvent, now: dt.datetime) -> str:
     event.last_error = park.reason[:MAX_ERROR_CHARS]
     event.next_attempt_at = now + conf.duration("AFFILIATEHUB_PARK_RECHECK_SECONDS")
     return PARKED
+
+
+def _mark_dead(event: InboundEvent, exc: BaseException, reason: str) -> str:
+    """Straight to the dead letters: retrying the same input would fail the same way."""
+    event.attempts += 1
+    event.status, event.next_attempt_at = Status.DEAD, None
+    event.last_error = f"{reason}; not retried.\n{_error_summary(exc)}"[:MAX_ERROR_CHARS]
+    logger.error("Inbound event %s is dead: %s.", event.pk, reason)
+    return DEAD
 
 
 def _mark_rejected(event: InboundEvent, rejected: RejectEvent) -> str:
