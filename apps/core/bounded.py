@@ -42,9 +42,43 @@ def _visible(key: str) -> str:
     return key.replace(NUL, "\\u0000")
 
 
+def _within_bounds(value: Any, max_depth: int) -> bool:
+    """The cheap check every accepted document pays (no paths built): only containers are
+    stacked, strings are searched for a NUL where they lie."""
+    if isinstance(value, str):
+        return NUL not in value
+    if not isinstance(value, dict | list):
+        return True
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    pop, push = stack.pop, stack.append
+    while stack:
+        node, depth = pop()
+        if depth > max_depth:
+            return False
+        if isinstance(node, dict):
+            for key, child in node.items():
+                if NUL in str(key):
+                    return False
+                if isinstance(child, str):
+                    if NUL in child:
+                        return False
+                elif isinstance(child, dict | list):
+                    push((child, depth + 1))
+        else:
+            for child in node:
+                if isinstance(child, str):
+                    if NUL in child:
+                        return False
+                elif isinstance(child, dict | list):
+                    push((child, depth + 1))
+    return True
+
+
 def json_violations(value: Any, *, prefix: str = "", max_depth: int = MAX_JSON_DEPTH) -> dict[str, list[str]]:
     """{"data.a.b": [message]} for every place `value` nests too deep or holds a NUL (at most
     20 places); {} when it is within bounds. Iterative: safe on any depth."""
+    if _within_bounds(value, max_depth):
+        return {}
     errors: dict[str, list[str]] = {}
     stack: list[tuple[Any, str, int]] = [(value, prefix, 1)]
     while stack and len(errors) < _MAX_ERRORS:

@@ -113,7 +113,8 @@ def test_a_nul_anywhere_is_a_422_naming_the_field(post_webhook, published, body,
     assert published == []
 
 
-# "١٢٣.٤٥" (Arabic-Indic), "９９" (full-width), "1٫5": Python's Decimal() reads all three.
+# Arabic-Indic "123.45", full-width "99", "1,5" with the Arabic decimal separator, Devanagari
+# "1": Python's Decimal() reads them all.
 @pytest.mark.parametrize("amount", ["\u0661\u0662\u0663.\u0664\u0665", "\uff19\uff19", "1\u066b5", "\u0967"])
 def test_amounts_are_ascii_decimal_strings_only(post_webhook, published, amount):
     envelope = load_fixture("deposit_created.json")
