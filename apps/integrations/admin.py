@@ -44,6 +44,12 @@ def _preview_text(text: str) -> str:
     return f"{text[:PREVIEW_MAX_CHARS]}\n… ({len(text) - PREVIEW_MAX_CHARS:,} more characters not shown)"
 
 
+def _raw_body_html(text: str) -> str:
+    if not text:
+        return "-"
+    return format_html("<pre style='white-space: pre-wrap; margin: 0'>{}</pre>", _preview_text(text))
+
+
 def _pretty(value) -> str:
     """Any stored JSON, however deep or large: deep parts clipped (json_preview), long text cut."""
     text = json.dumps(json_preview(value), indent=2, ensure_ascii=False, sort_keys=True, default=str)
@@ -208,9 +214,7 @@ class _EventAdminBase(admin.ModelAdmin):
 
     @admin.display(description="raw body")
     def raw_body_preview(self, obj):
-        if not obj.raw_body:
-            return "-"
-        return format_html("<pre style='white-space: pre-wrap; margin: 0'>{}</pre>", _preview_text(obj.raw_body))
+        return _raw_body_html(obj.raw_body)
 
     @admin.display(description="errors")
     def errors_pretty(self, obj):
@@ -309,7 +313,7 @@ class InboundConflictAdmin(admin.ModelAdmin):
 
     @admin.display(description="raw body")
     def raw_body_preview(self, obj):
-        return _EventAdminBase.raw_body_preview(self, obj)
+        return _raw_body_html(obj.raw_body)
 
     def has_add_permission(self, request):
         return False

@@ -142,3 +142,10 @@ def test_a_database_outage_is_left_to_the_task_retry(crm, monkeypatch):
     monkeypatch.setattr(services, "_lock_for_processing", database_down)
     with pytest.raises(OperationalError):
         services.inbound_event_process(event_id=event.pk)
+
+
+def test_a_huge_raw_body_is_shown_truncated(admin_client, crm):
+    event = InboundEventFactory(integration=crm, status="invalid", payload={}, raw_body="x" * 1_000_000)
+    detail = admin_client.get(reverse("admin:integrations_deadletterevent_change", args=[event.pk]))
+    assert detail.status_code == 200
+    assert "980,000 more characters not shown" in detail.content.decode()

@@ -62,8 +62,11 @@ class ReadListView(generics.ListAPIView):
         raise NotImplementedError
 
     def get_queryset(self):
-        # PostgreSQL refuses NUL in a text parameter: a 400 naming the parameter, not a 500.
-        nul = text_violations({name: "".join(values) for name, values in self.request.query_params.lists()})
+        # PostgreSQL refuses NUL in a text parameter: a 400 naming the filter, not a 500. The
+        # cursor is opaque: one holding a NUL is simply not one we issued (404, the pagination's).
+        nul = text_violations(
+            {name: "".join(values) for name, values in self.request.query_params.lists() if name != self.paginator.cursor_query_param}
+        )
         if nul:
             raise serializers.ValidationError(nul)
         try:
