@@ -68,6 +68,8 @@ def _field_schema(field: serializers.Field, column: registry.FieldLimit | None =
         schema = {"type": "string"}
         if field.max_length is not None:
             schema["maxLength"] = field.max_length
+        if field.required and not field.allow_blank:
+            schema.update(minLength=1, pattern=r"\S")  # more than whitespace
     else:  # pragma: no cover - a new field type: document it loosely rather than fail
         schema = {}
     if column is not None:  # the column a handler stores it in (registry.limit)
@@ -75,8 +77,8 @@ def _field_schema(field: serializers.Field, column: registry.FieldLimit | None =
             schema["additionalProperties"]["maxLength"] = min(
                 column.max_length, schema["additionalProperties"].get("maxLength", column.max_length)
             )
-            if column.key_pattern is not None:
-                schema["propertyNames"] = {"pattern": column.key_pattern.pattern}
+            if column.key_pattern is not None:  # OpenAPI 3.0 has no propertyNames: said in words
+                schema["description"] += f" Each identifier system matches `{column.key_pattern.pattern}`."
         else:
             schema["maxLength"] = min(column.max_length, schema.get("maxLength", column.max_length))
     if not field.required:
