@@ -163,6 +163,8 @@ AFFILIATEHUB_SWEEP_STUCK_AFTER_SECONDS = env.int("AFFILIATEHUB_SWEEP_STUCK_AFTER
 # Read (polling) API: per-key rate ("<count>/<second|minute|hour|day>", empty = off) and how long
 # new rows are held back so a cursor never passes a row whose transaction has not committed yet.
 AFFILIATEHUB_API_THROTTLE_RATE = env("AFFILIATEHUB_API_THROTTLE_RATE", default="600/minute")
+# Click redirects (/t/<code>/) per client, counted on the IP's hash; empty disables it.
+AFFILIATEHUB_CLICK_THROTTLE_RATE = env("AFFILIATEHUB_CLICK_THROTTLE_RATE", default="120/minute")
 AFFILIATEHUB_API_SETTLE_SECONDS = env.float("AFFILIATEHUB_API_SETTLE_SECONDS", default=2.0)
 
 REST_FRAMEWORK = {
@@ -170,7 +172,7 @@ REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["apps.core.api.authentication.ApiKeyAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["apps.core.api.permissions.HasScope"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["apps.core.api.parsers.BoundedJSONParser"],
     "EXCEPTION_HANDLER": "apps.core.api.problems.problem_exception_handler",
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "UNAUTHENTICATED_USER": None,

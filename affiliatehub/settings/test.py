@@ -21,3 +21,7 @@ LOGGING = {"version": 1, "disable_existing_loggers": False}
 # WhiteNoise serves from the finders here; no collected STATIC_ROOT to look in (or warn about).
 STATIC_ROOT = None
 WHITENOISE_USE_FINDERS = True
+
+# Every test client clicks from 127.0.0.1 and the cache outlives a test: the click throttle is
+# off unless a test sets a rate (tests/affiliates/test_click_bounds.py).
+AFFILIATEHUB_CLICK_THROTTLE_RATE = ""

@@ -17,6 +17,8 @@ from typing import Any, Protocol
 
 import orjson
 
+from apps.core.bounded import json_violations
+
 
 class PageFormatError(ValueError):
     """The source answered something that is not a page of its format (the run fails)."""
@@ -53,6 +55,8 @@ def _cursor(value) -> str | None:
         return None
     if isinstance(value, bool) or not isinstance(value, str | int):
         raise PageFormatError("next_cursor must be a string or null.")
+    if isinstance(value, str) and "\x00" in value:
+        raise PageFormatError("next_cursor contains a NUL character.")
     return str(value)
 
 
@@ -189,6 +193,13 @@ class Mt5DealsAdapter:
             page = json.loads(body, parse_float=Decimal)
         except (ValueError, UnicodeDecodeError) as exc:
             raise PageFormatError(f"The page is not JSON: {exc}") from exc
+        except RecursionError as exc:  # Python's parser recurses: a deeply nested page
+            raise PageFormatError("The page nests too deeply to be read.") from exc
+        violations = json_violations(page)
+        if violations:  # deals are read field by field below: refuse the page, naming the place
+            raise PageFormatError(
+                "The page is out of bounds: " + "; ".join(f"{k}: {' '.join(v)}" for k, v in list(violations.items())[:3])
+            )
         if not isinstance(page, dict) or not isinstance(page.get("deals"), list):
             raise PageFormatError('Expected {"deals": [...], "next": ...}.')
         server = self.server or str(page.get("server") or "") or self.default_server

@@ -9,6 +9,7 @@ from django.contrib import admin, messages
 from django.utils.html import format_html
 from django.utils.text import Truncator
 
+from apps.core.bounded import json_preview
 from apps.integrations import conf
 from apps.integrations.admin_polling import RecoveredByRunFilter
 from apps.integrations.models import (
@@ -33,9 +34,26 @@ from apps.integrations.services import (
     integration_update,
 )
 
+# What a detail page shows of a stored document or body; the rest is summarised.
+PREVIEW_MAX_CHARS = 20_000
+
+
+def _preview_text(text: str) -> str:
+    if len(text) <= PREVIEW_MAX_CHARS:
+        return text
+    return f"{text[:PREVIEW_MAX_CHARS]}\n… ({len(text) - PREVIEW_MAX_CHARS:,} more characters not shown)"
+
+
+def _raw_body_html(text: str) -> str:
+    if not text:
+        return "-"
+    return format_html("<pre style='white-space: pre-wrap; margin: 0'>{}</pre>", _preview_text(text))
+
 
 def _pretty(value) -> str:
-    return format_html("<pre style='white-space: pre-wrap; margin: 0'>{}</pre>", json.dumps(value, indent=2, ensure_ascii=False, sort_keys=True))
+    """Any stored JSON, however deep or large: deep parts clipped (json_preview), long text cut."""
+    text = json.dumps(json_preview(value), indent=2, ensure_ascii=False, sort_keys=True, default=str)
+    return format_html("<pre style='white-space: pre-wrap; margin: 0'>{}</pre>", _preview_text(text))
 
 
 class IntegrationSecretInline(admin.TabularInline):
@@ -169,7 +187,7 @@ class _EventAdminBase(admin.ModelAdmin):
         "parked_external_id",
         "parked_at",
         "payload_pretty",
-        "raw_body",
+        "raw_body_preview",
         "body_hash",
     )
     readonly_fields = fields
@@ -190,6 +208,10 @@ class _EventAdminBase(admin.ModelAdmin):
     @admin.display(description="payload")
     def payload_pretty(self, obj):
         return _pretty(obj.payload)
+
+    @admin.display(description="raw body")
+    def raw_body_preview(self, obj):
+        return _raw_body_html(obj.raw_body)
 
     @admin.display(description="errors")
     def errors_pretty(self, obj):
@@ -283,8 +305,12 @@ class InboundConflictAdmin(admin.ModelAdmin):
     search_fields = ("webhook_id__exact",)
     list_select_related = ("integration", "original")
     show_full_result_count = False
-    fields = ("integration", "webhook_id", "original", "source", "received_at", "body_hash", "payload_pretty", "raw_body")
+    fields = ("integration", "webhook_id", "original", "source", "received_at", "body_hash", "payload_pretty", "raw_body_preview")
     readonly_fields = fields
+
+    @admin.display(description="raw body")
+    def raw_body_preview(self, obj):
+        return _raw_body_html(obj.raw_body)
 
     def has_add_permission(self, request):
         return False

@@ -7,6 +7,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
+from apps.core.bounded import BoundedJSONField
 from apps.core.models import TimeStampedModel
 
 
@@ -125,7 +126,7 @@ class InboundEvent(models.Model):
     webhook_id = models.CharField(max_length=255)
     event_type = models.CharField(max_length=64, blank=True)
     occurred_at = models.DateTimeField(null=True, blank=True)
-    payload = models.JSONField(default=dict, blank=True)
+    payload = BoundedJSONField(default=dict, blank=True)
     raw_body = models.TextField(blank=True, help_text="Only when the body could not be read as a JSON object.")
     body_hash = models.CharField(max_length=64, help_text="SHA-256 of the body (batch items: of the item).")
     received_at = models.DateTimeField(default=timezone.now)
@@ -202,7 +203,7 @@ class InboundConflict(models.Model):
     original = models.ForeignKey(InboundEvent, on_delete=models.PROTECT, related_name="conflicts")
     webhook_id = models.CharField(max_length=255)
     body_hash = models.CharField(max_length=64)
-    payload = models.JSONField(default=dict, blank=True)
+    payload = BoundedJSONField(default=dict, blank=True)
     raw_body = models.TextField(blank=True)
     source = models.CharField(max_length=10, choices=InboundEvent.Source.choices)
     received_at = models.DateTimeField(default=timezone.now, db_index=True)

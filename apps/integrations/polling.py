@@ -415,7 +415,7 @@ def polled_event_id(item) -> str:
     """The item's id (the source's event id, the same as its webhook-id); items without a usable
     id get one derived from their content, so polling them again stays idempotent."""
     item_id = item.get("id") if isinstance(item, dict) else None
-    if isinstance(item_id, str) and item_id and len(item_id) <= MAX_ID_LENGTH:
+    if services.usable_event_id(item_id, max_length=MAX_ID_LENGTH):
         return item_id
     return f"poll:{services.item_hash(item)}"
 
@@ -426,7 +426,10 @@ def _page_ids(events: list) -> list[str]:
         ids = [item["id"] for item in events]
     except (TypeError, KeyError):
         return [polled_event_id(item) for item in events]
-    if ids and set(map(type, ids)) == {str} and min(map(len, ids)) > 0 and max(map(len, ids)) <= MAX_ID_LENGTH:
+    if (
+        ids and set(map(type, ids)) == {str} and min(map(len, ids)) > 0 and max(map(len, ids)) <= MAX_ID_LENGTH
+        and "\x00" not in "".join(ids)
+    ):
         return ids
     return [polled_event_id(item) for item in events]
 

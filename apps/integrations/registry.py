@@ -54,11 +54,17 @@ Contract for handlers:
   acts once and needs no query to find what the event recorded.
 - Handlers do no network I/O (the transaction is open); schedule outbound work with
   `transaction.on_commit`.
+- What a handler needs from `ctx.data` is checked at the door, so an accepted event never fails
+  later because of its own shape: a field the handler reads with `data[...]` is required by the
+  type's schema (apps/integrations/schemas.py), and a text the handler stores in a column is
+  declared with `limit(event_type, field, max_length)` (the column's own `max_length`), which
+  the door enforces. tests/integrations/test_handler_requirements.py walks both.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -133,6 +139,35 @@ Handler = Callable[[EventContext], None]
 _handlers: dict[str, list[Handler]] = {}
 
 
+@dataclass(frozen=True)
+class FieldLimit:
+    """The longest text a handler can store for one `data` field: a string, or for an object
+    field ({system: id}) each value; `key_pattern`, when set, is what each key must match."""
+
+    max_length: int
+    key_pattern: re.Pattern | None = None
+
+
+_limits: dict[str, dict[str, FieldLimit]] = {}
+
+
+def limit(event_type: str, field_name: str, max_length: int, *, key_pattern: re.Pattern | None = None) -> None:
+    """Declare that handlers of `event_type` store `data[field_name]` in a column of
+    `max_length` characters (pass the model field's own max_length); the door refuses longer
+    values with 422. Declaring a field again keeps the smaller length."""
+    if event_type not in EVENT_TYPES:
+        raise ValueError(f"Unknown event type {event_type!r}.")
+    current = _limits.setdefault(event_type, {}).get(field_name)
+    if current is not None:
+        max_length = min(max_length, current.max_length)
+        key_pattern = key_pattern or current.key_pattern
+    _limits[event_type][field_name] = FieldLimit(max_length, key_pattern)
+
+
+def limits_for(event_type: str) -> dict[str, FieldLimit]:
+    return _limits.get(event_type, {})
+
+
 def register(event_type: str, handler: Handler) -> Handler:
     """Add `handler` for `event_type`, after the ones already registered. Returns the handler."""
     if event_type not in EVENT_TYPES:
@@ -157,7 +192,8 @@ def handlers_for(event_type: str) -> tuple[Handler, ...]:
 
 
 def snapshot() -> dict[str, list[Handler]]:
-    """A copy of the registry, to restore after a test swaps handlers."""
+    """A copy of the registry (handlers only; limits are declared once), to restore after a
+    test swaps handlers."""
     return {event_type: list(handlers) for event_type, handlers in _handlers.items()}
 
 

@@ -2,7 +2,8 @@
 
 One DRF serializer per event type validates `data`. Decisions a sender should know:
 
-- Amounts are decimal strings (`"12.50"`, `"-3"`). JSON integers are accepted too (they are
+- Amounts are decimal strings of ASCII digits (`"12.50"`, `"-3"`; not Arabic-Indic or
+  full-width digits, which Python's Decimal() would read). JSON integers are accepted too (they are
   exact); JSON floats are rejected, because a float may already have lost the value the
   sender meant. No exponent notation, at most 20 digits with 8 decimal places.
 - Currencies are ISO 4217 codes, three upper-case letters; countries ISO 3166-1 alpha-2, two
@@ -14,6 +15,11 @@ One DRF serializer per event type validates `data`. Decisions a sender should kn
 - Optional fields may be absent or null (null counts as absent).
 - Unknown fields in the envelope or in `data` are accepted, ignored by processing and recorded
   as warnings on the event.
+- What the handlers need is checked here, so an accepted event never fails later because of
+  its shape: every field a handler reads is required, and a text a handler stores in a column
+  is refused when longer than that column (the limits the domain apps declare with
+  `registry.limit`). A whole envelope nesting deeper than `apps.core.bounded.MAX_JSON_DEPTH`
+  or holding a NUL character is refused before any field is looked at.
 """
 
 from __future__ import annotations
@@ -29,7 +35,9 @@ from django.utils.dateparse import parse_date, parse_datetime
 from rest_framework import serializers
 from rest_framework.fields import SkipField, empty
 
+from apps.core.bounded import json_violations
 from apps.core.money import LEDGER_DECIMAL_PLACES, LEDGER_MAX_DIGITS
+from apps.integrations import registry
 from apps.integrations.registry import EVENT_TYPES
 
 # WEBHOOKS.md §2 "sent by": which event types each integration kind may send.
@@ -48,9 +56,10 @@ ENVELOPE_FIELDS = frozenset({"type", "timestamp", "data"})
 ENVELOPE_OPTIONAL_FIELDS = frozenset({"id"})
 MAX_ID_LENGTH = 255
 
-_DECIMAL_RE = re.compile(r"^[+-]?\d+(\.\d+)?$")
-_CURRENCY_RE = re.compile(r"^[A-Z]{3}$")
-_COUNTRY_RE = re.compile(r"^[A-Z]{2}$")
+# ASCII digits only (\d would take any script's digits); fullmatch everywhere ($ allows a "\n").
+_DECIMAL_RE = re.compile(r"[+-]?[0-9]+(\.[0-9]+)?")
+_CURRENCY_RE = re.compile(r"[A-Z]{3}")
+_COUNTRY_RE = re.compile(r"[A-Z]{2}")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -78,7 +87,7 @@ class DecimalAmountField(serializers.Field):
             self.fail("float")
         if isinstance(value, int):
             value = str(value)
-        if not isinstance(value, str) or not _DECIMAL_RE.match(value.strip()):
+        if not isinstance(value, str) or not _DECIMAL_RE.fullmatch(value.strip()):
             self.fail("invalid")
         try:
             amount = Decimal(value.strip())
@@ -107,7 +116,7 @@ class PatternCodeField(serializers.Field):
         self.error_messages["invalid"] = message
 
     def to_internal_value(self, value):
-        if not isinstance(value, str) or not self.pattern.match(value):
+        if not isinstance(value, str) or not self.pattern.fullmatch(value):
             self.fail("invalid")
         return value
 
@@ -197,10 +206,18 @@ class IsoDateField(serializers.Field):
 
 
 class TextField(serializers.CharField):
+    """Text kept as sent (not trimmed); a required one must hold more than whitespace, as the
+    services that store it demand."""
+
     def __init__(self, **kwargs):
         kwargs.setdefault("max_length", 255)
         kwargs.setdefault("trim_whitespace", False)
         super().__init__(**kwargs)
+
+    def run_validation(self, data=empty):
+        if isinstance(data, str) and data and not data.strip() and not self.allow_blank:
+            self.fail("blank")
+        return super().run_validation(data)
 
 
 class IdentifiersField(serializers.Field):
@@ -246,8 +263,10 @@ class PlayerRegisteredSerializer(EventDataSerializer):
     player_id = ExternalIdField()
     registered_at = AwareDateTimeField()
     tracking_token = optional(TextField, max_length=200)  # absent or null = organic
-    country = optional(CountryField)
-    brand = optional(TextField, max_length=100)
+    # A new player cannot be created without both (licensing); the handler has no default
+    # brand to fall back on (no integration names one), so both are required here.
+    country = CountryField()
+    brand = TextField(max_length=100, allow_blank=False)
     identifiers = optional(IdentifiersField)
 
 
@@ -414,6 +433,43 @@ def _serializer_data(event_type: str, data: dict) -> tuple[dict[str, Any], dict[
 
 
 # ---------------------------------------------------------------------------------------------
+# What the handlers store: the column limits the domain apps declare (registry.limit)
+
+
+def _exclusion_ends_after_it_starts(data: dict[str, Any]) -> dict[str, list[str]]:
+    ends_at = data.get("ends_at")
+    if ends_at is not None and ends_at <= data["starts_at"]:
+        return {"data.ends_at": ["Must be after starts_at."]}
+    return {}
+
+
+# Rules across fields of a valid payload, which the handler's service would otherwise refuse
+# (kept out of the serializers, so every type keeps its fast path).
+_CROSS_FIELD_RULES = {"self_exclusion.started": _exclusion_ends_after_it_starts}
+
+
+def _limit_errors(event_type: str, data: dict[str, Any]) -> dict[str, list[str]]:
+    """{"data.field": [...]} for validated values longer than the column a handler stores them in."""
+    errors: dict[str, list[str]] = {}
+    for name, rule in registry.limits_for(event_type).items():
+        value = data.get(name)
+        if isinstance(value, str):
+            if len(value) > rule.max_length:
+                errors[f"data.{name}"] = [f"At most {rule.max_length} characters."]
+        elif isinstance(value, dict):
+            for key, item in value.items():
+                if rule.key_pattern is not None and not rule.key_pattern.fullmatch(str(key)):
+                    errors.setdefault(f"data.{name}", []).append(
+                        f"Key {str(key)[:64]!r} must match {rule.key_pattern.pattern}."
+                    )
+                if isinstance(item, str) and len(item) > rule.max_length:
+                    errors.setdefault(f"data.{name}.{str(key)[:64]}", []).append(
+                        f"At most {rule.max_length} characters."
+                    )
+    return errors
+
+
+# ---------------------------------------------------------------------------------------------
 # Envelope
 
 
@@ -426,6 +482,8 @@ class ValidationResult:
     data: dict[str, Any] = field(default_factory=dict)
     errors: dict[str, list[str]] = field(default_factory=dict)
     warnings: list[dict[str, str]] = field(default_factory=list)
+    # Nested too deep or holding a NUL: not storable as sent (see apps.core.bounded).
+    out_of_bounds: bool = False
 
     @property
     def is_valid(self) -> bool:
@@ -468,6 +526,13 @@ def validate_envelope(
         result.errors["non_field_errors"] = ["Each event must be a JSON object."]
         return result
     errors = result.errors
+    bounds = json_violations(envelope)
+    if bounds:  # nothing else is read from a document that may not even be storable
+        errors.update(bounds)
+        result.out_of_bounds = True
+        event_type = envelope.get("type")
+        result.event_type = event_type[:64].replace("\x00", "\ufffd") if isinstance(event_type, str) else ""
+        return result
 
     for name in sorted(set(envelope) - ENVELOPE_FIELDS - ENVELOPE_OPTIONAL_FIELDS):
         result.warnings.append({"field": str(name)[:200], "message": "Unknown field; ignored."})
@@ -507,6 +572,11 @@ def validate_envelope(
         else:
             result.data, data_errors = _serializer_data(event_type, data)
             errors.update(data_errors)
+        if result.data:
+            errors.update(_limit_errors(event_type, result.data))
+            rule = _CROSS_FIELD_RULES.get(event_type)
+            if rule is not None:
+                errors.update(rule(result.data))
         for name in sorted(set(data) - _DATA_FIELDS[event_type]):
             result.warnings.append({"field": f"data.{str(name)[:200]}", "message": "Unknown field; ignored."})
     return result

@@ -27,11 +27,12 @@ from dataclasses import dataclass, field
 
 import orjson
 import psycopg
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, InterfaceError, OperationalError, connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
 from apps.core.audit import audit_record, snapshot
+from apps.core.bounded import NUL, json_clipped
 from apps.integrations import conf, dispatch, registry, verification
 from apps.integrations.models import (
     InboundConflict,
@@ -202,8 +203,20 @@ def body_hash(body: bytes) -> str:
 
 
 def item_hash(item) -> str:
-    """Hash of a batch/poll item: its canonical JSON (sorted keys), independent of formatting."""
-    return hashlib.sha256(orjson.dumps(item, option=orjson.OPT_SORT_KEYS)).hexdigest()
+    """Hash of a batch/poll item: its canonical JSON (sorted keys), independent of formatting.
+
+    An item nested deeper than orjson writes (254 levels; refused as invalid anyway) is hashed
+    as its clipped copy, the one that is stored."""
+    try:
+        canonical = orjson.dumps(item, option=orjson.OPT_SORT_KEYS)
+    except orjson.JSONEncodeError:
+        canonical = orjson.dumps(json_clipped(item), option=orjson.OPT_SORT_KEYS)
+    return hashlib.sha256(canonical).hexdigest()
+
+
+def usable_event_id(value, *, max_length: int) -> bool:
+    """Whether a sender's event id (batch or poll item `id`) can be stored as the webhook id."""
+    return isinstance(value, str) and 0 < len(value) <= max_length and NUL not in value
 
 
 def incoming_event(
@@ -215,15 +228,24 @@ def incoming_event(
     require_id: bool = False,
     payload_json: str = "",
 ) -> IncomingEvent:
-    """Validate an envelope and shape it for the store (invalid envelopes are stored too)."""
+    """Validate an envelope and shape it for the store (invalid envelopes are stored too).
+
+    An envelope out of bounds (nested too deep, NUL characters) is stored as `invalid` in a
+    form that cannot hurt what reads it later: a single webhook's body as text (`raw_body`,
+    all of it, NUL escapes included), a batch or poll item as its clipped copy (deep parts
+    replaced by a marker, NULs by U+FFFD)."""
     result = validate_envelope(envelope, kind=integration_kind, require_id=require_id)
     is_object = isinstance(envelope, dict)
+    payload, raw_body = (envelope, "") if is_object else ({}, _json_text(json_clipped(envelope)))
+    if result.out_of_bounds:
+        payload, raw_body = ({}, payload_json) if payload_json else (json_clipped(envelope), "")
+        payload_json = ""
     return IncomingEvent(
         webhook_id=webhook_id,
         body_hash=body_hash,
-        payload=envelope if is_object else {},
+        payload=payload,
         payload_json=payload_json if is_object else "",
-        raw_body="" if is_object else _json_text(envelope),
+        raw_body=raw_body,
         event_type=result.event_type,
         occurred_at=result.occurred_at,
         status=Status.RECEIVED if result.is_valid else Status.INVALID,
@@ -471,6 +493,19 @@ class _HandlersFailed(Exception):
         self.cause = cause
 
 
+class _PayloadUnusable(Exception):
+    """Loading or validating the stored event failed before any handler ran: `cause`."""
+
+    def __init__(self, cause: Exception):
+        super().__init__(str(cause))
+        self.cause = cause
+
+
+# The database itself failing is not the event's fault: the task retries (tasks.py) and the
+# event stays as it was.
+_DATABASE_ERRORS = (OperationalError, InterfaceError)
+
+
 def inbound_event_process(*, event_id: int) -> str:
     """Run the registered handlers of one event, exactly once in effect.
 
@@ -481,6 +516,12 @@ def inbound_event_process(*, event_id: int) -> str:
     (parked / dead / failed with its retry), so the handlers' writes never survive and the
     success path needs no savepoint. Returns the outcome (processed / parked / failed / dead /
     invalid / skipped).
+
+    This is the per-event boundary: whatever one event raises (in a handler or before one ran,
+    RecursionError and MemoryError included) is logged and ends in that event's own
+    retry/dead-letter path, so it never stops the worker or the events queued behind it. A
+    failure that the same input would raise again (the stored event cannot be loaded or
+    validated, or recursion ran out) goes to the dead letters at once, without retries.
     """
     now = timezone.now()
     try:
@@ -493,7 +534,19 @@ def inbound_event_process(*, event_id: int) -> str:
             return _record_outcome(event_id, lambda event: _mark_rejected(event, cause))
         # Recorded in last_error and logged, then retried or dead-lettered.
         logger.error("Inbound event %s failed in a handler.", event_id, exc_info=cause)
+        if isinstance(cause, RecursionError):
+            return _record_outcome(event_id, lambda event: _mark_dead(event, cause, "A handler ran out of recursion"))
         return _record_outcome(event_id, lambda event: _mark_failed(event, cause, now))
+    except _PayloadUnusable as unusable:
+        cause = unusable.cause
+        logger.error("Inbound event %s could not be loaded or validated.", event_id, exc_info=cause)
+        return _record_outcome(event_id, lambda event: _mark_dead(event, cause, "The stored event cannot be read"))
+    except _DATABASE_ERRORS:
+        raise
+    except Exception as exc:  # the per-event boundary: recorded in last_error, logged, retried
+        error = exc
+        logger.error("Inbound event %s failed outside its handlers.", event_id, exc_info=error)
+        return _record_outcome(event_id, lambda event: _mark_failed(event, error, now))
 
 
 def _due(event: InboundEvent | None, now: dt.datetime) -> bool:
@@ -505,13 +558,18 @@ def _due(event: InboundEvent | None, now: dt.datetime) -> bool:
 def _process_locked(event_id: int, now: dt.datetime) -> str:
     """The success path, in one transaction; raises _HandlersFailed (rolling everything back)."""
     with transaction.atomic():
-        event = _lock_for_processing(event_id)
-        if not _due(event, now):
-            return SKIPPED
-
-        validated = validate_envelope(event.payload, kind=event.integration_kind)
+        try:
+            event = _lock_for_processing(event_id)
+            if not _due(event, now):
+                return SKIPPED
+            validated = validate_envelope(event.payload, kind=event.integration_kind)
+        except _DATABASE_ERRORS:
+            raise
+        except Exception as exc:  # handed to inbound_event_process's per-event boundary
+            raise _PayloadUnusable(exc) from exc
         if not validated.is_valid:
-            # Only possible if the schema changed since the event was stored.
+            # Only possible if the schema changed since the event was stored, or for a payload
+            # out of bounds stored before the door refused such payloads.
             event.status, event.errors, event.next_attempt_at = Status.INVALID, validated.errors, None
             event.save(update_fields=["status", "errors", "next_attempt_at"])
             return INVALID
@@ -547,7 +605,7 @@ def _record_outcome(event_id: int, mark: Callable[[InboundEvent], str]) -> str:
     """After the handlers' transaction rolled back: lock the event again and record `mark`'s
     outcome (skipped if another worker took the event in between)."""
     with transaction.atomic():
-        event = _lock_for_processing(event_id)
+        event = _lock_for_processing(event_id, with_payload=False)
         if not _due(event, timezone.now()):
             return SKIPPED
         outcome = mark(event)
@@ -564,14 +622,19 @@ _OUTCOME_FIELDS = (
 _sql_cache: dict[str, str] = {}
 
 
-def _lock_for_processing(event_id: int) -> InboundEvent | None:
+def _lock_for_processing(event_id: int, *, with_payload: bool = True) -> InboundEvent | None:
     """The event locked FOR UPDATE (SKIP LOCKED: None when another worker holds it), with its
     integration's kind, slug and id_system as `integration_kind`, `integration_slug` and
-    `integration_id_system`."""
-    sql = _sql_cache.get("lock")
+    `integration_id_system`. Without the payload (and raw body) when only the outcome is
+    recorded: whatever made the payload fail cannot fail the recording too."""
+    key = "lock" if with_payload else "lock-outcome"
+    sql = _sql_cache.get(key)
     if sql is None:
-        columns = ", ".join(f'e."{f.column}"' for f in InboundEvent._meta.concrete_fields)
-        sql = _sql_cache["lock"] = f"""
+        fields = [
+            f for f in InboundEvent._meta.concrete_fields if with_payload or f.name not in ("payload", "raw_body")
+        ]
+        columns = ", ".join(f'e."{f.column}"' for f in fields)
+        sql = _sql_cache[key] = f"""
             SELECT {columns}, i."kind" AS integration_kind, i."slug" AS integration_slug,
                    i."id_system" AS integration_id_system
             FROM "{InboundEvent._meta.db_table}" e JOIN "{Integration._meta.db_table}" i ON i."id" = e."integration_id"
@@ -601,6 +664,15 @@ def _mark_parked(event: InboundEvent, park: ParkEvent, now: dt.datetime) -> str:
     event.last_error = park.reason[:MAX_ERROR_CHARS]
     event.next_attempt_at = now + conf.duration("AFFILIATEHUB_PARK_RECHECK_SECONDS")
     return PARKED
+
+
+def _mark_dead(event: InboundEvent, exc: BaseException, reason: str) -> str:
+    """Straight to the dead letters: retrying the same input would fail the same way."""
+    event.attempts += 1
+    event.status, event.next_attempt_at = Status.DEAD, None
+    event.last_error = f"{reason}; not retried.\n{_error_summary(exc)}"[:MAX_ERROR_CHARS]
+    logger.error("Inbound event %s is dead: %s.", event.pk, reason)
+    return DEAD
 
 
 def _mark_rejected(event: InboundEvent, rejected: RejectEvent) -> str:

@@ -24,15 +24,19 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from apps.compliance.models import SelfExclusion
 from apps.compliance.services import kyc_record_update, self_exclusion_end, self_exclusion_start
 from apps.integrations import registry
 from apps.integrations.registry import EventContext, ParkEvent, RejectEvent
+from apps.mappings.models import IdentifierMapping
 from apps.mappings.services import (
+    SYSTEM_PATTERN,
     IdentifierConflict,
     RegistrationInvalid,
     player_register,
     resolve_player,
 )
+from apps.players.facts import Chargeback, Deposit, Purchase, RevenueReport, Trade
 from apps.players.models import Player
 from apps.players.services import (
     chargeback_record,
@@ -242,7 +246,49 @@ FACT_HANDLERS = {
 }
 
 
+def _column(model, name: str) -> int:
+    return model._meta.get_field(name).max_length
+
+
+def _stored_text_limits() -> dict[str, dict[str, int]]:
+    """Per event type, the `data` fields these handlers store in a column, and its length. A
+    `player_id` (a trading `login`) is looked up as a mapping's external id, so a longer one
+    could never resolve and would park until it is dead-lettered."""
+    mapped_id = _column(IdentifierMapping, "external_id")
+    return {
+        "player.registered": {
+            "player_id": mapped_id, "tracking_token": _column(Player, "tracking_token"), "brand": _column(Player, "brand"),
+        },
+        "deposit.created": {"player_id": mapped_id, "deposit_id": _column(Deposit, "deposit_id")},
+        "revenue.reported": {"player_id": mapped_id, "report_id": _column(RevenueReport, "report_id")},
+        "trade.closed": {
+            "login": min(mapped_id, _column(Trade, "login")), "server": _column(Trade, "server"),
+            "deal_id": _column(Trade, "deal_id"), "position_id": _column(Trade, "position_id"),
+            "symbol": _column(Trade, "symbol"),
+        },
+        "purchase.created": {
+            "player_id": mapped_id, "purchase_id": _column(Purchase, "purchase_id"), "product": _column(Purchase, "product"),
+        },
+        "purchase.refunded": {"player_id": mapped_id, "purchase_id": _column(Purchase, "purchase_id")},
+        "chargeback.created": {
+            "player_id": mapped_id, "chargeback_id": _column(Chargeback, "chargeback_id"),
+            "deposit_id": _column(Chargeback, "deposit_external_id"), "reason": _column(Chargeback, "reason"),
+        },
+        "kyc.updated": {"player_id": mapped_id},
+        "self_exclusion.started": {"player_id": mapped_id, "scheme": _column(SelfExclusion, "scheme")},
+        "self_exclusion.ended": {"player_id": mapped_id, "scheme": _column(SelfExclusion, "scheme")},
+    }
+
+
 def register_handlers() -> None:
-    """Register the fact handlers (MappingsConfig.ready()). Registering twice is a no-op."""
+    """Register the fact handlers (MappingsConfig.ready()), and the column limits of what they
+    store, which the door enforces. Registering twice is a no-op."""
     for event_type, handler in FACT_HANDLERS.items():
         registry.register(event_type, handler)
+    for event_type, fields in _stored_text_limits().items():
+        for name, max_length in fields.items():
+            registry.limit(event_type, name, max_length)
+    # {system: id}: each becomes an identifier mapping.
+    registry.limit(
+        "player.registered", "identifiers", _column(IdentifierMapping, "external_id"), key_pattern=SYSTEM_PATTERN
+    )

@@ -163,3 +163,19 @@ def test_throttled_per_key_with_retry_after(api_key_factory, settings):
     assert 1 <= int(throttled["Retry-After"]) <= 60
     assert throttled.json()["status"] == 429
     assert second.get(URL).status_code == 200, "another key has its own budget"
+
+
+@pytest.mark.parametrize(
+    "query", ["type=deposit%00.created", "status=a%00", "integration=crm%00", "occurred_after=%00", "x%00=1"]
+)
+def test_a_nul_in_a_filter_is_a_400_naming_it(client, query):
+    response = client.get(f"{URL}?{query}")
+    assert response.status_code == 400, response.content
+    assert response["Content-Type"] == "application/problem+json"
+    assert list(response.json()["errors"]) == [query.split("=")[0].replace("%00", "\\u0000")]
+
+
+def test_a_cursor_with_a_nul_is_not_one_we_issued(client):
+    response = client.get(f"{URL}?cursor=abc%00def")
+    assert response.status_code == 404
+    assert response["Content-Type"] == "application/problem+json"

@@ -20,7 +20,7 @@ import schemathesis
 from django.core import signals
 from django.core.cache import caches
 from django.db import close_old_connections
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from schemathesis.core import NotSet
 from schemathesis.specs.openapi.checks import negative_data_rejection, positive_data_acceptance
 from werkzeug.test import Client
@@ -183,7 +183,11 @@ def test_signed_webhooks_answer_as_documented(path, wsgi_requests_share_the_test
     url = path.format(slug=WEBHOOK_SLUG)
     seen: set[int] = set()
 
+    # The documented refusals are always sent once: the derandomized stream shifts whenever the
+    # schema does, and on its own it may draw no body that is an object but not an event/batch.
     @given(case=operation.as_strategy(), request=_requests(path, operation))
+    @example(case=operation.Case(), request=("fuzz-odd-object", b"{}"))
+    @example(case=operation.Case(), request=("fuzz-odd-array", b"[1, 2]"))
     @settings(max_examples=100, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
     def check(case, request):
         webhook_id, body = request

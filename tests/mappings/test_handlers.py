@@ -152,10 +152,12 @@ def test_player_registered_twice_is_one_player(pipeline, crm, licensed_de):
 
 
 def test_trading_registration_links_a_new_login_to_the_known_crm_player(pipeline, mt5, player):
-    # The MT5 server announces a new login for a client the CRM already registered; it sends
-    # neither brand nor country, which a known player does not need.
+    # The MT5 server announces a new login for a client the CRM already registered. Brand and
+    # country are required at the door (a new player needs them: WEBHOOKS.md §2); a known
+    # player keeps its own.
     event = pipeline.deliver_and_run(mt5, "player.registered", {
         "player_id": "800777", "registered_at": "2026-11-20T09:30:00Z", "identifiers": {"crm": "C-1"},
+        "country": "MT", "brand": "other-brand",
     })
 
     assert event.status == Status.PROCESSED
@@ -163,12 +165,15 @@ def test_trading_registration_links_a_new_login_to_the_known_crm_player(pipeline
     mapping = IdentifierMapping.objects.get(system="mt5-live", external_id="800777")
     assert mapping.player == player and mapping.source == "integration:mt5-live"
     assert AuditLog.objects.filter(action="mapping.created", object_id=str(mapping.pk)).exists()
+    player.refresh_from_db()
+    assert (player.brand, player.country) != ("other-brand", "MT")
 
 
 def test_registration_naming_two_players_is_dead_lettered_at_once(pipeline, crm, player):
     other = IdentifierMappingFactory(system="mt5-live", external_id="900001").player
     event = pipeline.deliver_and_run(crm, "player.registered", {
         "player_id": "C-1", "registered_at": "2026-11-20T09:30:00Z", "identifiers": {"mt5-live": "900001"},
+        "country": "DE", "brand": "spinpalace",
     })
 
     assert event.status == Status.DEAD
@@ -177,13 +182,13 @@ def test_registration_naming_two_players_is_dead_lettered_at_once(pipeline, crm,
     assert IdentifierMapping.objects.filter(player=other).count() == 1
 
 
-def test_new_player_without_brand_is_rejected_not_retried(pipeline, crm):
+def test_a_registration_without_brand_is_refused_at_the_door_not_dead_lettered(pipeline, crm):
     event = pipeline.deliver_and_run(crm, "player.registered", {
         "player_id": "C-77", "registered_at": "2026-11-20T09:30:00Z", "country": "DE",
     })
 
-    assert event.status == Status.DEAD
-    assert "needs a brand" in event.last_error
+    assert event.status == Status.INVALID  # the sender got a 422, not a 202
+    assert event.errors == {"data.brand": ["This field is required."]}
     assert not Player.objects.exists()
 
 

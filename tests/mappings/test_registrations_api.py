@@ -115,3 +115,45 @@ def test_schema_documents_the_endpoint(client):
     assert operation["operationId"] == "registrations_create"
     request_schema = operation["requestBody"]["content"]["application/json"]
     assert "examples" in request_schema
+
+
+# --- bounded input (issue 11): refused with a 400 naming the field, before anything is stored
+
+
+def test_a_registration_nested_1000_deep_is_a_400_naming_the_field(client_with_scope):
+    raw = '{"registered_at": "2026-11-20T09:30:00Z", "country": "DE", "brand": "spinpalace", ' \
+          '"identifiers": {"crm": "C-1"}, "extra": ' + "[" * 1000 + "]" * 1000 + "}"
+    response = client_with_scope.generic("POST", URL, raw, content_type="application/json")
+    assert response.status_code == 400, response.content
+    assert response["Content-Type"] == "application/problem+json"
+    [(field, messages)] = response.json()["errors"].items()
+    assert field.startswith("extra.0.0") and "Nested deeper than" in messages[0]
+    assert not Player.objects.exists()
+
+
+def test_a_registration_deeper_than_the_parser_reads_is_a_400(client_with_scope):
+    raw = '{"extra": ' + "[" * 5000 + "]" * 5000 + "}"
+    response = client_with_scope.generic("POST", URL, raw, content_type="application/json")
+    assert response.status_code == 400
+    assert response["Content-Type"] == "application/problem+json"
+
+
+@pytest.mark.parametrize(
+    "overrides, field",
+    [
+        ({"identifiers": {"cr\u0000m": "C-1"}}, "identifiers.cr\\u0000m"),
+        ({"identifiers": {"crm": "C\u00001"}}, "identifiers.crm"),
+        ({"brand": "spin\u0000palace"}, "brand"),
+    ],
+)
+def test_a_nul_in_a_registration_is_a_400_naming_the_field(client_with_scope, overrides, field):
+    response = client_with_scope.post(URL, body(**overrides), format="json")
+    assert response.status_code == 400, response.content
+    assert field in response.json()["errors"]
+    assert not Player.objects.exists()
+
+
+def test_a_tracking_token_longer_than_its_column_is_a_400(client_with_scope, licensed_de):
+    response = client_with_scope.post(URL, body(tracking_token="t" * 65), format="json")
+    assert response.status_code == 400
+    assert "tracking_token" in response.json()["errors"]

@@ -15,6 +15,7 @@ from rest_framework import generics, serializers
 from apps.core.api import schema as _schema  # noqa: F401 - registers the Bearer scheme
 from apps.core.api.pagination import KeysetPagination
 from apps.core.api.throttling import ApiKeyRateThrottle
+from apps.core.bounded import text_violations
 from apps.core.filters import FilterError
 
 
@@ -61,6 +62,13 @@ class ReadListView(generics.ListAPIView):
         raise NotImplementedError
 
     def get_queryset(self):
+        # PostgreSQL refuses NUL in a text parameter: a 400 naming the filter, not a 500. The
+        # cursor is opaque: one holding a NUL is simply not one we issued (404, the pagination's).
+        nul = text_violations(
+            {name: "".join(values) for name, values in self.request.query_params.lists() if name != self.paginator.cursor_query_param}
+        )
+        if nul:
+            raise serializers.ValidationError(nul)
         try:
             return self.select(self.request.query_params)
         except FilterError as exc:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from apps.core.bounded import MAX_JSON_DEPTH, json_preview
 from apps.integrations.models import EventSource, EventStatus, InboundEvent
 
 
@@ -12,7 +13,11 @@ from apps.integrations.models import EventSource, EventStatus, InboundEvent
     {
         "type": "object",
         "additionalProperties": True,
-        "description": "The envelope as the source sent it: type, timestamp, data (batch and poll items also id).",
+        "description": (
+            "The envelope as the source sent it: type, timestamp, data (batch and poll items also id). "
+            f"Parts nested deeper than {MAX_JSON_DEPTH} levels (only in events stored before the intake "
+            "refused them) are replaced by a marker string."
+        ),
         "example": {
             "type": "deposit.created",
             "timestamp": "2026-11-27T10:15:00Z",
@@ -21,7 +26,8 @@ from apps.integrations.models import EventSource, EventStatus, InboundEvent
     }
 )
 class EnvelopeField(serializers.JSONField):
-    pass
+    def to_representation(self, value):
+        return super().to_representation(json_preview(value))
 
 
 class InboundEventSerializer(serializers.ModelSerializer):

@@ -29,7 +29,8 @@ from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiRespo
 from rest_framework import serializers
 from rest_framework.views import APIView
 
-from apps.integrations import conf, schemas, verification
+from apps.core.bounded import MAX_JSON_DEPTH
+from apps.integrations import conf, registry, schemas, verification
 from apps.integrations.api import views
 
 PROBLEM = "application/problem+json"
@@ -39,16 +40,16 @@ _SCHEMAS = "#/components/schemas/"
 # Component schemas: envelopes per event type, built from the serializers that validate them
 
 
-def _field_schema(field: serializers.Field) -> dict[str, Any]:
+def _field_schema(field: serializers.Field, column: registry.FieldLimit | None = None) -> dict[str, Any]:
     if isinstance(field, schemas.DecimalAmountField):
         schema = {
             "type": "string",
-            "pattern": r"^[+-]?\d{1,12}(\.\d{1,8})?$",
-            "description": "Decimal string (JSON floats are refused).",
+            "pattern": r"^[+-]?[0-9]{1,12}(\.[0-9]{1,8})?$",
+            "description": "Decimal string of ASCII digits (JSON floats and other digits are refused).",
             "example": "50.00",
         }
     elif isinstance(field, schemas.PatternCodeField):
-        schema = {"type": "string", "pattern": field.pattern.pattern}
+        schema = {"type": "string", "pattern": f"^{field.pattern.pattern}$"}
     elif isinstance(field, schemas.ExternalIdField):
         schema = {"type": "string", "minLength": 1, "maxLength": schemas.MAX_ID_LENGTH, "pattern": r"\S"}
     elif isinstance(field, schemas.AwareDateTimeField):
@@ -67,8 +68,19 @@ def _field_schema(field: serializers.Field) -> dict[str, Any]:
         schema = {"type": "string"}
         if field.max_length is not None:
             schema["maxLength"] = field.max_length
+        if field.required and not field.allow_blank:
+            schema.update(minLength=1, pattern=r"\S")  # more than whitespace
     else:  # pragma: no cover - a new field type: document it loosely rather than fail
         schema = {}
+    if column is not None:  # the column a handler stores it in (registry.limit)
+        if schema.get("type") == "object":
+            schema["additionalProperties"]["maxLength"] = min(
+                column.max_length, schema["additionalProperties"].get("maxLength", column.max_length)
+            )
+            if column.key_pattern is not None:  # OpenAPI 3.0 has no propertyNames: said in words
+                schema["description"] += f" Each identifier system matches `{column.key_pattern.pattern}`."
+        else:
+            schema["maxLength"] = min(column.max_length, schema.get("maxLength", column.max_length))
     if not field.required:
         schema["nullable"] = True
     return schema
@@ -80,6 +92,7 @@ def _component_name(event_type: str) -> str:
 
 def _envelope(event_type: str) -> dict[str, Any]:
     fields = schemas.EVENT_SERIALIZERS[event_type]().fields
+    columns = registry.limits_for(event_type)
     return {
         "type": "object",
         "required": ["type", "timestamp", "data"],
@@ -89,7 +102,7 @@ def _envelope(event_type: str) -> dict[str, Any]:
             "data": {
                 "type": "object",
                 "required": [name for name, field in fields.items() if field.required],
-                "properties": {name: _field_schema(field) for name, field in fields.items()},
+                "properties": {name: _field_schema(field, columns.get(name)) for name, field in fields.items()},
                 "additionalProperties": True,
                 "description": "Unknown fields are accepted and recorded as schema warnings.",
             },
@@ -97,6 +110,12 @@ def _envelope(event_type: str) -> dict[str, Any]:
         "additionalProperties": True,
     }
 
+
+_BOUNDS = (
+    f"At most {MAX_JSON_DEPTH} levels of nested objects and arrays (the envelope itself is the first), "
+    "no NUL character (\\u0000) in any key or string, and no text longer than the column that keeps it "
+    "(`maxLength`): anything else is refused (422, `errors` naming the field)."
+)
 
 _ITEM_ID = {
     "type": "object",
@@ -119,7 +138,10 @@ def _components() -> dict[str, Any]:
         components[_component_name(event_type)] = _envelope(event_type)
     components["WebhookEnvelope"] = {
         "oneOf": [{"$ref": _SCHEMAS + _component_name(t)} for t in types],
-        "description": "One canonical event (WEBHOOKS.md §2); `type` selects the shape of `data`.",
+        "description": (
+            "One canonical event (WEBHOOKS.md §2); `type` selects the shape of `data`. "
+            f"{_BOUNDS}"
+        ),
     }
     components["WebhookBatchItem"] = {
         "oneOf": [{"allOf": [{"$ref": _SCHEMAS + _component_name(t)}, _ITEM_ID]} for t in types],
@@ -268,7 +290,7 @@ class WebhookSchemaView(_SchemaOnlyView):
             "Standard Webhooks, symmetric (WEBHOOKS.md §1). The signature is verified on the raw bytes "
             "before anything parses the body. Idempotent on `webhook-id`. Every signed body that passes the "
             "throttle is stored, even when refused (400, 409, 422): invalid events are visible and replayable "
-            "in the admin."
+            f"in the admin. {_BOUNDS} A body out of these bounds is kept as text, never queued."
         ),
         parameters=[_SLUG, *_SIGNATURE_HEADERS],
         request={"application/json": {"$ref": _SCHEMAS + "WebhookEnvelope"}},
@@ -280,11 +302,14 @@ class WebhookSchemaView(_SchemaOnlyView):
                 {"$ref": _SCHEMAS + "WebhookReceipt"},
                 description="This webhook-id was already stored with the same body (`status: duplicate`).",
             ),
-            (400, PROBLEM): _problem("The body is not a JSON object (stored as invalid)."),
+            (400, PROBLEM): _problem(
+                "The body is not a JSON object, or nests deeper than 1,024 levels (stored as invalid, as text)."
+            ),
             (413, PROBLEM): _problem("The body is larger than 1 MiB."),
             (422, PROBLEM): _problem(
-                "Envelope or payload invalid, or a type this integration's kind does not send: stored as "
-                "`invalid` with `errors` per field."
+                "Envelope or payload invalid (a field the processing needs is missing or malformed, a text is "
+                f"longer than its column, nesting deeper than {MAX_JSON_DEPTH} levels, a NUL character), or a "
+                "type this integration's kind does not send: stored as `invalid` with `errors` per field."
             ),
             **_COMMON_PROBLEMS,
         },
@@ -303,7 +328,9 @@ class WebhookBatchSchemaView(_SchemaOnlyView):
             "Up to 5,000 events signed as a whole (16 MiB). Each item is idempotent on its own `id`. "
             "202 when at least one item was accepted, else 200, with counts and the index and errors of "
             "each invalid or conflicting item. A body that is not an object with a non-empty `events` list "
-            "is stored whole as one invalid event and refused (400/422)."
+            "is stored whole as one invalid event and refused (400/422). Each item is held to the bounds of a "
+            f"single event ({MAX_JSON_DEPTH} levels counted from the item, no NUL, column lengths); an item out "
+            "of bounds is invalid on its own and kept with its deep parts replaced by a marker."
         ),
         parameters=[_SLUG, *_SIGNATURE_HEADERS],
         request={"application/json": {"$ref": _SCHEMAS + "WebhookBatch"}},

@@ -3,9 +3,11 @@
 Plain Django views rather than DRF on purpose: this is the hottest path in the system and DRF's
 negotiation, parsers and renderers cost more than the rest of the request (PERFORMANCE.md).
 Order of checks: method (405), integration (404, 403), content type (415), size (413), headers
-and signature on the raw bytes (401), throttle (429), JSON object (400), envelope and payload
-(422, stored as `invalid`), then the idempotent store: 202 accepted, 200 duplicate, 409 conflict.
-Every signed body that gets past the throttle is stored, even when rejected.
+and signature on the raw bytes (401), throttle (429), JSON object (400), bounds (nesting deeper
+than apps.core.bounded.MAX_JSON_DEPTH, NUL characters: 422 naming the field), envelope and
+payload (422, stored as `invalid`), then the idempotent store: 202 accepted, 200 duplicate,
+409 conflict. Every signed body that gets past the throttle is stored, even when rejected: a
+body out of bounds is kept as text, never as a jsonb document.
 """
 
 from __future__ import annotations
@@ -19,13 +21,13 @@ from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 
 from apps.core.api.problems import PROBLEM_CONTENT_TYPE, problem_body
+from apps.core.bounded import json_violations
 from apps.integrations import conf, services, verification
 from apps.integrations.models import EventSource, EventStatus
 from apps.integrations.throttle import throttle_retry_after
 from apps.integrations.verification import IntegrationAuth, SignatureError, SignatureMismatch
 
 _JSON = "application/json"
-_NUL_ESCAPE = b"\\u0000"  # valid JSON, but PostgreSQL's jsonb cannot store it
 
 
 def _json(status: int, body: dict) -> HttpResponse:
@@ -107,15 +109,15 @@ def _authenticated_body(request: HttpRequest, slug: str, *, max_bytes: int) -> t
 
 
 def _parse_object(body: bytes):
-    """(object, None) or (None, reason) when the body is not a storable JSON object."""
+    """(object, None) or (None, reason) when the body is not a JSON object. orjson refuses
+    documents nested deeper than 1,024 levels (unreadable: 400); shallower ones that are still
+    too deep are refused field by field (422) by the envelope's validation."""
     try:
         parsed = orjson.loads(body)
     except orjson.JSONDecodeError as exc:
         return None, f"The body is not valid JSON: {exc}"
     if not isinstance(parsed, dict):
         return None, "The body must be a JSON object."
-    if _NUL_ESCAPE in body:
-        return None, "The body contains \\u0000, which cannot be stored; remove NUL characters."
     return parsed, None
 
 
@@ -191,11 +193,14 @@ def webhook_batch(request: HttpRequest, slug: str) -> HttpResponse:
             status, detail, errors = 400, unreadable, None
         else:
             errors = {"events": [f"Required: a non-empty list of at most {max_events} events."]}
-            event = services.IncomingEvent(
+            out_of_bounds = json_violations(batch)
+            errors.update(out_of_bounds)
+            event = services.IncomingEvent(  # out of bounds: kept as text only
                 webhook_id=batch_id,
                 body_hash=digest,
-                payload=batch,
-                payload_json=body.decode(),
+                payload={} if out_of_bounds else batch,
+                payload_json="" if out_of_bounds else body.decode(),
+                raw_body=body.decode() if out_of_bounds else "",
                 status=EventStatus.INVALID,
                 errors=errors,
             )
@@ -208,7 +213,7 @@ def webhook_batch(request: HttpRequest, slug: str) -> HttpResponse:
     events = []
     for index, item in enumerate(items):
         item_id = item.get("id") if isinstance(item, dict) else None
-        if not isinstance(item_id, str) or not item_id or len(item_id) > verification.MAX_WEBHOOK_ID_LENGTH:
+        if not services.usable_event_id(item_id, max_length=verification.MAX_WEBHOOK_ID_LENGTH):
             item_id = f"{batch_id}#{index}"[: verification.MAX_WEBHOOK_ID_LENGTH]
         events.append(
             services.incoming_event(

@@ -9,15 +9,17 @@ from rest_framework import serializers
 from apps.mappings.services import EXTERNAL_ID_MAX_LENGTH, SYSTEM_PATTERN
 from apps.players.models import Player
 
+_PLAYER = Player._meta
+
 
 class RegistrationRequestSerializer(serializers.Serializer):
     tracking_token = serializers.CharField(
-        required=False, allow_null=True, allow_blank=True, max_length=64,
+        required=False, allow_null=True, allow_blank=True, max_length=_PLAYER.get_field("tracking_token").max_length,
         help_text="The `ah_token` the landing page received from the click redirect; absent = organic.",
     )
     registered_at = serializers.DateTimeField(help_text="ISO 8601, with offset.")
     country = serializers.CharField(min_length=2, max_length=2, help_text="ISO 3166-1 alpha-2, e.g. DE.")
-    brand = serializers.CharField(max_length=100)
+    brand = serializers.CharField(max_length=_PLAYER.get_field("brand").max_length)
     identifiers = serializers.DictField(
         child=serializers.CharField(max_length=EXTERNAL_ID_MAX_LENGTH),
         allow_empty=False,
@@ -31,7 +33,7 @@ class RegistrationRequestSerializer(serializers.Serializer):
         return value
 
     def validate_identifiers(self, value: dict[str, str]) -> dict[str, str]:
-        bad = sorted(system for system in value if not SYSTEM_PATTERN.match(system))
+        bad = sorted(system for system in value if not SYSTEM_PATTERN.fullmatch(system))
         if bad:
             raise serializers.ValidationError(
                 f"Invalid identifier system name(s): {', '.join(bad)}. Use lower-case letters, digits, '.', '_' or '-'."

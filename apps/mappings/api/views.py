@@ -8,6 +8,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from apps.core.api.problems import problem_response
+from apps.core.bounded import MAX_JSON_DEPTH
 from apps.mappings.api.serializers import (
     ProblemSerializer,
     RegistrationRequestSerializer,
@@ -45,7 +46,9 @@ class RegistrationView(APIView):
             "Creates the player, its attribution (from the click's tracking token; organic without one; "
             "geo_blocked when the brand is not licensed in the country) and its identifier mappings, in "
             "one transaction. Sending the same registration again answers 200 with the same player. "
-            "Needs an API key with the `registrations:write` scope."
+            "Needs an API key with the `registrations:write` scope. A body nested deeper than "
+            f"{MAX_JSON_DEPTH} levels, or holding a NUL character (\\u0000) anywhere, is refused with 400 "
+            "naming the field."
         ),
         request=RegistrationRequestSerializer,
         responses={
