@@ -333,10 +333,13 @@ def subscriber_event_publish(
 
 
 def enqueue_send(delivery_id: int, *, countdown: float | None = None) -> None:
-    """Publish the send task. A broker outage is logged: the sweeper picks the row up later."""
+    """Publish the send task. A broker outage is logged: the sweeper picks the row up later.
+
+    No publish retries (kombu's default policy would hold an admin action for seconds while the
+    broker is down), the same rule as inbound dispatch."""
     try:
-        outbound_tasks.send_outbound_delivery.apply_async(args=[delivery_id], countdown=countdown)
-    except BrokerError:
+        outbound_tasks.send_outbound_delivery.apply_async(args=[delivery_id], countdown=countdown, retry=False)
+    except (BrokerError, OSError):
         logger.warning("Broker unavailable; delivery %s left to the sweeper.", delivery_id, exc_info=True)
 
 

@@ -32,15 +32,15 @@ pytestmark = pytest.mark.django_db(transaction=True)
 def broker(tmp_path):
     server = StandaloneValkey(tmp_path)
     server.start()
+    # The direct publisher reads the URL from the app's conf (the regular path's connection pool
+    # is left alone: closing it would break every later test that publishes).
     saved = celery_app.conf.broker_url
     celery_app.conf.broker_url = server.url
-    celery_app.pool.force_close_all()
     dispatch._forget_publisher()
     dispatch.broker_gate.reset()
     yield server
     server.stop()
     celery_app.conf.broker_url = saved
-    celery_app.pool.force_close_all()
     dispatch._forget_publisher()
     dispatch.broker_gate.reset()
 
