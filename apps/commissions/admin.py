@@ -34,6 +34,7 @@ from apps.commissions.models import (
     StatementRevshare,
 )
 from apps.commissions.services.plans import assignment_overlap
+from apps.core.admin_audit import AuditedAdminMixin
 
 
 def _adopt(obj, created) -> None:
@@ -63,7 +64,7 @@ class InstrumentSymbolInline(admin.TabularInline):
 
 
 @admin.register(InstrumentGroup)
-class InstrumentGroupAdmin(admin.ModelAdmin):
+class InstrumentGroupAdmin(AuditedAdminMixin, admin.ModelAdmin):
     list_display = ("code", "name", "symbol_count")
     search_fields = ("code", "name")
     inlines = [InstrumentSymbolInline]
@@ -77,7 +78,7 @@ class InstrumentGroupAdmin(admin.ModelAdmin):
 
 
 @admin.register(InstrumentSymbol)
-class InstrumentSymbolAdmin(admin.ModelAdmin):
+class InstrumentSymbolAdmin(AuditedAdminMixin, admin.ModelAdmin):
     list_display = ("symbol", "group", "contract_size", "spread")
     list_filter = ("group",)
     search_fields = ("symbol",)
@@ -97,7 +98,7 @@ class LotRateInline(admin.TabularInline):
 
 
 @admin.register(Plan)
-class PlanAdmin(admin.ModelAdmin):
+class PlanAdmin(AuditedAdminMixin, admin.ModelAdmin):
     list_display = ("name", "kind", "currency", "cpa_amount", "revshare_percent", "override_percent", "rounding_mode")
     list_filter = ("kind", "currency")
     search_fields = ("name",)

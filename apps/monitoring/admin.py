@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from django.contrib import admin, messages
 
+from apps.core.admin_audit import AuditedAdminMixin
 from apps.monitoring.models import Alert, AlertRule, InboundHourlyStat
 from apps.monitoring.services import alert_acknowledge
 
 
 @admin.register(AlertRule)
-class AlertRuleAdmin(admin.ModelAdmin):
+class AlertRuleAdmin(AuditedAdminMixin, admin.ModelAdmin):
     list_display = ("name", "metric", "comparison", "threshold", "window", "integration", "min_samples", "is_active")
     list_filter = ("metric", "window", "is_active")
     list_select_related = ("integration",)
