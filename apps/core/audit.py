@@ -80,6 +80,11 @@ def audit_change(
     save changed nothing. The action defaults to `<model>.created|changed|deleted`.
     """
     after = None if deleted else snapshot(instance)
+    # Bookkeeping timestamps (auto_now) change on every save and say nothing about the change.
+    noise = {f.attname for f in instance._meta.concrete_fields if getattr(f, "auto_now", False)}
+    if before is not None and after is not None:
+        before = {k: v for k, v in before.items() if k not in noise}
+        after = {k: v for k, v in after.items() if k not in noise}
     old, new = audit_diff(before, after)
     if old == new == {}:
         return None
