@@ -29,9 +29,11 @@ class AuditedAdminMixin:
             self.delete_model(request, obj)
 
     def save_formset(self, request, form, formset, change):
-        stored = {obj.pk: snapshot(obj) for obj in formset.get_queryset()} if formset.is_bound else {}
+        # Read from the database: the formset's own instances already hold the submitted values.
+        pks = [f.instance.pk for f in formset.initial_forms if f.instance.pk is not None]
+        stored = {obj.pk: snapshot(obj) for obj in formset.model._base_manager.filter(pk__in=pks)}
         # Deleting an instance clears its pk; remember which row each deleted form held.
-        deleted_pks = {id(f.instance): f.instance.pk for f in formset.deleted_forms} if formset.is_bound else {}
+        deleted_pks = {id(f.instance): f.instance.pk for f in formset.deleted_forms}
         super().save_formset(request, form, formset, change)
         for obj in formset.new_objects:
             audit_change(instance=obj, before=None, actor=request.user)
