@@ -7,6 +7,8 @@ come back as clear messages.
 
 from __future__ import annotations
 
+import json
+
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
@@ -162,12 +164,18 @@ class PayoutMethodAdmin(admin.ModelAdmin):
         return False  # deactivate instead (a destination change), so payouts keep their method
 
 
+def _shown(value) -> str:
+    if value is None or value == "":
+        return "—"
+    return json.dumps(value, sort_keys=True) if isinstance(value, dict | list) else str(value)
+
+
 def _values_table(change: PayoutMethodChange) -> str:
     before, after = change.before or {}, change.after or {}
     keys = [k for k in method_changes.VALUE_FIELDS if k in before or k in after]
     return render_to_string("payouts/admin/destination_change_values.html", {"rows": [
-        {"field": k.replace("_", " "), "before": before.get(k, "—") if change.before is not None else "—",
-         "after": after.get(k, before.get(k, "—")), "changed": k in after and before.get(k) != after.get(k)}
+        {"field": k.replace("_", " "), "before": _shown(before.get(k)) if change.before is not None else "—",
+         "after": _shown(after.get(k, before.get(k))), "changed": k in after and before.get(k) != after.get(k)}
         for k in keys
     ]})
 
@@ -198,6 +206,9 @@ class PayoutMethodChangeAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request):
         return False  # requested from "Payout methods"
+
+    def has_change_permission(self, request, obj=None):
+        return False  # decided through the approve / reject actions only
 
     def has_delete_permission(self, request, obj=None):
         return False
