@@ -41,7 +41,7 @@ from django.utils import timezone
 from apps.affiliates.models import Affiliate
 from apps.commissions.models import CommissionEntry, Statement
 from apps.commissions.services import commission_entries_set_status
-from apps.core.audit import audit_record, snapshot
+from apps.core.audit import audit_change, audit_record, snapshot
 from apps.integrations import outbound
 from apps.integrations.outbound_models import OutboundEndpoint
 from apps.payouts import conf
@@ -539,7 +539,10 @@ def payout_method_create(
     is_default: bool = True,
     acting_user=None,
 ) -> PayoutMethod:
-    """Add a payout method; as the default it replaces the affiliate's previous default."""
+    """Add a payout method directly; as the default it replaces the affiliate's previous default.
+
+    Bootstrap path for system setup (the sandbox gateway, imports) only: people change payout
+    destinations through a second-person-approved request (apps.payouts.method_changes)."""
     if kind not in PayoutMethod.Kind.values:
         raise PayoutError(f"Unknown payout method {kind!r}.")
     if kind == PayoutMethod.Kind.USDT and not (beneficiary_name.strip() and beneficiary_address.strip() and wallet_address.strip()):
@@ -549,14 +552,17 @@ def payout_method_create(
     with transaction.atomic():
         Affiliate.objects.select_for_update().get(pk=affiliate.pk)  # one default at a time
         if is_default:
-            PayoutMethod.objects.filter(affiliate=affiliate, is_default=True).update(is_default=False)
+            for previous in PayoutMethod.objects.filter(affiliate=affiliate, is_default=True).order_by("pk"):
+                before = snapshot(previous)
+                previous.is_default = False
+                previous.save(update_fields=["is_default", "updated_at"])
+                audit_change(instance=previous, before=before, actor=acting_user)
         method = PayoutMethod.objects.create(
             affiliate=affiliate, kind=kind, currency=currency.upper(), threshold=threshold, details=details or {},
             beneficiary_name=beneficiary_name.strip(), beneficiary_address=beneficiary_address.strip(),
             wallet_address=wallet_address.strip(), is_default=is_default,
         )
-        audit_record(action="payout_method.created", instance=method, actor=acting_user,
-                     actor_label="" if acting_user else "system", after=snapshot(method, ["kind", "currency", "threshold", "is_default"]))
+        audit_change(instance=method, before=None, actor=acting_user)
     return method
 
 
