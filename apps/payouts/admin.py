@@ -20,6 +20,7 @@ from django.urls import path, reverse
 from django.utils.html import format_html
 from import_export.admin import ImportExportModelAdmin
 
+from apps.core.admin_audit import AuditedAdminMixin
 from apps.payouts import adjustments, method_changes, selectors, services
 from apps.payouts.destinations import describe
 from apps.payouts.models import (
@@ -258,7 +259,7 @@ class PayoutMethodChangeAdmin(admin.ModelAdmin):
 
 
 @admin.register(FxRate)
-class FxRateAdmin(ImportExportModelAdmin):
+class FxRateAdmin(AuditedAdminMixin, ImportExportModelAdmin):
     resource_classes = [FxRateResource]
     list_display = ("base", "quote", "rate", "source", "as_of", "created_at")
     list_filter = ("base", "quote", "source")
