@@ -407,7 +407,8 @@ class PayoutMethodChange(models.Model):
             models.CheckConstraint(condition=Q(status__in=DecisionStatus.values), name="payoutmethodchange_status_valid"),
             models.CheckConstraint(condition=_DECIDED, name="payoutmethodchange_decision_recorded"),
             models.CheckConstraint(condition=~Q(decided_by=F("requested_by")), name="payoutmethodchange_second_person"),
-            models.CheckConstraint(condition=Q(action="create") | Q(method__isnull=False) | ~Q(status="approved"),
+            # Every change names its method, except an addition not (yet) approved.
+            models.CheckConstraint(condition=Q(method__isnull=False) | Q(action="create", status__in=["pending", "rejected"]),
                                    name="payoutmethodchange_names_method"),
         ]
         indexes = [models.Index(fields=["affiliate"], condition=Q(status="pending"), name="payoutmethodchange_pending_idx")]

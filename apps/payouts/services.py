@@ -401,8 +401,7 @@ def payout_change_method(*, payout: Payout, method: PayoutMethod, acting_user, r
     """
     with transaction.atomic():
         locked = _lock(payout)
-        can_change_method(locked, method, acting_user)
-        method = PayoutMethod.objects.select_for_update().get(pk=method.pk)
+        method = PayoutMethod.objects.select_for_update().get(pk=method.pk)  # its values as they are now
         can_change_method(locked, method, acting_user)
         before = snapshot(locked, _AUDITED)
         locked.method, locked.destination_changed_by = method, acting_user
