@@ -256,3 +256,15 @@ def test_refusals_in_the_admin_are_messages_not_errors(client, method, finance_m
     assert response.status_code == 200
     assert "another Finance user must approve it" in response.content.decode()
     assert PayoutMethod.objects.get(pk=method.pk).is_active
+
+
+def test_adding_a_method_in_the_admin_is_a_request_for_a_second_person(client, affiliate, method, finance_maker):
+    client.force_login(finance_maker)
+    response = client.post(reverse("admin:payouts_payoutmethod_add"), {
+        "affiliate": affiliate.pk, "kind": "neteller", "currency": "EUR", "threshold": "",
+        "details": json.dumps({"email": ATTACKER_EMAIL}), "beneficiary_name": "", "beneficiary_address": "",
+        "wallet_address": "", "is_default": "on", "is_active": "on"}, follow=True)
+    assert response.status_code == 200 and "Nothing changes until another Finance user approves it" in response.content.decode()
+    change = PayoutMethodChange.objects.get()
+    assert (change.action, change.before, change.after["details"]) == ("create", None, {"email": ATTACKER_EMAIL})
+    assert list(PayoutMethod.objects.filter(affiliate=affiliate)) == [method]
