@@ -63,6 +63,12 @@ class PayoutMethodForm(forms.ModelForm):
         fields = ("affiliate", "kind", "currency", "threshold", "details", "beneficiary_name",
                   "beneficiary_address", "wallet_address", "is_default", "is_active")
 
+    def _get_validation_exclusions(self):
+        # A new default replaces the old one when its change is approved (in one transaction), so
+        # "one default per affiliate" is not this form's to refuse; the field itself is still
+        # validated by its form field.
+        return super()._get_validation_exclusions() | {"affiliate"}
+
     def clean(self):
         data = super().clean()
         if data.get("kind") == PayoutMethod.Kind.USDT:
