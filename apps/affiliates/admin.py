@@ -55,7 +55,7 @@ class AffiliateAdmin(admin.ModelAdmin):
     autocomplete_fields = ("parent",)
     readonly_fields = ("status", "created_at", "updated_at")
     fields = ("name", "email", "payout_currency", "parent", "status", "created_at", "updated_at")
-    actions = ("suspend_affiliates", "activate_affiliates")
+    actions = ("suspend_affiliates", "ban_affiliates", "activate_affiliates")
 
     def has_delete_permission(self, request, obj=None):
         return False
@@ -78,9 +78,14 @@ class AffiliateAdmin(admin.ModelAdmin):
         run_action(self, request, queryset.filter(status=Affiliate.Status.ACTIVE), services.affiliate_suspend,
                    "Suspended", reason="Suspended in admin")
 
+    @admin.action(description="Ban selected affiliates (payout runs hold their balances)", permissions=["change"])
+    def ban_affiliates(self, request, queryset):
+        run_action(self, request, queryset.exclude(status=Affiliate.Status.BANNED), services.affiliate_ban,
+                   "Banned", reason="Banned in admin")
+
     @admin.action(description="Activate selected affiliates", permissions=["change"])
     def activate_affiliates(self, request, queryset):
-        run_action(self, request, queryset.filter(status=Affiliate.Status.SUSPENDED), services.affiliate_activate,
+        run_action(self, request, queryset.exclude(status=Affiliate.Status.ACTIVE), services.affiliate_activate,
                    "Activated", reason="Activated in admin")
 
 

@@ -19,6 +19,7 @@ class Affiliate(TimeStampedModel):
     class Status(models.TextChoices):
         ACTIVE = "active", "Active"
         SUSPENDED = "suspended", "Suspended"
+        BANNED = "banned", "Banned"
 
     name = models.CharField(max_length=200)
     email = models.EmailField(unique=True)
@@ -32,7 +33,7 @@ class Affiliate(TimeStampedModel):
     class Meta:
         ordering = ["name", "id"]
         constraints = [
-            models.CheckConstraint(condition=Q(status__in=["active", "suspended"]), name="affiliate_status_valid"),
+            models.CheckConstraint(condition=Q(status__in=["active", "suspended", "banned"]), name="affiliate_status_valid"),
             models.CheckConstraint(condition=~Q(parent=models.F("pk")), name="affiliate_not_own_parent"),
         ]
 

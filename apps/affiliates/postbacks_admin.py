@@ -8,6 +8,7 @@ from django import forms
 from django.contrib import admin
 
 from apps.affiliates.postbacks import POSTBACK_MACROS, PostbackTemplate
+from apps.core.admin_audit import AuditedAdminMixin
 
 _BRACES = re.compile(r"\{(\w+)\}")
 
@@ -32,7 +33,7 @@ class PostbackTemplateForm(forms.ModelForm):
 
 
 @admin.register(PostbackTemplate)
-class PostbackTemplateAdmin(admin.ModelAdmin):
+class PostbackTemplateAdmin(AuditedAdminMixin, admin.ModelAdmin):
     form = PostbackTemplateForm
     list_display = ("affiliate", "campaign", "event", "url_template", "is_active", "updated_at")
     list_filter = ("event", "is_active")

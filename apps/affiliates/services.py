@@ -132,6 +132,14 @@ def affiliate_suspend(*, affiliate: Affiliate, acting_user=None, reason: str = "
     )
 
 
+def affiliate_ban(*, affiliate: Affiliate, acting_user=None, reason: str = "") -> Affiliate:
+    """Ban: like a suspension (nothing accrues, links stop), and payout runs hold its balance."""
+    return _set_affiliate_status(
+        affiliate=affiliate, status=Affiliate.Status.BANNED, action="affiliate.banned",
+        acting_user=acting_user, reason=reason,
+    )
+
+
 def affiliate_activate(*, affiliate: Affiliate, acting_user=None, reason: str = "") -> Affiliate:
     return _set_affiliate_status(
         affiliate=affiliate, status=Affiliate.Status.ACTIVE, action="affiliate.activated",

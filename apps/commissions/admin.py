@@ -39,6 +39,7 @@ from apps.commissions.models import (
     StatementRevshare,
 )
 from apps.commissions.services.plans import assignment_overlap
+from apps.core.admin_audit import AuditedAdminMixin
 from apps.core.display import format_money, money_column
 
 
@@ -69,7 +70,7 @@ class InstrumentSymbolInline(admin.TabularInline):
 
 
 @admin.register(InstrumentGroup)
-class InstrumentGroupAdmin(admin.ModelAdmin):
+class InstrumentGroupAdmin(AuditedAdminMixin, admin.ModelAdmin):
     list_display = ("code", "name", "symbol_count")
     search_fields = ("code", "name")
     inlines = [InstrumentSymbolInline]
@@ -83,7 +84,7 @@ class InstrumentGroupAdmin(admin.ModelAdmin):
 
 
 @admin.register(InstrumentSymbol)
-class InstrumentSymbolAdmin(admin.ModelAdmin):
+class InstrumentSymbolAdmin(AuditedAdminMixin, admin.ModelAdmin):
     list_display = ("symbol", "group", "contract_size", "spread")
     list_filter = ("group",)
     search_fields = ("symbol",)
@@ -129,7 +130,7 @@ class PlanForm(forms.ModelForm):
 
 
 @admin.register(Plan)
-class PlanAdmin(admin.ModelAdmin):
+class PlanAdmin(AuditedAdminMixin, admin.ModelAdmin):
     """Plans and their versions. A version that has accrued anything is read-only; saving changes
     to it creates the next version (`plan_version_create`) from the date given. Every write goes
     through apps.commissions.services.plans and is audited."""

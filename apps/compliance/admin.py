@@ -17,6 +17,7 @@ from apps.compliance.models import (
     SelfExclusion,
 )
 from apps.compliance.selectors import self_exclusions_in_force
+from apps.core.admin_audit import AuditedAdminMixin
 
 
 def adopt(obj, created) -> None:
@@ -31,7 +32,7 @@ def admin_source(request) -> str:
 
 
 @admin.register(Jurisdiction)
-class JurisdictionAdmin(admin.ModelAdmin):
+class JurisdictionAdmin(AuditedAdminMixin, admin.ModelAdmin):
     list_display = ("code", "name")
     search_fields = ("code", "name")
 

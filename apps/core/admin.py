@@ -1,17 +1,71 @@
+import json
+
 from django.contrib import admin, messages
+from django.urls import reverse
+from django.utils.html import format_html
+from import_export import fields, resources
+from import_export.admin import ExportMixin
+from import_export.formats.base_formats import CSV, JSON
 
 from apps.core.models import ApiKey, AuditLog
 from apps.core.services import apikey_revoke
 
 
+class AuditLogResource(resources.ModelResource):
+    """The audit log as exported: one row per change, its before/after values as JSON."""
+
+    actor = fields.Field(attribute="actor__username", column_name="actor")
+
+    class Meta:
+        model = AuditLog
+        fields = ("id", "created_at", "actor", "actor_label", "action", "object_type", "object_id", "object_repr",
+                  "before", "after", "reason")
+        export_order = fields
+
+    def dehydrate_before(self, row):
+        return json.dumps(row.before, sort_keys=True) if row.before is not None else ""
+
+    def dehydrate_after(self, row):
+        return json.dumps(row.after, sort_keys=True) if row.after is not None else ""
+
+
+class ObjectIdFilter(admin.SimpleListFilter):
+    """?object_id=<pk> (with object_type): one object's whole history; set by the "object" links."""
+
+    title = "object"
+    parameter_name = "object_id"
+
+    def lookups(self, request, model_admin):
+        value = self.value()
+        return [(value, f"#{value}")] if value else []
+
+    def queryset(self, request, queryset):
+        return queryset.filter(object_id=self.value()) if self.value() else queryset
+
+
 @admin.register(AuditLog)
-class AuditLogAdmin(admin.ModelAdmin):
-    list_display = ("created_at", "action", "object_type", "object_repr", "actor", "actor_label")
-    list_filter = ("action", "object_type", "created_at")
-    search_fields = ("object_id", "object_repr", "reason", "actor__username", "actor_label")
+class AuditLogAdmin(ExportMixin, admin.ModelAdmin):
+    resource_classes = [AuditLogResource]
+    formats = [CSV, JSON]
+    list_display = ("created_at", "action", "object_link", "object_repr", "changes", "actor", "actor_label", "reason")
+    list_filter = ("object_type", ObjectIdFilter, "action", "created_at")
+    search_fields = ("=object_id", "object_repr", "reason", "actor__username", "actor_label")
     list_select_related = ("actor",)
     date_hierarchy = "created_at"
     show_full_result_count = False
+
+    @admin.display(description="object", ordering="object_type")
+    def object_link(self, obj):
+        url = reverse("admin:core_auditlog_changelist")
+        return format_html('<a href="{}?object_type={}&object_id={}" title="This object\'s whole history">{} #{}</a>',
+                           url, obj.object_type, obj.object_id, obj.object_type, obj.object_id)
+
+    @admin.display(description="before → after")
+    def changes(self, obj):
+        before, after = obj.before or {}, obj.after or {}
+        keys = sorted(set(before) | set(after)) if isinstance(before, dict) and isinstance(after, dict) else []
+        parts = [f"{k}: {before.get(k, '—')} → {after.get(k, '—')}" for k in keys[:8]]
+        return "; ".join(parts) + (" …" if len(keys) > 8 else "") if parts else "—"
 
     def has_add_permission(self, request):
         return False

@@ -73,8 +73,7 @@ def roles_for_state(apps, roles: dict[str, list[str]] | None = None) -> dict[str
     return result
 
 
-def sync_roles(apps, roles: dict[str, list[str]] | None = None) -> None:
-    """Make each group hold exactly its listed permissions. Usable from a migration."""
+def _create_permissions(apps) -> None:
     from django.contrib.auth.management import create_permissions
 
     for app_config in apps.get_app_configs():
@@ -86,6 +85,24 @@ def sync_roles(apps, roles: dict[str, list[str]] | None = None) -> None:
             create_permissions(app_config, verbosity=0, apps=apps)
         finally:
             app_config.models_module = original
+
+
+def grant_permissions(apps, roles: dict[str, list[str]]) -> None:
+    """Add permissions to groups, keeping what they hold (for an app's migration that cannot see
+    the roles of the apps above it, which a full `sync_roles` would drop)."""
+    _create_permissions(apps)
+    Group = apps.get_model("auth", "Group")
+    Permission = apps.get_model("auth", "Permission")
+    for name, labels in roles.items():
+        group, _ = Group.objects.get_or_create(name=name)
+        for label in labels:
+            app_label, codename = label.split(".", 1)
+            group.permissions.add(Permission.objects.get(content_type__app_label=app_label, codename=codename))
+
+
+def sync_roles(apps, roles: dict[str, list[str]] | None = None) -> None:
+    """Make each group hold exactly its listed permissions. Usable from a migration."""
+    _create_permissions(apps)
 
     Group = apps.get_model("auth", "Group")
     Permission = apps.get_model("auth", "Permission")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from django import forms
 from django.contrib import admin, messages
 
+from apps.core.admin_audit import AuditedAdminMixin
 from apps.core.display import format_rate
 from apps.monitoring.models import Alert, AlertRule, InboundHourlyStat, Metric
 from apps.monitoring.services import alert_acknowledge
@@ -37,7 +38,7 @@ class AlertRuleForm(forms.ModelForm):
 
 
 @admin.register(AlertRule)
-class AlertRuleAdmin(admin.ModelAdmin):
+class AlertRuleAdmin(AuditedAdminMixin, admin.ModelAdmin):
     form = AlertRuleForm
     list_display = ("name", "metric", "comparison", "threshold", "window", "integration", "min_samples",
                     "baseline_days", "is_active")

@@ -7,6 +7,8 @@ come back as clear messages.
 
 from __future__ import annotations
 
+import json
+
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
@@ -18,12 +20,17 @@ from django.urls import path, reverse
 from django.utils.html import format_html
 from import_export.admin import ImportExportModelAdmin
 
-from apps.payouts import selectors, services
+from apps.core.admin_audit import AuditedAdminMixin
+from apps.payouts import adjustments, method_changes, selectors, services
+from apps.payouts.destinations import describe
 from apps.payouts.models import (
     FailedPayout,
     FxRate,
+    ManualAdjustment,
     Payout,
+    PayoutHold,
     PayoutMethod,
+    PayoutMethodChange,
     PayoutRun,
     PayoutRunLine,
     PendingApprovalPayout,
@@ -56,6 +63,12 @@ class PayoutMethodForm(forms.ModelForm):
         fields = ("affiliate", "kind", "currency", "threshold", "details", "beneficiary_name",
                   "beneficiary_address", "wallet_address", "is_default", "is_active")
 
+    def _get_validation_exclusions(self):
+        # A new default replaces the old one when its change is approved (in one transaction), so
+        # "one default per affiliate" is not this form's to refuse; the field itself is still
+        # validated by its form field.
+        return super()._get_validation_exclusions() | {"affiliate"}
+
     def clean(self):
         data = super().clean()
         if data.get("kind") == PayoutMethod.Kind.USDT:
@@ -67,41 +80,192 @@ class PayoutMethodForm(forms.ModelForm):
 
 @admin.register(PayoutMethod)
 class PayoutMethodAdmin(admin.ModelAdmin):
+    """Payout methods are never written here directly: adding or editing one, deactivating it or
+    making it the default records a destination change that a second Finance user approves
+    ("Payout destination changes")."""
+
     form = PayoutMethodForm
-    list_display = ("affiliate", "kind", "currency", "threshold_display", "is_default", "is_active", "created_at")
+    list_display = ("affiliate", "kind", "currency", "destination_masked", "threshold_display", "is_default",
+                    "is_active", "created_at")
     list_filter = ("kind", "currency", "is_active")
     search_fields = ("affiliate__name", "affiliate__email", "wallet_address")
     list_select_related = ("affiliate",)
     autocomplete_fields = ("affiliate",)
+    actions = ("request_default", "request_deactivation")
 
     @admin.display(description="Threshold")
     def threshold_display(self, obj):
         return f"{obj.effective_threshold} {obj.currency}" + ("" if obj.threshold is not None else " (default)")
 
+    @admin.display(description="Destination")
+    def destination_masked(self, obj):
+        return describe(obj.destination())
+
     def get_readonly_fields(self, request, obj=None):
-        return ("affiliate", "kind", "currency") if obj else ()
+        return ("affiliate", "kind", "currency", "is_default", "is_active") if obj else ()
 
     def save_model(self, request, obj, form, change):
-        if change:
-            return super().save_model(request, obj, form, change)
         data = form.cleaned_data
+        values = {name: data.get(name) for name in method_changes.VALUE_FIELDS if name in data}
         try:
-            created = services.payout_method_create(
-                affiliate=data["affiliate"], kind=data["kind"], currency=data["currency"], threshold=data.get("threshold"),
-                details=data.get("details") or {}, beneficiary_name=data.get("beneficiary_name", ""),
-                beneficiary_address=data.get("beneficiary_address", ""), wallet_address=data.get("wallet_address", ""),
-                is_default=data.get("is_default", True), acting_user=request.user,
-            )
+            if change:
+                request._destination_change = method_changes.payout_method_change_request(
+                    affiliate=obj.affiliate, action=PayoutMethodChange.Action.UPDATE, method=obj, values=values,
+                    acting_user=request.user)
+            else:
+                request._destination_change = method_changes.payout_method_change_request(
+                    affiliate=data["affiliate"], action=PayoutMethodChange.Action.CREATE, values=values,
+                    acting_user=request.user)
         except PayoutError as exc:
-            raise PermissionDenied(str(exc)) from exc
-        obj.pk = created.pk
+            request._destination_change_error = str(exc)
+
+    def save_related(self, request, form, formsets, change):
+        pass
+
+    def log_addition(self, request, obj, message):
+        pass  # nothing was added: the audit log holds the request
+
+    def log_change(self, request, obj, message):
+        pass
+
+    def _after_request(self, request):
+        error = getattr(request, "_destination_change_error", None)
+        if error:
+            self.message_user(request, f"Destination change refused: {error}", messages.ERROR)
+            return HttpResponseRedirect(reverse("admin:payouts_payoutmethod_changelist"))
+        change = request._destination_change
+        self.message_user(
+            request,
+            f"Destination change #{change.pk} recorded ({change.get_action_display().lower()}). Nothing changes "
+            "until another Finance user approves it.",
+            messages.WARNING,
+        )
+        return HttpResponseRedirect(reverse("admin:payouts_payoutmethodchange_change", args=[change.pk]))
+
+    def response_add(self, request, obj, post_url_continue=None):
+        return self._after_request(request)
+
+    def response_change(self, request, obj):
+        return self._after_request(request)
+
+    def _request_each(self, request, queryset, action):
+        for method in queryset.select_related("affiliate").order_by("pk"):
+            try:
+                change = method_changes.payout_method_change_request(
+                    affiliate=method.affiliate, action=action, method=method, acting_user=request.user)
+            except PayoutError as exc:
+                self.message_user(request, f"{method}: {exc}", messages.ERROR)
+            else:
+                self.message_user(request, f"Destination change #{change.pk} recorded for {method}; another Finance "
+                                  "user must approve it.", messages.WARNING)
+
+    @admin.action(description="Request: make the selected methods the default", permissions=["change"])
+    def request_default(self, request, queryset):
+        self._request_each(request, queryset, PayoutMethodChange.Action.SET_DEFAULT)
+
+    @admin.action(description="Request: deactivate the selected methods", permissions=["change"])
+    def request_deactivation(self, request, queryset):
+        self._request_each(request, queryset, PayoutMethodChange.Action.DEACTIVATE)
+
+    def has_delete_permission(self, request, obj=None):
+        return False  # deactivate instead (a destination change), so payouts keep their method
+
+
+def _shown(value) -> str:
+    if value is None or value == "":
+        return "—"
+    return json.dumps(value, sort_keys=True) if isinstance(value, dict | list) else str(value)
+
+
+def _values_table(change: PayoutMethodChange) -> str:
+    before, after = change.before or {}, change.after or {}
+    keys = [k for k in method_changes.VALUE_FIELDS if k in before or k in after]
+    return render_to_string("payouts/admin/destination_change_values.html", {"rows": [
+        {"field": k.replace("_", " "), "before": _shown(before.get(k)) if change.before is not None else "—",
+         "after": _shown(after.get(k, before.get(k))), "changed": k in after and before.get(k) != after.get(k)}
+        for k in keys
+    ]})
+
+
+@admin.register(PayoutMethodChange)
+class PayoutMethodChangeAdmin(admin.ModelAdmin):
+    """Destination changes: requested by one Finance user, approved or rejected by another."""
+
+    list_display = ("id", "requested_at", "affiliate", "action", "summary", "status", "requested_by", "decided_by",
+                    "decided_at")
+    list_filter = ("status", "action")
+    search_fields = ("affiliate__name", "=affiliate__id")
+    list_select_related = ("affiliate", "requested_by", "decided_by")
+    actions = ("approve_changes", "reject_changes")
+    fields = ("affiliate", "action", "method", "status", "values", "reason", "requested_by", "requested_at",
+              "decided_by", "decided_at", "decision_reason")
+    readonly_fields = fields
+
+    @admin.display(description="Change (masked)")
+    def summary(self, obj):
+        changed = {k: v for k, v in (obj.after or {}).items() if (obj.before or {}).get(k) != v}
+        return describe({**(obj.before or {}), **changed}) if obj.action in ("create", "update") else \
+            ", ".join(f"{k}: {v}" for k, v in changed.items())
+
+    @admin.display(description="Before and after")
+    def values(self, obj):
+        return _values_table(obj)
+
+    def has_add_permission(self, request):
+        return False  # requested from "Payout methods"
+
+    def has_change_permission(self, request, obj=None):
+        return False  # decided through the approve / reject actions only
 
     def has_delete_permission(self, request, obj=None):
         return False
 
+    def has_approve_permission(self, request):
+        return request.user.has_perm(method_changes.APPROVE_PERMISSION)
+
+    @admin.action(description="Approve selected destination changes", permissions=["approve"])
+    def approve_changes(self, request, queryset):
+        pending = queryset.filter(status=PayoutMethodChange.Status.PENDING).select_related(
+            "affiliate", "requested_by").order_by("pk")
+        if request.POST.get("apply"):
+            for change in pending:
+                try:
+                    method_changes.payout_method_change_approve(change=change, acting_user=request.user)
+                except PayoutError as exc:
+                    self.message_user(request, f"Destination change #{change.pk} refused: {exc}", messages.ERROR)
+                else:
+                    self.message_user(request, f"Destination change #{change.pk} approved and applied.",
+                                      messages.SUCCESS)
+            return None
+        return TemplateResponse(request, "payouts/admin/destination_change_confirm.html", {
+            **self.admin_site.each_context(request), "title": "Approve payout destination changes",
+            "changes": [(change, _values_table(change)) for change in pending], "action": "approve_changes",
+            "opts": self.model._meta,
+        })
+
+    @admin.action(description="Reject selected destination changes", permissions=["approve"])
+    def reject_changes(self, request, queryset):
+        form = ReasonForm(request.POST if request.POST.get("apply") else None)
+        pending = queryset.filter(status=PayoutMethodChange.Status.PENDING).order_by("pk")
+        if request.POST.get("apply") and form.is_valid():
+            for change in pending:
+                try:
+                    method_changes.payout_method_change_reject(change=change, acting_user=request.user,
+                                                               reason=form.cleaned_data["reason"])
+                except PayoutError as exc:
+                    self.message_user(request, f"Destination change #{change.pk}: {exc}", messages.ERROR)
+                else:
+                    self.message_user(request, f"Destination change #{change.pk} rejected.", messages.SUCCESS)
+            return None
+        return TemplateResponse(request, "payouts/admin/reason_form.html", {
+            **self.admin_site.each_context(request), "title": "Reject destination changes", "form": form,
+            "queryset": pending, "action": "reject_changes", "intro": "Nothing is applied to the payout methods.",
+            "submit_label": "Reject", "opts": self.model._meta,
+        })
+
 
 @admin.register(FxRate)
-class FxRateAdmin(ImportExportModelAdmin):
+class FxRateAdmin(AuditedAdminMixin, ImportExportModelAdmin):
     resource_classes = [FxRateResource]
     list_display = ("base", "quote", "rate", "source", "as_of", "created_at")
     list_filter = ("base", "quote", "source")
@@ -180,7 +344,7 @@ class PayoutAdmin(admin.ModelAdmin):
     date_hierarchy = "created_at"
     actions = ("submit_for_approval", "approve_payouts", "cancel_payouts")
     fieldsets = (
-        (None, {"fields": ("reference", "status", "affiliate", "method", "transitions")}),
+        (None, {"fields": ("reference", "status", "affiliate", "method", "destination_masked", "transitions")}),
         ("Amounts", {"fields": ("amount", "currency", "source_amount", "source_currency")}),
         ("Exchange rate", {"fields": ("fx_rate", "fx_source", "fx_as_of", "fx_lock_mode", "fx_locked_at")}),
         ("Gateway", {"fields": ("gateway_reference", "submission_count", "failure_code", "failure_reason")}),
@@ -207,6 +371,13 @@ class PayoutAdmin(admin.ModelAdmin):
     @admin.display(description="Method", ordering="method__kind")
     def method_kind(self, obj):
         return obj.method.get_kind_display()
+
+    @admin.display(description="Pays to (masked; in full on the approval page)")
+    def destination_masked(self, obj):
+        if obj.destination is None:
+            return f"Not recorded yet (taken when submitted for approval): now {describe(obj.method.destination())}"
+        changed = f" — set by {obj.destination_changed_by} (method change)" if obj.destination_changed_by_id else ""
+        return describe(obj.destination) + changed
 
     @admin.display(description="History")
     def history(self, obj):
@@ -422,3 +593,169 @@ class FailedPayoutAdmin(_QueueAdmin):
     list_display = ("reference", "affiliate", "amount_display", "method_kind", "failure_code", "failure_reason",
                     "failed_at", "submission_count")
     list_filter = ("failure_code", "currency", "method__kind")
+
+
+@admin.register(PayoutHold)
+class PayoutHoldAdmin(admin.ModelAdmin):
+    """Held balances: suspended or banned affiliates' money, kept out of payout runs until Finance
+    releases it (once the affiliate is active again)."""
+
+    list_display = ("affiliate", "affiliate_status", "held_balance", "reason", "created_at", "released_at",
+                    "released_by", "release_reason")
+    list_filter = (("released_at", admin.EmptyFieldListFilter),)
+    search_fields = ("affiliate__name", "=affiliate__id")
+    list_select_related = ("affiliate", "released_by")
+    readonly_fields = ("affiliate", "reason", "created_at", "created_by", "released_at", "released_by", "release_reason")
+    actions = ("release_holds",)
+
+    def changelist_view(self, request, extra_context=None):
+        self._balances = None
+        return super().changelist_view(request, extra_context)
+
+    @admin.display(description="Affiliate status")
+    def affiliate_status(self, obj):
+        return obj.affiliate.get_status_display()
+
+    @admin.display(description="Held balance")
+    def held_balance(self, obj):
+        if obj.released_at is not None:
+            return "—"
+        if getattr(self, "_balances", None) is None:  # one query for the page's live holds
+            ids = PayoutHold.objects.filter(released_at__isnull=True).values_list("affiliate_id", flat=True)
+            self._balances = services.affiliate_balances(affiliate_ids=list(ids))
+        amounts = [f"{total:,.2f} {currency}" for (affiliate_id, currency), total in sorted(self._balances.items())
+                   if affiliate_id == obj.affiliate_id]
+        return ", ".join(amounts) or "0"
+
+    def has_add_permission(self, request):
+        return False  # payout runs place holds
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def has_release_permission(self, request):
+        return request.user.has_perm("payouts.release_payouthold")
+
+    @admin.action(description="Release selected held balances (the next payout run pays them)", permissions=["release"])
+    def release_holds(self, request, queryset):
+        form = ReasonForm(request.POST if request.POST.get("apply") else None)
+        live = queryset.filter(released_at__isnull=True).select_related("affiliate").order_by("pk")
+        if request.POST.get("apply") and form.is_valid():
+            for hold in live:
+                try:
+                    services.payout_hold_release(hold=hold, acting_user=request.user, reason=form.cleaned_data["reason"])
+                except PayoutError as exc:
+                    self.message_user(request, f"Release refused: {exc}", messages.ERROR)
+                else:
+                    self.message_user(request, f"Released the held balance of {hold.affiliate}.", messages.SUCCESS)
+            return None
+        return TemplateResponse(request, "payouts/admin/reason_form.html", {
+            **self.admin_site.each_context(request), "title": "Release held balances", "form": form,
+            "queryset": live, "action": "release_holds", "submit_label": "Release",
+            "intro": "The next payout run pays these balances.", "opts": self.model._meta,
+        })
+
+
+class ManualAdjustmentForm(forms.ModelForm):
+    month = forms.CharField(help_text="YYYY-MM: the period it belongs to (a closed one books into the next open one).")
+
+    class Meta:
+        model = ManualAdjustment
+        fields = ("affiliate", "amount", "currency", "reason_code", "note")
+
+    def clean_month(self):
+        from apps.commissions.periods import parse_period
+
+        try:
+            return parse_period(self.cleaned_data["month"])
+        except ValueError as exc:
+            raise forms.ValidationError(str(exc)) from exc
+
+
+@admin.register(ManualAdjustment)
+class ManualAdjustmentAdmin(admin.ModelAdmin):
+    """Manual credits and debits: booked by one Finance user, approved by another before they reach
+    the ledger."""
+
+    list_display = ("id", "requested_at", "affiliate", "amount_display", "reason_code", "period", "status",
+                    "requested_by", "decided_by", "note")
+    list_filter = ("status", "reason_code", "currency")
+    search_fields = ("affiliate__name", "=affiliate__id", "note")
+    list_select_related = ("affiliate", "requested_by", "decided_by")
+    autocomplete_fields = ("affiliate",)
+    actions = ("approve_adjustments", "reject_adjustments")
+    readonly_fields = ("affiliate", "amount", "currency", "reason_code", "note", "period", "status", "requested_by",
+                       "requested_at", "decided_by", "decided_at", "decision_reason", "entry")
+
+    @admin.display(description="Amount", ordering="amount")
+    def amount_display(self, obj):
+        return f"{obj.amount:+,.2f} {obj.currency}"
+
+    def get_form(self, request, obj=None, **kwargs):
+        if obj is None:
+            kwargs["form"] = ManualAdjustmentForm
+        return super().get_form(request, obj, **kwargs)
+
+    def get_fields(self, request, obj=None):
+        return ("affiliate", "amount", "currency", "reason_code", "note", "month") if obj is None else self.readonly_fields
+
+    def get_readonly_fields(self, request, obj=None):
+        return () if obj is None else self.readonly_fields
+
+    def has_change_permission(self, request, obj=None):
+        return obj is None and super().has_change_permission(request, obj)
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def save_model(self, request, obj, form, change):
+        data = form.cleaned_data
+        try:
+            created = adjustments.manual_adjustment_request(
+                affiliate=data["affiliate"], amount=data["amount"], currency=data["currency"],
+                reason_code=data["reason_code"], note=data["note"], period=data["month"], acting_user=request.user)
+        except PayoutError as exc:
+            request._adjustment_error = str(exc)
+            return
+        obj.pk = created.pk
+
+    def log_addition(self, request, obj, message):
+        pass  # the audit log holds the request
+
+    def response_add(self, request, obj, post_url_continue=None):
+        error = getattr(request, "_adjustment_error", None)
+        if error:
+            self.message_user(request, f"Adjustment refused: {error}", messages.ERROR)
+        else:
+            self.message_user(request, f"Adjustment #{obj.pk} recorded; another Finance user must approve it before "
+                              "it reaches the ledger.", messages.WARNING)
+        return HttpResponseRedirect(reverse("admin:payouts_manualadjustment_changelist"))
+
+    def has_approve_permission(self, request):
+        return request.user.has_perm(adjustments.APPROVE_PERMISSION)
+
+    def _decide(self, request, queryset, decide, verb, **kwargs):
+        for adjustment in queryset.filter(status=ManualAdjustment.Status.PENDING).order_by("pk"):
+            try:
+                decide(adjustment=adjustment, acting_user=request.user, **kwargs)
+            except PayoutError as exc:
+                self.message_user(request, f"Adjustment #{adjustment.pk} refused: {exc}", messages.ERROR)
+            else:
+                self.message_user(request, f"Adjustment #{adjustment.pk} {verb}.", messages.SUCCESS)
+
+    @admin.action(description="Approve selected adjustments (book them on the ledger)", permissions=["approve"])
+    def approve_adjustments(self, request, queryset):
+        self._decide(request, queryset, adjustments.manual_adjustment_approve, "approved and booked")
+
+    @admin.action(description="Reject selected adjustments", permissions=["approve"])
+    def reject_adjustments(self, request, queryset):
+        form = ReasonForm(request.POST if request.POST.get("apply") else None)
+        if request.POST.get("apply") and form.is_valid():
+            self._decide(request, queryset, adjustments.manual_adjustment_reject, "rejected",
+                         reason=form.cleaned_data["reason"])
+            return None
+        return TemplateResponse(request, "payouts/admin/reason_form.html", {
+            **self.admin_site.each_context(request), "title": "Reject adjustments", "form": form,
+            "queryset": queryset.filter(status=ManualAdjustment.Status.PENDING), "action": "reject_adjustments",
+            "submit_label": "Reject", "intro": "Nothing is booked.", "opts": self.model._meta,
+        })

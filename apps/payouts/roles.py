@@ -10,6 +10,15 @@ from __future__ import annotations
 from apps.commissions.roles import merged_roles as commissions_roles
 from apps.core.roles import FINANCE, INTEGRATIONS
 
+# Dual control (ISSUE 12): any Finance user requests, another one approves (never the requester).
+DUAL_CONTROL_PERMISSIONS = [
+    "payouts.view_payoutmethodchange", "payouts.add_payoutmethodchange", "payouts.change_payoutmethodchange",
+    "payouts.approve_payoutmethodchange",
+    "payouts.view_manualadjustment", "payouts.add_manualadjustment", "payouts.change_manualadjustment",
+    "payouts.approve_manualadjustment",
+    "payouts.view_payouthold", "payouts.change_payouthold", "payouts.release_payouthold",
+]
+
 EXTRA_ROLE_PERMISSIONS: dict[str, list[str]] = {
     FINANCE: [
         "payouts.view_payout", "payouts.change_payout", "payouts.approve_payout",
@@ -19,6 +28,7 @@ EXTRA_ROLE_PERMISSIONS: dict[str, list[str]] = {
         "payouts.view_payoutrunline", "payouts.view_payoutallocation",
         "payouts.view_payoutmethod", "payouts.add_payoutmethod", "payouts.change_payoutmethod",
         "payouts.view_fxrate", "payouts.add_fxrate",
+        *DUAL_CONTROL_PERMISSIONS,
         "integrations.view_outbounddelivery", "integrations.view_deliveryattempt",
     ],
     INTEGRATIONS: [

@@ -11,9 +11,16 @@ from django.utils import timezone
 from apps.core.filters import filterset_apply
 from apps.core.models import AuditLog
 from apps.integrations.outbound_models import DeliveryAttempt, OutboundDelivery
+from apps.payouts.destinations import describe, same_payee
 from apps.payouts.filters import PayoutFilter
 from apps.payouts.fx import FxRateMissing, fx_quote
-from apps.payouts.models import FxLockMode, Payout, PayoutAllocation
+from apps.payouts.models import (
+    FxLockMode,
+    Payout,
+    PayoutAllocation,
+    PayoutMethodChange,
+    PayoutStatus,
+)
 
 
 def totals_by_currency(payouts: QuerySet[Payout]) -> list[dict]:
@@ -21,12 +28,29 @@ def totals_by_currency(payouts: QuerySet[Payout]) -> list[dict]:
     return list(payouts.order_by().values("currency").annotate(count=Count("id"), total=Sum("amount")).order_by("currency"))
 
 
+def last_paid_destinations(affiliate_ids) -> dict[int, Payout]:
+    """Each affiliate's most recently completed payout (one query)."""
+    latest = (
+        Payout.objects.filter(affiliate_id__in=list(affiliate_ids), status=PayoutStatus.COMPLETED)
+        .order_by("affiliate_id", "-completed_at", "-id").distinct("affiliate_id")
+    )
+    return {payout.affiliate_id: payout for payout in latest}
+
+
 def approval_preview(payouts: QuerySet[Payout]) -> dict:
     """What a bulk approval will commit to: count, totals per currency, the rate of each payout
-    (the locked one, or for disbursement-locked payouts the rate that approval would lock now)."""
+    (the locked one, or for disbursement-locked payouts the rate that approval would lock now),
+    and where each one pays, in full, with a warning when that differs from where the affiliate
+    was last paid or a destination change is waiting for approval."""
     now = timezone.now()
     rows, totals = [], defaultdict(Decimal)
-    for payout in payouts.select_related("affiliate", "method").order_by("pk"):
+    payouts = list(payouts.select_related("affiliate", "method", "prepared_by", "destination_changed_by").order_by("pk"))
+    last_paid = last_paid_destinations({p.affiliate_id for p in payouts})
+    pending_changes = set(
+        PayoutMethodChange.objects.filter(affiliate_id__in={p.affiliate_id for p in payouts},
+                                          status=PayoutMethodChange.Status.PENDING).values_list("affiliate_id", flat=True)
+    )
+    for payout in payouts:
         rate, source, as_of, amount, note = payout.fx_rate, payout.fx_source, payout.fx_as_of, payout.amount, "locked"
         if payout.fx_lock_mode == FxLockMode.DISBURSEMENT:
             try:
@@ -37,7 +61,21 @@ def approval_preview(payouts: QuerySet[Payout]) -> dict:
                 rate, source, as_of, amount = quote.rate, quote.source, quote.as_of, quote.convert(payout.source_amount)
                 note = "locked at approval"
         totals[payout.currency] += amount
-        rows.append({"payout": payout, "rate": rate, "source": source, "as_of": as_of, "amount": amount, "note": note})
+        warnings = []
+        previous = last_paid.get(payout.affiliate_id)
+        if previous is None:
+            warnings.append("First payout to this affiliate: no earlier paid destination to compare with.")
+        elif not same_payee(previous.destination, payout.destination):
+            warnings.append(f"Differs from the last paid destination ({previous.reference}: "
+                            f"{describe(previous.destination, masked=False)}).")
+        if payout.affiliate_id in pending_changes:
+            warnings.append("A payout destination change for this affiliate is waiting for approval: approval is refused.")
+        if payout.destination_changed_by_id:
+            warnings.append(f"Destination set by {payout.destination_changed_by} (method change).")
+        rows.append({"payout": payout, "rate": rate, "source": source, "as_of": as_of, "amount": amount, "note": note,
+                     "destination": describe(payout.destination, masked=False),
+                     "differs": previous is not None and not same_payee(previous.destination, payout.destination),
+                     "warnings": warnings})
     return {"rows": rows, "count": len(rows), "totals": sorted(totals.items())}
 
 

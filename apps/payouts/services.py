@@ -2,6 +2,7 @@
 
     draft -> pending_approval -> approved -> submitted -> completed | failed
     failed -> submitted (retry, same reference) | cancelled
+    failed -> pending_approval (paid through another method: a new destination, approved anew)
 
 plus the moves the outside world forces on us: the gateway may confirm or fail a payout before
 our own record says it accepted the request (approved -> completed | failed), and may confirm
@@ -14,6 +15,13 @@ admin), and writes its audit row in the same transaction. Approval needs the Fin
 permission `payouts.approve_payout` and, with maker-checker on, an approver other than the
 preparer. Approval queues the gateway request as an outbound delivery in the same
 transaction (the delivery row is the outbox), with `Idempotency-Key: <reference>`.
+
+Where the money goes is dual-controlled (DOMAIN.md "Controls"): submission for approval copies
+the method's destination onto the payout (`Payout.destination`), and every gateway request,
+first or retry, is built from that copy. Switching a payout to another method copies the new
+destination and, for a failed payout, sends it back for approval, which its changer can never
+give. A payout whose affiliate has a destination change waiting for approval cannot be
+approved (apps.payouts.method_changes).
 """
 
 from __future__ import annotations
@@ -33,7 +41,7 @@ from django.utils import timezone
 from apps.affiliates.models import Affiliate
 from apps.commissions.models import CommissionEntry, Statement
 from apps.commissions.services import commission_entries_set_status
-from apps.core.audit import audit_record, snapshot
+from apps.core.audit import audit_change, audit_record, snapshot
 from apps.integrations import outbound
 from apps.integrations.outbound_models import OutboundEndpoint
 from apps.payouts import conf
@@ -42,10 +50,13 @@ from apps.payouts.models import (
     FxLockMode,
     Payout,
     PayoutAllocation,
+    PayoutHold,
     PayoutMethod,
+    PayoutMethodChange,
     PayoutRun,
     PayoutRunLine,
     PayoutStatus,
+    destination_request_details,
 )
 
 logger = logging.getLogger(__name__)
@@ -54,7 +65,8 @@ S = PayoutStatus
 APPROVE_PERMISSION = "payouts.approve_payout"
 GATEWAY_TOPIC = "payout.request"
 _AUDITED = ["status", "amount", "currency", "method_id", "fx_rate", "fx_source", "fx_as_of", "fx_locked_at",
-            "gateway_reference", "failure_code", "failure_reason", "submission_count"]
+            "gateway_reference", "failure_code", "failure_reason", "submission_count", "destination",
+            "destination_changed_by_id", "prepared_by_id", "approved_by_id"]
 
 
 class PayoutError(ValueError):
@@ -77,7 +89,7 @@ TRANSITIONS: dict[str, frozenset[str]] = {
     S.PENDING_APPROVAL: frozenset({S.APPROVED, S.CANCELLED}),
     S.APPROVED: frozenset({S.SUBMITTED, S.COMPLETED, S.FAILED}),
     S.SUBMITTED: frozenset({S.COMPLETED, S.FAILED}),
-    S.FAILED: frozenset({S.SUBMITTED, S.CANCELLED, S.COMPLETED}),
+    S.FAILED: frozenset({S.SUBMITTED, S.CANCELLED, S.COMPLETED, S.PENDING_APPROVAL}),
     S.COMPLETED: frozenset(),
     S.CANCELLED: frozenset(),
 }
@@ -91,7 +103,16 @@ def _require_move(payout: Payout, to_status: str, verb: str) -> None:
 
 
 def can_submit_for_approval(payout: Payout, acting_user=None) -> None:
-    _require_move(payout, S.PENDING_APPROVAL, "submitted for approval")
+    if payout.status != S.DRAFT:
+        raise PayoutTransitionRefused(
+            f"Payout {payout.reference} is {payout.get_status_display().lower()}; it cannot be submitted for approval."
+        )
+    if not payout.method.is_active:
+        raise PayoutTransitionRefused(f"The payout method of {payout.reference} is no longer active; change the method.")
+
+
+def pending_destination_changes(affiliate_id: int):
+    return PayoutMethodChange.objects.filter(affiliate_id=affiliate_id, status=PayoutMethodChange.Status.PENDING)
 
 
 def can_approve(payout: Payout, acting_user) -> None:
@@ -103,6 +124,18 @@ def can_approve(payout: Payout, acting_user) -> None:
     if conf.get("PAYOUT_MAKER_CHECKER") and payout.prepared_by_id is not None and payout.prepared_by_id == acting_user.pk:
         raise PayoutTransitionRefused(
             f"Payout {payout.reference} was prepared by you; another Finance user must approve it (maker-checker)."
+        )
+    # Not subject to the maker-checker setting: destinations are always dual-controlled.
+    if payout.destination_changed_by_id is not None and payout.destination_changed_by_id == acting_user.pk:
+        raise PayoutTransitionRefused(
+            f"You changed where payout {payout.reference} pays; another Finance user must approve it."
+        )
+    if payout.destination is None:
+        raise PayoutTransitionRefused(f"Payout {payout.reference} has no recorded destination; submit it for approval.")
+    if pending_destination_changes(payout.affiliate_id).exists():
+        raise PayoutTransitionRefused(
+            f"Payout {payout.reference}: the affiliate has a payout destination change waiting for approval; "
+            "decide it first (Payout destination changes)."
         )
 
 
@@ -123,6 +156,8 @@ def can_change_method(payout: Payout, method: PayoutMethod, acting_user=None) ->
         raise PayoutTransitionRefused("That payout method belongs to another affiliate.")
     if not method.is_active:
         raise PayoutTransitionRefused("That payout method is not active.")
+    if method.pk == payout.method_id:
+        raise PayoutTransitionRefused(f"Payout {payout.reference} already pays through that method.")
     if method.currency != payout.currency:
         raise PayoutTransitionRefused(
             f"The new method pays {method.currency} but payout {payout.reference} is in {payout.currency}; "
@@ -199,7 +234,7 @@ def _event_data(payout: Payout) -> dict:
         "source_amount": str(payout.source_amount),
         "source_currency": payout.source_currency,
         "fx_rate": str(payout.fx_rate),
-        "method": payout.method.kind,
+        "method": (payout.destination or {}).get("kind") or payout.method.kind,
         "status": payout.status,
         "gateway_reference": payout.gateway_reference or None,
     }
@@ -227,11 +262,15 @@ def gateway_endpoint() -> OutboundEndpoint:
 
 
 def gateway_request_body(payout: Payout) -> dict:
+    """The payout request, paying the approved destination snapshot (never the method's current
+    values, which may have changed since)."""
+    if payout.destination is None:
+        raise PayoutTransitionRefused(f"Payout {payout.reference} has no approved destination.")
     return {
         "reference": payout.reference,
         "amount": str(payout.amount),
         "currency": payout.currency,
-        "method": payout.method.request_details(),
+        "method": destination_request_details(payout.destination),
         "beneficiary": {"affiliate_id": payout.affiliate_id, "name": payout.affiliate.name},
     }
 
@@ -256,14 +295,16 @@ def _queue_gateway_request(payout: Payout, endpoint: OutboundEndpoint) -> None:
 
 
 def payout_submit_for_approval(*, payout: Payout, acting_user) -> Payout:
-    """draft -> pending_approval. The submitter is the preparer (the maker)."""
+    """draft -> pending_approval. The submitter is the preparer (the maker). The method's
+    destination is copied onto the payout: what the approver sees and the gateway is paid to."""
     with transaction.atomic():
         locked = _lock(payout)
         can_submit_for_approval(locked, acting_user)
         before = snapshot(locked, _AUDITED)
         locked.status, locked.prepared_by = S.PENDING_APPROVAL, acting_user
         locked.submitted_for_approval_at = timezone.now()
-        _save(locked, "status", "prepared_by", "submitted_for_approval_at")
+        locked.destination = locked.method.destination()
+        _save(locked, "status", "prepared_by", "submitted_for_approval_at", "destination")
         _audit(locked, "submitted_for_approval", before, acting_user=acting_user)
     return locked
 
@@ -352,13 +393,28 @@ def payout_retry(*, payout: Payout, acting_user) -> Payout:
 
 
 def payout_change_method(*, payout: Payout, method: PayoutMethod, acting_user, reason: str = "") -> Payout:
-    """Pay through another of the affiliate's methods (same currency). Draft, pending or failed."""
+    """Pay through another of the affiliate's methods (same currency). Draft, pending or failed.
+
+    A pending or failed payout gets the new method's destination as its snapshot and waits (again)
+    for approval, which the person who changed it can never give: a failed payout goes back to
+    pending approval with the changer as its preparer; it is not retried.
+    """
     with transaction.atomic():
         locked = _lock(payout)
+        method = PayoutMethod.objects.select_for_update().get(pk=method.pk)  # its values as they are now
         can_change_method(locked, method, acting_user)
         before = snapshot(locked, _AUDITED)
-        locked.method = method
-        _save(locked, "method")
+        locked.method, locked.destination_changed_by = method, acting_user
+        fields = ["method", "destination_changed_by"]
+        if locked.status in (S.PENDING_APPROVAL, S.FAILED):
+            locked.destination = method.destination()
+            fields.append("destination")
+        if locked.status == S.FAILED:
+            locked.status, locked.prepared_by = S.PENDING_APPROVAL, acting_user
+            locked.submitted_for_approval_at = timezone.now()
+            locked.approved_by, locked.approved_at = None, None
+            fields += ["status", "prepared_by", "submitted_for_approval_at", "approved_by", "approved_at"]
+        _save(locked, *fields)
         _audit(locked, "method_changed", before, acting_user=acting_user, reason=reason)
     return locked
 
@@ -482,7 +538,10 @@ def payout_method_create(
     is_default: bool = True,
     acting_user=None,
 ) -> PayoutMethod:
-    """Add a payout method; as the default it replaces the affiliate's previous default."""
+    """Add a payout method directly; as the default it replaces the affiliate's previous default.
+
+    Bootstrap path for system setup (the sandbox gateway, imports) only: people change payout
+    destinations through a second-person-approved request (apps.payouts.method_changes)."""
     if kind not in PayoutMethod.Kind.values:
         raise PayoutError(f"Unknown payout method {kind!r}.")
     if kind == PayoutMethod.Kind.USDT and not (beneficiary_name.strip() and beneficiary_address.strip() and wallet_address.strip()):
@@ -492,14 +551,17 @@ def payout_method_create(
     with transaction.atomic():
         Affiliate.objects.select_for_update().get(pk=affiliate.pk)  # one default at a time
         if is_default:
-            PayoutMethod.objects.filter(affiliate=affiliate, is_default=True).update(is_default=False)
+            for previous in PayoutMethod.objects.filter(affiliate=affiliate, is_default=True).order_by("pk"):
+                before = snapshot(previous)
+                previous.is_default = False
+                previous.save(update_fields=["is_default", "updated_at"])
+                audit_change(instance=previous, before=before, actor=acting_user)
         method = PayoutMethod.objects.create(
             affiliate=affiliate, kind=kind, currency=currency.upper(), threshold=threshold, details=details or {},
             beneficiary_name=beneficiary_name.strip(), beneficiary_address=beneficiary_address.strip(),
             wallet_address=wallet_address.strip(), is_default=is_default,
         )
-        audit_record(action="payout_method.created", instance=method, actor=acting_user,
-                     actor_label="" if acting_user else "system", after=snapshot(method, ["kind", "currency", "threshold", "is_default"]))
+        audit_change(instance=method, before=None, actor=acting_user)
     return method
 
 
@@ -559,6 +621,7 @@ def payout_run_create(*, acting_user=None, now: dt.datetime | None = None) -> Pa
         for statement in statements:
             groups[(statement.affiliate_id, statement.currency)].append(statement)
         methods = _default_methods({affiliate_id for affiliate_id, _ in groups})
+        holds = _holds_for({affiliate_id for affiliate_id, _ in groups}, acting_user)
         run = PayoutRun.objects.create(created_by=acting_user, source="statements")
         totals: dict[str, Decimal] = defaultdict(Decimal)
         lines = []
@@ -568,6 +631,9 @@ def payout_run_create(*, acting_user=None, now: dt.datetime | None = None) -> Pa
                                  outcome=PayoutRunLine.Outcome.CARRIED_FORWARD)
             lines.append(line)
             method = methods.get(affiliate_id)
+            if affiliate_id in holds:
+                line.outcome, line.note = PayoutRunLine.Outcome.HELD, f"Held: {holds[affiliate_id].reason}"[:300]
+                continue
             if balance <= 0:
                 line.note = "No positive balance."
                 continue
@@ -592,13 +658,57 @@ def payout_run_create(*, acting_user=None, now: dt.datetime | None = None) -> Pa
             totals[payout.currency] += payout.amount
         PayoutRunLine.objects.bulk_create(lines)
         run.payout_count = sum(1 for line in lines if line.outcome == PayoutRunLine.Outcome.PAYOUT)
+        held = sum(1 for line in lines if line.outcome == PayoutRunLine.Outcome.HELD)
         run.carried_forward_count = len(lines) - run.payout_count
         run.totals = {currency: str(total) for currency, total in sorted(totals.items())}
         run.save(update_fields=["payout_count", "carried_forward_count", "totals"])
         audit_record(action="payout_run.created", instance=run, actor=acting_user,
                      actor_label="" if acting_user else "system",
-                     after={"payouts": run.payout_count, "carried_forward": run.carried_forward_count, "totals": run.totals})
+                     after={"payouts": run.payout_count, "carried_forward": run.carried_forward_count, "held": held,
+                            "totals": run.totals})
     return run
+
+
+def _holds_for(affiliate_ids: set[int], acting_user) -> dict[int, PayoutHold]:
+    """The live holds of these affiliates, placing one on each suspended or banned affiliate that
+    has none (the partial unique index makes a concurrent run's insert a no-op)."""
+    live = PayoutHold.objects.filter(affiliate_id=OuterRef("pk"), released_at__isnull=True)
+    inactive = (Affiliate.objects.filter(pk__in=affiliate_ids).exclude(status=Affiliate.Status.ACTIVE)
+                .exclude(Exists(live)).order_by("pk"))
+    new_holds = [
+        PayoutHold(affiliate_id=a.pk, reason=f"Affiliate {a.get_status_display().lower()}; held until Finance releases it.")
+        for a in inactive
+    ]
+    if new_holds:
+        PayoutHold.objects.bulk_create(new_holds, ignore_conflicts=True)
+        for hold in PayoutHold.objects.filter(affiliate_id__in=[h.affiliate_id for h in new_holds], released_at__isnull=True):
+            audit_record(action="payout_hold.placed", instance=hold, actor=acting_user,
+                         actor_label="" if acting_user else "payout run", after=snapshot(hold, ["affiliate", "reason"]))
+    return {h.affiliate_id: h for h in PayoutHold.objects.filter(affiliate_id__in=affiliate_ids, released_at__isnull=True)}
+
+
+def payout_hold_release(*, hold: PayoutHold, acting_user, reason: str) -> PayoutHold:
+    """Finance releases a held balance: the next payout run pays it. Refused while the affiliate
+    is still suspended or banned (Compliance reactivates it first) and without a reason."""
+    if acting_user is None or not acting_user.has_perm("payouts.release_payouthold"):
+        raise PayoutError("Releasing a held balance needs the Finance permission to release holds.")
+    if not (reason or "").strip():
+        raise PayoutError("Releasing a held balance needs a reason.")
+    with transaction.atomic():
+        locked = PayoutHold.objects.select_for_update().select_related("affiliate").get(pk=hold.pk)
+        if locked.released_at is not None:
+            raise PayoutError(f"The hold on {locked.affiliate} was already released.")
+        if locked.affiliate.status != Affiliate.Status.ACTIVE:
+            raise PayoutError(
+                f"{locked.affiliate} is {locked.affiliate.get_status_display().lower()}; it must be reactivated "
+                "before its balance is released."
+            )
+        before = snapshot(locked, ["released_at", "released_by", "release_reason"])
+        locked.released_at, locked.released_by, locked.release_reason = timezone.now(), acting_user, reason.strip()
+        locked.save(update_fields=["released_at", "released_by", "release_reason"])
+        audit_record(action="payout_hold.released", instance=locked, actor=acting_user, before=before,
+                     after=snapshot(locked, ["released_at", "released_by", "release_reason"]), reason=reason)
+    return locked
 
 
 def _payout_create(*, run, method, amount, balance, currency, quote: FxQuote, lock_mode, now, group) -> Payout:

@@ -33,6 +33,7 @@ from apps.compliance.services import (
     self_exclusion_end,
     self_exclusion_start,
 )
+from apps.core.audit import audited_save
 from apps.mappings.services import player_register
 
 DEMO_MARKER_EMAIL = "partners@casinoguru-media.demo"
@@ -103,9 +104,10 @@ class Command(BaseCommand):
         )
 
     def _licences(self) -> None:
-        Jurisdiction.objects.bulk_create(
-            [Jurisdiction(code=code, name=name) for code, name in JURISDICTIONS.items()], ignore_conflicts=True
-        )
+        known = set(Jurisdiction.objects.filter(code__in=list(JURISDICTIONS)).values_list("code", flat=True))
+        for code, name in JURISDICTIONS.items():
+            if code not in known:  # audited like an admin save (demo data runs once, alone)
+                audited_save(Jurisdiction(code=code, name=name), actor_label="demo_seed")
         for brand, countries in BRANDS.items():
             for country in countries:
                 brand_licence_set(brand=brand, country=country, is_active=True, note="demo licence")
