@@ -18,4 +18,10 @@ class PayoutsConfig(AppConfig):
         # the outcome of our own payout requests through the outbound engine.
         registry.register("payout.confirmed", handlers.payout_confirmed)
         registry.register("payout.failed", handlers.payout_failed)
+        # What the handlers store, so the door refuses what a column cannot hold (422, not retries).
+        from apps.payouts.models import Payout
+
+        reference = Payout._meta.get_field("gateway_reference").max_length
+        for event_type in ("payout.confirmed", "payout.failed"):
+            registry.limit(event_type, "gateway_reference", reference)
         outbound.register_outcome_handler("payout.request", handlers.gateway_request_outcome)
