@@ -31,6 +31,35 @@ def _pretty(value) -> str:
                        json.dumps(value, indent=2, ensure_ascii=False, sort_keys=True))
 
 
+# Where a payout goes is shown in full only on the payout approval page (Finance); a gateway
+# request's `method` (account, IBAN, wallet, e-mail) and beneficiary are masked here, for every
+# role that reads deliveries.
+GATEWAY_SENSITIVE_KEYS = frozenset({"method", "beneficiary"})
+UNMASKED_KEYS = frozenset({"kind", "affiliate_id", "currency"})
+
+
+def _mask_text(value: str) -> str:
+    if len(value) <= 4:
+        return "••••"
+    return f"{value[:2]}••••{value[-2:]}"
+
+
+def _mask(value, key: str = ""):
+    if isinstance(value, dict):
+        return {k: _mask(v, k) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_mask(v, key) for v in value]
+    if isinstance(value, str) and key not in UNMASKED_KEYS:
+        return _mask_text(value)
+    return value
+
+
+def masked_gateway_payload(payload):
+    if not isinstance(payload, dict):
+        return payload
+    return {k: _mask(v) if k in GATEWAY_SENSITIVE_KEYS else v for k, v in payload.items()}
+
+
 class EndpointForm(forms.ModelForm):
     event_types = forms.MultipleChoiceField(
         choices=[(t, t) for t in SUBSCRIBER_EVENT_TYPES], required=False, widget=forms.CheckboxSelectMultiple
@@ -99,13 +128,13 @@ class OutboundEndpointAdmin(admin.ModelAdmin):
     def has_delete_permission(self, request, obj=None):
         return False
 
-    @admin.action(description="Enable selected endpoints (waiting deliveries are sent)")
+    @admin.action(description="Enable selected endpoints (waiting deliveries are sent)", permissions=["change"])
     def enable_endpoints(self, request, queryset):
         for endpoint in queryset:
             outbound.endpoint_enable(endpoint=endpoint, acting_user=request.user)
         self.message_user(request, f"{queryset.count()} endpoint(s) enabled.", messages.SUCCESS)
 
-    @admin.action(description="Disable selected endpoints")
+    @admin.action(description="Disable selected endpoints", permissions=["change"])
     def disable_endpoints(self, request, queryset):
         count = sum(
             outbound.endpoint_disable(endpoint=e, reason=f"Disabled by {request.user}", acting_user=request.user)
@@ -148,6 +177,8 @@ class _DeliveryAdminBase(admin.ModelAdmin):
 
     @admin.display(description="Payload")
     def payload_pretty(self, obj):
+        if obj.endpoint.kind == OutboundEndpoint.Kind.GATEWAY:
+            return _pretty(masked_gateway_payload(obj.payload))
         return _pretty(obj.payload)
 
     @admin.display(description="Headers")

@@ -72,3 +72,31 @@ def test_deliveries_filter_show_attempts_and_resend(admin_client, receiver):
     admin_client.post(reverse("admin:integrations_outboundalert_changelist"),
                       {"action": "acknowledge", "_selected_action": list(OutboundAlert.objects.values_list("pk", flat=True))})
     assert not OutboundAlert.objects.filter(acknowledged_at__isnull=True).exists()
+
+
+def test_a_gateway_request_page_masks_where_the_money_goes(client):
+    endpoint = outbound.endpoint_create(name="psp", kind="gateway", url="https://psp.example")
+    delivery, _ = outbound.delivery_enqueue(
+        endpoint=endpoint, event_type="payout.request", topic="payout.request", subject="PO-1",
+        url="https://psp.example/payouts", idempotency_key="payout-request:PO-1:1", headers={"Idempotency-Key": "PO-1"},
+        payload={"reference": "PO-1", "amount": "100.00", "currency": "EUR",
+                 "method": {"kind": "bank_wire", "iban": "DE89370400440532013000", "holder": "Jane Doe"},
+                 "beneficiary": {"affiliate_id": 7, "name": "Acme Media"}},
+    )
+    client.force_login(UserFactory(roles=["Integrations"]))
+    page = client.get(reverse("admin:integrations_outbounddelivery_change", args=[delivery.pk])).content.decode()
+    assert "DE89370400440532013000" not in page and "Jane Doe" not in page and "Acme Media" not in page
+    assert "DE••••00" in page and "bank_wire" in page and "PO-1" in page
+
+
+def test_enabling_or_disabling_an_endpoint_needs_the_change_permission(client):
+    endpoint = outbound.endpoint_create(name="psp2", kind="gateway", url="https://psp2.example")
+    viewer = UserFactory(username="viewer-only")
+    from django.contrib.auth.models import Permission
+
+    viewer.user_permissions.add(Permission.objects.get(codename="view_outboundendpoint"))
+    client.force_login(viewer)
+    client.post(reverse("admin:integrations_outboundendpoint_changelist"),
+                {"action": "disable_endpoints", "_selected_action": [endpoint.pk]})
+    endpoint.refresh_from_db()
+    assert endpoint.is_active
