@@ -237,6 +237,7 @@ class SchemaWarningSeen(models.Model):
 from apps.integrations.outbound_models import (  # noqa: E402,F401
     DeadDelivery,
     DeliveryAttempt,
+    EndpointUrlChange,
     OutboundAlert,
     OutboundDelivery,
     OutboundEndpoint,

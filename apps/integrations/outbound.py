@@ -48,6 +48,7 @@ from apps.integrations.outbound_models import (
     SUBSCRIBER_EVENT_TYPES,
     DeliveryAttempt,
     DeliveryStatus,
+    EndpointUrlChange,
     OutboundAlert,
     OutboundDelivery,
     OutboundEndpoint,
@@ -185,11 +186,19 @@ def endpoint_create(
 
 
 def endpoint_update(*, endpoint: OutboundEndpoint, acting_user=None, **changes) -> OutboundEndpoint:
-    """Change an endpoint's url, event types or name (audited)."""
+    """Change an endpoint's url, event types or name (audited).
+
+    A person may not re-point the payment gateway alone: for a gateway endpoint, a URL change by a
+    staff user goes through `endpoint_url_change_request` and a second person's approval. System
+    callers (acting_user None: deployment commands run by whoever operates the servers) may."""
     allowed = {"url", "event_types", "name"}
     unknown = set(changes) - allowed
     if unknown:
         raise OutboundError(f"Cannot change {', '.join(sorted(unknown))} here.")
+    if ("url" in changes and acting_user is not None and endpoint.kind == OutboundEndpoint.Kind.GATEWAY
+            and changes["url"] != endpoint.url):
+        raise OutboundError("The payment gateway's URL changes only with a second person's approval: "
+                            "request the change, and another user approves it.")
     if "event_types" in changes:
         bad = [t for t in changes["event_types"] if t not in SUBSCRIBER_EVENT_TYPES]
         if bad:
@@ -204,6 +213,61 @@ def endpoint_update(*, endpoint: OutboundEndpoint, acting_user=None, **changes) 
         audit_record(action="outbound_endpoint.updated", instance=locked, actor=acting_user,
                      actor_label="" if acting_user else "system", before=before, after=snapshot(locked, sorted(changes)))
     return locked
+
+
+def endpoint_url_change_request(*, endpoint: OutboundEndpoint, url: str, acting_user) -> EndpointUrlChange:
+    """Ask to point the payment-gateway endpoint at `url`; a second person approves (audited)."""
+    with transaction.atomic():
+        locked = OutboundEndpoint.objects.select_for_update().get(pk=endpoint.pk)
+        if locked.kind != OutboundEndpoint.Kind.GATEWAY:
+            raise OutboundError("Only the payment gateway's URL needs an approval; change this one directly.")
+        if url == locked.url:
+            raise OutboundError("That is already the gateway's URL.")
+        if locked.url_changes.filter(status=EndpointUrlChange.Status.PENDING).exists():
+            raise OutboundError("A change of this endpoint's URL is already waiting for approval.")
+        change = EndpointUrlChange.objects.create(endpoint=locked, url_before=locked.url, url_after=url,
+                                                  requested_by=acting_user)
+        audit_record(action="outbound_endpoint.url_change_requested", instance=locked, actor=acting_user,
+                     before={"url": locked.url}, after={"url": url})
+    return change
+
+
+def endpoint_url_change_approve(*, change: EndpointUrlChange, acting_user) -> OutboundEndpoint:
+    """A second person approves: the endpoint now points at the requested URL (audited)."""
+    with transaction.atomic():
+        locked = EndpointUrlChange.objects.select_for_update().select_related("endpoint").get(pk=change.pk)
+        _decidable(locked, acting_user)
+        endpoint = OutboundEndpoint.objects.select_for_update().get(pk=locked.endpoint_id)
+        if endpoint.url != locked.url_before:
+            raise OutboundError("The endpoint's URL changed since this request was made: reject it and ask again.")
+        endpoint.url = locked.url_after
+        endpoint.save(update_fields=["url", "updated_at"])
+        locked.status, locked.decided_by, locked.decided_at = EndpointUrlChange.Status.APPROVED, acting_user, timezone.now()
+        locked.save(update_fields=["status", "decided_by", "decided_at"])
+        audit_record(action="outbound_endpoint.url_change_approved", instance=endpoint, actor=acting_user,
+                     before={"url": locked.url_before}, after={"url": locked.url_after},
+                     reason=f"requested by {locked.requested_by}")
+    return endpoint
+
+
+def endpoint_url_change_reject(*, change: EndpointUrlChange, acting_user, reason: str) -> EndpointUrlChange:
+    with transaction.atomic():
+        locked = EndpointUrlChange.objects.select_for_update().get(pk=change.pk)
+        _decidable(locked, acting_user)
+        locked.status, locked.decided_by, locked.decided_at = EndpointUrlChange.Status.REJECTED, acting_user, timezone.now()
+        locked.reason = reason
+        locked.save(update_fields=["status", "decided_by", "decided_at", "reason"])
+        audit_record(action="outbound_endpoint.url_change_rejected", instance=locked.endpoint, actor=acting_user,
+                     before={"url": locked.url_before}, after={"url": locked.url_before}, reason=reason)
+    return locked
+
+
+def _decidable(change: EndpointUrlChange, acting_user) -> None:
+    if change.status != EndpointUrlChange.Status.PENDING:
+        raise OutboundError(f"This request is already {change.get_status_display().lower()}.")
+    if acting_user is None or acting_user.pk == change.requested_by_id:
+        raise OutboundError("The person who asked for a gateway URL change cannot approve or reject it: "
+                            "another user decides.")
 
 
 def endpoint_disable(*, endpoint: OutboundEndpoint, reason: str, acting_user=None, actor_label: str = "") -> bool:

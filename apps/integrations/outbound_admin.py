@@ -18,6 +18,7 @@ from apps.integrations.outbound_models import (
     SUBSCRIBER_EVENT_TYPES,
     DeadDelivery,
     DeliveryAttempt,
+    EndpointUrlChange,
     OutboundAlert,
     OutboundDelivery,
     OutboundEndpoint,
@@ -112,6 +113,16 @@ class OutboundEndpointAdmin(admin.ModelAdmin):
         data = form.cleaned_data
         if change:
             changes = {k: data[k] for k in ("name", "url", "event_types") if k in form.changed_data}
+            stored = OutboundEndpoint.objects.get(pk=obj.pk)
+            if "url" in changes and stored.kind == OutboundEndpoint.Kind.GATEWAY:
+                try:
+                    outbound.endpoint_url_change_request(endpoint=stored, url=changes.pop("url"), acting_user=request.user)
+                    self.message_user(request, "The gateway's new URL waits for a second person's approval "
+                                               "(\"Gateway URL changes\"); until then payouts go to the current one.",
+                                      messages.WARNING)
+                except outbound.OutboundError as exc:
+                    self.message_user(request, str(exc), messages.ERROR)
+                obj.url = stored.url
             if changes:
                 outbound.endpoint_update(endpoint=obj, acting_user=request.user, **changes)
             return
@@ -230,3 +241,49 @@ class OutboundAlertAdmin(admin.ModelAdmin):
         for alert in queryset:
             outbound.alert_acknowledge(alert=alert, acting_user=request.user)
         self.message_user(request, f"{queryset.count()} alert(s) acknowledged.", messages.SUCCESS)
+
+
+@admin.register(EndpointUrlChange)
+class EndpointUrlChangeAdmin(admin.ModelAdmin):
+    """Requests to re-point the payment gateway, decided by a second person."""
+
+    list_display = ("id", "endpoint", "url_before", "url_after", "status", "requested_by", "requested_at",
+                    "decided_by", "decided_at")
+    list_filter = ("status",)
+    list_select_related = ("endpoint", "requested_by", "decided_by")
+    readonly_fields = ("endpoint", "url_before", "url_after", "status", "requested_by", "requested_at",
+                       "decided_by", "decided_at", "reason")
+    actions = ("approve_changes", "reject_changes")
+
+    def has_add_permission(self, request):
+        return False  # requested by changing the endpoint's URL
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def has_approve_permission(self, request):
+        return request.user.has_perm("integrations.approve_endpointurlchange")
+
+    @admin.action(description="Approve selected changes (the gateway URL changes now)", permissions=["approve"])
+    def approve_changes(self, request, queryset):
+        self._decide(request, queryset, lambda change: outbound.endpoint_url_change_approve(
+            change=change, acting_user=request.user), "approved")
+
+    @admin.action(description="Reject selected changes", permissions=["approve"])
+    def reject_changes(self, request, queryset):
+        self._decide(request, queryset, lambda change: outbound.endpoint_url_change_reject(
+            change=change, acting_user=request.user, reason=f"Rejected by {request.user}"), "rejected")
+
+    def _decide(self, request, queryset, decide, verb: str) -> None:
+        done = 0
+        for change in queryset.order_by("pk"):
+            try:
+                decide(change)
+                done += 1
+            except outbound.OutboundError as exc:
+                self.message_user(request, f"Request {change.pk}: {exc}", messages.ERROR)
+        if done:
+            self.message_user(request, f"{done} gateway URL change(s) {verb}.", messages.SUCCESS)

@@ -9,7 +9,8 @@ from __future__ import annotations
 from django.conf import settings
 from django.contrib.postgres.fields import ArrayField
 from django.db import models
-from django.db.models import Q
+from django.db.models import F, Q
+from django.utils import timezone
 
 from apps.core.models import TimeStampedModel
 
@@ -207,3 +208,40 @@ class DeadDelivery(OutboundDelivery):
         proxy = True
         verbose_name = "dead outbound delivery"
         verbose_name_plural = "dead outbound deliveries"
+
+
+class EndpointUrlChange(models.Model):
+    """A request to point the payment-gateway endpoint at another URL. Where payout requests go is
+    dual-controlled like a payout destination: the change takes effect only when a second person
+    approves it (never the requester; the database refuses it too)."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending approval"
+        APPROVED = "approved", "Approved"
+        REJECTED = "rejected", "Rejected"
+
+    endpoint = models.ForeignKey(OutboundEndpoint, on_delete=models.PROTECT, related_name="url_changes")
+    url_before = models.URLField(max_length=2000)
+    url_after = models.URLField(max_length=2000)
+    requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    requested_at = models.DateTimeField(default=timezone.now)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    decided_at = models.DateTimeField(null=True, blank=True)
+    reason = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-requested_at", "-id"]
+        permissions = [("approve_endpointurlchange", "Can approve a payment-gateway URL change")]
+        constraints = [
+            models.CheckConstraint(condition=~Q(decided_by=F("requested_by")), name="endpointurlchange_four_eyes"),
+            models.UniqueConstraint(fields=["endpoint"], condition=Q(status="pending"),
+                                    name="endpointurlchange_one_pending_per_endpoint"),
+            models.CheckConstraint(condition=Q(status__in=["pending", "approved", "rejected"]),
+                                   name="endpointurlchange_status_valid"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.endpoint}: {self.url_before} -> {self.url_after} ({self.status})"

@@ -14,12 +14,15 @@ EXTRA_ROLE_PERMISSIONS: dict[str, list[str]] = {
         "monitoring.view_alert", "monitoring.change_alert",
         "integrations.view_inboundevent", "integrations.view_deadletterevent", "integrations.view_parkedevent",
         "integrations.replay_inboundevent",  # replay dead letters, re-run parked events
+        "integrations.view_endpointurlchange",  # their gateway URL changes wait for Finance
         "integrations.view_integration", "integrations.view_reconciliationrun",
     ],
     # The retention player list and its exports (the export itself is limited to these roles).
     RETENTION: ["monitoring.view_retentionplayer", "monitoring.view_retentionsegment", "monitoring.add_retentionsegment",
                 "monitoring.change_retentionsegment", "monitoring.delete_retentionsegment"],
-    FINANCE: ["monitoring.view_retentionplayer"],
+    FINANCE: ["monitoring.view_retentionplayer",
+              # Where payout requests go: a second person (Finance) approves a gateway URL change.
+              "integrations.view_endpointurlchange", "integrations.approve_endpointurlchange"],
 }
 
 
