@@ -417,9 +417,13 @@ class PayoutAdmin(admin.ModelAdmin):
 
     # -- single-payout views (POST performs, GET confirms) --
 
-    def _payout(self, request, pk) -> Payout:
-        if not self.has_view_permission(request):
-            raise PermissionDenied
+    def _payout(self, request, pk, *, needs: str) -> Payout:
+        """The payout, for a user who may do this to it: "change" (submit, cancel, change the
+        method) or "approve" (approve, retry); viewing is never enough to act."""
+        allowed = self.has_approve_permission(request) if needs == "approve" else self.has_change_permission(request)
+        if not allowed:
+            what = "approving or retrying payouts" if needs == "approve" else "changing payouts"
+            raise PermissionDenied(f"{what.capitalize()} needs Finance's permission for it; you may only view them.")
         return get_object_or_404(Payout, pk=pk)
 
     def _back(self, payout):
@@ -441,21 +445,21 @@ class PayoutAdmin(admin.ModelAdmin):
         })
 
     def submit_view(self, request, pk):
-        payout = self._payout(request, pk)
+        payout = self._payout(request, pk, needs="change")
         if request.method != "POST":
             return self._confirm(request, payout, "Submit for approval", "Another Finance user will approve it.")
         return self._run(request, payout, "Submit for approval",
                          lambda: services.payout_submit_for_approval(payout=payout, acting_user=request.user))
 
     def approve_view(self, request, pk):
-        payout = self._payout(request, pk)
+        payout = self._payout(request, pk, needs="approve")
         if request.method != "POST":
             return self._approve_confirm(request, Payout.objects.filter(pk=payout.pk), action="")
         return self._run(request, payout, "Approval",
                          lambda: services.payout_approve(payout=payout, acting_user=request.user))
 
     def retry_view(self, request, pk):
-        payout = self._payout(request, pk)
+        payout = self._payout(request, pk, needs="approve")
         if request.method != "POST":
             return self._confirm(request, payout, "Retry payout",
                                  f"The gateway failed it: {payout.failure_reason}. It is sent again with the same "
@@ -463,7 +467,7 @@ class PayoutAdmin(admin.ModelAdmin):
         return self._run(request, payout, "Retry", lambda: services.payout_retry(payout=payout, acting_user=request.user))
 
     def cancel_view(self, request, pk):
-        payout = self._payout(request, pk)
+        payout = self._payout(request, pk, needs="change")
         form = ReasonForm(request.POST or None)
         if request.method == "POST" and form.is_valid():
             return self._run(request, payout, "Cancellation", lambda: services.payout_cancel(
@@ -475,7 +479,7 @@ class PayoutAdmin(admin.ModelAdmin):
         })
 
     def change_method_view(self, request, pk):
-        payout = self._payout(request, pk)
+        payout = self._payout(request, pk, needs="change")
         form = MethodForm(request.POST or None, payout=payout)
         if request.method == "POST" and form.is_valid():
             return self._run(request, payout, "Method change", lambda: services.payout_change_method(

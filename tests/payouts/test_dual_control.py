@@ -268,3 +268,16 @@ def test_adding_a_method_in_the_admin_is_a_request_for_a_second_person(client, a
     change = PayoutMethodChange.objects.get()
     assert (change.action, change.before, change.after["details"]) == ("create", None, {"email": ATTACKER_EMAIL})
     assert list(PayoutMethod.objects.filter(affiliate=affiliate)) == [method]
+
+
+@pytest.mark.parametrize("view", ["submit", "cancel", "change-method", "approve", "retry"])
+def test_viewing_payouts_is_not_enough_to_act_on_one(client, view):
+    from django.contrib.auth.models import Permission
+
+    from tests.factories import UserFactory
+
+    viewer = UserFactory(username=f"viewer-{view}", is_staff=True)
+    viewer.user_permissions.add(Permission.objects.get(codename="view_payout"))
+    client.force_login(viewer)
+    response = client.post(f"/admin/payouts/payout/1/{view}/", {"reason": "x"})
+    assert response.status_code == 403 and b"you may only view them" in response.content
