@@ -16,6 +16,7 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import F, Q
 
+from apps.core.display import format_money
 from apps.core.models import TimeStampedModel
 from apps.core.money import CurrencyField, MoneyField, RoundingMode
 
@@ -413,7 +414,7 @@ class CommissionEntry(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.get_kind_display()} {self.amount} {self.currency} ({self.status})"
+        return f"{self.get_kind_display()} {format_money(self.amount, self.currency)} ({self.status})"
 
     def save(self, *args, **kwargs):
         # Immutability: the service layer changes status through a queryset update, never save().
@@ -472,7 +473,7 @@ class ClawbackCase(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"Clawback #{self.pk}: player #{self.player_id} {self.chargeback_amount} {self.currency}"
+        return f"Clawback #{self.pk}: player #{self.player_id} {format_money(self.chargeback_amount, self.currency)}"
 
 
 class ClawbackCaseEvent(models.Model):
@@ -530,7 +531,7 @@ class ClawbackProposal(models.Model):
         constraints = [models.CheckConstraint(condition=Q(amount__lte=0), name="clawback_proposal_negative")]
 
     def __str__(self) -> str:
-        return f"{self.get_kind_display()}: {self.amount} {self.currency}"
+        return f"{self.get_kind_display()}: {format_money(self.amount, self.currency)}"
 
 
 class Statement(models.Model):
@@ -596,7 +597,7 @@ class StatementLine(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.get_kind_display()}: {self.amount}"
+        return f"{self.get_kind_display()}: {self.amount.normalize():f}"
 
 
 class StatementRevshare(models.Model):

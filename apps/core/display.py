@@ -9,8 +9,6 @@ from __future__ import annotations
 
 from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
 
-from django.contrib import admin
-
 from apps.core.money import currency_exponent
 
 EMPTY = "—"
@@ -60,6 +58,8 @@ def money_column(amount_field: str, currency_field: str = "currency", *, descrip
     (`amount_display = money_column("amount")`) and name it in list_display; as a method it is
     called with the admin first, as a plain function with the row alone.
     """
+
+    from django.contrib import admin  # here, not at import: models use the formatters above
 
     @admin.display(description=description or amount_field.replace("_", " ").capitalize(), ordering=amount_field)
     def column(*args):

@@ -12,6 +12,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import F, Q
 
+from apps.core.display import format_money
 from apps.core.models import TimeStampedModel
 from apps.core.money import CurrencyField, MoneyField
 
@@ -258,7 +259,7 @@ class Payout(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.reference} {self.amount} {self.currency}"
+        return f"{self.reference} {format_money(self.amount, self.currency)}"
 
 
 class PendingApprovalPayout(Payout):
@@ -314,7 +315,7 @@ class PayoutRunLine(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.affiliate_id}: {self.source_amount} {self.source_currency} -> {self.get_outcome_display()}"
+        return f"{self.affiliate_id}: {format_money(self.source_amount, self.source_currency)} -> {self.get_outcome_display()}"
 
 
 class PayoutAllocation(models.Model):
@@ -502,4 +503,4 @@ class ManualAdjustment(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"Adjustment #{self.pk}: {self.amount} {self.currency} for affiliate #{self.affiliate_id} ({self.status})"
+        return f"Adjustment #{self.pk}: {format_money(self.amount, self.currency)} for affiliate #{self.affiliate_id} ({self.status})"

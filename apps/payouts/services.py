@@ -42,6 +42,7 @@ from apps.affiliates.models import Affiliate
 from apps.commissions.models import CommissionEntry, Statement
 from apps.commissions.services import commission_entries_set_status
 from apps.core.audit import audit_change, audit_record, snapshot
+from apps.core.display import format_money
 from apps.integrations import outbound
 from apps.integrations.outbound_models import OutboundEndpoint
 from apps.payouts import conf
@@ -313,7 +314,7 @@ def _lock_rate_at_disbursement(payout: Payout, now: dt.datetime) -> None:
     quote = fx_quote(base=payout.source_currency, quote=payout.currency, at=now)
     amount = quote.convert(payout.source_amount)
     if amount <= 0:
-        raise PayoutTransitionRefused(f"Payout {payout.reference} converts to {amount} {payout.currency}; nothing to pay.")
+        raise PayoutTransitionRefused(f"Payout {payout.reference} converts to {format_money(amount, payout.currency)}; nothing to pay.")
     payout.amount, payout.fx_rate, payout.fx_source, payout.fx_as_of = amount, quote.rate, quote.source, quote.as_of
 
 

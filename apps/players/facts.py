@@ -25,6 +25,7 @@ from decimal import Decimal
 from django.db import models
 from django.db.models import F, Q
 
+from apps.core.display import format_money
 from apps.core.money import LEDGER_DECIMAL_PLACES, LEDGER_MAX_DIGITS, CurrencyField, MoneyField
 
 __all__ = ["Chargeback", "Deposit", "Purchase", "RevenueReport", "Trade"]
@@ -86,7 +87,7 @@ class Deposit(InboundFact):
         ]
 
     def __str__(self) -> str:
-        return f"Deposit {self.system}:{self.deposit_id} {self.amount} {self.currency}"
+        return f"Deposit {self.system}:{self.deposit_id} {format_money(self.amount, self.currency)}"
 
 
 class RevenueReport(InboundFact):
@@ -256,7 +257,7 @@ class Purchase(InboundFact):
         indexes = [models.Index(fields=["player", "purchased_at"], name="purchase_player_purchased_idx")]
 
     def __str__(self) -> str:
-        return f"Purchase {self.system}:{self.purchase_id} {self.product} {self.amount} {self.currency}"
+        return f"Purchase {self.system}:{self.purchase_id} {self.product} {format_money(self.amount, self.currency)}"
 
     @property
     def is_refunded(self) -> bool:
@@ -301,4 +302,4 @@ class Chargeback(InboundFact):
         ]
 
     def __str__(self) -> str:
-        return f"Chargeback {self.system}:{self.chargeback_id} {self.amount} {self.currency}"
+        return f"Chargeback {self.system}:{self.chargeback_id} {format_money(self.amount, self.currency)}"

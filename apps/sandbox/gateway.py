@@ -20,6 +20,7 @@ from django.db import transaction
 from django.utils import timezone
 from standardwebhooks.webhooks import Webhook
 
+from apps.core.display import format_money
 from apps.sandbox.gateway_models import SandboxGatewayConfig, SandboxGatewayPayout
 
 logger = logging.getLogger(__name__)
@@ -105,7 +106,7 @@ def gateway_payout_request(*, idempotency_key: str, body) -> Accepted:
             return Accepted(payout, True, settle_in)
         if (payout.reference, payout.amount, payout.currency) != (reference, amount, currency):
             raise IdempotencyConflict(
-                f"Idempotency-Key {idempotency_key} was used for {payout.reference} {payout.amount} {payout.currency}."
+                f"Idempotency-Key {idempotency_key} was used for {payout.reference} {format_money(payout.amount, payout.currency)}."
             )
         payout.requests += 1
         retry = payout.status == SandboxGatewayPayout.Status.FAILED

@@ -11,6 +11,8 @@ from decimal import Decimal
 from django.db import models
 from django.db.models import Q
 
+from apps.core.display import format_money
+
 
 class SandboxGatewayConfig(models.Model):
     """How the simulated gateway behaves (one row, pk=1): where it reports results, how often
@@ -73,4 +75,4 @@ class SandboxGatewayPayout(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.idempotency_key} {self.amount} {self.currency} ({self.status})"
+        return f"{self.idempotency_key} {format_money(self.amount, self.currency)} ({self.status})"

@@ -35,6 +35,7 @@ from apps.commissions.services.restatements import (
 from apps.compliance.gates import GatePurpose, accrual_gate
 from apps.compliance.models import KycRecord
 from apps.compliance.selectors import player_exclusion_from
+from apps.core.display import format_money
 from apps.core.fx import FxRateMissing, fx_quote
 from apps.players.facts import Deposit, Purchase, RevenueReport, Trade
 from apps.players.models import Player
@@ -101,7 +102,7 @@ def _in_plan_currency(deposit: Deposit, plan: Plan) -> _Counted:
     except FxRateMissing:
         return _Counted(amount=None, missing=(
             f"no {deposit.currency}->{plan.currency} rate in the FX table for "
-            f"{periods.local_date(deposit.occurred_at)} (deposit {deposit.amount} {deposit.currency})"))
+            f"{periods.local_date(deposit.occurred_at)} (deposit {format_money(deposit.amount, deposit.currency)})"))
     return _Counted(amount=ledger_amount(deposit.amount * quote.rate),
                     quote={**quote.describe(), "deposit": str(deposit.amount)})
 

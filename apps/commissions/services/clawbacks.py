@@ -27,6 +27,7 @@ from apps.commissions.services.ledger import (
     plan_for,
 )
 from apps.core.audit import audit_record, snapshot
+from apps.core.display import format_money
 from apps.players.facts import Chargeback
 
 
@@ -108,7 +109,7 @@ def clawback_case_open(*, chargeback: Chargeback, source_event_id: int) -> Clawb
             proposals.append(ClawbackProposal.objects.create(
                 case=case, kind=ClawbackProposal.Kind.REVSHARE, affiliate=player.affiliate, plan=plan,
                 amount=amount, currency=chargeback.currency,
-                explanation=f"Chargeback {chargeback.amount} {chargeback.currency} deducted from NGR "
+                explanation=f"Chargeback {format_money(chargeback.amount, chargeback.currency)} deducted from NGR "
                             f"(admin fee {plan.admin_fee_percent}%) at {plan.revshare_percent}% RevShare",
             ))
         for proposal in proposals:
