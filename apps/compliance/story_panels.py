@@ -5,10 +5,14 @@ from __future__ import annotations
 
 from django.utils import timezone
 from django.utils.html import format_html
+from django.utils.safestring import mark_safe
 
 from apps.compliance.models import ExclusionOverride, KycRecord, SelfExclusion
 from apps.compliance.selectors import brand_is_licensed, kyc_current_status, player_is_self_excluded
 from apps.players.story import ROWS, admin_url, dl, link, story_panel, table
+
+_FLAG_YES = mark_safe('<strong class="story-flag">yes</strong>')
+_FLAG_UNLICENSED = mark_safe('<strong class="story-flag">not licensed</strong>')
 
 
 def _at(value) -> str:
@@ -24,9 +28,9 @@ def compliance(player):
     active = [o for o in overrides if o.starts_at <= now < o.expires_at and (o.revoked_at is None or o.revoked_at > now)]
     summary = dl([
         ("KYC", kyc_current_status(player=player) or "no KYC report"),
-        ("Self-excluded now", format_html('<strong class="story-flag">yes</strong>') if excluded else "no"),
+        ("Self-excluded now", _FLAG_YES if excluded else "no"),
         (f"Licence for {player.brand} in {player.country}", "licensed" if licensed else
-         format_html('<strong class="story-flag">not licensed</strong>')),
+         _FLAG_UNLICENSED),
         ("Overrides in force", ", ".join(f"{o.get_kind_display()} until {_at(o.expires_at)}" for o in active) or "none"),
     ])
     kyc = KycRecord.objects.filter(player=player).order_by("-updated_at")

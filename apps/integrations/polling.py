@@ -337,7 +337,7 @@ def _retry_after(response: requests.Response) -> float | None:
 def _fetch(http: requests.Session, config: PollConfig, params: dict, headers: dict, *, sleep) -> bytes:
     base = float(_setting("AFFILIATEHUB_POLL_RETRY_BASE_SECONDS", 2.0))
     cap = float(_setting("AFFILIATEHUB_POLL_RETRY_CAP_SECONDS", 120.0))
-    backoff = tenacity.wait_exponential_jitter(initial=base, max=cap, jitter=base)
+    backoff = tenacity.wait_exponential_jitter(multiplier=base, max=cap, jitter=base)
 
     def wait(state: tenacity.RetryCallState) -> float:
         exc = state.outcome.exception() if state.outcome else None

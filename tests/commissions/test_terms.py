@@ -296,7 +296,7 @@ def test_deposit_with_no_rate_does_not_count_and_says_why(pipeline, make_player,
     cpa = CommissionEntry.objects.get(kind="cpa", player=player)
     assert cpa.status == "failed"
     assert cpa.status_reason == ("Does not qualify: FTD does not count: no CHF->EUR rate in the FX table for "
-                                 "2026-01-10 (deposit 500.00000000 CHF)")
+                                 "2026-01-10 (deposit 500.00 CHF)")
     page = admin_client.get(reverse("admin:players_player_change", args=[player.pk]))
     assert b"no CHF-&gt;EUR rate in the FX table" in page.content
     statements_close(period=JAN)
