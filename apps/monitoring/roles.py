@@ -16,6 +16,9 @@ EXTRA_ROLE_PERMISSIONS: dict[str, list[str]] = {
         "integrations.replay_inboundevent",  # replay dead letters, re-run parked events
         "integrations.view_endpointurlchange",  # their gateway URL changes wait for Finance
         "integrations.view_integration", "integrations.view_reconciliationrun",
+        # Where conversion data goes: the postback templates that call affiliates' trackers.
+        "affiliates.view_postbacktemplate", "affiliates.add_postbacktemplate",
+        "affiliates.change_postbacktemplate",
     ],
     # The retention player list and its exports (the export itself is limited to these roles).
     RETENTION: ["monitoring.view_retentionplayer", "monitoring.view_retentionsegment", "monitoring.add_retentionsegment",
