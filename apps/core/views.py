@@ -7,6 +7,8 @@ from collections.abc import Callable
 
 from django.db import connection
 from django.http import JsonResponse
+from django.shortcuts import redirect
+from django.templatetags.static import static
 from django.views.decorators.http import require_GET
 
 from affiliatehub.celery import app as celery_app
@@ -66,6 +68,13 @@ def healthz(request):
     checks = {name: component_status(name, check) for name, check in HEALTH_CHECKS.items()}
     healthy = all(status == OK for status in checks.values())
     return JsonResponse({"status": OK if healthy else FAILING, "checks": checks}, status=200 if healthy else 503)
+
+
+def favicon(request):
+    """Browsers ask for /favicon.ico; ours is static/favicon.svg. Resolved per request, not when
+    the URLconf is imported: with the manifest storage (production) the name is only known after
+    collectstatic, and `migrate` or `check` (which import the URLconf) run before it."""
+    return redirect(static("favicon.svg"), permanent=True)
 
 
 def permission_denied(request, exception=None):
