@@ -5,15 +5,28 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test lint bench clean
+.PHONY: install lock run test lint bench clean
 
-$(STAMP): pyproject.toml
+# Installs exactly what requirements.lock pins, each file checked against its hash; then the
+# project itself, editable, with no dependency resolution and the locked setuptools.
+$(STAMP): requirements.lock pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[dev]'
+	$(PY) -m pip install --quiet --require-hashes -r requirements.lock
+	$(PY) -m pip install --quiet --no-deps --no-build-isolation -e .
 	touch $(STAMP)
 
 install: $(STAMP)
+
+# After editing pyproject.toml's dependencies: re-resolve and pin them with their hashes (commit
+# both files). LOCK_ARGS="--upgrade" moves every pin to its newest allowed release,
+# LOCK_ARGS="--upgrade-package django" only that one.
+lock:
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	test -x $(VENV)/bin/pip-compile || $(PY) -m pip install --quiet pip-tools
+	$(VENV)/bin/pip-compile --quiet --generate-hashes --allow-unsafe --strip-extras --extra dev \
+		--build-deps-for editable --no-emit-find-links --no-emit-index-url --no-emit-trusted-host \
+		$(LOCK_ARGS) -o requirements.lock pyproject.toml
 
 run: $(STAMP)
 	$(PY) -m affiliatehub.runner

@@ -1,11 +1,10 @@
 from django.contrib import admin
-from django.templatetags.static import static
 from django.urls import include, path
-from django.views.generic import RedirectView, TemplateView
+from django.views.generic import TemplateView
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 
 from apps.affiliates.views import track_click
-from apps.core.views import healthz
+from apps.core.views import favicon, healthz
 from apps.monitoring import views as monitoring_views
 
 admin.site.site_header = "AffiliateHub"
@@ -28,7 +27,7 @@ api_v1 = [
 
 urlpatterns = [
     path("", TemplateView.as_view(template_name="core/landing.html"), name="landing"),
-    path("favicon.ico", RedirectView.as_view(url=static("favicon.svg"), permanent=True)),
+    path("favicon.ico", favicon),
     path("admin/health/", admin.site.admin_view(monitoring_views.dashboard), name="monitoring-dashboard"),
     path("admin/retention/cohorts/", admin.site.admin_view(monitoring_views.cohorts), name="retention-cohorts"),
     path("admin/", admin.site.urls),

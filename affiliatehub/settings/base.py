@@ -16,7 +16,7 @@ if (BASE_DIR / ".env").exists():
 
 SECRET_KEY = env("SECRET_KEY", default="insecure-dev-key-change-me-in-production")
 DEBUG = env.bool("DEBUG", default=False)
-ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]", "testserver"])
+ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]"])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 
 INSTALLED_APPS = [
@@ -166,6 +166,17 @@ AFFILIATEHUB_API_THROTTLE_RATE = env("AFFILIATEHUB_API_THROTTLE_RATE", default="
 # Click redirects (/t/<code>/) per client, counted on the IP's hash; empty disables it.
 AFFILIATEHUB_CLICK_THROTTLE_RATE = env("AFFILIATEHUB_CLICK_THROTTLE_RATE", default="120/minute")
 AFFILIATEHUB_API_SETTLE_SECONDS = env.float("AFFILIATEHUB_API_SETTLE_SECONDS", default=2.0)
+
+# Operations endpoints. /metrics wants `Authorization: Bearer <AFFILIATEHUB_METRICS_TOKEN>`;
+# with no token set it answers only clients in AFFILIATEHUB_METRICS_ALLOWED_IPS (addresses or
+# CIDR networks; loopback by default, for a scraper on the same machine).
+AFFILIATEHUB_METRICS_TOKEN = env("AFFILIATEHUB_METRICS_TOKEN", default="")
+AFFILIATEHUB_METRICS_ALLOWED_IPS = env.list("AFFILIATEHUB_METRICS_ALLOWED_IPS", default=["127.0.0.1", "::1"])
+# Reverse proxies whose X-Forwarded-For is believed when telling a client's address (API key
+# and metrics allow-lists); empty: the address that connected is the client's.
+AFFILIATEHUB_TRUSTED_PROXIES = env.list("AFFILIATEHUB_TRUSTED_PROXIES", default=[])
+# How often an API key's last use (time and address) is written: at most once per this many seconds.
+AFFILIATEHUB_API_KEY_LAST_USED_INTERVAL = env.int("AFFILIATEHUB_API_KEY_LAST_USED_INTERVAL", default=60)
 
 REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",

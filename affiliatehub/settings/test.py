@@ -3,11 +3,13 @@
 import os
 
 from affiliatehub.settings.base import *  # noqa: F403
-from affiliatehub.settings.base import DATABASES
+from affiliatehub.settings.base import ALLOWED_HOSTS, DATABASES
 
 # Several suites may share one server (parallel checkouts, CI): a suffix keeps them apart.
 DATABASES["default"]["TEST"] = {"NAME": "test_affiliatehub" + os.environ.get("TEST_DB_SUFFIX", "")}
 DATABASES["default"]["CONN_MAX_AGE"] = 0
+# Django's test client calls itself "testserver"; only the suite accepts that host.
+ALLOWED_HOSTS = [*ALLOWED_HOSTS, "testserver"]
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 CELERY_TASK_ALWAYS_EAGER = False
 CELERY_BROKER_URL = "memory://"

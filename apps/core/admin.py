@@ -1,12 +1,15 @@
+import datetime as dt
 import json
 
 from django.contrib import admin, messages
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.html import format_html
 from import_export import fields, resources
 from import_export.admin import ExportMixin
 from import_export.formats.base_formats import CSV, JSON
 
+from apps.core.admin_audit import AuditedAdminMixin
 from apps.core.models import ApiKey, AuditLog
 from apps.core.services import apikey_revoke
 
@@ -77,13 +80,54 @@ class AuditLogAdmin(ExportMixin, admin.ModelAdmin):
         return False
 
 
+class ApiKeyExpiryFilter(admin.SimpleListFilter):
+    title = "expiry"
+    parameter_name = "expiry"
+
+    def lookups(self, request, model_admin):
+        return [("expired", "Expired"), ("soon", "Expires within 30 days"), ("never", "Never expires")]
+
+    def queryset(self, request, queryset):
+        now = timezone.now()
+        if self.value() == "expired":
+            return queryset.filter(expires_at__lte=now)
+        if self.value() == "soon":
+            return queryset.filter(expires_at__gt=now, expires_at__lte=now + dt.timedelta(days=30))
+        if self.value() == "never":
+            return queryset.filter(expires_at__isnull=True)
+        return queryset
+
+
+class ApiKeyScopeFilter(admin.SimpleListFilter):
+    title = "scope"
+    parameter_name = "scope"
+
+    def lookups(self, request, model_admin):
+        return ApiKey.Scope.choices
+
+    def queryset(self, request, queryset):
+        return queryset.filter(scopes__contains=[self.value()]) if self.value() else queryset
+
+
 @admin.register(ApiKey)
-class ApiKeyAdmin(admin.ModelAdmin):
-    list_display = ("name", "prefix", "scopes", "is_active", "last_used_at", "created_at")
-    list_filter = ("is_active",)
-    search_fields = ("name", "prefix")
-    readonly_fields = ("name", "prefix", "key_hash", "scopes", "is_active", "last_used_at", "created_at", "created_by")
+class ApiKeyAdmin(AuditedAdminMixin, admin.ModelAdmin):
+    """Keys are issued with `manage.py apikey_create`, which shows the plaintext once; here they
+    are listed, limited (expiry, allowed addresses; audited) and revoked."""
+
+    list_display = ("name", "prefix", "scope_list", "is_active", "expires_at", "last_used_at", "last_used_ip",
+                    "created_by", "created_at")
+    list_filter = ("is_active", ApiKeyExpiryFilter, ApiKeyScopeFilter, "created_at")
+    search_fields = ("name", "=prefix", "created_by__username", "=last_used_ip")
+    list_select_related = ("created_by",)
+    fields = ("name", "prefix", "scopes", "is_active", "expires_at", "allowed_ips", "last_used_at", "last_used_ip",
+              "created_at", "created_by")
+    readonly_fields = ("name", "prefix", "scopes", "is_active", "last_used_at", "last_used_ip", "created_at",
+                       "created_by")
     actions = ("revoke_keys",)
+
+    @admin.display(description="scopes")
+    def scope_list(self, obj):
+        return ", ".join(obj.scopes) or "—"
 
     def has_add_permission(self, request):
         # Keys are issued with `manage.py apikey_create`, which shows the plaintext once.

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 from django.conf import settings
 from django.contrib.postgres.fields import ArrayField
 from django.db import models
+
+from apps.core.addresses import IPAddress, address_allowed, parse_networks, validate_networks
 
 
 class TimeStampedModel(models.Model):
@@ -48,7 +52,11 @@ class AuditLog(models.Model):
 
 
 class ApiKey(TimeStampedModel):
-    """A credential for a system calling our API. Only a SHA-256 hash of the key is stored."""
+    """A credential for a system calling our API. Only a SHA-256 hash of the key is stored.
+
+    A key works while it is active, not past `expires_at` (when set) and, when `allowed_ips` is
+    not empty, only from those addresses or networks. Its last use (time and address) is
+    written at most once a minute (AFFILIATEHUB_API_KEY_LAST_USED_INTERVAL)."""
 
     class Scope(models.TextChoices):
         REGISTRATIONS_WRITE = "registrations:write", "Create registrations"
@@ -64,7 +72,18 @@ class ApiKey(TimeStampedModel):
     key_hash = models.CharField(max_length=64, unique=True)
     scopes = ArrayField(models.CharField(max_length=40, choices=Scope.choices), default=list, blank=True)
     is_active = models.BooleanField(default=True)
+    expires_at = models.DateTimeField(null=True, blank=True, help_text="After this moment the key is refused. Empty: never.")
+    allowed_ips = ArrayField(
+        models.CharField(max_length=64),
+        default=list,
+        blank=True,
+        validators=[validate_networks],
+        verbose_name="allowed addresses",
+        help_text="IP addresses or CIDR networks (IPv4 or IPv6), comma-separated, e.g. 203.0.113.0/24, "
+        "2001:db8::/48. Empty: any address.",
+    )
     last_used_at = models.DateTimeField(null=True, blank=True)
+    last_used_ip = models.GenericIPAddressField(null=True, blank=True, verbose_name="last used from")
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
@@ -77,3 +96,10 @@ class ApiKey(TimeStampedModel):
 
     def has_scope(self, scope: str) -> bool:
         return self.is_active and scope in self.scopes
+
+    def is_expired(self, now: dt.datetime) -> bool:
+        return self.expires_at is not None and self.expires_at <= now
+
+    def allows_address(self, address: IPAddress | None) -> bool:
+        """No allow-list: any address; else only one inside it (an unknown address never)."""
+        return not self.allowed_ips or address_allowed(address, parse_networks(self.allowed_ips))

@@ -12,6 +12,7 @@ from django.urls import NoReverseMatch, reverse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from apps.compliance import retention
+from apps.monitoring.access import metrics_refusal
 from apps.monitoring.health import WINDOWS, health_report
 from apps.monitoring.metrics import registry
 from apps.monitoring.selectors import alerts_for_dashboard, runtime_health
@@ -100,7 +101,12 @@ def dashboard(request):
 
 
 def metrics(request):
-    """Prometheus text format, read from the database at scrape time (correct across processes)."""
+    """Prometheus text format, read from the database at scrape time (correct across processes).
+
+    Only for a scraper holding the metrics token, or on an allowed address (apps.monitoring.access)."""
+    refusal = metrics_refusal(request)
+    if refusal is not None:
+        return refusal
     return HttpResponse(generate_latest(registry()), content_type=CONTENT_TYPE_LATEST)
 
 

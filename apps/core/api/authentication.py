@@ -1,12 +1,14 @@
-"""`Authorization: Bearer <api key>` against hashed keys."""
+"""`Authorization: Bearer <api key>` against hashed keys, with each key's expiry and address
+allow-list. Refusals say why without echoing or hinting at the key."""
 
 from __future__ import annotations
 
 from django.utils import timezone
 from rest_framework import authentication, exceptions
 
+from apps.core.addresses import client_address
 from apps.core.models import ApiKey
-from apps.core.services import hash_api_key
+from apps.core.services import apikey_record_use, hash_api_key
 
 
 class ApiKeyAuthentication(authentication.BaseAuthentication):
@@ -22,10 +24,15 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
         api_key = ApiKey.objects.filter(key_hash=hash_api_key(parts[1]), is_active=True).first()
         if api_key is None:
             raise exceptions.AuthenticationFailed("Unknown or revoked API key.")
-        # Cheap "last used" without a write per request: at most once a minute.
         now = timezone.now()
-        if api_key.last_used_at is None or (now - api_key.last_used_at).total_seconds() > 60:
-            ApiKey.objects.filter(pk=api_key.pk).update(last_used_at=now)
+        if api_key.is_expired(now):
+            raise exceptions.AuthenticationFailed("This API key has expired; ask for a new one.")
+        address = client_address(request)
+        if not api_key.allows_address(address):
+            raise exceptions.PermissionDenied(
+                f"This API key may not be used from this address ({address or 'unknown'})."
+            )
+        apikey_record_use(api_key=api_key, address=address, now=now)
         return (None, api_key)
 
     def authenticate_header(self, request):
