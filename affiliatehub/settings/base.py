@@ -167,6 +167,11 @@ AFFILIATEHUB_API_THROTTLE_RATE = env("AFFILIATEHUB_API_THROTTLE_RATE", default="
 AFFILIATEHUB_CLICK_THROTTLE_RATE = env("AFFILIATEHUB_CLICK_THROTTLE_RATE", default="120/minute")
 AFFILIATEHUB_API_SETTLE_SECONDS = env.float("AFFILIATEHUB_API_SETTLE_SECONDS", default=2.0)
 
+# Outbound address policy (apps/core/outbound_policy.py): deliveries, postbacks and polls never
+# go to loopback, private, link-local or cloud-metadata addresses, except to these hosts
+# ("name" for any port or "name:port", comma-separated in the environment).
+AFFILIATEHUB_OUTBOUND_ALLOWED_HOSTS = env.list("AFFILIATEHUB_OUTBOUND_ALLOWED_HOSTS", default=[])
+
 REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_AUTHENTICATION_CLASSES": ["apps.core.api.authentication.ApiKeyAuthentication"],
