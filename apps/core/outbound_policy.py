@@ -147,6 +147,15 @@ def url_refusal(url: str) -> str | None:
         return None  # a name: checked when sending
 
 
+def url_refusal_message(url: str) -> str | None:
+    """`url_refusal` as a form error for the admin forms that save an outbound URL."""
+    reason = url_refusal(url)
+    if reason is None:
+        return None
+    return (f"Refused by the outbound address policy: {reason}. Use the receiver's public address, "
+            "or list the host in AFFILIATEHUB_OUTBOUND_ALLOWED_HOSTS if it is meant.")
+
+
 # ---------------------------------------------------------------------------------------------
 # Connections that connect only to checked addresses
 

@@ -197,3 +197,41 @@ def test_a_poll_of_an_allowed_host_runs(source):
 
     assert run.status == "succeeded", run.error
     assert run.recovered == 1
+
+
+# ---------------------------------------------------------------------------------------------
+# Saving a URL in the admin (an early warning; the send-time check is the guarantee)
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("url", ["http://10.0.0.1/hook", "http://[::1]/", "http://localhost:8000/",
+                                 "http://169.254.169.254/latest/meta-data"])
+def test_the_admin_refuses_to_save_a_literal_inward_url(client, settings, url):
+    settings.AFFILIATEHUB_OUTBOUND_ALLOWED_HOSTS = []
+    client.force_login(UserFactory(username="root", is_superuser=True))
+    affiliate = AffiliateFactory()
+
+    endpoint = client.post(reverse("admin:integrations_outboundendpoint_add"),
+                           {"name": "bi", "kind": "subscriber", "url": url, "event_types": ["player.attributed"]})
+    template = client.post(reverse("admin:affiliates_postbacktemplate_add"),
+                           {"affiliate": affiliate.pk, "event": "registration", "url_template": url + "?c={click_id}",
+                            "is_active": "on"})
+    poll = client.post(reverse("admin:integrations_pollconfig_add"),
+                       {"integration": IntegrationFactory().pk, "url": url, "adapter": "generic", "page_size": 100,
+                        "window_overlap": "00:10:00", "interval_minutes": 5, "initial_lookback": "1 00:00:00",
+                        "timeout_seconds": 15, "max_attempts": 3})
+
+    for response in (endpoint, template, poll):
+        assert response.status_code == 200, "the form is shown again"
+        assert "Refused by the outbound address policy" in response.content.decode()
+    assert not PostbackTemplate.objects.exists()
+
+
+@pytest.mark.django_db
+def test_the_admin_saves_an_allowed_or_named_url(client, settings):
+    settings.AFFILIATEHUB_OUTBOUND_ALLOWED_HOSTS = ["127.0.0.1:8000"]
+    client.force_login(UserFactory(username="root", is_superuser=True))
+    for name, url in (("sandbox", "http://127.0.0.1:8000/sandbox/hook"), ("bi", "https://bi.example/hooks")):
+        response = client.post(reverse("admin:integrations_outboundendpoint_add"),
+                               {"name": name, "kind": "subscriber", "url": url, "event_types": ["player.attributed"]})
+        assert response.status_code == 302, response.content.decode()[:2000]
