@@ -177,6 +177,10 @@ AFFILIATEHUB_METRICS_ALLOWED_IPS = env.list("AFFILIATEHUB_METRICS_ALLOWED_IPS", 
 AFFILIATEHUB_TRUSTED_PROXIES = env.list("AFFILIATEHUB_TRUSTED_PROXIES", default=[])
 # How often an API key's last use (time and address) is written: at most once per this many seconds.
 AFFILIATEHUB_API_KEY_LAST_USED_INTERVAL = env.int("AFFILIATEHUB_API_KEY_LAST_USED_INTERVAL", default=60)
+# Outbound address policy (apps/core/outbound_policy.py): deliveries, postbacks and polls never
+# go to loopback, private, link-local or cloud-metadata addresses, except to these hosts
+# ("name" for any port or "name:port", comma-separated in the environment).
+AFFILIATEHUB_OUTBOUND_ALLOWED_HOSTS = env.list("AFFILIATEHUB_OUTBOUND_ALLOWED_HOSTS", default=[])
 
 REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",

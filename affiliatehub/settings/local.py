@@ -18,3 +18,9 @@ LOGGING = {
 WHITENOISE_USE_FINDERS = True
 WHITENOISE_AUTOREFRESH = DEBUG
 STATIC_ROOT = None  # nothing collected: WhiteNoise reads the finders above
+
+# The demo's sandbox (payment gateway, poll sources) answers on this machine: outbound requests
+# to it pass the outbound address policy.
+AFFILIATEHUB_OUTBOUND_ALLOWED_HOSTS = env.list(
+    "AFFILIATEHUB_OUTBOUND_ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "[::1]"]
+)

@@ -27,3 +27,8 @@ WHITENOISE_USE_FINDERS = True
 # Every test client clicks from 127.0.0.1 and the cache outlives a test: the click throttle is
 # off unless a test sets a rate (tests/affiliates/test_click_bounds.py).
 AFFILIATEHUB_CLICK_THROTTLE_RATE = ""
+
+# The outbound address policy stays on: only the tests' own HTTP servers (127.0.0.1, and
+# pytest-django's live server at localhost; any port) are allowed; tests of the policy narrow or
+# empty the list.
+AFFILIATEHUB_OUTBOUND_ALLOWED_HOSTS = ["127.0.0.1", "localhost"]

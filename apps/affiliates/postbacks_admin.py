@@ -9,6 +9,7 @@ from django.contrib import admin
 
 from apps.affiliates.postbacks import POSTBACK_MACROS, PostbackTemplate
 from apps.core.admin_audit import AuditedAdminMixin
+from apps.core.outbound_policy import url_refusal_message
 
 _BRACES = re.compile(r"\{(\w+)\}")
 
@@ -26,6 +27,8 @@ class PostbackTemplateForm(forms.ModelForm):
         url = data.get("url_template") or ""
         if url and not url.startswith(("http://", "https://")):
             self.add_error("url_template", "Use an http(s) URL.")
+        elif url and (refused := url_refusal_message(url)):
+            self.add_error("url_template", refused)
         unknown = set(_BRACES.findall(url)) - set(POSTBACK_MACROS)
         if unknown:
             self.add_error("url_template", f"Unknown macros: {', '.join(sorted(unknown))}. Known: {', '.join(POSTBACK_MACROS)}.")

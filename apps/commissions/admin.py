@@ -18,7 +18,7 @@ from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html
-from import_export import fields, resources
+from import_export import fields
 from import_export.admin import ExportMixin
 from import_export.formats.base_formats import CSV, XLSX
 
@@ -41,6 +41,7 @@ from apps.commissions.models import (
 from apps.commissions.services.plans import assignment_overlap
 from apps.core.admin_audit import AuditedAdminMixin
 from apps.core.display import format_money, money_column
+from apps.core.exports import SafeExportResource
 
 
 def _adopt(obj, created) -> None:
@@ -249,7 +250,7 @@ class PlanAssignmentAdmin(admin.ModelAdmin):
 # --- the ledger -------------------------------------------------------------------------------
 
 
-class CommissionEntryResource(resources.ModelResource):
+class CommissionEntryResource(SafeExportResource):
     affiliate = fields.Field(attribute="affiliate__name", column_name="affiliate")
     plan = fields.Field(attribute="plan__name", column_name="plan")
 

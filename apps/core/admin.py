@@ -5,16 +5,17 @@ from django.contrib import admin, messages
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html
-from import_export import fields, resources
+from import_export import fields
 from import_export.admin import ExportMixin
 from import_export.formats.base_formats import CSV, JSON
 
 from apps.core.admin_audit import AuditedAdminMixin
+from apps.core.exports import SafeExportResource
 from apps.core.models import ApiKey, AuditLog
 from apps.core.services import apikey_revoke
 
 
-class AuditLogResource(resources.ModelResource):
+class AuditLogResource(SafeExportResource):
     """The audit log as exported: one row per change, its before/after values as JSON."""
 
     actor = fields.Field(attribute="actor__username", column_name="actor")

@@ -11,6 +11,7 @@ from django.utils import timezone
 from django.utils.html import format_html
 
 from apps.core.filters import filterset_list_filter
+from apps.core.outbound_policy import url_refusal_message
 from apps.integrations import polling_tasks
 from apps.integrations.filters import InboundEventFilter, ReconciliationRunFilter
 from apps.integrations.models import PollConfig, ReconciliationRun
@@ -44,6 +45,13 @@ class PollConfigForm(forms.ModelForm):
             "window_overlap", "event_types", "interval_minutes", "initial_lookback", "timeout_seconds",
             "max_attempts", "enabled",
         )
+
+    def clean_url(self):
+        url = self.cleaned_data["url"]
+        error = url_refusal_message(url)
+        if error:
+            raise forms.ValidationError(error)
+        return url
 
 
 @admin.register(PollConfig)

@@ -44,6 +44,7 @@ from kombu.exceptions import OperationalError as BrokerError
 from standardwebhooks.webhooks import Webhook
 
 from apps.core.audit import audit_record, snapshot
+from apps.core.outbound_policy import OutboundAddressRefused, policy_session
 from apps.integrations.outbound_models import (
     SUBSCRIBER_EVENT_TYPES,
     DeliveryAttempt,
@@ -471,6 +472,8 @@ class HttpResult:
     duration_ms: int
     retry_after: float | None
     started_at: dt.datetime
+    # The outbound address policy refused the target: a configuration error, not retried.
+    refused: bool = False
 
 
 # Delivery outcomes returned by delivery_send.
@@ -542,10 +545,11 @@ _local = threading.local()
 
 
 def _session() -> requests.Session:
-    """One keep-alive session per thread (requests sessions are not shared across threads)."""
+    """One keep-alive session per thread (requests sessions are not shared across threads),
+    connecting only where the outbound address policy allows."""
     session = getattr(_local, "session", None)
     if session is None:
-        session = _local.session = requests.Session()
+        session = _local.session = policy_session()
     return session
 
 
@@ -570,6 +574,9 @@ def http_send(claimed: Claimed) -> HttpResult:
     except requests.RequestException as exc:  # recorded on the attempt and retried
         code, text, retry_after = None, "", None
         error = f"{type(exc).__name__}: {exc}"[:2000]
+    except OutboundAddressRefused as exc:  # nothing was sent: recorded, never retried
+        duration_ms = int((time.perf_counter() - start) * 1000)
+        return HttpResult(None, "", str(exc)[:2000], duration_ms, None, started_at, refused=True)
     duration_ms = int((time.perf_counter() - start) * 1000)
     return HttpResult(code, text, error, duration_ms, retry_after, started_at)
 
@@ -621,6 +628,12 @@ def delivery_record(*, claimed: Claimed, result: HttpResult) -> str:
             endpoint = OutboundEndpoint.objects.get(pk=claimed.endpoint_id)
             _dead(delivery, now, "Endpoint gone (410); endpoint disabled.", fields)
             endpoint_disable(endpoint=endpoint, reason=reason)
+            _notify(delivery)
+            return DEAD
+
+        if result.refused:
+            _dead(delivery, now, f"{result.error}. Not retried: correct the URL, or allow the host in "
+                                 "AFFILIATEHUB_OUTBOUND_ALLOWED_HOSTS, then resend.", fields)
             _notify(delivery)
             return DEAD
 

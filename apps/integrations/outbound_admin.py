@@ -13,6 +13,7 @@ from django.contrib import admin, messages
 from django.utils import timezone
 from django.utils.html import format_html
 
+from apps.core.outbound_policy import url_refusal_message
 from apps.integrations import outbound
 from apps.integrations.outbound_models import (
     SUBSCRIBER_EVENT_TYPES,
@@ -69,6 +70,13 @@ class EndpointForm(forms.ModelForm):
     class Meta:
         model = OutboundEndpoint
         fields = ("name", "kind", "url", "event_types")
+
+    def clean_url(self):
+        url = self.cleaned_data["url"]
+        error = url_refusal_message(url)
+        if error:
+            raise forms.ValidationError(error)
+        return url
 
 
 @admin.register(OutboundEndpoint)

@@ -18,7 +18,9 @@ Rules kept here:
   failed run already stored.
 - One run per integration at a time: a session advisory lock, released even if the worker dies.
 - Page requests are retried with exponential backoff and jitter (tenacity), honouring
-  Retry-After; 4xx other than 408/429 are not retried.
+  Retry-After; 4xx other than 408/429 are not retried. A source the outbound address policy
+  refuses (apps/core/outbound_policy.py: a private, loopback or metadata address) fails the
+  run at once, with the policy's reason as its error.
 """
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ from django.utils import timezone
 from django_celery_beat.models import CrontabSchedule, IntervalSchedule, PeriodicTask
 
 from apps.core.audit import audit_record, snapshot
+from apps.core.outbound_policy import OutboundAddressRefused, policy_session
 from apps.integrations import services
 from apps.integrations.adapters import PageFormatError, PolledPage, WindowRequest, adapter_for
 from apps.integrations.models import (
@@ -228,7 +231,7 @@ def integration_poll(
             _run_pages(run=run, config=config, session=session, sleep=sleep)
         except Exception as exc:
             _finish(run, config, error=exc)
-            if isinstance(exc, PollError | requests.RequestException | PageFormatError):
+            if isinstance(exc, PollError | requests.RequestException | PageFormatError | OutboundAddressRefused):
                 logger.warning("Poll of %s failed: %s", config.integration.slug, exc)
                 return run
             raise
@@ -280,7 +283,7 @@ def _run_pages(*, run: ReconciliationRun, config: PollConfig, session, sleep) ->
     thread, which never touches the database) while the current one is stored, so the source's
     latency and the database's work overlap; at most two pages are in memory."""
     adapter = adapter_for(config)
-    http = session or requests.Session()
+    http = session or policy_session()
     headers = {"Accept": "application/json", "User-Agent": "AffiliateHub-poller/1"}
     if config.auth_header_name and config.auth_header_value:
         headers[config.auth_header_name] = config.auth_header_value

@@ -19,11 +19,12 @@ from django.db.models import OuterRef, Q, Subquery, Value
 from django.db.models.functions import Concat
 from django.urls import reverse
 from django.utils.html import format_html
-from import_export import fields, resources, widgets
+from import_export import fields, widgets
 from import_export.admin import ExportMixin
 
 from apps.compliance import retention
 from apps.core.display import format_money
+from apps.core.exports import SafeExportResource
 from apps.core.filters import (
     FilterError,
     filterset_apply,
@@ -105,7 +106,7 @@ class AmountWidget(widgets.DecimalWidget):
         return super().render(value.quantize(Decimal("0.01")) if value is not None else None, obj, **kwargs)
 
 
-class RetentionPlayerResource(resources.ModelResource):
+class RetentionPlayerResource(SafeExportResource):
     """Minimised personal data: identifiers, brand, country, dates, status and aggregates; no names
     or e-mails (the CRM holds those, under its own consent rules)."""
 

@@ -6,8 +6,9 @@ import datetime as dt
 
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
-from import_export import fields, resources, widgets
+from import_export import fields, widgets
 
+from apps.core.exports import SafeExportResource
 from apps.payouts.models import FxRate
 
 
@@ -30,7 +31,7 @@ class AwareDateTimeWidget(widgets.DateTimeWidget):
         return value.isoformat() if value else ""
 
 
-class FxRateResource(resources.ModelResource):
+class FxRateResource(SafeExportResource):
     as_of = fields.Field(attribute="as_of", column_name="as_of", widget=AwareDateTimeWidget())
 
     class Meta:
