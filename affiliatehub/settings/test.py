@@ -25,3 +25,10 @@ WHITENOISE_USE_FINDERS = True
 # Every test client clicks from 127.0.0.1 and the cache outlives a test: the click throttle is
 # off unless a test sets a rate (tests/affiliates/test_click_bounds.py).
 AFFILIATEHUB_CLICK_THROTTLE_RATE = ""
+
+# Second factor: the suite signs users in with force_login (tests/conftest.py, the role matrix)
+# and through the login form (tests/browser), to test what each role may do, not how it signs
+# in. Asking those sessions for a TOTP code would test nothing and need a device per user, so the
+# rule is off by default here; tests/accounts switches it on ("approvers", the product's default)
+# with the `settings` fixture and tests the enrolment, the redirects and the refused approvals.
+AFFILIATEHUB_OTP_REQUIRED_FOR = "none"
