@@ -10,7 +10,10 @@ that move money) both ask it. Settings (README "Staff accounts"):
 
 from __future__ import annotations
 
+import functools
+
 from django.conf import settings
+from django.contrib import messages
 from django.http import HttpRequest
 from django.urls import reverse
 from django.utils.html import format_html
@@ -84,3 +87,24 @@ def approval_refusal(request: HttpRequest) -> str | None:
         "authenticator app</a>, then approve again.",
         page_url(request.user),
     )
+
+
+def refused_without_second_factor(request: HttpRequest) -> bool:
+    """True (with the reason added to the admin's messages) when this request may not approve."""
+    refusal = approval_refusal(request)
+    if refusal is not None:
+        messages.error(request, refusal)
+    return refusal is not None
+
+
+def approval_action(action):
+    """For an admin action that approves a money movement: without a second factor it does
+    nothing but say why (the admin goes back to the list)."""
+
+    @functools.wraps(action)
+    def guarded(modeladmin, request, queryset):
+        if refused_without_second_factor(request):
+            return None
+        return action(modeladmin, request, queryset)
+
+    return guarded
