@@ -125,6 +125,7 @@ AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)
 AXES_COOLOFF_TIME = timedelta(minutes=env.int("AXES_COOLOFF_MINUTES", default=30))
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True  # a successful sign-in forgets the earlier failures
+AXES_ENABLE_ACCESS_FAILURE_LOG = True  # each failed sign-in kept (admin: Axes > Access failures)
 AXES_LOCKOUT_CALLABLE = "apps.accounts.lockout.lockout_response"
 # Behind reverse proxies, lock-outs must count the client's address, not the proxy's: set the
 # number of proxies that append to X-Forwarded-For (apps/accounts/lockout.py says which entry

@@ -3,7 +3,7 @@ address, even the right password is refused, with a page saying so, until the co
 or an administrator lifts it. Other addresses, other users and the API are not affected."""
 
 import pytest
-from axes.models import AccessAttempt
+from axes.models import AccessAttempt, AccessFailureLog
 from django.core.management import call_command
 from django.test import RequestFactory
 from django.urls import reverse
@@ -48,6 +48,7 @@ def test_the_right_password_is_refused_after_five_failures_with_the_lockout_page
     assert "after 5 failed sign-in attempts" in page and "Try again in 30 minutes" in page
     assert "Ask an administrator" in page
     assert not signed_in(client)
+    assert AccessFailureLog.objects.filter(username=staff.username, ip_address="10.0.0.1").count() == 6
 
 
 def test_four_failures_still_let_the_right_password_in(client, staff):
