@@ -2,9 +2,11 @@
 approvals it guards, through the admin and at the actions themselves."""
 
 import pytest
+from django.contrib.auth.models import Permission
 from django.urls import reverse
 from django_otp.plugins.otp_static.models import StaticDevice
 
+from apps.accounts.second_factor import APPROVAL_PERMISSIONS
 from apps.payouts.models import Payout
 from tests.factories import UserFactory
 
@@ -165,3 +167,10 @@ def test_with_the_rule_off_the_action_does_not_ask(otp_required, finance_checker
     model_admin(Payout).approve_view(request, pending_payout.pk)
     pending_payout.refresh_from_db()
     assert pending_payout.status == Payout.Status.APPROVED
+
+
+def test_every_approval_permission_named_exists():
+    """A renamed permission would silently drop its holders from the second-factor rule."""
+    for label in APPROVAL_PERMISSIONS:
+        app_label, codename = label.split(".")
+        assert Permission.objects.filter(content_type__app_label=app_label, codename=codename).exists(), label
