@@ -2,9 +2,9 @@
 
 Requests under /api/v1/webhooks/ (the inbound webhook endpoints, the hottest path) go to a
 Django handler without the middleware that only serves browser sessions: sessions, CSRF,
-authentication and messages. The webhook views never use them (no session, no user, no
-messages, csrf_exempt), and none of them changes a response that does not use them, so the
-answers are the same; every other middleware (security headers, CommonMiddleware,
+authentication, messages and staff sign-in (second factor, lock-out). The webhook views never
+use them (no session, no user, no messages, csrf_exempt), and none of them changes a response
+that does not use them, so the answers are the same; every other middleware (security headers, CommonMiddleware,
 X-Frame-Options, anything added later) still runs. Everything else gets the full stack.
 tests/integrations/test_wsgi_dispatch.py sends the same requests through both and compares.
 """
@@ -29,6 +29,10 @@ BROWSER_ONLY_MIDDLEWARE = frozenset(
         "django.middleware.csrf.CsrfViewMiddleware",
         "django.contrib.auth.middleware.AuthenticationMiddleware",
         "django.contrib.messages.middleware.MessageMiddleware",
+        # Staff sign-in: the second factor of a session's user, the lock-out page of a sign-in.
+        "django_otp.middleware.OTPMiddleware",
+        "apps.accounts.middleware.SecondFactorMiddleware",
+        "axes.middleware.AxesMiddleware",
     }
 )
 

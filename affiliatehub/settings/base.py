@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
 import environ
@@ -32,7 +33,12 @@ INSTALLED_APPS = [
     "django_celery_beat",
     "import_export",
     "drf_spectacular_sidecar",  # Swagger UI and ReDoc served from our static files (no CDN)
+    "axes",  # login lock-out (Staff accounts below)
+    "django_otp",
+    "django_otp.plugins.otp_totp",
+    "django_otp.plugins.otp_static",
     "apps.core",
+    "apps.accounts",
     "apps.affiliates",
     "apps.players",
     "apps.compliance",
@@ -53,8 +59,11 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django_otp.middleware.OTPMiddleware",  # request.user.is_verified(): second factor in this session
+    "apps.accounts.middleware.SecondFactorMiddleware",  # admin pages wait for a second factor that is due
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "axes.middleware.AxesMiddleware",  # last: turns a locked-out sign-in into the lock-out page
 ]
 
 ROOT_URLCONF = "affiliatehub.urls"
@@ -98,10 +107,34 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
-    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator", "OPTIONS": {"min_length": 12}},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+
+# Staff accounts (README "Staff accounts", docs/operations.md). Sign-in lock-out: after
+# AXES_FAILURE_LIMIT failed sign-ins for one username from one address, every sign-in for that
+# pair is refused, the right password included, until AXES_COOLOFF_TIME has passed without a
+# further attempt (or `manage.py axes_reset` / the admin's Axes pages lift it). The axes backend
+# only checks; ModelBackend still authenticates. The API takes keys, never passwords: untouched.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = timedelta(minutes=env.int("AXES_COOLOFF_MINUTES", default=30))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True  # a successful sign-in forgets the earlier failures
+AXES_ENABLE_ACCESS_FAILURE_LOG = True  # each failed sign-in kept (admin: Axes > Access failures)
+AXES_LOCKOUT_CALLABLE = "apps.accounts.lockout.lockout_response"
+# Behind reverse proxies, lock-outs count the client's address, not the proxy's: list the
+# proxies in AFFILIATEHUB_TRUSTED_PROXIES (below; the same rule as the allow-lists).
+AXES_CLIENT_IP_CALLABLE = "apps.accounts.lockout.client_ip_address"
+# Second factor (TOTP, django-otp): "approvers" (superusers and holders of a permission that
+# approves money movements: apps/accounts/second_factor.py), "all" staff, or "none".
+AFFILIATEHUB_OTP_REQUIRED_FOR = env("AFFILIATEHUB_OTP_REQUIRED_FOR", default="approvers")
+AFFILIATEHUB_OTP_EXEMPT_USERNAMES = env.list("AFFILIATEHUB_OTP_EXEMPT_USERNAMES", default=[])
+OTP_TOTP_ISSUER = env("OTP_TOTP_ISSUER", default="AffiliateHub")  # the name authenticator apps show
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = env("TIME_ZONE", default="UTC")

@@ -24,3 +24,7 @@ STATIC_ROOT = None  # nothing collected: WhiteNoise reads the finders above
 AFFILIATEHUB_OUTBOUND_ALLOWED_HOSTS = env.list(
     "AFFILIATEHUB_OUTBOUND_ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "[::1]"]
 )
+# The `make run` demo's superuser signs in with the password in .data/admin-password alone: no
+# authenticator app to set up before trying the back office. Every other account keeps the
+# second-factor rule of base.py (README "Staff accounts"); production never reads this file.
+AFFILIATEHUB_OTP_EXEMPT_USERNAMES = env.list("AFFILIATEHUB_OTP_EXEMPT_USERNAMES", default=["admin"])

@@ -32,3 +32,9 @@ AFFILIATEHUB_CLICK_THROTTLE_RATE = ""
 # pytest-django's live server at localhost; any port) are allowed; tests of the policy narrow or
 # empty the list.
 AFFILIATEHUB_OUTBOUND_ALLOWED_HOSTS = ["127.0.0.1", "localhost"]
+# Second factor: the suite signs users in with force_login (tests/conftest.py, the role matrix)
+# and through the login form (tests/browser), to test what each role may do, not how it signs
+# in. Asking those sessions for a TOTP code would test nothing and need a device per user, so the
+# rule is off by default here; tests/accounts switches it on ("approvers", the product's default)
+# with the `settings` fixture and tests the enrolment, the redirects and the refused approvals.
+AFFILIATEHUB_OTP_REQUIRED_FOR = "none"

@@ -22,6 +22,7 @@ from import_export import fields
 from import_export.admin import ExportMixin
 from import_export.formats.base_formats import CSV, XLSX
 
+from apps.accounts import second_factor
 from apps.commissions import periods, services
 from apps.commissions.models import (
     ClawbackCase,
@@ -507,6 +508,7 @@ class StatementAdmin(ReadOnlyAdmin):
         return request.user.has_perm("commissions.approve_statement")
 
     @admin.action(description="Approve selected statements", permissions=["approve"])
+    @second_factor.approval_action
     def approve_statements(self, request, queryset):
         approved = 0
         for statement in queryset.filter(status=Statement.Status.CLOSED).order_by("pk"):

@@ -13,6 +13,7 @@ from django.contrib import admin, messages
 from django.utils import timezone
 from django.utils.html import format_html
 
+from apps.accounts import second_factor
 from apps.core.outbound_policy import url_refusal_message
 from apps.integrations import outbound
 from apps.integrations.outbound_models import (
@@ -276,6 +277,7 @@ class EndpointUrlChangeAdmin(admin.ModelAdmin):
         return request.user.has_perm("integrations.approve_endpointurlchange")
 
     @admin.action(description="Approve selected changes (the gateway URL changes now)", permissions=["approve"])
+    @second_factor.approval_action
     def approve_changes(self, request, queryset):
         self._decide(request, queryset, lambda change: outbound.endpoint_url_change_approve(
             change=change, acting_user=request.user), "approved")

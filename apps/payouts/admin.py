@@ -20,6 +20,7 @@ from django.urls import path, reverse
 from django.utils.html import format_html
 from import_export.admin import ImportExportModelAdmin
 
+from apps.accounts import second_factor
 from apps.core.admin_audit import AuditedAdminMixin
 from apps.payouts import adjustments, method_changes, selectors, services
 from apps.payouts.destinations import describe
@@ -224,6 +225,7 @@ class PayoutMethodChangeAdmin(admin.ModelAdmin):
         return request.user.has_perm(method_changes.APPROVE_PERMISSION)
 
     @admin.action(description="Approve selected destination changes", permissions=["approve"])
+    @second_factor.approval_action
     def approve_changes(self, request, queryset):
         pending = queryset.filter(status=PayoutMethodChange.Status.PENDING).select_related(
             "affiliate", "requested_by").order_by("pk")
@@ -453,6 +455,8 @@ class PayoutAdmin(admin.ModelAdmin):
 
     def approve_view(self, request, pk):
         payout = self._payout(request, pk, needs="approve")
+        if second_factor.refused_without_second_factor(request):
+            return self._back(payout)
         if request.method != "POST":
             return self._approve_confirm(request, Payout.objects.filter(pk=payout.pk), action="")
         return self._run(request, payout, "Approval",
@@ -460,6 +464,8 @@ class PayoutAdmin(admin.ModelAdmin):
 
     def retry_view(self, request, pk):
         payout = self._payout(request, pk, needs="approve")
+        if second_factor.refused_without_second_factor(request):
+            return self._back(payout)
         if request.method != "POST":
             return self._confirm(request, payout, "Retry payout",
                                  f"The gateway failed it: {payout.failure_reason}. It is sent again with the same "
@@ -503,6 +509,7 @@ class PayoutAdmin(admin.ModelAdmin):
         self._report(request, "submitted for approval", done, refused)
 
     @admin.action(description="Approve selected payouts (sends them to the gateway)", permissions=["approve"])
+    @second_factor.approval_action
     def approve_payouts(self, request, queryset):
         if request.POST.get("apply"):
             try:
@@ -540,6 +547,7 @@ class PayoutAdmin(admin.ModelAdmin):
         })
 
     @admin.action(description="Retry selected failed payouts (same references)", permissions=["approve"])
+    @second_factor.approval_action
     def retry_payouts(self, request, queryset):
         done, refused = 0, []
         for payout in queryset.order_by("pk"):
@@ -748,6 +756,7 @@ class ManualAdjustmentAdmin(admin.ModelAdmin):
                 self.message_user(request, f"Adjustment #{adjustment.pk} {verb}.", messages.SUCCESS)
 
     @admin.action(description="Approve selected adjustments (book them on the ledger)", permissions=["approve"])
+    @second_factor.approval_action
     def approve_adjustments(self, request, queryset):
         self._decide(request, queryset, adjustments.manual_adjustment_approve, "approved and booked")
 
