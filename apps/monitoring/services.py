@@ -23,10 +23,13 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from apps.core.audit import audit_record
+from apps.core.enqueue import task_named
 from apps.integrations.outbound import delivery_enqueue, subscriber_envelope
 from apps.monitoring import sources
 from apps.monitoring.health import ALL, HealthReport, health_report
 from apps.monitoring.models import Alert, AlertRule, Metric
+
+EMAIL_ALERT_TASK = "monitoring.email_alert"  # apps.monitoring.tasks.email_alert
 
 logger = logging.getLogger(__name__)
 
@@ -201,10 +204,8 @@ def _notify(alert: Alert, event: str, rule: AlertRule) -> None:
             idempotency_key=f"monitoring-alert:{alert.pk}:{event}", topic="monitoring.alert", subject=str(alert.pk),
         )
     if rule.notify_email.strip():
-        from apps.monitoring import tasks
-
         alert_id = alert.pk
-        transaction.on_commit(lambda: tasks.email_alert.delay(alert_id, event))
+        transaction.on_commit(lambda: task_named(EMAIL_ALERT_TASK).delay(alert_id, event))
 
 
 def alert_payload(alert: Alert) -> dict:

@@ -28,7 +28,7 @@ def evaluate_alert_rules() -> dict[str, int]:
     return {"fired": len(result.fired), "resolved": len(result.resolved), "skipped": result.skipped}
 
 
-@shared_task(name="monitoring.email_alert", acks_late=True, reject_on_worker_lost=True, ignore_result=True,
+@shared_task(name=services.EMAIL_ALERT_TASK, acks_late=True, reject_on_worker_lost=True, ignore_result=True,
              autoretry_for=(smtplib.SMTPException, OSError, OperationalError), max_retries=8,
              retry_backoff=30, retry_backoff_max=3600, retry_jitter=True)
 def email_alert(alert_id: int, event: str) -> bool:
