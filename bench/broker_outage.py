@@ -73,7 +73,7 @@ def run(*, quick: bool = False) -> dict:
             # The outbox sweeper (beat runs it every 30 s) enqueues what waited through the outage.
             deadline = time.monotonic() + 600
             while time.monotonic() < deadline:
-                manage("shell", "-c", "from apps.integrations.services import inbound_events_sweep as s; "
+                manage("shell", "-c", "from apps.integrations.inbound.services import inbound_events_sweep as s; "
                        "from django.utils import timezone as t; import datetime as d; "
                        "s(now=t.now() + d.timedelta(minutes=2))", env=env)
                 counts = _counts(db_url)

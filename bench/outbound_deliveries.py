@@ -67,8 +67,8 @@ def _child(count: int, senders: int, receiver_url: str) -> dict:
     django.setup()
     from django.db import connection, transaction
 
-    from apps.integrations import outbound
-    from apps.integrations.outbound_models import (
+    from apps.integrations.outbound import services as outbound
+    from apps.integrations.outbound.models import (
         DeliveryAttempt,
         OutboundDelivery,
         OutboundEndpoint,

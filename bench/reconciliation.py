@@ -99,7 +99,7 @@ def _worker_state() -> None:
     """What a Celery worker process has loaded before it runs a poll: the Celery app finalized
     and the broker's client module (dispatch's direct publisher). Not reconciliation work: left
     in the timed part, these first-use imports were ~0.15 s, 40% of the core figure at 100k."""
-    from apps.integrations import dispatch, tasks
+    from apps.integrations.inbound import dispatch, tasks
 
     dispatch._fast_publisher(tasks.process_inbound_events)
 
@@ -194,7 +194,7 @@ def core(total: int) -> dict:
     import resource
 
     from apps.integrations.models import Integration, ReconciliationRun
-    from apps.integrations.polling import PageStore
+    from apps.integrations.polling.services import PageStore
 
     integration = Integration.objects.get(slug=SLUG)
     _worker_state()
@@ -230,9 +230,9 @@ def transfer(total: int, url: str) -> dict:
     _django()
     import requests
 
-    from apps.integrations.adapters import WindowRequest, adapter_for
     from apps.integrations.models import Integration, PollConfig
-    from apps.integrations.polling import _fetch
+    from apps.integrations.polling.adapters import WindowRequest, adapter_for
+    from apps.integrations.polling.services import _fetch
 
     integration = Integration.objects.get(slug=SLUG)
     PollConfig.objects.filter(integration=integration).update(url=f"{url}?total={total}", timeout_seconds=120)
@@ -256,7 +256,7 @@ def poll(total: int, url: str) -> dict:
     import resource
 
     from apps.integrations.models import Integration, PollConfig, ReconciliationRun
-    from apps.integrations.polling import integration_poll
+    from apps.integrations.polling.services import integration_poll
 
     integration = Integration.objects.get(slug=SLUG)
     PollConfig.objects.filter(integration=integration).update(url=f"{url}?total={total}", timeout_seconds=120)

@@ -157,7 +157,7 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
 }
 # Publishing must never hold a webhook's answer: a broker that does not answer within this
 # many seconds counts as down, the event stays `received` and the outbox sweeper enqueues it
-# (apps.integrations.dispatch). Workers reconnect on their own schedule.
+# (apps.integrations.inbound.dispatch). Workers reconnect on their own schedule.
 AFFILIATEHUB_PUBLISH_TIMEOUT = env.float("AFFILIATEHUB_PUBLISH_TIMEOUT", default=0.25)
 AFFILIATEHUB_PUBLISH_BACKOFF_SECONDS = env.float("AFFILIATEHUB_PUBLISH_BACKOFF_SECONDS", default=2.0)
 CELERY_TASK_IGNORE_RESULT = True
@@ -169,7 +169,7 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 # this is set: a new PostgreSQL connection per task (~10 ms of server CPU), which capped a
 # 2-core worker at ~120 tasks/s doing nothing. Connections are reused instead, with Django's
 # own per-request hygiene (CONN_MAX_AGE, health checks, closing broken connections) applied
-# around each task by apps.integrations.tasks; the fixup still recycles them every this many.
+# around each task by apps.integrations.inbound.tasks; the fixup still recycles them every this many.
 CELERY_DB_REUSE_MAX = env.int("CELERY_DB_REUSE_MAX", default=10000)
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]

@@ -11,7 +11,7 @@ subscribers through `statement.approved`.
 from __future__ import annotations
 
 from apps.commissions.models import ClawbackCase, CommissionEntry, Statement
-from apps.integrations import outbound
+from apps.integrations.outbound import public as outbound
 
 
 def _entry_data(entry: CommissionEntry) -> dict:

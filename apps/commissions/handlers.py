@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from apps.commissions import services
 from apps.commissions.models import CommissionEntry
-from apps.integrations import registry
-from apps.integrations.registry import EventContext
+from apps.integrations.inbound import registry
+from apps.integrations.inbound.public import EventContext
 from apps.mappings.models import IdentifierMapping
 from apps.players.facts import Chargeback, Deposit, Purchase, RevenueReport, Trade
 from apps.players.models import Player

@@ -11,8 +11,8 @@ nothing.
 from __future__ import annotations
 
 from apps.commissions.models import CommissionEntry
-from apps.integrations import registry
-from apps.integrations.registry import EventContext
+from apps.integrations.inbound import registry
+from apps.integrations.inbound.public import EventContext
 from apps.mappings.postbacks import postback_fire
 
 # The events whose commission handlers may qualify a CPA (commissions.handlers: cpa_evaluate).

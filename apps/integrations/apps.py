@@ -10,12 +10,18 @@ class IntegrationsConfig(AppConfig):
     verbose_name = "Integrations"
 
     def ready(self):
+        # Register every room's Celery tasks in every process (web, worker, beat): services
+        # publish them by name (apps.core.enqueue) and never import a tasks module.
+        from apps.integrations.inbound import tasks as inbound_tasks  # noqa: F401
+        from apps.integrations.outbound import tasks as outbound_tasks  # noqa: F401
+        from apps.integrations.polling import tasks as polling_tasks  # noqa: F401
+
         checks.register(check_retry_below_visibility_timeout)
         _connect_publish_failure_flush()
 
 
 def _flush_publish_failures(**kwargs) -> None:
-    from apps.integrations.dispatch import publish_failures_flush
+    from apps.integrations.inbound.dispatch import publish_failures_flush
 
     try:
         publish_failures_flush(only_if_due=not kwargs.get("final"))

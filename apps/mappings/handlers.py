@@ -26,8 +26,8 @@ from datetime import datetime
 
 from apps.compliance.models import SelfExclusion
 from apps.compliance.services import kyc_record_update, self_exclusion_end, self_exclusion_start
-from apps.integrations import registry
-from apps.integrations.registry import EventContext, ParkEvent, RejectEvent
+from apps.integrations.inbound import registry
+from apps.integrations.inbound.public import EventContext, ParkEvent, RejectEvent
 from apps.mappings.models import IdentifierMapping
 from apps.mappings.services import (
     SYSTEM_PATTERN,

@@ -27,9 +27,10 @@ from django.utils import timezone
 from apps.affiliates.postbacks import POSTBACK_MACROS, PostbackTemplate
 from apps.compliance.selectors import player_is_self_excluded
 from apps.core.audit import audit_record
-from apps.integrations import outbound, registry
-from apps.integrations.outbound_models import OutboundEndpoint
-from apps.integrations.registry import EventContext
+from apps.integrations.inbound import registry
+from apps.integrations.inbound.public import EventContext
+from apps.integrations.models import OutboundEndpoint
+from apps.integrations.outbound import public as outbound
 from apps.mappings.models import IdentifierMapping
 from apps.players.facts import Deposit
 from apps.players.models import SUB_ID_FIELDS, Player

@@ -18,7 +18,7 @@ from django.utils import timezone
 from apps.affiliates.models import Click
 from apps.compliance.selectors import brand_is_licensed
 from apps.core.audit import audit_record, snapshot
-from apps.integrations.services import inbound_events_unpark
+from apps.integrations.inbound.public import inbound_events_unpark
 from apps.mappings.models import IdentifierMapping, ResolutionStat
 from apps.mappings.postbacks import player_attributed_publish
 from apps.players.models import SUB_ID_FIELDS, Player

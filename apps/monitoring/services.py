@@ -24,7 +24,7 @@ from django.utils import timezone
 
 from apps.core.audit import audit_record
 from apps.core.enqueue import task_named
-from apps.integrations.outbound import delivery_enqueue, subscriber_envelope
+from apps.integrations.outbound.public import delivery_enqueue, subscriber_envelope
 from apps.monitoring import sources
 from apps.monitoring.health import ALL, HealthReport, health_report
 from apps.monitoring.models import Alert, AlertRule, Metric

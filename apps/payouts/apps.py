@@ -8,7 +8,8 @@ class PayoutsConfig(AppConfig):
 
     def ready(self):
         from apps.core.fx import fx_rate_source_register
-        from apps.integrations import outbound, registry
+        from apps.integrations.inbound import registry
+        from apps.integrations.outbound import public as outbound
         from apps.payouts import handlers
         from apps.payouts.fx import fx_quote
 

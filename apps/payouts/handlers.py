@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import logging
 
-from apps.integrations.outbound import DeliveryOutcome
-from apps.integrations.registry import EventContext, RejectEvent
+from apps.integrations.inbound.public import EventContext, RejectEvent
+from apps.integrations.outbound.public import DeliveryOutcome
 from apps.payouts import services
 from apps.payouts.models import Payout
 

@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from apps.core.filters import filterset_apply
 from apps.core.models import AuditLog
-from apps.integrations.outbound_models import DeliveryAttempt, OutboundDelivery
+from apps.integrations.models import DeliveryAttempt, OutboundDelivery
 from apps.payouts.destinations import describe, same_payee
 from apps.payouts.filters import PayoutFilter
 from apps.payouts.fx import FxRateMissing, fx_quote

@@ -43,8 +43,8 @@ from apps.commissions.models import CommissionEntry, Statement
 from apps.commissions.services import commission_entries_set_status
 from apps.core.audit import audit_change, audit_record, snapshot
 from apps.core.display import format_money
-from apps.integrations import outbound
-from apps.integrations.outbound_models import OutboundEndpoint
+from apps.integrations.models import OutboundEndpoint
+from apps.integrations.outbound import public as outbound
 from apps.payouts import conf
 from apps.payouts.fx import FxQuote, FxRateMissing, fx_quote
 from apps.payouts.models import (

@@ -16,10 +16,9 @@ from decimal import Decimal
 from django.db import transaction
 
 from apps.affiliates.models import Affiliate
-from apps.integrations import outbound
-from apps.integrations.models import Integration
-from apps.integrations.outbound_models import OutboundEndpoint
-from apps.integrations.services import IntegrationError, integration_create
+from apps.integrations.accounts import IntegrationError, integration_create
+from apps.integrations.models import Integration, OutboundEndpoint
+from apps.integrations.outbound import public as outbound
 from apps.payouts.models import PayoutMethod
 from apps.payouts.services import payout_method_create
 from apps.sandbox.gateway_models import SandboxGatewayConfig

@@ -12,8 +12,8 @@ from django.db.models import F
 from django.utils import timezone
 
 from apps.affiliates.models import Affiliate, Creative, TrackingLink
+from apps.integrations.accounts import IntegrationError, integration_create
 from apps.integrations.models import Integration, IntegrationSecret
-from apps.integrations.services import IntegrationError, integration_create
 from apps.mappings.models import IdentifierMapping
 from apps.players.models import Player
 from apps.sandbox.models import SandboxEndpoint, SandboxSentEvent

@@ -6,8 +6,8 @@ from django.urls import reverse
 
 from apps.commissions import services as commission_services
 from apps.commissions.models import Statement
-from apps.integrations import outbound
-from apps.integrations.outbound_models import EndpointUrlChange
+from apps.integrations.outbound import services as outbound
+from apps.integrations.outbound.models import EndpointUrlChange
 from apps.payouts import adjustments, method_changes
 from apps.payouts import services as payout_services
 from apps.payouts.models import ManualAdjustment, Payout, PayoutMethodChange

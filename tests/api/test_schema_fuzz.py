@@ -28,7 +28,8 @@ from werkzeug.test import Client
 from affiliatehub.wsgi import application
 from apps.core.models import ApiKey
 from apps.core.services import apikey_create
-from apps.integrations import services, verification
+from apps.integrations import accounts
+from apps.integrations.inbound import verification
 
 WEBHOOK_SLUG = "fuzz-crm"
 WEBHOOK = "/api/v1/webhooks/{slug}/"
@@ -64,7 +65,7 @@ def bearer(db):
 @pytest.fixture
 def webhook_integration(db):
     """A CRM integration and its secret; the lookup cache forgets it afterwards (rolled back)."""
-    integration, secret = services.integration_create(slug=WEBHOOK_SLUG, kind="crm")
+    integration, secret = accounts.integration_create(slug=WEBHOOK_SLUG, kind="crm")
     caches["default"].clear()
     yield integration, secret
     verification.forget(WEBHOOK_SLUG)

@@ -7,9 +7,10 @@ import time
 import pytest
 from django.core.cache import caches
 
-from apps.integrations import services, verification
+from apps.integrations import accounts
+from apps.integrations.inbound import verification
+from apps.integrations.inbound.schemas import EVENT_SERIALIZERS
 from apps.integrations.models import InboundEvent
-from apps.integrations.schemas import EVENT_SERIALIZERS
 
 pytestmark = pytest.mark.django_db
 
@@ -63,7 +64,7 @@ def test_the_schema_leaves_the_webhook_views_as_they_are(client):
 
 def test_a_far_utc_offset_in_a_signed_envelope_is_not_a_server_error(client, settings):
     settings.DEBUG_PROPAGATE_EXCEPTIONS = False
-    _, secret = services.integration_create(slug="offset-crm", kind="crm")
+    _, secret = accounts.integration_create(slug="offset-crm", kind="crm")
     caches["default"].clear()
     body = json.dumps(
         {"type": "deposit.created", "timestamp": "2026-11-27T10:15:00+22:55",
@@ -86,7 +87,7 @@ def test_a_far_utc_offset_in_a_signed_envelope_is_not_a_server_error(client, set
 
 
 def test_a_time_that_overflows_when_converted_to_utc_is_invalid_not_a_crash():
-    from apps.integrations.schemas import validate_envelope
+    from apps.integrations.inbound.schemas import validate_envelope
 
     result = validate_envelope(
         {"type": "deposit.created", "timestamp": "0001-01-01T00:30:00+05:00",

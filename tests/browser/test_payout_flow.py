@@ -5,7 +5,7 @@ from decimal import Decimal
 
 import pytest
 
-from apps.integrations.outbound_models import OutboundDelivery
+from apps.integrations.outbound.models import OutboundDelivery
 from apps.payouts import services
 from apps.payouts.models import Payout
 from tests.browser.conftest import login, messages, run_action, screenshot

@@ -10,8 +10,12 @@ from decimal import Decimal
 
 import pytest
 
+from apps.integrations.inbound.services import (
+    inbound_event_process,
+    inbound_event_store,
+    incoming_event,
+)
 from apps.integrations.models import Integration
-from apps.integrations.services import inbound_event_process, inbound_event_store, incoming_event
 from apps.players.models import Player
 from tests.factories import (
     AffiliateFactory,

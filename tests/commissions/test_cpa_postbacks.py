@@ -9,7 +9,7 @@ import pytest
 
 from apps.affiliates.postbacks import PostbackTemplate
 from apps.commissions.models import CommissionEntry, Plan
-from apps.integrations.outbound_models import OutboundDelivery
+from apps.integrations.outbound.models import OutboundDelivery
 from tests.commissions.factories import PlanAssignmentFactory, PlanFactory
 
 UTC = dt.UTC

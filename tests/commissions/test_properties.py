@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from apps.commissions.models import CommissionEntry, InstrumentGroup, Plan, Statement
 from apps.commissions.services import LedgerError, Line, entry_book, statements_close
 from apps.core.money import MoneyError, round_money, to_decimal
-from apps.integrations.services import inbound_event_process
+from apps.integrations.inbound.services import inbound_event_process
 from tests.commissions.factories import LotRateFactory, PlanAssignmentFactory, PlanFactory
 from tests.commissions.pipeline import Pipeline, player_maker
 from tests.factories import AffiliateFactory, BrandLicenceFactory

@@ -15,7 +15,7 @@ from apps.commissions.services import (
     statements_close,
 )
 from apps.integrations.models import OutboundDelivery
-from apps.integrations.outbound import endpoint_create
+from apps.integrations.outbound.services import endpoint_create
 from tests.commissions.factories import PlanAssignmentFactory, PlanFactory
 from tests.factories import AffiliateFactory, UserFactory
 

@@ -12,7 +12,7 @@ import pytest
 from django.core.cache import caches
 from standardwebhooks.webhooks import Webhook
 
-from apps.integrations import dispatch, registry, services, verification
+from apps.integrations.inbound import dispatch, registry, services, verification
 
 from .factories import IntegrationFactory
 

@@ -7,9 +7,9 @@ import json
 import factory
 from django.utils import timezone
 
-from apps.integrations import verification
+from apps.integrations.accounts import generate_secret
+from apps.integrations.inbound import verification
 from apps.integrations.models import InboundEvent, Integration, IntegrationSecret, ReconciliationRun
-from apps.integrations.services import generate_secret
 
 
 class IntegrationFactory(factory.django.DjangoModelFactory):

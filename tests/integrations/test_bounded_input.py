@@ -11,9 +11,9 @@ import pytest
 from django.utils import timezone
 
 from apps.core.bounded import CLIPPED_MARKER, MAX_JSON_DEPTH, json_violations
-from apps.integrations.adapters import GenericAdapter, Mt5DealsAdapter, PageFormatError
 from apps.integrations.models import InboundEvent
-from apps.integrations.polling import integration_poll, poll_config_save
+from apps.integrations.polling.adapters import GenericAdapter, Mt5DealsAdapter, PageFormatError
+from apps.integrations.polling.services import integration_poll, poll_config_save
 
 from .conftest import load_fixture
 from .factories import IntegrationFactory

@@ -18,9 +18,9 @@ import redis
 from django.utils import timezone
 
 from affiliatehub.celery import app as celery_app
-from apps.integrations import dispatch, tasks
+from apps.integrations.inbound import dispatch, tasks
+from apps.integrations.inbound.services import inbound_events_sweep
 from apps.integrations.models import InboundEvent, PublishFailureStat
-from apps.integrations.services import inbound_events_sweep
 from apps.players.models import Deposit
 from tests.brokers import StandaloneValkey
 from tests.factories import IdentifierMappingFactory

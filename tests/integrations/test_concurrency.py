@@ -8,9 +8,9 @@ import pytest
 from django.db import connection
 from django.test import Client
 
-from apps.integrations import dispatch
+from apps.integrations.accounts import integration_create
+from apps.integrations.inbound import dispatch
 from apps.integrations.models import InboundEvent
-from apps.integrations.services import integration_create
 
 from .conftest import load_fixture, sign
 

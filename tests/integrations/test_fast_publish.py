@@ -16,7 +16,7 @@ import pytest
 from celery import Celery
 from kombu.exceptions import OperationalError
 
-from apps.integrations import dispatch
+from apps.integrations.inbound import dispatch
 from tests.brokers import real_broker_url
 
 REDIS_URL = real_broker_url(11)

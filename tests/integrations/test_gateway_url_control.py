@@ -7,8 +7,8 @@ import pytest
 from django.urls import reverse
 
 from apps.core.models import AuditLog
-from apps.integrations import outbound
-from apps.integrations.outbound_models import EndpointUrlChange, OutboundEndpoint
+from apps.integrations.outbound import services as outbound
+from apps.integrations.outbound.models import EndpointUrlChange, OutboundEndpoint
 from tests.factories import UserFactory
 
 pytestmark = pytest.mark.django_db

@@ -12,10 +12,10 @@ import time
 
 import pytest
 
-from apps.integrations import registry
+from apps.integrations.inbound import registry
+from apps.integrations.inbound.schemas import EVENT_SERIALIZERS, KIND_EVENT_TYPES
+from apps.integrations.inbound.services import inbound_event_process
 from apps.integrations.models import InboundEvent
-from apps.integrations.schemas import EVENT_SERIALIZERS, KIND_EVENT_TYPES
-from apps.integrations.services import inbound_event_process
 from tests.factories import IdentifierMappingFactory
 from tests.payouts.conftest import (  # noqa: F401 - fixtures for the payout events
     affiliate,

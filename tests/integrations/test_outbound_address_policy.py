@@ -9,10 +9,10 @@ from django.urls import reverse
 from django.utils import timezone
 
 from apps.affiliates.postbacks import PostbackTemplate
-from apps.integrations import outbound
 from apps.integrations.models import ReconciliationRun
-from apps.integrations.outbound_models import DeliveryAttempt, OutboundAlert, OutboundDelivery
-from apps.integrations.polling import integration_poll, poll_config_save
+from apps.integrations.outbound import services as outbound
+from apps.integrations.outbound.models import DeliveryAttempt, OutboundAlert, OutboundDelivery
+from apps.integrations.polling.services import integration_poll, poll_config_save
 from apps.mappings.postbacks import postback_fire
 from tests.factories import AffiliateFactory, PlayerFactory, UserFactory
 from tests.fake_dns import FakeDns

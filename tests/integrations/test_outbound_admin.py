@@ -3,8 +3,8 @@
 import pytest
 from django.urls import reverse
 
-from apps.integrations import outbound
-from apps.integrations.outbound_models import OutboundAlert, OutboundDelivery, OutboundEndpoint
+from apps.integrations.outbound import services as outbound
+from apps.integrations.outbound.models import OutboundAlert, OutboundDelivery, OutboundEndpoint
 from tests.factories import UserFactory
 from tests.outbound_receiver import Receiver
 

@@ -10,8 +10,8 @@ from django.test import override_settings
 from django.utils import timezone
 from standardwebhooks.webhooks import Webhook
 
-from apps.integrations import outbound
-from apps.integrations.outbound_models import (
+from apps.integrations.outbound import services as outbound
+from apps.integrations.outbound.models import (
     DeliveryAttempt,
     OutboundAlert,
     OutboundDelivery,

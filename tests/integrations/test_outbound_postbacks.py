@@ -10,16 +10,16 @@ from standardwebhooks.webhooks import Webhook
 
 from apps.affiliates.postbacks import PostbackTemplate
 from apps.core.models import AuditLog
-from apps.integrations import outbound
-from apps.integrations.models import InboundEvent
-from apps.integrations.outbound_models import OutboundDelivery
-from apps.integrations.services import (
+from apps.integrations.accounts import integration_create
+from apps.integrations.inbound.services import (
     inbound_event_process,
     inbound_event_store,
     incoming_event,
-    integration_create,
     item_hash,
 )
+from apps.integrations.models import InboundEvent
+from apps.integrations.outbound import services as outbound
+from apps.integrations.outbound.models import OutboundDelivery
 from apps.mappings.postbacks import expand_template, postback_fire
 from apps.mappings.services import player_register
 from tests.factories import (

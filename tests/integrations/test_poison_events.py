@@ -9,7 +9,7 @@ from django.db import connection
 from django.urls import reverse
 
 from apps.core.bounded import CLIPPED_MARKER, UNREADABLE_KEY, json_violations
-from apps.integrations import registry, services, tasks
+from apps.integrations.inbound import registry, services, tasks
 from apps.integrations.models import InboundEvent
 from tests.factories import IdentifierMappingFactory
 

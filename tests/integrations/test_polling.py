@@ -10,7 +10,8 @@ from django.db import DataError, connection, connections
 from django.utils import timezone
 from django_celery_beat.models import PeriodicTask
 
-from apps.integrations import services
+from apps.integrations.inbound import public as inbound_public
+from apps.integrations.inbound import services
 from apps.integrations.models import (
     EventSource,
     InboundEvent,
@@ -18,7 +19,12 @@ from apps.integrations.models import (
     ReconciliationRun,
     RecoveredEvent,
 )
-from apps.integrations.polling import PollBusy, PollError, integration_poll, poll_config_save
+from apps.integrations.polling.services import (
+    PollBusy,
+    PollError,
+    integration_poll,
+    poll_config_save,
+)
 
 from .factories import IntegrationFactory
 from .polling_source import PollSource, envelope
@@ -156,7 +162,7 @@ def test_a_page_that_cannot_be_stored_leaves_nothing_of_itself(integration, sour
             raise DataError("The database refused the page.")
         return results
 
-    monkeypatch.setattr(services, "inbound_events_store", store_then_fail)
+    monkeypatch.setattr(inbound_public, "inbound_events_store", store_then_fail)
     with pytest.raises(DataError, match="refused the page"):
         integration_poll(integration_id=integration.pk)
     run = ReconciliationRun.objects.get()

@@ -6,7 +6,7 @@ from decimal import Decimal
 
 import pytest
 
-from apps.integrations.adapters import (
+from apps.integrations.polling.adapters import (
     GenericAdapter,
     Mt5DealsAdapter,
     PageFormatError,

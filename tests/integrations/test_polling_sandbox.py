@@ -7,9 +7,9 @@ import pytest
 from django.core.management import call_command
 from django.utils import timezone
 
-from apps.integrations import services
+from apps.integrations.inbound import services
 from apps.integrations.models import EventSource, InboundEvent, Integration
-from apps.integrations.polling import integration_poll
+from apps.integrations.polling.services import integration_poll
 from apps.sandbox.models import SandboxEndpoint, SandboxSentEvent
 from apps.sandbox.simulator import CRM, MT5_SERVER, TRADING
 

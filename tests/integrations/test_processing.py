@@ -10,9 +10,9 @@ from django.urls import reverse
 from django.utils import timezone
 
 from apps.core.models import AuditLog
-from apps.integrations import registry, services, tasks
+from apps.integrations.inbound import registry, services, tasks
+from apps.integrations.inbound.registry import EventContext, ParkEvent
 from apps.integrations.models import InboundEvent
-from apps.integrations.registry import EventContext, ParkEvent
 
 from .factories import InboundEventFactory, IntegrationFactory
 

@@ -6,7 +6,7 @@ import pytest
 from django.utils import timezone
 
 from apps.integrations.models import PollConfig
-from apps.integrations.polling import (
+from apps.integrations.polling.services import (
     integration_poll,
     poll_config_save,
     reconciliation_due_integration_ids,

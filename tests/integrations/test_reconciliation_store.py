@@ -8,7 +8,8 @@ import pytest
 from django.db import DataError, connection, transaction
 from django.utils import timezone
 
-from apps.integrations import polling, services
+from apps.integrations.inbound import public as inbound_public
+from apps.integrations.inbound import services
 from apps.integrations.models import (
     EventSource,
     InboundConflict,
@@ -16,7 +17,8 @@ from apps.integrations.models import (
     ReconciliationRun,
     RecoveredEvent,
 )
-from apps.integrations.polling import PageStore
+from apps.integrations.polling import services as polling
+from apps.integrations.polling.services import PageStore
 
 from .factories import IntegrationFactory
 from .polling_source import envelope
@@ -117,7 +119,7 @@ def test_a_page_that_fails_to_store_leaves_nothing_and_keeps_the_pages_before(in
             raise DataError("The database refused the page.")
         return results
 
-    monkeypatch.setattr(services, "inbound_events_store", insert_then_fail)
+    monkeypatch.setattr(inbound_public, "inbound_events_store", insert_then_fail)
     store = PageStore(integration=integration, run=run)
     store.add(_items("ok-1", "ok-2"))
     store.add(broken)  # stores the first page meanwhile

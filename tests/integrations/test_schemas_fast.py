@@ -14,7 +14,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from apps.integrations.schemas import (
+from apps.integrations.inbound.schemas import (
     _BOUND_FIELDS,
     EVENT_SERIALIZERS,
     KIND_EVENT_TYPES,

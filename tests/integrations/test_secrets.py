@@ -12,12 +12,12 @@ from django.urls import reverse
 from django.utils import timezone
 
 from apps.core.models import AuditLog
-from apps.integrations.models import Integration, IntegrationSecret
-from apps.integrations.services import (
+from apps.integrations.accounts import (
     IntegrationError,
     integration_create,
     integration_rotate_secret,
 )
+from apps.integrations.models import Integration, IntegrationSecret
 
 from .conftest import load_fixture, sign
 
@@ -81,7 +81,7 @@ def test_rotation_keeps_the_old_secret_valid_during_the_grace_period(client, set
 
     # The grace period ends.
     IntegrationSecret.objects.filter(pk=previous.pk).update(expires_at=timezone.now() - dt.timedelta(seconds=1))
-    from apps.integrations import verification
+    from apps.integrations.inbound import verification
 
     verification.forget()
     assert post(client, "rot", old, "m4").status_code == 401

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from apps.integrations import dispatch
+from apps.integrations.inbound import dispatch
 
 from .test_fast_publish import REDIS_URL, _decoded, app, needs_redis  # noqa: F401 - app is a fixture
 

@@ -6,7 +6,7 @@ from celery.signals import task_postrun, task_prerun
 from django.conf import settings
 
 from affiliatehub.celery import app
-from apps.integrations import tasks
+from apps.integrations.inbound import tasks
 
 
 class _Task:

@@ -8,9 +8,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from apps.integrations import verification
 from apps.integrations.api import views
-from apps.integrations.verification import SignatureError, decode_secret
+from apps.integrations.inbound import verification
+from apps.integrations.inbound.verification import SignatureError, decode_secret
 
 from .conftest import sign
 from .factories import IntegrationFactory

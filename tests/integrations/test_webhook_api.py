@@ -7,8 +7,8 @@ from decimal import Decimal
 import pytest
 from django.test import override_settings
 
+from apps.integrations.inbound.schemas import validate_envelope
 from apps.integrations.models import InboundConflict, InboundEvent, SchemaWarningSeen
-from apps.integrations.schemas import validate_envelope
 
 from .conftest import load_fixture, sign
 from .factories import IntegrationFactory
@@ -324,7 +324,7 @@ def test_unknown_fields_accepted_with_warnings_logged_once(post_webhook, caplog)
     envelope = load_fixture("deposit_created.json")
     envelope["data"]["bonus_code"] = "WELCOME"
     envelope["source"] = "crm-v2"
-    with caplog.at_level("WARNING", logger="apps.integrations.services"):
+    with caplog.at_level("WARNING", logger="apps.integrations.inbound.services"):
         first = post_webhook(envelope, webhook_id="msg_u1")
         second = post_webhook(envelope, webhook_id="msg_u2")
     assert first.status_code == second.status_code == 202

@@ -24,14 +24,10 @@ import pytest
 from django.db import connection
 
 from affiliatehub.celery import app as celery_app
-from apps.integrations import tasks
+from apps.integrations.accounts import integration_create
+from apps.integrations.inbound import tasks
+from apps.integrations.inbound.services import inbound_events_store, incoming_event, item_hash
 from apps.integrations.models import InboundEvent
-from apps.integrations.services import (
-    inbound_events_store,
-    incoming_event,
-    integration_create,
-    item_hash,
-)
 from apps.mappings.services import player_register
 from apps.players.models import Deposit
 from tests.brokers import real_broker_url

@@ -17,16 +17,16 @@ from standardwebhooks.webhooks import Webhook
 
 from apps.compliance.models import KycRecord, SelfExclusion
 from apps.core.models import AuditLog
-from apps.integrations import dispatch, registry
-from apps.integrations.models import InboundEvent
-from apps.integrations.services import (
+from apps.integrations.accounts import integration_create
+from apps.integrations.inbound import dispatch, registry
+from apps.integrations.inbound.services import (
     DUPLICATE,
     inbound_event_process,
     inbound_event_store,
     incoming_event,
-    integration_create,
     item_hash,
 )
+from apps.integrations.models import InboundEvent
 from apps.mappings.handlers import FACT_HANDLERS
 from apps.mappings.models import IdentifierMapping
 from apps.players.facts import Chargeback, Deposit, Purchase, RevenueReport, Trade

@@ -9,7 +9,7 @@ import factory
 from django.utils import timezone
 
 from apps.commissions.models import CommissionEntry, Statement
-from apps.integrations.outbound_models import OutboundEndpoint
+from apps.integrations.outbound.models import OutboundEndpoint
 from apps.payouts.models import FxRate, PayoutMethod
 from tests.factories import AffiliateFactory
 

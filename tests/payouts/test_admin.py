@@ -6,8 +6,8 @@ from decimal import Decimal
 import pytest
 from django.urls import reverse
 
-from apps.integrations import outbound
-from apps.integrations.outbound_models import OutboundDelivery
+from apps.integrations.outbound import services as outbound
+from apps.integrations.outbound.models import OutboundDelivery
 from apps.payouts import services
 from apps.payouts.models import Payout
 from tests.factories import AffiliateFactory

@@ -3,7 +3,7 @@
 import pytest
 from django.test import override_settings
 
-from apps.integrations.outbound_models import OutboundDelivery
+from apps.integrations.outbound.models import OutboundDelivery
 from apps.payouts import services
 from apps.payouts.models import Payout
 from apps.payouts.services import PayoutTransitionRefused

@@ -6,7 +6,7 @@ from decimal import Decimal
 import pytest
 from django.db import connection
 
-from apps.integrations.outbound_models import OutboundDelivery
+from apps.integrations.outbound.models import OutboundDelivery
 from apps.payouts import services
 from apps.payouts.models import Payout
 from apps.payouts.services import PayoutTransitionRefused

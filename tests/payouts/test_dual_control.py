@@ -13,7 +13,7 @@ from django.test import override_settings
 from django.urls import reverse
 
 from apps.core.models import AuditLog
-from apps.integrations.outbound_models import OutboundDelivery
+from apps.integrations.outbound.models import OutboundDelivery
 from apps.payouts import method_changes, services
 from apps.payouts.method_changes import PayoutMethodChangeRefused
 from apps.payouts.models import Payout, PayoutMethod, PayoutMethodChange

@@ -7,16 +7,16 @@ import pytest
 from django.test import override_settings
 from django_celery_beat.models import PeriodicTask
 
-from apps.integrations import outbound
-from apps.integrations.models import InboundEvent
-from apps.integrations.outbound_models import OutboundDelivery
-from apps.integrations.services import (
+from apps.integrations.accounts import integration_create
+from apps.integrations.inbound.services import (
     inbound_event_process,
     inbound_event_store,
     incoming_event,
-    integration_create,
     item_hash,
 )
+from apps.integrations.models import InboundEvent
+from apps.integrations.outbound import services as outbound
+from apps.integrations.outbound.models import OutboundDelivery
 from apps.payouts.models import Payout
 from apps.payouts.resources import FxRateResource
 from tests.outbound_receiver import Receiver

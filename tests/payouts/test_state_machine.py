@@ -6,7 +6,7 @@ import pytest
 
 from apps.commissions.models import CommissionEntry
 from apps.core.models import AuditLog
-from apps.integrations.outbound_models import OutboundDelivery
+from apps.integrations.outbound.models import OutboundDelivery
 from apps.payouts import services
 from apps.payouts.models import Payout, PayoutAllocation
 from apps.payouts.services import PayoutError, PayoutTransitionRefused

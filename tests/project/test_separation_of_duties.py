@@ -15,8 +15,8 @@ from django.urls import reverse
 
 from apps.affiliates.postbacks import PostbackTemplate
 from apps.core.services import apikey_create
-from apps.integrations import outbound
-from apps.integrations.outbound_models import EndpointUrlChange, OutboundDelivery, OutboundEndpoint
+from apps.integrations.outbound import services as outbound
+from apps.integrations.outbound.models import EndpointUrlChange, OutboundDelivery, OutboundEndpoint
 from apps.payouts import method_changes, services
 from apps.payouts.models import PayoutMethodChange
 from tests.factories import AffiliateFactory, UserFactory

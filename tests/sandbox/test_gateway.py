@@ -134,7 +134,7 @@ def subscriber_receiver():
 
 
 def _loop_setup(live_server, subscriber_receiver, failure_rate):
-    from apps.integrations import outbound
+    from apps.integrations.outbound import services as outbound
     from tests.factories import AffiliateFactory, UserFactory
     from tests.payouts.factories import PayoutMethodFactory, approved_statement, restore_roles
 
@@ -183,8 +183,8 @@ def _gateway_settles(payout_reference):
 
 
 def _process_inbound():
+    from apps.integrations.inbound.services import inbound_event_process
     from apps.integrations.models import InboundEvent
-    from apps.integrations.services import inbound_event_process
 
     return [inbound_event_process(event_id=pk) for pk in
             InboundEvent.objects.filter(status="received").order_by("pk").values_list("pk", flat=True)]
@@ -193,7 +193,7 @@ def _process_inbound():
 @pytest.mark.django_db(transaction=True)
 def test_end_to_end_statement_to_completed_payout(client, live_server, subscriber_receiver):
     from apps.commissions.models import CommissionEntry
-    from apps.integrations import outbound
+    from apps.integrations.outbound import services as outbound
     from apps.payouts.models import Payout
 
     _, subscriber, affiliate, _, maker, checker = _loop_setup(live_server, subscriber_receiver, 0)
@@ -235,8 +235,8 @@ def test_end_to_end_statement_to_completed_payout(client, live_server, subscribe
 def test_end_to_end_failure_then_retry_with_the_same_reference(client, live_server, subscriber_receiver):
     from django.urls import reverse
 
-    from apps.integrations import outbound
-    from apps.integrations.outbound_models import OutboundDelivery
+    from apps.integrations.outbound import services as outbound
+    from apps.integrations.outbound.models import OutboundDelivery
 
     *_, maker, checker = _loop_setup(live_server, subscriber_receiver, 1)
     payout = _admin_run_and_submit(client, maker)

@@ -10,8 +10,8 @@ from django.core.management import CommandError, call_command
 from django.utils import timezone
 
 from apps.affiliates.models import Click
+from apps.integrations.accounts import integration_rotate_secret
 from apps.integrations.models import InboundEvent, Integration
-from apps.integrations.services import integration_rotate_secret
 from apps.sandbox.models import SandboxEndpoint, SandboxSentEvent
 from apps.sandbox.simulator import ENDPOINTS, Faults, Simulator
 from apps.sandbox.traffic import HubClient, run_traffic

@@ -7,7 +7,7 @@ from decimal import Decimal
 
 import orjson
 
-from apps.integrations.schemas import validate_envelope
+from apps.integrations.inbound.schemas import validate_envelope
 from apps.sandbox.simulator import (
     CRM,
     DROP,

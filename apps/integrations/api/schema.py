@@ -30,8 +30,9 @@ from rest_framework import serializers
 from rest_framework.views import APIView
 
 from apps.core.bounded import MAX_JSON_DEPTH
-from apps.integrations import conf, registry, schemas, verification
+from apps.integrations import conf
 from apps.integrations.api import views
+from apps.integrations.inbound import registry, schemas, verification
 
 PROBLEM = "application/problem+json"
 _SCHEMAS = "#/components/schemas/"

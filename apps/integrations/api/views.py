@@ -22,10 +22,15 @@ from django.views.decorators.csrf import csrf_exempt
 
 from apps.core.api.problems import PROBLEM_CONTENT_TYPE, problem_body
 from apps.core.bounded import json_violations
-from apps.integrations import conf, services, verification
+from apps.integrations import conf
+from apps.integrations.inbound import services, verification
+from apps.integrations.inbound.throttle import throttle_retry_after
+from apps.integrations.inbound.verification import (
+    IntegrationAuth,
+    SignatureError,
+    SignatureMismatch,
+)
 from apps.integrations.models import EventSource, EventStatus
-from apps.integrations.throttle import throttle_retry_after
-from apps.integrations.verification import IntegrationAuth, SignatureError, SignatureMismatch
 
 _JSON = "application/json"
 

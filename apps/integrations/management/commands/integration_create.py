@@ -2,8 +2,8 @@
 
 from django.core.management.base import BaseCommand, CommandError
 
+from apps.integrations.accounts import IntegrationError, integration_create
 from apps.integrations.models import Integration
-from apps.integrations.services import IntegrationError, integration_create
 
 
 class Command(BaseCommand):

@@ -8,7 +8,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
 from apps.integrations.models import Integration, ReconciliationRun
-from apps.integrations.polling import PollError, integration_poll
+from apps.integrations.polling.public import PollError, integration_poll
 
 
 def _aware(value: str, name: str) -> dt.datetime:

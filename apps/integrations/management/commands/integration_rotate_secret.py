@@ -3,8 +3,8 @@
 from django.core.management.base import BaseCommand, CommandError
 
 from apps.integrations import conf
+from apps.integrations.accounts import integration_rotate_secret
 from apps.integrations.models import Integration
-from apps.integrations.services import integration_rotate_secret
 
 
 class Command(BaseCommand):

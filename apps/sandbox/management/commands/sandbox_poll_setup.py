@@ -9,7 +9,7 @@ import datetime as dt
 from django.core.management.base import BaseCommand
 
 from apps.integrations.models import Integration, PollConfig
-from apps.integrations.polling import poll_config_save
+from apps.integrations.polling.public import poll_config_save
 from apps.sandbox.models import SandboxEndpoint
 from apps.sandbox.poll_views import sandbox_poll_token
 from apps.sandbox.services import sandbox_endpoints_ensure

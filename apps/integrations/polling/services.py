@@ -44,8 +44,7 @@ from django_celery_beat.models import CrontabSchedule, IntervalSchedule, Periodi
 
 from apps.core.audit import audit_record, snapshot
 from apps.core.outbound_policy import OutboundAddressRefused, policy_session
-from apps.integrations import services
-from apps.integrations.adapters import PageFormatError, PolledPage, WindowRequest, adapter_for
+from apps.integrations.inbound import public as inbound
 from apps.integrations.models import (
     EventSource,
     EventStatus,
@@ -53,7 +52,12 @@ from apps.integrations.models import (
     PollConfig,
     ReconciliationRun,
 )
-from apps.integrations.schemas import MAX_ID_LENGTH
+from apps.integrations.polling.adapters import (
+    PageFormatError,
+    PolledPage,
+    WindowRequest,
+    adapter_for,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -418,9 +422,9 @@ def polled_event_id(item) -> str:
     """The item's id (the source's event id, the same as its webhook-id); items without a usable
     id get one derived from their content, so polling them again stays idempotent."""
     item_id = item.get("id") if isinstance(item, dict) else None
-    if services.usable_event_id(item_id, max_length=MAX_ID_LENGTH):
+    if inbound.usable_event_id(item_id, max_length=inbound.MAX_ID_LENGTH):
         return item_id
-    return f"poll:{services.item_hash(item)}"
+    return f"poll:{inbound.item_hash(item)}"
 
 
 def _page_ids(events: list) -> list[str]:
@@ -430,7 +434,7 @@ def _page_ids(events: list) -> list[str]:
     except (TypeError, KeyError):
         return [polled_event_id(item) for item in events]
     if (
-        ids and set(map(type, ids)) == {str} and min(map(len, ids)) > 0 and max(map(len, ids)) <= MAX_ID_LENGTH
+        ids and set(map(type, ids)) == {str} and min(map(len, ids)) > 0 and max(map(len, ids)) <= inbound.MAX_ID_LENGTH
         and "\x00" not in "".join(ids)
     ):
         return ids
@@ -447,7 +451,7 @@ def _absent(integration_id: int, ids: list[str]) -> tuple[list[int], int]:
         sql, value = _ABSENT_TEXT_SQL, text
     else:
         sql, value = _ABSENT_JSON_SQL, orjson.dumps(ids).decode()
-    with services.server_bound_cursor() as cursor, connection.wrap_database_errors:
+    with inbound.server_bound_cursor() as cursor, connection.wrap_database_errors:
         # Planned for each page (never prepared): the generic plan ran this query ~40% slower.
         cursor.cursor.execute(sql, {"ids": value, "integration": integration_id, "poll": EventSource.POLL}, prepare=False)
         rows = cursor.fetchall()
@@ -461,7 +465,7 @@ class _PageLookup:
     """A page's missing items, validated and shaped for the store (in page order), and how many
     of its items an earlier poll stored."""
 
-    missing: list[services.IncomingEvent]
+    missing: list[inbound.IncomingEvent]
     previously_polled: int
 
 
@@ -469,11 +473,11 @@ def _lookup(integration: Integration, events: list) -> _PageLookup:
     ids = _page_ids(events)
     positions, previously_polled = _absent(integration.pk, ids)
     missing = [
-        services.incoming_event(
+        inbound.incoming_event(
             integration_kind=integration.kind,
             webhook_id=ids[position - 1],
             envelope=events[position - 1],
-            body_hash=services.item_hash(events[position - 1]),
+            body_hash=inbound.item_hash(events[position - 1]),
             require_id=True,
         )
         for position in positions
@@ -502,7 +506,7 @@ class _PendingPage:
     """A page looked up and not stored yet."""
 
     counts: PageCounts
-    missing: list[services.IncomingEvent]
+    missing: list[inbound.IncomingEvent]
     skipped: int = 0
 
 
@@ -541,7 +545,7 @@ class PageStore:
         lookup = self._lookup_while_storing_pending(events)
         counts = PageCounts(polled=len(events), previously_polled=lookup.previously_polled)
         taken = self.last_stored_ids
-        missing: list[services.IncomingEvent] = []
+        missing: list[inbound.IncomingEvent] = []
         for event in lookup.missing:
             if event.webhook_id in taken:  # the same id earlier in this page or in the page stored last
                 counts.previously_polled += 1
@@ -583,14 +587,14 @@ class PageStore:
         recovered_ids: list[int] = []
         with transaction.atomic():
             for start in range(0, len(page.missing), STORE_CHUNK):
-                results = services.inbound_events_store(
+                results = inbound.inbound_events_store(
                     integration_id=self.integration.pk,
                     events=page.missing[start : start + STORE_CHUNK],
                     source=EventSource.POLL,
                 )
                 for result in results:
                     _count_stored(result, counts, recovered_ids)
-            with services.server_bound_cursor() as cursor:
+            with inbound.server_bound_cursor() as cursor:
                 cursor.execute(
                     _PAGE_STORED_SQL,
                     {"run": self.run.pk, "recovered_ids": recovered_ids, "skipped": page.skipped,
@@ -599,14 +603,14 @@ class PageStore:
         page.counts = counts
 
 
-def _count_stored(result: services.StoreResult, counts: PageCounts, recovered_ids: list[int]) -> None:
-    if result.outcome == services.ACCEPTED:
+def _count_stored(result: inbound.StoreResult, counts: PageCounts, recovered_ids: list[int]) -> None:
+    if result.outcome == inbound.ACCEPTED:
         recovered_ids.append(result.event_id)
         if result.status == EventStatus.INVALID:
             counts.failed += 1
         else:
             counts.recovered += 1
-    elif result.outcome == services.DUPLICATE:
+    elif result.outcome == inbound.DUPLICATE:
         counts.already_received += 1  # a webhook won the race since the anti-join
     else:
         counts.failed += 1  # same id, different body: kept as an InboundConflict

@@ -10,7 +10,7 @@ import datetime as dt
 
 from celery import shared_task
 
-from apps.integrations import polling
+from apps.integrations.polling import services as polling
 
 _OPTIONS = {"acks_late": True, "reject_on_worker_lost": True, "ignore_result": True}
 

@@ -1,7 +1,7 @@
 """Outbound deliveries (WEBHOOKS.md §6): endpoints, one row per message, every attempt, alerts.
 
 Imported at the bottom of apps/integrations/models.py, so these are models of the integrations
-app. Written only by apps.integrations.outbound.
+app. Written only by apps.integrations.outbound.services.
 """
 
 from __future__ import annotations

@@ -13,13 +13,10 @@ Public entry points used by other code:
 
 from __future__ import annotations
 
-import base64
 import datetime as dt
 import hashlib
 import logging
 import random
-import re
-import secrets
 import time
 import traceback
 from collections.abc import Callable, Sequence
@@ -27,131 +24,32 @@ from dataclasses import dataclass, field
 
 import orjson
 import psycopg
-from django.db import IntegrityError, InterfaceError, OperationalError, connection, transaction
+from django.db import InterfaceError, OperationalError, connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
 from apps.core.audit import audit_record, snapshot
 from apps.core.bounded import NUL, json_clipped
-from apps.integrations import conf, dispatch, registry, verification
+from apps.integrations import conf
+from apps.integrations.inbound import dispatch, registry
+from apps.integrations.inbound.registry import EventContext, ParkEvent, RejectEvent
+from apps.integrations.inbound.schemas import validate_envelope
 from apps.integrations.models import (
     InboundConflict,
     InboundEvent,
     Integration,
-    IntegrationSecret,
     SchemaWarningSeen,
 )
-from apps.integrations.registry import EventContext, ParkEvent, RejectEvent
-from apps.integrations.schemas import validate_envelope
 
 logger = logging.getLogger(__name__)
 
-SECRET_PREFIX = "whsec_"
-SLUG_RE = re.compile(r"^[a-z0-9]+(?:[-_][a-z0-9]+)*$")
-_ID_SYSTEM_RE = re.compile(r"^[a-z0-9]+(?:[-_.][a-z0-9]+)*$")
 MAX_ERROR_CHARS = 4000
 
 Status = InboundEvent.Status
 
 
-class IntegrationError(ValueError):
-    """Bad input to an integration service (shown to the operator as is)."""
-
-
 class InboundEventError(ValueError):
     """An inbound event cannot make the requested move (e.g. replaying a processed event)."""
-
-
-# ---------------------------------------------------------------------------------------------
-# Integrations and secrets
-
-
-def generate_secret() -> str:
-    return SECRET_PREFIX + base64.b64encode(secrets.token_bytes(32)).decode()
-
-
-def integration_create(
-    *, slug: str, kind: str, id_system: str | None = None, name: str | None = None, acting_user=None
-) -> tuple[Integration, str]:
-    """Create an integration and its first signing secret. The secret is returned once."""
-    slug = (slug or "").strip()
-    if not SLUG_RE.match(slug) or len(slug) > 64:
-        raise IntegrationError(
-            f"Invalid slug {slug!r}: use lower-case letters, digits, '-' or '_' (at most 64 characters)."
-        )
-    if kind not in Integration.Kind.values:
-        raise IntegrationError(f"Unknown kind {kind!r}; choose one of: {', '.join(Integration.Kind.values)}.")
-    id_system = (id_system or slug).strip()
-    if not _ID_SYSTEM_RE.match(id_system) or len(id_system) > 64:
-        raise IntegrationError(f"Invalid identifier system {id_system!r}: lower-case letters, digits, '-', '_', '.'.")
-    plaintext = generate_secret()
-    try:
-        with transaction.atomic():
-            integration = Integration.objects.create(
-                slug=slug, name=(name or slug).strip()[:200], kind=kind, id_system=id_system
-            )
-            secret = IntegrationSecret.objects.create(integration=integration, secret=plaintext, created_by=acting_user)
-            audit_record(
-                action="integration.created",
-                instance=integration,
-                actor=acting_user,
-                actor_label="" if acting_user else "manage.py",
-                after={**snapshot(integration), "secret_id": secret.pk},
-            )
-    except IntegrityError as exc:
-        raise IntegrationError(f"An integration with slug {slug!r} already exists.") from exc
-    verification.forget(slug)
-    return integration, plaintext
-
-
-def integration_rotate_secret(
-    *, integration: Integration, acting_user=None, grace: dt.timedelta | None = None
-) -> str:
-    """Issue a new signing secret; the current ones keep verifying for the grace period."""
-    grace = conf.duration("AFFILIATEHUB_SECRET_ROTATION_GRACE") if grace is None else grace
-    with transaction.atomic():
-        integration = Integration.objects.select_for_update().get(pk=integration.pk)
-        now = timezone.now()
-        expires_at = now + grace
-        retiring = integration.secrets.usable(now).filter(Q(expires_at__isnull=True) | Q(expires_at__gt=expires_at))
-        retired_ids = sorted(retiring.values_list("pk", flat=True))
-        retiring.update(expires_at=expires_at)
-        plaintext = generate_secret()
-        secret = IntegrationSecret.objects.create(integration=integration, secret=plaintext, created_by=acting_user)
-        audit_record(
-            action="integration.secret_rotated",
-            instance=integration,
-            actor=acting_user,
-            actor_label="" if acting_user else "manage.py",
-            after={"secret_id": secret.pk, "previous_secret_ids": retired_ids, "previous_expire_at": expires_at.isoformat()},
-        )
-        transaction.on_commit(lambda: verification.forget(integration.slug))
-    verification.forget(integration.slug)
-    return plaintext
-
-
-def integration_update(*, integration: Integration, acting_user, **changes) -> Integration:
-    """Change an integration's name, id_system, is_active or payload_schema_version (audited)."""
-    allowed = {"name", "id_system", "is_active", "payload_schema_version"}
-    unknown = set(changes) - allowed
-    if unknown:
-        raise IntegrationError(f"Cannot change {', '.join(sorted(unknown))} here.")
-    with transaction.atomic():
-        locked = Integration.objects.select_for_update().get(pk=integration.pk)
-        before = snapshot(locked, sorted(changes))
-        for name, value in changes.items():
-            setattr(locked, name, value)
-        locked.save(update_fields=[*changes, "updated_at"])
-        audit_record(
-            action="integration.updated",
-            instance=locked,
-            actor=acting_user,
-            before=before,
-            after=snapshot(locked, sorted(changes)),
-        )
-        transaction.on_commit(lambda: verification.forget(locked.slug))
-    verification.forget(locked.slug)
-    return locked
 
 
 # ---------------------------------------------------------------------------------------------

@@ -15,7 +15,7 @@ from celery.signals import task_postrun, task_prerun
 from django.db import InterfaceError, OperationalError, close_old_connections
 
 from apps.core.db import connections_note_used, connections_skip_fresh_health_checks
-from apps.integrations import services
+from apps.integrations.inbound import dispatch, services
 
 _OPTIONS = {
     "acks_late": True,
@@ -54,29 +54,29 @@ def _is_eager(signal_kwargs: dict) -> bool:
     return bool(getattr(getattr(signal_kwargs.get("task"), "request", None), "is_eager", False))
 
 
-@shared_task(name="integrations.process_inbound_event", **_OPTIONS)
+@shared_task(name=dispatch.PROCESS_EVENT_TASK, **_OPTIONS)
 def process_inbound_event(event_id: int) -> str:
     return services.inbound_event_process(event_id=event_id)
 
 
-@shared_task(name="integrations.process_inbound_trade_event", **_OPTIONS)
+@shared_task(name=dispatch.PROCESS_TRADE_EVENT_TASK, **_OPTIONS)
 def process_inbound_trade_event(event_id: int) -> str:
     """The same work for trade events, routed to the `trades` queue (CELERY_TASK_ROUTES)."""
     return services.inbound_event_process(event_id=event_id)
 
 
-@shared_task(name="integrations.process_inbound_events", **_OPTIONS)
+@shared_task(name=dispatch.PROCESS_EVENTS_TASK, **_OPTIONS)
 def process_inbound_events(event_ids: list[int]) -> dict[str, int]:
     """Several events, one after another in the given order (unparking, batches)."""
     return services.inbound_events_process_sequence(event_ids=event_ids)
 
 
-@shared_task(name="integrations.process_inbound_trade_events", **_OPTIONS)
+@shared_task(name=dispatch.PROCESS_TRADE_EVENTS_TASK, **_OPTIONS)
 def process_inbound_trade_events(event_ids: list[int]) -> dict[str, int]:
     return services.inbound_events_process_sequence(event_ids=event_ids)
 
 
-@shared_task(name="integrations.sweep_inbound_events", acks_late=True, reject_on_worker_lost=True, ignore_result=True)
+@shared_task(name=dispatch.SWEEP_TASK, acks_late=True, reject_on_worker_lost=True, ignore_result=True)
 def sweep_inbound_events() -> dict[str, int]:
     """Beat, every 30 s (PeriodicTask created by migration 0002): batch after batch while full."""
     result = services.inbound_events_sweep_all()
@@ -87,6 +87,3 @@ def sweep_inbound_events() -> dict[str, int]:
         "dead_lettered_parked": result.dead_lettered_parked,
     }
 
-
-# The polling connectors register their tasks here (autodiscovery imports tasks.py only).
-from apps.integrations import polling_tasks  # noqa: E402,F401

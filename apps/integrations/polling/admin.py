@@ -12,14 +12,11 @@ from django.utils.html import format_html
 
 from apps.core.filters import filterset_list_filter
 from apps.core.outbound_policy import url_refusal_message
-from apps.integrations import polling_tasks
-from apps.integrations.filters import InboundEventFilter, ReconciliationRunFilter
+from apps.integrations.filters import ReconciliationRunFilter
 from apps.integrations.models import PollConfig, ReconciliationRun
-from apps.integrations.polling import PollError, poll_config_save
+from apps.integrations.polling import tasks as polling_tasks
+from apps.integrations.polling.services import PollError, poll_config_save
 
-RecoveredByRunFilter = filterset_list_filter(
-    filterset_class=InboundEventFilter, name="recovered_by_run", title="recovered by run"
-)
 RunWithDeltaFilter = filterset_list_filter(
     filterset_class=ReconciliationRunFilter,
     name="with_delta",

@@ -31,11 +31,22 @@ import orjson
 from celery.utils.saferepr import saferepr
 from kombu.exceptions import OperationalError as BrokerError
 
+from apps.core.enqueue import task_named
+
 logger = logging.getLogger(__name__)
 
 # High-volume trade feeds get their own queue (CELERY_TASK_ROUTES routes the *_trade_* tasks).
 TRADE_EVENT_TYPES = frozenset({"trade.closed"})
 CHUNK_SIZE = 200
+
+# The processing tasks (apps.integrations.inbound.tasks), published by name: this module does not
+# import the tasks module, which imports the services that import this one. The names never
+# change: queued messages, routes (CELERY_TASK_ROUTES) and beat schedules refer to them.
+PROCESS_EVENT_TASK = "integrations.process_inbound_event"
+PROCESS_TRADE_EVENT_TASK = "integrations.process_inbound_trade_event"
+PROCESS_EVENTS_TASK = "integrations.process_inbound_events"
+PROCESS_TRADE_EVENTS_TASK = "integrations.process_inbound_trade_events"
+SWEEP_TASK = "integrations.sweep_inbound_events"
 
 
 class _RedisPublisher:
@@ -265,16 +276,12 @@ def _publish_chunk(task, event_ids: list[int]) -> None:
 
 
 def enqueue_event(event_id: int, event_type: str, *, countdown: float | None = None) -> None:
-    from apps.integrations import tasks
-
-    task = tasks.process_inbound_trade_event if event_type in TRADE_EVENT_TYPES else tasks.process_inbound_event
-    _publish(task, [event_id], countdown)
+    name = PROCESS_TRADE_EVENT_TASK if event_type in TRADE_EVENT_TYPES else PROCESS_EVENT_TASK
+    _publish(task_named(name), [event_id], countdown)
 
 
 def enqueue_events(events: Iterable[tuple[int, str]]) -> None:
     """Enqueue many (id, type) pairs: one message per event, or per chunk when there are many."""
-    from apps.integrations import tasks
-
     events = list(events)
     if len(events) <= 2:
         for event_id, event_type in events:
@@ -282,17 +289,16 @@ def enqueue_events(events: Iterable[tuple[int, str]]) -> None:
         return
     trades = [event_id for event_id, event_type in events if event_type in TRADE_EVENT_TYPES]
     others = [event_id for event_id, event_type in events if event_type not in TRADE_EVENT_TYPES]
-    for task, ids in ((tasks.process_inbound_trade_events, trades), (tasks.process_inbound_events, others)):
+    for name, ids in ((PROCESS_TRADE_EVENTS_TASK, trades), (PROCESS_EVENTS_TASK, others)):
+        task = task_named(name)
         for start in range(0, len(ids), CHUNK_SIZE):
             _publish_chunk(task, ids[start : start + CHUNK_SIZE])
 
 
 def enqueue_sequence(event_ids: Sequence[int]) -> None:
     """One task that processes the events one after another, in the given order."""
-    from apps.integrations import tasks
-
     if event_ids:
-        _publish(tasks.process_inbound_events, [list(event_ids)])
+        _publish(task_named(PROCESS_EVENTS_TASK), [list(event_ids)])
 
 
 # --- counting publish failures ---------------------------------------------------------------

@@ -44,8 +44,9 @@ from kombu.exceptions import OperationalError as BrokerError
 from standardwebhooks.webhooks import Webhook
 
 from apps.core.audit import audit_record, snapshot
+from apps.core.enqueue import task_named
 from apps.core.outbound_policy import OutboundAddressRefused, policy_session
-from apps.integrations.outbound_models import (
+from apps.integrations.outbound.models import (
     SUBSCRIBER_EVENT_TYPES,
     DeliveryAttempt,
     DeliveryStatus,
@@ -54,8 +55,13 @@ from apps.integrations.outbound_models import (
     OutboundDelivery,
     OutboundEndpoint,
 )
+from apps.integrations.signing import generate_secret
 
 logger = logging.getLogger(__name__)
+
+# Task names (apps.integrations.outbound.tasks): queued messages and beat schedules refer to them.
+SEND_TASK = "integrations.send_outbound_delivery"
+SWEEP_TASK = "integrations.sweep_outbound_deliveries"
 
 Status = DeliveryStatus
 Kind = OutboundEndpoint.Kind
@@ -144,12 +150,6 @@ def _notify(delivery: OutboundDelivery) -> None:
 
 # ---------------------------------------------------------------------------------------------
 # Endpoints
-
-
-def generate_secret() -> str:
-    from apps.integrations.services import generate_secret as make
-
-    return make()
 
 
 def endpoint_create(
@@ -403,7 +403,7 @@ def enqueue_send(delivery_id: int, *, countdown: float | None = None) -> None:
     No publish retries (kombu's default policy would hold an admin action for seconds while the
     broker is down), the same rule as inbound dispatch."""
     try:
-        outbound_tasks.send_outbound_delivery.apply_async(args=[delivery_id], countdown=countdown, retry=False)
+        task_named(SEND_TASK).apply_async(args=[delivery_id], countdown=countdown, retry=False)
     except (BrokerError, OSError):
         logger.warning("Broker unavailable; delivery %s left to the sweeper.", delivery_id, exc_info=True)
 
@@ -806,7 +806,3 @@ def endpoint_health(endpoint_ids: Iterable[int], *, since: dt.datetime) -> dict[
         health[row["delivery__endpoint_id"]] = {"attempts": total, "successes": ok, "success_rate": ok / total if total else None}
     return health
 
-
-
-# Registers the Celery tasks wherever the engine is used (autodiscovery only imports tasks.py).
-from apps.integrations import outbound_tasks  # noqa: E402

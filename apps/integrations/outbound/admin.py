@@ -1,7 +1,7 @@
 """Admin of the outbound delivery engine: endpoints with their health, deliveries with filters
 and their attempts inline, dead letters, alerts. Imported at the bottom of admin.py.
 
-Actions call apps.integrations.outbound services (resend, enable/disable, acknowledge)."""
+Actions call apps.integrations.outbound.services services (resend, enable/disable, acknowledge)."""
 
 from __future__ import annotations
 
@@ -15,8 +15,8 @@ from django.utils.html import format_html
 
 from apps.accounts import second_factor
 from apps.core.outbound_policy import url_refusal_message
-from apps.integrations import outbound
-from apps.integrations.outbound_models import (
+from apps.integrations.outbound import services as outbound
+from apps.integrations.outbound.models import (
     SUBSCRIBER_EVENT_TYPES,
     DeadDelivery,
     DeliveryAttempt,

@@ -9,13 +9,13 @@ never imports a domain app. Domain apps register their handlers explicitly in
         name = "apps.players"
 
         def ready(self):
-            from apps.integrations import registry
+            from apps.integrations.inbound import registry
             from apps.players import handlers
 
             registry.register("deposit.created", handlers.deposit_created)
 
     # apps/players/handlers.py
-    from apps.integrations.registry import EventContext, ParkEvent
+    from apps.integrations.inbound.registry import EventContext, ParkEvent
 
     def deposit_created(ctx: EventContext) -> None:
         player = resolve(ctx.id_system, ctx.data["player_id"])  # mappings
@@ -40,7 +40,7 @@ Contract for handlers:
 - A player that is not known yet: raise `ParkEvent(system, external_id, reason)`. Everything
   the handlers wrote for this event is rolled back, the event becomes `parked` (not failed, no
   attempt counted). When the identifier gets mapped, the mappings service calls
-  `apps.integrations.services.inbound_events_unpark(system=..., external_id=...)`, which re-runs
+  `apps.integrations.inbound.services.inbound_events_unpark(system=..., external_id=...)`, which re-runs
   the parked events of that identifier in occurrence order.
 - An event that can never succeed however often it is retried (it contradicts what is stored,
   e.g. identifiers of two different players): raise `RejectEvent(reason)`. The handlers' writes

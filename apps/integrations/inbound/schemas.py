@@ -37,8 +37,8 @@ from rest_framework.fields import SkipField, empty
 
 from apps.core.bounded import json_violations
 from apps.core.money import LEDGER_DECIMAL_PLACES, LEDGER_MAX_DIGITS
-from apps.integrations import registry
-from apps.integrations.registry import EVENT_TYPES
+from apps.integrations.inbound import registry
+from apps.integrations.inbound.registry import EVENT_TYPES
 
 # WEBHOOKS.md §2 "sent by": which event types each integration kind may send.
 KIND_EVENT_TYPES: dict[str, frozenset[str]] = {

@@ -10,11 +10,11 @@ from __future__ import annotations
 from celery import shared_task
 from django.db import InterfaceError, OperationalError
 
-from apps.integrations import outbound
+from apps.integrations.outbound import services as outbound
 
 
 @shared_task(
-    name="integrations.send_outbound_delivery",
+    name=outbound.SEND_TASK,
     acks_late=True,
     reject_on_worker_lost=True,
     ignore_result=True,
@@ -28,7 +28,7 @@ def send_outbound_delivery(delivery_id: int) -> str:
     return outbound.delivery_send(delivery_id=delivery_id)
 
 
-@shared_task(name="integrations.sweep_outbound_deliveries", acks_late=True, reject_on_worker_lost=True, ignore_result=True)
+@shared_task(name=outbound.SWEEP_TASK, acks_late=True, reject_on_worker_lost=True, ignore_result=True)
 def sweep_outbound_deliveries() -> dict[str, int]:
     """Beat, every 10 s (PeriodicTask created by a data migration)."""
     result = outbound.deliveries_sweep()

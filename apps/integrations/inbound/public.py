@@ -1,0 +1,48 @@
+"""What the inbound room offers other rooms and other apps.
+
+- Handlers (declared in the pipeline module, apps/pipeline.py) receive an `EventContext` and may
+  raise `ParkEvent` or `RejectEvent`; `EVENT_TYPES` is the list of canonical event types.
+- The store: `incoming_event()` builds an `IncomingEvent`, `inbound_events_store()` stores a
+  batch idempotently (the polling room stores what it finds through it).
+- `inbound_events_unpark()`: the mappings side re-runs parked events once an identifier is known.
+- `integration_forget()`: drop an integration's cached secrets after a change (accounts).
+
+Models are imported from `apps.integrations.models`.
+"""
+
+from apps.integrations.inbound.registry import EVENT_TYPES, EventContext, ParkEvent, RejectEvent
+from apps.integrations.inbound.schemas import MAX_ID_LENGTH
+from apps.integrations.inbound.services import (
+    ACCEPTED,
+    CONFLICT,
+    DUPLICATE,
+    IncomingEvent,
+    StoreResult,
+    inbound_events_store,
+    inbound_events_unpark,
+    incoming_event,
+    item_hash,
+    server_bound_cursor,
+    usable_event_id,
+)
+from apps.integrations.inbound.verification import forget as integration_forget
+
+__all__ = [
+    "ACCEPTED",
+    "CONFLICT",
+    "DUPLICATE",
+    "EVENT_TYPES",
+    "MAX_ID_LENGTH",
+    "EventContext",
+    "IncomingEvent",
+    "ParkEvent",
+    "RejectEvent",
+    "StoreResult",
+    "inbound_events_store",
+    "inbound_events_unpark",
+    "incoming_event",
+    "integration_forget",
+    "item_hash",
+    "server_bound_cursor",
+    "usable_event_id",
+]

@@ -1,0 +1,27 @@
+"""What the outbound room offers other rooms and other apps: every message we send goes through
+these (the delivery row is the outbox, written inside the caller's transaction; a Celery task
+sends it after commit). Models are imported from `apps.integrations.models`."""
+
+from apps.integrations.outbound.services import (
+    DeliveryOutcome,
+    OutboundError,
+    delivery_enqueue,
+    endpoint_create,
+    endpoint_health,
+    endpoint_update,
+    register_outcome_handler,
+    subscriber_envelope,
+    subscriber_event_publish,
+)
+
+__all__ = [
+    "DeliveryOutcome",
+    "OutboundError",
+    "delivery_enqueue",
+    "endpoint_create",
+    "endpoint_health",
+    "endpoint_update",
+    "register_outcome_handler",
+    "subscriber_envelope",
+    "subscriber_event_publish",
+]

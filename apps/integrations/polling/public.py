@@ -1,0 +1,11 @@
+"""What the polling room offers other code: configure a poll, run one (management command,
+sandbox set-up). Models are imported from `apps.integrations.models`."""
+
+from apps.integrations.polling.services import (
+    PollBusy,
+    PollError,
+    integration_poll,
+    poll_config_save,
+)
+
+__all__ = ["PollBusy", "PollError", "integration_poll", "poll_config_save"]
