@@ -48,6 +48,7 @@ INSTALLED_APPS = [
     "apps.payouts",
     "apps.monitoring",
     "apps.sandbox",
+    "apps.pipeline",  # the inbound event pipelines (apps/pipeline/pipelines.py)
 ]
 
 MIDDLEWARE = [

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from apps.commissions import services
 from apps.commissions.models import CommissionEntry
-from apps.integrations.inbound import registry
 from apps.integrations.inbound.public import EventContext
 from apps.mappings.models import IdentifierMapping
 from apps.players.facts import Chargeback, Deposit, Purchase, RevenueReport, Trade
@@ -75,20 +74,3 @@ def self_exclusion_started(ctx: EventContext) -> None:
 def chargeback_created(ctx: EventContext) -> None:
     for chargeback in ctx.recorded(Chargeback):
         services.clawback_case_open(chargeback=chargeback, source_event_id=ctx.event_id)
-
-
-COMMISSION_HANDLERS = {
-    "deposit.created": deposit_created,
-    "kyc.updated": kyc_updated,
-    "revenue.reported": revenue_reported,
-    "trade.closed": trade_closed,
-    "purchase.created": purchase_created,
-    "purchase.refunded": purchase_refunded,
-    "self_exclusion.started": self_exclusion_started,
-    "chargeback.created": chargeback_created,
-}
-
-
-def register_handlers() -> None:
-    for event_type, handler in COMMISSION_HANDLERS.items():
-        registry.register(event_type, handler)

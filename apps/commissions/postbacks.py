@@ -1,6 +1,6 @@
 """Qualified-CPA postbacks: the commission ledger's part of affiliate postbacks.
 
-Registered after the commission handlers (CommissionsConfig.ready), so in the same transaction
+Runs after the commission handlers (apps/pipeline/pipelines.py), so in the same transaction
 as the event that qualified the CPA, it finds the CPA line booked from that event (passed on by
 the commission handler, `ctx.recorded(CommissionEntry)`) and queues
 the affiliate's `qualified_cpa` postback through apps.mappings.postbacks (which checks
@@ -11,12 +11,8 @@ nothing.
 from __future__ import annotations
 
 from apps.commissions.models import CommissionEntry
-from apps.integrations.inbound import registry
 from apps.integrations.inbound.public import EventContext
 from apps.mappings.postbacks import postback_fire
-
-# The events whose commission handlers may qualify a CPA (commissions.handlers: cpa_evaluate).
-CPA_QUALIFYING_EVENTS = ("deposit.created", "kyc.updated", "revenue.reported")  # wagering qualifies too
 
 
 def qualified_cpa_postbacks(ctx: EventContext) -> None:
@@ -26,8 +22,3 @@ def qualified_cpa_postbacks(ctx: EventContext) -> None:
             continue
         if entry.player is not None and entry.player.affiliate_id == entry.affiliate_id:
             postback_fire(player=entry.player, event="qualified_cpa", commission=entry.amount, currency=entry.currency)
-
-
-def register_postback_handlers() -> None:
-    for event_type in CPA_QUALIFYING_EVENTS:
-        registry.register(event_type, qualified_cpa_postbacks)

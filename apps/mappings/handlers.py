@@ -10,10 +10,9 @@ like live in the services, so the admin, the API and the pipeline behave the sam
 They live in mappings because mappings owns resolution and parking and sits above players and
 compliance, whose services they call.
 
-Reactions to the same events (commissions, payouts) register their own handlers in their own
-`AppConfig.ready()`. The registry runs the handlers of a type in registration order, i.e. in
-INSTALLED_APPS order, and mappings comes before commissions and payouts, so a reaction runs
-after the fact is recorded, in the same transaction. Each fact handler passes what this
+Reactions to the same events (postbacks, commissions) come after these handlers in each event
+type's pipeline (apps/pipeline/pipelines.py, the one declaration of what runs, in which order),
+so a reaction runs after the fact is recorded, in the same transaction. Each fact handler passes what this
 delivery recorded on with `ctx.record(...)` (a refund: the refunded purchase) and the reaction
 reads `ctx.recorded(<Fact>)`, without a query; a duplicate delivery records nothing new, so the
 reaction finds nothing and acts once. When the player is unknown the event parks before any
@@ -22,11 +21,12 @@ reaction runs, and everything is re-run together once the player is mapped.
 
 from __future__ import annotations
 
+import re
+from collections.abc import Iterator
 from datetime import datetime
 
 from apps.compliance.models import SelfExclusion
 from apps.compliance.services import kyc_record_update, self_exclusion_end, self_exclusion_start
-from apps.integrations.inbound import registry
 from apps.integrations.inbound.public import EventContext, ParkEvent, RejectEvent
 from apps.mappings.models import IdentifierMapping
 from apps.mappings.services import (
@@ -231,21 +231,6 @@ def self_exclusion_ended(ctx: EventContext) -> None:
     )
 
 
-# payout.confirmed / payout.failed belong to payouts and are registered there.
-FACT_HANDLERS = {
-    "player.registered": player_registered,
-    "deposit.created": deposit_created,
-    "revenue.reported": revenue_reported,
-    "trade.closed": trade_closed,
-    "purchase.created": purchase_created,
-    "purchase.refunded": purchase_refunded,
-    "chargeback.created": chargeback_created,
-    "kyc.updated": kyc_updated,
-    "self_exclusion.started": self_exclusion_started,
-    "self_exclusion.ended": self_exclusion_ended,
-}
-
-
 def _column(model, name: str) -> int:
     return model._meta.get_field(name).max_length
 
@@ -280,15 +265,11 @@ def _stored_text_limits() -> dict[str, dict[str, int]]:
     }
 
 
-def register_handlers() -> None:
-    """Register the fact handlers (MappingsConfig.ready()), and the column limits of what they
-    store, which the door enforces. Registering twice is a no-op."""
-    for event_type, handler in FACT_HANDLERS.items():
-        registry.register(event_type, handler)
+def column_limits() -> Iterator[tuple[str, str, int, re.Pattern | None]]:
+    """(event type, field, max length, key pattern) of what these handlers store, which the door
+    enforces (declared through apps/pipeline/pipelines.py)."""
     for event_type, fields in _stored_text_limits().items():
         for name, max_length in fields.items():
-            registry.limit(event_type, name, max_length)
+            yield event_type, name, max_length, None
     # {system: id}: each becomes an identifier mapping.
-    registry.limit(
-        "player.registered", "identifiers", _column(IdentifierMapping, "external_id"), key_pattern=SYSTEM_PATTERN
-    )
+    yield "player.registered", "identifiers", _column(IdentifierMapping, "external_id"), SYSTEM_PATTERN

@@ -27,7 +27,6 @@ from django.utils import timezone
 from apps.affiliates.postbacks import POSTBACK_MACROS, PostbackTemplate
 from apps.compliance.selectors import player_is_self_excluded
 from apps.core.audit import audit_record
-from apps.integrations.inbound import registry
 from apps.integrations.inbound.public import EventContext
 from apps.integrations.models import OutboundEndpoint
 from apps.integrations.outbound import public as outbound
@@ -151,7 +150,3 @@ def first_deposit_postbacks(ctx: EventContext) -> None:
         if not deposit.is_first:
             continue
         postback_fire(player=deposit.player, event=Event.FIRST_DEPOSIT, amount=deposit.amount, currency=deposit.currency)
-
-
-def register_postback_handlers() -> None:
-    registry.register("deposit.created", first_deposit_postbacks)

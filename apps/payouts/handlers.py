@@ -9,6 +9,7 @@ that follow (approved -> completed directly; a late "accepted" for a completed p
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
 
 from apps.integrations.inbound.public import EventContext, RejectEvent
 from apps.integrations.outbound.public import DeliveryOutcome
@@ -44,6 +45,14 @@ def payout_failed(ctx: EventContext) -> None:
         )
     except (services.PayoutNotFound, services.PayoutTransitionRefused) as exc:
         raise RejectEvent(f"The gateway failed payout {ctx.data['payout_reference']!r}, but {exc}") from exc
+
+
+def column_limits() -> Iterator[tuple[str, str, int, None]]:
+    """What these handlers store, so the door refuses what a column cannot hold (422, not
+    retries); declared through apps/pipeline/pipelines.py."""
+    reference = Payout._meta.get_field("gateway_reference").max_length
+    for event_type in ("payout.confirmed", "payout.failed"):
+        yield event_type, "gateway_reference", reference, None
 
 
 def gateway_request_outcome(outcome: DeliveryOutcome) -> None:

@@ -27,7 +27,7 @@ from apps.integrations.inbound.services import (
     item_hash,
 )
 from apps.integrations.models import InboundEvent
-from apps.mappings.handlers import FACT_HANDLERS
+from apps.mappings import handlers
 from apps.mappings.models import IdentifierMapping
 from apps.players.facts import Chargeback, Deposit, Purchase, RevenueReport, Trade
 from apps.players.models import Player
@@ -420,11 +420,13 @@ def test_kyc_for_an_unknown_player_is_parked(pipeline, kyc_feed):
 # --- the boundary for later reactions ---------------------------------------------------------
 
 
-def test_fact_handlers_are_registered_for_every_fact_event_and_not_for_payouts():
-    for event_type, handler in FACT_HANDLERS.items():
-        assert registry.handlers_for(event_type)[0] is handler
-    assert set(FACT_HANDLERS) == registry.EVENT_TYPES - {"payout.confirmed", "payout.failed"}
-    assert all(handler not in FACT_HANDLERS.values() for handler in registry.handlers_for("payout.confirmed"))
+def test_a_fact_handler_runs_first_for_every_fact_event_and_none_for_payouts():
+    fact_events = registry.EVENT_TYPES - {"payout.confirmed", "payout.failed"}
+    for event_type in fact_events:
+        first = registry.handlers_for(event_type)[0]
+        assert first is getattr(handlers, event_type.replace(".", "_")), event_type
+    for event_type in ("payout.confirmed", "payout.failed"):
+        assert all(handler.__module__ != handlers.__name__ for handler in registry.handlers_for(event_type))
 
 
 @pytest.fixture

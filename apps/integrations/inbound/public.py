@@ -1,7 +1,8 @@
 """What the inbound room offers other rooms and other apps.
 
-- Handlers (declared in the pipeline module, apps/pipeline.py) receive an `EventContext` and may
-  raise `ParkEvent` or `RejectEvent`; `EVENT_TYPES` is the list of canonical event types.
+- Handlers (declared in apps/pipeline/pipelines.py, installed with `install_pipelines`) receive
+  an `EventContext` and may raise `ParkEvent` or `RejectEvent`; `EVENT_TYPES` lists the
+  canonical event types; `limit` declares the longest text a handler stores for a field.
 - The store: `incoming_event()` builds an `IncomingEvent`, `inbound_events_store()` stores a
   batch idempotently (the polling room stores what it finds through it).
 - `inbound_events_unpark()`: the mappings side re-runs parked events once an identifier is known.
@@ -10,7 +11,15 @@
 Models are imported from `apps.integrations.models`.
 """
 
-from apps.integrations.inbound.registry import EVENT_TYPES, EventContext, ParkEvent, RejectEvent
+from apps.integrations.inbound.registry import (
+    EVENT_TYPES,
+    EventContext,
+    Handler,
+    ParkEvent,
+    RejectEvent,
+    limit,
+)
+from apps.integrations.inbound.registry import install as install_pipelines
 from apps.integrations.inbound.schemas import MAX_ID_LENGTH
 from apps.integrations.inbound.services import (
     ACCEPTED,
@@ -34,6 +43,7 @@ __all__ = [
     "EVENT_TYPES",
     "MAX_ID_LENGTH",
     "EventContext",
+    "Handler",
     "IncomingEvent",
     "ParkEvent",
     "RejectEvent",
@@ -41,8 +51,10 @@ __all__ = [
     "inbound_events_store",
     "inbound_events_unpark",
     "incoming_event",
+    "install_pipelines",
     "integration_forget",
     "item_hash",
+    "limit",
     "server_bound_cursor",
     "usable_event_id",
 ]

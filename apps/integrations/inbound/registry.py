@@ -1,34 +1,34 @@
-"""The inbound event handler registry: how domain apps receive canonical events.
+"""The inbound event handler registry: which handlers run for each event type.
 
 The integrations app stores and routes events; it knows event types, never business rules, and
-never imports a domain app. Domain apps register their handlers explicitly in
-`AppConfig.ready()` (no Django signals)::
+never imports a domain app. The pipelines are declared in ONE module above every domain app,
+apps/pipeline/pipelines.py (`PIPELINES`: for each event type its handlers in order), which
+`PipelineConfig.ready()` hands to `install()`; the registry runs exactly those lists::
 
-    # apps/players/apps.py
-    class PlayersConfig(AppConfig):
-        name = "apps.players"
+    # apps/pipeline/pipelines.py
+    PIPELINES = {
+        "deposit.created": (
+            facts.deposit_created,  # records the Deposit (ctx.record)
+            commissions.deposit_created,  # recorded Deposit -> CPA line
+            ...
+        ),
+        ...
+    }
 
-        def ready(self):
-            from apps.integrations.inbound import registry
-            from apps.players import handlers
-
-            registry.register("deposit.created", handlers.deposit_created)
-
-    # apps/players/handlers.py
-    from apps.integrations.inbound.registry import EventContext, ParkEvent
+    # apps/mappings/handlers.py
+    from apps.integrations.inbound.public import EventContext, ParkEvent
 
     def deposit_created(ctx: EventContext) -> None:
         player = resolve(ctx.id_system, ctx.data["player_id"])  # mappings
         if player is None:
             raise ParkEvent(ctx.id_system, ctx.data["player_id"], "player not mapped yet")
-        Deposit.objects.get_or_create(source_event_id=ctx.event_id, defaults={...})
+        ...
 
 Contract for handlers:
 
-- `register(event_type, handler)`: several handlers per type run in registration order (so
-  the order of INSTALLED_APPS decides; register dependants after what they depend on).
-  Registering the same function twice for a type is ignored. `event_type` must be one of
-  `EVENT_TYPES` (WEBHOOKS.md §2).
+- `install(pipelines)`: every type of `EVENT_TYPES` (WEBHOOKS.md §2) gets its tuple of handlers,
+  run in that order; an unknown type, a missing one or a handler that is not callable is refused.
+  (`register`/`unregister`/`snapshot`/`restore` are for tests that swap handlers.)
 - A handler is called as `handler(ctx: EventContext) -> None`. All handlers of an event and the
   event's status change run inside ONE database transaction, with the event row locked: either
   every handler's writes commit together with status `processed`, or none do.
@@ -65,7 +65,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -168,8 +168,25 @@ def limits_for(event_type: str) -> dict[str, FieldLimit]:
     return _limits.get(event_type, {})
 
 
+def install(pipelines: Mapping[str, Sequence[Handler]]) -> None:
+    """Make `pipelines` (event type -> its handlers, in order) what the registry runs: every
+    event type has one, and nothing else is registered (apps/pipeline/pipelines.py)."""
+    unknown = sorted(set(pipelines) - EVENT_TYPES)
+    if unknown:
+        raise ValueError(f"Pipelines for unknown event types: {', '.join(unknown)}.")
+    missing = sorted(EVENT_TYPES - set(pipelines))
+    if missing:
+        raise ValueError(f"No pipeline declared for: {', '.join(missing)}.")
+    for event_type, handlers in pipelines.items():
+        for handler in handlers:
+            if not callable(handler):
+                raise TypeError(f"Handler for {event_type} is not callable: {handler!r}")
+    _handlers.clear()
+    _handlers.update({event_type: list(handlers) for event_type, handlers in pipelines.items()})
+
+
 def register(event_type: str, handler: Handler) -> Handler:
-    """Add `handler` for `event_type`, after the ones already registered. Returns the handler."""
+    """Tests: add `handler` for `event_type` after the declared ones. Returns the handler."""
     if event_type not in EVENT_TYPES:
         raise ValueError(f"Unknown event type {event_type!r}; known: {', '.join(sorted(EVENT_TYPES))}.")
     if not callable(handler):
