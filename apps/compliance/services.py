@@ -17,6 +17,7 @@ from apps.compliance.models import (
     SelfExclusion,
 )
 from apps.core.audit import audit_record, snapshot
+from apps.players.locks import player_lock
 from apps.players.models import Player
 
 
@@ -27,12 +28,6 @@ class ComplianceError(ValueError):
 def _require_aware(value: datetime, name: str) -> None:
     if value.tzinfo is None or value.utcoffset() is None:
         raise ComplianceError(f"{name} must be timezone-aware.")
-
-
-def _lock_player(player: Player) -> None:
-    # Serialises concurrent facts about one player. NO KEY UPDATE does not block rows that only
-    # reference the player (their FK check takes KEY SHARE).
-    Player.objects.select_for_update(no_key=True).only("pk").get(pk=player.pk)
 
 
 def kyc_record_update(
@@ -49,7 +44,7 @@ def kyc_record_update(
         raise ComplianceError(f"Unknown KYC status {status!r}; expected one of {', '.join(KycRecord.Status.values)}.")
     _require_aware(occurred_at, "occurred_at")
     with transaction.atomic():
-        _lock_player(player)
+        player_lock(player)
         existing = KycRecord.objects.filter(
             player=player, source=source, status=status, updated_at=occurred_at
         ).first()
@@ -91,7 +86,7 @@ def self_exclusion_start(
         if ends_at <= starts_at:
             raise ComplianceError("A self-exclusion must end after it starts.")
     with transaction.atomic():
-        _lock_player(player)
+        player_lock(player)
         exclusion, created = SelfExclusion.objects.get_or_create(
             player=player, scheme=scheme, starts_at=starts_at, defaults={"ends_at": ends_at, "source": source}
         )
@@ -116,7 +111,7 @@ def self_exclusion_end(
     (its occurrence time). Returns the exclusions it ended; none when already ended (idempotent)."""
     _require_aware(ended_at, "ended_at")
     with transaction.atomic():
-        _lock_player(player)
+        player_lock(player)
         open_exclusions = SelfExclusion.objects.filter(
             player=player, ended_at__isnull=True, starts_at__lte=ended_at
         ).order_by("pk")
@@ -189,7 +184,7 @@ def exclusion_override_create(
     if expires_at <= starts_at:
         raise ComplianceError("An override must expire after it starts.")
     with transaction.atomic():
-        _lock_player(player)
+        player_lock(player)
         override = ExclusionOverride.objects.create(
             player=player, kind=kind, reason=reason.strip(), starts_at=starts_at, expires_at=expires_at,
             created_by=acting_user,

@@ -26,9 +26,10 @@ from decimal import Decimal
 from django.db import transaction
 
 from apps.core.audit import audit_record
-from apps.core.db import insert_or_skip, lock_row
+from apps.core.db import insert_or_skip
 from apps.core.money import MoneyError, to_decimal
 from apps.players.facts import Chargeback, Deposit, Purchase, RevenueReport, Trade
+from apps.players.locks import player_lock
 from apps.players.models import Player
 
 
@@ -75,13 +76,6 @@ def _required(value: str, name: str) -> str:
     if not isinstance(value, str) or not value.strip():
         raise FactError(f"{name} must be a non-empty string.")
     return value
-
-
-def _lock_player(player: Player) -> None:
-    # Serialises the facts of one player whose flags depend on each other (first deposit,
-    # current report). NO KEY UPDATE does not block inserts that only reference the player.
-    if not lock_row(Player, player.pk):
-        raise Player.DoesNotExist(f"Player #{player.pk} does not exist.")
 
 
 def _insert_fact(model, *, key: dict, values: dict):
@@ -159,7 +153,7 @@ def deposit_record(
     currency = _currency(currency)
     _aware(occurred_at, "occurred_at")
     with transaction.atomic():
-        _lock_player(player)
+        player_lock(player)
         deposit, created = _insert_fact(
             Deposit,
             key={"system": system, "deposit_id": deposit_id},
@@ -236,7 +230,7 @@ def revenue_report_record(
     }
     currency = _currency(currency)
     with transaction.atomic():
-        _lock_player(player)
+        player_lock(player)
         report, created = _insert_fact(
             RevenueReport,
             key={"system": system, "report_id": report_id},
@@ -383,7 +377,7 @@ def purchase_record(
     currency = _currency(currency)
     _aware(purchased_at, "purchased_at")
     with transaction.atomic():
-        _lock_player(player)
+        player_lock(player)
         purchase, created = _insert_fact(
             Purchase,
             key={"system": system, "purchase_id": purchase_id},
@@ -506,7 +500,7 @@ def chargeback_record(
     deposit_external_id = deposit_external_id or ""
     with transaction.atomic():
         # Same lock as deposit_record, so a deposit and its chargeback arriving together link.
-        _lock_player(player)
+        player_lock(player)
         chargeback, created = _insert_fact(
             Chargeback,
             key={"system": system, "chargeback_id": chargeback_id},

@@ -38,13 +38,10 @@ from apps.compliance.selectors import player_exclusion_from
 from apps.core.display import format_money
 from apps.core.fx import FxRateMissing, fx_quote
 from apps.players.facts import Deposit, Purchase, RevenueReport, Trade
+from apps.players.locks import player_lock
 from apps.players.models import Player
 
 _SYMBOL_SUFFIX_SEPARATORS = (".", "#", "_", "-")
-
-
-def _lock_player(player: Player) -> None:
-    Player.objects.select_for_update(no_key=True).only("pk").get(pk=player.pk)
 
 
 def _book_with_overrides(*, line: Line, player: Player, source_event_id: int) -> CommissionEntry:
@@ -189,7 +186,7 @@ def cpa_evaluate(*, player: Player, source_event_id: int) -> CommissionEntry | N
     if player.affiliate_id is None:
         return None
     with transaction.atomic():
-        _lock_player(player)
+        player_lock(player)
         existing = CommissionEntry.objects.filter(player=player, kind=Kind.CPA).select_related("plan").first()
         if existing is not None:
             _cpa_recheck(existing, player=player)
@@ -267,7 +264,7 @@ def player_accruals_on_exclusion(
     window = Q(occurred_at__gte=starts_at) & (Q() if ends_at is None else Q(occurred_at__lt=ends_at))
     reason = f"Player self-excluded from {starts_at.isoformat()}"
     with transaction.atomic():
-        _lock_player(player)
+        player_lock(player)
         moved = player_cpa_fail_on_exclusion(player=player, starts_at=starts_at)
         pending = CommissionEntry.objects.filter(window, player=player, kind__in=_EXCLUSION_REVERSIBLE,
                                                  status=Status.PENDING)
@@ -441,7 +438,7 @@ def trade_accrue(*, trade: Trade, source_event_id: int) -> list[CommissionEntry]
         return []
     position_key = f"{trade.platform}/{trade.server}/{trade.position_id}"
     with transaction.atomic():
-        _lock_player(player)  # serialises the position's cap between concurrent deals
+        player_lock(player)  # serialises the position's cap between concurrent deals
         lots = payable_lots(trade=trade, plan=plan, position_key=position_key)
         if lots is None:
             return []
@@ -519,7 +516,7 @@ def purchase_accrue(*, purchase: Purchase, source_event_id: int) -> CommissionEn
         return None
     with transaction.atomic():
         if purchase.is_first_purchase:
-            _lock_player(player)
+            player_lock(player)
             _prop_fee_recheck(player=player, first=purchase, source_event_id=source_event_id)
         plan = plan_for(affiliate_id=player.affiliate_id, brand=player.brand, at=purchase.purchased_at)
         if plan is None or plan.kind != Plan.Kind.PROP_FEE:

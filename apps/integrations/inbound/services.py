@@ -96,10 +96,6 @@ class StoreResult:
 ACCEPTED, DUPLICATE, CONFLICT = "accepted", "duplicate", "conflict"
 
 
-def body_hash(body: bytes) -> str:
-    return hashlib.sha256(body).hexdigest()
-
-
 def item_hash(item) -> str:
     """Hash of a batch/poll item: its canonical JSON (sorted keys), independent of formatting.
 
