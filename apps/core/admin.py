@@ -1,5 +1,6 @@
 import datetime as dt
 import json
+import re
 
 from django.contrib import admin, messages
 from django.urls import reverse
@@ -47,6 +48,19 @@ class ObjectIdFilter(admin.SimpleListFilter):
         return queryset.filter(object_id=self.value()) if self.value() else queryset
 
 
+_DECIMAL = re.compile(r"^-?\d+\.\d*?0+$")
+
+
+def _brief(value, limit: int = 60) -> str:
+    """An audit value for a list cell: stored decimals without their padding zeros (at least two
+    decimals), nested values as compact JSON, anything long cut with an ellipsis."""
+    if isinstance(value, str) and _DECIMAL.match(value):
+        whole, _, fraction = value.partition(".")
+        value = f"{whole}.{fraction.rstrip('0').ljust(2, '0')}"
+    text = value if isinstance(value, str) else json.dumps(value, default=str, separators=(",", ":"))
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
 @admin.register(AuditLog)
 class AuditLogAdmin(ExportMixin, admin.ModelAdmin):
     resource_classes = [AuditLogResource]
@@ -66,10 +80,13 @@ class AuditLogAdmin(ExportMixin, admin.ModelAdmin):
 
     @admin.display(description="before → after")
     def changes(self, obj):
+        """What changed, briefly: the fields whose values differ (all of them on the detail page)."""
         before, after = obj.before or {}, obj.after or {}
-        keys = sorted(set(before) | set(after)) if isinstance(before, dict) and isinstance(after, dict) else []
-        parts = [f"{k}: {before.get(k, '—')} → {after.get(k, '—')}" for k in keys[:8]]
-        return "; ".join(parts) + (" …" if len(keys) > 8 else "") if parts else "—"
+        if not (isinstance(before, dict) and isinstance(after, dict)):
+            return "—"
+        keys = [k for k in sorted(set(before) | set(after)) if before.get(k) != after.get(k)]
+        parts = [f"{k}: {_brief(before.get(k, '—'))} → {_brief(after.get(k, '—'))}" for k in keys[:6]]
+        return "; ".join(parts) + (f" … (+{len(keys) - 6})" if len(keys) > 6 else "") if parts else "no change"
 
     def has_add_permission(self, request):
         return False

@@ -5,6 +5,7 @@ transaction as the change. The audit log filters by object and exports."""
 from decimal import Decimal
 
 import pytest
+from django.contrib import admin
 from django.db import transaction
 from django.urls import reverse
 
@@ -126,3 +127,19 @@ def test_the_audit_log_filters_by_object_and_exports(client, superuser):
     assert export.status_code == 200, export.content[:500]
     body = export.content.decode()
     assert "plan.changed" in body and '"cpa_amount": "250' in body.replace('""', '"')
+
+
+def test_the_audit_list_shows_what_changed_briefly():
+    from apps.core.admin import AuditLogAdmin
+
+    row = AuditLog(action="payout.submitted_for_approval", object_type="payouts.payout", object_id="1",
+                   before={"amount": "123456.78000000", "status": "draft", "destination": None},
+                   after={"amount": "123456.78000000", "status": "pending_approval",
+                          "destination": {"kind": "skrill", "details": {"email": "x" * 80}}})
+    shown = AuditLogAdmin(AuditLog, admin.site).changes(row)
+    assert shown.startswith('destination: null → {"kind":"skrill"')
+    assert "status: draft → pending_approval" in shown
+    assert "amount" not in shown  # unchanged
+    assert "…" in shown  # the long destination is cut
+    fee = AuditLog(before={"fee": "10.50000000"}, after={"fee": "12.00000000"})
+    assert AuditLogAdmin(AuditLog, admin.site).changes(fee) == "fee: 10.50 → 12.00"
