@@ -6,6 +6,8 @@
 - The store: `incoming_event()` builds an `IncomingEvent`, `inbound_events_store()` stores a
   batch idempotently (the polling room stores what it finds through it).
 - `inbound_events_unpark()`: the mappings side re-runs parked events once an identifier is known.
+- `inbound_event_process()`, `body_hash()`: the sandbox's demo feed stores and processes events
+  in its own process.
 - `integration_forget()`: drop an integration's cached secrets after a change (accounts).
 
 Models are imported from `apps.integrations.models`.
@@ -27,6 +29,8 @@ from apps.integrations.inbound.services import (
     DUPLICATE,
     IncomingEvent,
     StoreResult,
+    body_hash,
+    inbound_event_process,
     inbound_events_store,
     inbound_events_unpark,
     incoming_event,
@@ -48,6 +52,8 @@ __all__ = [
     "ParkEvent",
     "RejectEvent",
     "StoreResult",
+    "body_hash",
+    "inbound_event_process",
     "inbound_events_store",
     "inbound_events_unpark",
     "incoming_event",

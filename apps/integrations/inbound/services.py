@@ -96,6 +96,11 @@ class StoreResult:
 ACCEPTED, DUPLICATE, CONFLICT = "accepted", "duplicate", "conflict"
 
 
+def body_hash(body: bytes) -> str:
+    """SHA-256 of a raw body, as stored in `InboundEvent.body_hash` (the sandbox's demo feed)."""
+    return hashlib.sha256(body).hexdigest()
+
+
 def item_hash(item) -> str:
     """Hash of a batch/poll item: its canonical JSON (sorted keys), independent of formatting.
 

@@ -1,5 +1,6 @@
 """What the polling room offers other code: configure a poll, run one (management command,
-sandbox set-up). Models are imported from `apps.integrations.models`."""
+sandbox set-up), store a page found elsewhere (the sandbox's demo). Models are imported from
+`apps.integrations.models`."""
 
 from apps.integrations.polling.services import (
     PollBusy,
