@@ -7,6 +7,7 @@ from apps.integrations.polling.services import (
     PollError,
     integration_poll,
     poll_config_save,
+    store_polled_page,
 )
 
-__all__ = ["PollBusy", "PollError", "integration_poll", "poll_config_save"]
+__all__ = ["PollBusy", "PollError", "integration_poll", "poll_config_save", "store_polled_page"]
