@@ -30,7 +30,7 @@ from apps.commissions.services import (
     statements_close,
 )
 from apps.integrations import outbound
-from apps.integrations.outbound_models import OutboundDelivery
+from apps.integrations.outbound_models import OutboundDelivery, OutboundEndpoint
 from apps.payouts.adjustments import manual_adjustment_request
 from apps.payouts.fx import fx_rate_record
 from apps.payouts.method_changes import payout_method_change_request
@@ -134,7 +134,8 @@ def plans_assign(*, affiliates: dict[str, Affiliate], valid_from: dt.date, actin
 
 def payment_setup(*, affiliates: dict[str, Affiliate], rates_from: dt.datetime, acting_user, base_url: str) -> None:
     """FX rates (published before any statement is approved), a payout method per affiliate
-    (the bootstrap path system set-up uses), and the sandbox gateway payout requests go to."""
+    (the bootstrap path system set-up uses), and the sandbox gateway payout requests go to
+    (`make run` points it at its port again right after the seed)."""
     for (base, quote), rate in FX_RATES.items():
         fx_rate_record(base=base, quote=quote, rate=D(rate), source="ECB reference (demo)", as_of=rates_from,
                        acting_user=acting_user)
@@ -142,7 +143,8 @@ def payment_setup(*, affiliates: dict[str, Affiliate], rates_from: dt.datetime, 
         affiliate = affiliates[email]
         payout_method_create(affiliate=affiliate, kind=kind, currency=affiliate.payout_currency, details=details,
                              threshold=threshold, beneficiary_name=affiliate.name)
-    sandbox_gateway_setup(base_url=base_url)
+    if not OutboundEndpoint.objects.filter(kind=OutboundEndpoint.Kind.GATEWAY, is_active=True).exists():
+        sandbox_gateway_setup(base_url=base_url)  # a hub that has a payment gateway keeps it
 
 
 def gateway_accepts(payout: Payout) -> None:

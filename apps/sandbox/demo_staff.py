@@ -19,11 +19,12 @@ DEMO_STAFF = {
 }
 
 
-def demo_staff_ensure(*, password: str) -> dict[str, object]:
-    """Create the demo staff users that do not exist yet (existing ones keep their password)."""
+def demo_staff_ensure(*, password: str | None) -> dict[str, object]:
+    """Create the demo staff users that do not exist yet (existing ones keep their password);
+    without a password they get an unusable one."""
     User = get_user_model()
     groups = {g.name: g for g in Group.objects.filter(name__in=set(DEMO_STAFF.values()))}
-    hashed = make_password(password)  # one (slow, salted) hash shared by the demo users
+    hashed = make_password(password)  # one (slow, salted) hash shared by the demo users; None: unusable
     users = {}
     for username, role in DEMO_STAFF.items():
         user = User.objects.filter(username=username).first()

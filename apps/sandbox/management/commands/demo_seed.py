@@ -12,12 +12,10 @@ from __future__ import annotations
 import base64
 import os
 import random
-import secrets
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from django.conf import settings
 from django.core.management.base import BaseCommand
 from django.db import transaction
 from django.utils import timezone
@@ -92,38 +90,27 @@ AFFILIATES = [
     ]),
 ]
 
-def admin_password_file() -> Path:
-    """Where `make run` keeps the demo admin's password (affiliatehub.embedded.DATA_DIR)."""
-    return Path(os.environ.get("AFFILIATEHUB_DATA_DIR", settings.BASE_DIR / ".data")) / "admin-password"
-
-
-def demo_password(path: Path) -> str:
-    """The demo admin's password, which the demo staff share: created here when the seed runs
-    before the runner's `ensure_admin` (which then reuses it), as the runner would create it."""
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(secrets.token_urlsafe(12))
-        path.chmod(0o600)
-    return path.read_text().strip()
-
 
 class Command(BaseCommand):
     help = "Load the demo data set (once; skipped when it is already there)."
 
     def add_arguments(self, parser):
-        parser.add_argument("--staff-password", default=None,
-                            help="Password of the demo staff users (default: the demo admin's, from "
-                                 "AFFILIATEHUB_DATA_DIR/admin-password, created if missing).")
+        parser.add_argument("--staff-password-file", default=None,
+                            help="File holding the demo staff users' password (`make run` passes the demo "
+                                 "admin's, .data/admin-password). Without it or --staff-password they get no "
+                                 "usable password (an admin can set one).")
+        parser.add_argument("--staff-password", default=None, help="The demo staff users' password (tests).")
         parser.add_argument("--base-url", default=None,
                             help="Where the sandbox gateway is served (default http://127.0.0.1:$PORT).")
 
-    def handle(self, *args, staff_password=None, base_url=None, **options):
+    def handle(self, *args, staff_password=None, staff_password_file=None, base_url=None, **options):
         if Affiliate.objects.filter(email=DEMO_MARKER_EMAIL).exists():
-            self.stdout.write("Demo data already loaded; skipping.")
+            self.stdout.write(f"Demo data already loaded; skipping. Demo staff: {', '.join(DEMO_STAFF)}.")
             return
         started = time.monotonic()
         rng = random.Random(SEED)
-        password = staff_password or demo_password(admin_password_file())
+        if staff_password_file:
+            staff_password = Path(staff_password_file).read_text().strip() or None
         base_url = base_url or f"http://127.0.0.1:{os.environ.get('PORT', '8000')}"
         # Anchor times to the start of today so reruns on one day produce the same data.
         now = datetime.now(tz=UTC).replace(hour=0, minute=0, second=0, microsecond=0)
@@ -133,14 +120,15 @@ class Command(BaseCommand):
             clicks = self._clicks(rng, links, now)
             players = self._players(rng, clicks, now)
             self._compliance(rng, players, now)
-            loaded = self._finance(rng, affiliates, players, now, password, base_url)
+            loaded = self._finance(rng, affiliates, players, now, staff_password, base_url)
         self.stdout.write(
             f"Demo data loaded: {len(AFFILIATES)} affiliates, {len(links)} tracking links, {len(clicks)} clicks, "
             f"{len(players)} players; {loaded} in {time.monotonic() - started:.1f} s.\n"
-            f"Demo staff (the admin's password): {', '.join(DEMO_STAFF)}."
+            f"Demo staff ({'the password given' if staff_password else 'no usable password'}): "
+            f"{', '.join(DEMO_STAFF)}."
         )
 
-    def _finance(self, rng, affiliates, players, now, password, base_url) -> str:
+    def _finance(self, rng, affiliates, players, now, password: str | None, base_url) -> str:
         staff = demo_staff_ensure(password=password)
         maker, checker = staff["finance-demo-maker"], staff["finance-demo-checker"]
         history_start = now - timedelta(days=HISTORY_DAYS + 1)
