@@ -21,6 +21,7 @@ from django.utils.html import format_html
 from import_export.admin import ImportExportModelAdmin
 
 from apps.core.admin_audit import AuditedAdminMixin
+from apps.core.display import format_money
 from apps.payouts import adjustments, method_changes, selectors, services
 from apps.payouts.destinations import describe
 from apps.payouts.models import (
@@ -95,7 +96,7 @@ class PayoutMethodAdmin(admin.ModelAdmin):
 
     @admin.display(description="Threshold")
     def threshold_display(self, obj):
-        return f"{obj.effective_threshold} {obj.currency}" + ("" if obj.threshold is not None else " (default)")
+        return format_money(obj.effective_threshold, obj.currency) + ("" if obj.threshold is not None else " (default)")
 
     @admin.display(description="Destination")
     def destination_masked(self, obj):
