@@ -5,12 +5,14 @@ empty the database after each test, so the seed cannot be shared between them.
 """
 
 import csv
+import importlib
 import io
 import re
 from io import StringIO
 from pathlib import Path
 
 import pytest
+from django.apps import apps as django_apps
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
 
@@ -20,9 +22,7 @@ from apps.monitoring.models import RetentionSegment
 from apps.payouts.models import Payout
 from tests.browser.conftest import login, messages, run_action, screenshot
 
-# serialized_rollback: what the data migrations made (instrument groups and symbols, alert rules)
-# is back for every test, as the demo seed finds it after `migrate`.
-pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 PASSWORD = "pw-for-tests-only"
 DEMO_AFFILIATES = {"Casino Guru Media", "Slots Review Ltd", "FX Signals Pro", "Bonus Hunters Network",
@@ -31,8 +31,19 @@ ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 AMOUNT = re.compile(r"^-?\d+\.\d{2}$")
 
 
+# Data migrations whose rows the seed uses (all idempotent): live_server tests empty every table
+# after each test, and post_migrate brings back none of these (see conftest.staff_roles).
+DATA_MIGRATIONS = [
+    ("apps.commissions.migrations.0003_instrument_groups", "seed"),  # instrument groups and symbols
+    ("apps.monitoring.migrations.0002_defaults", "forwards"),  # alert rules
+    ("apps.monitoring.migrations.0007_source_alert_defaults", "forwards"),  # per-source alert rules
+]
+
+
 @pytest.fixture
 def demo():
+    for module, function in DATA_MIGRATIONS:
+        getattr(importlib.import_module(module), function)(django_apps, None)
     out = StringIO()
     call_command("demo_seed", staff_password=PASSWORD, stdout=out)
     assert "Demo data loaded" in out.getvalue()
