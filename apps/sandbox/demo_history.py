@@ -135,7 +135,7 @@ class PlayerActivity:
                     if at:
                         self.deposit(at, _money(self.rng.choice(DEPOSIT_AMOUNTS) * self.rng.uniform(0.9, 1.1)))
             if self.player.brand == "tradeking" and "mt5-live" in self.ids:
-                for _ in range(self.rng.randint(2, 4)):
+                for _ in range(self.rng.randint(1, 3)):
                     at = self._at(start, days=self.rng.uniform(0.1, 29))
                     if at:
                         self.trade(at)
