@@ -22,6 +22,7 @@ from import_export.admin import ImportExportModelAdmin
 
 from apps.accounts import second_factor
 from apps.core.admin_audit import AuditedAdminMixin
+from apps.core.display import format_money
 from apps.payouts import adjustments, method_changes, selectors, services
 from apps.payouts.destinations import describe
 from apps.payouts.models import (
@@ -96,7 +97,7 @@ class PayoutMethodAdmin(admin.ModelAdmin):
 
     @admin.display(description="Threshold")
     def threshold_display(self, obj):
-        return f"{obj.effective_threshold} {obj.currency}" + ("" if obj.threshold is not None else " (default)")
+        return format_money(obj.effective_threshold, obj.currency) + ("" if obj.threshold is not None else " (default)")
 
     @admin.display(description="Destination")
     def destination_masked(self, obj):
