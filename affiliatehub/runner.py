@@ -40,11 +40,17 @@ def _manage(*args: str, env: dict[str, str]) -> None:
     subprocess.run([PYTHON, str(ROOT / "manage.py"), *args], check=True, env=env, cwd=ROOT)
 
 
-def _admin_password(env: dict[str, str]) -> str:
+def _password_file() -> Path:
+    """The demo admin's password (the demo staff users share it), made once."""
     PASSWORD_FILE.parent.mkdir(parents=True, exist_ok=True)
     if not PASSWORD_FILE.exists():
         PASSWORD_FILE.write_text(secrets.token_urlsafe(12))
         PASSWORD_FILE.chmod(0o600)
+    return PASSWORD_FILE
+
+
+def _admin_password(env: dict[str, str]) -> str:
+    _password_file()
     _manage("ensure_admin", "--username", "admin", "--password-file", str(PASSWORD_FILE), env=env)
     return PASSWORD_FILE.read_text().strip()
 
@@ -232,7 +238,8 @@ def main() -> int:
     try:
         _manage("migrate", "--no-input", "-v", "0", env=env)
         if env.get("AFFILIATEHUB_DEMO", "1") != "0":
-            _manage("demo_seed", env=env)
+            _manage("demo_seed", "--staff-password-file", str(_password_file()),
+                    "--base-url", f"http://127.0.0.1:{port}", env=env)
             # Poll configurations for the sandbox CRM and trading platform: reconciliation recovers
             # the webhooks the sandbox drops on purpose.
             _manage("sandbox_poll_setup", "--base-url", f"http://127.0.0.1:{port}", env=env)

@@ -24,7 +24,11 @@ STATIC_ROOT = None  # nothing collected: WhiteNoise reads the finders above
 AFFILIATEHUB_OUTBOUND_ALLOWED_HOSTS = env.list(
     "AFFILIATEHUB_OUTBOUND_ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "[::1]"]
 )
-# The `make run` demo's superuser signs in with the password in .data/admin-password alone: no
-# authenticator app to set up before trying the back office. Every other account keeps the
-# second-factor rule of base.py (README "Staff accounts"); production never reads this file.
-AFFILIATEHUB_OTP_EXEMPT_USERNAMES = env.list("AFFILIATEHUB_OTP_EXEMPT_USERNAMES", default=["admin"])
+# The `make run` demo's superuser and its demo staff (apps/sandbox/demo_staff.py, one per role,
+# the two Finance users approving each other's work) sign in with the password in
+# .data/admin-password alone: no authenticator app to set up before trying the back office.
+# Every other account keeps the second-factor rule of base.py (README "Staff accounts");
+# production never reads this file.
+AFFILIATEHUB_OTP_EXEMPT_USERNAMES = env.list("AFFILIATEHUB_OTP_EXEMPT_USERNAMES", default=[
+    "admin", "finance-demo-maker", "finance-demo-checker", "retention-demo", "compliance-demo", "integrations-demo",
+])

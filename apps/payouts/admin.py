@@ -22,6 +22,7 @@ from import_export.admin import ImportExportModelAdmin
 
 from apps.accounts import second_factor
 from apps.core.admin_audit import AuditedAdminMixin
+from apps.core.display import format_money, format_rate, money_column
 from apps.payouts import adjustments, method_changes, selectors, services
 from apps.payouts.destinations import describe
 from apps.payouts.models import (
@@ -96,7 +97,7 @@ class PayoutMethodAdmin(admin.ModelAdmin):
 
     @admin.display(description="Threshold")
     def threshold_display(self, obj):
-        return f"{obj.effective_threshold} {obj.currency}" + ("" if obj.threshold is not None else " (default)")
+        return format_money(obj.effective_threshold, obj.currency) + ("" if obj.threshold is not None else " (default)")
 
     @admin.display(description="Destination")
     def destination_masked(self, obj):
@@ -347,8 +348,8 @@ class PayoutAdmin(admin.ModelAdmin):
     actions = ("submit_for_approval", "approve_payouts", "cancel_payouts")
     fieldsets = (
         (None, {"fields": ("reference", "status", "affiliate", "method", "destination_masked", "transitions")}),
-        ("Amounts", {"fields": ("amount", "currency", "source_amount", "source_currency")}),
-        ("Exchange rate", {"fields": ("fx_rate", "fx_source", "fx_as_of", "fx_lock_mode", "fx_locked_at")}),
+        ("Amounts", {"fields": ("amount_display", "source_display")}),
+        ("Exchange rate", {"fields": ("fx_rate_display", "fx_source", "fx_as_of", "fx_lock_mode", "fx_locked_at")}),
         ("Gateway", {"fields": ("gateway_reference", "submission_count", "failure_code", "failure_reason")}),
         ("People and times", {"fields": ("run", "prepared_by", "approved_by", "created_at", "submitted_for_approval_at",
                                          "approved_at", "submitted_at", "completed_at", "failed_at", "cancelled_at")}),
@@ -362,13 +363,12 @@ class PayoutAdmin(admin.ModelAdmin):
     def has_delete_permission(self, request, obj=None):
         return False
 
-    @admin.display(description="Amount", ordering="amount")
-    def amount_display(self, obj):
-        return f"{obj.amount:,.2f} {obj.currency}" if obj.currency != "USDT" else f"{obj.amount} {obj.currency}"
+    amount_display = money_column("amount", description="Amount")
+    source_display = money_column("source_amount", "source_currency", description="Earned")
 
-    @admin.display(description="Earned")
-    def source_display(self, obj):
-        return f"{obj.source_amount:,.2f} {obj.source_currency}"
+    @admin.display(description="FX rate", ordering="fx_rate")
+    def fx_rate_display(self, obj):
+        return format_rate(obj.fx_rate) if obj.fx_rate is not None else "—"
 
     @admin.display(description="Method", ordering="method__kind")
     def method_kind(self, obj):

@@ -56,6 +56,10 @@ ACTIONS: dict[str, float] = {
 }
 
 
+# Players the simulator acts for: the newest this many (older ones are dropped, so a run of days
+# holds its memory flat).
+ACTIVE_PLAYERS = 400
+
 @dataclass(frozen=True)
 class Faults:
     """Shares of events that are duplicated, dropped, delivered out of order or malformed."""
@@ -194,7 +198,7 @@ class Simulator:
         return event
 
     def _pick(self, predicate: Callable[[SimPlayer], bool] = lambda p: True) -> SimPlayer | None:
-        candidates = [p for p in self.players[-400:] if predicate(p)]
+        candidates = [p for p in self.players[-ACTIVE_PLAYERS:] if predicate(p)]
         return self.rng.choice(candidates) if candidates else None
 
     # --- happenings -----------------------------------------------------------------------
@@ -223,6 +227,8 @@ class Simulator:
             data["identifiers"] = identifiers
         registration = self._event(CRM, "player.registered", now, data)
         self.players.append(player)
+        if len(self.players) > 2 * ACTIVE_PLAYERS:  # only the newest are ever picked: keep memory flat
+            del self.players[:-ACTIVE_PLAYERS]
         if self.rng.random() < self.faults.out_of_order:
             # The first deposit overtakes the registration: it parks, then is unparked.
             return [self._deposit_for(player, now + dt.timedelta(seconds=self.rng.randrange(5, 90))), registration]

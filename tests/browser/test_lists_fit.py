@@ -43,8 +43,7 @@ def busy_back_office():
     ])
     inbound_rollup_refresh(since=now - dt.timedelta(hours=25))
     ReconciliationRunFactory(integration=crm)
-    for i in range(5):
-        PlayerFactory(brand="spinpalace-international", country="DE")
+    PlayerFactory.create_batch(5, brand="spinpalace-international", country="DE")
     GatewayEndpointFactory()
     maker = UserFactory(roles=["Finance"])
     for name in ("Casino Guru Media International Ltd", "Bonus Hunters Network Deutschland GmbH"):

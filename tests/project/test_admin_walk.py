@@ -38,7 +38,8 @@ ROLES = ("Finance", "Retention", "Compliance", "Integrations")
 T = dt.datetime(2026, 1, 10, 12, tzinfo=dt.UTC)
 # An amount with more decimals than any currency we show has (3), followed by a currency code:
 # "24.47000000 USD" is what this guards against.
-TOO_PRECISE = re.compile(r"\b\d[\d,]*\.\d{4,}\s?(EUR|USD|GBP|JPY|CHF|CAD|AUD|SEK|BHD|USDT)\b")
+# An exchange rate ("1 EUR = 0.8612000000 GBP") is not an amount: its precision is the rate's.
+TOO_PRECISE = re.compile(r"(?<!= )\b\d[\d,]*\.\d{4,}\s?(EUR|USD|GBP|JPY|CHF|CAD|AUD|SEK|BHD|USDT)\b")
 
 
 @pytest.fixture

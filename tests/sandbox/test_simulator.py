@@ -176,3 +176,12 @@ def test_same_seed_same_traffic_and_unique_webhook_ids():
     second = [(e.slug, e.webhook_id, e.body) for e in play(make(seed=11), 300)]
     assert first == second
     assert len({webhook_id for _, webhook_id, _ in first}) == len(first)
+
+
+def test_a_long_run_keeps_only_the_newest_players_in_memory():
+    from apps.sandbox.simulator import ACTIVE_PLAYERS
+
+    sim = make()
+    registered = sum(e.event_type == "player.registered" for e in play(sim, 20_000))
+    assert registered > 2 * ACTIVE_PLAYERS  # enough registrations to have trimmed
+    assert len(sim.players) <= 2 * ACTIVE_PLAYERS

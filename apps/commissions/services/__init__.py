@@ -32,6 +32,7 @@ from apps.commissions.services.plans import (
     PLAN_TERM_FIELDS,
     PlanError,
     plan_assignment_create,
+    plan_create,
     plan_has_accrued,
     plan_update,
     plan_version_create,
@@ -49,7 +50,7 @@ from apps.commissions.services.statements import (
 __all__ = [
     "PLAN_TERM_FIELDS", "ClawbackError", "LedgerError", "Line", "PlanError", "StatementError", "clawback_case_approve",
     "clawback_case_dismiss", "clawback_case_open", "commission_entries_set_status", "cpa_evaluate",
-    "cpa_qualification", "entry_book", "open_period", "overrides_book", "payable_lots", "plan_assignment_create",
+    "cpa_qualification", "entry_book", "open_period", "overrides_book", "payable_lots", "plan_assignment_create", "plan_create",
     "plan_for", "plan_for_period", "plan_has_accrued", "plan_update", "plan_version_create", "plan_versions_applied",
     "player_accruals_on_exclusion", "player_cpa_fail_on_exclusion", "purchase_accrue", "purchase_refund_accrue", "revenue_accrue", "revshare_restatement_book",
     "statement_adjustments", "statement_approve", "statement_entries", "statements_close", "symbol_lookup", "trade_accrue",

@@ -4,6 +4,7 @@ overlapping), and the plan's terms, versioned once anything accrued under them."
 from __future__ import annotations
 
 import datetime as dt
+from decimal import Decimal
 
 from django.db import transaction
 from django.db.models import Count, Max, Min, OuterRef, Q, Subquery, Sum
@@ -12,6 +13,7 @@ from apps.affiliates.models import Affiliate
 from apps.commissions import periods
 from apps.commissions.models import (
     CommissionEntry,
+    InstrumentGroup,
     LotRate,
     PeriodClose,
     Plan,
@@ -119,6 +121,36 @@ def plan_versions_applied(plan: Plan):
                                   .annotate(n=Count("pk")).values("n")[:1]),
         )
     )
+
+
+def plan_create(
+    *, name: str, kind: str, currency: str, terms: dict | None = None, tiers: list[tuple] | None = None,
+    lot_rates: dict[str, Decimal] | None = None, acting_user=None, actor_label: str = "",
+) -> Plan:
+    """A new plan (version 1) with its tiers (`(applies_to, threshold, percent)` tuples) and lot
+    rates (instrument group code -> rate per lot), validated and audited with its terms."""
+    unknown = set(terms or {}) - set(PLAN_TERM_FIELDS)
+    if unknown:
+        raise PlanError(f"Not plan terms: {', '.join(sorted(unknown))}.")
+    with transaction.atomic():
+        plan = Plan(name=name, kind=kind, currency=currency, **(terms or {}))
+        plan.full_clean()
+        plan.save()
+        PlanTier.objects.bulk_create([
+            PlanTier(plan=plan, applies_to=applies_to, threshold=threshold, percent=percent)
+            for applies_to, threshold, percent in tiers or []
+        ])
+        groups = {g.code: g for g in InstrumentGroup.objects.filter(code__in=list(lot_rates or {}))}
+        missing = set(lot_rates or {}) - set(groups)
+        if missing:
+            raise PlanError(f"Unknown instrument groups: {', '.join(sorted(missing))}.")
+        LotRate.objects.bulk_create([
+            LotRate(plan=plan, group=groups[code], rate=rate) for code, rate in (lot_rates or {}).items()
+        ])
+        plan.refresh_from_db()  # the audit shows the stored values
+        audit_record(action="plan.created", instance=plan, actor=acting_user, actor_label=actor_label,
+                     after=_terms(plan))
+    return plan
 
 
 def plan_update(*, plan: Plan, changes: dict, acting_user=None) -> Plan:

@@ -1,4 +1,6 @@
-"""Load the demo data set once: affiliates, campaigns, creatives, links, clicks, ~300 players.
+"""Load the demo data set once: affiliates, campaigns, creatives, links, clicks, ~300 players,
+compliance records, demo staff per role, and five months of history through the inbound pipeline
+with its commissions, closed months, statements, payouts and queues (apps.sandbox.demo_*).
 
 Deterministic (random.Random(42)) and idempotent: the demo affiliate with DEMO_MARKER_EMAIL
 marks a loaded data set, and everything is loaded in one transaction, so a failed run leaves
@@ -8,17 +10,19 @@ nothing behind and the next run starts again.
 from __future__ import annotations
 
 import base64
+import os
 import random
 import time
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 from django.core.management.base import BaseCommand
 from django.db import transaction
+from django.utils import timezone
 
 from apps.affiliates.models import Affiliate, Click
 from apps.affiliates.services import (
     affiliate_create,
-    affiliate_suspend,
     campaign_create,
     creative_approve,
     creative_create,
@@ -35,11 +39,18 @@ from apps.compliance.services import (
 )
 from apps.core.audit import audited_save
 from apps.mappings.services import player_register
+from apps.payouts.models import PayoutHold
+from apps.sandbox import demo_finance, demo_operations
+from apps.sandbox.demo_feed import DemoFeed
+from apps.sandbox.demo_history import history_add
+from apps.sandbox.demo_staff import DEMO_STAFF, demo_staff_ensure
 
 DEMO_MARKER_EMAIL = "partners@casinoguru-media.demo"
 SEED = 42
 PLAYER_COUNT = 300
 CLICK_COUNT = 1200
+KYC_CHECKED = 180  # players with a KYC record; CPA plans pay only for players who passed
+HISTORY_DAYS = 150  # clicks and registrations reach this far back; the months since are closed
 SOURCE = "demo_seed"
 
 JURISDICTIONS = {
@@ -78,29 +89,74 @@ AFFILIATES = [
         ("Push traffic", "spinpalace", [("Push notification", "approve")]),
     ]),
 ]
-SUSPENDED = "ops@roguetraffic.demo"
 
 
 class Command(BaseCommand):
     help = "Load the demo data set (once; skipped when it is already there)."
 
-    def handle(self, *args, **options):
+    def add_arguments(self, parser):
+        parser.add_argument("--staff-password-file", default=None,
+                            help="File holding the demo staff users' password (`make run` passes the demo "
+                                 "admin's, .data/admin-password). Without it or --staff-password they get no "
+                                 "usable password (an admin can set one).")
+        parser.add_argument("--staff-password", default=None, help="The demo staff users' password (tests).")
+        parser.add_argument("--base-url", default=None,
+                            help="Where the sandbox gateway is served (default http://127.0.0.1:$PORT).")
+
+    def handle(self, *args, staff_password=None, staff_password_file=None, base_url=None, **options):
         if Affiliate.objects.filter(email=DEMO_MARKER_EMAIL).exists():
-            self.stdout.write("Demo data already loaded; skipping.")
+            self.stdout.write(f"Demo data already loaded; skipping. Demo staff: {', '.join(DEMO_STAFF)}.")
             return
         started = time.monotonic()
         rng = random.Random(SEED)
+        if staff_password_file:
+            staff_password = Path(staff_password_file).read_text().strip() or None
+        base_url = base_url or f"http://127.0.0.1:{os.environ.get('PORT', '8000')}"
         # Anchor times to the start of today so reruns on one day produce the same data.
         now = datetime.now(tz=UTC).replace(hour=0, minute=0, second=0, microsecond=0)
         with transaction.atomic():
             self._licences()
-            links = self._affiliates(now)
+            links, affiliates = self._affiliates(now)
             clicks = self._clicks(rng, links, now)
             players = self._players(rng, clicks, now)
             self._compliance(rng, players, now)
+            loaded = self._finance(rng, affiliates, players, now, staff_password, base_url)
         self.stdout.write(
             f"Demo data loaded: {len(AFFILIATES)} affiliates, {len(links)} tracking links, {len(clicks)} clicks, "
-            f"{len(players)} players in {time.monotonic() - started:.1f} s."
+            f"{len(players)} players; {loaded} in {time.monotonic() - started:.1f} s.\n"
+            f"Demo staff ({'the password given' if staff_password else 'no usable password'}): "
+            f"{', '.join(DEMO_STAFF)}."
+        )
+
+    def _finance(self, rng, affiliates, players, now, password: str | None, base_url) -> str:
+        staff = demo_staff_ensure(password=password)
+        maker, checker = staff["finance-demo-maker"], staff["finance-demo-checker"]
+        history_start = now - timedelta(days=HISTORY_DAYS + 1)
+        plans = demo_finance.plans_assign(affiliates=affiliates, valid_from=history_start.date().replace(day=1),
+                                          acting_user=maker)
+        demo_finance.payment_setup(affiliates=affiliates, rates_from=history_start, acting_user=maker,
+                                   base_url=base_url)
+        feed = DemoFeed()
+        history = history_add(rng=rng, feed=feed, players=players, now=now)
+        demo_operations.parked_and_dead_add(feed=feed, now=now)
+        feed.flush()
+        finance = demo_finance.FinanceResult(plans=plans)
+        demo_finance.payout_cycles(affiliates=affiliates, first_period=history_start.date().replace(day=1),
+                                   now=now, feed=feed, maker=maker, checker=checker, result=finance)
+        demo_finance.clawbacks_decide(checker=checker, result=finance)
+        demo_finance.controls_pending(affiliates=affiliates, now=now, maker=maker)
+        run = demo_operations.reconciliation_with_delta(feed=feed, now=now)
+        alerts = demo_operations.alerts_evaluate(now=timezone.now())
+        held = PayoutHold.objects.filter(released_at__isnull=True).count()
+        payouts = ", ".join(f"{n} {status}" for status, n in sorted(finance.payouts.items()))
+        return (
+            f"{plans} plans, {len(feed.sent)} events ({history.depositors} depositing players: "
+            f"{', '.join(f'{n} {p}' for p, n in sorted(history.profiles.items()))}), "
+            f"months closed {', '.join(finance.closed)} ({finance.statements} statements approved), "
+            f"payouts: {payouts}, {held} held; clawback cases: "
+            f"{', '.join(f'{n} {s}' for s, n in sorted(finance.clawbacks.items()))}; "
+            f"events {', '.join(f'{n} {o}' for o, n in sorted(feed.outcomes.items()))}; "
+            f"reconciliation delta {run.delta}; {alerts} alerts open"
         )
 
     def _licences(self) -> None:
@@ -112,7 +168,7 @@ class Command(BaseCommand):
             for country in countries:
                 brand_licence_set(brand=brand, country=country, is_active=True, note="demo licence")
 
-    def _affiliates(self, now: datetime) -> list:
+    def _affiliates(self, now: datetime) -> tuple[list, dict[str, Affiliate]]:
         by_email: dict[str, Affiliate] = {}
         links = []
         for name, email, currency, parent_email, campaigns in AFFILIATES:
@@ -134,14 +190,13 @@ class Command(BaseCommand):
                         ))
                     elif decision == "reject":
                         creative_reject(creative=creative, acting_user=None, reason="demo: misleading bonus terms")
-        affiliate_suspend(affiliate=by_email[SUSPENDED], reason="demo: incentivised push traffic")
-        return links
+        return links, by_email
 
     def _clicks(self, rng: random.Random, links: list, now: datetime) -> list[Click]:
-        live_links = [link for link in links if link.affiliate.email != SUSPENDED]
+        # Rogue Traffic earns until it is suspended (demo_finance, before the last payout run).
         clicks = []
         for _ in range(CLICK_COUNT):
-            link = rng.choice(live_links)
+            link = rng.choice(links)
             ip = f"198.51.{rng.randrange(0, 256)}.{rng.randrange(1, 255)}"
             clicks.append(Click(
                 link=link,
@@ -151,7 +206,7 @@ class Command(BaseCommand):
                 sub3=rng.choice(["mobile", "desktop"]),
                 ip_hash=hash_ip(ip),
                 user_agent=rng.choice(["Mozilla/5.0 (iPhone)", "Mozilla/5.0 (Windows NT 10.0)", "Mozilla/5.0 (Android)"]),
-                created_at=now - timedelta(days=rng.randrange(1, 90), minutes=rng.randrange(0, 1440)),
+                created_at=now - timedelta(days=rng.randrange(1, HISTORY_DAYS), minutes=rng.randrange(0, 1440)),
             ))
         return Click.objects.bulk_create(clicks, batch_size=1000)
 
@@ -167,7 +222,7 @@ class Command(BaseCommand):
                 token = click.token
             else:
                 brand = rng.choice(list(BRANDS))
-                registered_at = now - timedelta(days=rng.randrange(1, 90), minutes=rng.randrange(0, 1440))
+                registered_at = now - timedelta(days=rng.randrange(1, HISTORY_DAYS), minutes=rng.randrange(0, 1440))
                 token = "expired-or-forged-token" if roll > 0.95 else None
             identifiers = {"crm": f"C-{100000 + i}"}
             if brand == "tradeking" or rng.random() < 0.2:
@@ -186,7 +241,7 @@ class Command(BaseCommand):
         return players
 
     def _compliance(self, rng: random.Random, players: list, now: datetime) -> None:
-        for player in rng.sample(players, 100):
+        for player in rng.sample(players, KYC_CHECKED):
             started = player.registered_at + timedelta(hours=1)
             kyc_record_update(player=player, status="pending", occurred_at=started, source="kyc-demo")
             outcome = rng.choices(["passed", "failed", None], weights=[75, 10, 15])[0]
