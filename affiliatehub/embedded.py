@@ -175,7 +175,9 @@ def _start_broker() -> dict:
         if time.monotonic() > deadline:
             log = BROKER_DIR / "valkey.log"
             tail = log.read_text()[-2000:] if log.exists() else ""
-            raise RuntimeError(f"The embedded broker did not start within {BROKER_START_TIMEOUT:.0f} s.\n{tail}")
+            raise RuntimeError(
+                f"The embedded broker did not start within {BROKER_START_TIMEOUT:.0f} s.\n{tail}"
+            )
         time.sleep(0.05)
     state_path = BROKER_DIR / "server.json"
     state_path.write_text(json.dumps(state))
@@ -227,7 +229,11 @@ def broker_url() -> str:
             state = _read_json(BROKER_DIR / "server.json", None)
             if not state or not _answers(state):
                 pid = _broker_pid()
-                if pid and psutil.pid_exists(pid) and psutil.Process(pid).name().startswith("valkey"):
+                if (
+                    pid
+                    and psutil.pid_exists(pid)
+                    and psutil.Process(pid).name().startswith("valkey")
+                ):
                     psutil.Process(pid).kill()  # a server we can no longer talk to
                 state = _start_broker()
             _write_handles([*_handles(), os.getpid()])

@@ -83,12 +83,39 @@ def children(env: dict[str, str], port: str) -> list[tuple[str, list[str]]]:
     celery = [PYTHON, "-m", "celery", "-A", "affiliatehub"]
     result = [
         ("web", web_command(env, port)),
-        ("worker", [*celery, "worker", "-l", "warning", "-Q", "celery,trades", "--concurrency", env.get("WORKER_CONCURRENCY", "2")]),
-        ("beat", [*celery, "beat", "-l", "warning", "-S", "django_celery_beat.schedulers:DatabaseScheduler"]),
+        (
+            "worker",
+            [
+                *celery,
+                "worker",
+                "-l",
+                "warning",
+                "-Q",
+                "celery,trades",
+                "--concurrency",
+                env.get("WORKER_CONCURRENCY", "2"),
+            ],
+        ),
+        (
+            "beat",
+            [
+                *celery,
+                "beat",
+                "-l",
+                "warning",
+                "-S",
+                "django_celery_beat.schedulers:DatabaseScheduler",
+            ],
+        ),
     ]
     if env.get("AFFILIATEHUB_DEMO", "1") != "0":
         rate = env.get("AFFILIATEHUB_SANDBOX_RATE", "5")
-        result.append(("sandbox", [*manage, "sandbox_run", "--base-url", f"http://127.0.0.1:{port}", "--rate", rate]))
+        result.append(
+            (
+                "sandbox",
+                [*manage, "sandbox_run", "--base-url", f"http://127.0.0.1:{port}", "--rate", rate],
+            )
+        )
     return result
 
 
@@ -145,7 +172,11 @@ class Supervisor:
         """Notice exits, schedule restarts with backoff, and restart those that are due."""
         now = time.monotonic()
         for child in self.children:
-            if child.proc is not None and child.restart_at is None and child.proc.poll() is not None:
+            if (
+                child.proc is not None
+                and child.restart_at is None
+                and child.proc.poll() is not None
+            ):
                 code = child.proc.returncode
                 _kill_group(child.proc)
                 ran = now - child.started
@@ -167,7 +198,9 @@ class Supervisor:
                 self.state.write()
                 if child.name == "web":
                     _wait_for_web(self.port, [child.proc])
-                self.banner(note=f"[supervisor] restarted {child.name} (restart {child.state.restarts}).\n")
+                self.banner(
+                    note=f"[supervisor] restarted {child.name} (restart {child.state.restarts}).\n"
+                )
 
     def stop_all(self) -> None:
         # A second Ctrl-C (or the SIGINT a terminal sends the whole group) must not cut the clean-up
@@ -238,8 +271,14 @@ def main() -> int:
     try:
         _manage("migrate", "--no-input", "-v", "0", env=env)
         if env.get("AFFILIATEHUB_DEMO", "1") != "0":
-            _manage("demo_seed", "--staff-password-file", str(_password_file()),
-                    "--base-url", f"http://127.0.0.1:{port}", env=env)
+            _manage(
+                "demo_seed",
+                "--staff-password-file",
+                str(_password_file()),
+                "--base-url",
+                f"http://127.0.0.1:{port}",
+                env=env,
+            )
             # Poll configurations for the sandbox CRM and trading platform: reconciliation recovers
             # the webhooks the sandbox drops on purpose.
             _manage("sandbox_poll_setup", "--base-url", f"http://127.0.0.1:{port}", env=env)

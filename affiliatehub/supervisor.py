@@ -56,6 +56,8 @@ def read_state(path: Path = STATE_FILE) -> SupervisorState | None:
     try:
         raw = json.loads(path.read_text())
         children = {name: ChildState(**child) for name, child in raw.get("children", {}).items()}
-        return SupervisorState(runner_pid=raw["runner_pid"], started_at=raw["started_at"], children=children)
+        return SupervisorState(
+            runner_pid=raw["runner_pid"], started_at=raw["started_at"], children=children
+        )
     except (OSError, ValueError, KeyError, TypeError):
         return None

@@ -28,8 +28,16 @@ api_v1 = [
 urlpatterns = [
     path("", TemplateView.as_view(template_name="core/landing.html"), name="landing"),
     path("favicon.ico", favicon),
-    path("admin/health/", admin.site.admin_view(monitoring_views.dashboard), name="monitoring-dashboard"),
-    path("admin/retention/cohorts/", admin.site.admin_view(monitoring_views.cohorts), name="retention-cohorts"),
+    path(
+        "admin/health/",
+        admin.site.admin_view(monitoring_views.dashboard),
+        name="monitoring-dashboard",
+    ),
+    path(
+        "admin/retention/cohorts/",
+        admin.site.admin_view(monitoring_views.cohorts),
+        name="retention-cohorts",
+    ),
     path("admin/account/", include("apps.accounts.urls")),  # second factor: enrol, enter a code
     path("admin/", admin.site.urls),
     path("healthz", healthz, name="healthz"),

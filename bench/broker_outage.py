@@ -35,13 +35,20 @@ PORT = 18011
 
 
 def _phase(secret: str, workdir: Path, name: str, seconds: int) -> dict:
-    requests = _write_requests(_signed_requests(secret, 1500 * seconds, name), workdir / f"{name}.tsv")
-    return {"phase": name, **run_wrk(f"http://127.0.0.1:{PORT}", requests, connections=8, seconds=seconds)}
+    requests = _write_requests(
+        _signed_requests(secret, 1500 * seconds, name), workdir / f"{name}.tsv"
+    )
+    return {
+        "phase": name,
+        **run_wrk(f"http://127.0.0.1:{PORT}", requests, connections=8, seconds=seconds),
+    }
 
 
 def _counts(db_url: str) -> dict:
     with psycopg.connect(db_url) as conn:
-        rows = conn.execute("SELECT status, count(*) FROM integrations_inboundevent GROUP BY status").fetchall()
+        rows = conn.execute(
+            "SELECT status, count(*) FROM integrations_inboundevent GROUP BY status"
+        ).fetchall()
         mappings = conn.execute("SELECT count(*) FROM mappings_identifiermapping").fetchone()[0]
     return {"events_by_status": dict(rows), "mappings": mappings}
 
@@ -53,17 +60,39 @@ def run(*, quick: bool = False) -> dict:
         workdir = Path(tmp)
         broker = StandaloneValkey(workdir)
         broker.start()
-        env = child_env(db_url, CELERY_BROKER_URL=broker.url, AFFILIATEHUB_DATA_DIR=str(ROOT / ".data" / "bench"))
+        env = child_env(
+            db_url,
+            CELERY_BROKER_URL=broker.url,
+            AFFILIATEHUB_DATA_DIR=str(ROOT / ".data" / "bench"),
+        )
         print("broker outage benchmark: setting up…", flush=True)
         secret, _ = _setup(db_url, env)
         load_start = [round(x, 2) for x in os.getloadavg()]
-        worker = [sys.executable, "-m", "celery", "-A", "affiliatehub", "worker", "-l", "warning", "-Q", "celery",
-                  "--concurrency", "2", "--without-heartbeat", "--without-gossip", "--without-mingle"]
-        with gunicorn("affiliatehub.wsgi:application", PORT, env=env, log=workdir / "web.log"), process(
-            worker, env=env, log=workdir / "worker.log"
+        worker = [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "affiliatehub",
+            "worker",
+            "-l",
+            "warning",
+            "-Q",
+            "celery",
+            "--concurrency",
+            "2",
+            "--without-heartbeat",
+            "--without-gossip",
+            "--without-mingle",
+        ]
+        with (
+            gunicorn("affiliatehub.wsgi:application", PORT, env=env, log=workdir / "web.log"),
+            process(worker, env=env, log=workdir / "worker.log"),
         ):
             time.sleep(3)
-            _phase(secret, workdir, "warmup", 3)  # workers' first requests (imports, connections) are not "up"
+            _phase(
+                secret, workdir, "warmup", 3
+            )  # workers' first requests (imports, connections) are not "up"
             phases = [_phase(secret, workdir, "up", seconds)]
             broker.stop()
             phases.append(_phase(secret, workdir, "down", seconds))
@@ -73,9 +102,14 @@ def run(*, quick: bool = False) -> dict:
             # The outbox sweeper (beat runs it every 30 s) enqueues what waited through the outage.
             deadline = time.monotonic() + 600
             while time.monotonic() < deadline:
-                manage("shell", "-c", "from apps.integrations.inbound.services import inbound_events_sweep as s; "
-                       "from django.utils import timezone as t; import datetime as d; "
-                       "s(now=t.now() + d.timedelta(minutes=2))", env=env)
+                manage(
+                    "shell",
+                    "-c",
+                    "from apps.integrations.inbound.services import inbound_events_sweep as s; "
+                    "from django.utils import timezone as t; import datetime as d; "
+                    "s(now=t.now() + d.timedelta(minutes=2))",
+                    env=env,
+                )
                 counts = _counts(db_url)
                 if set(counts["events_by_status"]) <= {"processed"}:
                     break
@@ -91,14 +125,19 @@ def run(*, quick: bool = False) -> dict:
         "events_stored": stored,
         "accepted_202": sum(p["requests"] - p["non_2xx"] for p in phases),
         "after": counts,
-        "exactly_once": counts["events_by_status"] == {"processed": stored} and counts["mappings"] == stored,
+        "exactly_once": counts["events_by_status"] == {"processed": stored}
+        and counts["mappings"] == stored,
         "target": "p50 down / up <= 2; every event processed once",
     }
     path = write_result("broker_outage", result)
     for p in phases:
-        print(f"  broker {p['phase']:5}: {p['rps']:>7} req/s  p50 {p['p50_ms']} ms  p99 {p['p99_ms']} ms  "
-              f"non-2xx {p['non_2xx']}  errors {p['errors']}")
-    print(f"  p50 down / up: {result['p50_down_over_up']} (target <= 2); stored {stored}; after: {counts}; "
-          f"exactly once: {result['exactly_once']}")
+        print(
+            f"  broker {p['phase']:5}: {p['rps']:>7} req/s  p50 {p['p50_ms']} ms  p99 {p['p99_ms']} ms  "
+            f"non-2xx {p['non_2xx']}  errors {p['errors']}"
+        )
+    print(
+        f"  p50 down / up: {result['p50_down_over_up']} (target <= 2); stored {stored}; after: {counts}; "
+        f"exactly once: {result['exactly_once']}"
+    )
     print(f"written to {path.relative_to(ROOT)}\n", flush=True)
     return result

@@ -75,15 +75,24 @@ def child_env(database_url: str, **extra: str) -> dict[str, str]:
 
 def manage(*args: str, env: dict[str, str]) -> str:
     return subprocess.run(
-        [sys.executable, str(ROOT / "manage.py"), *args], env=env, cwd=ROOT, check=True, capture_output=True, text=True
+        [sys.executable, str(ROOT / "manage.py"), *args],
+        env=env,
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+        text=True,
     ).stdout
 
 
 @contextmanager
-def process(cmd: list[str], *, env: dict[str, str], ready_url: str | None = None, log: Path | None = None):
+def process(
+    cmd: list[str], *, env: dict[str, str], ready_url: str | None = None, log: Path | None = None
+):
     """Run a child process group for the duration of the block; wait for ready_url to answer."""
     out = open(log, "w") if log else subprocess.DEVNULL  # noqa: SIM115 - closed in finally
-    proc = subprocess.Popen(cmd, env=env, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+    proc = subprocess.Popen(
+        cmd, env=env, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+    )
     try:
         if ready_url:
             _wait_until_up(ready_url, proc)
@@ -115,12 +124,26 @@ def _wait_until_up(url: str, proc: subprocess.Popen, timeout: float = 60) -> Non
     raise RuntimeError(f"{url} did not answer within {timeout} s")
 
 
-def gunicorn(app: str, port: int, *, env: dict[str, str], workers: int = 4, log: Path | None = None):
+def gunicorn(
+    app: str, port: int, *, env: dict[str, str], workers: int = 4, log: Path | None = None
+):
     cmd = [
-        sys.executable, "-m", "gunicorn", app,
-        "--workers", str(workers), "--worker-class", "sync",
-        "--bind", f"127.0.0.1:{port}", "--backlog", "2048", "--timeout", "60",
-        "--log-level", "warning",
+        sys.executable,
+        "-m",
+        "gunicorn",
+        app,
+        "--workers",
+        str(workers),
+        "--worker-class",
+        "sync",
+        "--bind",
+        f"127.0.0.1:{port}",
+        "--backlog",
+        "2048",
+        "--timeout",
+        "60",
+        "--log-level",
+        "warning",
     ]
     return process(cmd, env=env, ready_url=f"http://127.0.0.1:{port}/healthz", log=log)
 
@@ -134,24 +157,50 @@ def ensure_wrk() -> str:
         subprocess.run(["apt-get", "install", "-y", "-qq", "wrk"], check=False, capture_output=True)
         if not shutil.which("wrk"):
             subprocess.run(["apt-get", "update", "-qq"], check=False, capture_output=True)
-            subprocess.run(["apt-get", "install", "-y", "-qq", "wrk"], check=False, capture_output=True)
+            subprocess.run(
+                ["apt-get", "install", "-y", "-qq", "wrk"], check=False, capture_output=True
+            )
         path = shutil.which("wrk")
         if path:
             return path
-    raise SystemExit("The benchmark needs wrk (Debian/Ubuntu: apt-get install wrk; macOS: brew install wrk).")
+    raise SystemExit(
+        "The benchmark needs wrk (Debian/Ubuntu: apt-get install wrk; macOS: brew install wrk)."
+    )
 
 
-def run_wrk(url: str, requests_file: Path, *, connections: int, seconds: int, threads: int = 2) -> dict:
+def run_wrk(
+    url: str, requests_file: Path, *, connections: int, seconds: int, threads: int = 2
+) -> dict:
     """Drive url from a separate process; returns throughput and latency percentiles (ms)."""
     wrk = ensure_wrk()
     threads = min(threads, connections)
     with tempfile.NamedTemporaryFile(suffix=".json", delete=False) as summary_file:
         summary_path = Path(summary_file.name)
-    env = dict(os.environ, BENCH_REQUESTS=str(requests_file), BENCH_SUMMARY=str(summary_path), BENCH_THREADS=str(threads))
+    env = dict(
+        os.environ,
+        BENCH_REQUESTS=str(requests_file),
+        BENCH_SUMMARY=str(summary_path),
+        BENCH_THREADS=str(threads),
+    )
     subprocess.run(
-        [wrk, "-t", str(threads), "-c", str(connections), "-d", f"{seconds}s", "--timeout", "10s",
-         "-s", str(ROOT / "bench" / "requests.lua"), url],
-        env=env, check=True, capture_output=True, text=True,
+        [
+            wrk,
+            "-t",
+            str(threads),
+            "-c",
+            str(connections),
+            "-d",
+            f"{seconds}s",
+            "--timeout",
+            "10s",
+            "-s",
+            str(ROOT / "bench" / "requests.lua"),
+            url,
+        ],
+        env=env,
+        check=True,
+        capture_output=True,
+        text=True,
     )
     raw = json.loads(summary_path.read_text())
     summary_path.unlink()

@@ -32,8 +32,12 @@ def run(*, quick: bool = False) -> dict:
     from apps.integrations.models import InboundEvent, Integration
     from apps.monitoring.rollups import inbound_rollup_refresh
 
-    integrations = [Integration.objects.get_or_create(slug=f"bench-{i}", defaults={
-        "name": f"bench {i}", "kind": "crm", "id_system": "crm"})[0] for i in range(4)]
+    integrations = [
+        Integration.objects.get_or_create(
+            slug=f"bench-{i}", defaults={"name": f"bench {i}", "kind": "crm", "id_system": "crm"}
+        )[0]
+        for i in range(4)
+    ]
     ids = [i.pk for i in integrations]
     started = time.monotonic()
     with connection.cursor() as cursor:
@@ -56,8 +60,9 @@ def run(*, quick: bool = False) -> dict:
     rows = inbound_rollup_refresh(since=timezone.now() - timezone.timedelta(hours=25))
     rollup = time.monotonic() - started
 
-    user, _ = get_user_model().objects.get_or_create(username="bench-admin", defaults={"is_staff": True,
-                                                                                      "is_superuser": True})
+    user, _ = get_user_model().objects.get_or_create(
+        username="bench-admin", defaults={"is_staff": True, "is_superuser": True}
+    )
     client = Client()
     client.force_login(user)
     timings, queries = [], 0
@@ -69,8 +74,12 @@ def run(*, quick: bool = False) -> dict:
         assert response.status_code == 200, response.status_code
         queries = len(captured)
     result = {
-        "events": events, "load_s": round(loaded, 1), "rollup_refresh_s": round(rollup, 2), "rollup_rows": rows,
-        "dashboard_median_s": round(statistics.median(timings), 3), "dashboard_max_s": round(max(timings), 3),
+        "events": events,
+        "load_s": round(loaded, 1),
+        "rollup_refresh_s": round(rollup, 2),
+        "rollup_rows": rows,
+        "dashboard_median_s": round(statistics.median(timings), 3),
+        "dashboard_max_s": round(max(timings), 3),
         "dashboard_queries": queries,
     }
     print(f"dashboard: {result}", flush=True)

@@ -41,18 +41,22 @@ def application(environ, start_response):
     body = environ["wsgi.input"].read(length)
     envelope = orjson.loads(body)
     webhook_id = environ.get("HTTP_WEBHOOK_ID", "")
-    row = _connection().execute(
-        INSERT,
-        (
-            int(os.environ["BENCH_INTEGRATION_ID"]),
-            webhook_id,
-            envelope.get("type", ""),
-            envelope.get("timestamp"),
-            orjson.dumps(envelope.get("data")).decode(),
-            hashlib.sha256(body).hexdigest(),
-            datetime.now(UTC),
-        ),
-    ).fetchone()
+    row = (
+        _connection()
+        .execute(
+            INSERT,
+            (
+                int(os.environ["BENCH_INTEGRATION_ID"]),
+                webhook_id,
+                envelope.get("type", ""),
+                envelope.get("timestamp"),
+                orjson.dumps(envelope.get("data")).decode(),
+                hashlib.sha256(body).hexdigest(),
+                datetime.now(UTC),
+            ),
+        )
+        .fetchone()
+    )
     status, word = ("202 Accepted", "accepted") if row else ("200 OK", "duplicate")
     start_response(status, [("Content-Type", "application/json")])
     return [orjson.dumps({"status": word, "event_id": row[0] if row else None})]

@@ -76,8 +76,12 @@ def _child(count: int, senders: int, receiver_url: str) -> dict:
 
     OutboundDelivery.objects.all().delete()
     OutboundEndpoint.objects.filter(name="bench-subscriber").delete()
-    endpoint = outbound.endpoint_create(name="bench-subscriber", kind="subscriber", url=receiver_url,
-                                        event_types=["payout.completed"])
+    endpoint = outbound.endpoint_create(
+        name="bench-subscriber",
+        kind="subscriber",
+        url=receiver_url,
+        event_types=["payout.completed"],
+    )
     # Enqueueing must not send: the senders below do it. (The on_commit task publish is what
     # Celery would receive; here there is no broker to receive it.)
     outbound.enqueue_send = lambda delivery_id, countdown=None: None
@@ -85,9 +89,13 @@ def _child(count: int, senders: int, receiver_url: str) -> dict:
     with transaction.atomic():
         for i in range(count):
             outbound.delivery_enqueue(
-                endpoint=endpoint, event_type="payout.completed", idempotency_key=f"bench:{senders}:{i}",
-                payload=outbound.subscriber_envelope("payout.completed", {"payout_reference": f"PO-{i}", "amount": "10.00",
-                                                                          "currency": "EUR"}),
+                endpoint=endpoint,
+                event_type="payout.completed",
+                idempotency_key=f"bench:{senders}:{i}",
+                payload=outbound.subscriber_envelope(
+                    "payout.completed",
+                    {"payout_reference": f"PO-{i}", "amount": "10.00", "currency": "EUR"},
+                ),
             )
     enqueue_seconds = time.perf_counter() - started
     ids = list(OutboundDelivery.objects.order_by("pk").values_list("pk", flat=True))
@@ -122,7 +130,12 @@ def _child(count: int, senders: int, receiver_url: str) -> dict:
     for thread in threads:
         thread.join()
     seconds = time.perf_counter() - started
-    http_ms = sorted(float(v) for v in DeliveryAttempt.objects.filter(delivery_id__in=ids).values_list("duration_ms", flat=True))
+    http_ms = sorted(
+        float(v)
+        for v in DeliveryAttempt.objects.filter(delivery_id__in=ids).values_list(
+            "duration_ms", flat=True
+        )
+    )
     totals.sort()
     return {
         "senders": senders,
@@ -159,8 +172,20 @@ def run(*, quick: bool = False) -> dict:
     with process(serve, env=env, ready_url=f"http://127.0.0.1:{port}/"):
         for senders in levels:
             out = subprocess.run(
-                [sys.executable, "-m", "bench.outbound_deliveries", "--child", str(count), str(senders), receiver_url],
-                env=env, cwd=ROOT, check=True, capture_output=True, text=True,
+                [
+                    sys.executable,
+                    "-m",
+                    "bench.outbound_deliveries",
+                    "--child",
+                    str(count),
+                    str(senders),
+                    receiver_url,
+                ],
+                env=env,
+                cwd=ROOT,
+                check=True,
+                capture_output=True,
+                text=True,
             ).stdout
             result = json.loads(out.strip().splitlines()[-1])
             results.append(result)

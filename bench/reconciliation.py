@@ -66,7 +66,12 @@ def event(n: int) -> dict:
         "id": f"evt-{n:08d}",
         "type": "deposit.created",
         "timestamp": (EPOCH + dt.timedelta(seconds=n)).isoformat().replace("+00:00", "Z"),
-        "data": {"deposit_id": f"D{n}", "player_id": f"P{n % 50_000}", "amount": "25.00", "currency": "EUR"},
+        "data": {
+            "deposit_id": f"D{n}",
+            "player_id": f"P{n % 50_000}",
+            "amount": "25.00",
+            "currency": "EUR",
+        },
     }
 
 
@@ -113,13 +118,16 @@ def generate(total: int) -> dict:
     from apps.integrations.models import Integration, PollConfig
 
     integration = Integration.objects.create(slug=SLUG, name=SLUG, kind="crm", id_system="crm")
-    PollConfig.objects.create(integration=integration, url="http://127.0.0.1:1/events", page_size=PAGE_SIZE,
-                              enabled=False)
+    PollConfig.objects.create(
+        integration=integration, url="http://127.0.0.1:1/events", page_size=PAGE_SIZE, enabled=False
+    )
     started = time.perf_counter()
     received_at = EPOCH.isoformat()
-    columns = ("integration_id, webhook_id, event_type, occurred_at, payload, raw_body, body_hash, received_at, "
-               "source, status, attempts, last_error, warnings, errors, parked_system, parked_external_id, "
-               "processed_at")
+    columns = (
+        "integration_id, webhook_id, event_type, occurred_at, payload, raw_body, body_hash, received_at, "
+        "source, status, attempts, last_error, warnings, errors, parked_system, parked_external_id, "
+        "processed_at"
+    )
     with connection.cursor() as cursor:
         with cursor.cursor.copy(f"COPY integrations_inboundevent ({columns}) FROM STDIN") as copy:
             batch = []
@@ -128,7 +136,9 @@ def generate(total: int) -> dict:
                     continue
                 item = event(n)
                 envelope = {k: v for k, v in item.items() if k != "id"}
-                digest = hashlib.sha256(orjson.dumps(envelope, option=orjson.OPT_SORT_KEYS)).hexdigest()
+                digest = hashlib.sha256(
+                    orjson.dumps(envelope, option=orjson.OPT_SORT_KEYS)
+                ).hexdigest()
                 batch.append(
                     f"{integration.pk}\t{item['id']}\tdeposit.created\t{item['timestamp']}\t"
                     f"{orjson.dumps(envelope).decode()}\t\t{digest}\t{received_at}\twebhook\tprocessed\t1\t\t"
@@ -140,8 +150,10 @@ def generate(total: int) -> dict:
             if batch:
                 copy.write("\n".join(batch) + "\n")
         cursor.execute("ANALYZE integrations_inboundevent")
-    return {"stored_webhook_events": total - len(range(0, total, MISSED_EVERY)),
-            "load_seconds": round(time.perf_counter() - started, 1)}
+    return {
+        "stored_webhook_events": total - len(range(0, total, MISSED_EVERY)),
+        "load_seconds": round(time.perf_counter() - started, 1),
+    }
 
 
 def antijoin(total: int) -> dict:
@@ -157,7 +169,9 @@ def antijoin(total: int) -> dict:
         cursor.execute("CREATE TEMPORARY TABLE source_ids (webhook_id text NOT NULL)")
         with cursor.cursor.copy("COPY source_ids (webhook_id) FROM STDIN") as copy:
             for start in range(0, total, 100_000):
-                copy.write("".join(f"evt-{n:08d}\n" for n in range(start, min(total, start + 100_000))))
+                copy.write(
+                    "".join(f"evt-{n:08d}\n" for n in range(start, min(total, start + 100_000)))
+                )
         cursor.execute("ANALYZE source_ids")
         copy_seconds = time.perf_counter() - started
         timings = []
@@ -171,8 +185,11 @@ def antijoin(total: int) -> dict:
             )
             missing = cursor.fetchone()[0]
             timings.append(time.perf_counter() - started)
-    return {"antijoin_seconds": round(min(timings), 3), "antijoin_missing": missing,
-            "copy_ids_seconds": round(copy_seconds, 3)}
+    return {
+        "antijoin_seconds": round(min(timings), 3),
+        "antijoin_missing": missing,
+        "copy_ids_seconds": round(copy_seconds, 3),
+    }
 
 
 def _run_summary(run, seconds: float) -> dict:
@@ -180,8 +197,12 @@ def _run_summary(run, seconds: float) -> dict:
 
     return {
         "seconds": round(seconds, 3),
-        "pages": run.pages, "polled": run.polled, "already_received": run.already_received,
-        "recovered": run.recovered, "failed": run.failed, "status": run.status,
+        "pages": run.pages,
+        "polled": run.polled,
+        "already_received": run.already_received,
+        "recovered": run.recovered,
+        "failed": run.failed,
+        "status": run.status,
         "events_per_second": round(run.polled / seconds) if seconds else None,
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
     }
@@ -199,8 +220,11 @@ def core(total: int) -> dict:
     integration = Integration.objects.get(slug=SLUG)
     _worker_state()
     run = ReconciliationRun.objects.create(
-        integration=integration, trigger=ReconciliationRun.Trigger.BACKFILL, window_start=WINDOW[0],
-        window_end=WINDOW[1], requested_by="bench core",
+        integration=integration,
+        trigger=ReconciliationRun.Trigger.BACKFILL,
+        window_start=WINDOW[0],
+        window_end=WINDOW[1],
+        requested_by="bench core",
     )
     rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     seconds = generating = 0.0
@@ -220,8 +244,11 @@ def core(total: int) -> dict:
         seconds += time.perf_counter() - started
     ReconciliationRun.objects.filter(pk=run.pk).update(status=ReconciliationRun.Status.SUCCEEDED)
     run.refresh_from_db()
-    return {**_run_summary(run, seconds), "rss_before_mb": round(rss_before / 1024, 1),
-            "source_generation_seconds": round(generating, 3)}
+    return {
+        **_run_summary(run, seconds),
+        "rss_before_mb": round(rss_before / 1024, 1),
+        "source_generation_seconds": round(generating, 3),
+    }
 
 
 def transfer(total: int, url: str) -> dict:
@@ -235,13 +262,20 @@ def transfer(total: int, url: str) -> dict:
     from apps.integrations.polling.services import _fetch
 
     integration = Integration.objects.get(slug=SLUG)
-    PollConfig.objects.filter(integration=integration).update(url=f"{url}?total={total}", timeout_seconds=120)
+    PollConfig.objects.filter(integration=integration).update(
+        url=f"{url}?total={total}", timeout_seconds=120
+    )
     config = PollConfig.objects.select_related("integration").get(integration=integration)
     adapter, http, cursor, polled = adapter_for(config), requests.Session(), None, 0
     started = time.perf_counter()
     while True:
-        request = WindowRequest(since=WINDOW[0], until=WINDOW[1], event_types=(), page_size=config.page_size,
-                                cursor=cursor)
+        request = WindowRequest(
+            since=WINDOW[0],
+            until=WINDOW[1],
+            event_types=(),
+            page_size=config.page_size,
+            cursor=cursor,
+        )
         page = adapter.parse(_fetch(http, config, adapter.params(request), {}, sleep=None))
         polled += len(page.events)
         cursor = page.next_cursor
@@ -259,12 +293,19 @@ def poll(total: int, url: str) -> dict:
     from apps.integrations.polling.services import integration_poll
 
     integration = Integration.objects.get(slug=SLUG)
-    PollConfig.objects.filter(integration=integration).update(url=f"{url}?total={total}", timeout_seconds=120)
+    PollConfig.objects.filter(integration=integration).update(
+        url=f"{url}?total={total}", timeout_seconds=120
+    )
     _worker_state()
     rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     started = time.perf_counter()
-    run = integration_poll(integration_id=integration.pk, trigger=ReconciliationRun.Trigger.BACKFILL,
-                           since=WINDOW[0], until=WINDOW[1], requested_by="bench http")
+    run = integration_poll(
+        integration_id=integration.pk,
+        trigger=ReconciliationRun.Trigger.BACKFILL,
+        since=WINDOW[0],
+        until=WINDOW[1],
+        requested_by="bench http",
+    )
     seconds = time.perf_counter() - started
     if run.error:
         raise SystemExit(f"The poll failed: {run.error}")
@@ -317,8 +358,15 @@ def serve(port: int, prerender: int = 0) -> None:
             start = int(query.get("cursor", ["0"])[0])
             limit = int(query.get("limit", [str(PAGE_SIZE)])[0])
             end = min(total, start + limit)
-            body = b"".join((b'{"events":', events_json(start, end), b',"next_cursor":',
-                             orjson.dumps(str(end) if end < total else None), b"}"))
+            body = b"".join(
+                (
+                    b'{"events":',
+                    events_json(start, end),
+                    b',"next_cursor":',
+                    orjson.dumps(str(end) if end < total else None),
+                    b"}",
+                )
+            )
             self.send_response(200)
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(body)))
@@ -336,8 +384,14 @@ def serve(port: int, prerender: int = 0) -> None:
 
 
 def _child(env: dict[str, str], *args: str) -> dict:
-    out = subprocess.run([sys.executable, "-m", "bench.reconciliation", *args], env=env, cwd=ROOT,
-                         check=True, capture_output=True, text=True).stdout
+    out = subprocess.run(
+        [sys.executable, "-m", "bench.reconciliation", *args],
+        env=env,
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
     return json.loads(out.strip().splitlines()[-1])
 
 
@@ -358,8 +412,11 @@ def run(*, quick: bool = False) -> dict:
     print(f"reconciliation: loaded {loaded}", flush=True)
     port = _free_port()
     results = []
-    with process([sys.executable, "-m", "bench.reconciliation", "serve", str(port), str(sizes[-1])], env=env,
-                 ready_url=f"http://127.0.0.1:{port}/events?total=1"):
+    with process(
+        [sys.executable, "-m", "bench.reconciliation", "serve", str(port), str(sizes[-1])],
+        env=env,
+        ready_url=f"http://127.0.0.1:{port}/events?total=1",
+    ):
         for total in sizes:
             floor = _child(env, "antijoin", str(total))
             transfer_result = _child(env, "transfer", str(total), f"http://127.0.0.1:{port}/events")
@@ -373,28 +430,50 @@ def run(*, quick: bool = False) -> dict:
             for _ in range(REPEATS):
                 http_runs.append(_child(env, "poll", str(total), f"http://127.0.0.1:{port}/events"))
                 _child(env, "forget")
-            core_result = {**min(core_runs, key=lambda r: r["seconds"]), "runs_seconds": [r["seconds"] for r in core_runs]}
-            http_result = {**min(http_runs, key=lambda r: r["seconds"]), "runs_seconds": [r["seconds"] for r in http_runs]}
+            core_result = {
+                **min(core_runs, key=lambda r: r["seconds"]),
+                "runs_seconds": [r["seconds"] for r in core_runs],
+            }
+            http_result = {
+                **min(http_runs, key=lambda r: r["seconds"]),
+                "runs_seconds": [r["seconds"] for r in http_runs],
+            }
             expected = {"polled": total, "recovered": len(range(0, total, MISSED_EVERY))}
-            for name, measured in [("core", run) for run in core_runs] + [("http", run) for run in http_runs]:
+            for name, measured in [("core", run) for run in core_runs] + [
+                ("http", run) for run in http_runs
+            ]:
                 got = {key: measured[key] for key in expected}
-                if got != expected or measured["failed"] or measured["already_received"] != total - expected["recovered"]:
+                if (
+                    got != expected
+                    or measured["failed"]
+                    or measured["already_received"] != total - expected["recovered"]
+                ):
                     raise SystemExit(f"{name} at {total}: expected {expected}, got {measured}")
             if floor["antijoin_missing"] != expected["recovered"]:
                 raise SystemExit(f"anti-join at {total} found {floor['antijoin_missing']} missing")
             row = {
-                "events": total, "missed": expected["recovered"], **floor,
-                "core": core_result, "http": http_result, "transfer_only": transfer_result,
+                "events": total,
+                "missed": expected["recovered"],
+                **floor,
+                "core": core_result,
+                "http": http_result,
+                "transfer_only": transfer_result,
                 "core_vs_antijoin": round(core_result["seconds"] / floor["antijoin_seconds"], 2),
                 "http_vs_antijoin": round(http_result["seconds"] / floor["antijoin_seconds"], 2),
-                "transfer_vs_antijoin": round(transfer_result["seconds"] / floor["antijoin_seconds"], 2),
+                "transfer_vs_antijoin": round(
+                    transfer_result["seconds"] / floor["antijoin_seconds"], 2
+                ),
             }
             results.append(row)
             print(f"reconciliation at {total}: {row}", flush=True)
     biggest = results[-1]
     summary = {
-        "benchmark": "reconciliation", "quick": quick, "page_size": PAGE_SIZE,
-        "broker": broker or "embedded file-system", "load": loaded, "sizes": results,
+        "benchmark": "reconciliation",
+        "quick": quick,
+        "page_size": PAGE_SIZE,
+        "broker": broker or "embedded file-system",
+        "load": loaded,
+        "sizes": results,
         "target": "reconciliation <= 3x the anti-join; peak RSS flat between sizes",
         "core_vs_antijoin": biggest["core_vs_antijoin"],
         "http_vs_antijoin": biggest["http_vs_antijoin"],
@@ -403,12 +482,19 @@ def run(*, quick: bool = False) -> dict:
         # there to show memory does not grow with the window (its ratio carries the fixed costs).
         "meets_target_core": biggest["core_vs_antijoin"] <= 3,
         "meets_target_http": biggest["http_vs_antijoin"] <= 3,
-        "rss_growth_mb_core": round(results[-1]["core"]["peak_rss_mb"] - results[0]["core"]["peak_rss_mb"], 1),
-        "rss_growth_mb_http": round(results[-1]["http"]["peak_rss_mb"] - results[0]["http"]["peak_rss_mb"], 1),
+        "rss_growth_mb_core": round(
+            results[-1]["core"]["peak_rss_mb"] - results[0]["core"]["peak_rss_mb"], 1
+        ),
+        "rss_growth_mb_http": round(
+            results[-1]["http"]["peak_rss_mb"] - results[0]["http"]["peak_rss_mb"], 1
+        ),
         "load_average_at_start": load_at_start,
     }
     path = write_result("reconciliation_quick" if quick else "reconciliation", summary)
-    print(f"reconciliation: {json.dumps({k: v for k, v in summary.items() if k != 'sizes'})} -> {path}", flush=True)
+    print(
+        f"reconciliation: {json.dumps({k: v for k, v in summary.items() if k != 'sizes'})} -> {path}",
+        flush=True,
+    )
     return summary
 
 

@@ -105,13 +105,21 @@ def run(quick: bool = False) -> dict:
     log = DATA_DIR / "runner.log"
     env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "CELERY_BROKER_URL")}
     env.update(
-        AFFILIATEHUB_DATA_DIR=str(DATA_DIR), PORT=str(PORT), AFFILIATEHUB_SANDBOX_RATE=rate,
-        DJANGO_SETTINGS_MODULE="affiliatehub.settings.local", DEBUG="0", LOG_LEVEL="WARNING",
+        AFFILIATEHUB_DATA_DIR=str(DATA_DIR),
+        PORT=str(PORT),
+        AFFILIATEHUB_SANDBOX_RATE=rate,
+        DJANGO_SETTINGS_MODULE="affiliatehub.settings.local",
+        DEBUG="0",
+        LOG_LEVEL="WARNING",
     )
     print(f"soak: {minutes:g} min at {rate} events/s; load average at start {_load()}", flush=True)
     with open(log, "w") as out:
         runner = subprocess.Popen(
-            [sys.executable, "-m", "affiliatehub.runner"], env=env, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT,
+            [sys.executable, "-m", "affiliatehub.runner"],
+            env=env,
+            cwd=ROOT,
+            stdout=out,
+            stderr=subprocess.STDOUT,
             start_new_session=True,
         )
     try:
@@ -119,7 +127,11 @@ def run(quick: bool = False) -> dict:
         database_url = _pg_url()
         broker_url = json.loads((DATA_DIR / "broker" / "server.json").read_text())
         broker_url = f"redis://:{broker_url['password']}@127.0.0.1:{broker_url['port']}/0"
-        load_rows = [] if quick and os.environ.get("SOAK_SKIP_WRK") else _wrk_phase(database_url, broker_url)
+        load_rows = (
+            []
+            if quick and os.environ.get("SOAK_SKIP_WRK")
+            else _wrk_phase(database_url, broker_url)
+        )
         _wait_drained(database_url)  # the wrk phase's backlog is not the soak's
         time.sleep(10)  # let the processes finish loading before the first RSS sample
         started = time.time()
@@ -128,7 +140,10 @@ def run(quick: bool = False) -> dict:
         samples = []
         while time.time() - started < minutes * 60:
             time.sleep(sample_every)
-            pending = _sql(database_url, "SELECT count(*) FROM integrations_inboundevent WHERE status = 'received'")[0][0]
+            pending = _sql(
+                database_url,
+                "SELECT count(*) FROM integrations_inboundevent WHERE status = 'received'",
+            )[0][0]
             sample = {
                 "t_s": round(time.time() - started),
                 "broker_depth": _broker_depth(broker_url),
@@ -137,10 +152,15 @@ def run(quick: bool = False) -> dict:
                 "rss_mb": _rss_mb(_state()),
             }
             samples.append(sample)
-            print(f"  {sample['t_s']:>5} s  queue {sample['broker_depth']:>4}  waiting {pending:>4}  "
-                  f"load {sample['load']}  rss {sample['rss_mb']}", flush=True)
+            print(
+                f"  {sample['t_s']:>5} s  queue {sample['broker_depth']:>4}  waiting {pending:>4}  "
+                f"load {sample['load']}  rss {sample['rss_mb']}",
+                flush=True,
+            )
         rss_end = _rss_mb(_state())
-        restarts = {name: child.get("restarts", 0) for name, child in _state().get("children", {}).items()}
+        restarts = {
+            name: child.get("restarts", 0) for name, child in _state().get("children", {}).items()
+        }
         time.sleep(15)  # what was sent last is processed before counting
         figures = _figures(database_url, since)
     finally:
@@ -150,12 +170,23 @@ def run(quick: bool = False) -> dict:
         except subprocess.TimeoutExpired:
             os.killpg(runner.pid, signal.SIGKILL)
     sent = _sandbox_summary(log)
-    left = [p.info for p in psutil.process_iter(["pid", "cmdline"])
-            if any(str(DATA_DIR) in part for part in (p.info["cmdline"] or []))]
+    left = [
+        p.info
+        for p in psutil.process_iter(["pid", "cmdline"])
+        if any(str(DATA_DIR) in part for part in (p.info["cmdline"] or []))
+    ]
     result = {
-        "minutes": minutes, "rate": float(rate), "load_at_start_and_end": [samples[0]["load"] if samples else None, _load()],
-        "sandbox": sent, **figures, "restarts": restarts, "rss_mb_start": rss_start, "rss_mb_end": rss_end,
-        "wrk_against_make_run": load_rows, "samples": samples, "processes_left_after_stop": len(left),
+        "minutes": minutes,
+        "rate": float(rate),
+        "load_at_start_and_end": [samples[0]["load"] if samples else None, _load()],
+        "sandbox": sent,
+        **figures,
+        "restarts": restarts,
+        "rss_mb_start": rss_start,
+        "rss_mb_end": rss_end,
+        "wrk_against_make_run": load_rows,
+        "samples": samples,
+        "processes_left_after_stop": len(left),
     }
     path = write_result("soak", result)
     print(json.dumps({k: v for k, v in result.items() if k != "samples"}, indent=2, default=str))
@@ -166,7 +197,9 @@ def run(quick: bool = False) -> dict:
 def _wait_drained(database_url: str, timeout: float = 600) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        waiting = _sql(database_url, "SELECT count(*) FROM integrations_inboundevent WHERE status = 'received'")[0][0]
+        waiting = _sql(
+            database_url, "SELECT count(*) FROM integrations_inboundevent WHERE status = 'received'"
+        )[0][0]
         if waiting < 50:
             return
         time.sleep(5)
@@ -228,8 +261,13 @@ def _figures(database_url: str, since) -> dict:
     )
     p50, p95, p99 = rows[6] or (None, None, None)
     return {
-        "stored": rows[0], "processed": rows[1], "dead": rows[2], "invalid_422": rows[3], "parked": rows[4],
-        "still_waiting": rows[5], "dead_reasons": dead_reasons,
+        "stored": rows[0],
+        "processed": rows[1],
+        "dead": rows[2],
+        "invalid_422": rows[3],
+        "parked": rows[4],
+        "still_waiting": rows[5],
+        "dead_reasons": dead_reasons,
         "receipt_to_processed_ms": {"p50": _r(p50), "p95": _r(p95), "p99": _r(p99)},
     }
 
@@ -239,13 +277,19 @@ def _r(value):
 
 
 def _sandbox_summary(log: Path) -> dict:
-    match = re.search(r"Sandbox traffic done: (\d+) events, (\d+) deliveries, (\d+) dropped \(([^)]*)\)",
-                      log.read_text(errors="replace"))
+    match = re.search(
+        r"Sandbox traffic done: (\d+) events, (\d+) deliveries, (\d+) dropped \(([^)]*)\)",
+        log.read_text(errors="replace"),
+    )
     if not match:
         return {"summary": "not printed (see runner.log)"}
     statuses = dict(part.split(": ") for part in match.group(4).split(", ") if ": " in part)
-    return {"events": int(match.group(1)), "deliveries": int(match.group(2)), "dropped": int(match.group(3)),
-            "answers": statuses}
+    return {
+        "events": int(match.group(1)),
+        "deliveries": int(match.group(2)),
+        "dropped": int(match.group(3)),
+        "answers": statuses,
+    }
 
 
 if __name__ == "__main__":

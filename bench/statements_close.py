@@ -111,13 +111,50 @@ def generate(database_url: str, players: int) -> dict:
                 for day in range(1, DAYS + 1):
                     stakes = 1000 + (pid * 7 + day * 13) % 900
                     winnings = stakes - 200 + (pid + day) % 350
-                    yield ("crm", "\\N", now, str(pid), f"R{pid}-{day}", f"2026-01-{day:02d}", "EUR", str(stakes),
-                           str(winnings), "10", "2", "5", "3", "0", f"2026-01-{day:02d} 23:00:00+00", "t", "\\N")
+                    yield (
+                        "crm",
+                        "\\N",
+                        now,
+                        str(pid),
+                        f"R{pid}-{day}",
+                        f"2026-01-{day:02d}",
+                        "EUR",
+                        str(stakes),
+                        str(winnings),
+                        "10",
+                        "2",
+                        "5",
+                        "3",
+                        "0",
+                        f"2026-01-{day:02d} 23:00:00+00",
+                        "t",
+                        "\\N",
+                    )
 
-        _copy(cur, "players_revenuereport",
-              ["system", "source_event_id", "recorded_at", "player_id", "report_id", "date", "currency", "stakes",
-               "winnings", "bonuses", "jackpot_contributions", "taxes", "payment_fees", "adjustments", "occurred_at",
-               "is_current", "superseded_by_id"], revenue())
+        _copy(
+            cur,
+            "players_revenuereport",
+            [
+                "system",
+                "source_event_id",
+                "recorded_at",
+                "player_id",
+                "report_id",
+                "date",
+                "currency",
+                "stakes",
+                "winnings",
+                "bonuses",
+                "jackpot_contributions",
+                "taxes",
+                "payment_fees",
+                "adjustments",
+                "occurred_at",
+                "is_current",
+                "superseded_by_id",
+            ],
+            revenue(),
+        )
 
         def trades():
             deal = 0
@@ -125,14 +162,54 @@ def generate(database_url: str, players: int) -> dict:
                 for n in range(1, DAYS + 1):
                     deal += 1
                     closed = f"2026-01-{n:02d} 12:00:00+00"
-                    yield ("mt5-live", str(deal), now, str(pid), "mt5", "live-1", str(deal), str(pid), f"P{deal}",
-                           "EURUSD", f"{(deal % 40 + 1) / 10:.2f}", "out", "12.50", "0", "0", "\\N", "USD",
-                           f"2026-01-{n:02d} 10:00:00+00", closed)
+                    yield (
+                        "mt5-live",
+                        str(deal),
+                        now,
+                        str(pid),
+                        "mt5",
+                        "live-1",
+                        str(deal),
+                        str(pid),
+                        f"P{deal}",
+                        "EURUSD",
+                        f"{(deal % 40 + 1) / 10:.2f}",
+                        "out",
+                        "12.50",
+                        "0",
+                        "0",
+                        "\\N",
+                        "USD",
+                        f"2026-01-{n:02d} 10:00:00+00",
+                        closed,
+                    )
 
-        _copy(cur, "players_trade",
-              ["system", "source_event_id", "recorded_at", "player_id", "platform", "server", "deal_id", "login",
-               "position_id", "symbol", "volume_lots", "entry", "profit", "swap", "commission", "price", "currency",
-               "opened_at", "closed_at"], trades())
+        _copy(
+            cur,
+            "players_trade",
+            [
+                "system",
+                "source_event_id",
+                "recorded_at",
+                "player_id",
+                "platform",
+                "server",
+                "deal_id",
+                "login",
+                "position_id",
+                "symbol",
+                "volume_lots",
+                "entry",
+                "profit",
+                "swap",
+                "commission",
+                "price",
+                "currency",
+                "opened_at",
+                "closed_at",
+            ],
+            trades(),
+        )
 
         def ledger():
             deal = 0
@@ -142,23 +219,73 @@ def generate(database_url: str, players: int) -> dict:
                     lots = f"{(deal % 40 + 1) / 10:.2f}"
                     amount = f"{(deal % 40 + 1) / 10 * 5:.2f}"
                     at = f"2026-01-{n:02d} 12:00:00+00"
-                    yield ("lot_rebate", str(aff), str(pid), str(rebate_plan), str(deal), "\\N", "2026-01-01", at, amount,
-                           "USD", lots, "5", "{}", f"mt5/live-1/P{deal}", "\\N", "\\N", "\\N", "approved", "", at,
-                           "2026-01-01", at)
+                    yield (
+                        "lot_rebate",
+                        str(aff),
+                        str(pid),
+                        str(rebate_plan),
+                        str(deal),
+                        "\\N",
+                        "2026-01-01",
+                        at,
+                        amount,
+                        "USD",
+                        lots,
+                        "5",
+                        "{}",
+                        f"mt5/live-1/P{deal}",
+                        "\\N",
+                        "\\N",
+                        "\\N",
+                        "approved",
+                        "",
+                        at,
+                        "2026-01-01",
+                        at,
+                    )
 
-        _copy(cur, "commissions_commissionentry",
-              ["kind", "affiliate_id", "player_id", "plan_id", "source_event_id", "idempotency_key", "period",
-               "occurred_at", "amount", "currency", "quantity", "rate", "detail", "position_key", "reverses_id",
-               "basis_id", "approve_after", "status", "status_reason", "status_changed_at", "statement_period",
-               "created_at"], ledger())
+        _copy(
+            cur,
+            "commissions_commissionentry",
+            [
+                "kind",
+                "affiliate_id",
+                "player_id",
+                "plan_id",
+                "source_event_id",
+                "idempotency_key",
+                "period",
+                "occurred_at",
+                "amount",
+                "currency",
+                "quantity",
+                "rate",
+                "detail",
+                "position_key",
+                "reverses_id",
+                "basis_id",
+                "approve_after",
+                "status",
+                "status_reason",
+                "status_changed_at",
+                "statement_period",
+                "created_at",
+            ],
+            ledger(),
+        )
         conn.commit()
         # Statistics for every table the close or the aggregate reads, as production has them:
         # analysing only the big ones left the plan assignments without statistics, and the
         # close's planner then guessed a few hundred rows where there are a million.
         cur.execute("ANALYZE")
         conn.commit()
-    return {"players": players, "affiliates": affiliates, "revenue_rows": revenue_rows, "trades": len(fx) * DAYS,
-            "load_seconds": round(time.perf_counter() - started, 2)}
+    return {
+        "players": players,
+        "affiliates": affiliates,
+        "revenue_rows": revenue_rows,
+        "trades": len(fx) * DAYS,
+        "load_seconds": round(time.perf_counter() - started, 2),
+    }
 
 
 AGGREGATE_SQL = """
@@ -202,7 +329,9 @@ def close_and_measure() -> dict:
     groups = len(rows)
     # Like with like: the aggregate reads exactly the rows the close reads (the period's current
     # revenue reports and the ledger rows its statements carry), counted here against the close.
-    aggregate_rows = {kind: sum(count for k, _, _, count in rows if k == kind) for kind in ("revenue", "ledger")}
+    aggregate_rows = {
+        kind: sum(count for k, _, _, count in rows if k == kind) for kind in ("revenue", "ledger")
+    }
     rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     # Like the aggregate, the close gets a warm-up run (rolled back): the first query of each
     # shape in a fresh process also pays for compiling it. Both figures are reported.
@@ -233,21 +362,34 @@ def close_and_measure() -> dict:
         revenue_rows, ledger_rows = cursor.fetchone()
     close_rows = {"revenue": revenue_rows, "ledger": ledger_rows}
     if close_rows != aggregate_rows:
-        raise SystemExit(f"The aggregate read {aggregate_rows} rows, the close {close_rows}: not like with like.")
+        raise SystemExit(
+            f"The aggregate read {aggregate_rows} rows, the close {close_rows}: not like with like."
+        )
     return {
-        "aggregate_seconds": round(aggregate, 3), "aggregate_runs": [round(t, 3) for t in aggregate_times],
-        "aggregate_groups": groups, "rows_read": aggregate_rows,
-        "close_seconds": round(close_seconds, 3), "close_vs_aggregate": round(close_seconds / aggregate, 2),
+        "aggregate_seconds": round(aggregate, 3),
+        "aggregate_runs": [round(t, 3) for t in aggregate_times],
+        "aggregate_groups": groups,
+        "rows_read": aggregate_rows,
+        "close_seconds": round(close_seconds, 3),
+        "close_vs_aggregate": round(close_seconds / aggregate, 2),
         "first_close_seconds_rolled_back": round(first_close_seconds, 3),
         "rerun_seconds": round(rerun_seconds, 3),
-        "statements": Statement.objects.count(), "statement_lines": StatementLine.objects.count(),
-        "peak_rss_mb_before_close": round(rss_before / 1024, 1), "peak_rss_mb": round(rss_after / 1024, 1),
+        "statements": Statement.objects.count(),
+        "statement_lines": StatementLine.objects.count(),
+        "peak_rss_mb_before_close": round(rss_before / 1024, 1),
+        "peak_rss_mb": round(rss_after / 1024, 1),
     }
 
 
 def _child(mode: str, env: dict[str, str], *args: str) -> dict:
-    out = subprocess.run([sys.executable, "-m", "bench.statements_close", mode, *args], env=env, cwd=ROOT,
-                         check=True, capture_output=True, text=True).stdout
+    out = subprocess.run(
+        [sys.executable, "-m", "bench.statements_close", mode, *args],
+        env=env,
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
     return json.loads(out.strip().splitlines()[-1])
 
 
@@ -268,10 +410,14 @@ def run(*, quick: bool = False) -> dict:
         print(f"statements close at {players} players: {measured}", flush=True)
     biggest = results[-1]
     summary = {
-        "benchmark": "statements_close", "quick": quick, "sizes": results,
+        "benchmark": "statements_close",
+        "quick": quick,
+        "sizes": results,
         "target": "close <= 3x the single aggregate; peak RSS flat across sizes",
         "close_vs_aggregate": biggest["close_vs_aggregate"],
-        "close_vs_aggregate_by_players": {str(r["players"]): r["close_vs_aggregate"] for r in results},
+        "close_vs_aggregate_by_players": {
+            str(r["players"]): r["close_vs_aggregate"] for r in results
+        },
         "meets_target": all(r["close_vs_aggregate"] <= 3 for r in results),
         "load_average_at_start": load_at_start,
         "rss_growth_mb": round(results[-1]["peak_rss_mb"] - results[0]["peak_rss_mb"], 1),

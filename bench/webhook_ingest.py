@@ -52,7 +52,12 @@ def _event(player_id: str) -> bytes:
         {
             "type": "player.registered",
             "timestamp": now,
-            "data": {"player_id": player_id, "registered_at": now, "country": "GB", "brand": "bench"},
+            "data": {
+                "player_id": player_id,
+                "registered_at": now,
+                "country": "GB",
+                "brand": "bench",
+            },
         }
     )
 
@@ -62,12 +67,19 @@ def _deposit(player_id: str, deposit_id: str) -> bytes:
         {
             "type": "deposit.created",
             "timestamp": datetime.now(UTC).isoformat(),
-            "data": {"deposit_id": deposit_id, "player_id": player_id, "amount": "25.00", "currency": "EUR"},
+            "data": {
+                "deposit_id": deposit_id,
+                "player_id": player_id,
+                "amount": "25.00",
+                "currency": "EUR",
+            },
         }
     )
 
 
-def _signed_requests(secret: str, count: int, tag: str, bodies=None) -> list[tuple[str, str, str, bytes]]:
+def _signed_requests(
+    secret: str, count: int, tag: str, bodies=None
+) -> list[tuple[str, str, str, bytes]]:
     """Signed (id, timestamp, signature, body); registrations of new players unless bodies given."""
     hook = Webhook(secret)
     now = datetime.now(UTC)
@@ -108,20 +120,29 @@ def _setup(db_url: str, env: dict[str, str]) -> tuple[str, int]:
     out = manage("integration_create", SLUG, "--kind", "crm", "--id-system", "crm", env=env)
     secret = re.search(r"whsec_\S+", out).group(0)
     with psycopg.connect(db_url, autocommit=True) as conn:
-        integration_id = conn.execute("SELECT id FROM integrations_integration WHERE slug = %s", [SLUG]).fetchone()[0]
-        conn.execute("CREATE TABLE bench_floor_event (LIKE integrations_inboundevent INCLUDING ALL)")
+        integration_id = conn.execute(
+            "SELECT id FROM integrations_integration WHERE slug = %s", [SLUG]
+        ).fetchone()[0]
+        conn.execute(
+            "CREATE TABLE bench_floor_event (LIKE integrations_inboundevent INCLUDING ALL)"
+        )
         conn.execute(
             "ALTER TABLE bench_floor_event ADD CONSTRAINT bench_floor_unique UNIQUE (integration_id, webhook_id)"
         )
     return secret, integration_id
 
 
-def _throughput(secret: str, workdir: Path, *, concurrencies: list[int], seconds: int) -> list[dict]:
+def _throughput(
+    secret: str, workdir: Path, *, concurrencies: list[int], seconds: int
+) -> list[dict]:
     rows = []
     for conns in concurrencies:
         for server, port in (("floor", FLOOR_PORT), ("django", DJANGO_PORT)):
             budget = int((2000 if server == "floor" else 1200) * seconds * 1.3)
-            unique = _write_requests(_signed_requests(secret, budget, f"{server}{conns}"), workdir / f"{server}{conns}.tsv")
+            unique = _write_requests(
+                _signed_requests(secret, budget, f"{server}{conns}"),
+                workdir / f"{server}{conns}.tsv",
+            )
             result = run_wrk(f"http://127.0.0.1:{port}", unique, connections=conns, seconds=seconds)
             rows.append({"server": server, "ids": "unique", **result})
             # The same requests again: every id is now stored, so each answer is a duplicate.
@@ -130,7 +151,9 @@ def _throughput(secret: str, workdir: Path, *, concurrencies: list[int], seconds
     return rows
 
 
-def _send_at_rate(secret: str, *, rate: int, seconds: int, bodies: list[bytes] | None = None) -> list[tuple[str, str]]:
+def _send_at_rate(
+    secret: str, *, rate: int, seconds: int, bodies: list[bytes] | None = None
+) -> list[tuple[str, str]]:
     """Send `rate` signed events per second for `seconds` over 8 keep-alive connections.
 
     Returns (webhook id, event type) of every event sent."""
@@ -152,10 +175,17 @@ def _send_at_rate(secret: str, *, rate: int, seconds: int, bodies: list[bytes] |
             if delay > 0:
                 time.sleep(delay)
             msg_id, ts, sig, body = requests[i]
-            conn.request("POST", PATH, body=body, headers={
-                "Content-Type": "application/json", "webhook-id": msg_id,
-                "webhook-timestamp": ts, "webhook-signature": sig,
-            })
+            conn.request(
+                "POST",
+                PATH,
+                body=body,
+                headers={
+                    "Content-Type": "application/json",
+                    "webhook-id": msg_id,
+                    "webhook-timestamp": ts,
+                    "webhook-signature": sig,
+                },
+            )
             response = conn.getresponse()
             response.read()
             if response.status != 202:
@@ -167,7 +197,10 @@ def _send_at_rate(secret: str, *, rate: int, seconds: int, bodies: list[bytes] |
     for t in threads:
         t.join()
     if failures:
-        print(f"  {len(failures)} of {total} sends were not accepted: {sorted(set(failures))}", file=sys.stderr)
+        print(
+            f"  {len(failures)} of {total} sends were not accepted: {sorted(set(failures))}",
+            file=sys.stderr,
+        )
     return [(r[0], orjson.loads(r[3])["type"]) for r in requests]
 
 
@@ -213,16 +246,33 @@ def _processing_latency(db_url: str, sent: list[tuple[str, str]], timeout: float
         "unprocessed": pending,
         "statuses": statuses,
         **_summary([ms for _, ms in done]),
-        "by_type": {t: _summary([ms for kind, ms in done if kind == t]) for t in sorted({t for t, _ in done})},
+        "by_type": {
+            t: _summary([ms for kind, ms in done if kind == t])
+            for t in sorted({t for t, _ in done})
+        },
     }
 
 
-def _latency_phase(secret: str, db_url: str, env: dict[str, str], workdir: Path, *, quick: bool) -> dict:
+def _latency_phase(
+    secret: str, db_url: str, env: dict[str, str], workdir: Path, *, quick: bool
+) -> dict:
     """Receipt-to-processed at a sustained 100 events/s with a worker running."""
     worker_concurrency = int(os.environ.get("BENCH_WORKER_CONCURRENCY", "4"))
     deposit_share = float(os.environ.get("BENCH_DEPOSIT_SHARE", "0.5"))
-    worker_cmd = [sys.executable, "-m", "celery", "-A", "affiliatehub", "worker", "-l", "warning",
-                  "-Q", "celery,trades", "--concurrency", str(worker_concurrency)]
+    worker_cmd = [
+        sys.executable,
+        "-m",
+        "celery",
+        "-A",
+        "affiliatehub",
+        "worker",
+        "-l",
+        "warning",
+        "-Q",
+        "celery,trades",
+        "--concurrency",
+        str(worker_concurrency),
+    ]
     rate = 100
     # The throughput runs left tens of thousands of messages queued; start clean.
     purge = [sys.executable, "-m", "celery", "-A", "affiliatehub", "purge", "-f"]
@@ -253,21 +303,50 @@ def run(*, quick: bool = False) -> dict:
     db_url = bench_database_url("webhooks")
     data_dir = ROOT / ".data" / "bench"
     broker = bench_broker_url(db=12)  # its own queue: other benchmarks publish to database 14
-    env = child_env(db_url, AFFILIATEHUB_DATA_DIR=str(data_dir), **({"CELERY_BROKER_URL": broker} if broker else {}))
+    env = child_env(
+        db_url,
+        AFFILIATEHUB_DATA_DIR=str(data_dir),
+        **({"CELERY_BROKER_URL": broker} if broker else {}),
+    )
     print("webhook ingestion benchmark: setting up…", flush=True)
     secret, integration_id = _setup(db_url, env)
     floor_env = dict(env, BENCH_INTEGRATION_ID=str(integration_id), PYTHONPATH=str(ROOT))
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)
-        with gunicorn("bench.floor:application", FLOOR_PORT, env=floor_env), gunicorn(
-            "affiliatehub.wsgi:application", DJANGO_PORT, env=env, log=workdir / "django.log"
+        with (
+            gunicorn("bench.floor:application", FLOOR_PORT, env=floor_env),
+            gunicorn(
+                "affiliatehub.wsgi:application", DJANGO_PORT, env=env, log=workdir / "django.log"
+            ),
         ):
             load_before = _load()
             phases = os.environ.get("BENCH_PHASES", "throughput,latency").split(",")
-            rows = _throughput(secret, workdir, concurrencies=concurrencies, seconds=seconds) if "throughput" in phases else []
-            latency = _latency_phase(secret, db_url, env, workdir, quick=quick) if "latency" in phases else {}
-    floor16 = next((r for r in rows if r["server"] == "floor" and r["ids"] == "unique" and r["connections"] == 16), None)
-    django16 = next((r for r in rows if r["server"] == "django" and r["ids"] == "unique" and r["connections"] == 16), None)
+            rows = (
+                _throughput(secret, workdir, concurrencies=concurrencies, seconds=seconds)
+                if "throughput" in phases
+                else []
+            )
+            latency = (
+                _latency_phase(secret, db_url, env, workdir, quick=quick)
+                if "latency" in phases
+                else {}
+            )
+    floor16 = next(
+        (
+            r
+            for r in rows
+            if r["server"] == "floor" and r["ids"] == "unique" and r["connections"] == 16
+        ),
+        None,
+    )
+    django16 = next(
+        (
+            r
+            for r in rows
+            if r["server"] == "django" and r["ids"] == "unique" and r["connections"] == 16
+        ),
+        None,
+    )
     ratio = round(django16["rps"] / floor16["rps"], 3) if floor16 and django16 else None
     result = {
         "measured_at": datetime.now(UTC).isoformat(),
@@ -286,20 +365,32 @@ def run(*, quick: bool = False) -> dict:
 
 
 def _print(result: dict, path: Path) -> None:
-    print(f"\n{'server':8} {'ids':10} {'conns':>5} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'non-2xx':>8} {'errors':>7}")
+    print(
+        f"\n{'server':8} {'ids':10} {'conns':>5} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'non-2xx':>8} {'errors':>7}"
+    )
     for r in result["throughput"]:
-        print(f"{r['server']:8} {r['ids']:10} {r['connections']:>5} {r['rps']:>9} {r['p50_ms']:>8} "
-              f"{r['p99_ms']:>8} {r['non_2xx']:>8} {r['errors']:>7}")
-    print(f"\nDjango / floor at c16 (unique ids): {result['django_vs_floor_at_c16']} (target >= 0.35)")
+        print(
+            f"{r['server']:8} {r['ids']:10} {r['connections']:>5} {r['rps']:>9} {r['p50_ms']:>8} "
+            f"{r['p99_ms']:>8} {r['non_2xx']:>8} {r['errors']:>7}"
+        )
+    print(
+        f"\nDjango / floor at c16 (unique ids): {result['django_vs_floor_at_c16']} (target >= 0.35)"
+    )
     lat = result["receipt_to_processed"]
     if not lat:
         print(f"written to {path.relative_to(ROOT)}\n")
         return
-    print(f"receipt -> processed at {lat['rate_per_s']}/s for {lat['seconds']} s "
-          f"(worker concurrency {lat['worker_concurrency']}, load {lat['load_avg_at_start']}):")
-    print(f"  all: p50 {lat['p50_ms']} ms, p95 {lat['p95_ms']} ms, p99 {lat['p99_ms']} ms "
-          f"({lat['processed']}/{lat['events']} processed; target p95 < 500 ms)")
+    print(
+        f"receipt -> processed at {lat['rate_per_s']}/s for {lat['seconds']} s "
+        f"(worker concurrency {lat['worker_concurrency']}, load {lat['load_avg_at_start']}):"
+    )
+    print(
+        f"  all: p50 {lat['p50_ms']} ms, p95 {lat['p95_ms']} ms, p99 {lat['p99_ms']} ms "
+        f"({lat['processed']}/{lat['events']} processed; target p95 < 500 ms)"
+    )
     for event_type, summary in lat["by_type"].items():
-        print(f"  {event_type}: p50 {summary['p50_ms']} ms, p95 {summary['p95_ms']} ms, p99 {summary['p99_ms']} ms "
-              f"({summary['processed']})")
+        print(
+            f"  {event_type}: p50 {summary['p50_ms']} ms, p95 {summary['p95_ms']} ms, p99 {summary['p99_ms']} ms "
+            f"({summary['processed']})"
+        )
     print(f"written to {path.relative_to(ROOT)}\n")

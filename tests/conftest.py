@@ -25,7 +25,9 @@ def api_key_factory(db):
     """Make an API client authenticated with a key carrying the given scopes."""
 
     def make(*scopes: str, name: str | None = None) -> APIClient:
-        issued = apikey_create(name=name or f"test-{len(scopes)}-{'-'.join(scopes) or 'none'}", scopes=list(scopes))
+        issued = apikey_create(
+            name=name or f"test-{len(scopes)}-{'-'.join(scopes) or 'none'}", scopes=list(scopes)
+        )
         client = APIClient()
         client.credentials(HTTP_AUTHORIZATION=f"Bearer {issued.plaintext}")
         return client

@@ -46,7 +46,9 @@ class Receiver:
             def _handle(self):
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else b""
-                received = Received(self.command, self.path, {k.lower(): v for k, v in self.headers.items()}, body)
+                received = Received(
+                    self.command, self.path, {k.lower(): v for k, v in self.headers.items()}, body
+                )
                 with receiver._lock:
                     receiver.requests.append(received)
                     answer = receiver._answers.popleft() if receiver._answers else receiver._last
@@ -75,7 +77,14 @@ class Receiver:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.server.server_address[1]}"
 
-    def respond(self, status: int = 200, *, headers: dict | None = None, body: bytes = b'{"ok": true}', delay: float = 0.0):
+    def respond(
+        self,
+        status: int = 200,
+        *,
+        headers: dict | None = None,
+        body: bytes = b'{"ok": true}',
+        delay: float = 0.0,
+    ):
         with self._lock:
             self._answers.append(Answer(status, headers or {}, body, delay))
         return self

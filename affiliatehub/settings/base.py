@@ -108,7 +108,10 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
-    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator", "OPTIONS": {"min_length": 12}},
+    {
+        "NAME": "django.contrib.auth.password_validation.MinimumLengthValidator",
+        "OPTIONS": {"min_length": 12},
+    },
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
@@ -160,7 +163,9 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
 # many seconds counts as down, the event stays `received` and the outbox sweeper enqueues it
 # (apps.integrations.inbound.dispatch). Workers reconnect on their own schedule.
 AFFILIATEHUB_PUBLISH_TIMEOUT = env.float("AFFILIATEHUB_PUBLISH_TIMEOUT", default=0.25)
-AFFILIATEHUB_PUBLISH_BACKOFF_SECONDS = env.float("AFFILIATEHUB_PUBLISH_BACKOFF_SECONDS", default=2.0)
+AFFILIATEHUB_PUBLISH_BACKOFF_SECONDS = env.float(
+    "AFFILIATEHUB_PUBLISH_BACKOFF_SECONDS", default=2.0
+)
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_RESULT_BACKEND = None
 CELERY_TASK_ACKS_LATE = True
@@ -185,14 +190,22 @@ CELERY_TASK_ROUTES = {
 }
 
 # Inbound events (apps/integrations/conf.py lists every setting with its default).
-AFFILIATEHUB_SECRET_ROTATION_GRACE = env.int("AFFILIATEHUB_SECRET_ROTATION_GRACE", default=24 * 3600)
-AFFILIATEHUB_WEBHOOK_THROTTLE_RATE = env("AFFILIATEHUB_WEBHOOK_THROTTLE_RATE", default="120000/minute")
+AFFILIATEHUB_SECRET_ROTATION_GRACE = env.int(
+    "AFFILIATEHUB_SECRET_ROTATION_GRACE", default=24 * 3600
+)
+AFFILIATEHUB_WEBHOOK_THROTTLE_RATE = env(
+    "AFFILIATEHUB_WEBHOOK_THROTTLE_RATE", default="120000/minute"
+)
 AFFILIATEHUB_EVENT_RETRY_BASE_SECONDS = env.int("AFFILIATEHUB_EVENT_RETRY_BASE_SECONDS", default=30)
 # Stays below the broker's visibility timeout (checked at start-up: integrations.E001).
-AFFILIATEHUB_EVENT_RETRY_CAP_SECONDS = env.int("AFFILIATEHUB_EVENT_RETRY_CAP_SECONDS", default=6 * 3600)
+AFFILIATEHUB_EVENT_RETRY_CAP_SECONDS = env.int(
+    "AFFILIATEHUB_EVENT_RETRY_CAP_SECONDS", default=6 * 3600
+)
 AFFILIATEHUB_EVENT_MAX_ATTEMPTS = env.int("AFFILIATEHUB_EVENT_MAX_ATTEMPTS", default=8)
 AFFILIATEHUB_PARK_MAX_AGE = env.int("AFFILIATEHUB_PARK_MAX_AGE", default=7 * 24 * 3600)
-AFFILIATEHUB_SWEEP_STUCK_AFTER_SECONDS = env.int("AFFILIATEHUB_SWEEP_STUCK_AFTER_SECONDS", default=60)
+AFFILIATEHUB_SWEEP_STUCK_AFTER_SECONDS = env.int(
+    "AFFILIATEHUB_SWEEP_STUCK_AFTER_SECONDS", default=60
+)
 
 # Read (polling) API: per-key rate ("<count>/<second|minute|hour|day>", empty = off) and how long
 # new rows are held back so a cursor never passes a row whose transaction has not committed yet.
@@ -205,12 +218,16 @@ AFFILIATEHUB_API_SETTLE_SECONDS = env.float("AFFILIATEHUB_API_SETTLE_SECONDS", d
 # with no token set it answers only clients in AFFILIATEHUB_METRICS_ALLOWED_IPS (addresses or
 # CIDR networks; loopback by default, for a scraper on the same machine).
 AFFILIATEHUB_METRICS_TOKEN = env("AFFILIATEHUB_METRICS_TOKEN", default="")
-AFFILIATEHUB_METRICS_ALLOWED_IPS = env.list("AFFILIATEHUB_METRICS_ALLOWED_IPS", default=["127.0.0.1", "::1"])
+AFFILIATEHUB_METRICS_ALLOWED_IPS = env.list(
+    "AFFILIATEHUB_METRICS_ALLOWED_IPS", default=["127.0.0.1", "::1"]
+)
 # Reverse proxies whose X-Forwarded-For is believed when telling a client's address (API key
 # and metrics allow-lists); empty: the address that connected is the client's.
 AFFILIATEHUB_TRUSTED_PROXIES = env.list("AFFILIATEHUB_TRUSTED_PROXIES", default=[])
 # How often an API key's last use (time and address) is written: at most once per this many seconds.
-AFFILIATEHUB_API_KEY_LAST_USED_INTERVAL = env.int("AFFILIATEHUB_API_KEY_LAST_USED_INTERVAL", default=60)
+AFFILIATEHUB_API_KEY_LAST_USED_INTERVAL = env.int(
+    "AFFILIATEHUB_API_KEY_LAST_USED_INTERVAL", default=60
+)
 # Outbound address policy (apps/core/outbound_policy.py): deliveries, postbacks and polls never
 # go to loopback, private, link-local or cloud-metadata addresses, except to these hosts
 # ("name" for any port or "name:port", comma-separated in the environment).
@@ -263,9 +280,15 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "filters": {"expected_responses": {"()": "apps.core.logging.ExpectedResponsesWithoutTraceback"}},
+    "filters": {
+        "expected_responses": {"()": "apps.core.logging.ExpectedResponsesWithoutTraceback"}
+    },
     "handlers": {
-        "console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["expected_responses"]}
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": "plain",
+            "filters": ["expected_responses"],
+        }
     },
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", default="INFO")},
     "loggers": {

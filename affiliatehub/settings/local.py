@@ -29,6 +29,14 @@ AFFILIATEHUB_OUTBOUND_ALLOWED_HOSTS = env.list(
 # .data/admin-password alone: no authenticator app to set up before trying the back office.
 # Every other account keeps the second-factor rule of base.py (README "Staff accounts");
 # production never reads this file.
-AFFILIATEHUB_OTP_EXEMPT_USERNAMES = env.list("AFFILIATEHUB_OTP_EXEMPT_USERNAMES", default=[
-    "admin", "finance-demo-maker", "finance-demo-checker", "retention-demo", "compliance-demo", "integrations-demo",
-])
+AFFILIATEHUB_OTP_EXEMPT_USERNAMES = env.list(
+    "AFFILIATEHUB_OTP_EXEMPT_USERNAMES",
+    default=[
+        "admin",
+        "finance-demo-maker",
+        "finance-demo-checker",
+        "retention-demo",
+        "compliance-demo",
+        "integrations-demo",
+    ],
+)

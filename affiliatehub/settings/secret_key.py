@@ -9,11 +9,24 @@ MIN_LENGTH = 50
 MIN_UNIQUE_CHARACTERS = 5
 INSECURE_PREFIXES = ("django-insecure", "insecure")
 # Placeholders copied from examples and templates, refused wherever they appear in the key.
-PLACEHOLDERS = ("changeme", "change-me", "change_me", "replaceme", "replace-me", "replace_me",
-                "your-secret-key", "your_secret_key", "secret-key", "secret_key", "secretkey")
-PLACEHOLDER_KEYS = frozenset({"secret", "password", "django", "development", "dev", "test", "default"})
+PLACEHOLDERS = (
+    "changeme",
+    "change-me",
+    "change_me",
+    "replaceme",
+    "replace-me",
+    "replace_me",
+    "your-secret-key",
+    "your_secret_key",
+    "secret-key",
+    "secret_key",
+    "secretkey",
+)
+PLACEHOLDER_KEYS = frozenset(
+    {"secret", "password", "django", "development", "dev", "test", "default"}
+)
 
-GENERATE = ('Generate one with: python -c "import secrets; print(secrets.token_urlsafe(64))"')
+GENERATE = 'Generate one with: python -c "import secrets; print(secrets.token_urlsafe(64))"'
 
 
 def secret_key_weakness(key: str) -> str | None:

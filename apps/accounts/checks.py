@@ -11,11 +11,20 @@ def second_factor_settings(app_configs, **kwargs):
     problems = []
     mode = getattr(settings, "AFFILIATEHUB_OTP_REQUIRED_FOR", "approvers")
     if mode not in REQUIRED_FOR_CHOICES:
-        problems.append(Error(f"AFFILIATEHUB_OTP_REQUIRED_FOR is {mode!r}.",
-                              hint=f"Use one of {', '.join(REQUIRED_FOR_CHOICES)}.", id="accounts.E001"))
+        problems.append(
+            Error(
+                f"AFFILIATEHUB_OTP_REQUIRED_FOR is {mode!r}.",
+                hint=f"Use one of {', '.join(REQUIRED_FOR_CHOICES)}.",
+                id="accounts.E001",
+            )
+        )
     exempt = list(getattr(settings, "AFFILIATEHUB_OTP_EXEMPT_USERNAMES", ()))
     if exempt and not settings.DEBUG:
-        problems.append(Warning(f"Second factor exempted for {', '.join(exempt)} outside DEBUG.",
-                                hint="AFFILIATEHUB_OTP_EXEMPT_USERNAMES is meant for the `make run` demo only.",
-                                id="accounts.W001"))
+        problems.append(
+            Warning(
+                f"Second factor exempted for {', '.join(exempt)} outside DEBUG.",
+                hint="AFFILIATEHUB_OTP_EXEMPT_USERNAMES is meant for the `make run` demo only.",
+                id="accounts.W001",
+            )
+        )
     return problems

@@ -31,4 +31,6 @@ def lockout_response(request, original_response=None, credentials=None):
         "failure_limit": get_failure_limit(request, credentials),
         "cooloff_minutes": math.ceil(cool_off.total_seconds() / 60) if cool_off else None,
     }
-    return render(request, "accounts/locked_out.html", context, status=settings.AXES_HTTP_RESPONSE_CODE)
+    return render(
+        request, "accounts/locked_out.html", context, status=settings.AXES_HTTP_RESPONSE_CODE
+    )

@@ -29,8 +29,12 @@ class SecondFactorMiddleware:
     def _guards(path: str) -> bool:
         if not path.startswith(reverse("admin:index")):
             return False
-        open_paths = (reverse("accounts:otp_enrol"), reverse("accounts:otp_verify"),
-                      reverse("admin:logout"), reverse("admin:login"))
+        open_paths = (
+            reverse("accounts:otp_enrol"),
+            reverse("accounts:otp_verify"),
+            reverse("admin:logout"),
+            reverse("admin:login"),
+        )
         return not path.startswith(open_paths)
 
     @staticmethod

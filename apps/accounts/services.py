@@ -32,10 +32,14 @@ def totp_enrolment_start(*, user) -> TOTPDevice:
         # One pending device per user, even when two tabs open the page at once.
         get_user_model().objects.select_for_update().filter(pk=user.pk).first()
         if TOTPDevice.objects.filter(user=user, confirmed=True).exists():
-            raise SecondFactorError("You already have an authenticator app. To replace it (a lost phone), "
-                                    "ask an administrator to remove it; you then enrol again.")
+            raise SecondFactorError(
+                "You already have an authenticator app. To replace it (a lost phone), "
+                "ask an administrator to remove it; you then enrol again."
+            )
         device = TOTPDevice.objects.filter(user=user, confirmed=False).order_by("pk").first()
-        return device or TOTPDevice.objects.create(user=user, name=TOTP_DEVICE_NAME, confirmed=False)
+        return device or TOTPDevice.objects.create(
+            user=user, name=TOTP_DEVICE_NAME, confirmed=False
+        )
 
 
 def totp_enrolment_confirm(*, device: TOTPDevice, token: str) -> list[str]:
@@ -52,11 +56,17 @@ def totp_enrolment_confirm(*, device: TOTPDevice, token: str) -> list[str]:
             locked.confirmed = True
             locked.save(update_fields=["confirmed"])
             codes = _backup_codes_replace(user=locked.user)
-            audit_record(action="second_factor.enrolled", instance=locked, actor=locked.user,
-                         after={"device": locked.name, "backup_codes": len(codes)})
+            audit_record(
+                action="second_factor.enrolled",
+                instance=locked,
+                actor=locked.user,
+                after={"device": locked.name, "backup_codes": len(codes)},
+            )
     if not accepted:
-        raise SecondFactorError("That code is not right. Enter the 6 digits your app shows now "
-                                "(they change every 30 seconds; check the phone's clock).")
+        raise SecondFactorError(
+            "That code is not right. Enter the 6 digits your app shows now "
+            "(they change every 30 seconds; check the phone's clock)."
+        )
     return codes
 
 
@@ -72,8 +82,10 @@ def second_factor_check(*, user, token: str) -> Device:
         _ensure_verify_allowed(device)
         if verify_token(user, device.persistent_id, token) is not None:
             return device
-    raise SecondFactorError("That code is not right. Enter the 6 digits your app shows now, or one of "
-                            "your backup codes.")
+    raise SecondFactorError(
+        "That code is not right. Enter the 6 digits your app shows now, or one of "
+        "your backup codes."
+    )
 
 
 def _ensure_verify_allowed(device: Device) -> None:
@@ -81,13 +93,16 @@ def _ensure_verify_allowed(device: Device) -> None:
     if not allowed:
         locked_until = (details or {}).get("locked_until")
         when = f" until {locked_until:%H:%M:%S %Z}" if locked_until else " for a while"
-        raise SecondFactorError(f"Too many wrong codes: codes are not checked{when}. Try again then.")
+        raise SecondFactorError(
+            f"Too many wrong codes: codes are not checked{when}. Try again then."
+        )
 
 
 def _backup_codes_replace(*, user) -> list[str]:
     """Called with the user's pending device locked: only one confirmation runs at a time."""
-    device = (StaticDevice.objects.filter(user=user, name=BACKUP_DEVICE_NAME).order_by("pk").first()
-              or StaticDevice.objects.create(user=user, name=BACKUP_DEVICE_NAME, confirmed=True))
+    device = StaticDevice.objects.filter(user=user, name=BACKUP_DEVICE_NAME).order_by(
+        "pk"
+    ).first() or StaticDevice.objects.create(user=user, name=BACKUP_DEVICE_NAME, confirmed=True)
     device.token_set.all().delete()
     codes = [StaticToken.random_token() for _ in range(BACKUP_CODE_COUNT)]
     StaticToken.objects.bulk_create(StaticToken(device=device, token=code) for code in codes)

@@ -27,16 +27,31 @@ def otp_enrol(request):
     form = CodeForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
-            backup_codes = services.totp_enrolment_confirm(device=device, token=form.cleaned_data["code"])
+            backup_codes = services.totp_enrolment_confirm(
+                device=device, token=form.cleaned_data["code"]
+            )
         except services.SecondFactorError as exc:
             form.add_error("code", str(exc))
         else:
             _mark_verified(request, device)
-            return _page(request, "accounts/backup_codes.html", "Second factor enrolled", {
-                "backup_codes": backup_codes, "next": _next_url(request)})
-    return _page(request, "accounts/enrol.html", "Set up your second factor", {
-        "form": form, "qr": qr_svg(device.config_url), "secret": _grouped(b32encode(device.bin_key).decode()),
-        "required": second_factor.is_required(user), "next": _next_url(request)})
+            return _page(
+                request,
+                "accounts/backup_codes.html",
+                "Second factor enrolled",
+                {"backup_codes": backup_codes, "next": _next_url(request)},
+            )
+    return _page(
+        request,
+        "accounts/enrol.html",
+        "Set up your second factor",
+        {
+            "form": form,
+            "qr": qr_svg(device.config_url),
+            "secret": _grouped(b32encode(device.bin_key).decode()),
+            "required": second_factor.is_required(user),
+            "next": _next_url(request),
+        },
+    )
 
 
 def otp_verify(request):
@@ -55,8 +70,12 @@ def otp_verify(request):
         else:
             _mark_verified(request, device)
             return HttpResponseRedirect(_next_url(request))
-    return _page(request, "accounts/verify.html", "Enter your second-factor code", {
-        "form": form, "next": _next_url(request)})
+    return _page(
+        request,
+        "accounts/verify.html",
+        "Enter your second-factor code",
+        {"form": form, "next": _next_url(request)},
+    )
 
 
 def _mark_verified(request, device) -> None:
@@ -66,13 +85,16 @@ def _mark_verified(request, device) -> None:
 
 
 def _page(request, template: str, title: str, context: dict):
-    return render(request, template, {**admin.site.each_context(request), "title": title, **context})
+    return render(
+        request, template, {**admin.site.each_context(request), "title": title, **context}
+    )
 
 
 def _next_url(request) -> str:
     candidate = request.POST.get("next") or request.GET.get("next") or ""
-    if candidate and url_has_allowed_host_and_scheme(candidate, allowed_hosts={request.get_host()},
-                                                     require_https=request.is_secure()):
+    if candidate and url_has_allowed_host_and_scheme(
+        candidate, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
         return candidate
     return reverse("admin:index")
 
@@ -83,4 +105,4 @@ def _redirect_keeping_next(request, url: str):
 
 def _grouped(secret: str) -> str:
     """The base32 secret in blocks of four, as authenticator apps print it for typing."""
-    return " ".join(secret[i:i + 4] for i in range(0, len(secret), 4))
+    return " ".join(secret[i : i + 4] for i in range(0, len(secret), 4))

@@ -28,7 +28,9 @@ def run_action(modeladmin, request, queryset, operation, verb: str, **kwargs) ->
         except services.AffiliateDomainError as exc:
             refused.append(str(exc))
     if done:
-        modeladmin.message_user(request, f"{verb} {done} {modeladmin.opts.verbose_name_plural}.", messages.SUCCESS)
+        modeladmin.message_user(
+            request, f"{verb} {done} {modeladmin.opts.verbose_name_plural}.", messages.SUCCESS
+        )
     for reason in refused:
         modeladmin.message_user(request, reason, messages.WARNING)
 
@@ -64,29 +66,60 @@ class AffiliateAdmin(admin.ModelAdmin):
         data = form.cleaned_data
         if change:
             services.affiliate_update(
-                affiliate=obj, name=data["name"], email=data["email"], payout_currency=data["payout_currency"],
-                parent=data["parent"], acting_user=request.user,
+                affiliate=obj,
+                name=data["name"],
+                email=data["email"],
+                payout_currency=data["payout_currency"],
+                parent=data["parent"],
+                acting_user=request.user,
             )
         else:
-            adopt(obj, services.affiliate_create(
-                name=data["name"], email=data["email"], payout_currency=data["payout_currency"],
-                parent=data["parent"], acting_user=request.user,
-            ))
+            adopt(
+                obj,
+                services.affiliate_create(
+                    name=data["name"],
+                    email=data["email"],
+                    payout_currency=data["payout_currency"],
+                    parent=data["parent"],
+                    acting_user=request.user,
+                ),
+            )
 
     @admin.action(description="Suspend selected affiliates", permissions=["change"])
     def suspend_affiliates(self, request, queryset):
-        run_action(self, request, queryset.filter(status=Affiliate.Status.ACTIVE), services.affiliate_suspend,
-                   "Suspended", reason="Suspended in admin")
+        run_action(
+            self,
+            request,
+            queryset.filter(status=Affiliate.Status.ACTIVE),
+            services.affiliate_suspend,
+            "Suspended",
+            reason="Suspended in admin",
+        )
 
-    @admin.action(description="Ban selected affiliates (payout runs hold their balances)", permissions=["change"])
+    @admin.action(
+        description="Ban selected affiliates (payout runs hold their balances)",
+        permissions=["change"],
+    )
     def ban_affiliates(self, request, queryset):
-        run_action(self, request, queryset.exclude(status=Affiliate.Status.BANNED), services.affiliate_ban,
-                   "Banned", reason="Banned in admin")
+        run_action(
+            self,
+            request,
+            queryset.exclude(status=Affiliate.Status.BANNED),
+            services.affiliate_ban,
+            "Banned",
+            reason="Banned in admin",
+        )
 
     @admin.action(description="Activate selected affiliates", permissions=["change"])
     def activate_affiliates(self, request, queryset):
-        run_action(self, request, queryset.exclude(status=Affiliate.Status.ACTIVE), services.affiliate_activate,
-                   "Activated", reason="Activated in admin")
+        run_action(
+            self,
+            request,
+            queryset.exclude(status=Affiliate.Status.ACTIVE),
+            services.affiliate_activate,
+            "Activated",
+            reason="Activated in admin",
+        )
 
 
 @admin.register(Campaign)
@@ -105,17 +138,33 @@ class CampaignAdmin(admin.ModelAdmin):
 
     def save_model(self, request, obj, form, change):
         if change:
-            services.campaign_rename(campaign=obj, name=form.cleaned_data["name"], acting_user=request.user)
+            services.campaign_rename(
+                campaign=obj, name=form.cleaned_data["name"], acting_user=request.user
+            )
         else:
             data = form.cleaned_data
-            adopt(obj, services.campaign_create(
-                affiliate=data["affiliate"], name=data["name"], brand=data["brand"], acting_user=request.user
-            ))
+            adopt(
+                obj,
+                services.campaign_create(
+                    affiliate=data["affiliate"],
+                    name=data["name"],
+                    brand=data["brand"],
+                    acting_user=request.user,
+                ),
+            )
 
 
 @admin.register(Creative)
 class CreativeAdmin(admin.ModelAdmin):
-    list_display = ("name", "campaign", "affiliate_name", "brand", "status", "reviewed_by", "reviewed_at")
+    list_display = (
+        "name",
+        "campaign",
+        "affiliate_name",
+        "brand",
+        "status",
+        "reviewed_by",
+        "reviewed_at",
+    )
     list_filter = ("status", "campaign__brand", "reviewed_at")
     search_fields = ("name", "campaign__name", "campaign__affiliate__name")
     list_select_related = ("campaign__affiliate", "reviewed_by")
@@ -139,19 +188,35 @@ class CreativeAdmin(admin.ModelAdmin):
 
     def save_model(self, request, obj, form, change):
         if change:
-            services.creative_rename(creative=obj, name=form.cleaned_data["name"], acting_user=request.user)
+            services.creative_rename(
+                creative=obj, name=form.cleaned_data["name"], acting_user=request.user
+            )
         else:
-            adopt(obj, services.creative_create(
-                campaign=form.cleaned_data["campaign"], name=form.cleaned_data["name"], acting_user=request.user
-            ))
+            adopt(
+                obj,
+                services.creative_create(
+                    campaign=form.cleaned_data["campaign"],
+                    name=form.cleaned_data["name"],
+                    acting_user=request.user,
+                ),
+            )
 
     @admin.action(description="Approve selected creatives", permissions=["change"])
     def approve_creatives(self, request, queryset):
-        run_action(self, request, queryset, services.creative_approve, "Approved", note="Approved in admin")
+        run_action(
+            self, request, queryset, services.creative_approve, "Approved", note="Approved in admin"
+        )
 
     @admin.action(description="Reject selected creatives", permissions=["change"])
     def reject_creatives(self, request, queryset):
-        run_action(self, request, queryset, services.creative_reject, "Rejected", reason="Rejected in admin")
+        run_action(
+            self,
+            request,
+            queryset,
+            services.creative_reject,
+            "Rejected",
+            reason="Rejected in admin",
+        )
 
 
 class TrackingLinkForm(forms.ModelForm):
@@ -166,7 +231,9 @@ class TrackingLinkForm(forms.ModelForm):
         if all(data.get(k) for k in ("affiliate", "campaign", "creative")):
             try:
                 services.tracking_link_check(
-                    affiliate=data["affiliate"], campaign=data["campaign"], creative=data["creative"]
+                    affiliate=data["affiliate"],
+                    campaign=data["campaign"],
+                    creative=data["creative"],
                 )
             except services.TrackingLinkRefused as exc:
                 raise ValidationError(str(exc)) from exc
@@ -186,12 +253,28 @@ class TrackingLinkAdmin(admin.ModelAdmin):
     def get_readonly_fields(self, request, obj=None):
         # Links are immutable once published; deactivate one and create another instead.
         if obj:
-            return ("code", "affiliate", "campaign", "creative", "landing_url", "is_active", "created_at")
+            return (
+                "code",
+                "affiliate",
+                "campaign",
+                "creative",
+                "landing_url",
+                "is_active",
+                "created_at",
+            )
         return ()
 
     def get_fields(self, request, obj=None):
         if obj:
-            return ("code", "affiliate", "campaign", "creative", "landing_url", "is_active", "created_at")
+            return (
+                "code",
+                "affiliate",
+                "campaign",
+                "creative",
+                "landing_url",
+                "is_active",
+                "created_at",
+            )
         return ("affiliate", "campaign", "creative", "landing_url")
 
     def has_delete_permission(self, request, obj=None):
@@ -201,17 +284,25 @@ class TrackingLinkAdmin(admin.ModelAdmin):
         if change:
             return  # nothing is editable
         data = form.cleaned_data
-        adopt(obj, services.tracking_link_create(
-            affiliate=data["affiliate"], campaign=data["campaign"], creative=data["creative"],
-            landing_url=data["landing_url"], acting_user=request.user,
-        ))
+        adopt(
+            obj,
+            services.tracking_link_create(
+                affiliate=data["affiliate"],
+                campaign=data["campaign"],
+                creative=data["creative"],
+                landing_url=data["landing_url"],
+                acting_user=request.user,
+            ),
+        )
 
     @admin.action(description="Deactivate selected links", permissions=["change"])
     def deactivate_links(self, request, queryset):
         queryset = queryset.filter(is_active=True)
         done = 0
         for link in queryset.order_by("pk"):
-            services.tracking_link_deactivate(link=link, acting_user=request.user, reason="Deactivated in admin")
+            services.tracking_link_deactivate(
+                link=link, acting_user=request.user, reason="Deactivated in admin"
+            )
             done += 1
         self.message_user(request, f"Deactivated {done} tracking link(s).", messages.SUCCESS)
 
@@ -224,7 +315,18 @@ class ClickAdmin(admin.ModelAdmin):
     list_select_related = ("link__affiliate",)
     date_hierarchy = "created_at"
     show_full_result_count = False
-    readonly_fields = ("link", "token", "sub1", "sub2", "sub3", "sub4", "sub5", "ip_hash", "user_agent", "created_at")
+    readonly_fields = (
+        "link",
+        "token",
+        "sub1",
+        "sub2",
+        "sub3",
+        "sub4",
+        "sub5",
+        "ip_hash",
+        "user_agent",
+        "created_at",
+    )
 
     @admin.display(description="Affiliate")
     def affiliate_name(self, obj):

@@ -23,9 +23,15 @@ class Affiliate(TimeStampedModel):
 
     name = models.CharField(max_length=200)
     email = models.EmailField(unique=True)
-    status = models.CharField(max_length=20, choices=Status.choices, default=Status.ACTIVE, db_index=True)
+    status = models.CharField(
+        max_length=20, choices=Status.choices, default=Status.ACTIVE, db_index=True
+    )
     parent = models.ForeignKey(
-        "self", null=True, blank=True, on_delete=models.PROTECT, related_name="sub_affiliates",
+        "self",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="sub_affiliates",
         help_text="Set for a sub-affiliate: the affiliate that recruited it.",
     )
     payout_currency = CurrencyField(default="EUR")
@@ -33,8 +39,13 @@ class Affiliate(TimeStampedModel):
     class Meta:
         ordering = ["name", "id"]
         constraints = [
-            models.CheckConstraint(condition=Q(status__in=["active", "suspended", "banned"]), name="affiliate_status_valid"),
-            models.CheckConstraint(condition=~Q(parent=models.F("pk")), name="affiliate_not_own_parent"),
+            models.CheckConstraint(
+                condition=Q(status__in=["active", "suspended", "banned"]),
+                name="affiliate_status_valid",
+            ),
+            models.CheckConstraint(
+                condition=~Q(parent=models.F("pk")), name="affiliate_not_own_parent"
+            ),
         ]
 
     def __str__(self) -> str:
@@ -55,7 +66,9 @@ class Campaign(TimeStampedModel):
     class Meta:
         ordering = ["affiliate__name", "name", "id"]
         constraints = [
-            models.UniqueConstraint(fields=["affiliate", "name"], name="campaign_unique_name_per_affiliate"),
+            models.UniqueConstraint(
+                fields=["affiliate", "name"], name="campaign_unique_name_per_affiliate"
+            ),
         ]
 
     def __str__(self) -> str:
@@ -72,7 +85,9 @@ class Creative(TimeStampedModel):
 
     campaign = models.ForeignKey(Campaign, on_delete=models.PROTECT, related_name="creatives")
     name = models.CharField(max_length=200)
-    status = models.CharField(max_length=20, choices=Status.choices, default=Status.PENDING, db_index=True)
+    status = models.CharField(
+        max_length=20, choices=Status.choices, default=Status.PENDING, db_index=True
+    )
     reviewed_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
@@ -83,7 +98,8 @@ class Creative(TimeStampedModel):
         ordering = ["-created_at", "-id"]
         constraints = [
             models.CheckConstraint(
-                condition=Q(status__in=["pending", "approved", "rejected"]), name="creative_status_valid"
+                condition=Q(status__in=["pending", "approved", "rejected"]),
+                name="creative_status_valid",
             ),
             # A decision always names its reviewer and time; a pending creative has neither.
             models.CheckConstraint(
@@ -105,7 +121,9 @@ class TrackingLink(TimeStampedModel):
     """One short URL an affiliate publishes (`/t/<code>/`); each visit records a Click."""
 
     code = models.CharField(max_length=32, unique=True)
-    affiliate = models.ForeignKey(Affiliate, on_delete=models.PROTECT, related_name="tracking_links")
+    affiliate = models.ForeignKey(
+        Affiliate, on_delete=models.PROTECT, related_name="tracking_links"
+    )
     campaign = models.ForeignKey(Campaign, on_delete=models.PROTECT, related_name="tracking_links")
     creative = models.ForeignKey(Creative, on_delete=models.PROTECT, related_name="tracking_links")
     landing_url = models.URLField(max_length=2000)

@@ -12,7 +12,19 @@ from django.db.models import Q
 from apps.core.models import TimeStampedModel
 
 # WEBHOOKS.md §6: the macros a template may use. Values are URL-encoded when expanded.
-POSTBACK_MACROS = ("click_id", "token", "sub1", "sub2", "sub3", "sub4", "sub5", "event", "amount", "currency", "commission")
+POSTBACK_MACROS = (
+    "click_id",
+    "token",
+    "sub1",
+    "sub2",
+    "sub3",
+    "sub4",
+    "sub5",
+    "event",
+    "amount",
+    "currency",
+    "commission",
+)
 
 
 class PostbackTemplate(TimeStampedModel):
@@ -29,26 +41,39 @@ class PostbackTemplate(TimeStampedModel):
         FIRST_DEPOSIT = "first_deposit", "First deposit"
         QUALIFIED_CPA = "qualified_cpa", "Qualified CPA"
 
-    affiliate = models.ForeignKey("affiliates.Affiliate", on_delete=models.CASCADE, related_name="postback_templates")
+    affiliate = models.ForeignKey(
+        "affiliates.Affiliate", on_delete=models.CASCADE, related_name="postback_templates"
+    )
     campaign = models.ForeignKey(
-        "affiliates.Campaign", null=True, blank=True, on_delete=models.CASCADE, related_name="postback_templates",
+        "affiliates.Campaign",
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="postback_templates",
         help_text="Empty: every campaign of the affiliate without its own template.",
     )
     event = models.CharField(max_length=20, choices=Event.choices)
-    url_template = models.CharField(max_length=2000, help_text="http(s) URL with macros: " + ", ".join(
-        "{" + m + "}" for m in POSTBACK_MACROS))
+    url_template = models.CharField(
+        max_length=2000,
+        help_text="http(s) URL with macros: " + ", ".join("{" + m + "}" for m in POSTBACK_MACROS),
+    )
     is_active = models.BooleanField(default=True)
 
     class Meta:
         ordering = ["affiliate", "event", "campaign"]
         constraints = [
             models.UniqueConstraint(
-                fields=["affiliate", "campaign", "event"], nulls_distinct=False, name="postback_template_unique_scope"
+                fields=["affiliate", "campaign", "event"],
+                nulls_distinct=False,
+                name="postback_template_unique_scope",
             ),
             models.CheckConstraint(
-                condition=Q(event__in=["registration", "first_deposit", "qualified_cpa"]), name="postback_template_event_valid"
+                condition=Q(event__in=["registration", "first_deposit", "qualified_cpa"]),
+                name="postback_template_event_valid",
             ),
-            models.CheckConstraint(condition=Q(url_template__regex=r"^https?://"), name="postback_template_http_url"),
+            models.CheckConstraint(
+                condition=Q(url_template__regex=r"^https?://"), name="postback_template_http_url"
+            ),
         ]
 
     def __str__(self) -> str:

@@ -31,7 +31,10 @@ class PostbackTemplateForm(forms.ModelForm):
             self.add_error("url_template", refused)
         unknown = set(_BRACES.findall(url)) - set(POSTBACK_MACROS)
         if unknown:
-            self.add_error("url_template", f"Unknown macros: {', '.join(sorted(unknown))}. Known: {', '.join(POSTBACK_MACROS)}.")
+            self.add_error(
+                "url_template",
+                f"Unknown macros: {', '.join(sorted(unknown))}. Known: {', '.join(POSTBACK_MACROS)}.",
+            )
         return data
 
 

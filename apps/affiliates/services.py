@@ -57,10 +57,16 @@ def affiliate_create(
 ) -> Affiliate:
     with transaction.atomic():
         affiliate = Affiliate.objects.create(
-            name=name, email=email.strip().lower(), payout_currency=payout_currency.upper(), parent=parent
+            name=name,
+            email=email.strip().lower(),
+            payout_currency=payout_currency.upper(),
+            parent=parent,
         )
         audit_record(
-            action="affiliate.created", instance=affiliate, actor=acting_user, actor_label=actor_label,
+            action="affiliate.created",
+            instance=affiliate,
+            actor=acting_user,
+            actor_label=actor_label,
             after=snapshot(affiliate),
         )
     return affiliate
@@ -89,7 +95,13 @@ def affiliate_update(
         affiliate.save(update_fields=[*fields, "updated_at"])
         after = snapshot(affiliate, fields)
         if after != before:
-            audit_record(action="affiliate.updated", instance=affiliate, actor=acting_user, before=before, after=after)
+            audit_record(
+                action="affiliate.updated",
+                instance=affiliate,
+                actor=acting_user,
+                before=before,
+                after=after,
+            )
     return affiliate
 
 
@@ -109,17 +121,25 @@ def _ancestor_ids(affiliate: Affiliate) -> set[int]:
     return ids
 
 
-def _set_affiliate_status(*, affiliate: Affiliate, status: str, action: str, acting_user, reason: str) -> Affiliate:
+def _set_affiliate_status(
+    *, affiliate: Affiliate, status: str, action: str, acting_user, reason: str
+) -> Affiliate:
     with transaction.atomic():
         affiliate = Affiliate.objects.select_for_update().get(pk=affiliate.pk)
         if affiliate.status == status:
-            raise AffiliateStateError(f"Affiliate {affiliate} is already {affiliate.get_status_display().lower()}.")
+            raise AffiliateStateError(
+                f"Affiliate {affiliate} is already {affiliate.get_status_display().lower()}."
+            )
         before = snapshot(affiliate, ["status"])
         affiliate.status = status
         affiliate.save(update_fields=["status", "updated_at"])
         audit_record(
-            action=action, instance=affiliate, actor=acting_user, before=before,
-            after=snapshot(affiliate, ["status"]), reason=reason,
+            action=action,
+            instance=affiliate,
+            actor=acting_user,
+            before=before,
+            after=snapshot(affiliate, ["status"]),
+            reason=reason,
         )
     return affiliate
 
@@ -127,23 +147,32 @@ def _set_affiliate_status(*, affiliate: Affiliate, status: str, action: str, act
 def affiliate_suspend(*, affiliate: Affiliate, acting_user=None, reason: str = "") -> Affiliate:
     """Suspend: the affiliate's links stop redirecting and it cannot create new ones."""
     return _set_affiliate_status(
-        affiliate=affiliate, status=Affiliate.Status.SUSPENDED, action="affiliate.suspended",
-        acting_user=acting_user, reason=reason,
+        affiliate=affiliate,
+        status=Affiliate.Status.SUSPENDED,
+        action="affiliate.suspended",
+        acting_user=acting_user,
+        reason=reason,
     )
 
 
 def affiliate_ban(*, affiliate: Affiliate, acting_user=None, reason: str = "") -> Affiliate:
     """Ban: like a suspension (nothing accrues, links stop), and payout runs hold its balance."""
     return _set_affiliate_status(
-        affiliate=affiliate, status=Affiliate.Status.BANNED, action="affiliate.banned",
-        acting_user=acting_user, reason=reason,
+        affiliate=affiliate,
+        status=Affiliate.Status.BANNED,
+        action="affiliate.banned",
+        acting_user=acting_user,
+        reason=reason,
     )
 
 
 def affiliate_activate(*, affiliate: Affiliate, acting_user=None, reason: str = "") -> Affiliate:
     return _set_affiliate_status(
-        affiliate=affiliate, status=Affiliate.Status.ACTIVE, action="affiliate.activated",
-        acting_user=acting_user, reason=reason,
+        affiliate=affiliate,
+        status=Affiliate.Status.ACTIVE,
+        action="affiliate.activated",
+        acting_user=acting_user,
+        reason=reason,
     )
 
 
@@ -153,7 +182,12 @@ def affiliate_activate(*, affiliate: Affiliate, acting_user=None, reason: str = 
 def campaign_create(*, affiliate: Affiliate, name: str, brand: str, acting_user=None) -> Campaign:
     with transaction.atomic():
         campaign = Campaign.objects.create(affiliate=affiliate, name=name, brand=brand)
-        audit_record(action="campaign.created", instance=campaign, actor=acting_user, after=snapshot(campaign))
+        audit_record(
+            action="campaign.created",
+            instance=campaign,
+            actor=acting_user,
+            after=snapshot(campaign),
+        )
     return campaign
 
 
@@ -161,7 +195,12 @@ def creative_create(*, campaign: Campaign, name: str, acting_user=None) -> Creat
     """A new creative starts pending: compliance must approve it before links can use it."""
     with transaction.atomic():
         creative = Creative.objects.create(campaign=campaign, name=name)
-        audit_record(action="creative.created", instance=creative, actor=acting_user, after=snapshot(creative))
+        audit_record(
+            action="creative.created",
+            instance=creative,
+            actor=acting_user,
+            after=snapshot(creative),
+        )
     return creative
 
 
@@ -171,7 +210,13 @@ def creative_rename(*, creative: Creative, name: str, acting_user=None) -> Creat
         before = {"name": creative.name}
         creative.name = name
         creative.save(update_fields=["name", "updated_at"])
-        audit_record(action="creative.renamed", instance=creative, actor=acting_user, before=before, after={"name": name})
+        audit_record(
+            action="creative.renamed",
+            instance=creative,
+            actor=acting_user,
+            before=before,
+            after={"name": name},
+        )
     return creative
 
 
@@ -181,7 +226,13 @@ def campaign_rename(*, campaign: Campaign, name: str, acting_user=None) -> Campa
         before = {"name": campaign.name}
         campaign.name = name
         campaign.save(update_fields=["name", "updated_at"])
-        audit_record(action="campaign.renamed", instance=campaign, actor=acting_user, before=before, after={"name": name})
+        audit_record(
+            action="campaign.renamed",
+            instance=campaign,
+            actor=acting_user,
+            before=before,
+            after={"name": name},
+        )
     return campaign
 
 
@@ -193,22 +244,34 @@ def creative_can_reject(creative: Creative) -> bool:
     return creative.status != Creative.Status.REJECTED
 
 
-def _review_creative(*, creative: Creative, status: str, acting_user, note: str, action: str) -> Creative:
+def _review_creative(
+    *, creative: Creative, status: str, acting_user, note: str, action: str
+) -> Creative:
     with transaction.atomic():
         creative = Creative.objects.select_for_update().get(pk=creative.pk)
-        allowed = creative_can_approve if status == Creative.Status.APPROVED else creative_can_reject
+        allowed = (
+            creative_can_approve if status == Creative.Status.APPROVED else creative_can_reject
+        )
         if not allowed(creative):
-            raise CreativeStateError(f"Creative {creative} is already {creative.get_status_display().lower()}.")
+            raise CreativeStateError(
+                f"Creative {creative} is already {creative.get_status_display().lower()}."
+            )
         fields = ["status", "reviewed_by", "reviewed_at", "review_note"]
         before = snapshot(creative, fields)
         creative.status = status
-        creative.reviewed_by = acting_user if getattr(acting_user, "is_authenticated", False) else None
+        creative.reviewed_by = (
+            acting_user if getattr(acting_user, "is_authenticated", False) else None
+        )
         creative.reviewed_at = timezone.now()
         creative.review_note = note
         creative.save(update_fields=[*fields, "updated_at"])
         audit_record(
-            action=action, instance=creative, actor=acting_user, before=before,
-            after=snapshot(creative, fields), reason=note,
+            action=action,
+            instance=creative,
+            actor=acting_user,
+            before=before,
+            after=snapshot(creative, fields),
+            reason=note,
         )
     return creative
 
@@ -216,7 +279,10 @@ def _review_creative(*, creative: Creative, status: str, acting_user, note: str,
 def creative_approve(*, creative: Creative, acting_user, note: str = "") -> Creative:
     """Approve a pending (or previously rejected) creative; links may then use it."""
     return _review_creative(
-        creative=creative, status=Creative.Status.APPROVED, acting_user=acting_user, note=note,
+        creative=creative,
+        status=Creative.Status.APPROVED,
+        acting_user=acting_user,
+        note=note,
         action="creative.approved",
     )
 
@@ -224,7 +290,10 @@ def creative_approve(*, creative: Creative, acting_user, note: str = "") -> Crea
 def creative_reject(*, creative: Creative, acting_user, reason: str = "") -> Creative:
     """Reject a creative (also withdraws an earlier approval: its links stop redirecting)."""
     return _review_creative(
-        creative=creative, status=Creative.Status.REJECTED, acting_user=acting_user, note=reason,
+        creative=creative,
+        status=Creative.Status.REJECTED,
+        acting_user=acting_user,
+        note=reason,
         action="creative.rejected",
     )
 
@@ -235,7 +304,9 @@ def creative_reject(*, creative: Creative, acting_user, reason: str = "") -> Cre
 def tracking_link_check(*, affiliate: Affiliate, campaign: Campaign, creative: Creative) -> None:
     """Raise TrackingLinkRefused unless a link may be created for these three."""
     if affiliate.status != Affiliate.Status.ACTIVE:
-        raise TrackingLinkRefused(f"Affiliate {affiliate} is suspended and cannot create tracking links.")
+        raise TrackingLinkRefused(
+            f"Affiliate {affiliate} is suspended and cannot create tracking links."
+        )
     if campaign.affiliate_id != affiliate.pk:
         raise TrackingLinkRefused(f"Campaign {campaign} does not belong to affiliate {affiliate}.")
     if creative.campaign_id != campaign.pk:
@@ -251,7 +322,12 @@ def _new_link_code() -> str:
 
 
 def tracking_link_create(
-    *, affiliate: Affiliate, campaign: Campaign, creative: Creative, landing_url: str, acting_user=None
+    *,
+    affiliate: Affiliate,
+    campaign: Campaign,
+    creative: Creative,
+    landing_url: str,
+    acting_user=None,
 ) -> TrackingLink:
     """Create a link with a short random code. Refused unless the affiliate is active and the
     creative approved (checked under row locks, so a concurrent suspension cannot slip by)."""
@@ -268,18 +344,25 @@ def tracking_link_create(
             try:
                 with transaction.atomic():
                     link = TrackingLink.objects.create(
-                        code=_new_link_code(), affiliate=affiliate, campaign=campaign, creative=creative,
+                        code=_new_link_code(),
+                        affiliate=affiliate,
+                        campaign=campaign,
+                        creative=creative,
                         landing_url=landing_url,
                     )
                 break
             except IntegrityError:
                 if attempt == 4:
                     raise
-        audit_record(action="tracking_link.created", instance=link, actor=acting_user, after=snapshot(link))
+        audit_record(
+            action="tracking_link.created", instance=link, actor=acting_user, after=snapshot(link)
+        )
     return link
 
 
-def tracking_link_deactivate(*, link: TrackingLink, acting_user=None, reason: str = "") -> TrackingLink:
+def tracking_link_deactivate(
+    *, link: TrackingLink, acting_user=None, reason: str = ""
+) -> TrackingLink:
     with transaction.atomic():
         link = TrackingLink.objects.select_for_update().get(pk=link.pk)
         if not link.is_active:
@@ -287,8 +370,12 @@ def tracking_link_deactivate(*, link: TrackingLink, acting_user=None, reason: st
         link.is_active = False
         link.save(update_fields=["is_active", "updated_at"])
         audit_record(
-            action="tracking_link.deactivated", instance=link, actor=acting_user,
-            before={"is_active": True}, after={"is_active": False}, reason=reason,
+            action="tracking_link.deactivated",
+            instance=link,
+            actor=acting_user,
+            before={"is_active": True},
+            after={"is_active": False},
+            reason=reason,
         )
     return link
 

@@ -29,7 +29,13 @@ def landing_url_with_token(landing_url: str, token: str) -> str:
 @require_GET
 def track_click(request, link_code: str):
     # PostgreSQL cannot store a NUL: refused, naming the parameter, before anything is read.
-    nul = text_violations({"link_code": link_code, **request.GET.dict(), "User-Agent": request.headers.get("User-Agent", "")})
+    nul = text_violations(
+        {
+            "link_code": link_code,
+            **request.GET.dict(),
+            "User-Agent": request.headers.get("User-Agent", ""),
+        }
+    )
     if nul:
         return problem_json_response(400, "A parameter contains a NUL character.", errors=nul)
     ip = request.META.get("REMOTE_ADDR") or None
@@ -40,7 +46,9 @@ def track_click(request, link_code: str):
         return response
     link = clickable_link(code=link_code)
     if link is None:
-        return problem_json_response(404, "No active tracking link with this code.", slug="tracking-link-not-found")
+        return problem_json_response(
+            404, "No active tracking link with this code.", slug="tracking-link-not-found"
+        )
     click = click_record(
         link=link,
         sub_ids={f"sub{i}": request.GET.get(f"sub{i}", "") for i in range(1, 6)},

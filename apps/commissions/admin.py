@@ -123,8 +123,10 @@ class LotRateInline(_FrozenWhenAccruedInline):
 
 class PlanForm(forms.ModelForm):
     new_version_from = forms.DateField(
-        required=False, help_text="This plan has accrued commission, so its terms are never edited in place: the "
-                                  "changes above become a new version in force from this date (operator time zone).")
+        required=False,
+        help_text="This plan has accrued commission, so its terms are never edited in place: the "
+        "changes above become a new version in force from this date (operator time zone).",
+    )
 
     class Meta:
         model = Plan
@@ -138,8 +140,16 @@ class PlanAdmin(AuditedAdminMixin, admin.ModelAdmin):
     through apps.commissions.services.plans and is audited."""
 
     form = PlanForm
-    list_display = ("name", "version", "effective_from", "kind", "cpa_money", "revshare_percent",
-                    "override_percent", "rounding_mode")
+    list_display = (
+        "name",
+        "version",
+        "effective_from",
+        "kind",
+        "cpa_money",
+        "revshare_percent",
+        "override_percent",
+        "rounding_mode",
+    )
     cpa_money = money_column("cpa_amount", description="CPA amount")
     list_filter = ("kind", "currency")
     list_select_related = ("family",)
@@ -148,51 +158,129 @@ class PlanAdmin(AuditedAdminMixin, admin.ModelAdmin):
     readonly_fields = ("family", "version", "effective_from", "versions_applied")
     fieldsets = (
         (None, {"fields": ("name", "kind", "currency", "rounding_mode")}),
-        ("Version", {"fields": ("family", "version", "effective_from", "versions_applied", "new_version_from")}),
-        ("CPA", {"fields": ("cpa_amount", "cpa_min_ftd", "cpa_ftd_sum_24h", "cpa_min_wagering", "cpa_kyc_required",
-                            "cpa_window_days", "cpa_hold_days", "cpa_tier_mode", "clawback_window_days")}),
-        ("RevShare", {"fields": ("revshare_percent", "deduct_bonuses", "deduct_jackpot", "deduct_taxes",
-                                 "deduct_payment_fees", "deduct_chargebacks", "deduct_adjustments",
-                                 "admin_fee_percent", "revshare_tier_basis", "revshare_tier_mode", "carryover")}),
+        (
+            "Version",
+            {
+                "fields": (
+                    "family",
+                    "version",
+                    "effective_from",
+                    "versions_applied",
+                    "new_version_from",
+                )
+            },
+        ),
+        (
+            "CPA",
+            {
+                "fields": (
+                    "cpa_amount",
+                    "cpa_min_ftd",
+                    "cpa_ftd_sum_24h",
+                    "cpa_min_wagering",
+                    "cpa_kyc_required",
+                    "cpa_window_days",
+                    "cpa_hold_days",
+                    "cpa_tier_mode",
+                    "clawback_window_days",
+                )
+            },
+        ),
+        (
+            "RevShare",
+            {
+                "fields": (
+                    "revshare_percent",
+                    "deduct_bonuses",
+                    "deduct_jackpot",
+                    "deduct_taxes",
+                    "deduct_payment_fees",
+                    "deduct_chargebacks",
+                    "deduct_adjustments",
+                    "admin_fee_percent",
+                    "revshare_tier_basis",
+                    "revshare_tier_mode",
+                    "carryover",
+                )
+            },
+        ),
         ("Forex", {"fields": ("rebate_side", "min_hold_seconds", "spread_share_percent")}),
-        ("Prop firms", {"fields": ("prop_fee_percent", "prop_first_purchase_only", "prop_refund_window_days")}),
+        (
+            "Prop firms",
+            {"fields": ("prop_fee_percent", "prop_first_purchase_only", "prop_refund_window_days")},
+        ),
         ("Sub-affiliate override", {"fields": ("override_percent", "override_depth")}),
     )
 
     def get_fieldsets(self, request, obj=None):
         if obj is None:  # a new plan is its own version 1
-            return [(name, {"fields": [f for f in opts["fields"] if f not in (
-                "family", "version", "effective_from", "versions_applied", "new_version_from")]})
-                    for name, opts in self.fieldsets if name != "Version"]
+            return [
+                (
+                    name,
+                    {
+                        "fields": [
+                            f
+                            for f in opts["fields"]
+                            if f
+                            not in (
+                                "family",
+                                "version",
+                                "effective_from",
+                                "versions_applied",
+                                "new_version_from",
+                            )
+                        ]
+                    },
+                )
+                for name, opts in self.fieldsets
+                if name != "Version"
+            ]
         return self.fieldsets
 
     @admin.display(description="versions and what each applied to")
     def versions_applied(self, obj):
-        return render_to_string("commissions/admin/plan_versions.html",
-                                {"versions": services.plan_versions_applied(obj), "current": obj.pk})
+        return render_to_string(
+            "commissions/admin/plan_versions.html",
+            {"versions": services.plan_versions_applied(obj), "current": obj.pk},
+        )
 
     def save_model(self, request, obj, form, change):
         if not change:
             super().save_model(request, obj, form, change)
             return
-        changes = {name: form.cleaned_data[name] for name in form.changed_data
-                   if name in services.PLAN_TERM_FIELDS or name == "name"}
+        changes = {
+            name: form.cleaned_data[name]
+            for name in form.changed_data
+            if name in services.PLAN_TERM_FIELDS or name == "name"
+        }
         stored = Plan.objects.get(pk=obj.pk)
         try:
             if services.plan_has_accrued(stored):
                 effective_from = form.cleaned_data.get("new_version_from")
                 if effective_from is None:
-                    raise services.PlanError("This plan has accrued commission: give the date the new version "
-                                             "takes effect.")
+                    raise services.PlanError(
+                        "This plan has accrued commission: give the date the new version "
+                        "takes effect."
+                    )
                 changes.pop("name", None)
-                created = services.plan_version_create(plan=stored, effective_from=effective_from, changes=changes,
-                                                       acting_user=request.user)
-                self.message_user(request, f"Created {created} (version {created.version}) in force from "
-                                           f"{effective_from}; version {stored.version} is unchanged.",
-                                  messages.SUCCESS)
+                created = services.plan_version_create(
+                    plan=stored,
+                    effective_from=effective_from,
+                    changes=changes,
+                    acting_user=request.user,
+                )
+                self.message_user(
+                    request,
+                    f"Created {created} (version {created.version}) in force from "
+                    f"{effective_from}; version {stored.version} is unchanged.",
+                    messages.SUCCESS,
+                )
                 _adopt(obj, stored)
             else:
-                _adopt(obj, services.plan_update(plan=stored, changes=changes, acting_user=request.user))
+                _adopt(
+                    obj,
+                    services.plan_update(plan=stored, changes=changes, acting_user=request.user),
+                )
         except services.PlanError as exc:
             self.message_user(request, str(exc), messages.ERROR)
             _adopt(obj, stored)
@@ -215,9 +303,15 @@ class PlanAssignmentForm(forms.ModelForm):
 
     def clean(self):
         data = super().clean()
-        if self.instance.pk is None and all(data.get(k) for k in ("affiliate", "brand", "valid_from")):
-            clash = assignment_overlap(affiliate=data["affiliate"], brand=data["brand"],
-                                       valid_from=data["valid_from"], valid_to=data.get("valid_to"))
+        if self.instance.pk is None and all(
+            data.get(k) for k in ("affiliate", "brand", "valid_from")
+        ):
+            clash = assignment_overlap(
+                affiliate=data["affiliate"],
+                brand=data["brand"],
+                valid_from=data["valid_from"],
+                valid_to=data.get("valid_to"),
+            )
             if clash is not None:
                 raise forms.ValidationError(f"Overlaps {clash.plan} from {clash.valid_from}.")
         return data
@@ -242,10 +336,17 @@ class PlanAssignmentAdmin(admin.ModelAdmin):
         if change:
             return
         data = form.cleaned_data
-        _adopt(obj, services.plan_assignment_create(
-            affiliate=data["affiliate"], brand=data["brand"], plan=data["plan"], valid_from=data["valid_from"],
-            valid_to=data.get("valid_to"), acting_user=request.user,
-        ))
+        _adopt(
+            obj,
+            services.plan_assignment_create(
+                affiliate=data["affiliate"],
+                brand=data["brand"],
+                plan=data["plan"],
+                valid_from=data["valid_from"],
+                valid_to=data.get("valid_to"),
+                acting_user=request.user,
+            ),
+        )
 
 
 # --- the ledger -------------------------------------------------------------------------------
@@ -257,9 +358,25 @@ class CommissionEntryResource(SafeExportResource):
 
     class Meta:
         model = CommissionEntry
-        fields = ("id", "created_at", "period", "statement_period", "occurred_at", "kind", "status", "status_reason",
-                  "affiliate", "player", "plan", "amount", "currency", "quantity", "rate", "source_event_id",
-                  "reverses")
+        fields = (
+            "id",
+            "created_at",
+            "period",
+            "statement_period",
+            "occurred_at",
+            "kind",
+            "status",
+            "status_reason",
+            "affiliate",
+            "player",
+            "plan",
+            "amount",
+            "currency",
+            "quantity",
+            "rate",
+            "source_event_id",
+            "reverses",
+        )
         export_order = fields
 
 
@@ -268,7 +385,11 @@ class PeriodFilter(admin.SimpleListFilter):
     parameter_name = "period"
 
     def lookups(self, request, model_admin):
-        months = CommissionEntry.objects.order_by("-period").values_list("period", flat=True).distinct()[:24]
+        months = (
+            CommissionEntry.objects.order_by("-period")
+            .values_list("period", flat=True)
+            .distinct()[:24]
+        )
         return [(m.isoformat(), f"{m:%Y-%m}") for m in months]
 
     def queryset(self, request, queryset):
@@ -281,11 +402,33 @@ class CommissionEntryAdmin(ExportMixin, ReadOnlyAdmin):
     # XLSX needs openpyxl (django-import-export[xlsx]); offered as soon as it is installed.
     formats = [CSV, XLSX] if XLSX().is_available() else [CSV]
     change_list_template = "commissions/admin/commissionentry_change_list.html"
-    list_display = ("id", "occurred_at", "kind", "status", "affiliate", "player_link", "amount_money", "period",
-                    "source_event", "status_reason")
+    list_display = (
+        "id",
+        "occurred_at",
+        "kind",
+        "status",
+        "affiliate",
+        "player_link",
+        "amount_money",
+        "period",
+        "source_event",
+        "status_reason",
+    )
     amount_money = money_column("amount")
-    list_filter = ("kind", "status", PeriodFilter, "currency", ("affiliate", admin.RelatedOnlyFieldListFilter))
-    search_fields = ("=player__id", "=affiliate__id", "affiliate__name", "=source_event_id", "idempotency_key")
+    list_filter = (
+        "kind",
+        "status",
+        PeriodFilter,
+        "currency",
+        ("affiliate", admin.RelatedOnlyFieldListFilter),
+    )
+    search_fields = (
+        "=player__id",
+        "=affiliate__id",
+        "affiliate__name",
+        "=source_event_id",
+        "idempotency_key",
+    )
     list_select_related = ("affiliate", "player")
     date_hierarchy = "occurred_at"
     show_full_result_count = False
@@ -298,8 +441,11 @@ class CommissionEntryAdmin(ExportMixin, ReadOnlyAdmin):
     def player_link(self, obj):
         if obj.player_id is None:
             return "—"
-        return format_html('<a href="{}">#{}</a>', reverse("admin:players_player_change", args=[obj.player_id]),
-                           obj.player_id)
+        return format_html(
+            '<a href="{}">#{}</a>',
+            reverse("admin:players_player_change", args=[obj.player_id]),
+            obj.player_id,
+        )
 
     @admin.display(description="source event")
     def source_event(self, obj):
@@ -310,11 +456,17 @@ class CommissionEntryAdmin(ExportMixin, ReadOnlyAdmin):
 
     def changelist_view(self, request, extra_context=None):
         response = super().changelist_view(request, extra_context)
-        changelist = getattr(response, "context_data", {}).get("cl") if hasattr(response, "context_data") else None
+        changelist = (
+            getattr(response, "context_data", {}).get("cl")
+            if hasattr(response, "context_data")
+            else None
+        )
         if changelist is not None:
             response.context_data["ledger_totals"] = list(
-                changelist.queryset.order_by().values("currency", "status")
-                .annotate(total=Sum("amount"), n=Count("id")).order_by("currency", "status")
+                changelist.queryset.order_by()
+                .values("currency", "status")
+                .annotate(total=Sum("amount"), n=Count("id"))
+                .order_by("currency", "status")
             )
             for row in response.context_data["ledger_totals"]:
                 row["total_money"] = format_money(row["total"], row["currency"])
@@ -325,7 +477,9 @@ class CommissionEntryAdmin(ExportMixin, ReadOnlyAdmin):
 
 
 class ReasonForm(forms.Form):
-    reason = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), help_text="Recorded with the decision.")
+    reason = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 3}), help_text="Recorded with the decision."
+    )
 
 
 class ClawbackProposalInline(admin.TabularInline):
@@ -346,7 +500,15 @@ class ClawbackCaseEventInline(admin.TabularInline):
     extra = 0
     can_delete = False
     verbose_name_plural = "history (reports of this chargeback)"
-    fields = ("kind", "system", "source_event_id", "amount", "currency", "occurred_at", "recorded_at")
+    fields = (
+        "kind",
+        "system",
+        "source_event_id",
+        "amount",
+        "currency",
+        "occurred_at",
+        "recorded_at",
+    )
     readonly_fields = fields
 
     def has_add_permission(self, request, obj=None):
@@ -358,25 +520,59 @@ class ClawbackCaseAdmin(admin.ModelAdmin):
     """The "Clawback review" queue for Finance: decide one case from its page, or several from the
     list; either way a confirmation page first shows what will be booked, then asks for a reason."""
 
-    list_display = ("id", "status", "player", "chargeback_money", "chargeback_at", "proposed_money",
-                    "decided_by", "decided_at")
+    list_display = (
+        "id",
+        "status",
+        "player",
+        "chargeback_money",
+        "chargeback_at",
+        "proposed_money",
+        "decided_by",
+        "decided_at",
+    )
     list_filter = ("status", "currency")
-    search_fields = ("=player__id", "=chargeback_id", "chargeback_reference", "=chargeback_event_id")
+    search_fields = (
+        "=player__id",
+        "=chargeback_id",
+        "chargeback_reference",
+        "=chargeback_event_id",
+    )
     list_select_related = ("player", "decided_by")
     inlines = [ClawbackProposalInline, ClawbackCaseEventInline]
-    readonly_fields = ("player", "chargeback_id", "chargeback_event_id", "chargeback_reference", "chargeback_money",
-                       "chargeback_at", "status", "decided_by", "decided_at", "decision_reason", "created_at")
+    readonly_fields = (
+        "player",
+        "chargeback_id",
+        "chargeback_event_id",
+        "chargeback_reference",
+        "chargeback_money",
+        "chargeback_at",
+        "status",
+        "decided_by",
+        "decided_at",
+        "decision_reason",
+        "created_at",
+    )
     fields = readonly_fields
     actions = ("approve_cases", "dismiss_cases")
     change_form_template = "commissions/admin/clawbackcase_change_form.html"
 
     # (service, action name, imperative, past tense, what it books)
     DECISIONS = {
-        "approve": (services.clawback_case_approve, "approve_cases", "Approve", "approved",
-                    "Approving books the proposed negative lines below in the current period ({period}), each "
-                    "referencing the line it claws back."),
-        "dismiss": (services.clawback_case_dismiss, "dismiss_cases", "Dismiss", "dismissed",
-                    "Dismissing books nothing; the decision, you and your reason are recorded."),
+        "approve": (
+            services.clawback_case_approve,
+            "approve_cases",
+            "Approve",
+            "approved",
+            "Approving books the proposed negative lines below in the current period ({period}), each "
+            "referencing the line it claws back.",
+        ),
+        "dismiss": (
+            services.clawback_case_dismiss,
+            "dismiss_cases",
+            "Dismiss",
+            "dismissed",
+            "Dismissing books nothing; the decision, you and your reason are recorded.",
+        ),
     }
 
     def get_queryset(self, request):
@@ -386,7 +582,10 @@ class ClawbackCaseAdmin(admin.ModelAdmin):
         from django.urls import path
 
         decide = self.admin_site.admin_view(self.decide_view)
-        return [path("<int:pk>/decide/<str:decision>/", decide, name="commissions_clawbackcase_decide"), *super().get_urls()]
+        return [
+            path("<int:pk>/decide/<str:decision>/", decide, name="commissions_clawbackcase_decide"),
+            *super().get_urls(),
+        ]
 
     @admin.display(description="chargeback", ordering="chargeback_amount")
     def chargeback_money(self, obj):
@@ -405,8 +604,14 @@ class ClawbackCaseAdmin(admin.ModelAdmin):
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
         case = self.get_object(request, object_id)
-        can_decide = bool(case and case.status == ClawbackCase.Status.OPEN and self.has_change_permission(request, case))
-        return super().change_view(request, object_id, form_url, {**(extra_context or {}), "can_decide": can_decide})
+        can_decide = bool(
+            case
+            and case.status == ClawbackCase.Status.OPEN
+            and self.has_change_permission(request, case)
+        )
+        return super().change_view(
+            request, object_id, form_url, {**(extra_context or {}), "can_decide": can_decide}
+        )
 
     def decide_view(self, request, pk: int, decision: str):
         """One case, from its page: the same confirmation and service as the list's actions."""
@@ -416,18 +621,28 @@ class ClawbackCaseAdmin(admin.ModelAdmin):
         if case is None:
             raise Http404("No such clawback case.")
         if not self.has_change_permission(request, case):
-            raise PermissionDenied("Deciding clawback cases needs Finance's change permission on clawback cases.")
+            raise PermissionDenied(
+                "Deciding clawback cases needs Finance's change permission on clawback cases."
+            )
         response = self._decide(request, ClawbackCase.objects.filter(pk=case.pk), decision=decision)
-        return response or HttpResponseRedirect(reverse("admin:commissions_clawbackcase_change", args=[case.pk]))
+        return response or HttpResponseRedirect(
+            reverse("admin:commissions_clawbackcase_change", args=[case.pk])
+        )
 
     def _decide(self, request, queryset, *, decision: str):
         decide, action, imperative, past, books = self.DECISIONS[decision]
         form = ReasonForm(request.POST if "apply" in request.POST else None)
-        cases = list(queryset.filter(status=ClawbackCase.Status.OPEN).select_related("player").order_by("pk")
-                     .prefetch_related("proposals__affiliate", "proposals__original"))
+        cases = list(
+            queryset.filter(status=ClawbackCase.Status.OPEN)
+            .select_related("player")
+            .order_by("pk")
+            .prefetch_related("proposals__affiliate", "proposals__original")
+        )
         skipped = queryset.exclude(status=ClawbackCase.Status.OPEN).count()
         if not cases:
-            self.message_user(request, "None of the selected cases is open: nothing to decide.", messages.WARNING)
+            self.message_user(
+                request, "None of the selected cases is open: nothing to decide.", messages.WARNING
+            )
             return None
         if form.is_bound and form.is_valid():
             done = 0
@@ -438,23 +653,40 @@ class ClawbackCaseAdmin(admin.ModelAdmin):
                 except services.ClawbackError as exc:
                     self.message_user(request, f"Case {case.pk}: {exc}", messages.WARNING)
             if done:
-                self.message_user(request, f"{past.capitalize()} {done} clawback case(s).", messages.SUCCESS)
+                self.message_user(
+                    request, f"{past.capitalize()} {done} clawback case(s).", messages.SUCCESS
+                )
             return None
         totals: dict[str, Decimal] = {}
         for case in cases:
             for proposal in case.proposals.all():
-                totals[proposal.currency] = totals.get(proposal.currency, Decimal(0)) + proposal.amount
-        return TemplateResponse(request, "commissions/admin/clawback_decide.html", {
-            **self.admin_site.each_context(request), "opts": self.model._meta, "form": form,
-            "title": f"{imperative} {len(cases)} clawback case(s)?", "cases": cases, "action": action,
-            "decision": decision, "submit_label": f"{imperative} and record the reason",
-            "intro": books.format(period=periods.period_of(timezone.now()).strftime("%Y-%m")),
-            "books_lines": decision == "approve",
-            "totals": [format_money(amount, currency) for currency, amount in sorted(totals.items())],
-            "skipped": skipped,
-        })
+                totals[proposal.currency] = (
+                    totals.get(proposal.currency, Decimal(0)) + proposal.amount
+                )
+        return TemplateResponse(
+            request,
+            "commissions/admin/clawback_decide.html",
+            {
+                **self.admin_site.each_context(request),
+                "opts": self.model._meta,
+                "form": form,
+                "title": f"{imperative} {len(cases)} clawback case(s)?",
+                "cases": cases,
+                "action": action,
+                "decision": decision,
+                "submit_label": f"{imperative} and record the reason",
+                "intro": books.format(period=periods.period_of(timezone.now()).strftime("%Y-%m")),
+                "books_lines": decision == "approve",
+                "totals": [
+                    format_money(amount, currency) for currency, amount in sorted(totals.items())
+                ],
+                "skipped": skipped,
+            },
+        )
 
-    @admin.action(description="Approve selected cases (book the clawbacks)…", permissions=["change"])
+    @admin.action(
+        description="Approve selected cases (book the clawbacks)…", permissions=["change"]
+    )
     def approve_cases(self, request, queryset):
         return self._decide(request, queryset, decision="approve")
 
@@ -470,7 +702,16 @@ class StatementRevshareInline(admin.TabularInline):
     model = StatementRevshare
     extra = 0
     can_delete = False
-    fields = ("plan", "player_count", "ftd_count", "ngr", "carry_in", "base", "commission", "carry_out")
+    fields = (
+        "plan",
+        "player_count",
+        "ftd_count",
+        "ngr",
+        "carry_in",
+        "base",
+        "commission",
+        "carry_out",
+    )
     readonly_fields = fields
 
     def has_add_permission(self, request, obj=None):
@@ -484,25 +725,43 @@ class StatementAdmin(ReadOnlyAdmin):
     list_filter = ("status", "period", "currency")
     search_fields = ("affiliate__name", "=affiliate__id")
     list_select_related = ("affiliate", "approved_by")
-    readonly_fields = ("period", "affiliate", "currency", "status", "total", "lines_by_kind", "adjusted_by",
-                       "created_at", "approved_by", "approved_at")
+    readonly_fields = (
+        "period",
+        "affiliate",
+        "currency",
+        "status",
+        "total",
+        "lines_by_kind",
+        "adjusted_by",
+        "created_at",
+        "approved_by",
+        "approved_at",
+    )
     inlines = [StatementRevshareInline]
     actions = ("approve_statements",)
 
     @admin.display(description="adjusted by (later restatements of this period)")
     def adjusted_by(self, obj):
-        return render_to_string("commissions/admin/statement_adjusted_by.html",
-                                {"adjustments": services.statement_adjustments(obj)})
+        return render_to_string(
+            "commissions/admin/statement_adjusted_by.html",
+            {"adjustments": services.statement_adjustments(obj)},
+        )
 
     @admin.display(description="lines")
     def lines_by_kind(self, obj):
         ledger_url = reverse("admin:commissions_commissionentry_changelist")
-        lines = list(obj.lines.select_related("plan").order_by("kind", "plan_id", "restates_period"))
+        lines = list(
+            obj.lines.select_related("plan").order_by("kind", "plan_id", "restates_period")
+        )
         for line in lines:
-            line.drill_url = (f"{ledger_url}?affiliate__id__exact={obj.affiliate_id}&kind__exact={line.kind}"
-                              f"&statement_period={obj.period.isoformat()}&currency__exact={obj.currency}")
-        return render_to_string("commissions/admin/statement_lines.html",
-                                {"lines": lines, "total": obj.total, "currency": obj.currency})
+            line.drill_url = (
+                f"{ledger_url}?affiliate__id__exact={obj.affiliate_id}&kind__exact={line.kind}"
+                f"&statement_period={obj.period.isoformat()}&currency__exact={obj.currency}"
+            )
+        return render_to_string(
+            "commissions/admin/statement_lines.html",
+            {"lines": lines, "total": obj.total, "currency": obj.currency},
+        )
 
     def has_approve_permission(self, request):
         return request.user.has_perm("commissions.approve_statement")
@@ -518,7 +777,9 @@ class StatementAdmin(ReadOnlyAdmin):
 
 
 class PeriodCloseForm(forms.ModelForm):
-    month = forms.CharField(help_text="YYYY-MM (operator time zone). Closing twice changes nothing.")
+    month = forms.CharField(
+        help_text="YYYY-MM (operator time zone). Closing twice changes nothing."
+    )
 
     class Meta:
         model = PeriodClose
@@ -557,5 +818,10 @@ class PeriodCloseAdmin(admin.ModelAdmin):
         return False
 
     def save_model(self, request, obj, form, change):
-        _adopt(obj, services.statements_close(period=form.cleaned_data["month"], acting_user=request.user))
+        _adopt(
+            obj,
+            services.statements_close(period=form.cleaned_data["month"], acting_user=request.user),
+        )
+
+
 from apps.commissions import story_panels  # noqa: E402,F401  (the player page's ledger panels)

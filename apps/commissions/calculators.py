@@ -57,9 +57,13 @@ class NgrDeductions:
     @classmethod
     def of_plan(cls, plan) -> NgrDeductions:
         return cls(
-            bonuses=plan.deduct_bonuses, jackpot=plan.deduct_jackpot, taxes=plan.deduct_taxes,
-            payment_fees=plan.deduct_payment_fees, chargebacks=plan.deduct_chargebacks,
-            adjustments=plan.deduct_adjustments, admin_fee_percent=plan.admin_fee_percent,
+            bonuses=plan.deduct_bonuses,
+            jackpot=plan.deduct_jackpot,
+            taxes=plan.deduct_taxes,
+            payment_fees=plan.deduct_payment_fees,
+            chargebacks=plan.deduct_chargebacks,
+            adjustments=plan.deduct_adjustments,
+            admin_fee_percent=plan.admin_fee_percent,
         )
 
 
@@ -113,7 +117,12 @@ def band_percent(bands: Sequence[Band], measure: Decimal, default: Decimal) -> D
 
 
 def tiered_commission(
-    base: Decimal, *, bands: Sequence[Band], default_percent: Decimal, mode: str, measure: Decimal | None = None
+    base: Decimal,
+    *,
+    bands: Sequence[Band],
+    default_percent: Decimal,
+    mode: str,
+    measure: Decimal | None = None,
 ) -> Decimal:
     """Commission on a non-negative `base`.
 
@@ -151,8 +160,14 @@ class RevshareResult:
 
 
 def revshare_with_carryover(
-    ngr_total: Decimal, *, carry_in: Decimal, carryover: str, bands: Sequence[Band], default_percent: Decimal,
-    mode: str, measure: Decimal | None = None,
+    ngr_total: Decimal,
+    *,
+    carry_in: Decimal,
+    carryover: str,
+    bands: Sequence[Band],
+    default_percent: Decimal,
+    mode: str,
+    measure: Decimal | None = None,
 ) -> RevshareResult:
     """Apply negative carryover, then the tiers.
 
@@ -164,8 +179,12 @@ def revshare_with_carryover(
         raise MoneyError("A carryover is never positive.")
     base = ngr_total + (carry_in if carryover == "carry" else ZERO)
     if base <= 0:
-        return RevshareResult(base=base, commission=ZERO, carry_out=base if carryover == "carry" else ZERO)
-    commission = tiered_commission(base, bands=bands, default_percent=default_percent, mode=mode, measure=measure)
+        return RevshareResult(
+            base=base, commission=ZERO, carry_out=base if carryover == "carry" else ZERO
+        )
+    commission = tiered_commission(
+        base, bands=bands, default_percent=default_percent, mode=mode, measure=measure
+    )
     return RevshareResult(base=base, commission=commission, carry_out=ZERO)
 
 
@@ -181,7 +200,9 @@ def cpa_tier_total(count: int, *, amount: Decimal, bands: Sequence[Band], mode: 
     if not bands:
         return ledger_amount(amount * count)
     if mode == "whole":
-        return ledger_amount(amount * count * band_percent(bands, Decimal(count), HUNDRED) / HUNDRED)
+        return ledger_amount(
+            amount * count * band_percent(bands, Decimal(count), HUNDRED) / HUNDRED
+        )
     total = ZERO
     for n in range(1, count + 1):
         total += amount * band_percent(bands, Decimal(n), HUNDRED) / HUNDRED
@@ -199,18 +220,27 @@ def cpa_tier_due(amounts: Sequence[Decimal], *, bands: Sequence[Band], mode: str
     if not bands:
         return ledger_amount(sum(amounts, ZERO))
     if mode == "whole":
-        return ledger_amount(sum(amounts, ZERO) * band_percent(bands, Decimal(count), HUNDRED) / HUNDRED)
-    return ledger_amount(sum(
-        (amount * band_percent(bands, Decimal(n), HUNDRED) / HUNDRED for n, amount in enumerate(amounts, start=1)),
-        ZERO,
-    ))
+        return ledger_amount(
+            sum(amounts, ZERO) * band_percent(bands, Decimal(count), HUNDRED) / HUNDRED
+        )
+    return ledger_amount(
+        sum(
+            (
+                amount * band_percent(bands, Decimal(n), HUNDRED) / HUNDRED
+                for n, amount in enumerate(amounts, start=1)
+            ),
+            ZERO,
+        )
+    )
 
 
 def lot_rebate(lots: Decimal, rate: Decimal) -> Decimal:
     return ledger_amount(lots * rate)
 
 
-def spread_share(*, spread: Decimal, contract_size: Decimal, lots: Decimal, percent: Decimal) -> Decimal:
+def spread_share(
+    *, spread: Decimal, contract_size: Decimal, lots: Decimal, percent: Decimal
+) -> Decimal:
     """% of spread revenue: spread (price units) x contract size x lots x %."""
     return percent_of(spread * contract_size * lots, percent)
 

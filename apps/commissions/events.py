@@ -33,9 +33,14 @@ def _entry_data(entry: CommissionEntry) -> dict:
 def commission_entry_publish(*, entry: CommissionEntry) -> None:
     if entry.status == CommissionEntry.Status.SUPPRESSED:
         return
-    event_type = "commission.reversed" if entry.reverses_id or entry.amount < 0 else "commission.accrued"
+    event_type = (
+        "commission.reversed" if entry.reverses_id or entry.amount < 0 else "commission.accrued"
+    )
     outbound.subscriber_event_publish(
-        event_type, _entry_data(entry), idempotency_key=f"{event_type}:{entry.pk}", occurred_at=entry.occurred_at
+        event_type,
+        _entry_data(entry),
+        idempotency_key=f"{event_type}:{entry.pk}",
+        occurred_at=entry.occurred_at,
     )
 
 

@@ -40,7 +40,9 @@ class CurrencyFilter(TextFilter):
     """ISO 4217 (or USDT), any case."""
 
     def __init__(self, *args, **kwargs):
-        kwargs.setdefault("validators", [RegexValidator(r"^[A-Za-z]{3,4}$", "Give a currency code, e.g. EUR.")])
+        kwargs.setdefault(
+            "validators", [RegexValidator(r"^[A-Za-z]{3,4}$", "Give a currency code, e.g. EUR.")]
+        )
         super().__init__(*args, **kwargs)
 
     def filter(self, qs, value):
@@ -54,16 +56,28 @@ class CommissionEntryFilter(django_filters.FilterSet):
     status = django_filters.ChoiceFilter(choices=CommissionEntry.Status.choices)
     period = PeriodFilter(field_name="period", help_text="Accrual period, YYYY-MM.")
     statement_period = PeriodFilter(
-        field_name="statement_period", help_text="The period whose statement carries the line, YYYY-MM."
+        field_name="statement_period",
+        help_text="The period whose statement carries the line, YYYY-MM.",
     )
     currency = CurrencyFilter(field_name="currency", help_text="ISO 4217, e.g. EUR.")
-    created_after = IsoDateTimeFilter(field_name="created_at", lookup_expr="gte", help_text="created_at >= this ISO 8601 time.")
-    created_before = IsoDateTimeFilter(field_name="created_at", lookup_expr="lt", help_text="created_at < this ISO 8601 time.")
+    created_after = IsoDateTimeFilter(
+        field_name="created_at", lookup_expr="gte", help_text="created_at >= this ISO 8601 time."
+    )
+    created_before = IsoDateTimeFilter(
+        field_name="created_at", lookup_expr="lt", help_text="created_at < this ISO 8601 time."
+    )
 
     class Meta:
         model = CommissionEntry
         fields = [
-            "affiliate", "player", "kind", "status", "period", "statement_period", "currency", "created_after",
+            "affiliate",
+            "player",
+            "kind",
+            "status",
+            "period",
+            "statement_period",
+            "currency",
+            "created_after",
             "created_before",
         ]
 
@@ -73,8 +87,12 @@ class StatementFilter(django_filters.FilterSet):
     period = PeriodFilter(field_name="period", help_text="Statement period, YYYY-MM.")
     status = django_filters.ChoiceFilter(choices=Statement.Status.choices)
     currency = CurrencyFilter(field_name="currency", help_text="ISO 4217, e.g. EUR.")
-    created_after = IsoDateTimeFilter(field_name="created_at", lookup_expr="gte", help_text="created_at >= this ISO 8601 time.")
-    created_before = IsoDateTimeFilter(field_name="created_at", lookup_expr="lt", help_text="created_at < this ISO 8601 time.")
+    created_after = IsoDateTimeFilter(
+        field_name="created_at", lookup_expr="gte", help_text="created_at >= this ISO 8601 time."
+    )
+    created_before = IsoDateTimeFilter(
+        field_name="created_at", lookup_expr="lt", help_text="created_at < this ISO 8601 time."
+    )
 
     class Meta:
         model = Statement

@@ -67,8 +67,12 @@ def purchase_refunded(ctx: EventContext) -> None:
 def self_exclusion_started(ctx: EventContext) -> None:
     player = _mapped_player(ctx)
     if player is not None:
-        services.player_accruals_on_exclusion(player=player, starts_at=ctx.data["starts_at"],
-                                              ends_at=ctx.data.get("ends_at"), source_event_id=ctx.event_id)
+        services.player_accruals_on_exclusion(
+            player=player,
+            starts_at=ctx.data["starts_at"],
+            ends_at=ctx.data.get("ends_at"),
+            source_event_id=ctx.event_id,
+        )
 
 
 def chargeback_created(ctx: EventContext) -> None:

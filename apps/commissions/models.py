@@ -20,7 +20,11 @@ from apps.core.display import format_money
 from apps.core.models import TimeStampedModel
 from apps.core.money import CurrencyField, MoneyField, RoundingMode
 
-PERCENT = {"max_digits": 9, "decimal_places": 4, "validators": [MinValueValidator(0), MaxValueValidator(100)]}
+PERCENT = {
+    "max_digits": 9,
+    "decimal_places": 4,
+    "validators": [MinValueValidator(0), MaxValueValidator(100)],
+}
 _CURRENCY_CHECK = Q(currency__regex=r"^[A-Z]{3,4}$")
 
 
@@ -45,16 +49,25 @@ class InstrumentSymbol(models.Model):
     Broker suffixes (EURUSD.m, XAUUSD#) are stripped before the lookup.
     """
 
-    symbol = models.CharField(max_length=64, unique=True, help_text="Upper case, without broker suffix.")
+    symbol = models.CharField(
+        max_length=64, unique=True, help_text="Upper case, without broker suffix."
+    )
     group = models.ForeignKey(InstrumentGroup, on_delete=models.PROTECT, related_name="symbols")
     contract_size = models.DecimalField(max_digits=20, decimal_places=4, default=Decimal(100000))
     spread = models.DecimalField(
-        max_digits=20, decimal_places=8, default=Decimal(0), help_text="Typical spread in price units."
+        max_digits=20,
+        decimal_places=8,
+        default=Decimal(0),
+        help_text="Typical spread in price units.",
     )
 
     class Meta:
         ordering = ["symbol"]
-        constraints = [models.CheckConstraint(condition=Q(symbol__regex=r"^[A-Z0-9]+$"), name="symbol_upper_plain")]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(symbol__regex=r"^[A-Z0-9]+$"), name="symbol_upper_plain"
+            )
+        ]
 
     def __str__(self) -> str:
         return f"{self.symbol} ({self.group.code})" if self.group_id else self.symbol
@@ -96,24 +109,47 @@ class Plan(TimeStampedModel):
     # and is never edited once anything accrued under it; a change is a new row of the same family
     # with an effective date. Version 1 is the family's first row (`family` empty, in force from
     # the start); later versions name it in `family`.
-    family = models.ForeignKey("self", null=True, blank=True, on_delete=models.PROTECT, related_name="versions",
-                               help_text="The plan's first version; empty on the first version itself.")
+    family = models.ForeignKey(
+        "self",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="versions",
+        help_text="The plan's first version; empty on the first version itself.",
+    )
     version = models.PositiveSmallIntegerField(default=1, db_default=1)
-    effective_from = models.DateField(null=True, blank=True,
-                                      help_text="Operator-local date this version takes effect; empty on version 1.")
+    effective_from = models.DateField(
+        null=True,
+        blank=True,
+        help_text="Operator-local date this version takes effect; empty on version 1.",
+    )
     kind = models.CharField(max_length=20, choices=Kind.choices)
     currency = CurrencyField(default="EUR")
-    rounding_mode = models.CharField(max_length=10, choices=RoundingMode.choices, default=RoundingMode.HALF_EVEN)
+    rounding_mode = models.CharField(
+        max_length=10, choices=RoundingMode.choices, default=RoundingMode.HALF_EVEN
+    )
 
     # CPA
     cpa_amount = MoneyField(default=Decimal(0))
-    cpa_min_ftd = MoneyField(default=Decimal(0), help_text="Minimum first-time deposit, in the plan currency.")
-    cpa_ftd_sum_24h = models.BooleanField(default=False, help_text="FTD = deposits in the first 24 h summed.")
-    cpa_min_wagering = MoneyField(default=Decimal(0), help_text="Minimum stakes; 0 = no wagering rule.")
+    cpa_min_ftd = MoneyField(
+        default=Decimal(0), help_text="Minimum first-time deposit, in the plan currency."
+    )
+    cpa_ftd_sum_24h = models.BooleanField(
+        default=False, help_text="FTD = deposits in the first 24 h summed."
+    )
+    cpa_min_wagering = MoneyField(
+        default=Decimal(0), help_text="Minimum stakes; 0 = no wagering rule."
+    )
     cpa_kyc_required = models.BooleanField(default=True)
-    cpa_window_days = models.PositiveIntegerField(default=30, help_text="Qualify within this many days of registration.")
-    cpa_hold_days = models.PositiveIntegerField(default=0, help_text="Approval hold after qualification.")
-    cpa_tier_mode = models.CharField(max_length=10, choices=TierMode.choices, default=TierMode.WHOLE)
+    cpa_window_days = models.PositiveIntegerField(
+        default=30, help_text="Qualify within this many days of registration."
+    )
+    cpa_hold_days = models.PositiveIntegerField(
+        default=0, help_text="Approval hold after qualification."
+    )
+    cpa_tier_mode = models.CharField(
+        max_length=10, choices=TierMode.choices, default=TierMode.WHOLE
+    )
     clawback_window_days = models.PositiveIntegerField(default=90)
 
     # RevShare
@@ -122,11 +158,17 @@ class Plan(TimeStampedModel):
     deduct_jackpot = models.BooleanField(default=True)
     deduct_taxes = models.BooleanField(default=True)
     deduct_payment_fees = models.BooleanField(default=True)
-    deduct_chargebacks = models.BooleanField(default=True, help_text="Through reviewed clawback cases.")
+    deduct_chargebacks = models.BooleanField(
+        default=True, help_text="Through reviewed clawback cases."
+    )
     deduct_adjustments = models.BooleanField(default=True)
     admin_fee_percent = models.DecimalField(default=Decimal(0), **PERCENT)
-    revshare_tier_basis = models.CharField(max_length=10, choices=TierBasis.choices, default=TierBasis.NGR)
-    revshare_tier_mode = models.CharField(max_length=10, choices=TierMode.choices, default=TierMode.WHOLE)
+    revshare_tier_basis = models.CharField(
+        max_length=10, choices=TierBasis.choices, default=TierBasis.NGR
+    )
+    revshare_tier_mode = models.CharField(
+        max_length=10, choices=TierMode.choices, default=TierMode.WHOLE
+    )
     carryover = models.CharField(max_length=10, choices=Carryover.choices, default=Carryover.RESET)
 
     # Forex
@@ -141,27 +183,42 @@ class Plan(TimeStampedModel):
 
     # Sub-affiliate override: what an affiliate on this plan earns on its sub-affiliates.
     override_percent = models.DecimalField(default=Decimal(0), **PERCENT)
-    override_depth = models.PositiveSmallIntegerField(default=1, validators=[MinValueValidator(1), MaxValueValidator(5)])
+    override_depth = models.PositiveSmallIntegerField(
+        default=1, validators=[MinValueValidator(1), MaxValueValidator(5)]
+    )
 
     class Meta:
         ordering = ["name"]
         constraints = [
             models.CheckConstraint(
-                condition=Q(kind__in=["cpa", "revshare", "hybrid", "lot_rebate", "spread_share", "prop_fee"]),
+                condition=Q(
+                    kind__in=["cpa", "revshare", "hybrid", "lot_rebate", "spread_share", "prop_fee"]
+                ),
                 name="plan_kind_valid",
             ),
-            models.CheckConstraint(condition=Q(rounding_mode__in=["half_even", "half_up"]), name="plan_rounding_valid"),
-            models.CheckConstraint(condition=Q(cpa_amount__gte=0, cpa_min_ftd__gte=0, cpa_min_wagering__gte=0),
-                                   name="plan_cpa_non_negative"),
+            models.CheckConstraint(
+                condition=Q(rounding_mode__in=["half_even", "half_up"]), name="plan_rounding_valid"
+            ),
+            models.CheckConstraint(
+                condition=Q(cpa_amount__gte=0, cpa_min_ftd__gte=0, cpa_min_wagering__gte=0),
+                name="plan_cpa_non_negative",
+            ),
             models.CheckConstraint(condition=_CURRENCY_CHECK, name="plan_currency_code"),
-            models.CheckConstraint(condition=Q(override_depth__gte=1, override_depth__lte=5), name="plan_override_depth"),
+            models.CheckConstraint(
+                condition=Q(override_depth__gte=1, override_depth__lte=5),
+                name="plan_override_depth",
+            ),
             models.CheckConstraint(
                 condition=Q(version=1, family__isnull=True, effective_from__isnull=True)
                 | Q(version__gt=1, family__isnull=False, effective_from__isnull=False),
                 name="plan_version_consistent",
             ),
-            models.UniqueConstraint(fields=["family", "version"], name="plan_unique_family_version"),
-            models.UniqueConstraint(fields=["family", "effective_from"], name="plan_unique_family_effective"),
+            models.UniqueConstraint(
+                fields=["family", "version"], name="plan_unique_family_version"
+            ),
+            models.UniqueConstraint(
+                fields=["family", "effective_from"], name="plan_unique_family_effective"
+            ),
         ]
 
     def __str__(self) -> str:
@@ -175,9 +232,16 @@ class Plan(TimeStampedModel):
     def clean(self) -> None:
         errors = {}
         if self.rebate_side == self.Side.OPEN and self.min_hold_seconds:
-            errors["min_hold_seconds"] = "The hold time is only known when a position closes: use the close side."
-        if self.revshare_tier_mode == self.TierMode.MARGINAL and self.revshare_tier_basis == self.TierBasis.FTD_COUNT:
-            errors["revshare_tier_mode"] = "Marginal bands apply to NGR amounts; FTD-count tiers are whole."
+            errors["min_hold_seconds"] = (
+                "The hold time is only known when a position closes: use the close side."
+            )
+        if (
+            self.revshare_tier_mode == self.TierMode.MARGINAL
+            and self.revshare_tier_basis == self.TierBasis.FTD_COUNT
+        ):
+            errors["revshare_tier_mode"] = (
+                "Marginal bands apply to NGR amounts; FTD-count tiers are whole."
+            )
         if errors:
             raise ValidationError(errors)
 
@@ -207,15 +271,21 @@ class PlanTier(models.Model):
         CPA = "cpa", "CPA"
 
     plan = models.ForeignKey(Plan, on_delete=models.CASCADE, related_name="tiers")
-    applies_to = models.CharField(max_length=10, choices=AppliesTo.choices, default=AppliesTo.REVSHARE)
+    applies_to = models.CharField(
+        max_length=10, choices=AppliesTo.choices, default=AppliesTo.REVSHARE
+    )
     threshold = MoneyField(default=Decimal(0))
     percent = models.DecimalField(max_digits=9, decimal_places=4, validators=[MinValueValidator(0)])
 
     class Meta:
         ordering = ["plan", "applies_to", "threshold"]
         constraints = [
-            models.UniqueConstraint(fields=["plan", "applies_to", "threshold"], name="plantier_unique_band"),
-            models.CheckConstraint(condition=Q(threshold__gte=0, percent__gte=0), name="plantier_non_negative"),
+            models.UniqueConstraint(
+                fields=["plan", "applies_to", "threshold"], name="plantier_unique_band"
+            ),
+            models.CheckConstraint(
+                condition=Q(threshold__gte=0, percent__gte=0), name="plantier_non_negative"
+            ),
         ]
 
     def __str__(self) -> str:
@@ -247,7 +317,9 @@ class PlanAssignment(TimeStampedModel):
     affiliate. (A btree_gist exclusion constraint would be the database-level guard, but the
     embedded PostgreSQL server ships without the btree_gist extension.)"""
 
-    affiliate = models.ForeignKey("affiliates.Affiliate", on_delete=models.PROTECT, related_name="plan_assignments")
+    affiliate = models.ForeignKey(
+        "affiliates.Affiliate", on_delete=models.PROTECT, related_name="plan_assignments"
+    )
     brand = models.CharField(max_length=100)
     plan = models.ForeignKey(Plan, on_delete=models.PROTECT, related_name="assignments")
     valid_from = models.DateField()
@@ -257,7 +329,8 @@ class PlanAssignment(TimeStampedModel):
         ordering = ["affiliate", "brand", "-valid_from"]
         constraints = [
             models.CheckConstraint(
-                condition=Q(valid_to__isnull=True) | Q(valid_to__gt=F("valid_from")), name="assignment_dates_ordered"
+                condition=Q(valid_to__isnull=True) | Q(valid_to__gt=F("valid_from")),
+                name="assignment_dates_ordered",
             ),
         ]
 
@@ -281,7 +354,9 @@ class PeriodClose(models.Model):
 
     class Meta:
         ordering = ["-period"]
-        constraints = [models.CheckConstraint(condition=Q(period__day=1), name="periodclose_first_of_month")]
+        constraints = [
+            models.CheckConstraint(condition=Q(period__day=1), name="periodclose_first_of_month")
+        ]
 
     def __str__(self) -> str:
         return f"{self.period:%Y-%m} closed"
@@ -329,43 +404,72 @@ class CommissionEntry(models.Model):
         PAID = "paid", "Paid"
 
     kind = models.CharField(max_length=20, choices=Kind.choices)
-    affiliate = models.ForeignKey("affiliates.Affiliate", on_delete=models.PROTECT, related_name="commission_entries")
-    player = models.ForeignKey(
-        "players.Player", null=True, blank=True, on_delete=models.PROTECT, related_name="commission_entries"
+    affiliate = models.ForeignKey(
+        "affiliates.Affiliate", on_delete=models.PROTECT, related_name="commission_entries"
     )
-    plan = models.ForeignKey(Plan, null=True, blank=True, on_delete=models.PROTECT, related_name="entries")
+    player = models.ForeignKey(
+        "players.Player",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="commission_entries",
+    )
+    plan = models.ForeignKey(
+        Plan, null=True, blank=True, on_delete=models.PROTECT, related_name="entries"
+    )
     source_event_id = models.BigIntegerField(
         null=True, blank=True, help_text="The inbound event this line accrued from."
     )
     idempotency_key = models.CharField(
-        max_length=200, null=True, blank=True, unique=True,
+        max_length=200,
+        null=True,
+        blank=True,
+        unique=True,
         help_text="For lines no single event caused (period close, clawback decisions).",
     )
-    period = models.DateField(help_text="Accrual period: first day of the month, operator time zone.")
+    period = models.DateField(
+        help_text="Accrual period: first day of the month, operator time zone."
+    )
     occurred_at = models.DateTimeField(help_text="When what earned it happened.")
     amount = MoneyField()
     currency = CurrencyField()
-    quantity = models.DecimalField(max_digits=20, decimal_places=8, null=True, blank=True,
-                                   help_text="Lots, NGR or base amount the rate applied to.")
+    quantity = models.DecimalField(
+        max_digits=20,
+        decimal_places=8,
+        null=True,
+        blank=True,
+        help_text="Lots, NGR or base amount the rate applied to.",
+    )
     rate = models.DecimalField(max_digits=20, decimal_places=8, null=True, blank=True)
     detail = models.JSONField(default=dict, blank=True)
-    position_key = models.CharField(max_length=400, blank=True, help_text="platform/server/position of a trade line.")
+    position_key = models.CharField(
+        max_length=400, blank=True, help_text="platform/server/position of a trade line."
+    )
     reverses = models.ForeignKey(
         "self", null=True, blank=True, on_delete=models.PROTECT, related_name="reversals"
     )
     basis = models.ForeignKey(
-        "self", null=True, blank=True, on_delete=models.PROTECT, related_name="overrides",
+        "self",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="overrides",
         help_text="Override lines: the sub-affiliate line they were computed from.",
     )
     restates_period = models.DateField(
-        null=True, blank=True, help_text="Restatement lines: the closed period whose figures they correct."
+        null=True,
+        blank=True,
+        help_text="Restatement lines: the closed period whose figures they correct.",
     )
-    approve_after = models.DateTimeField(null=True, blank=True, help_text="End of the approval hold / refund window.")
+    approve_after = models.DateTimeField(
+        null=True, blank=True, help_text="End of the approval hold / refund window."
+    )
     status = models.CharField(max_length=12, choices=Status.choices)
     status_reason = models.CharField(max_length=500, blank=True)
     status_changed_at = models.DateTimeField(null=True, blank=True)
-    statement_period = models.DateField(null=True, blank=True,
-                                        help_text="The period whose statement carries this approved line.")
+    statement_period = models.DateField(
+        null=True, blank=True, help_text="The period whose statement carries this approved line."
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -373,24 +477,43 @@ class CommissionEntry(models.Model):
         verbose_name = "commission line"
         verbose_name_plural = "commission lines"
         constraints = [
-            models.UniqueConstraint(fields=["source_event_id", "kind", "affiliate"], name="entry_unique_event_kind_affiliate"),
+            models.UniqueConstraint(
+                fields=["source_event_id", "kind", "affiliate"],
+                name="entry_unique_event_kind_affiliate",
+            ),
             # One CPA per player, ever (whatever became of it).
-            models.UniqueConstraint(fields=["player"], condition=Q(kind="cpa"), name="entry_one_cpa_per_player"),
-            models.CheckConstraint(
-                condition=Q(source_event_id__isnull=False) | Q(idempotency_key__isnull=False), name="entry_has_idempotency_key"
+            models.UniqueConstraint(
+                fields=["player"], condition=Q(kind="cpa"), name="entry_one_cpa_per_player"
             ),
             models.CheckConstraint(
-                condition=Q(kind__in=["cpa", "revshare", "lot_rebate", "spread_share", "prop_fee", "override"], amount__gte=0)
+                condition=Q(source_event_id__isnull=False) | Q(idempotency_key__isnull=False),
+                name="entry_has_idempotency_key",
+            ),
+            models.CheckConstraint(
+                condition=Q(
+                    kind__in=[
+                        "cpa",
+                        "revshare",
+                        "lot_rebate",
+                        "spread_share",
+                        "prop_fee",
+                        "override",
+                    ],
+                    amount__gte=0,
+                )
                 | Q(kind__in=["clawback", "reversal"], amount__lte=0)
                 | Q(kind__in=["tier_adjustment", "adjustment"]),
                 name="entry_amount_sign_per_kind",
             ),
             models.CheckConstraint(
-                condition=Q(status__in=["pending", "approved", "suppressed", "failed", "cancelled", "paid"]),
+                condition=Q(
+                    status__in=["pending", "approved", "suppressed", "failed", "cancelled", "paid"]
+                ),
                 name="entry_status_valid",
             ),
             models.CheckConstraint(
-                condition=~Q(status__in=["suppressed", "failed", "cancelled"]) | ~Q(status_reason=""),
+                condition=~Q(status__in=["suppressed", "failed", "cancelled"])
+                | ~Q(status_reason=""),
                 name="entry_status_has_reason",
             ),
             models.CheckConstraint(
@@ -398,23 +521,36 @@ class CommissionEntry(models.Model):
                 | (~Q(status__in=["approved", "paid"]) & Q(statement_period__isnull=True)),
                 name="entry_statement_period_iff_approved",
             ),
-            models.CheckConstraint(condition=~Q(kind="reversal") | Q(reverses__isnull=False), name="entry_reversal_has_original"),
+            models.CheckConstraint(
+                condition=~Q(kind="reversal") | Q(reverses__isnull=False),
+                name="entry_reversal_has_original",
+            ),
             models.CheckConstraint(condition=Q(period__day=1), name="entry_period_first_of_month"),
             models.CheckConstraint(condition=_CURRENCY_CHECK, name="entry_currency_code"),
         ]
         indexes = [
-            models.Index(fields=["statement_period", "affiliate", "currency"], name="entry_statement_idx"),
+            models.Index(
+                fields=["statement_period", "affiliate", "currency"], name="entry_statement_idx"
+            ),
             models.Index(fields=["affiliate", "period"], name="entry_affiliate_period_idx"),
             models.Index(fields=["player", "kind"], name="entry_player_kind_idx"),
-            models.Index(fields=["status", "approve_after"], name="entry_pending_idx", condition=Q(status="pending")),
-            models.Index(fields=["position_key"], name="entry_position_idx", condition=~Q(position_key="")),
+            models.Index(
+                fields=["status", "approve_after"],
+                name="entry_pending_idx",
+                condition=Q(status="pending"),
+            ),
+            models.Index(
+                fields=["position_key"], name="entry_position_idx", condition=~Q(position_key="")
+            ),
             models.Index(fields=["source_event_id"], name="entry_source_event_idx"),
             # The read API's keyset pages and the admin's default order (either direction).
             models.Index(fields=["created_at", "id"], name="entry_created_idx"),
         ]
 
     def __str__(self) -> str:
-        return f"{self.get_kind_display()} {format_money(self.amount, self.currency)} ({self.status})"
+        return (
+            f"{self.get_kind_display()} {format_money(self.amount, self.currency)} ({self.status})"
+        )
 
     def save(self, *args, **kwargs):
         # Immutability: the service layer changes status through a queryset update, never save().
@@ -442,17 +578,24 @@ class ClawbackCase(models.Model):
         APPROVED = "approved", "Approved"
         DISMISSED = "dismissed", "Dismissed"
 
-    player = models.ForeignKey("players.Player", on_delete=models.PROTECT, related_name="clawback_cases")
+    player = models.ForeignKey(
+        "players.Player", on_delete=models.PROTECT, related_name="clawback_cases"
+    )
     chargeback_id = models.CharField(
-        max_length=255, unique=True,
+        max_length=255,
+        unique=True,
         help_text="The chargeback's id: one case per chargeback, whichever system reports it and however often.",
     )
-    chargeback_event_id = models.BigIntegerField(unique=True, help_text="The chargeback.created event that opened it.")
+    chargeback_event_id = models.BigIntegerField(
+        unique=True, help_text="The chargeback.created event that opened it."
+    )
     chargeback_reference = models.CharField(max_length=255, blank=True)
     chargeback_amount = MoneyField()
     currency = CurrencyField()
     chargeback_at = models.DateTimeField()
-    status = models.CharField(max_length=10, choices=Status.choices, default=Status.OPEN, db_index=True)
+    status = models.CharField(
+        max_length=10, choices=Status.choices, default=Status.OPEN, db_index=True
+    )
     decided_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
@@ -464,7 +607,10 @@ class ClawbackCase(models.Model):
         ordering = ["status", "-created_at", "-id"]
         verbose_name = "clawback case"
         constraints = [
-            models.CheckConstraint(condition=Q(status__in=["open", "approved", "dismissed"]), name="clawback_status_valid"),
+            models.CheckConstraint(
+                condition=Q(status__in=["open", "approved", "dismissed"]),
+                name="clawback_status_valid",
+            ),
             models.CheckConstraint(
                 condition=Q(status="open", decided_at__isnull=True)
                 | (~Q(status="open") & Q(decided_at__isnull=False) & ~Q(decision_reason="")),
@@ -498,8 +644,12 @@ class ClawbackCaseEvent(models.Model):
         ordering = ["case", "recorded_at", "id"]
         verbose_name = "clawback case report"
         constraints = [
-            models.UniqueConstraint(fields=["case", "source_event_id"], name="clawbackcaseevent_unique_event"),
-            models.CheckConstraint(condition=Q(kind__in=["opened", "repeated"]), name="clawbackcaseevent_kind_valid"),
+            models.UniqueConstraint(
+                fields=["case", "source_event_id"], name="clawbackcaseevent_unique_event"
+            ),
+            models.CheckConstraint(
+                condition=Q(kind__in=["opened", "repeated"]), name="clawbackcaseevent_kind_valid"
+            ),
         ]
 
     def __str__(self) -> str:
@@ -516,9 +666,15 @@ class ClawbackProposal(models.Model):
 
     case = models.ForeignKey(ClawbackCase, on_delete=models.CASCADE, related_name="proposals")
     kind = models.CharField(max_length=10, choices=Kind.choices)
-    affiliate = models.ForeignKey("affiliates.Affiliate", on_delete=models.PROTECT, related_name="+")
-    plan = models.ForeignKey(Plan, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
-    original = models.ForeignKey(CommissionEntry, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    affiliate = models.ForeignKey(
+        "affiliates.Affiliate", on_delete=models.PROTECT, related_name="+"
+    )
+    plan = models.ForeignKey(
+        Plan, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    original = models.ForeignKey(
+        CommissionEntry, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
     amount = MoneyField()
     currency = CurrencyField()
     explanation = models.CharField(max_length=500)
@@ -528,7 +684,9 @@ class ClawbackProposal(models.Model):
 
     class Meta:
         ordering = ["case", "id"]
-        constraints = [models.CheckConstraint(condition=Q(amount__lte=0), name="clawback_proposal_negative")]
+        constraints = [
+            models.CheckConstraint(condition=Q(amount__lte=0), name="clawback_proposal_negative")
+        ]
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()}: {format_money(self.amount, self.currency)}"
@@ -547,7 +705,9 @@ class Statement(models.Model):
         APPROVED = "approved", "Approved"
 
     period = models.DateField()
-    affiliate = models.ForeignKey("affiliates.Affiliate", on_delete=models.PROTECT, related_name="statements")
+    affiliate = models.ForeignKey(
+        "affiliates.Affiliate", on_delete=models.PROTECT, related_name="statements"
+    )
     currency = CurrencyField()
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.CLOSED)
     total = MoneyField(help_text="Sum of the rounded lines.")
@@ -560,12 +720,20 @@ class Statement(models.Model):
     class Meta:
         ordering = ["-period", "affiliate", "currency"]
         permissions = [("approve_statement", "Can approve statements")]
-        indexes = [models.Index(fields=["created_at", "id"], name="statement_created_idx")]  # read API pages
+        indexes = [
+            models.Index(fields=["created_at", "id"], name="statement_created_idx")
+        ]  # read API pages
         constraints = [
-            models.UniqueConstraint(fields=["period", "affiliate", "currency"], name="statement_unique_period_affiliate_currency"),
-            models.CheckConstraint(condition=Q(status__in=["closed", "approved"]), name="statement_status_valid"),
+            models.UniqueConstraint(
+                fields=["period", "affiliate", "currency"],
+                name="statement_unique_period_affiliate_currency",
+            ),
             models.CheckConstraint(
-                condition=Q(status="closed", approved_at__isnull=True) | Q(status="approved", approved_at__isnull=False),
+                condition=Q(status__in=["closed", "approved"]), name="statement_status_valid"
+            ),
+            models.CheckConstraint(
+                condition=Q(status="closed", approved_at__isnull=True)
+                | Q(status="approved", approved_at__isnull=False),
                 name="statement_approval_consistent",
             ),
         ]
@@ -583,17 +751,26 @@ class StatementLine(models.Model):
 
     statement = models.ForeignKey(Statement, on_delete=models.PROTECT, related_name="lines")
     kind = models.CharField(max_length=20, choices=CommissionEntry.Kind.choices)
-    plan = models.ForeignKey(Plan, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
-    restates_period = models.DateField(null=True, blank=True, help_text="Adjustments: the closed period restated.")
+    plan = models.ForeignKey(
+        Plan, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    restates_period = models.DateField(
+        null=True, blank=True, help_text="Adjustments: the closed period restated."
+    )
     entry_count = models.PositiveIntegerField()
     exact_amount = MoneyField(help_text="Sum of the ledger rows, unrounded.")
-    amount = MoneyField(help_text="Rounded once to the currency's minor unit with the plan's rounding mode.")
+    amount = MoneyField(
+        help_text="Rounded once to the currency's minor unit with the plan's rounding mode."
+    )
 
     class Meta:
         ordering = ["statement", "kind", "plan"]
         constraints = [
-            models.UniqueConstraint(fields=["statement", "kind", "plan", "restates_period"], nulls_distinct=False,
-                                    name="statementline_unique_kind_plan_period"),
+            models.UniqueConstraint(
+                fields=["statement", "kind", "plan", "restates_period"],
+                nulls_distinct=False,
+                name="statementline_unique_kind_plan_period",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -604,7 +781,9 @@ class StatementRevshare(models.Model):
     """How one plan's RevShare was computed on a statement: the period's NGR, the tier chosen and
     the carryover in and out. `carry_out` is what the next period's close starts from."""
 
-    statement = models.ForeignKey(Statement, on_delete=models.PROTECT, related_name="revshare_summaries")
+    statement = models.ForeignKey(
+        Statement, on_delete=models.PROTECT, related_name="revshare_summaries"
+    )
     plan = models.ForeignKey(Plan, on_delete=models.PROTECT, related_name="+")
     player_count = models.PositiveIntegerField()
     ftd_count = models.PositiveIntegerField(default=0)
@@ -613,13 +792,20 @@ class StatementRevshare(models.Model):
     base = MoneyField(help_text="NGR + carry in: what the rate applies to when positive.")
     carry_out = MoneyField(default=Decimal(0))
     commission = MoneyField()
-    entry = models.ForeignKey(CommissionEntry, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    entry = models.ForeignKey(
+        CommissionEntry, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
 
     class Meta:
         ordering = ["statement", "plan"]
         constraints = [
-            models.UniqueConstraint(fields=["statement", "plan"], name="statementrevshare_unique_plan"),
-            models.CheckConstraint(condition=Q(carry_out__lte=0, carry_in__lte=0), name="statementrevshare_carry_negative"),
+            models.UniqueConstraint(
+                fields=["statement", "plan"], name="statementrevshare_unique_plan"
+            ),
+            models.CheckConstraint(
+                condition=Q(carry_out__lte=0, carry_in__lte=0),
+                name="statementrevshare_carry_negative",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -639,22 +825,36 @@ class StatementPlayerNgr(models.Model):
     and the player's.
     """
 
-    statement = models.ForeignKey(Statement, on_delete=models.PROTECT, related_name="player_ngr", db_index=False,
-                                  db_constraint=False)
-    plan = models.ForeignKey(Plan, on_delete=models.PROTECT, related_name="+", db_constraint=False, db_index=False)
-    player = models.ForeignKey("players.Player", on_delete=models.PROTECT, related_name="+", db_constraint=False)
+    statement = models.ForeignKey(
+        Statement,
+        on_delete=models.PROTECT,
+        related_name="player_ngr",
+        db_index=False,
+        db_constraint=False,
+    )
+    plan = models.ForeignKey(
+        Plan, on_delete=models.PROTECT, related_name="+", db_constraint=False, db_index=False
+    )
+    player = models.ForeignKey(
+        "players.Player", on_delete=models.PROTECT, related_name="+", db_constraint=False
+    )
     ggr = MoneyField()
     deductions = MoneyField()
     admin_fee = MoneyField()
     ngr = MoneyField(help_text="What earned: the NGR of the days the compliance gate let through.")
-    suppressed_ngr = MoneyField(default=Decimal(0), db_default=Decimal(0),
-                                help_text="NGR of gated days (self-excluded, licence withdrawn): earns nothing.")
+    suppressed_ngr = MoneyField(
+        default=Decimal(0),
+        db_default=Decimal(0),
+        help_text="NGR of gated days (self-excluded, licence withdrawn): earns nothing.",
+    )
 
     class Meta:
         ordering = ["statement", "player"]
         verbose_name = "player NGR"
         constraints = [
-            models.UniqueConstraint(fields=["statement", "plan", "player"], name="statementplayerngr_unique"),
+            models.UniqueConstraint(
+                fields=["statement", "plan", "player"], name="statementplayerngr_unique"
+            ),
         ]
 
     def __str__(self) -> str:

@@ -71,7 +71,9 @@ def _lock_id(period: dt.date) -> int:
 def lock_period_shared(period: dt.date) -> None:
     """Held by accruals booking into `period` until their transaction ends: the close waits."""
     with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_advisory_xact_lock_shared(%s, %s)", [_LOCK_CLASS, _lock_id(period)])
+        cursor.execute(
+            "SELECT pg_advisory_xact_lock_shared(%s, %s)", [_LOCK_CLASS, _lock_id(period)]
+        )
 
 
 def lock_period_exclusive(period: dt.date) -> None:

@@ -21,4 +21,9 @@ def qualified_cpa_postbacks(ctx: EventContext) -> None:
         if entry.kind != CommissionEntry.Kind.CPA or entry.status not in payable:
             continue
         if entry.player is not None and entry.player.affiliate_id == entry.affiliate_id:
-            postback_fire(player=entry.player, event="qualified_cpa", commission=entry.amount, currency=entry.currency)
+            postback_fire(
+                player=entry.player,
+                event="qualified_cpa",
+                commission=entry.amount,
+                currency=entry.currency,
+            )

@@ -12,7 +12,9 @@ from apps.commissions.models import CommissionEntry, Statement, StatementLine
 from apps.core.filters import filterset_apply
 
 
-def commission_entry_list(*, filters: Mapping | None = None, queryset: QuerySet | None = None) -> QuerySet:
+def commission_entry_list(
+    *, filters: Mapping | None = None, queryset: QuerySet | None = None
+) -> QuerySet:
     """Ledger rows narrowed by CommissionEntryFilter; FilterError on bad values."""
     base = CommissionEntry.objects.all() if queryset is None else queryset
     return filterset_apply(CommissionEntryFilter, data=filters, queryset=base)

@@ -36,8 +36,10 @@ def plan_versions_for_period(period: dt.date) -> dict[int, int]:
     """Every plan id -> the id of its family's version in force on the period's first day
     (only plans with more than one version appear; others price themselves)."""
     rows = list(
-        Plan.objects.filter(Q(family__isnull=False) | Q(versions__isnull=False)).distinct()
-        .values_list("pk", "family_id", "version", "effective_from").order_by()
+        Plan.objects.filter(Q(family__isnull=False) | Q(versions__isnull=False))
+        .distinct()
+        .values_list("pk", "family_id", "version", "effective_from")
+        .order_by()
     )
     in_force: dict[int, tuple[int, int]] = {}
     for pk, family_id, version, effective_from in rows:
@@ -45,4 +47,8 @@ def plan_versions_for_period(period: dt.date) -> dict[int, int]:
         in_force_then = effective_from is None or effective_from <= period
         if in_force_then and (root not in in_force or version > in_force[root][0]):
             in_force[root] = (version, pk)
-    return {pk: in_force[family_id or pk][1] for pk, family_id, _, _ in rows if (family_id or pk) in in_force}
+    return {
+        pk: in_force[family_id or pk][1]
+        for pk, family_id, _, _ in rows
+        if (family_id or pk) in in_force
+    }

@@ -56,10 +56,16 @@ class BrandLicenceAdmin(admin.ModelAdmin):
         return False  # withdraw a licence by deactivating it, so the history stays
 
     def save_model(self, request, obj, form, change):
-        adopt(obj, services.brand_licence_set(
-            brand=obj.brand, country=obj.country_id, is_active=form.cleaned_data["is_active"],
-            note=form.cleaned_data.get("note", ""), acting_user=request.user,
-        ))
+        adopt(
+            obj,
+            services.brand_licence_set(
+                brand=obj.brand,
+                country=obj.country_id,
+                is_active=form.cleaned_data["is_active"],
+                note=form.cleaned_data.get("note", ""),
+                acting_user=request.user,
+            ),
+        )
 
 
 class KycRecordForm(forms.ModelForm):
@@ -86,7 +92,9 @@ class KycRecordAdmin(admin.ModelAdmin):
 
     def get_readonly_fields(self, request, obj=None):
         # A KYC report is a fact: recorded once, never edited. Correct it with a newer report.
-        return ("player", "status", "updated_at", "is_current", "source", "received_at") if obj else ()
+        return (
+            ("player", "status", "updated_at", "is_current", "source", "received_at") if obj else ()
+        )
 
     def get_changeform_initial_data(self, request):
         return {"updated_at": timezone.now()}
@@ -97,10 +105,16 @@ class KycRecordAdmin(admin.ModelAdmin):
     def save_model(self, request, obj, form, change):
         if change:
             return
-        adopt(obj, services.kyc_record_update(
-            player=form.cleaned_data["player"], status=form.cleaned_data["status"],
-            occurred_at=form.cleaned_data["updated_at"], source=admin_source(request), acting_user=request.user,
-        ))
+        adopt(
+            obj,
+            services.kyc_record_update(
+                player=form.cleaned_data["player"],
+                status=form.cleaned_data["status"],
+                occurred_at=form.cleaned_data["updated_at"],
+                source=admin_source(request),
+                acting_user=request.user,
+            ),
+        )
 
 
 class InForceFilter(admin.SimpleListFilter):
@@ -148,7 +162,11 @@ class SelfExclusionAdmin(admin.ModelAdmin):
         return ("player", "scheme", "starts_at", "ends_at")
 
     def get_readonly_fields(self, request, obj=None):
-        return ("player", "scheme", "starts_at", "ends_at", "ended_at", "source", "created_at") if obj else ()
+        return (
+            ("player", "scheme", "starts_at", "ends_at", "ended_at", "source", "created_at")
+            if obj
+            else ()
+        )
 
     def has_delete_permission(self, request, obj=None):
         return False
@@ -157,20 +175,37 @@ class SelfExclusionAdmin(admin.ModelAdmin):
         if change:
             return
         data = form.cleaned_data
-        adopt(obj, services.self_exclusion_start(
-            player=data["player"], starts_at=data["starts_at"], ends_at=data.get("ends_at"), scheme=data["scheme"],
-            source=admin_source(request), acting_user=request.user,
-        ))
+        adopt(
+            obj,
+            services.self_exclusion_start(
+                player=data["player"],
+                starts_at=data["starts_at"],
+                ends_at=data.get("ends_at"),
+                scheme=data["scheme"],
+                source=admin_source(request),
+                acting_user=request.user,
+            ),
+        )
 
     @admin.action(description="End selected self-exclusions now", permissions=["change"])
     def end_now(self, request, queryset):
         now = timezone.now()
         ended = 0
-        for exclusion in queryset.filter(ended_at__isnull=True, starts_at__lte=now).select_related("player").order_by("pk"):
-            ended += len(services.self_exclusion_end(
-                player=exclusion.player, ended_at=now, scheme=exclusion.scheme, source=admin_source(request),
-                acting_user=request.user, reason="Ended in admin",
-            ))
+        for exclusion in (
+            queryset.filter(ended_at__isnull=True, starts_at__lte=now)
+            .select_related("player")
+            .order_by("pk")
+        ):
+            ended += len(
+                services.self_exclusion_end(
+                    player=exclusion.player,
+                    ended_at=now,
+                    scheme=exclusion.scheme,
+                    source=admin_source(request),
+                    acting_user=request.user,
+                    reason="Ended in admin",
+                )
+            )
         self.message_user(request, f"Ended {ended} self-exclusion(s).", messages.SUCCESS)
 
 
@@ -181,7 +216,11 @@ class ExclusionOverrideForm(forms.ModelForm):
 
     def clean(self):
         data = super().clean()
-        if data.get("starts_at") and data.get("expires_at") and data["expires_at"] <= data["starts_at"]:
+        if (
+            data.get("starts_at")
+            and data.get("expires_at")
+            and data["expires_at"] <= data["starts_at"]
+        ):
             raise forms.ValidationError("An override must expire after it starts.")
         return data
 
@@ -203,7 +242,9 @@ class OverrideActiveFilter(admin.SimpleListFilter):
 
 
 class RevokeForm(forms.Form):
-    reason = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), help_text="Why the override ends early.")
+    reason = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 3}), help_text="Why the override ends early."
+    )
 
 
 @admin.register(ExclusionOverride)
@@ -212,7 +253,15 @@ class ExclusionOverrideAdmin(admin.ModelAdmin):
     edited; revoked (with a reason) to end early. Every use by the accrual gate is in the audit log."""
 
     form = ExclusionOverrideForm
-    list_display = ("player", "kind", "starts_at", "expires_at", "revoked_at", "created_by", "reason")
+    list_display = (
+        "player",
+        "kind",
+        "starts_at",
+        "expires_at",
+        "revoked_at",
+        "created_by",
+        "reason",
+    )
     list_filter = (OverrideActiveFilter, "kind", ("revoked_at", admin.EmptyFieldListFilter))
     search_fields = ("=player__id", "reason", "created_by__username")
     list_select_related = ("player", "created_by")
@@ -222,8 +271,18 @@ class ExclusionOverrideAdmin(admin.ModelAdmin):
 
     def get_fields(self, request, obj=None):
         if obj:
-            return ("player", "kind", "reason", "starts_at", "expires_at", "created_by", "created_at",
-                    "revoked_at", "revoked_by", "revoke_reason")
+            return (
+                "player",
+                "kind",
+                "reason",
+                "starts_at",
+                "expires_at",
+                "created_by",
+                "created_at",
+                "revoked_at",
+                "revoked_by",
+                "revoke_reason",
+            )
         return ("player", "kind", "reason", "starts_at", "expires_at")
 
     def get_readonly_fields(self, request, obj=None):
@@ -243,12 +302,21 @@ class ExclusionOverrideAdmin(admin.ModelAdmin):
         if change:
             return
         data = form.cleaned_data
-        adopt(obj, services.exclusion_override_create(
-            player=data["player"], kind=data["kind"], reason=data["reason"], starts_at=data["starts_at"],
-            expires_at=data["expires_at"], acting_user=request.user,
-        ))
+        adopt(
+            obj,
+            services.exclusion_override_create(
+                player=data["player"],
+                kind=data["kind"],
+                reason=data["reason"],
+                starts_at=data["starts_at"],
+                expires_at=data["expires_at"],
+                acting_user=request.user,
+            ),
+        )
 
-    @admin.action(description="Revoke selected overrides (asks for a reason)", permissions=["change"])
+    @admin.action(
+        description="Revoke selected overrides (asks for a reason)", permissions=["change"]
+    )
     def revoke(self, request, queryset):
         from django.template.response import TemplateResponse
 
@@ -260,9 +328,20 @@ class ExclusionOverrideAdmin(admin.ModelAdmin):
                 )
             self.message_user(request, f"Revoked {queryset.count()} override(s).", messages.SUCCESS)
             return None
-        return TemplateResponse(request, "compliance/admin/reason_form.html", {
-            **self.admin_site.each_context(request), "title": "Revoke overrides", "form": form,
-            "queryset": queryset, "action": "revoke", "intro": "These overrides will stop applying now.",
-            "submit_label": "Revoke", "opts": self.model._meta,
-        })
+        return TemplateResponse(
+            request,
+            "compliance/admin/reason_form.html",
+            {
+                **self.admin_site.each_context(request),
+                "title": "Revoke overrides",
+                "form": form,
+                "queryset": queryset,
+                "action": "revoke",
+                "intro": "These overrides will stop applying now.",
+                "submit_label": "Revoke",
+                "opts": self.model._meta,
+            },
+        )
+
+
 from apps.compliance import story_panels  # noqa: E402,F401  (the player page's compliance panel)

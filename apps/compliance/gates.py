@@ -77,18 +77,30 @@ def active_override(*, player: Player, kind: str, at: dt.datetime) -> ExclusionO
     )
 
 
-def _use_override(override: ExclusionOverride, *, purpose: str, at: dt.datetime, affiliate: Affiliate) -> None:
+def _use_override(
+    override: ExclusionOverride, *, purpose: str, at: dt.datetime, affiliate: Affiliate
+) -> None:
     audit_record(
         action="exclusion_override.used",
         instance=override,
         actor_label="accrual gate",
-        after={"purpose": purpose, "at": at.isoformat(), "affiliate_id": affiliate.pk, "player_id": override.player_id},
+        after={
+            "purpose": purpose,
+            "at": at.isoformat(),
+            "affiliate_id": affiliate.pk,
+            "player_id": override.player_id,
+        },
         reason=override.reason,
     )
 
 
 def accrual_gate(
-    *, player: Player, affiliate: Affiliate, at: dt.datetime, purpose: str, kyc_required: bool = True
+    *,
+    player: Player,
+    affiliate: Affiliate,
+    at: dt.datetime,
+    purpose: str,
+    kyc_required: bool = True,
 ) -> GateResult:
     """May `affiliate` accrue for `player` for something that happened at `at`?
 
@@ -115,7 +127,11 @@ def accrual_gate(
             return _blocked(GateReason.SELF_EXCLUDED, f"in force at {at.isoformat()}")
         used.append(override)
 
-    if purpose == GatePurpose.CPA and kyc_required and kyc_current_status(player=player) != KycRecord.Status.PASSED:
+    if (
+        purpose == GatePurpose.CPA
+        and kyc_required
+        and kyc_current_status(player=player) != KycRecord.Status.PASSED
+    ):
         return _blocked(GateReason.KYC_NOT_PASSED)
 
     for override in used:

@@ -21,7 +21,11 @@ class Jurisdiction(models.Model):
 
     class Meta:
         ordering = ["code"]
-        constraints = [models.CheckConstraint(condition=Q(code__regex=r"^[A-Z]{2}$"), name="jurisdiction_code_alpha2")]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(code__regex=r"^[A-Z]{2}$"), name="jurisdiction_code_alpha2"
+            )
+        ]
 
     def __str__(self) -> str:
         return f"{self.code} - {self.name}"
@@ -32,14 +36,22 @@ class BrandLicence(TimeStampedModel):
 
     brand = models.CharField(max_length=100)
     country = models.ForeignKey(
-        Jurisdiction, to_field="code", db_column="country", on_delete=models.PROTECT, related_name="licences"
+        Jurisdiction,
+        to_field="code",
+        db_column="country",
+        on_delete=models.PROTECT,
+        related_name="licences",
     )
     is_active = models.BooleanField(default=True)
     note = models.CharField(max_length=255, blank=True, help_text="Licence number or regulator.")
 
     class Meta:
         ordering = ["brand", "country"]
-        constraints = [models.UniqueConstraint(fields=["brand", "country"], name="brandlicence_unique_brand_country")]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["brand", "country"], name="brandlicence_unique_brand_country"
+            )
+        ]
 
     def __str__(self) -> str:
         return f"{self.brand} in {self.country_id}"
@@ -56,18 +68,27 @@ class LicenceWithdrawal(models.Model):
     brand = models.CharField(max_length=100)
     country = models.CharField(max_length=2, help_text="ISO 3166-1 alpha-2.")
     starts_at = models.DateTimeField()
-    ended_at = models.DateTimeField(null=True, blank=True, help_text="When the licence was granted again.")
+    ended_at = models.DateTimeField(
+        null=True, blank=True, help_text="When the licence was granted again."
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
         ordering = ["brand", "country", "-starts_at"]
         constraints = [
-            models.UniqueConstraint(fields=["brand", "country"], condition=Q(ended_at__isnull=True),
-                                    name="licencewithdrawal_one_open"),
-            models.CheckConstraint(condition=Q(ended_at__isnull=True) | Q(ended_at__gte=F("starts_at")),
-                                   name="licencewithdrawal_ends_after_start"),
+            models.UniqueConstraint(
+                fields=["brand", "country"],
+                condition=Q(ended_at__isnull=True),
+                name="licencewithdrawal_one_open",
+            ),
+            models.CheckConstraint(
+                condition=Q(ended_at__isnull=True) | Q(ended_at__gte=F("starts_at")),
+                name="licencewithdrawal_ends_after_start",
+            ),
         ]
-        indexes = [models.Index(fields=["brand", "country", "starts_at"], name="licencewithdrawal_idx")]
+        indexes = [
+            models.Index(fields=["brand", "country", "starts_at"], name="licencewithdrawal_idx")
+        ]
 
     def __str__(self) -> str:
         return f"{self.brand} in {self.country} withdrawn from {self.starts_at:%Y-%m-%d}"
@@ -86,7 +107,9 @@ class KycRecord(models.Model):
         PASSED = "passed", "Passed"
         FAILED = "failed", "Failed"
 
-    player = models.ForeignKey("players.Player", on_delete=models.PROTECT, related_name="kyc_records")
+    player = models.ForeignKey(
+        "players.Player", on_delete=models.PROTECT, related_name="kyc_records"
+    )
     status = models.CharField(max_length=20, choices=Status.choices)
     updated_at = models.DateTimeField(help_text="When the source says the status changed.")
     source = models.CharField(max_length=100, help_text="System or person that reported it.")
@@ -97,7 +120,9 @@ class KycRecord(models.Model):
         ordering = ["-updated_at", "-id"]
         verbose_name = "KYC record"
         constraints = [
-            models.CheckConstraint(condition=Q(status__in=["pending", "passed", "failed"]), name="kyc_status_valid"),
+            models.CheckConstraint(
+                condition=Q(status__in=["pending", "passed", "failed"]), name="kyc_status_valid"
+            ),
             models.UniqueConstraint(
                 fields=["player"], condition=Q(is_current=True), name="kyc_one_current_per_player"
             ),
@@ -106,7 +131,11 @@ class KycRecord(models.Model):
                 fields=["player", "source", "status", "updated_at"], name="kyc_report_unique"
             ),
         ]
-        indexes = [models.Index(fields=["status"], condition=Q(is_current=True), name="kyc_current_status_idx")]
+        indexes = [
+            models.Index(
+                fields=["status"], condition=Q(is_current=True), name="kyc_current_status_idx"
+            )
+        ]
 
     def __str__(self) -> str:
         return f"KYC {self.status} for player #{self.player_id} at {self.updated_at:%Y-%m-%d %H:%M}"
@@ -119,10 +148,14 @@ class SelfExclusion(models.Model):
     indefinite) and `ended_at` (when it was actually ended).
     """
 
-    player = models.ForeignKey("players.Player", on_delete=models.PROTECT, related_name="self_exclusions")
+    player = models.ForeignKey(
+        "players.Player", on_delete=models.PROTECT, related_name="self_exclusions"
+    )
     scheme = models.CharField(max_length=64, default="operator")
     starts_at = models.DateTimeField()
-    ends_at = models.DateTimeField(null=True, blank=True, help_text="Planned end; empty = indefinite.")
+    ends_at = models.DateTimeField(
+        null=True, blank=True, help_text="Planned end; empty = indefinite."
+    )
     ended_at = models.DateTimeField(null=True, blank=True, help_text="When it was actually ended.")
     source = models.CharField(max_length=100)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -130,9 +163,12 @@ class SelfExclusion(models.Model):
     class Meta:
         ordering = ["-starts_at", "-id"]
         constraints = [
-            models.UniqueConstraint(fields=["player", "scheme", "starts_at"], name="selfexclusion_unique_start"),
+            models.UniqueConstraint(
+                fields=["player", "scheme", "starts_at"], name="selfexclusion_unique_start"
+            ),
             models.CheckConstraint(
-                condition=Q(ends_at__isnull=True) | Q(ends_at__gt=F("starts_at")), name="selfexclusion_ends_after_start"
+                condition=Q(ends_at__isnull=True) | Q(ends_at__gt=F("starts_at")),
+                name="selfexclusion_ends_after_start",
             ),
             models.CheckConstraint(
                 condition=Q(ended_at__isnull=True) | Q(ended_at__gte=F("starts_at")),
@@ -148,7 +184,11 @@ class SelfExclusion(models.Model):
 class ExclusionOverrideQuerySet(models.QuerySet):
     def active(self, *, at):
         """Overrides in force at `at`: started, not revoked by then, not expired."""
-        return self.filter(Q(starts_at__lte=at), Q(expires_at__gt=at), Q(revoked_at__isnull=True) | Q(revoked_at__gt=at))
+        return self.filter(
+            Q(starts_at__lte=at),
+            Q(expires_at__gt=at),
+            Q(revoked_at__isnull=True) | Q(revoked_at__gt=at),
+        )
 
 
 class ExclusionOverride(models.Model):
@@ -162,12 +202,16 @@ class ExclusionOverride(models.Model):
         EXCLUSION = "exclusion", "Self-exclusion"
         GEO = "geo", "Geo (unlicensed jurisdiction)"
 
-    player = models.ForeignKey("players.Player", on_delete=models.PROTECT, related_name="exclusion_overrides")
+    player = models.ForeignKey(
+        "players.Player", on_delete=models.PROTECT, related_name="exclusion_overrides"
+    )
     kind = models.CharField(max_length=10, choices=Kind.choices)
     reason = models.TextField()
     starts_at = models.DateTimeField()
     expires_at = models.DateTimeField()
-    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     revoked_at = models.DateTimeField(null=True, blank=True)
     revoked_by = models.ForeignKey(
@@ -180,15 +224,22 @@ class ExclusionOverride(models.Model):
     class Meta:
         ordering = ["-created_at", "-id"]
         constraints = [
-            models.CheckConstraint(condition=Q(kind__in=["exclusion", "geo"]), name="override_kind_valid"),
-            models.CheckConstraint(condition=Q(expires_at__gt=F("starts_at")), name="override_expires_after_start"),
+            models.CheckConstraint(
+                condition=Q(kind__in=["exclusion", "geo"]), name="override_kind_valid"
+            ),
+            models.CheckConstraint(
+                condition=Q(expires_at__gt=F("starts_at")), name="override_expires_after_start"
+            ),
             models.CheckConstraint(condition=~Q(reason=""), name="override_has_reason"),
             models.CheckConstraint(
-                condition=Q(revoked_at__isnull=True) | (Q(revoked_by__isnull=False) & ~Q(revoke_reason="")),
+                condition=Q(revoked_at__isnull=True)
+                | (Q(revoked_by__isnull=False) & ~Q(revoke_reason="")),
                 name="override_revocation_complete",
             ),
         ]
-        indexes = [models.Index(fields=["player", "kind", "expires_at"], name="override_player_kind_idx")]
+        indexes = [
+            models.Index(fields=["player", "kind", "expires_at"], name="override_player_kind_idx")
+        ]
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} override for player #{self.player_id} until {self.expires_at:%Y-%m-%d}"

@@ -52,10 +52,18 @@ from apps.players.models import Deposit, Player, Purchase, RevenueReport, Trade
 
 MONEY = DecimalField(max_digits=20, decimal_places=8)
 ZERO = Value(Decimal(0), output_field=MONEY)
-DEPOSIT_BANDS = {"0": (None, Decimal("0.01")), "1-100": (Decimal("0.01"), Decimal(100)),
-                 "100-1000": (Decimal(100), Decimal(1000)), "1000+": (Decimal(1000), None)}
-NGR_BANDS = {"negative": (None, Decimal(0)), "0-500": (Decimal(0), Decimal(500)),
-             "500-5000": (Decimal(500), Decimal(5000)), "5000+": (Decimal(5000), None)}
+DEPOSIT_BANDS = {
+    "0": (None, Decimal("0.01")),
+    "1-100": (Decimal("0.01"), Decimal(100)),
+    "100-1000": (Decimal(100), Decimal(1000)),
+    "1000+": (Decimal(1000), None),
+}
+NGR_BANDS = {
+    "negative": (None, Decimal(0)),
+    "0-500": (Decimal(0), Decimal(500)),
+    "500-5000": (Decimal(500), Decimal(5000)),
+    "5000+": (Decimal(5000), None),
+}
 
 
 MAX_DORMANT_DAYS = 36_500
@@ -75,33 +83,58 @@ def churn_days() -> int:
 
 
 def _per_player(queryset, aggregate):
-    return Subquery(queryset.filter(player=OuterRef("pk")).order_by().values("player").annotate(v=aggregate).values("v"))
+    return Subquery(
+        queryset.filter(player=OuterRef("pk"))
+        .order_by()
+        .values("player")
+        .annotate(v=aggregate)
+        .values("v")
+    )
 
 
 def with_retention_figures(queryset: QuerySet, *, now: dt.datetime | None = None) -> QuerySet:
     """Annotate first/last deposit, lifetime deposits, NGR, current KYC status and 'excluded now'."""
     now = now or timezone.now()
-    ngr = (F("stakes") - F("winnings") - F("bonuses") - F("jackpot_contributions") - F("taxes") - F("payment_fees")
-           - F("adjustments"))
+    ngr = (
+        F("stakes")
+        - F("winnings")
+        - F("bonuses")
+        - F("jackpot_contributions")
+        - F("taxes")
+        - F("payment_fees")
+        - F("adjustments")
+    )
     first_deposit = Deposit.objects.filter(player=OuterRef("pk")).order_by("occurred_at", "pk")
     return queryset.annotate(
         currency=Subquery(first_deposit.values("currency")[:1], output_field=CharField()),
         last_activity_at=Greatest(
             _per_player(Deposit.objects.all(), Max("occurred_at")),
-            Cast(_per_player(RevenueReport.objects.filter(is_current=True), Max("date")), DateTimeField()),
+            Cast(
+                _per_player(RevenueReport.objects.filter(is_current=True), Max("date")),
+                DateTimeField(),
+            ),
             _per_player(Trade.objects.all(), Max("closed_at")),
             _per_player(Purchase.objects.all(), Max("purchased_at")),
         ),
         first_deposit_at=_per_player(Deposit.objects.all(), Min("occurred_at")),
         last_deposit_at=_per_player(Deposit.objects.all(), Max("occurred_at")),
-        lifetime_deposits=Coalesce(_per_player(Deposit.objects.all(), Sum("amount")), ZERO, output_field=MONEY),
-        ngr=Coalesce(_per_player(RevenueReport.objects.filter(is_current=True), Sum(ngr)), ZERO, output_field=MONEY),
+        lifetime_deposits=Coalesce(
+            _per_player(Deposit.objects.all(), Sum("amount")), ZERO, output_field=MONEY
+        ),
+        ngr=Coalesce(
+            _per_player(RevenueReport.objects.filter(is_current=True), Sum(ngr)),
+            ZERO,
+            output_field=MONEY,
+        ),
         kyc_status=Subquery(
-            KycRecord.objects.filter(player=OuterRef("pk"), is_current=True).order_by("-updated_at").values("status")[:1]
+            KycRecord.objects.filter(player=OuterRef("pk"), is_current=True)
+            .order_by("-updated_at")
+            .values("status")[:1]
         ),
         is_excluded=Exists(
-            SelfExclusion.objects.filter(player=OuterRef("pk"), starts_at__lte=now, ended_at__isnull=True)
-            .filter(Q(ends_at__isnull=True) | Q(ends_at__gt=now))
+            SelfExclusion.objects.filter(
+                player=OuterRef("pk"), starts_at__lte=now, ended_at__isnull=True
+            ).filter(Q(ends_at__isnull=True) | Q(ends_at__gt=now))
         ),
     )
 
@@ -118,7 +151,9 @@ def _band(queryset, field: str, bands: dict, value: str):
 class AsciiDecimalField(forms.DecimalField):
     def to_python(self, value):
         if isinstance(value, str) and value.strip() and not ASCII_AMOUNT.fullmatch(value.strip()):
-            raise forms.ValidationError("Give a decimal amount in ASCII digits, e.g. 100 or -25.50.")
+            raise forms.ValidationError(
+                "Give a decimal amount in ASCII digits, e.g. 100 or -25.50."
+            )
         return super().to_python(value)
 
 
@@ -142,7 +177,8 @@ def identifier_query(value: str) -> Q:
     # The mapping model through the relation: mappings sits above this app (import-linter).
     mappings = Player._meta.get_field("identifier_mappings").related_model.objects
     query = Q(tracking_token=value) | Q(
-        Exists(mappings.filter(player=OuterRef("pk"), external_id=value, retired_at__isnull=True)))
+        Exists(mappings.filter(player=OuterRef("pk"), external_id=value, retired_at__isnull=True))
+    )
     if value.isascii() and value.isdigit() and len(value) < 19:
         query |= Q(pk=int(value))
     return query
@@ -152,71 +188,152 @@ class RetentionPlayerFilter(PlayerFilter):
     """PlayerFilter plus the retention filters. Needs a queryset from `with_retention_figures`."""
 
     origin = django_filters.ChoiceFilter(
-        choices=[("referred", "Referred by an affiliate"), ("organic", "Organic")], method="filter_origin",
-        help_text="referred: attributed to an affiliate; organic: everyone else.")
+        choices=[("referred", "Referred by an affiliate"), ("organic", "Organic")],
+        method="filter_origin",
+        help_text="referred: attributed to an affiliate; organic: everyone else.",
+    )
     campaign = IntegerFilter(field_name="campaign_id", help_text="Campaign id.")
-    kyc = django_filters.ChoiceFilter(choices=[*KycRecord.Status.choices, ("none", "No KYC")], method="filter_kyc",
-                                      help_text="Current KYC status; none: no KYC record.")
+    kyc = django_filters.ChoiceFilter(
+        choices=[*KycRecord.Status.choices, ("none", "No KYC")],
+        method="filter_kyc",
+        help_text="Current KYC status; none: no KYC record.",
+    )
     # "true"/"false" only: django-filter's BooleanFilter reads any other word as "no filter".
-    excluded = django_filters.ChoiceFilter(choices=[("true", "Yes"), ("false", "No")], method="filter_excluded",
-                                           help_text="Self-excluded now.")
-    first_deposit_after = IsoDateTimeFilter(field_name="first_deposit_at", lookup_expr="gte",
-                                            help_text="First deposit at or after this ISO 8601 time.")
-    first_deposit_before = IsoDateTimeFilter(field_name="first_deposit_at", lookup_expr="lt",
-                                             help_text="First deposit before this ISO 8601 time.")
-    last_deposit_after = IsoDateTimeFilter(field_name="last_deposit_at", lookup_expr="gte",
-                                           help_text="Last deposit at or after this ISO 8601 time.")
-    last_deposit_before = IsoDateTimeFilter(field_name="last_deposit_at", lookup_expr="lt",
-                                            help_text="Last deposit before this ISO 8601 time.")
+    excluded = django_filters.ChoiceFilter(
+        choices=[("true", "Yes"), ("false", "No")],
+        method="filter_excluded",
+        help_text="Self-excluded now.",
+    )
+    first_deposit_after = IsoDateTimeFilter(
+        field_name="first_deposit_at",
+        lookup_expr="gte",
+        help_text="First deposit at or after this ISO 8601 time.",
+    )
+    first_deposit_before = IsoDateTimeFilter(
+        field_name="first_deposit_at",
+        lookup_expr="lt",
+        help_text="First deposit before this ISO 8601 time.",
+    )
+    last_deposit_after = IsoDateTimeFilter(
+        field_name="last_deposit_at",
+        lookup_expr="gte",
+        help_text="Last deposit at or after this ISO 8601 time.",
+    )
+    last_deposit_before = IsoDateTimeFilter(
+        field_name="last_deposit_at",
+        lookup_expr="lt",
+        help_text="Last deposit before this ISO 8601 time.",
+    )
     dormant_days = DaysFilter(
-        method="filter_dormant", help_text="Depositors whose last deposit is at least this many days old.")
-    deposits_band = django_filters.ChoiceFilter(choices=[(k, k) for k in DEPOSIT_BANDS], method="filter_deposits",
-                                                help_text="Lifetime deposits, in the player's currency.")
-    ngr_band = django_filters.ChoiceFilter(choices=[(k, k) for k in NGR_BANDS], method="filter_ngr",
-                                           help_text="Lifetime NGR, in the player's currency.")
+        method="filter_dormant",
+        help_text="Depositors whose last deposit is at least this many days old.",
+    )
+    deposits_band = django_filters.ChoiceFilter(
+        choices=[(k, k) for k in DEPOSIT_BANDS],
+        method="filter_deposits",
+        help_text="Lifetime deposits, in the player's currency.",
+    )
+    ngr_band = django_filters.ChoiceFilter(
+        choices=[(k, k) for k in NGR_BANDS],
+        method="filter_ngr",
+        help_text="Lifetime NGR, in the player's currency.",
+    )
     last_activity_after = IsoDateTimeFilter(
-        field_name="last_activity_at", lookup_expr="gte",
-        help_text="Last activity (deposit, revenue day, trade or purchase) at or after this ISO 8601 time.")
-    last_activity_before = IsoDateTimeFilter(field_name="last_activity_at", lookup_expr="lt",
-                                             help_text="Last activity before this ISO 8601 time.")
-    deposits_min = AmountFilter(field_name="lifetime_deposits", lookup_expr="gte",
-                                help_text="Lifetime deposits at least this, in the player's currency.")
-    deposits_max = AmountFilter(field_name="lifetime_deposits", lookup_expr="lte",
-                                help_text="Lifetime deposits at most this, in the player's currency.")
-    ngr_min = AmountFilter(field_name="ngr", lookup_expr="gte", help_text="Lifetime NGR at least this.")
-    ngr_max = AmountFilter(field_name="ngr", lookup_expr="lte", help_text="Lifetime NGR at most this.")
-    currency = TextFilter(method="filter_currency", help_text="The player's deposit currency (ISO 4217), e.g. EUR.")
-    sub_id = TextFilter(method="filter_sub_id", help_text="Any of the click's sub1..sub5 values, exactly.")
-    product = TextFilter(method="filter_product", help_text="Bought this product (prop firm purchases), exactly.")
+        field_name="last_activity_at",
+        lookup_expr="gte",
+        help_text="Last activity (deposit, revenue day, trade or purchase) at or after this ISO 8601 time.",
+    )
+    last_activity_before = IsoDateTimeFilter(
+        field_name="last_activity_at",
+        lookup_expr="lt",
+        help_text="Last activity before this ISO 8601 time.",
+    )
+    deposits_min = AmountFilter(
+        field_name="lifetime_deposits",
+        lookup_expr="gte",
+        help_text="Lifetime deposits at least this, in the player's currency.",
+    )
+    deposits_max = AmountFilter(
+        field_name="lifetime_deposits",
+        lookup_expr="lte",
+        help_text="Lifetime deposits at most this, in the player's currency.",
+    )
+    ngr_min = AmountFilter(
+        field_name="ngr", lookup_expr="gte", help_text="Lifetime NGR at least this."
+    )
+    ngr_max = AmountFilter(
+        field_name="ngr", lookup_expr="lte", help_text="Lifetime NGR at most this."
+    )
+    currency = TextFilter(
+        method="filter_currency", help_text="The player's deposit currency (ISO 4217), e.g. EUR."
+    )
+    sub_id = TextFilter(
+        method="filter_sub_id", help_text="Any of the click's sub1..sub5 values, exactly."
+    )
+    product = TextFilter(
+        method="filter_product", help_text="Bought this product (prop firm purchases), exactly."
+    )
     identifier = TextFilter(
         method="filter_identifier",
-        help_text="Any identifier: the player id, a tracking token, or an id in any system (CRM id, MT5 login...).")
+        help_text="Any identifier: the player id, a tracking token, or an id in any system (CRM id, MT5 login...).",
+    )
 
     class Meta(PlayerFilter.Meta):
-        fields = [*PlayerFilter.Meta.fields, "origin", "campaign", "kyc", "excluded", "first_deposit_after",
-                  "first_deposit_before", "last_deposit_after", "last_deposit_before", "dormant_days",
-                  "deposits_band", "ngr_band", "last_activity_after", "last_activity_before", "deposits_min",
-                  "deposits_max", "ngr_min", "ngr_max", "currency", "sub_id", "product", "identifier"]
+        fields = [
+            *PlayerFilter.Meta.fields,
+            "origin",
+            "campaign",
+            "kyc",
+            "excluded",
+            "first_deposit_after",
+            "first_deposit_before",
+            "last_deposit_after",
+            "last_deposit_before",
+            "dormant_days",
+            "deposits_band",
+            "ngr_band",
+            "last_activity_after",
+            "last_activity_before",
+            "deposits_min",
+            "deposits_max",
+            "ngr_min",
+            "ngr_max",
+            "currency",
+            "sub_id",
+            "product",
+            "identifier",
+        ]
 
     def filter_currency(self, queryset, name, value):
         return queryset.filter(currency=value.upper())
 
     def filter_sub_id(self, queryset, name, value):
-        return queryset.filter(Q(sub1=value) | Q(sub2=value) | Q(sub3=value) | Q(sub4=value) | Q(sub5=value))
+        return queryset.filter(
+            Q(sub1=value) | Q(sub2=value) | Q(sub3=value) | Q(sub4=value) | Q(sub5=value)
+        )
 
     def filter_product(self, queryset, name, value):
-        return queryset.filter(Exists(Purchase.objects.filter(player=OuterRef("pk"), product=value)))
+        return queryset.filter(
+            Exists(Purchase.objects.filter(player=OuterRef("pk"), product=value))
+        )
 
     def filter_identifier(self, queryset, name, value):
         return queryset.filter(identifier_query(value))
 
     def filter_origin(self, queryset, name, value):
         status = Player.AttributionStatus.ATTRIBUTED
-        return queryset.filter(attribution_status=status) if value == "referred" else queryset.exclude(
-            attribution_status=status)
+        return (
+            queryset.filter(attribution_status=status)
+            if value == "referred"
+            else queryset.exclude(attribution_status=status)
+        )
 
     def filter_kyc(self, queryset, name, value):
-        return queryset.filter(kyc_status__isnull=True) if value == "none" else queryset.filter(kyc_status=value)
+        return (
+            queryset.filter(kyc_status__isnull=True)
+            if value == "none"
+            else queryset.filter(kyc_status=value)
+        )
 
     def filter_excluded(self, queryset, name, value):
         return queryset.filter(is_excluded=value == "true")
@@ -231,7 +348,9 @@ class RetentionPlayerFilter(PlayerFilter):
         return _band(queryset, "ngr", NGR_BANDS, value)
 
 
-def retention_player_list(*, filters: Mapping | None = None, queryset: QuerySet | None = None) -> QuerySet:
+def retention_player_list(
+    *, filters: Mapping | None = None, queryset: QuerySet | None = None
+) -> QuerySet:
     """Players with retention figures, narrowed by RetentionPlayerFilter (FilterError on bad values)."""
     base = with_retention_figures(Player.objects.all() if queryset is None else queryset)
     return filterset_apply(RetentionPlayerFilter, data=filters, queryset=base)
@@ -258,7 +377,9 @@ class CohortRow:
         return rate(self.reactivated, self.depositors)
 
 
-def cohorts(*, now: dt.datetime | None = None, days: int | None = None, since: dt.date | None = None) -> list[CohortRow]:
+def cohorts(
+    *, now: dt.datetime | None = None, days: int | None = None, since: dt.date | None = None
+) -> list[CohortRow]:
     """Churn and reactivation by registration month, per affiliate and organic.
 
     Among players who deposited: churned = no deposit in the last `days` (default
@@ -287,12 +408,17 @@ def cohorts(*, now: dt.datetime | None = None, days: int | None = None, since: d
         WHERE p.registered_at >= %(since)s
         GROUP BY 1, 2 ORDER BY 1, 2
     """  # noqa: S608 - table names are ours; values are parameters
-    params = {"gap": dt.timedelta(days=days), "cutoff": now - dt.timedelta(days=days),
-              "since": dt.datetime.combine(since, dt.time(), tzinfo=dt.UTC)}
+    params = {
+        "gap": dt.timedelta(days=days),
+        "cutoff": now - dt.timedelta(days=days),
+        "since": dt.datetime.combine(since, dt.time(), tzinfo=dt.UTC),
+    }
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         raw = cursor.fetchall()
-    names = dict(Affiliate.objects.filter(pk__in={r[1] for r in raw if r[1]}).values_list("pk", "name"))
+    names = dict(
+        Affiliate.objects.filter(pk__in={r[1] for r in raw if r[1]}).values_list("pk", "name")
+    )
     rows: dict[tuple, CohortRow] = {}
     for month, affiliate_id, players, depositors, churned, reactivated in raw:
         group = names.get(affiliate_id, "organic") if affiliate_id else "organic"

@@ -12,18 +12,26 @@ from apps.players.models import Player
 
 def brand_is_licensed(brand: str, country: str) -> bool:
     """Whether `brand` may take players from `country` (ISO alpha-2): an active licence exists."""
-    return BrandLicence.objects.filter(brand=brand, country_id=country.upper(), is_active=True).exists()
+    return BrandLicence.objects.filter(
+        brand=brand, country_id=country.upper(), is_active=True
+    ).exists()
 
 
 def brand_is_licensed_at(brand: str, country: str, at: datetime) -> bool:
     """Whether `brand` was licensed in `country` at `at`: it holds (or held) a licence there and
     no withdrawal of it covers `at`."""
     country = country.upper()
-    licence = BrandLicence.objects.filter(brand=brand, country_id=country).values_list("is_active", flat=True).first()
+    licence = (
+        BrandLicence.objects.filter(brand=brand, country_id=country)
+        .values_list("is_active", flat=True)
+        .first()
+    )
     if licence is None:
         return False
     withdrawals = LicenceWithdrawal.objects.filter(brand=brand, country=country)
-    if withdrawals.filter(Q(starts_at__lte=at), Q(ended_at__isnull=True) | Q(ended_at__gt=at)).exists():
+    if withdrawals.filter(
+        Q(starts_at__lte=at), Q(ended_at__isnull=True) | Q(ended_at__gt=at)
+    ).exists():
         return False
     # An inactive licence with no withdrawal on record was never granted.
     return licence or withdrawals.exists()
@@ -32,7 +40,9 @@ def brand_is_licensed_at(brand: str, country: str, at: datetime) -> bool:
 def kyc_current_status(*, player: Player) -> str | None:
     """The player's current KYC status (latest report wins), or None when nothing was reported."""
     return (
-        KycRecord.objects.filter(player=player, is_current=True).values_list("status", flat=True).first()
+        KycRecord.objects.filter(player=player, is_current=True)
+        .values_list("status", flat=True)
+        .first()
     )
 
 
@@ -54,6 +64,10 @@ def player_exclusion_from(*, player: Player, at: datetime) -> SelfExclusion | No
     every exclusion was over by then)."""
     return (
         SelfExclusion.objects.filter(player=player)
-        .filter(Q(ended_at__isnull=True) | Q(ended_at__gt=at), Q(ends_at__isnull=True) | Q(ends_at__gt=at))
-        .order_by("starts_at").first()
+        .filter(
+            Q(ended_at__isnull=True) | Q(ended_at__gt=at),
+            Q(ends_at__isnull=True) | Q(ends_at__gt=at),
+        )
+        .order_by("starts_at")
+        .first()
     )

@@ -41,7 +41,9 @@ def kyc_record_update(
     """Store one KYC report. The latest `occurred_at` wins the current state; an older report
     arriving late is kept as history but does not change it. The same report twice is one row."""
     if status not in KycRecord.Status.values:
-        raise ComplianceError(f"Unknown KYC status {status!r}; expected one of {', '.join(KycRecord.Status.values)}.")
+        raise ComplianceError(
+            f"Unknown KYC status {status!r}; expected one of {', '.join(KycRecord.Status.values)}."
+        )
     _require_aware(occurred_at, "occurred_at")
     with transaction.atomic():
         player_lock(player)
@@ -56,7 +58,11 @@ def kyc_record_update(
             current.is_current = False
             current.save(update_fields=["is_current"])
         record = KycRecord.objects.create(
-            player=player, status=status, updated_at=occurred_at, source=source, is_current=becomes_current
+            player=player,
+            status=status,
+            updated_at=occurred_at,
+            source=source,
+            is_current=becomes_current,
         )
         audit_record(
             action="kyc.updated" if becomes_current else "kyc.late_report_stored",
@@ -64,7 +70,11 @@ def kyc_record_update(
             actor=acting_user,
             actor_label=source,
             before={"status": current.status} if current else None,
-            after={"status": status, "updated_at": occurred_at.isoformat(), "is_current": becomes_current},
+            after={
+                "status": status,
+                "updated_at": occurred_at.isoformat(),
+                "is_current": becomes_current,
+            },
         )
     return record
 
@@ -88,11 +98,17 @@ def self_exclusion_start(
     with transaction.atomic():
         player_lock(player)
         exclusion, created = SelfExclusion.objects.get_or_create(
-            player=player, scheme=scheme, starts_at=starts_at, defaults={"ends_at": ends_at, "source": source}
+            player=player,
+            scheme=scheme,
+            starts_at=starts_at,
+            defaults={"ends_at": ends_at, "source": source},
         )
         if created:
             audit_record(
-                action="self_exclusion.started", instance=exclusion, actor=acting_user, actor_label=source,
+                action="self_exclusion.started",
+                instance=exclusion,
+                actor=acting_user,
+                actor_label=source,
                 after=snapshot(exclusion, ["scheme", "starts_at", "ends_at", "source"]),
             )
     return exclusion
@@ -122,15 +138,26 @@ def self_exclusion_end(
             exclusion.ended_at = ended_at
             exclusion.save(update_fields=["ended_at"])
             audit_record(
-                action="self_exclusion.ended", instance=exclusion, actor=acting_user, actor_label=source,
-                before={"ended_at": None}, after={"ended_at": ended_at.isoformat()}, reason=reason,
+                action="self_exclusion.ended",
+                instance=exclusion,
+                actor=acting_user,
+                actor_label=source,
+                before={"ended_at": None},
+                after={"ended_at": ended_at.isoformat()},
+                reason=reason,
             )
             ended.append(exclusion)
     return ended
 
 
 def brand_licence_set(
-    *, brand: str, country: str, is_active: bool, note: str = "", acting_user=None, at: datetime | None = None
+    *,
+    brand: str,
+    country: str,
+    is_active: bool,
+    note: str = "",
+    acting_user=None,
+    at: datetime | None = None,
 ) -> BrandLicence:
     """Grant, withdraw or annotate a brand's licence in a country (one row per pair).
 
@@ -143,19 +170,27 @@ def brand_licence_set(
     with transaction.atomic():
         if not Jurisdiction.objects.filter(code=country).exists():
             raise ComplianceError(f"Unknown jurisdiction {country!r}; add it first.")
-        licence = BrandLicence.objects.select_for_update().filter(brand=brand, country_id=country).first()
+        licence = (
+            BrandLicence.objects.select_for_update().filter(brand=brand, country_id=country).first()
+        )
         before = snapshot(licence, ["is_active", "note"]) if licence else None
         was_active = licence.is_active if licence else None
         licence, _ = BrandLicence.objects.update_or_create(
             brand=brand, country_id=country, defaults={"is_active": is_active, "note": note}
         )
         if was_active is not None and was_active and not is_active:
-            LicenceWithdrawal.objects.get_or_create(brand=brand, country=country, ended_at=None,
-                                                    defaults={"starts_at": at})
+            LicenceWithdrawal.objects.get_or_create(
+                brand=brand, country=country, ended_at=None, defaults={"starts_at": at}
+            )
         elif is_active and not was_active:
-            LicenceWithdrawal.objects.filter(brand=brand, country=country, ended_at__isnull=True).update(ended_at=at)
+            LicenceWithdrawal.objects.filter(
+                brand=brand, country=country, ended_at__isnull=True
+            ).update(ended_at=at)
         audit_record(
-            action="brand_licence.set", instance=licence, actor=acting_user, before=before,
+            action="brand_licence.set",
+            instance=licence,
+            actor=acting_user,
+            before=before,
             after=snapshot(licence, ["is_active", "note"]),
         )
     return licence
@@ -186,17 +221,26 @@ def exclusion_override_create(
     with transaction.atomic():
         player_lock(player)
         override = ExclusionOverride.objects.create(
-            player=player, kind=kind, reason=reason.strip(), starts_at=starts_at, expires_at=expires_at,
+            player=player,
+            kind=kind,
+            reason=reason.strip(),
+            starts_at=starts_at,
+            expires_at=expires_at,
             created_by=acting_user,
         )
         audit_record(
-            action="exclusion_override.created", instance=override, actor=acting_user,
-            after=snapshot(override, ["player", "kind", "starts_at", "expires_at"]), reason=override.reason,
+            action="exclusion_override.created",
+            instance=override,
+            actor=acting_user,
+            after=snapshot(override, ["player", "kind", "starts_at", "expires_at"]),
+            reason=override.reason,
         )
     return override
 
 
-def exclusion_override_revoke(*, override: ExclusionOverride, reason: str, acting_user) -> ExclusionOverride:
+def exclusion_override_revoke(
+    *, override: ExclusionOverride, reason: str, acting_user
+) -> ExclusionOverride:
     """End an override early (audited). Revoking twice changes nothing."""
     if not reason or not reason.strip():
         raise ComplianceError("Revoking an override needs a reason.")
@@ -204,10 +248,18 @@ def exclusion_override_revoke(*, override: ExclusionOverride, reason: str, actin
         locked = ExclusionOverride.objects.select_for_update().get(pk=override.pk)
         if locked.revoked_at is not None:
             return locked
-        locked.revoked_at, locked.revoked_by, locked.revoke_reason = timezone.now(), acting_user, reason.strip()
+        locked.revoked_at, locked.revoked_by, locked.revoke_reason = (
+            timezone.now(),
+            acting_user,
+            reason.strip(),
+        )
         locked.save(update_fields=["revoked_at", "revoked_by", "revoke_reason"])
         audit_record(
-            action="exclusion_override.revoked", instance=locked, actor=acting_user,
-            before={"revoked_at": None}, after={"revoked_at": locked.revoked_at.isoformat()}, reason=locked.revoke_reason,
+            action="exclusion_override.revoked",
+            instance=locked,
+            actor=acting_user,
+            before={"revoked_at": None},
+            after={"revoked_at": locked.revoked_at.isoformat()},
+            reason=locked.revoke_reason,
         )
     return locked

@@ -56,7 +56,9 @@ def validate_networks(values: Iterable[str]) -> None:
             invalid.append(str(value))
     if invalid:
         raise ValidationError(
-            "Not an IP address or CIDR network: %(entries)s.", params={"entries": ", ".join(invalid)}, code="invalid"
+            "Not an IP address or CIDR network: %(entries)s.",
+            params={"entries": ", ".join(invalid)},
+            code="invalid",
         )
 
 
@@ -70,7 +72,9 @@ def client_address(request) -> IPAddress | None:
     proxies = trusted_proxies()
     if peer is None or not address_allowed(peer, proxies):
         return peer
-    forwarded = [part for part in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",") if part.strip()]
+    forwarded = [
+        part for part in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",") if part.strip()
+    ]
     for hop in reversed(forwarded):
         address = parse_address(hop)
         if address is None:

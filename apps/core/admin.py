@@ -23,8 +23,19 @@ class AuditLogResource(SafeExportResource):
 
     class Meta:
         model = AuditLog
-        fields = ("id", "created_at", "actor", "actor_label", "action", "object_type", "object_id", "object_repr",
-                  "before", "after", "reason")
+        fields = (
+            "id",
+            "created_at",
+            "actor",
+            "actor_label",
+            "action",
+            "object_type",
+            "object_id",
+            "object_repr",
+            "before",
+            "after",
+            "reason",
+        )
         export_order = fields
 
     def dehydrate_before(self, row):
@@ -57,7 +68,9 @@ def _brief(value, limit: int = 60) -> str:
     if isinstance(value, str) and _DECIMAL.match(value):
         whole, _, fraction = value.partition(".")
         value = f"{whole}.{fraction.rstrip('0').ljust(2, '0')}"
-    text = value if isinstance(value, str) else json.dumps(value, default=str, separators=(",", ":"))
+    text = (
+        value if isinstance(value, str) else json.dumps(value, default=str, separators=(",", ":"))
+    )
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
@@ -65,7 +78,16 @@ def _brief(value, limit: int = 60) -> str:
 class AuditLogAdmin(ExportMixin, admin.ModelAdmin):
     resource_classes = [AuditLogResource]
     formats = [CSV, JSON]
-    list_display = ("created_at", "action", "object_link", "object_repr", "changes", "actor", "actor_label", "reason")
+    list_display = (
+        "created_at",
+        "action",
+        "object_link",
+        "object_repr",
+        "changes",
+        "actor",
+        "actor_label",
+        "reason",
+    )
     list_filter = ("object_type", ObjectIdFilter, "action", "created_at")
     search_fields = ("=object_id", "object_repr", "reason", "actor__username", "actor_label")
     list_select_related = ("actor",)
@@ -75,8 +97,14 @@ class AuditLogAdmin(ExportMixin, admin.ModelAdmin):
     @admin.display(description="object", ordering="object_type")
     def object_link(self, obj):
         url = reverse("admin:core_auditlog_changelist")
-        return format_html('<a href="{}?object_type={}&object_id={}" title="This object\'s whole history">{} #{}</a>',
-                           url, obj.object_type, obj.object_id, obj.object_type, obj.object_id)
+        return format_html(
+            '<a href="{}?object_type={}&object_id={}" title="This object\'s whole history">{} #{}</a>',
+            url,
+            obj.object_type,
+            obj.object_id,
+            obj.object_type,
+            obj.object_id,
+        )
 
     @admin.display(description="before → after")
     def changes(self, obj):
@@ -85,8 +113,14 @@ class AuditLogAdmin(ExportMixin, admin.ModelAdmin):
         if not (isinstance(before, dict) and isinstance(after, dict)):
             return "—"
         keys = [k for k in sorted(set(before) | set(after)) if before.get(k) != after.get(k)]
-        parts = [f"{k}: {_brief(before.get(k, '—'))} → {_brief(after.get(k, '—'))}" for k in keys[:6]]
-        return "; ".join(parts) + (f" … (+{len(keys) - 6})" if len(keys) > 6 else "") if parts else "no change"
+        parts = [
+            f"{k}: {_brief(before.get(k, '—'))} → {_brief(after.get(k, '—'))}" for k in keys[:6]
+        ]
+        return (
+            "; ".join(parts) + (f" … (+{len(keys) - 6})" if len(keys) > 6 else "")
+            if parts
+            else "no change"
+        )
 
     def has_add_permission(self, request):
         return False
@@ -103,7 +137,11 @@ class ApiKeyExpiryFilter(admin.SimpleListFilter):
     parameter_name = "expiry"
 
     def lookups(self, request, model_admin):
-        return [("expired", "Expired"), ("soon", "Expires within 30 days"), ("never", "Never expires")]
+        return [
+            ("expired", "Expired"),
+            ("soon", "Expires within 30 days"),
+            ("never", "Never expires"),
+        ]
 
     def queryset(self, request, queryset):
         now = timezone.now()
@@ -132,15 +170,42 @@ class ApiKeyAdmin(AuditedAdminMixin, admin.ModelAdmin):
     """Keys are issued with `manage.py apikey_create`, which shows the plaintext once; here they
     are listed, limited (expiry, allowed addresses; audited) and revoked."""
 
-    list_display = ("name", "prefix", "scope_list", "is_active", "expires_at", "last_used_at", "last_used_ip",
-                    "created_by", "created_at")
+    list_display = (
+        "name",
+        "prefix",
+        "scope_list",
+        "is_active",
+        "expires_at",
+        "last_used_at",
+        "last_used_ip",
+        "created_by",
+        "created_at",
+    )
     list_filter = ("is_active", ApiKeyExpiryFilter, ApiKeyScopeFilter, "created_at")
     search_fields = ("name", "=prefix", "created_by__username", "=last_used_ip")
     list_select_related = ("created_by",)
-    fields = ("name", "prefix", "scopes", "is_active", "expires_at", "allowed_ips", "last_used_at", "last_used_ip",
-              "created_at", "created_by")
-    readonly_fields = ("name", "prefix", "scopes", "is_active", "last_used_at", "last_used_ip", "created_at",
-                       "created_by")
+    fields = (
+        "name",
+        "prefix",
+        "scopes",
+        "is_active",
+        "expires_at",
+        "allowed_ips",
+        "last_used_at",
+        "last_used_ip",
+        "created_at",
+        "created_by",
+    )
+    readonly_fields = (
+        "name",
+        "prefix",
+        "scopes",
+        "is_active",
+        "last_used_at",
+        "last_used_ip",
+        "created_at",
+        "created_by",
+    )
     actions = ("revoke_keys",)
 
     @admin.display(description="scopes")

@@ -41,4 +41,9 @@ class AuditedAdminMixin:
             audit_change(instance=obj, before=stored.get(obj.pk), actor=request.user)
         for obj in formset.deleted_objects:
             obj.pk = obj.pk or deleted_pks.get(id(obj))
-            audit_change(instance=obj, before=stored.get(obj.pk) or snapshot(obj), deleted=True, actor=request.user)
+            audit_change(
+                instance=obj,
+                before=stored.get(obj.pk) or snapshot(obj),
+                deleted=True,
+                actor=request.user,
+            )

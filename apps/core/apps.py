@@ -13,6 +13,8 @@ class CoreConfig(AppConfig):
         from apps.core.db import connections_note_used, connections_skip_fresh_health_checks
 
         # Connected after django.db's close_old_connections, so they run after it.
-        request_started.connect(connections_skip_fresh_health_checks, dispatch_uid="core.fresh_connections")
+        request_started.connect(
+            connections_skip_fresh_health_checks, dispatch_uid="core.fresh_connections"
+        )
         request_finished.connect(connections_note_used, dispatch_uid="core.fresh_connections")
         checks.register(check_address_allow_lists)

@@ -90,29 +90,49 @@ def audit_change(
         return None
     verb = "deleted" if deleted else ("created" if before is None else "changed")
     return audit_record(
-        action=action or f"{instance._meta.model_name}.{verb}", instance=instance, actor=actor,
-        actor_label=actor_label or ("" if actor is not None else "system"), before=old, after=new, reason=reason,
+        action=action or f"{instance._meta.model_name}.{verb}",
+        instance=instance,
+        actor=actor,
+        actor_label=actor_label or ("" if actor is not None else "system"),
+        before=old,
+        after=new,
+        reason=reason,
     )
 
 
-def audited_save(instance: models.Model, *, actor=None, actor_label: str = "", reason: str = "",
-                 action: str = "") -> models.Model:
+def audited_save(
+    instance: models.Model, *, actor=None, actor_label: str = "", reason: str = "", action: str = ""
+) -> models.Model:
     """Save `instance` and audit its before/after values in one transaction: the one write path
     for configuration that moves money (plans, rates, instruments, jurisdictions, alert rules...)
     when it is written by a service or a command rather than the admin."""
     with transaction.atomic():
         before = stored_values(instance)
         instance.save()
-        audit_change(instance=instance, before=before, actor=actor, actor_label=actor_label, reason=reason,
-                     action=action)
+        audit_change(
+            instance=instance,
+            before=before,
+            actor=actor,
+            actor_label=actor_label,
+            reason=reason,
+            action=action,
+        )
     return instance
 
 
-def audited_delete(instance: models.Model, *, actor=None, actor_label: str = "", reason: str = "") -> None:
+def audited_delete(
+    instance: models.Model, *, actor=None, actor_label: str = "", reason: str = ""
+) -> None:
     with transaction.atomic():
         before = snapshot(instance)
         pk = instance.pk
         instance.delete()
         instance.pk = pk
-        audit_change(instance=instance, before=before, deleted=True, actor=actor, actor_label=actor_label,
-                     reason=reason)
+        audit_change(
+            instance=instance,
+            before=before,
+            deleted=True,
+            actor=actor,
+            actor_label=actor_label,
+            reason=reason,
+        )

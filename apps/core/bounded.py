@@ -74,7 +74,9 @@ def _within_bounds(value: Any, max_depth: int) -> bool:
     return True
 
 
-def json_violations(value: Any, *, prefix: str = "", max_depth: int = MAX_JSON_DEPTH) -> dict[str, list[str]]:
+def json_violations(
+    value: Any, *, prefix: str = "", max_depth: int = MAX_JSON_DEPTH
+) -> dict[str, list[str]]:
     """{"data.a.b": [message]} for every place `value` nests too deep or holds a NUL (at most
     20 places); {} when it is within bounds. Iterative: safe on any depth."""
     if _within_bounds(value, max_depth):
@@ -180,7 +182,9 @@ class BoundedJSONField(models.JSONField):
         try:
             return super().from_db_value(value, expression, connection)
         except RecursionError:
-            return {UNREADABLE_KEY: f"Stored JSON nested too deeply to read ({len(value)} characters)."}
+            return {
+                UNREADABLE_KEY: f"Stored JSON nested too deeply to read ({len(value)} characters)."
+            }
 
     def deconstruct(self):
         name, _path, args, kwargs = super().deconstruct()

@@ -19,7 +19,10 @@ def check_address_allow_lists(app_configs=None, **kwargs) -> list[Error]:
                 parse_network(entry)
             except ValueError:
                 errors.append(
-                    Error(f"{name} holds {entry!r}, which is not an IP address or CIDR network.",
-                          hint="Use entries such as 127.0.0.1, 10.0.0.0/8 or 2001:db8::/32.", id="core.E001")
+                    Error(
+                        f"{name} holds {entry!r}, which is not an IP address or CIDR network.",
+                        hint="Use entries such as 127.0.0.1, 10.0.0.0/8 or 2001:db8::/32.",
+                        id="core.E001",
+                    )
                 )
     return errors

@@ -48,10 +48,14 @@ def connections_skip_fresh_health_checks(**signal_kwargs) -> None:
 
 def _rounded_fields(model: type[models.Model]) -> list[models.Field]:
     """Fields whose stored value may differ from the one sent (numeric(p, s) rounds)."""
-    return [field for field in model._meta.concrete_fields if isinstance(field, models.DecimalField)]
+    return [
+        field for field in model._meta.concrete_fields if isinstance(field, models.DecimalField)
+    ]
 
 
-def _insert_sql(model: type[models.Model], fields: list[models.Field], conflict: tuple[str, ...]) -> str:
+def _insert_sql(
+    model: type[models.Model], fields: list[models.Field], conflict: tuple[str, ...]
+) -> str:
     key = ("insert", model, conflict)
     sql = _sql.get(key)
     if sql is None:
@@ -74,7 +78,9 @@ def insert_or_skip(instance: models.Model, *, conflict: tuple[str, ...]) -> bool
     Field defaults and `auto_now_add` apply as in `save()`; validation does not run (callers
     validate first, as services do). Decimal fields are read back as the database stored them."""
     fields = [field for field in instance._meta.concrete_fields if not field.primary_key]
-    values = [field.get_db_prep_save(field.pre_save(instance, True), connection) for field in fields]
+    values = [
+        field.get_db_prep_save(field.pre_save(instance, True), connection) for field in fields
+    ]
     with connection.cursor() as cursor:
         cursor.execute(_insert_sql(type(instance), fields, conflict), values)
         row = cursor.fetchone()
@@ -82,7 +88,9 @@ def insert_or_skip(instance: models.Model, *, conflict: tuple[str, ...]) -> bool
         return False
     instance.pk = row[0]
     for field, value in zip(_rounded_fields(type(instance)), row[1:], strict=True):
-        setattr(instance, field.attname, value)  # the instance holds what is stored, as a re-read would
+        setattr(
+            instance, field.attname, value
+        )  # the instance holds what is stored, as a re-read would
     instance._state.adding, instance._state.db = False, connection.alias
     return True
 

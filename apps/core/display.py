@@ -51,7 +51,9 @@ def format_rate(value, places: int = 4) -> str:
     return EMPTY if number is None else f"{number:,.{places}f}"
 
 
-def money_column(amount_field: str, currency_field: str = "currency", *, description: str | None = None):
+def money_column(
+    amount_field: str, currency_field: str = "currency", *, description: str | None = None
+):
     """A list_display column showing `amount_field` with `currency_field`, sortable by the amount.
 
     money_column("amount") -> "Amount" column: "1,259.68 USD". Assign it as a ModelAdmin attribute
@@ -61,7 +63,10 @@ def money_column(amount_field: str, currency_field: str = "currency", *, descrip
 
     from django.contrib import admin  # here, not at import: models use the formatters above
 
-    @admin.display(description=description or amount_field.replace("_", " ").capitalize(), ordering=amount_field)
+    @admin.display(
+        description=description or amount_field.replace("_", " ").capitalize(),
+        ordering=amount_field,
+    )
     def column(*args):
         obj = args[-1]
         return format_money(getattr(obj, amount_field), _currency(obj, currency_field))

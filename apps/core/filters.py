@@ -72,7 +72,11 @@ def filterset_apply(
     """The queryset narrowed by the filter values in `data` (unknown keys are ignored)."""
     filterset = filterset_class(data=data or {}, queryset=queryset)
     # A parameter given empty is a mistake, not "no filter" (django-filter would ignore it).
-    empty = {name: ["Give a value or leave the parameter out."] for name in filterset.filters if data and name in data and data.get(name) == ""}
+    empty = {
+        name: ["Give a value or leave the parameter out."]
+        for name in filterset.filters
+        if data and name in data and data.get(name) == ""
+    }
     if empty:
         raise FilterError(empty)
     if not filterset.is_valid():
@@ -113,7 +117,12 @@ def filterset_list_filter(
 
 
 def filterset_range_filter(
-    *, filterset_class: type[django_filters.FilterSet], low: str, high: str, title: str, kind: str = "date"
+    *,
+    filterset_class: type[django_filters.FilterSet],
+    low: str,
+    high: str,
+    title: str,
+    kind: str = "date",
 ) -> type[admin.ListFilter]:
     """An admin sidebar filter with two inputs ("from", "to") driving two filters of a FilterSet.
 
@@ -132,8 +141,11 @@ def filterset_range_filter(
                 if name in params:
                     value = params.pop(name)
                     self.values[name] = value[-1] if isinstance(value, list) else value
-            self.query_string_params = {k: v[-1] if isinstance(v, list) else v for k, v in request.GET.items()
-                                        if k not in (low, high)}
+            self.query_string_params = {
+                k: v[-1] if isinstance(v, list) else v
+                for k, v in request.GET.items()
+                if k not in (low, high)
+            }
 
         def has_output(self):
             return True
@@ -142,9 +154,15 @@ def filterset_range_filter(
             return [low, high]
 
         def choices(self, changelist):
-            yield {"low": low, "high": high, "low_value": self.values.get(low, ""), "high_value": self.values.get(high, ""),
-                   "kind": kind,
-                   "others": self.query_string_params.items(), "selected": bool(self.values)}
+            yield {
+                "low": low,
+                "high": high,
+                "low_value": self.values.get(low, ""),
+                "high_value": self.values.get(high, ""),
+                "kind": kind,
+                "others": self.query_string_params.items(),
+                "selected": bool(self.values),
+            }
 
         def queryset(self, request, queryset):
             data = {name: _bound(name, value) for name, value in self.values.items() if value}

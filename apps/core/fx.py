@@ -37,8 +37,13 @@ class FxQuote:
         return round_money(amount * self.rate, self.quote, rounding)
 
     def describe(self) -> dict:
-        return {"base": self.base, "quote": self.quote, "rate": str(self.rate), "source": self.source,
-                "as_of": self.as_of.isoformat()}
+        return {
+            "base": self.base,
+            "quote": self.quote,
+            "rate": str(self.rate),
+            "source": self.source,
+            "as_of": self.as_of.isoformat(),
+        }
 
 
 _source: Callable[..., FxQuote] | None = None

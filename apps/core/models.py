@@ -32,7 +32,9 @@ class AuditLog(models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
     actor_label = models.CharField(
-        max_length=200, blank=True, help_text="API key, integration or system that acted, when not a user."
+        max_length=200,
+        blank=True,
+        help_text="API key, integration or system that acted, when not a user.",
     )
     action = models.CharField(max_length=100, db_index=True)
     object_type = models.CharField(max_length=100, db_index=True)
@@ -68,11 +70,17 @@ class ApiKey(TimeStampedModel):
         PAYOUTS_READ = "payouts:read", "Read payouts"
 
     name = models.CharField(max_length=100, unique=True)
-    prefix = models.CharField(max_length=16, unique=True, help_text="First characters, to recognise a key.")
+    prefix = models.CharField(
+        max_length=16, unique=True, help_text="First characters, to recognise a key."
+    )
     key_hash = models.CharField(max_length=64, unique=True)
-    scopes = ArrayField(models.CharField(max_length=40, choices=Scope.choices), default=list, blank=True)
+    scopes = ArrayField(
+        models.CharField(max_length=40, choices=Scope.choices), default=list, blank=True
+    )
     is_active = models.BooleanField(default=True)
-    expires_at = models.DateTimeField(null=True, blank=True, help_text="After this moment the key is refused. Empty: never.")
+    expires_at = models.DateTimeField(
+        null=True, blank=True, help_text="After this moment the key is refused. Empty: never."
+    )
     allowed_ips = ArrayField(
         models.CharField(max_length=64),
         default=list,
@@ -83,7 +91,9 @@ class ApiKey(TimeStampedModel):
         "2001:db8::/48. Empty: any address.",
     )
     last_used_at = models.DateTimeField(null=True, blank=True)
-    last_used_ip = models.GenericIPAddressField(null=True, blank=True, verbose_name="last used from")
+    last_used_ip = models.GenericIPAddressField(
+        null=True, blank=True, verbose_name="last used from"
+    )
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )

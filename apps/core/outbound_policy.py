@@ -32,12 +32,15 @@ from urllib3.util import connection as urllib3_connection
 
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 
-CLOUD_METADATA_ADDRESSES = frozenset({
-    ipaddress.ip_address("169.254.169.254"),  # AWS, GCP, Azure, OpenStack...
-    ipaddress.ip_address("fd00:ec2::254"),  # AWS over IPv6
-})
+CLOUD_METADATA_ADDRESSES = frozenset(
+    {
+        ipaddress.ip_address("169.254.169.254"),  # AWS, GCP, Azure, OpenStack...
+        ipaddress.ip_address("fd00:ec2::254"),  # AWS over IPv6
+    }
+)
 PRIVATE_NETWORKS = tuple(
-    ipaddress.ip_network(network) for network in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "fc00::/7")
+    ipaddress.ip_network(network)
+    for network in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "fc00::/7")
 )
 DEFAULT_PORTS = {"http": 80, "https": 443}
 
@@ -114,7 +117,9 @@ def host_is_allowed(host: str, port: int | None) -> bool:
 def checked_addresses(host: str, port: int) -> list[str]:
     """Resolve `host` now and return its addresses, all of them checked: one refused address
     refuses the host (a name that also resolves inward is not trusted)."""
-    found = socket.getaddrinfo(host, port, urllib3_connection.allowed_gai_family(), socket.SOCK_STREAM)
+    found = socket.getaddrinfo(
+        host, port, urllib3_connection.allowed_gai_family(), socket.SOCK_STREAM
+    )
     addresses = list(dict.fromkeys(sockaddr[0] for *_, sockaddr in found))
     if host_is_allowed(host, port):
         return addresses
@@ -152,15 +157,19 @@ def url_refusal_message(url: str) -> str | None:
     reason = url_refusal(url)
     if reason is None:
         return None
-    return (f"Refused by the outbound address policy: {reason}. Use the receiver's public address, "
-            "or list the host in AFFILIATEHUB_OUTBOUND_ALLOWED_HOSTS if it is meant.")
+    return (
+        f"Refused by the outbound address policy: {reason}. Use the receiver's public address, "
+        "or list the host in AFFILIATEHUB_OUTBOUND_ALLOWED_HOSTS if it is meant."
+    )
 
 
 # ---------------------------------------------------------------------------------------------
 # Connections that connect only to checked addresses
 
 
-def connect_to(address: str, port: int, *, timeout, source_address=None, socket_options=None) -> socket.socket:
+def connect_to(
+    address: str, port: int, *, timeout, source_address=None, socket_options=None
+) -> socket.socket:
     """Open the TCP connection to one checked IP address (no name lookup happens here)."""
     return urllib3_connection.create_connection(
         (address, port), timeout, source_address=source_address, socket_options=socket_options
@@ -180,8 +189,13 @@ class _CheckedConnectionMixin:
         error: OSError | None = None
         for address in addresses:
             try:
-                sock = connect_to(address, self.port, timeout=self.timeout, source_address=self.source_address,
-                                  socket_options=self.socket_options)
+                sock = connect_to(
+                    address,
+                    self.port,
+                    timeout=self.timeout,
+                    source_address=self.source_address,
+                    socket_options=self.socket_options,
+                )
             except TimeoutError as exc:
                 raise ConnectTimeoutError(
                     self, f"Connection to {self.host} timed out. (connect timeout={self.timeout})"

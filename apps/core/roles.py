@@ -30,28 +30,52 @@ ROLES: dict[str, list[str]] = {
     # reads the affiliate and player facts those rest on, never changes them.
     FINANCE: [
         *_view("affiliates.affiliate", "affiliates.campaign", "players.player", "core.auditlog"),
-        *_view("players.deposit", "players.revenuereport", "players.trade", "players.purchase",
-               "players.chargeback"),  # the facts commissions are computed from
+        *_view(
+            "players.deposit",
+            "players.revenuereport",
+            "players.trade",
+            "players.purchase",
+            "players.chargeback",
+        ),  # the facts commissions are computed from
     ],
     # Segments and exports players; reads affiliates and campaigns for cohorts. No changes to
     # affiliates, no identifiers of other systems, no API keys.
     RETENTION: [
         *_view("affiliates.affiliate", "affiliates.campaign", "players.player"),
-        *_view("players.deposit", "players.revenuereport"),  # behind dormancy, deposit and NGR bands
+        *_view(
+            "players.deposit", "players.revenuereport"
+        ),  # behind dormancy, deposit and NGR bands
     ],
     # KYC, self-exclusion, licensed jurisdictions, creative approval, affiliate suspension.
     COMPLIANCE: [
-        *_view("affiliates.campaign", "affiliates.trackinglink", "players.player",
-               "mappings.identifiermapping", "core.auditlog"),
-        "affiliates.view_affiliate", "affiliates.change_affiliate",  # suspend / activate
-        "affiliates.view_creative", "affiliates.change_creative",  # approve / reject
-        *_manage("compliance.jurisdiction", "compliance.brandlicence",
-                 "compliance.kycrecord", "compliance.selfexclusion"),
+        *_view(
+            "affiliates.campaign",
+            "affiliates.trackinglink",
+            "players.player",
+            "mappings.identifiermapping",
+            "core.auditlog",
+        ),
+        "affiliates.view_affiliate",
+        "affiliates.change_affiliate",  # suspend / activate
+        "affiliates.view_creative",
+        "affiliates.change_creative",  # approve / reject
+        *_manage(
+            "compliance.jurisdiction",
+            "compliance.brandlicence",
+            "compliance.kycrecord",
+            "compliance.selfexclusion",
+        ),
     ],
     # Connects systems: API keys, identifier mappings and their resolution health.
     INTEGRATIONS: [
-        *_view("affiliates.affiliate", "affiliates.trackinglink", "affiliates.click", "players.player",
-               "mappings.resolutionstat", "core.auditlog"),
+        *_view(
+            "affiliates.affiliate",
+            "affiliates.trackinglink",
+            "affiliates.click",
+            "players.player",
+            "mappings.resolutionstat",
+            "core.auditlog",
+        ),
         *_manage("mappings.identifiermapping", "core.apikey"),
     ],
 }
@@ -67,7 +91,8 @@ def roles_for_state(apps, roles: dict[str, list[str]] | None = None) -> dict[str
     result = {}
     for name, labels in (roles or ROLES).items():
         result[name] = [
-            label for label in labels
+            label
+            for label in labels
             if (label.split(".")[0], label.split(".")[1].split("_", 1)[1]) in present
         ]
     return result
@@ -97,7 +122,9 @@ def grant_permissions(apps, roles: dict[str, list[str]]) -> None:
         group, _ = Group.objects.get_or_create(name=name)
         for label in labels:
             app_label, codename = label.split(".", 1)
-            group.permissions.add(Permission.objects.get(content_type__app_label=app_label, codename=codename))
+            group.permissions.add(
+                Permission.objects.get(content_type__app_label=app_label, codename=codename)
+            )
 
 
 def sync_roles(apps, roles: dict[str, list[str]] | None = None) -> None:
@@ -111,7 +138,9 @@ def sync_roles(apps, roles: dict[str, list[str]] | None = None) -> None:
         perms = []
         for label in labels:
             app_label, codename = label.split(".", 1)
-            perm = Permission.objects.filter(content_type__app_label=app_label, codename=codename).first()
+            perm = Permission.objects.filter(
+                content_type__app_label=app_label, codename=codename
+            ).first()
             if perm is None:
                 raise LookupError(f"Role {name}: no permission {label}")
             perms.append(perm)

@@ -56,7 +56,9 @@ def apikey_create(
     valid = set(ApiKey.Scope.values)
     unknown = sorted(set(scopes) - valid)
     if unknown:
-        raise ApiKeyError(f"Unknown scopes: {', '.join(unknown)}. Valid: {', '.join(sorted(valid))}.")
+        raise ApiKeyError(
+            f"Unknown scopes: {', '.join(unknown)}. Valid: {', '.join(sorted(valid))}."
+        )
     if not name.strip():
         raise ApiKeyError("A key needs a name.")
     if expires_at is not None and (timezone.is_naive(expires_at) or expires_at <= timezone.now()):
@@ -80,8 +82,12 @@ def apikey_create(
             instance=api_key,
             actor=acting_user,
             actor_label="" if acting_user else "manage.py",
-            after={"name": name, "scopes": api_key.scopes,
-                   "expires_at": expires_at.isoformat() if expires_at else None, "allowed_ips": networks},
+            after={
+                "name": name,
+                "scopes": api_key.scopes,
+                "expires_at": expires_at.isoformat() if expires_at else None,
+                "allowed_ips": networks,
+            },
         )
     return IssuedApiKey(api_key=api_key, plaintext=plaintext)
 
@@ -93,13 +99,21 @@ def apikey_revoke(*, api_key: ApiKey, acting_user=None, reason: str = "") -> Api
         if api_key.is_active:
             api_key.is_active = False
             api_key.save(update_fields=["is_active", "updated_at"])
-            audit_record(action="apikey.revoked", instance=api_key, actor=acting_user,
-                         actor_label="" if acting_user else "manage.py",
-                         before={"is_active": True}, after={"is_active": False}, reason=reason)
+            audit_record(
+                action="apikey.revoked",
+                instance=api_key,
+                actor=acting_user,
+                actor_label="" if acting_user else "manage.py",
+                before={"is_active": True},
+                after={"is_active": False},
+                reason=reason,
+            )
     return api_key
 
 
-def apikey_record_use(*, api_key: ApiKey, address: IPAddress | None, now: dt.datetime | None = None) -> bool:
+def apikey_record_use(
+    *, api_key: ApiKey, address: IPAddress | None, now: dt.datetime | None = None
+) -> bool:
     """Note when and from where a key was last used, at most once per
     AFFILIATEHUB_API_KEY_LAST_USED_INTERVAL seconds: not a write per request. True if written.
 

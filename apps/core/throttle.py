@@ -13,11 +13,21 @@ import time
 
 from django.core.cache import caches
 
-_PERIODS = {"s": 1, "sec": 1, "second": 1, "m": 60, "min": 60, "minute": 60, "h": 3600, "hour": 3600, "day": 86400}
+_PERIODS = {
+    "s": 1,
+    "sec": 1,
+    "second": 1,
+    "m": 60,
+    "min": 60,
+    "minute": 60,
+    "h": 3600,
+    "hour": 3600,
+    "day": 86400,
+}
 
 
 def parse_rate(rate: str | None) -> tuple[int, int] | None:
-    """"<count>/<second|minute|hour|day>" -> (count, period seconds); None when empty (off)."""
+    """ "<count>/<second|minute|hour|day>" -> (count, period seconds); None when empty (off)."""
     if not rate:
         return None
     count, _, period = str(rate).partition("/")

@@ -29,7 +29,10 @@ def _check_broker() -> None:
 
 
 # Each component's check raises when the component does not answer.
-HEALTH_CHECKS: dict[str, Callable[[], None]] = {"database": _check_database, "broker": _check_broker}
+HEALTH_CHECKS: dict[str, Callable[[], None]] = {
+    "database": _check_database,
+    "broker": _check_broker,
+}
 
 # The last failure logged per component in this process: a load balancer polls every few
 # seconds, so a failure is logged when it starts (or its error changes) and its recovery once.
@@ -49,10 +52,12 @@ def _note_success(component: str) -> None:
 
 
 def component_status(component: str, check: Callable[[], None]) -> str:
-    """"ok" or "failing"; why it fails goes to the server log, never to the client."""
+    """ "ok" or "failing"; why it fails goes to the server log, never to the client."""
     try:
         check()
-    except Exception as exc:  # any failure of the component is the answer here, not an error of ours
+    except (
+        Exception
+    ) as exc:  # any failure of the component is the answer here, not an error of ours
         _note_failure(component, exc)
         return FAILING
     _note_success(component)
@@ -67,7 +72,9 @@ def healthz(request):
     balancers; the reason is logged server-side."""
     checks = {name: component_status(name, check) for name, check in HEALTH_CHECKS.items()}
     healthy = all(status == OK for status in checks.values())
-    return JsonResponse({"status": OK if healthy else FAILING, "checks": checks}, status=200 if healthy else 503)
+    return JsonResponse(
+        {"status": OK if healthy else FAILING, "checks": checks}, status=200 if healthy else 503
+    )
 
 
 def favicon(request):
@@ -83,7 +90,11 @@ def permission_denied(request, exception=None):
     from django.shortcuts import render
 
     user = getattr(request, "user", None)
-    roles = list(user.groups.order_by("name").values_list("name", flat=True)) if user and user.is_authenticated else []
+    roles = (
+        list(user.groups.order_by("name").values_list("name", flat=True))
+        if user and user.is_authenticated
+        else []
+    )
     reason = str(exception) if exception and str(exception) else ""
     context = {**admin.site.each_context(request), "reason": reason, "roles": roles}
     return render(request, "403.html", context, status=403)

@@ -38,9 +38,6 @@ class IntegrationError(ValueError):
     """Bad input to an integration service (shown to the operator as is)."""
 
 
-
-
-
 def integration_create(
     *, slug: str, kind: str, id_system: str | None = None, name: str | None = None, acting_user=None
 ) -> tuple[Integration, str]:
@@ -51,17 +48,23 @@ def integration_create(
             f"Invalid slug {slug!r}: use lower-case letters, digits, '-' or '_' (at most 64 characters)."
         )
     if kind not in Integration.Kind.values:
-        raise IntegrationError(f"Unknown kind {kind!r}; choose one of: {', '.join(Integration.Kind.values)}.")
+        raise IntegrationError(
+            f"Unknown kind {kind!r}; choose one of: {', '.join(Integration.Kind.values)}."
+        )
     id_system = (id_system or slug).strip()
     if not _ID_SYSTEM_RE.match(id_system) or len(id_system) > 64:
-        raise IntegrationError(f"Invalid identifier system {id_system!r}: lower-case letters, digits, '-', '_', '.'.")
+        raise IntegrationError(
+            f"Invalid identifier system {id_system!r}: lower-case letters, digits, '-', '_', '.'."
+        )
     plaintext = generate_secret()
     try:
         with transaction.atomic():
             integration = Integration.objects.create(
                 slug=slug, name=(name or slug).strip()[:200], kind=kind, id_system=id_system
             )
-            secret = IntegrationSecret.objects.create(integration=integration, secret=plaintext, created_by=acting_user)
+            secret = IntegrationSecret.objects.create(
+                integration=integration, secret=plaintext, created_by=acting_user
+            )
             audit_record(
                 action="integration.created",
                 instance=integration,
@@ -84,17 +87,25 @@ def integration_rotate_secret(
         integration = Integration.objects.select_for_update().get(pk=integration.pk)
         now = timezone.now()
         expires_at = now + grace
-        retiring = integration.secrets.usable(now).filter(Q(expires_at__isnull=True) | Q(expires_at__gt=expires_at))
+        retiring = integration.secrets.usable(now).filter(
+            Q(expires_at__isnull=True) | Q(expires_at__gt=expires_at)
+        )
         retired_ids = sorted(retiring.values_list("pk", flat=True))
         retiring.update(expires_at=expires_at)
         plaintext = generate_secret()
-        secret = IntegrationSecret.objects.create(integration=integration, secret=plaintext, created_by=acting_user)
+        secret = IntegrationSecret.objects.create(
+            integration=integration, secret=plaintext, created_by=acting_user
+        )
         audit_record(
             action="integration.secret_rotated",
             instance=integration,
             actor=acting_user,
             actor_label="" if acting_user else "manage.py",
-            after={"secret_id": secret.pk, "previous_secret_ids": retired_ids, "previous_expire_at": expires_at.isoformat()},
+            after={
+                "secret_id": secret.pk,
+                "previous_secret_ids": retired_ids,
+                "previous_expire_at": expires_at.isoformat(),
+            },
         )
         transaction.on_commit(lambda: inbound.integration_forget(integration.slug))
     inbound.integration_forget(integration.slug)

@@ -53,7 +53,15 @@ class IntegrationAddForm(forms.ModelForm):
 
 @admin.register(Integration)
 class IntegrationAdmin(admin.ModelAdmin):
-    list_display = ("slug", "name", "kind", "id_system", "is_active", "payload_schema_version", "created_at")
+    list_display = (
+        "slug",
+        "name",
+        "kind",
+        "id_system",
+        "is_active",
+        "payload_schema_version",
+        "created_at",
+    )
     list_filter = ("kind", "is_active")
     search_fields = ("slug", "name", "id_system")
     inlines = (IntegrationSecretInline,)
@@ -67,7 +75,16 @@ class IntegrationAdmin(admin.ModelAdmin):
     def get_fields(self, request, obj=None):
         if obj is None:
             return ("slug", "name", "kind", "id_system")
-        return ("slug", "kind", "name", "id_system", "is_active", "payload_schema_version", "created_at", "updated_at")
+        return (
+            "slug",
+            "kind",
+            "name",
+            "id_system",
+            "is_active",
+            "payload_schema_version",
+            "created_at",
+            "updated_at",
+        )
 
     def get_readonly_fields(self, request, obj=None):
         return ("slug", "kind", "created_at", "updated_at") if obj else ()
@@ -83,7 +100,11 @@ class IntegrationAdmin(admin.ModelAdmin):
                 integration_update(integration=obj, acting_user=request.user, **changes)
             return
         integration, secret = integration_create(
-            slug=obj.slug, kind=obj.kind, id_system=obj.id_system or None, name=obj.name or None, acting_user=request.user
+            slug=obj.slug,
+            kind=obj.kind,
+            id_system=obj.id_system or None,
+            name=obj.name or None,
+            acting_user=request.user,
         )
         obj.pk = integration.pk
         self.message_user(

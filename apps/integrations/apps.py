@@ -38,7 +38,9 @@ def _connect_publish_failure_flush() -> None:
     uid = "integrations.publish_failure_flush"
     task_postrun.connect(_flush_publish_failures, weak=False, dispatch_uid=uid)
     request_finished.connect(_flush_publish_failures, weak=False, dispatch_uid=uid)
-    worker_process_shutdown.connect(lambda **kwargs: _flush_publish_failures(final=True), weak=False, dispatch_uid=uid)
+    worker_process_shutdown.connect(
+        lambda **kwargs: _flush_publish_failures(final=True), weak=False, dispatch_uid=uid
+    )
 
 
 def check_retry_below_visibility_timeout(app_configs=None, **kwargs):

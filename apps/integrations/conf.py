@@ -49,7 +49,16 @@ def duration(name: str) -> dt.timedelta:
     return dt.timedelta(seconds=seconds(name))
 
 
-_PERIODS = {"s": 1, "sec": 1, "second": 1, "m": 60, "min": 60, "minute": 60, "h": 3600, "hour": 3600}
+_PERIODS = {
+    "s": 1,
+    "sec": 1,
+    "second": 1,
+    "m": 60,
+    "min": 60,
+    "minute": 60,
+    "h": 3600,
+    "hour": 3600,
+}
 
 
 def throttle_rate() -> tuple[int, int] | None:

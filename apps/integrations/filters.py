@@ -20,12 +20,21 @@ class InboundEventFilter(django_filters.FilterSet):
         field_name="occurred_at", lookup_expr="lt", help_text="occurred_at < this ISO 8601 time."
     )
     recovered_by_run = IntegerFilter(
-        field_name="recovery__run", help_text="Only events that this reconciliation run recovered (missed by webhooks)."
+        field_name="recovery__run",
+        help_text="Only events that this reconciliation run recovered (missed by webhooks).",
     )
 
     class Meta:
         model = InboundEvent
-        fields = ["integration", "type", "status", "source", "occurred_after", "occurred_before", "recovered_by_run"]
+        fields = [
+            "integration",
+            "type",
+            "status",
+            "source",
+            "occurred_after",
+            "occurred_before",
+            "recovered_by_run",
+        ]
 
 
 class ReconciliationRunFilter(django_filters.FilterSet):
@@ -33,7 +42,9 @@ class ReconciliationRunFilter(django_filters.FilterSet):
     status = django_filters.ChoiceFilter(choices=ReconciliationRun.Status.choices)
     trigger = django_filters.ChoiceFilter(choices=ReconciliationRun.Trigger.choices)
     started_after = IsoDateTimeFilter(field_name="started_at", lookup_expr="gte")
-    with_delta = django_filters.BooleanFilter(method="filter_with_delta", help_text="Runs that recovered events.")
+    with_delta = django_filters.BooleanFilter(
+        method="filter_with_delta", help_text="Runs that recovered events."
+    )
 
     class Meta:
         model = ReconciliationRun

@@ -27,13 +27,18 @@ class Integration(TimeStampedModel):
         COMPLIANCE = "compliance", "Compliance feed"
         PROP = "prop", "Prop firm platform"
 
-    slug = models.SlugField(max_length=64, unique=True, help_text="The {integration} part of the webhook URL.")
+    slug = models.SlugField(
+        max_length=64, unique=True, help_text="The {integration} part of the webhook URL."
+    )
     name = models.CharField(max_length=200)
     kind = models.CharField(max_length=20, choices=Kind.choices)
     id_system = models.CharField(
-        max_length=64, help_text="Identifier system of the player ids this integration sends (crm, payments, mt5-live...)."
+        max_length=64,
+        help_text="Identifier system of the player ids this integration sends (crm, payments, mt5-live...).",
     )
-    is_active = models.BooleanField(default=True, help_text="Disabled integrations are answered 403.")
+    is_active = models.BooleanField(
+        default=True, help_text="Disabled integrations are answered 403."
+    )
     payload_schema_version = models.PositiveSmallIntegerField(default=1)
 
     class Meta:
@@ -62,7 +67,9 @@ class IntegrationSecret(models.Model):
     integration = models.ForeignKey(Integration, on_delete=models.CASCADE, related_name="secrets")
     secret = models.CharField(max_length=200, help_text="whsec_ + base64 key. Never displayed.")
     created_at = models.DateTimeField(default=timezone.now)
-    expires_at = models.DateTimeField(null=True, blank=True, help_text="Empty: valid until rotated.")
+    expires_at = models.DateTimeField(
+        null=True, blank=True, help_text="Empty: valid until rotated."
+    )
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )

@@ -11,12 +11,16 @@ from apps.integrations.filters import InboundEventFilter, ReconciliationRunFilte
 from apps.integrations.models import InboundEvent, ReconciliationRun
 
 
-def inbound_event_list(*, filters: Mapping | None = None, queryset: QuerySet | None = None) -> QuerySet:
+def inbound_event_list(
+    *, filters: Mapping | None = None, queryset: QuerySet | None = None
+) -> QuerySet:
     """Inbound events narrowed by InboundEventFilter (raises FilterError on bad values)."""
     base = InboundEvent.objects.select_related("integration") if queryset is None else queryset
     return filterset_apply(InboundEventFilter, data=filters, queryset=base)
 
 
-def reconciliation_run_list(*, filters: Mapping | None = None, queryset: QuerySet | None = None) -> QuerySet:
+def reconciliation_run_list(
+    *, filters: Mapping | None = None, queryset: QuerySet | None = None
+) -> QuerySet:
     base = ReconciliationRun.objects.select_related("integration") if queryset is None else queryset
     return filterset_apply(ReconciliationRunFilter, data=filters, queryset=base)

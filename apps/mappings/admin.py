@@ -9,7 +9,15 @@ from django.template.response import TemplateResponse
 from apps.mappings import services
 from apps.mappings.models import IdentifierMapping, ResolutionStat
 
-IMMUTABLE_FIELDS = ("player", "system", "external_id", "source", "created_at", "retired_at", "retired_reason")
+IMMUTABLE_FIELDS = (
+    "player",
+    "system",
+    "external_id",
+    "source",
+    "created_at",
+    "retired_at",
+    "retired_reason",
+)
 
 
 class IdentifierMappingForm(forms.ModelForm):
@@ -25,7 +33,9 @@ class IdentifierMappingForm(forms.ModelForm):
                 services.validate_identifier(system, external_id)
             except services.MappingError as exc:
                 raise forms.ValidationError(str(exc)) from exc
-            if IdentifierMapping.objects.filter(system=system, external_id=external_id, retired_at__isnull=True).exists():
+            if IdentifierMapping.objects.filter(
+                system=system, external_id=external_id, retired_at__isnull=True
+            ).exists():
                 raise forms.ValidationError(
                     f"{system}:{external_id} is already mapped to a player. Retire that mapping first."
                 )
@@ -62,8 +72,11 @@ class IdentifierMappingAdmin(admin.ModelAdmin):
             return
         data = form.cleaned_data
         created = services.mapping_create(
-            player=data["player"], system=data["system"], external_id=data["external_id"],
-            source=f"admin:{request.user.get_username()}", acting_user=request.user,
+            player=data["player"],
+            system=data["system"],
+            external_id=data["external_id"],
+            source=f"admin:{request.user.get_username()}",
+            acting_user=request.user,
         )
         for field in obj._meta.concrete_fields:
             setattr(obj, field.attname, getattr(created, field.attname))
@@ -76,7 +89,9 @@ class IdentifierMappingAdmin(admin.ModelAdmin):
         if form.is_bound and form.is_valid():
             count = 0
             for mapping in queryset:
-                services.mapping_retire(mapping=mapping, reason=form.cleaned_data["reason"], acting_user=request.user)
+                services.mapping_retire(
+                    mapping=mapping, reason=form.cleaned_data["reason"], acting_user=request.user
+                )
                 count += 1
             self.message_user(request, f"Retired {count} mapping(s).", messages.SUCCESS)
             return None

@@ -26,8 +26,14 @@ def _connect_resolution_flush() -> None:
     from celery.signals import task_postrun, worker_process_shutdown
     from django.core.signals import request_finished
 
-    task_postrun.connect(_flush_resolution_stats, weak=False, dispatch_uid="mappings.resolution_flush")
-    request_finished.connect(_flush_resolution_stats, weak=False, dispatch_uid="mappings.resolution_flush")
+    task_postrun.connect(
+        _flush_resolution_stats, weak=False, dispatch_uid="mappings.resolution_flush"
+    )
+    request_finished.connect(
+        _flush_resolution_stats, weak=False, dispatch_uid="mappings.resolution_flush"
+    )
     worker_process_shutdown.connect(
-        lambda **kwargs: _flush_resolution_stats(final=True), weak=False, dispatch_uid="mappings.resolution_flush"
+        lambda **kwargs: _flush_resolution_stats(final=True),
+        weak=False,
+        dispatch_uid="mappings.resolution_flush",
     )

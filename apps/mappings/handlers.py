@@ -53,7 +53,9 @@ def _player(ctx: EventContext, external_id: str) -> Player:
     player = resolve_player(system=ctx.id_system, external_id=external_id)
     if player is None:
         raise ParkEvent(
-            ctx.id_system, external_id, f"No player is mapped to {ctx.id_system}:{external_id} yet ({ctx.event_type})."
+            ctx.id_system,
+            external_id,
+            f"No player is mapped to {ctx.id_system}:{external_id} yet ({ctx.event_type}).",
         )
     return player
 
@@ -242,26 +244,46 @@ def _stored_text_limits() -> dict[str, dict[str, int]]:
     mapped_id = _column(IdentifierMapping, "external_id")
     return {
         "player.registered": {
-            "player_id": mapped_id, "tracking_token": _column(Player, "tracking_token"), "brand": _column(Player, "brand"),
+            "player_id": mapped_id,
+            "tracking_token": _column(Player, "tracking_token"),
+            "brand": _column(Player, "brand"),
         },
         "deposit.created": {"player_id": mapped_id, "deposit_id": _column(Deposit, "deposit_id")},
-        "revenue.reported": {"player_id": mapped_id, "report_id": _column(RevenueReport, "report_id")},
+        "revenue.reported": {
+            "player_id": mapped_id,
+            "report_id": _column(RevenueReport, "report_id"),
+        },
         "trade.closed": {
-            "login": min(mapped_id, _column(Trade, "login")), "server": _column(Trade, "server"),
-            "deal_id": _column(Trade, "deal_id"), "position_id": _column(Trade, "position_id"),
+            "login": min(mapped_id, _column(Trade, "login")),
+            "server": _column(Trade, "server"),
+            "deal_id": _column(Trade, "deal_id"),
+            "position_id": _column(Trade, "position_id"),
             "symbol": _column(Trade, "symbol"),
         },
         "purchase.created": {
-            "player_id": mapped_id, "purchase_id": _column(Purchase, "purchase_id"), "product": _column(Purchase, "product"),
+            "player_id": mapped_id,
+            "purchase_id": _column(Purchase, "purchase_id"),
+            "product": _column(Purchase, "product"),
         },
-        "purchase.refunded": {"player_id": mapped_id, "purchase_id": _column(Purchase, "purchase_id")},
+        "purchase.refunded": {
+            "player_id": mapped_id,
+            "purchase_id": _column(Purchase, "purchase_id"),
+        },
         "chargeback.created": {
-            "player_id": mapped_id, "chargeback_id": _column(Chargeback, "chargeback_id"),
-            "deposit_id": _column(Chargeback, "deposit_external_id"), "reason": _column(Chargeback, "reason"),
+            "player_id": mapped_id,
+            "chargeback_id": _column(Chargeback, "chargeback_id"),
+            "deposit_id": _column(Chargeback, "deposit_external_id"),
+            "reason": _column(Chargeback, "reason"),
         },
         "kyc.updated": {"player_id": mapped_id},
-        "self_exclusion.started": {"player_id": mapped_id, "scheme": _column(SelfExclusion, "scheme")},
-        "self_exclusion.ended": {"player_id": mapped_id, "scheme": _column(SelfExclusion, "scheme")},
+        "self_exclusion.started": {
+            "player_id": mapped_id,
+            "scheme": _column(SelfExclusion, "scheme"),
+        },
+        "self_exclusion.ended": {
+            "player_id": mapped_id,
+            "scheme": _column(SelfExclusion, "scheme"),
+        },
     }
 
 
@@ -272,4 +294,9 @@ def column_limits() -> Iterator[tuple[str, str, int, re.Pattern | None]]:
         for name, max_length in fields.items():
             yield event_type, name, max_length, None
     # {system: id}: each becomes an identifier mapping.
-    yield "player.registered", "identifiers", _column(IdentifierMapping, "external_id"), SYSTEM_PATTERN
+    yield (
+        "player.registered",
+        "identifiers",
+        _column(IdentifierMapping, "external_id"),
+        SYSTEM_PATTERN,
+    )

@@ -14,10 +14,16 @@ class IdentifierMapping(models.Model):
     identifier belongs to at most one player, enforced by a partial unique constraint.
     """
 
-    player = models.ForeignKey("players.Player", on_delete=models.PROTECT, related_name="identifier_mappings")
-    system = models.CharField(max_length=40, help_text="Identifier system: crm, mt5-live, payments, tracking…")
+    player = models.ForeignKey(
+        "players.Player", on_delete=models.PROTECT, related_name="identifier_mappings"
+    )
+    system = models.CharField(
+        max_length=40, help_text="Identifier system: crm, mt5-live, payments, tracking…"
+    )
     external_id = models.CharField(max_length=200)
-    source = models.CharField(max_length=100, blank=True, help_text="What created it (API key, integration, admin).")
+    source = models.CharField(
+        max_length=100, blank=True, help_text="What created it (API key, integration, admin)."
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     retired_at = models.DateTimeField(null=True, blank=True)
     retired_reason = models.TextField(blank=True)
@@ -31,7 +37,8 @@ class IdentifierMapping(models.Model):
                 name="mapping_unique_active_identifier",
             ),
             models.CheckConstraint(
-                condition=Q(retired_at__isnull=True) | ~Q(retired_reason=""), name="mapping_retired_has_reason"
+                condition=Q(retired_at__isnull=True) | ~Q(retired_reason=""),
+                name="mapping_retired_has_reason",
             ),
         ]
         indexes = [
@@ -62,8 +69,13 @@ class ResolutionStat(models.Model):
     class Meta:
         ordering = ["-hour", "system", "shard"]
         constraints = [
-            models.UniqueConstraint(fields=["system", "hour", "shard"], name="resolutionstat_unique_bucket"),
-            models.CheckConstraint(condition=Q(misses__lte=models.F("lookups")), name="resolutionstat_misses_le_lookups"),
+            models.UniqueConstraint(
+                fields=["system", "hour", "shard"], name="resolutionstat_unique_bucket"
+            ),
+            models.CheckConstraint(
+                condition=Q(misses__lte=models.F("lookups")),
+                name="resolutionstat_misses_le_lookups",
+            ),
         ]
         indexes = [models.Index(fields=["hour"], name="resolutionstat_hour_idx")]
 

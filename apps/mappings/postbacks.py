@@ -47,9 +47,9 @@ def expand_template(template: str, values: dict[str, str]) -> str:
 
 def _template_for(player: Player, event: str) -> PostbackTemplate | None:
     """The campaign's template for the event, else the affiliate-wide one."""
-    candidates = PostbackTemplate.objects.filter(affiliate_id=player.affiliate_id, event=event, is_active=True).filter(
-        Q(campaign_id=player.campaign_id) | Q(campaign__isnull=True)
-    )
+    candidates = PostbackTemplate.objects.filter(
+        affiliate_id=player.affiliate_id, event=event, is_active=True
+    ).filter(Q(campaign_id=player.campaign_id) | Q(campaign__isnull=True))
     chosen = None
     for template in candidates:
         if template.campaign_id is not None:
@@ -64,7 +64,8 @@ def _postback_endpoint(template: PostbackTemplate) -> OutboundEndpoint:
     endpoint = OutboundEndpoint.objects.filter(name=name).first()
     if endpoint is None:
         endpoint, _ = OutboundEndpoint.objects.get_or_create(
-            name=name, defaults={"kind": OutboundEndpoint.Kind.POSTBACK, "url": template.url_template[:2000]}
+            name=name,
+            defaults={"kind": OutboundEndpoint.Kind.POSTBACK, "url": template.url_template[:2000]},
         )
     return endpoint
 
@@ -91,8 +92,13 @@ def postback_fire(
         return "no_template"
     if player_is_self_excluded(player=player, at=timezone.now()):
         reason = f"{event} postback to affiliate {player.affiliate_id} suppressed: the player is self-excluded."
-        audit_record(action="postback.suppressed", instance=player, actor_label="postbacks", reason=reason,
-                     after={"event": event, "template_id": template.pk})
+        audit_record(
+            action="postback.suppressed",
+            instance=player,
+            actor_label="postbacks",
+            reason=reason,
+            after={"event": event, "template_id": template.pk},
+        )
         logger.info("Player %s: %s", player.pk, reason)
         return "suppressed"
     values = {
@@ -123,7 +129,9 @@ def player_attributed_publish(*, player: Player) -> None:
     if player.attribution_status != Player.AttributionStatus.ATTRIBUTED:
         return
     identifiers = dict(
-        IdentifierMapping.objects.filter(player=player, retired_at__isnull=True).values_list("system", "external_id")
+        IdentifierMapping.objects.filter(player=player, retired_at__isnull=True).values_list(
+            "system", "external_id"
+        )
     )
     outbound.subscriber_event_publish(
         "player.attributed",
@@ -149,4 +157,9 @@ def first_deposit_postbacks(ctx: EventContext) -> None:
     for deposit in ctx.recorded(Deposit):
         if not deposit.is_first:
             continue
-        postback_fire(player=deposit.player, event=Event.FIRST_DEPOSIT, amount=deposit.amount, currency=deposit.currency)
+        postback_fire(
+            player=deposit.player,
+            event=Event.FIRST_DEPOSIT,
+            amount=deposit.amount,
+            currency=deposit.currency,
+        )

@@ -28,7 +28,11 @@ def resolution_miss_rates(*, since: datetime, until: datetime | None = None) -> 
     stats = ResolutionStat.objects.filter(hour__gte=since)
     if until is not None:
         stats = stats.filter(hour__lt=until)
-    rows = stats.values("system").annotate(lookups=Sum("lookups"), misses=Sum("misses")).order_by("system")
+    rows = (
+        stats.values("system")
+        .annotate(lookups=Sum("lookups"), misses=Sum("misses"))
+        .order_by("system")
+    )
     return [
         {
             "system": row["system"],

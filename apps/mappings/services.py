@@ -108,7 +108,11 @@ def resolution_stats_flush(*, only_if_due: bool = False) -> int:
                 ON CONFLICT (system, hour, shard) DO UPDATE
                 SET lookups = {table}.lookups + EXCLUDED.lookups, misses = {table}.misses + EXCLUDED.misses
                 """,  # noqa: S608 - the table name is ours, values are parameters
-                [value for (system, hour), (lookups, misses) in pending for value in (system, hour, shard, lookups, misses)],
+                [
+                    value
+                    for (system, hour), (lookups, misses) in pending
+                    for value in (system, hour, shard, lookups, misses)
+                ],
             )
     except Exception:
         with _resolution_lock:  # not written: count them again next time
@@ -154,13 +158,21 @@ def _resolve_sql() -> str:
 
 def validate_identifier(system: str, external_id: str) -> None:
     if not SYSTEM_PATTERN.match(system or ""):
-        raise MappingError(f"Identifier system {system!r} must be lower-case letters, digits, '.', '_' or '-'.")
+        raise MappingError(
+            f"Identifier system {system!r} must be lower-case letters, digits, '.', '_' or '-'."
+        )
     if not external_id or not external_id.strip() or len(external_id) > EXTERNAL_ID_MAX_LENGTH:
-        raise MappingError(f"External id for {system!r} must be 1-{EXTERNAL_ID_MAX_LENGTH} non-blank characters.")
+        raise MappingError(
+            f"External id for {system!r} must be 1-{EXTERNAL_ID_MAX_LENGTH} non-blank characters."
+        )
 
 
-def _insert_mapping(*, player: Player, system: str, external_id: str, source: str) -> IdentifierMapping:
-    return IdentifierMapping.objects.create(player=player, system=system, external_id=external_id, source=source)
+def _insert_mapping(
+    *, player: Player, system: str, external_id: str, source: str
+) -> IdentifierMapping:
+    return IdentifierMapping.objects.create(
+        player=player, system=system, external_id=external_id, source=source
+    )
 
 
 def _after_mappings_created(
@@ -169,7 +181,10 @@ def _after_mappings_created(
     for mapping in mappings:
         if audit:
             audit_record(
-                action="mapping.created", instance=mapping, actor=acting_user, actor_label=actor_label,
+                action="mapping.created",
+                instance=mapping,
+                actor=acting_user,
+                actor_label=actor_label,
                 after=snapshot(mapping, ["player", "system", "external_id", "source"]),
             )
         # Events that arrived before the player was known were parked on this identifier.
@@ -177,21 +192,32 @@ def _after_mappings_created(
 
 
 def mapping_create(
-    *, player: Player, system: str, external_id: str, source: str = "", acting_user=None, actor_label: str = ""
+    *,
+    player: Player,
+    system: str,
+    external_id: str,
+    source: str = "",
+    acting_user=None,
+    actor_label: str = "",
 ) -> IdentifierMapping:
     """Map one more identifier to a player. Refused (IdentifierConflict) if it is in use."""
     validate_identifier(system, external_id)
     with transaction.atomic():
         try:
             with transaction.atomic():
-                mapping = _insert_mapping(player=player, system=system, external_id=external_id, source=source)
+                mapping = _insert_mapping(
+                    player=player, system=system, external_id=external_id, source=source
+                )
         except IntegrityError as exc:
             if not _is_unique_active_violation(exc):
                 raise
             raise IdentifierConflict(
-                f"{system}:{external_id} is already mapped to a player.", conflicts=[(system, external_id)]
+                f"{system}:{external_id} is already mapped to a player.",
+                conflicts=[(system, external_id)],
             ) from exc
-        _after_mappings_created([mapping], acting_user=acting_user, actor_label=actor_label or source)
+        _after_mappings_created(
+            [mapping], acting_user=acting_user, actor_label=actor_label or source
+        )
     return mapping
 
 
@@ -209,8 +235,13 @@ def mapping_retire(
         mapping.retired_reason = reason
         mapping.save(update_fields=["retired_at", "retired_reason"])
         audit_record(
-            action="mapping.retired", instance=mapping, actor=acting_user, actor_label=actor_label,
-            before={"retired_at": None}, after={"retired_at": mapping.retired_at.isoformat()}, reason=reason,
+            action="mapping.retired",
+            instance=mapping,
+            actor=acting_user,
+            actor_label=actor_label,
+            before={"retired_at": None},
+            after={"retired_at": mapping.retired_at.isoformat()},
+            reason=reason,
         )
     return mapping
 
@@ -258,15 +289,27 @@ def _existing_registration(identifiers: dict[str, str]) -> tuple[Player, dict[st
     player_ids = {player_id for player_id, _, _ in mappings}
     if len(player_ids) > 1:
         mapped = sorted((system, external_id) for _, system, external_id in mappings)
-        message = "These identifiers belong to different players: " + ", ".join(f"{s}:{e}" for s, e in mapped)
+        message = "These identifiers belong to different players: " + ", ".join(
+            f"{s}:{e}" for s, e in mapped
+        )
         raise IdentifierConflict(message, conflicts=mapped)
     known = {(system, external_id) for _, system, external_id in mappings}
-    unmapped = {system: external_id for system, external_id in identifiers.items() if (system, external_id) not in known}
+    unmapped = {
+        system: external_id
+        for system, external_id in identifiers.items()
+        if (system, external_id) not in known
+    }
     return Player.objects.get(pk=player_ids.pop()), unmapped
 
 
 def _enrich_registration(
-    player: Player, identifiers: dict[str, str], unmapped: dict[str, str], *, source: str, acting_user, allowed: bool
+    player: Player,
+    identifiers: dict[str, str],
+    unmapped: dict[str, str],
+    *,
+    source: str,
+    acting_user,
+    allowed: bool,
 ) -> list[IdentifierMapping]:
     """Add identifiers a known player did not have yet (a trading login after the CRM id, ...).
 
@@ -279,14 +322,19 @@ def _enrich_registration(
         pairs = sorted(unmapped.items())
         raise IdentifierConflict(
             f"Some identifiers already belong to player #{player.pk}; this registration adds "
-            + ", ".join(f"{s}:{e}" for s, e in pairs) + ". Register them as that player's mappings instead.",
-            conflicts=sorted((s, e) for s, e in identifiers.items() if (s, e) not in unmapped.items()),
+            + ", ".join(f"{s}:{e}" for s, e in pairs)
+            + ". Register them as that player's mappings instead.",
+            conflicts=sorted(
+                (s, e) for s, e in identifiers.items() if (s, e) not in unmapped.items()
+            ),
         )
     try:
         with transaction.atomic():
             mappings = IdentifierMapping.objects.bulk_create(
                 [
-                    IdentifierMapping(player=player, system=system, external_id=external_id, source=source)
+                    IdentifierMapping(
+                        player=player, system=system, external_id=external_id, source=source
+                    )
                     for system, external_id in sorted(unmapped.items())
                 ]
             )
@@ -298,7 +346,8 @@ def _enrich_registration(
             return []  # a concurrent call added the same identifiers to the same player
         pairs = sorted(unmapped.items())
         raise IdentifierConflict(
-            "Some identifiers were just mapped to another player: " + ", ".join(f"{s}:{e}" for s, e in pairs),
+            "Some identifiers were just mapped to another player: "
+            + ", ".join(f"{s}:{e}" for s, e in pairs),
             conflicts=pairs,
         ) from exc
     _after_mappings_created(mappings, acting_user=acting_user, actor_label=source)
@@ -317,7 +366,10 @@ def _attribution(*, tracking_token: str, brand: str, country: str) -> dict:
         }
     if click is None:
         note = "unknown tracking token" if tracking_token else "no tracking token"
-        return fields | {"attribution_status": Player.AttributionStatus.ORGANIC, "attribution_note": note}
+        return fields | {
+            "attribution_status": Player.AttributionStatus.ORGANIC,
+            "attribution_note": note,
+        }
     link = click.link
     note = f"click #{click.pk} on link {link.code}"
     if link.campaign.brand != brand:
@@ -375,7 +427,12 @@ def player_register(
         if existing is not None:
             player, unmapped = existing
             _enrich_registration(
-                player, identifiers, unmapped, source=source, acting_user=acting_user, allowed=link_new_identifiers
+                player,
+                identifiers,
+                unmapped,
+                source=source,
+                acting_user=acting_user,
+                allowed=link_new_identifiers,
             )
             return RegistrationResult(player=player, created=False)
         # Brand and country are needed to create a player (licensing), not to recognise one.
@@ -393,7 +450,9 @@ def player_register(
                 )
                 mappings = IdentifierMapping.objects.bulk_create(
                     [
-                        IdentifierMapping(player=player, system=system, external_id=external_id, source=source)
+                        IdentifierMapping(
+                            player=player, system=system, external_id=external_id, source=source
+                        )
                         for system, external_id in sorted(identifiers.items())
                     ]
                 )
@@ -407,12 +466,20 @@ def player_register(
                 raise
             player, unmapped = existing
             _enrich_registration(
-                player, identifiers, unmapped, source=source, acting_user=acting_user, allowed=link_new_identifiers
+                player,
+                identifiers,
+                unmapped,
+                source=source,
+                acting_user=acting_user,
+                allowed=link_new_identifiers,
             )
             return RegistrationResult(player=player, created=False)
         # One audit row for the whole registration: it names the identifiers it mapped.
         audit_record(
-            action="player.registered", instance=player, actor=acting_user, actor_label=source,
+            action="player.registered",
+            instance=player,
+            actor=acting_user,
+            actor_label=source,
             after=snapshot(player) | {"identifiers": dict(sorted(identifiers.items()))},
         )
         _after_mappings_created(mappings, acting_user=acting_user, actor_label=source, audit=False)

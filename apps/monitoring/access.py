@@ -29,7 +29,9 @@ def metrics_refusal(request: HttpRequest) -> JsonResponse | None:
     if token:
         if _token_matches(_bearer_token(request), token):
             return None
-        return _unauthorized("Send 'Authorization: Bearer <metrics token>' with the configured metrics token.")
+        return _unauthorized(
+            "Send 'Authorization: Bearer <metrics token>' with the configured metrics token."
+        )
     networks = parse_networks(settings.AFFILIATEHUB_METRICS_ALLOWED_IPS)
     if address_allowed(client_address(request), networks):
         return None

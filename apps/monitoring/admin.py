@@ -22,8 +22,19 @@ SOURCE_COMPARISONS = {
 class AlertRuleForm(forms.ModelForm):
     class Meta:
         model = AlertRule
-        fields = ("name", "metric", "comparison", "threshold", "window", "integration", "min_samples", "is_active",
-                  "baseline_days", "notify_email", "webhook_endpoint")
+        fields = (
+            "name",
+            "metric",
+            "comparison",
+            "threshold",
+            "window",
+            "integration",
+            "min_samples",
+            "is_active",
+            "baseline_days",
+            "notify_email",
+            "webhook_endpoint",
+        )
 
     def clean(self):
         cleaned = super().clean()
@@ -40,36 +51,84 @@ class AlertRuleForm(forms.ModelForm):
 @admin.register(AlertRule)
 class AlertRuleAdmin(AuditedAdminMixin, admin.ModelAdmin):
     form = AlertRuleForm
-    list_display = ("name", "metric", "comparison", "threshold", "window", "integration", "min_samples",
-                    "baseline_days", "is_active")
+    list_display = (
+        "name",
+        "metric",
+        "comparison",
+        "threshold",
+        "window",
+        "integration",
+        "min_samples",
+        "baseline_days",
+        "is_active",
+    )
     list_filter = ("metric", "window", "is_active")
     list_select_related = ("integration",)
     search_fields = ("name",)
     fieldsets = (
-        (None, {"fields": ("name", "metric", "comparison", "threshold", "window", "integration", "min_samples",
-                           "is_active")}),
-        ("Source rules (volume, silence, failed polls)", {
-            "fields": ("baseline_days",),
-            "description": "Volume: the fraction (threshold, in %) of the usual volume for this hour of the day, "
-                           "the minimum baseline (minimum samples) and the baseline days. Silence: the minutes "
-                           "without an event (threshold). Failed polls: the runs in a row (threshold). Each "
-                           "integration gets its own alert.",
-        }),
+        (
+            None,
+            {
+                "fields": (
+                    "name",
+                    "metric",
+                    "comparison",
+                    "threshold",
+                    "window",
+                    "integration",
+                    "min_samples",
+                    "is_active",
+                )
+            },
+        ),
+        (
+            "Source rules (volume, silence, failed polls)",
+            {
+                "fields": ("baseline_days",),
+                "description": "Volume: the fraction (threshold, in %) of the usual volume for this hour of the day, "
+                "the minimum baseline (minimum samples) and the baseline days. Silence: the minutes "
+                "without an event (threshold). Failed polls: the runs in a row (threshold). Each "
+                "integration gets its own alert.",
+            },
+        ),
         ("Notifications", {"fields": ("notify_email", "webhook_endpoint")}),
     )
 
 
 @admin.register(Alert)
 class AlertAdmin(admin.ModelAdmin):
-    list_display = ("rule", "scope", "value_shown", "threshold_shown", "fired_at", "resolved_at", "acknowledged_by",
-                    "acknowledged_at")
-    list_filter = (("resolved_at", admin.EmptyFieldListFilter), ("acknowledged_at", admin.EmptyFieldListFilter),
-                   "rule", "scope")
+    list_display = (
+        "rule",
+        "scope",
+        "value_shown",
+        "threshold_shown",
+        "fired_at",
+        "resolved_at",
+        "acknowledged_by",
+        "acknowledged_at",
+    )
+    list_filter = (
+        ("resolved_at", admin.EmptyFieldListFilter),
+        ("acknowledged_at", admin.EmptyFieldListFilter),
+        "rule",
+        "scope",
+    )
     list_select_related = ("rule", "acknowledged_by")
     date_hierarchy = "fired_at"
     actions = ["acknowledge"]
-    readonly_fields = ("rule", "integration", "scope", "value_shown", "threshold_shown", "message", "fired_at",
-                       "resolved_at", "acknowledged_at", "acknowledged_by", "notifications")
+    readonly_fields = (
+        "rule",
+        "integration",
+        "scope",
+        "value_shown",
+        "threshold_shown",
+        "message",
+        "fired_at",
+        "resolved_at",
+        "acknowledged_at",
+        "acknowledged_by",
+        "notifications",
+    )
 
     @admin.display(description="value", ordering="value")
     def value_shown(self, obj):
@@ -78,6 +137,7 @@ class AlertAdmin(admin.ModelAdmin):
     @admin.display(description="threshold", ordering="threshold")
     def threshold_shown(self, obj):
         return format_rate(obj.threshold, 2)
+
     show_full_result_count = False
 
     def has_add_permission(self, request):
@@ -97,8 +157,20 @@ class AlertAdmin(admin.ModelAdmin):
 
 @admin.register(InboundHourlyStat)
 class InboundHourlyStatAdmin(admin.ModelAdmin):
-    list_display = ("hour", "integration", "received", "invalid", "processed", "failing", "dead", "parked",
-                    "latency_p50_ms", "latency_p95_ms", "latency_p99_ms", "refreshed_at")
+    list_display = (
+        "hour",
+        "integration",
+        "received",
+        "invalid",
+        "processed",
+        "failing",
+        "dead",
+        "parked",
+        "latency_p50_ms",
+        "latency_p95_ms",
+        "latency_p99_ms",
+        "refreshed_at",
+    )
     list_filter = ("integration",)
     list_select_related = ("integration",)
     date_hierarchy = "hour"
@@ -113,4 +185,6 @@ class InboundHourlyStatAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+
 from apps.monitoring import admin_retention  # noqa: E402,F401

@@ -48,17 +48,29 @@ def _filterset_list_filter(param: str, title: str, choices):
 
 
 def _range(low: str, high: str, title: str, kind: str = "date"):
-    return filterset_range_filter(filterset_class=Filter, low=low, high=high, title=title, kind=kind)
+    return filterset_range_filter(
+        filterset_class=Filter, low=low, high=high, title=title, kind=kind
+    )
 
 
 def _currencies(request, model_admin):
     from apps.players.models import Deposit
 
-    return [(c, c) for c in Deposit.objects.order_by("currency").values_list("currency", flat=True).distinct()[:50]]
+    return [
+        (c, c)
+        for c in Deposit.objects.order_by("currency")
+        .values_list("currency", flat=True)
+        .distinct()[:50]
+    ]
 
 
 def _products(request, model_admin):
-    return [(p, p) for p in Purchase.objects.order_by("product").values_list("product", flat=True).distinct()[:50]]
+    return [
+        (p, p)
+        for p in Purchase.objects.order_by("product")
+        .values_list("product", flat=True)
+        .distinct()[:50]
+    ]
 
 
 RETENTION_FILTERS = [
@@ -68,14 +80,22 @@ RETENTION_FILTERS = [
     _range("deposits_min", "deposits_max", "lifetime deposits", kind="number"),
     _range("ngr_min", "ngr_max", "lifetime NGR", kind="number"),
     _filterset_list_filter("origin", "origin", [("referred", "Referred"), ("organic", "Organic")]),
-    _filterset_list_filter("kyc", "KYC", [("passed", "Passed"), ("pending", "Pending"), ("failed", "Failed"),
-                                          ("none", "No KYC")]),
+    _filterset_list_filter(
+        "kyc",
+        "KYC",
+        [("passed", "Passed"), ("pending", "Pending"), ("failed", "Failed"), ("none", "No KYC")],
+    ),
     _filterset_list_filter("excluded", "self-excluded now", [("true", "Yes"), ("false", "No")]),
-    _filterset_list_filter("dormant_days", "dormant (no deposit for)", [("30", "30+ days"), ("60", "60+ days"),
-                                                                         ("90", "90+ days"), ("180", "180+ days")]),
+    _filterset_list_filter(
+        "dormant_days",
+        "dormant (no deposit for)",
+        [("30", "30+ days"), ("60", "60+ days"), ("90", "90+ days"), ("180", "180+ days")],
+    ),
     _filterset_list_filter("currency", "currency", _currencies),
     _filterset_list_filter("product", "product bought", _products),
-    _filterset_list_filter("deposits_band", "lifetime deposits band", [(k, k) for k in retention.DEPOSIT_BANDS]),
+    _filterset_list_filter(
+        "deposits_band", "lifetime deposits band", [(k, k) for k in retention.DEPOSIT_BANDS]
+    ),
     _filterset_list_filter("ngr_band", "NGR band", [(k, k) for k in retention.NGR_BANDS]),
 ]
 
@@ -83,11 +103,20 @@ RETENTION_FILTERS = [
 def _identifiers_annotations():
     mappings = IdentifierMapping.objects.filter(player=OuterRef("pk"), retired_at__isnull=True)
     return {
-        "crm_id": Subquery(mappings.filter(system=CRM_SYSTEM).order_by("pk").values("external_id")[:1]),
+        "crm_id": Subquery(
+            mappings.filter(system=CRM_SYSTEM).order_by("pk").values("external_id")[:1]
+        ),
         "all_identifiers": Subquery(
-            mappings.order_by().values("player").annotate(
-                v=StringAgg(Concat("system", Value(":"), "external_id"), delimiter="; ", ordering=("system",))
-            ).values("v")
+            mappings.order_by()
+            .values("player")
+            .annotate(
+                v=StringAgg(
+                    Concat("system", Value(":"), "external_id"),
+                    delimiter="; ",
+                    ordering=("system",),
+                )
+            )
+            .values("v")
         ),
     }
 
@@ -103,7 +132,9 @@ class AmountWidget(widgets.DecimalWidget):
     """An amount rounded to two decimals (the currency is its own column); stays a number."""
 
     def render(self, value, obj=None, **kwargs):
-        return super().render(value.quantize(Decimal("0.01")) if value is not None else None, obj, **kwargs)
+        return super().render(
+            value.quantize(Decimal("0.01")) if value is not None else None, obj, **kwargs
+        )
 
 
 class RetentionPlayerResource(SafeExportResource):
@@ -115,22 +146,46 @@ class RetentionPlayerResource(SafeExportResource):
     identifiers = fields.Field(attribute="all_identifiers", column_name="identifiers")
     affiliate = fields.Field(attribute="affiliate__name", column_name="affiliate")
     campaign = fields.Field(attribute="campaign__name", column_name="campaign")
-    registered_on = fields.Field(attribute="registered_at", column_name="registered_on", widget=IsoDateWidget())
-    first_deposit_on = fields.Field(attribute="first_deposit_at", column_name="first_deposit_on", widget=IsoDateWidget())
-    last_deposit_on = fields.Field(attribute="last_deposit_at", column_name="last_deposit_on", widget=IsoDateWidget())
-    last_activity_on = fields.Field(attribute="last_activity_at", column_name="last_activity_on", widget=IsoDateWidget())
+    registered_on = fields.Field(
+        attribute="registered_at", column_name="registered_on", widget=IsoDateWidget()
+    )
+    first_deposit_on = fields.Field(
+        attribute="first_deposit_at", column_name="first_deposit_on", widget=IsoDateWidget()
+    )
+    last_deposit_on = fields.Field(
+        attribute="last_deposit_at", column_name="last_deposit_on", widget=IsoDateWidget()
+    )
+    last_activity_on = fields.Field(
+        attribute="last_activity_at", column_name="last_activity_on", widget=IsoDateWidget()
+    )
     currency = fields.Field(attribute="currency", column_name="currency")
-    lifetime_deposits = fields.Field(attribute="lifetime_deposits", column_name="lifetime_deposits",
-                                     widget=AmountWidget())
+    lifetime_deposits = fields.Field(
+        attribute="lifetime_deposits", column_name="lifetime_deposits", widget=AmountWidget()
+    )
     ngr = fields.Field(attribute="ngr", column_name="ngr", widget=AmountWidget())
     kyc_status = fields.Field(attribute="kyc_status", column_name="kyc_status")
     self_excluded = fields.Field(attribute="is_excluded", column_name="self_excluded")
 
     class Meta:
         model = RetentionPlayer
-        fields = ("player_id", "crm_id", "identifiers", "affiliate", "campaign", "brand", "country", "registered_on",
-                  "first_deposit_on", "last_deposit_on", "last_activity_on", "currency", "lifetime_deposits", "ngr",
-                  "kyc_status", "self_excluded")
+        fields = (
+            "player_id",
+            "crm_id",
+            "identifiers",
+            "affiliate",
+            "campaign",
+            "brand",
+            "country",
+            "registered_on",
+            "first_deposit_on",
+            "last_deposit_on",
+            "last_activity_on",
+            "currency",
+            "lifetime_deposits",
+            "ngr",
+            "kyc_status",
+            "self_excluded",
+        )
         export_order = fields
 
 
@@ -138,8 +193,19 @@ class RetentionPlayerResource(SafeExportResource):
 class RetentionPlayerAdmin(ExportMixin, admin.ModelAdmin):
     resource_classes = [RetentionPlayerResource]
     change_list_template = "monitoring/admin/retention_change_list.html"
-    list_display = ("player_link", "crm_id", "affiliate", "country", "registered_on", "ftd_on", "last_activity_on",
-                    "deposits", "ngr", "kyc_status", "is_excluded")
+    list_display = (
+        "player_link",
+        "crm_id",
+        "affiliate",
+        "country",
+        "registered_on",
+        "ftd_on",
+        "last_activity_on",
+        "deposits",
+        "ngr",
+        "kyc_status",
+        "is_excluded",
+    )
     list_filter = (
         *RETENTION_FILTERS,
         ("affiliate", admin.RelatedOnlyFieldListFilter),
@@ -148,7 +214,9 @@ class RetentionPlayerAdmin(ExportMixin, admin.ModelAdmin):
         "country",
     )
     search_fields = ("=id",)  # get_search_results widens it to every identifier and the sub-ids
-    search_help_text = "Player id, tracking token, any system's id (CRM id, MT5 login…) or a sub-id."
+    search_help_text = (
+        "Player id, tracking token, any system's id (CRM id, MT5 login…) or a sub-id."
+    )
     list_select_related = ("affiliate", "campaign")
     show_full_result_count = False
     list_per_page = 100
@@ -173,8 +241,12 @@ class RetentionPlayerAdmin(ExportMixin, admin.ModelAdmin):
 
     def changelist_view(self, request, extra_context=None):
         query = urlencode([(k, v) for k, v in request.GET.items() if k not in ("p", "o", "e")])
-        extra = {"segment_add_url": f"{reverse('admin:monitoring_retentionsegment_add')}?{urlencode({'query': query})}"
-                 if query else None, "segments": RetentionSegment.objects.all()[:20]}
+        extra = {
+            "segment_add_url": f"{reverse('admin:monitoring_retentionsegment_add')}?{urlencode({'query': query})}"
+            if query
+            else None,
+            "segments": RetentionSegment.objects.all()[:20],
+        }
         if request.GET.get("excluded") != "true":
             extra["export_note"] = "Exports leave self-excluded players out (contact suppression)."
         return super().changelist_view(request, {**(extra_context or {}), **extra})
@@ -190,11 +262,15 @@ class RetentionPlayerAdmin(ExportMixin, admin.ModelAdmin):
 
     def has_export_permission(self, request):
         user = request.user
-        return user.is_active and (user.is_superuser or user.groups.filter(name__in=EXPORT_ROLES).exists())
+        return user.is_active and (
+            user.is_superuser or user.groups.filter(name__in=EXPORT_ROLES).exists()
+        )
 
     @admin.display(description="Player", ordering="id")
     def player_link(self, obj):
-        return format_html('<a href="{}">{}</a>', reverse("admin:players_player_change", args=[obj.pk]), obj.pk)
+        return format_html(
+            '<a href="{}">{}</a>', reverse("admin:players_player_change", args=[obj.pk]), obj.pk
+        )
 
     @admin.display(description="CRM id")
     def crm_id(self, obj):
@@ -237,13 +313,26 @@ class RetentionSegmentForm(forms.ModelForm):
     def clean_query(self):
         query = self.cleaned_data["query"].lstrip("?")
         params = dict(parse_qsl(query, keep_blank_values=True))
-        unknown = sorted(set(params) - set(Filter.base_filters) - {"q", "affiliate__id__exact", "campaign__id__exact",
-                                                                   "brand", "country__exact", "brand__exact"})
+        unknown = sorted(
+            set(params)
+            - set(Filter.base_filters)
+            - {
+                "q",
+                "affiliate__id__exact",
+                "campaign__id__exact",
+                "brand",
+                "country__exact",
+                "brand__exact",
+            }
+        )
         if unknown:
             raise forms.ValidationError(f"Not a retention filter: {', '.join(unknown)}.")
         try:
-            filterset_apply(Filter, data={k: v for k, v in params.items() if k in Filter.base_filters},
-                            queryset=retention.with_retention_figures(RetentionPlayer.objects.all()))
+            filterset_apply(
+                Filter,
+                data={k: v for k, v in params.items() if k in Filter.base_filters},
+                queryset=retention.with_retention_figures(RetentionPlayer.objects.all()),
+            )
         except FilterError as exc:
             raise forms.ValidationError(str(exc)) from exc
         return query
@@ -263,7 +352,9 @@ class RetentionSegmentAdmin(admin.ModelAdmin):
         if not change:
             obj.created_by = request.user
         super().save_model(request, obj, form, change)
-        messages.info(request, format_html('Run it: <a href="{}">{}</a>', self._run_url(obj), obj.name))
+        messages.info(
+            request, format_html('Run it: <a href="{}">{}</a>', self._run_url(obj), obj.name)
+        )
 
     @staticmethod
     def _run_url(obj) -> str:

@@ -37,7 +37,11 @@ from apps.integrations.models import InboundEvent, Integration, OutboundDelivery
 from apps.mappings.models import ResolutionStat
 from apps.monitoring.models import LATENCY_BOUNDS_MS, InboundHourlyStat, Metric
 
-WINDOWS: dict[str, dt.timedelta] = {"1h": dt.timedelta(hours=1), "24h": dt.timedelta(hours=24), "7d": dt.timedelta(days=7)}
+WINDOWS: dict[str, dt.timedelta] = {
+    "1h": dt.timedelta(hours=1),
+    "24h": dt.timedelta(hours=24),
+    "7d": dt.timedelta(days=7),
+}
 ALL = "all"
 
 # Colouring: metric -> (comparison, warn at, bad at). Defaults of the alert rules too.
@@ -98,7 +102,17 @@ class Inbound:
     buckets: list[int] = field(default_factory=lambda: [0] * (len(LATENCY_BOUNDS_MS) + 1))
 
     def add(self, stat: InboundHourlyStat) -> None:
-        for name in ("received", "invalid", "conflicts", "processed", "pending", "failing", "dead", "parked", "retried"):
+        for name in (
+            "received",
+            "invalid",
+            "conflicts",
+            "processed",
+            "pending",
+            "failing",
+            "dead",
+            "parked",
+            "retried",
+        ):
             setattr(self, name, getattr(self, name) + getattr(stat, name))
         for index, count in enumerate(stat.latency_buckets or ()):
             self.buckets[index] += count
@@ -193,7 +207,9 @@ class ScopeHealth:
     resolution: Resolution = field(default_factory=Resolution)
     depth: Depth = field(default_factory=Depth)
     reconciliation: Reconciliation | None = None
-    outbound: Outbound | None = None  # overall only: outbound endpoints are not inbound integrations
+    outbound: Outbound | None = (
+        None  # overall only: outbound endpoints are not inbound integrations
+    )
     outbound_dead: int = 0
 
     def figures(self) -> dict[str, tuple[Decimal | float | int | None, int]]:
@@ -206,19 +222,27 @@ class ScopeHealth:
             Metric.LATENCY_P95: (inbound.latency(0.95), inbound.processed),
             Metric.LATENCY_P99: (inbound.latency(0.99), inbound.processed),
             Metric.MISS_RATE: (self.resolution.miss_rate, self.resolution.lookups),
-            Metric.MISS_RATE_RISE: (self.resolution.rise, min(self.resolution.lookups, self.resolution.previous_lookups)),
+            Metric.MISS_RATE_RISE: (
+                self.resolution.rise,
+                min(self.resolution.lookups, self.resolution.previous_lookups),
+            ),
             Metric.DEAD_LETTERS: (self.depth.dead_letters + self.outbound_dead, 1 << 30),
             Metric.PARKED: (self.depth.parked, 1 << 30),
         }
         if self.outbound is not None:
-            out[Metric.DELIVERY_SUCCESS_RATE] = (self.outbound.success_rate, self.outbound.deliveries)
+            out[Metric.DELIVERY_SUCCESS_RATE] = (
+                self.outbound.success_rate,
+                self.outbound.deliveries,
+            )
         recon = self.reconciliation
         out[Metric.RECONCILIATION_DELTA] = (recon.delta if recon and recon.runs else None, 1 << 30)
         return out
 
     def judged(self) -> dict[str, dict]:
-        return {metric: {"value": value, "samples": samples, "status": judge(metric, value)}
-                for metric, (value, samples) in self.figures().items()}
+        return {
+            metric: {"value": value, "samples": samples, "status": judge(metric, value)}
+            for metric, (value, samples) in self.figures().items()
+        }
 
 
 @dataclass
@@ -263,11 +287,16 @@ def window_bounds(window: str, now: dt.datetime | None = None) -> tuple[dt.datet
     return since, now
 
 
-def health_report(*, window: str = "24h", now: dt.datetime | None = None, integration_id: int | None = None) -> HealthReport:
+def health_report(
+    *, window: str = "24h", now: dt.datetime | None = None, integration_id: int | None = None
+) -> HealthReport:
     """Every figure for every integration and overall (or for one integration), in ~7 queries."""
     since, until = window_bounds(window, now)
-    integrations = list(Integration.objects.order_by("slug") if integration_id is None
-                        else Integration.objects.filter(pk=integration_id))
+    integrations = list(
+        Integration.objects.order_by("slug")
+        if integration_id is None
+        else Integration.objects.filter(pk=integration_id)
+    )
     scopes = {i.pk: ScopeHealth(key=i.slug, integration=i) for i in integrations}
     overall = ScopeHealth(key=ALL, integration=None)
     hours: dict[dt.datetime, HourPoint] = {}
@@ -278,9 +307,13 @@ def health_report(*, window: str = "24h", now: dt.datetime | None = None, integr
 
     # 1. Inbound rollup.
     refreshed = None
-    stats = InboundHourlyStat.objects.filter(hour__gte=since, hour__lte=until, integration_id__in=scopes)
+    stats = InboundHourlyStat.objects.filter(
+        hour__gte=since, hour__lte=until, integration_id__in=scopes
+    )
     hourly_p95: dict[dt.datetime, list[tuple[int, float]]] = defaultdict(list)
-    for stat in stats.only(*[f.name for f in InboundHourlyStat._meta.concrete_fields if f.name != "id"]):
+    for stat in stats.only(
+        *[f.name for f in InboundHourlyStat._meta.concrete_fields if f.name != "id"]
+    ):
         scopes[stat.integration_id].inbound.add(stat)
         overall.inbound.add(stat)
         point = hour_point(stat.hour)
@@ -303,7 +336,9 @@ def health_report(*, window: str = "24h", now: dt.datetime | None = None, integr
     resolution = ResolutionStat.objects.filter(hour__gte=previous_since, hour__lte=until)
     if integration_id is not None:
         resolution = resolution.filter(system__in=list(systems))
-    for row in resolution.values("system", "hour").annotate(lookups=Sum("lookups"), misses=Sum("misses")):
+    for row in resolution.values("system", "hour").annotate(
+        lookups=Sum("lookups"), misses=Sum("misses")
+    ):
         current = row["hour"] >= since
         targets = [overall, *systems.get(row["system"], [])]
         for scope in targets:
@@ -325,7 +360,13 @@ def health_report(*, window: str = "24h", now: dt.datetime | None = None, integr
         .values("integration_id", "status")
         .annotate(n=Count("id"))
     )
-    field_for = {"parked": "parked", "received": "pending", "failed": "failing", "dead": "dead", "invalid": "invalid"}
+    field_for = {
+        "parked": "parked",
+        "received": "pending",
+        "failed": "failing",
+        "dead": "dead",
+        "invalid": "invalid",
+    }
     for row in depth_rows:
         for scope in (scopes[row["integration_id"]], overall):
             name = field_for[row["status"]]
@@ -333,7 +374,9 @@ def health_report(*, window: str = "24h", now: dt.datetime | None = None, integr
 
     # 4. Reconciliation runs finished in the window.
     for row in (
-        ReconciliationRun.objects.filter(finished_at__gte=since, finished_at__lte=until, integration_id__in=scopes)
+        ReconciliationRun.objects.filter(
+            finished_at__gte=since, finished_at__lte=until, integration_id__in=scopes
+        )
         .values("integration_id")
         .annotate(runs=Count("id"), delta=Sum("delta"), failed=Sum("failed"))
     ):
@@ -355,7 +398,9 @@ def health_report(*, window: str = "24h", now: dt.datetime | None = None, integr
             out = overall.outbound
             out.deliveries += row["n"]
             out.attempts += row["attempts"] or 0
-            name = {"succeeded": "succeeded", "failed": "failing", "dead": "dead"}.get(row["status"], "pending")
+            name = {"succeeded": "succeeded", "failed": "failing", "dead": "dead"}.get(
+                row["status"], "pending"
+            )
             setattr(out, name, getattr(out, name) + row["n"])
             point = hour_point(row["h"])
             point.deliveries += row["n"]
@@ -368,6 +413,11 @@ def health_report(*, window: str = "24h", now: dt.datetime | None = None, integr
         ordered_hours.append(hours.get(cursor) or HourPoint(hour=cursor))
         cursor += dt.timedelta(hours=1)
     return HealthReport(
-        window=window, since=since, until=until, overall=overall, integrations=list(scopes.values()),
-        hours=ordered_hours, rollup_refreshed_at=refreshed,
+        window=window,
+        since=since,
+        until=until,
+        overall=overall,
+        integrations=list(scopes.values()),
+        hours=ordered_hours,
+        rollup_refreshed_at=refreshed,
     )

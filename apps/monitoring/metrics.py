@@ -28,8 +28,14 @@ from apps.mappings.models import ResolutionStat
 from apps.monitoring.models import LATENCY_BOUNDS_MS, Alert, InboundHourlyStat
 
 # Histogram buckets exposed (seconds): a subset of the rollup's bounds, so each is exact.
-_EXPOSED_BOUNDS_MS = [b for b in LATENCY_BOUNDS_MS if any(abs(b - t) / t < 0.13 for t in
-                      (5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000, 60000))]
+_EXPOSED_BOUNDS_MS = [
+    b
+    for b in LATENCY_BOUNDS_MS
+    if any(
+        abs(b - t) / t < 0.13
+        for t in (5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000, 60000)
+    )
+]
 
 
 class DatabaseCollector:
@@ -54,9 +60,13 @@ class DatabaseCollector:
             "processed": "Inbound events processed.",
             "retried": "Inbound events processed after failed attempts.",
         }
-        rows = InboundHourlyStat.objects.values("integration_id").annotate(**{name: Sum(name) for name in fields})
+        rows = InboundHourlyStat.objects.values("integration_id").annotate(
+            **{name: Sum(name) for name in fields}
+        )
         families = {
-            name: CounterMetricFamily(f"affiliatehub_inbound_{name}", help_text, labels=["integration"])
+            name: CounterMetricFamily(
+                f"affiliatehub_inbound_{name}", help_text, labels=["integration"]
+            )
             for name, help_text in fields.items()
         }
         for row in rows:
@@ -67,7 +77,8 @@ class DatabaseCollector:
     def _latency(self, slugs):
         family = HistogramMetricFamily(
             "affiliatehub_inbound_processing_latency_seconds",
-            "Receipt-to-processed latency of processed inbound events.", labels=["integration"],
+            "Receipt-to-processed latency of processed inbound events.",
+            labels=["integration"],
         )
         with connection.cursor() as cursor:
             cursor.execute(
@@ -77,8 +88,11 @@ class DatabaseCollector:
             buckets: dict[int, dict[int, int]] = defaultdict(dict)
             for integration_id, index, count in cursor.fetchall():
                 buckets[integration_id][index - 1] = int(count)
-        sums = dict(InboundHourlyStat.objects.values("integration_id").annotate(s=Sum("latency_sum_ms"))
-                    .values_list("integration_id", "s"))
+        sums = dict(
+            InboundHourlyStat.objects.values("integration_id")
+            .annotate(s=Sum("latency_sum_ms"))
+            .values_list("integration_id", "s")
+        )
         for integration_id, counts in buckets.items():
             cumulative, out, index = 0, [], 0
             for bound in _EXPOSED_BOUNDS_MS:
@@ -88,24 +102,41 @@ class DatabaseCollector:
                 out.append((f"{bound / 1000:g}", cumulative))
             total = sum(counts.values())
             out.append(("+Inf", total))
-            family.add_metric([slugs.get(integration_id, "?")], out, sum_value=(sums.get(integration_id) or 0) / 1000)
+            family.add_metric(
+                [slugs.get(integration_id, "?")],
+                out,
+                sum_value=(sums.get(integration_id) or 0) / 1000,
+            )
         yield family
 
     def _depth(self, slugs):
-        family = GaugeMetricFamily("affiliatehub_inbound_queue_depth", "Inbound events waiting, by status.",
-                                   labels=["integration", "status"])
-        rows = (InboundEvent.objects.filter(status__in=["received", "failed", "parked", "dead", "invalid"])
-                .values("integration_id", "status").annotate(n=Count("id")))
+        family = GaugeMetricFamily(
+            "affiliatehub_inbound_queue_depth",
+            "Inbound events waiting, by status.",
+            labels=["integration", "status"],
+        )
+        rows = (
+            InboundEvent.objects.filter(
+                status__in=["received", "failed", "parked", "dead", "invalid"]
+            )
+            .values("integration_id", "status")
+            .annotate(n=Count("id"))
+        )
         for row in rows:
             family.add_metric([slugs.get(row["integration_id"], "?"), row["status"]], row["n"])
         yield family
 
     def _outbound(self):
-        by_status = GaugeMetricFamily("affiliatehub_outbound_deliveries", "Outbound deliveries by status.",
-                                      labels=["status"])
-        attempts = CounterMetricFamily("affiliatehub_outbound_attempts", "HTTP attempts made by outbound deliveries.")
+        by_status = GaugeMetricFamily(
+            "affiliatehub_outbound_deliveries", "Outbound deliveries by status.", labels=["status"]
+        )
+        attempts = CounterMetricFamily(
+            "affiliatehub_outbound_attempts", "HTTP attempts made by outbound deliveries."
+        )
         total_attempts = 0
-        for row in OutboundDelivery.objects.values("status").annotate(n=Count("id"), a=Sum("attempts")):
+        for row in OutboundDelivery.objects.values("status").annotate(
+            n=Count("id"), a=Sum("attempts")
+        ):
             by_status.add_metric([row["status"]], row["n"])
             total_attempts += row["a"] or 0
         attempts.add_metric([], total_attempts)
@@ -113,28 +144,43 @@ class DatabaseCollector:
         yield attempts
 
     def _resolution(self):
-        lookups = CounterMetricFamily("affiliatehub_resolution_lookups", "Identifier lookups.", labels=["system"])
-        misses = CounterMetricFamily("affiliatehub_resolution_misses", "Identifier lookups that found no player.",
-                                     labels=["system"])
-        for row in ResolutionStat.objects.values("system").annotate(l=Sum("lookups"), m=Sum("misses")):
+        lookups = CounterMetricFamily(
+            "affiliatehub_resolution_lookups", "Identifier lookups.", labels=["system"]
+        )
+        misses = CounterMetricFamily(
+            "affiliatehub_resolution_misses",
+            "Identifier lookups that found no player.",
+            labels=["system"],
+        )
+        for row in ResolutionStat.objects.values("system").annotate(
+            l=Sum("lookups"), m=Sum("misses")
+        ):
             lookups.add_metric([row["system"]], row["l"] or 0)
             misses.add_metric([row["system"]], row["m"] or 0)
         yield lookups
         yield misses
 
     def _reconciliation(self, slugs):
-        recovered = CounterMetricFamily("affiliatehub_reconciliation_recovered",
-                                        "Events polling recovered that webhooks had missed.", labels=["integration"])
+        recovered = CounterMetricFamily(
+            "affiliatehub_reconciliation_recovered",
+            "Events polling recovered that webhooks had missed.",
+            labels=["integration"],
+        )
         for row in ReconciliationRun.objects.values("integration_id").annotate(d=Sum("delta")):
             recovered.add_metric([slugs.get(row["integration_id"], "?")], row["d"] or 0)
         yield recovered
 
     def _alerts(self):
-        family = GaugeMetricFamily("affiliatehub_alerts_open", "Open alerts, by rule.", labels=["rule"])
-        for row in Alert.objects.filter(resolved_at__isnull=True).values("rule__name").annotate(n=Count("id")):
+        family = GaugeMetricFamily(
+            "affiliatehub_alerts_open", "Open alerts, by rule.", labels=["rule"]
+        )
+        for row in (
+            Alert.objects.filter(resolved_at__isnull=True)
+            .values("rule__name")
+            .annotate(n=Count("id"))
+        ):
             family.add_metric([row["rule__name"]], row["n"])
         yield family
-
 
     def _runtime(self):
         failures = CounterMetricFamily(
@@ -146,7 +192,9 @@ class DatabaseCollector:
         state = read_state()
         if state is not None:
             restarts = CounterMetricFamily(
-                "affiliatehub_supervisor_restarts", "Processes restarted by the make-run supervisor.", labels=["process"]
+                "affiliatehub_supervisor_restarts",
+                "Processes restarted by the make-run supervisor.",
+                labels=["process"],
             )
             for name, child in state.children.items():
                 restarts.add_metric([name], child.restarts)

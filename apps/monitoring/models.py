@@ -23,36 +23,51 @@ class InboundHourlyStat(models.Model):
     stand now, with their receipt-to-processed latency. Rebuilt from InboundEvent by the
     `monitoring.refresh_rollups` task, so the dashboard never scans the event table."""
 
-    integration = models.ForeignKey("integrations.Integration", on_delete=models.CASCADE, related_name="+")
+    integration = models.ForeignKey(
+        "integrations.Integration", on_delete=models.CASCADE, related_name="+"
+    )
     hour = models.DateTimeField(help_text="Start of the hour (UTC).")
     received = models.PositiveIntegerField(default=0, help_text="Events stored (every status).")
     pushed = models.PositiveIntegerField(
-        default=0, help_text="Of those, sent by the source itself (webhook or batch), not fetched by polling."
+        default=0,
+        help_text="Of those, sent by the source itself (webhook or batch), not fetched by polling.",
     )
     last_pushed_at = models.DateTimeField(
-        null=True, blank=True, help_text="When the last event the source sent itself arrived in this hour."
+        null=True,
+        blank=True,
+        help_text="When the last event the source sent itself arrived in this hour.",
     )
     invalid = models.PositiveIntegerField(default=0, help_text="Stored as invalid (answered 422).")
-    conflicts = models.PositiveIntegerField(default=0, help_text="Deliveries refused as 409 (same id, other body).")
+    conflicts = models.PositiveIntegerField(
+        default=0, help_text="Deliveries refused as 409 (same id, other body)."
+    )
     processed = models.PositiveIntegerField(default=0)
     pending = models.PositiveIntegerField(default=0, help_text="Still received (queued).")
     failing = models.PositiveIntegerField(default=0, help_text="Failed, a retry scheduled.")
     dead = models.PositiveIntegerField(default=0)
     parked = models.PositiveIntegerField(default=0)
-    retried = models.PositiveIntegerField(default=0, help_text="Processed only after one or more failed attempts.")
-    latency_sum_ms = models.FloatField(default=0, help_text="Sum of the processed events' latencies.")
+    retried = models.PositiveIntegerField(
+        default=0, help_text="Processed only after one or more failed attempts."
+    )
+    latency_sum_ms = models.FloatField(
+        default=0, help_text="Sum of the processed events' latencies."
+    )
     latency_p50_ms = models.FloatField(null=True, blank=True)
     latency_p95_ms = models.FloatField(null=True, blank=True)
     latency_p99_ms = models.FloatField(null=True, blank=True)
     latency_buckets = ArrayField(
-        models.PositiveIntegerField(), default=list, blank=True,
+        models.PositiveIntegerField(),
+        default=list,
+        blank=True,
         help_text="Processed events per latency bucket (LATENCY_BOUNDS_MS; the last counts everything above).",
     )
     refreshed_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
         ordering = ["-hour", "integration"]
-        constraints = [models.UniqueConstraint(fields=["integration", "hour"], name="inbound_hourly_unique")]
+        constraints = [
+            models.UniqueConstraint(fields=["integration", "hour"], name="inbound_hourly_unique")
+        ]
         indexes = [models.Index(fields=["hour"], name="inbound_hourly_hour_idx")]
 
     def __str__(self) -> str:
@@ -69,15 +84,23 @@ class Metric(models.TextChoices):
     MISS_RATE_RISE = "miss_rate_rise", "Resolution miss rate rise vs the previous window (points)"
     DEAD_LETTERS = "dead_letters", "Dead letters waiting (inbound dead/invalid + outbound dead)"
     PARKED = "parked", "Parked events waiting"
-    RECONCILIATION_DELTA = "reconciliation_delta", "Reconciliation delta (events recovered by polling)"
+    RECONCILIATION_DELTA = (
+        "reconciliation_delta",
+        "Reconciliation delta (events recovered by polling)",
+    )
     # Per source (integration), judged by apps.monitoring.sources rather than the health report.
-    VOLUME_VS_BASELINE = "volume_vs_baseline", "Inbound volume, % of the source's usual for the time of day"
+    VOLUME_VS_BASELINE = (
+        "volume_vs_baseline",
+        "Inbound volume, % of the source's usual for the time of day",
+    )
     SILENT_MINUTES = "silent_minutes", "Minutes since the source last sent an event"
     POLL_FAILURES_IN_A_ROW = "poll_failures_in_a_row", "Poll runs failed in a row"
 
 
 # Judged for each integration on its own (an alert per source), never "all together".
-SOURCE_METRICS = frozenset({Metric.VOLUME_VS_BASELINE, Metric.SILENT_MINUTES, Metric.POLL_FAILURES_IN_A_ROW})
+SOURCE_METRICS = frozenset(
+    {Metric.VOLUME_VS_BASELINE, Metric.SILENT_MINUTES, Metric.POLL_FAILURES_IN_A_ROW}
+)
 
 
 class Window(models.TextChoices):
@@ -105,32 +128,47 @@ class AlertRule(models.Model):
     metric = models.CharField(max_length=40, choices=Metric.choices)
     comparison = models.CharField(max_length=2, choices=Comparison.choices)
     threshold = models.DecimalField(
-        max_digits=12, decimal_places=4,
+        max_digits=12,
+        decimal_places=4,
         help_text="The figure is compared to this. Volume rule: the fraction of the usual volume, in % (25 = a "
         "quarter); silence: minutes without an event; poll failures: failed runs in a row.",
     )
     window = models.CharField(
-        max_length=3, choices=Window.choices, default=Window.HOUR,
+        max_length=3,
+        choices=Window.choices,
+        default=Window.HOUR,
         help_text="Not used by the source rules (volume: the last 60 minutes; silence and poll failures: now).",
     )
     integration = models.ForeignKey(
-        "integrations.Integration", null=True, blank=True, on_delete=models.CASCADE, related_name="+",
+        "integrations.Integration",
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="+",
         help_text="Empty: all integrations together (source rules: each integration on its own).",
     )
     min_samples = models.PositiveIntegerField(
-        default=20, verbose_name="minimum samples / baseline",
+        default=20,
+        verbose_name="minimum samples / baseline",
         help_text="Rates and percentiles are not judged on fewer events than this. Volume and silence rules: the "
         "minimum baseline, i.e. they fire only when the source usually sends at least this many events in this "
         "hour of the day (0: silence is judged at every hour).",
     )
     baseline_days = models.PositiveSmallIntegerField(
-        default=14, validators=[MinValueValidator(1), MaxValueValidator(60)],
+        default=14,
+        validators=[MinValueValidator(1), MaxValueValidator(60)],
         help_text="Volume and silence rules: the usual volume is the median of the same hour of the day over this "
         "many trailing days (only days since the source first sent anything).",
     )
-    notify_email = models.TextField(blank=True, help_text="Addresses, comma-separated. Empty: no e-mail.")
+    notify_email = models.TextField(
+        blank=True, help_text="Addresses, comma-separated. Empty: no e-mail."
+    )
     webhook_endpoint = models.ForeignKey(
-        "integrations.OutboundEndpoint", null=True, blank=True, on_delete=models.PROTECT, related_name="+",
+        "integrations.OutboundEndpoint",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
         limit_choices_to={"kind": "subscriber"},
         help_text="A subscriber endpoint: alert.fired / alert.resolved are sent there, signed, through the "
         "outbound delivery engine (retries, dead letters). Empty: no webhook.",
@@ -140,8 +178,12 @@ class AlertRule(models.Model):
     class Meta:
         ordering = ["metric", "name"]
         constraints = [
-            models.CheckConstraint(condition=Q(comparison__in=["gt", "ge", "lt"]), name="alert_rule_comparison_valid"),
-            models.CheckConstraint(condition=Q(window__in=["1h", "24h", "7d"]), name="alert_rule_window_valid"),
+            models.CheckConstraint(
+                condition=Q(comparison__in=["gt", "ge", "lt"]), name="alert_rule_comparison_valid"
+            ),
+            models.CheckConstraint(
+                condition=Q(window__in=["1h", "24h", "7d"]), name="alert_rule_window_valid"
+            ),
         ]
 
     def __str__(self) -> str:
@@ -167,10 +209,16 @@ class Alert(models.Model):
 
     rule = models.ForeignKey(AlertRule, on_delete=models.CASCADE, related_name="alerts")
     integration = models.ForeignKey(
-        "integrations.Integration", null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+        "integrations.Integration",
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="+",
     )
     scope = models.CharField(max_length=80, help_text="'all' or the integration's slug.")
-    value = models.DecimalField(max_digits=16, decimal_places=4, help_text="The figure when it fired (updated while open).")
+    value = models.DecimalField(
+        max_digits=16, decimal_places=4, help_text="The figure when it fired (updated while open)."
+    )
     threshold = models.DecimalField(max_digits=12, decimal_places=4)
     message = models.CharField(max_length=500)
     fired_at = models.DateTimeField(default=timezone.now)
@@ -179,13 +227,17 @@ class Alert(models.Model):
     acknowledged_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
-    notifications = models.JSONField(default=list, blank=True, help_text="Each notification sent: channel, event, outcome.")
+    notifications = models.JSONField(
+        default=list, blank=True, help_text="Each notification sent: channel, event, outcome."
+    )
 
     class Meta:
         ordering = ["-fired_at", "-id"]
         constraints = [
             models.UniqueConstraint(
-                fields=["rule", "scope"], condition=Q(resolved_at__isnull=True), name="alert_one_open_per_rule_scope"
+                fields=["rule", "scope"],
+                condition=Q(resolved_at__isnull=True),
+                name="alert_one_open_per_rule_scope",
             ),
             models.CheckConstraint(
                 condition=Q(acknowledged_at__isnull=True) | Q(acknowledged_by__isnull=False),
@@ -216,9 +268,13 @@ class RetentionSegment(models.Model):
     Retention re-runs: `query` is the retention list's query string, checked when saved."""
 
     name = models.CharField(max_length=120, unique=True)
-    query = models.TextField(help_text="The retention list's filters as a query string (dormant_days=30&country=DE…).")
+    query = models.TextField(
+        help_text="The retention list's filters as a query string (dormant_days=30&country=DE…)."
+    )
     description = models.CharField(max_length=500, blank=True)
-    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

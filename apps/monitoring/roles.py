@@ -10,22 +10,37 @@ EXTRA_ROLE_PERMISSIONS: dict[str, list[str]] = {
     # Integration engineers watch health, tune the rules and acknowledge alerts.
     INTEGRATIONS: [
         "monitoring.view_inboundhourlystat",
-        "monitoring.view_alertrule", "monitoring.add_alertrule", "monitoring.change_alertrule",
-        "monitoring.view_alert", "monitoring.change_alert",
-        "integrations.view_inboundevent", "integrations.view_deadletterevent", "integrations.view_parkedevent",
+        "monitoring.view_alertrule",
+        "monitoring.add_alertrule",
+        "monitoring.change_alertrule",
+        "monitoring.view_alert",
+        "monitoring.change_alert",
+        "integrations.view_inboundevent",
+        "integrations.view_deadletterevent",
+        "integrations.view_parkedevent",
         "integrations.replay_inboundevent",  # replay dead letters, re-run parked events
         "integrations.view_endpointurlchange",  # their gateway URL changes wait for Finance
-        "integrations.view_integration", "integrations.view_reconciliationrun",
+        "integrations.view_integration",
+        "integrations.view_reconciliationrun",
         # Where conversion data goes: the postback templates that call affiliates' trackers.
-        "affiliates.view_postbacktemplate", "affiliates.add_postbacktemplate",
+        "affiliates.view_postbacktemplate",
+        "affiliates.add_postbacktemplate",
         "affiliates.change_postbacktemplate",
     ],
     # The retention player list and its exports (the export itself is limited to these roles).
-    RETENTION: ["monitoring.view_retentionplayer", "monitoring.view_retentionsegment", "monitoring.add_retentionsegment",
-                "monitoring.change_retentionsegment", "monitoring.delete_retentionsegment"],
-    FINANCE: ["monitoring.view_retentionplayer",
-              # Where payout requests go: a second person (Finance) approves a gateway URL change.
-              "integrations.view_endpointurlchange", "integrations.approve_endpointurlchange"],
+    RETENTION: [
+        "monitoring.view_retentionplayer",
+        "monitoring.view_retentionsegment",
+        "monitoring.add_retentionsegment",
+        "monitoring.change_retentionsegment",
+        "monitoring.delete_retentionsegment",
+    ],
+    FINANCE: [
+        "monitoring.view_retentionplayer",
+        # Where payout requests go: a second person (Finance) approves a gateway URL change.
+        "integrations.view_endpointurlchange",
+        "integrations.approve_endpointurlchange",
+    ],
 }
 
 

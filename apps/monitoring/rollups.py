@@ -18,7 +18,18 @@ from django.utils import timezone
 from apps.integrations.models import InboundConflict, InboundEvent
 from apps.monitoring.models import LATENCY_BOUNDS_MS, InboundHourlyStat
 
-_COUNT_FIELDS = ("received", "pushed", "invalid", "processed", "pending", "failing", "dead", "parked", "retried", "latency_sum_ms")
+_COUNT_FIELDS = (
+    "received",
+    "pushed",
+    "invalid",
+    "processed",
+    "pending",
+    "failing",
+    "dead",
+    "parked",
+    "retried",
+    "latency_sum_ms",
+)
 
 _EVENTS_SQL = f"""
 WITH ev AS (
@@ -75,31 +86,52 @@ def inbound_rollup_refresh(*, since: dt.datetime, until: dt.datetime | None = No
         cursor.execute(_EVENTS_SQL, params)
         for integration_id, hour, last_pushed_at, *counts, p50, p95, p99 in cursor.fetchall():
             hour = hour.replace(tzinfo=dt.UTC)
-            stat = InboundHourlyStat(integration_id=integration_id, hour=hour, last_pushed_at=last_pushed_at,
-                                     latency_p50_ms=p50,
-                                     latency_p95_ms=p95, latency_p99_ms=p99,
-                                     latency_buckets=[0] * (len(LATENCY_BOUNDS_MS) + 1))
+            stat = InboundHourlyStat(
+                integration_id=integration_id,
+                hour=hour,
+                last_pushed_at=last_pushed_at,
+                latency_p50_ms=p50,
+                latency_p95_ms=p95,
+                latency_p99_ms=p99,
+                latency_buckets=[0] * (len(LATENCY_BOUNDS_MS) + 1),
+            )
             for name, value in zip(_COUNT_FIELDS, counts, strict=True):
                 setattr(stat, name, value)
             rows[(integration_id, hour)] = stat
         cursor.execute(_HISTOGRAM_SQL, params)
         for integration_id, hour, bucket, count in cursor.fetchall():
             rows[(integration_id, hour.replace(tzinfo=dt.UTC))].latency_buckets[bucket] = count
-    for integration_id, received_at in InboundConflict.objects.filter(
-        received_at__gte=since, received_at__lt=until
-    ).values_list("integration_id", "received_at").iterator():
+    for integration_id, received_at in (
+        InboundConflict.objects.filter(received_at__gte=since, received_at__lt=until)
+        .values_list("integration_id", "received_at")
+        .iterator()
+    ):
         key = (integration_id, hour_floor(received_at))
         if key not in rows:
-            rows[key] = InboundHourlyStat(integration_id=integration_id, hour=key[1],
-                                          latency_buckets=[0] * (len(LATENCY_BOUNDS_MS) + 1))
+            rows[key] = InboundHourlyStat(
+                integration_id=integration_id,
+                hour=key[1],
+                latency_buckets=[0] * (len(LATENCY_BOUNDS_MS) + 1),
+            )
         rows[key].conflicts += 1
     now = timezone.now()
     for stat in rows.values():
         stat.refreshed_at = now
     with transaction.atomic():
         InboundHourlyStat.objects.bulk_create(
-            list(rows.values()), batch_size=500, update_conflicts=True, unique_fields=["integration", "hour"],
-            update_fields=[*_COUNT_FIELDS, "last_pushed_at", "conflicts", "latency_p50_ms", "latency_p95_ms", "latency_p99_ms",
-                           "latency_buckets", "refreshed_at"],
+            list(rows.values()),
+            batch_size=500,
+            update_conflicts=True,
+            unique_fields=["integration", "hour"],
+            update_fields=[
+                *_COUNT_FIELDS,
+                "last_pushed_at",
+                "conflicts",
+                "latency_p50_ms",
+                "latency_p95_ms",
+                "latency_p99_ms",
+                "latency_buckets",
+                "refreshed_at",
+            ],
         )
     return len(rows)

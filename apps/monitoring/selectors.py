@@ -17,7 +17,9 @@ def alerts_for_dashboard(*, recent: int = 10) -> dict[str, list[Alert]]:
     base = Alert.objects.select_related("rule", "integration", "acknowledged_by")
     return {
         "open": list(base.filter(resolved_at__isnull=True).order_by("-fired_at", "-id")),
-        "resolved": list(base.filter(resolved_at__isnull=False).order_by("-resolved_at", "-id")[:recent]),
+        "resolved": list(
+            base.filter(resolved_at__isnull=False).order_by("-resolved_at", "-id")[:recent]
+        ),
     }
 
 
@@ -39,7 +41,9 @@ def runtime_health(*, since: dt.datetime) -> RuntimeHealth:
     from affiliatehub.supervisor import read_state
 
     totals = PublishFailureStat.objects.aggregate(
-        window=Coalesce(Sum("failures", filter=Q(hour__gte=since.replace(minute=0, second=0, microsecond=0))), 0),
+        window=Coalesce(
+            Sum("failures", filter=Q(hour__gte=since.replace(minute=0, second=0, microsecond=0))), 0
+        ),
         total=Coalesce(Sum("failures"), 0),
     )
     state = read_state()

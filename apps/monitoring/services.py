@@ -50,7 +50,9 @@ class EvaluationResult:
 
 def _message(rule: AlertRule, scope: str, value: Decimal) -> str:
     label = Metric(rule.metric).label
-    return f"{label} for {scope} over {rule.window} is {value} ({rule.get_comparison_display()} {rule.threshold})."[:500]
+    return f"{label} for {scope} over {rule.window} is {value} ({rule.get_comparison_display()} {rule.threshold})."[
+        :500
+    ]
 
 
 @dataclass(frozen=True)
@@ -67,7 +69,11 @@ class SourceFigure:
 def alert_rules_evaluate(*, now: dt.datetime | None = None) -> EvaluationResult:
     """Evaluate every active rule once; open alerts on breach, resolve them on recovery."""
     now = now or timezone.now()
-    rules = list(AlertRule.objects.filter(is_active=True).select_related("integration", "webhook_endpoint").order_by("pk"))
+    rules = list(
+        AlertRule.objects.filter(is_active=True)
+        .select_related("integration", "webhook_endpoint")
+        .order_by("pk")
+    )
     reports: dict[str, HealthReport] = {}
     figures: dict[tuple[str, int], list[SourceFigure]] = {}
     result = EvaluationResult()
@@ -80,10 +86,12 @@ def alert_rules_evaluate(*, now: dt.datetime | None = None) -> EvaluationResult:
                 if rule.integration_id in (None, figure.integration_id):
                     _judge_source(rule, figure, now, result)
             continue
-        report = reports.get(rule.window) or reports.setdefault(rule.window, health_report(window=rule.window, now=now))
+        report = reports.get(rule.window) or reports.setdefault(
+            rule.window, health_report(window=rule.window, now=now)
+        )
         scope_key = rule.integration.slug if rule.integration_id else ALL
         scope = report.scope(scope_key)
-        value, samples = (scope.figures().get(rule.metric, (None, 0)) if scope else (None, 0))
+        value, samples = scope.figures().get(rule.metric, (None, 0)) if scope else (None, 0)
         if value is None or samples < rule.min_samples:
             # No data is not a recovery either: an open alert stays open until a real figure is good.
             result.skipped += 1
@@ -92,11 +100,15 @@ def alert_rules_evaluate(*, now: dt.datetime | None = None) -> EvaluationResult:
         if rule.breached(value):
             _record(result, fired=alert_fire(rule=rule, scope=scope_key, value=value, now=now))
         else:
-            _record(result, resolved=alert_resolve(rule=rule, scope=scope_key, value=value, now=now))
+            _record(
+                result, resolved=alert_resolve(rule=rule, scope=scope_key, value=value, now=now)
+            )
     return result
 
 
-def _record(result: EvaluationResult, *, fired: int | None = None, resolved: int | None = None) -> None:
+def _record(
+    result: EvaluationResult, *, fired: int | None = None, resolved: int | None = None
+) -> None:
     if fired:
         result.fired.append(fired)
     elif resolved:
@@ -105,7 +117,9 @@ def _record(result: EvaluationResult, *, fired: int | None = None, resolved: int
         result.unchanged += 1
 
 
-def _judge_source(rule: AlertRule, figure: SourceFigure, now: dt.datetime, result: EvaluationResult) -> None:
+def _judge_source(
+    rule: AlertRule, figure: SourceFigure, now: dt.datetime, result: EvaluationResult
+) -> None:
     """A source fires only on a baseline worth the name (`min_samples`), so a normally quiet hour
     stays quiet; it recovers as soon as its figure is good again, whatever the baseline, because
     volume coming back is a recovery even in a quiet hour."""
@@ -116,10 +130,22 @@ def _judge_source(rule: AlertRule, figure: SourceFigure, now: dt.datetime, resul
         if figure.samples < rule.min_samples:
             result.skipped += 1
             return
-        _record(result, fired=alert_fire(rule=rule, scope=figure.scope, value=figure.value, now=now,
-                                         integration_id=figure.integration_id, message=figure.message))
+        _record(
+            result,
+            fired=alert_fire(
+                rule=rule,
+                scope=figure.scope,
+                value=figure.value,
+                now=now,
+                integration_id=figure.integration_id,
+                message=figure.message,
+            ),
+        )
     else:
-        _record(result, resolved=alert_resolve(rule=rule, scope=figure.scope, value=figure.value, now=now))
+        _record(
+            result,
+            resolved=alert_resolve(rule=rule, scope=figure.scope, value=figure.value, now=now),
+        )
 
 
 def _source_figures(rule: AlertRule, now: dt.datetime) -> list[SourceFigure]:
@@ -127,33 +153,61 @@ def _source_figures(rule: AlertRule, now: dt.datetime) -> list[SourceFigure]:
     if rule.metric == Metric.POLL_FAILURES_IN_A_ROW:
         return [
             SourceFigure(
-                integration_id=row.integration_id, scope=row.slug, value=Decimal(row.in_a_row), samples=row.in_a_row,
-                message=(f"{row.slug}: {row.in_a_row} poll run(s) failed in a row (alert at {rule.threshold:g})."
-                         + (f" Last error: {row.last_error}" if row.last_error else ""))[:500],
+                integration_id=row.integration_id,
+                scope=row.slug,
+                value=Decimal(row.in_a_row),
+                samples=row.in_a_row,
+                message=(
+                    f"{row.slug}: {row.in_a_row} poll run(s) failed in a row (alert at {rule.threshold:g})."
+                    + (f" Last error: {row.last_error}" if row.last_error else "")
+                )[:500],
             )
             for row in sources.poll_failures()
         ]
     activity = sources.source_activity(now=now, baseline_days=rule.baseline_days)
     out = []
     for row in activity:
-        usual = (f"its usual {row.baseline:.0f} (median of this hour of the day over {row.baseline_days} day(s))"
-                 if row.baseline is not None else "no usual volume yet")
+        usual = (
+            f"its usual {row.baseline:.0f} (median of this hour of the day over {row.baseline_days} day(s))"
+            if row.baseline is not None
+            else "no usual volume yet"
+        )
         if rule.metric == Metric.SILENT_MINUTES:
             minutes = row.silent_minutes(now)
-            value, message = minutes, (
-                f"{row.slug} has sent nothing for {minutes} minutes (last event {row.last_pushed_at:%Y-%m-%d %H:%M} "
-                f"UTC; alert at {rule.threshold:g}); {usual}.")
+            value, message = (
+                minutes,
+                (
+                    f"{row.slug} has sent nothing for {minutes} minutes (last event {row.last_pushed_at:%Y-%m-%d %H:%M} "
+                    f"UTC; alert at {rule.threshold:g}); {usual}."
+                ),
+            )
         else:
             value = row.percent_of_baseline
-            message = (f"{row.slug} sent {row.volume:.0f} events in the last 60 minutes, {value} % of {usual} "
-                       f"(alert {rule.get_comparison_display()} {rule.threshold:g} %).")
-        out.append(SourceFigure(integration_id=row.integration_id, scope=row.slug, value=value,
-                                samples=row.baseline or 0, message=message[:500]))
+            message = (
+                f"{row.slug} sent {row.volume:.0f} events in the last 60 minutes, {value} % of {usual} "
+                f"(alert {rule.get_comparison_display()} {rule.threshold:g} %)."
+            )
+        out.append(
+            SourceFigure(
+                integration_id=row.integration_id,
+                scope=row.slug,
+                value=value,
+                samples=row.baseline or 0,
+                message=message[:500],
+            )
+        )
     return out
 
 
-def alert_fire(*, rule: AlertRule, scope: str, value: Decimal, now: dt.datetime, integration_id: int | None = None,
-               message: str | None = None) -> int | None:
+def alert_fire(
+    *,
+    rule: AlertRule,
+    scope: str,
+    value: Decimal,
+    now: dt.datetime,
+    integration_id: int | None = None,
+    message: str | None = None,
+) -> int | None:
     """Open an alert for (rule, scope) unless one is open; the new alert's id, or None.
 
     `integration_id` and `message` for per-source rules (default: the rule's integration, the
@@ -162,15 +216,27 @@ def alert_fire(*, rule: AlertRule, scope: str, value: Decimal, now: dt.datetime,
         try:
             with transaction.atomic():  # savepoint: the partial unique constraint decides
                 alert = Alert.objects.create(
-                    rule=rule, integration_id=integration_id or rule.integration_id, scope=scope, value=value,
-                    threshold=rule.threshold, message=message or _message(rule, scope, value), fired_at=now,
+                    rule=rule,
+                    integration_id=integration_id or rule.integration_id,
+                    scope=scope,
+                    value=value,
+                    threshold=rule.threshold,
+                    message=message or _message(rule, scope, value),
+                    fired_at=now,
                 )
         except IntegrityError:
             # Already open: keep its figure current, nothing else.
-            Alert.objects.filter(rule=rule, scope=scope, resolved_at__isnull=True).update(value=value)
+            Alert.objects.filter(rule=rule, scope=scope, resolved_at__isnull=True).update(
+                value=value
+            )
             return None
-        audit_record(action="alert.fired", instance=alert, actor=None, actor_label="monitoring",
-                     after={"rule": rule.name, "scope": scope, "value": str(value)})
+        audit_record(
+            action="alert.fired",
+            instance=alert,
+            actor=None,
+            actor_label="monitoring",
+            after={"rule": rule.name, "scope": scope, "value": str(value)},
+        )
         _notify(alert, FIRED, rule)
         alert_id = alert.pk
     return alert_id
@@ -188,8 +254,13 @@ def alert_resolve(*, rule: AlertRule, scope: str, value: Decimal, now: dt.dateti
             return None
         alert.resolved_at, alert.value = now, value
         alert.save(update_fields=["resolved_at", "value"])
-        audit_record(action="alert.resolved", instance=alert, actor=None, actor_label="monitoring",
-                     after={"rule": rule.name, "scope": scope, "value": str(value)})
+        audit_record(
+            action="alert.resolved",
+            instance=alert,
+            actor=None,
+            actor_label="monitoring",
+            after={"rule": rule.name, "scope": scope, "value": str(value)},
+        )
         _notify(alert, RESOLVED, rule)
     return alert.pk
 
@@ -200,8 +271,12 @@ def _notify(alert: Alert, event: str, rule: AlertRule) -> None:
     if rule.webhook_endpoint_id:
         payload = subscriber_envelope(f"alert.{event}", alert_payload(alert))
         delivery_enqueue(
-            endpoint=rule.webhook_endpoint, event_type=f"alert.{event}", payload=payload,
-            idempotency_key=f"monitoring-alert:{alert.pk}:{event}", topic="monitoring.alert", subject=str(alert.pk),
+            endpoint=rule.webhook_endpoint,
+            event_type=f"alert.{event}",
+            payload=payload,
+            idempotency_key=f"monitoring-alert:{alert.pk}:{event}",
+            topic="monitoring.alert",
+            subject=str(alert.pk),
         )
     if rule.notify_email.strip():
         alert_id = alert.pk
@@ -227,7 +302,10 @@ def alert_email_send(*, alert_id: int, event: str) -> bool:
     """Send the e-mail for one alert event, once (recorded on the alert). Runs outside any
     transaction (a Celery task); True when sent now, False when it had been sent already."""
     alert = Alert.objects.select_related("rule").get(pk=alert_id)
-    if any(n.get("channel") == "email" and n.get("event") == event and n.get("ok") for n in alert.notifications):
+    if any(
+        n.get("channel") == "email" and n.get("event") == event and n.get("ok")
+        for n in alert.notifications
+    ):
         return False
     recipients = [a.strip() for a in alert.rule.notify_email.split(",") if a.strip()]
     subject = f"[AffiliateHub] {'ALERT' if event == FIRED else 'Recovered'}: {alert.rule.name} ({alert.scope})"
@@ -237,8 +315,16 @@ def alert_email_send(*, alert_id: int, event: str) -> bool:
     send_mail(subject, body, None, recipients)
     with transaction.atomic():
         locked = Alert.objects.select_for_update().get(pk=alert_id)
-        locked.notifications = [*locked.notifications, {
-            "channel": "email", "event": event, "ok": True, "at": timezone.now().isoformat(), "to": recipients}]
+        locked.notifications = [
+            *locked.notifications,
+            {
+                "channel": "email",
+                "event": event,
+                "ok": True,
+                "at": timezone.now().isoformat(),
+                "to": recipients,
+            },
+        ]
         locked.save(update_fields=["notifications"])
     return True
 
@@ -251,6 +337,10 @@ def alert_acknowledge(*, alert: Alert, acting_user) -> Alert:
             return locked
         locked.acknowledged_at, locked.acknowledged_by = timezone.now(), acting_user
         locked.save(update_fields=["acknowledged_at", "acknowledged_by"])
-        audit_record(action="alert.acknowledged", instance=locked, actor=acting_user,
-                     after={"acknowledged_at": locked.acknowledged_at.isoformat()})
+        audit_record(
+            action="alert.acknowledged",
+            instance=locked,
+            actor=acting_user,
+            after={"acknowledged_at": locked.acknowledged_at.isoformat()},
+        )
     return locked

@@ -45,7 +45,9 @@ class SourceActivity:
     def percent_of_baseline(self) -> Decimal | None:
         if not self.baseline:
             return None
-        return (Decimal(str(self.volume)) * 100 / Decimal(str(self.baseline))).quantize(Decimal("0.01"), ROUND_HALF_UP)
+        return (Decimal(str(self.volume)) * 100 / Decimal(str(self.baseline))).quantize(
+            Decimal("0.01"), ROUND_HALF_UP
+        )
 
     def silent_minutes(self, now: dt.datetime) -> Decimal:
         return Decimal(max(0, int((now - self.last_pushed_at).total_seconds() // 60)))
@@ -106,8 +108,14 @@ def source_activity(*, now: dt.datetime, baseline_days: int) -> list[SourceActiv
         cursor.execute(_ACTIVITY_SQL, {"hour": hour, "days": baseline_days, "elapsed": elapsed})
         rows = cursor.fetchall()
     return [
-        SourceActivity(integration_id=pk, slug=slug, last_pushed_at=last, volume=float(volume or 0),
-                       baseline=float(baseline) if baseline is not None else None, baseline_days=days)
+        SourceActivity(
+            integration_id=pk,
+            slug=slug,
+            last_pushed_at=last,
+            volume=float(volume or 0),
+            baseline=float(baseline) if baseline is not None else None,
+            baseline_days=days,
+        )
         for pk, slug, last, volume, baseline, days in rows
     ]
 
@@ -133,5 +141,7 @@ def poll_failures() -> list[PollFailures]:
     """Every active integration that has finished a poll run, with its failures since the last success."""
     with connection.cursor() as cursor:
         cursor.execute(_POLL_FAILURES_SQL)
-        return [PollFailures(integration_id=pk, slug=slug, in_a_row=n, last_error=error or "")
-                for pk, slug, n, error in cursor.fetchall()]
+        return [
+            PollFailures(integration_id=pk, slug=slug, in_a_row=n, last_error=error or "")
+            for pk, slug, n, error in cursor.fetchall()
+        ]

@@ -33,21 +33,39 @@ def _links(scope, since) -> dict[str, str | None]:
     system = scope.integration.id_system if scope.integration else None
     window = {"received_at__gte": since.strftime("%Y-%m-%d %H:%M:%S%z")}
     return {
-        "received": admin_link("integrations_inboundevent", integration__id__exact=integration, **window),
-        "processed": admin_link("integrations_inboundevent", integration__id__exact=integration,
-                                status__exact="processed", **window),
-        "invalid": admin_link("integrations_deadletterevent", integration__id__exact=integration,
-                              status__exact="invalid"),
-        "failing": admin_link("integrations_inboundevent", integration__id__exact=integration, status__exact="failed"),
-        "dead": admin_link("integrations_deadletterevent", integration__id__exact=integration, status__exact="dead"),
+        "received": admin_link(
+            "integrations_inboundevent", integration__id__exact=integration, **window
+        ),
+        "processed": admin_link(
+            "integrations_inboundevent",
+            integration__id__exact=integration,
+            status__exact="processed",
+            **window,
+        ),
+        "invalid": admin_link(
+            "integrations_deadletterevent",
+            integration__id__exact=integration,
+            status__exact="invalid",
+        ),
+        "failing": admin_link(
+            "integrations_inboundevent", integration__id__exact=integration, status__exact="failed"
+        ),
+        "dead": admin_link(
+            "integrations_deadletterevent", integration__id__exact=integration, status__exact="dead"
+        ),
         "parked": admin_link("integrations_parkedevent", integration__id__exact=integration),
-        "pending": admin_link("integrations_inboundevent", integration__id__exact=integration,
-                              status__exact="received"),
+        "pending": admin_link(
+            "integrations_inboundevent",
+            integration__id__exact=integration,
+            status__exact="received",
+        ),
         "resolution": admin_link("mappings_resolutionstat", system__exact=system),
-        "reconciliation": admin_link("integrations_reconciliationrun", integration__id__exact=integration),
+        "reconciliation": admin_link(
+            "integrations_reconciliationrun", integration__id__exact=integration
+        ),
         "outbound": admin_link("integrations_outbounddelivery"),
-        "outbound_dead": admin_link("integrations_deaddelivery") or admin_link(
-            "integrations_outbounddelivery", status__exact="dead"),
+        "outbound_dead": admin_link("integrations_deaddelivery")
+        or admin_link("integrations_outbounddelivery", status__exact="dead"),
     }
 
 
@@ -59,7 +77,9 @@ COHORTS_PERMISSION = "monitoring.view_retentionplayer"
 
 def _require(request, permission: str, report: str, roles: str) -> None:
     if not request.user.has_perm(permission):
-        raise PermissionDenied(f"The {report} is for the {roles} role{'s' if ' and ' in roles else ''}.")
+        raise PermissionDenied(
+            f"The {report} is for the {roles} role{'s' if ' and ' in roles else ''}."
+        )
 
 
 def dashboard(request):
@@ -79,7 +99,10 @@ def dashboard(request):
         "failed": [point.failed for point in report.hours],
         "invalid": [point.invalid for point in report.hours],
         "p95": [point.p95_ms for point in report.hours],
-        "miss_rate": [float(point.miss_rate) if point.miss_rate is not None else None for point in report.hours],
+        "miss_rate": [
+            float(point.miss_rate) if point.miss_rate is not None else None
+            for point in report.hours
+        ],
         "deliveries": [point.deliveries for point in report.hours],
         "delivered": [point.delivered for point in report.hours],
     }
@@ -120,13 +143,21 @@ def cohorts(request):
     chart = {
         "labels": [m.strftime("%Y-%m") for m in months],
         "series": [
-            {"group": g, "churn": [_float(by_key.get((m, g)), "churn_rate") for m in months],
-             "reactivation": [_float(by_key.get((m, g)), "reactivation_rate") for m in months]}
+            {
+                "group": g,
+                "churn": [_float(by_key.get((m, g)), "churn_rate") for m in months],
+                "reactivation": [_float(by_key.get((m, g)), "reactivation_rate") for m in months],
+            }
             for g in groups
         ],
     }
-    context = {**admin.site.each_context(request), "title": "Retention cohorts", "rows": rows,
-               "days": retention.churn_days(), "chart": chart}
+    context = {
+        **admin.site.each_context(request),
+        "title": "Retention cohorts",
+        "rows": rows,
+        "days": retention.churn_days(),
+        "chart": chart,
+    }
     return render(request, "monitoring/cohorts.html", context)
 
 

@@ -62,8 +62,18 @@ class MethodForm(forms.Form):
 class PayoutMethodForm(forms.ModelForm):
     class Meta:
         model = PayoutMethod
-        fields = ("affiliate", "kind", "currency", "threshold", "details", "beneficiary_name",
-                  "beneficiary_address", "wallet_address", "is_default", "is_active")
+        fields = (
+            "affiliate",
+            "kind",
+            "currency",
+            "threshold",
+            "details",
+            "beneficiary_name",
+            "beneficiary_address",
+            "wallet_address",
+            "is_default",
+            "is_active",
+        )
 
     def _get_validation_exclusions(self):
         # A new default replaces the old one when its change is approved (in one transaction), so
@@ -74,7 +84,11 @@ class PayoutMethodForm(forms.ModelForm):
     def clean(self):
         data = super().clean()
         if data.get("kind") == PayoutMethod.Kind.USDT:
-            missing = [f for f in ("beneficiary_name", "beneficiary_address", "wallet_address") if not data.get(f)]
+            missing = [
+                f
+                for f in ("beneficiary_name", "beneficiary_address", "wallet_address")
+                if not data.get(f)
+            ]
             for name in missing:
                 self.add_error(name, "Required for USDT payouts (travel rule).")
         return data
@@ -87,8 +101,16 @@ class PayoutMethodAdmin(admin.ModelAdmin):
     ("Payout destination changes")."""
 
     form = PayoutMethodForm
-    list_display = ("affiliate", "kind", "currency", "destination_masked", "threshold_display", "is_default",
-                    "is_active", "created_at")
+    list_display = (
+        "affiliate",
+        "kind",
+        "currency",
+        "destination_masked",
+        "threshold_display",
+        "is_default",
+        "is_active",
+        "created_at",
+    )
     list_filter = ("kind", "currency", "is_active")
     search_fields = ("affiliate__name", "affiliate__email", "wallet_address")
     list_select_related = ("affiliate",)
@@ -97,7 +119,9 @@ class PayoutMethodAdmin(admin.ModelAdmin):
 
     @admin.display(description="Threshold")
     def threshold_display(self, obj):
-        return format_money(obj.effective_threshold, obj.currency) + ("" if obj.threshold is not None else " (default)")
+        return format_money(obj.effective_threshold, obj.currency) + (
+            "" if obj.threshold is not None else " (default)"
+        )
 
     @admin.display(description="Destination")
     def destination_masked(self, obj):
@@ -112,12 +136,19 @@ class PayoutMethodAdmin(admin.ModelAdmin):
         try:
             if change:
                 request._destination_change = method_changes.payout_method_change_request(
-                    affiliate=obj.affiliate, action=PayoutMethodChange.Action.UPDATE, method=obj, values=values,
-                    acting_user=request.user)
+                    affiliate=obj.affiliate,
+                    action=PayoutMethodChange.Action.UPDATE,
+                    method=obj,
+                    values=values,
+                    acting_user=request.user,
+                )
             else:
                 request._destination_change = method_changes.payout_method_change_request(
-                    affiliate=data["affiliate"], action=PayoutMethodChange.Action.CREATE, values=values,
-                    acting_user=request.user)
+                    affiliate=data["affiliate"],
+                    action=PayoutMethodChange.Action.CREATE,
+                    values=values,
+                    acting_user=request.user,
+                )
         except PayoutError as exc:
             request._destination_change_error = str(exc)
 
@@ -142,7 +173,9 @@ class PayoutMethodAdmin(admin.ModelAdmin):
             "until another Finance user approves it.",
             messages.WARNING,
         )
-        return HttpResponseRedirect(reverse("admin:payouts_payoutmethodchange_change", args=[change.pk]))
+        return HttpResponseRedirect(
+            reverse("admin:payouts_payoutmethodchange_change", args=[change.pk])
+        )
 
     def response_add(self, request, obj, post_url_continue=None):
         return self._after_request(request)
@@ -154,14 +187,24 @@ class PayoutMethodAdmin(admin.ModelAdmin):
         for method in queryset.select_related("affiliate").order_by("pk"):
             try:
                 change = method_changes.payout_method_change_request(
-                    affiliate=method.affiliate, action=action, method=method, acting_user=request.user)
+                    affiliate=method.affiliate,
+                    action=action,
+                    method=method,
+                    acting_user=request.user,
+                )
             except PayoutError as exc:
                 self.message_user(request, f"{method}: {exc}", messages.ERROR)
             else:
-                self.message_user(request, f"Destination change #{change.pk} recorded for {method}; another Finance "
-                                  "user must approve it.", messages.WARNING)
+                self.message_user(
+                    request,
+                    f"Destination change #{change.pk} recorded for {method}; another Finance "
+                    "user must approve it.",
+                    messages.WARNING,
+                )
 
-    @admin.action(description="Request: make the selected methods the default", permissions=["change"])
+    @admin.action(
+        description="Request: make the selected methods the default", permissions=["change"]
+    )
     def request_default(self, request, queryset):
         self._request_each(request, queryset, PayoutMethodChange.Action.SET_DEFAULT)
 
@@ -182,32 +225,64 @@ def _shown(value) -> str:
 def _values_table(change: PayoutMethodChange) -> str:
     before, after = change.before or {}, change.after or {}
     keys = [k for k in method_changes.VALUE_FIELDS if k in before or k in after]
-    return render_to_string("payouts/admin/destination_change_values.html", {"rows": [
-        {"field": k.replace("_", " "), "before": _shown(before.get(k)) if change.before is not None else "—",
-         "after": _shown(after.get(k, before.get(k))), "changed": k in after and before.get(k) != after.get(k)}
-        for k in keys
-    ]})
+    return render_to_string(
+        "payouts/admin/destination_change_values.html",
+        {
+            "rows": [
+                {
+                    "field": k.replace("_", " "),
+                    "before": _shown(before.get(k)) if change.before is not None else "—",
+                    "after": _shown(after.get(k, before.get(k))),
+                    "changed": k in after and before.get(k) != after.get(k),
+                }
+                for k in keys
+            ]
+        },
+    )
 
 
 @admin.register(PayoutMethodChange)
 class PayoutMethodChangeAdmin(admin.ModelAdmin):
     """Destination changes: requested by one Finance user, approved or rejected by another."""
 
-    list_display = ("id", "requested_at", "affiliate", "action", "summary", "status", "requested_by", "decided_by",
-                    "decided_at")
+    list_display = (
+        "id",
+        "requested_at",
+        "affiliate",
+        "action",
+        "summary",
+        "status",
+        "requested_by",
+        "decided_by",
+        "decided_at",
+    )
     list_filter = ("status", "action")
     search_fields = ("affiliate__name", "=affiliate__id")
     list_select_related = ("affiliate", "requested_by", "decided_by")
     actions = ("approve_changes", "reject_changes")
-    fields = ("affiliate", "action", "method", "status", "values", "reason", "requested_by", "requested_at",
-              "decided_by", "decided_at", "decision_reason")
+    fields = (
+        "affiliate",
+        "action",
+        "method",
+        "status",
+        "values",
+        "reason",
+        "requested_by",
+        "requested_at",
+        "decided_by",
+        "decided_at",
+        "decision_reason",
+    )
     readonly_fields = fields
 
     @admin.display(description="Change (masked)")
     def summary(self, obj):
         changed = {k: v for k, v in (obj.after or {}).items() if (obj.before or {}).get(k) != v}
-        return describe({**(obj.before or {}), **changed}) if obj.action in ("create", "update") else \
-            ", ".join(f"{k}: {v}" for k, v in changed.items())
+        return (
+            describe({**(obj.before or {}), **changed})
+            if obj.action in ("create", "update")
+            else ", ".join(f"{k}: {v}" for k, v in changed.items())
+        )
 
     @admin.display(description="Before and after")
     def values(self, obj):
@@ -228,23 +303,39 @@ class PayoutMethodChangeAdmin(admin.ModelAdmin):
     @admin.action(description="Approve selected destination changes", permissions=["approve"])
     @second_factor.approval_action
     def approve_changes(self, request, queryset):
-        pending = queryset.filter(status=PayoutMethodChange.Status.PENDING).select_related(
-            "affiliate", "requested_by").order_by("pk")
+        pending = (
+            queryset.filter(status=PayoutMethodChange.Status.PENDING)
+            .select_related("affiliate", "requested_by")
+            .order_by("pk")
+        )
         if request.POST.get("apply"):
             for change in pending:
                 try:
-                    method_changes.payout_method_change_approve(change=change, acting_user=request.user)
+                    method_changes.payout_method_change_approve(
+                        change=change, acting_user=request.user
+                    )
                 except PayoutError as exc:
-                    self.message_user(request, f"Destination change #{change.pk} refused: {exc}", messages.ERROR)
+                    self.message_user(
+                        request, f"Destination change #{change.pk} refused: {exc}", messages.ERROR
+                    )
                 else:
-                    self.message_user(request, f"Destination change #{change.pk} approved and applied.",
-                                      messages.SUCCESS)
+                    self.message_user(
+                        request,
+                        f"Destination change #{change.pk} approved and applied.",
+                        messages.SUCCESS,
+                    )
             return None
-        return TemplateResponse(request, "payouts/admin/destination_change_confirm.html", {
-            **self.admin_site.each_context(request), "title": "Approve payout destination changes",
-            "changes": [(change, _values_table(change)) for change in pending], "action": "approve_changes",
-            "opts": self.model._meta,
-        })
+        return TemplateResponse(
+            request,
+            "payouts/admin/destination_change_confirm.html",
+            {
+                **self.admin_site.each_context(request),
+                "title": "Approve payout destination changes",
+                "changes": [(change, _values_table(change)) for change in pending],
+                "action": "approve_changes",
+                "opts": self.model._meta,
+            },
+        )
 
     @admin.action(description="Reject selected destination changes", permissions=["approve"])
     def reject_changes(self, request, queryset):
@@ -253,18 +344,32 @@ class PayoutMethodChangeAdmin(admin.ModelAdmin):
         if request.POST.get("apply") and form.is_valid():
             for change in pending:
                 try:
-                    method_changes.payout_method_change_reject(change=change, acting_user=request.user,
-                                                               reason=form.cleaned_data["reason"])
+                    method_changes.payout_method_change_reject(
+                        change=change, acting_user=request.user, reason=form.cleaned_data["reason"]
+                    )
                 except PayoutError as exc:
-                    self.message_user(request, f"Destination change #{change.pk}: {exc}", messages.ERROR)
+                    self.message_user(
+                        request, f"Destination change #{change.pk}: {exc}", messages.ERROR
+                    )
                 else:
-                    self.message_user(request, f"Destination change #{change.pk} rejected.", messages.SUCCESS)
+                    self.message_user(
+                        request, f"Destination change #{change.pk} rejected.", messages.SUCCESS
+                    )
             return None
-        return TemplateResponse(request, "payouts/admin/reason_form.html", {
-            **self.admin_site.each_context(request), "title": "Reject destination changes", "form": form,
-            "queryset": pending, "action": "reject_changes", "intro": "Nothing is applied to the payout methods.",
-            "submit_label": "Reject", "opts": self.model._meta,
-        })
+        return TemplateResponse(
+            request,
+            "payouts/admin/reason_form.html",
+            {
+                **self.admin_site.each_context(request),
+                "title": "Reject destination changes",
+                "form": form,
+                "queryset": pending,
+                "action": "reject_changes",
+                "intro": "Nothing is applied to the payout methods.",
+                "submit_label": "Reject",
+                "opts": self.model._meta,
+            },
+        )
 
 
 @admin.register(FxRate)
@@ -288,8 +393,17 @@ class FxRateAdmin(AuditedAdminMixin, ImportExportModelAdmin):
 
 class PayoutRunLineInline(admin.TabularInline):
     model = PayoutRunLine
-    fields = ("affiliate", "source_amount", "source_currency", "converted_amount", "method_currency",
-              "threshold", "outcome", "payout", "note")
+    fields = (
+        "affiliate",
+        "source_amount",
+        "source_currency",
+        "converted_amount",
+        "method_currency",
+        "threshold",
+        "outcome",
+        "payout",
+        "note",
+    )
     readonly_fields = fields
     extra = 0
     can_delete = False
@@ -301,11 +415,18 @@ class PayoutRunLineInline(admin.TabularInline):
 @admin.register(PayoutRun)
 class PayoutRunAdmin(admin.ModelAdmin):
     list_display = ("__str__", "created_by", "payout_count", "carried_forward_count", "totals")
-    readonly_fields = ("created_at", "created_by", "source", "payout_count", "carried_forward_count", "totals")
+    readonly_fields = (
+        "created_at",
+        "created_by",
+        "source",
+        "payout_count",
+        "carried_forward_count",
+        "totals",
+    )
     inlines = (PayoutRunLineInline,)
 
     def add_view(self, request, form_url="", extra_context=None):
-        """"Add" runs payouts: a confirmation showing the balances, then the run."""
+        """ "Add" runs payouts: a confirmation showing the balances, then the run."""
         if not self.has_add_permission(request):
             raise PermissionDenied
         if request.method == "POST":
@@ -318,10 +439,16 @@ class PayoutRunAdmin(admin.ModelAdmin):
             )
             return HttpResponseRedirect(reverse("admin:payouts_payoutrun_change", args=[run.pk]))
         balances = sorted(services.affiliate_balances().items())
-        return TemplateResponse(request, "payouts/admin/run_confirm.html", {
-            **self.admin_site.each_context(request), "title": "Run payouts", "balances": balances,
-            "opts": self.model._meta,
-        })
+        return TemplateResponse(
+            request,
+            "payouts/admin/run_confirm.html",
+            {
+                **self.admin_site.each_context(request),
+                "title": "Run payouts",
+                "balances": balances,
+                "opts": self.model._meta,
+            },
+        )
 
     def has_change_permission(self, request, obj=None):
         return False
@@ -338,8 +465,17 @@ class PayoutAdmin(admin.ModelAdmin):
     """All payouts. The change page is read-only, with buttons for the allowed transitions and
     the full history (audit trail and gateway request attempts)."""
 
-    list_display = ("reference", "affiliate", "amount_display", "source_display", "method_kind", "status",
-                    "prepared_by", "approved_by", "created_at")
+    list_display = (
+        "reference",
+        "affiliate",
+        "amount_display",
+        "source_display",
+        "method_kind",
+        "status",
+        "prepared_by",
+        "approved_by",
+        "created_at",
+    )
     list_filter = ("status", "currency", "method__kind", "fx_lock_mode")
     search_fields = ("reference", "gateway_reference", "affiliate__name", "affiliate__email")
     list_select_related = ("affiliate", "method", "prepared_by", "approved_by")
@@ -347,12 +483,53 @@ class PayoutAdmin(admin.ModelAdmin):
     date_hierarchy = "created_at"
     actions = ("submit_for_approval", "approve_payouts", "cancel_payouts")
     fieldsets = (
-        (None, {"fields": ("reference", "status", "affiliate", "method", "destination_masked", "transitions")}),
+        (
+            None,
+            {
+                "fields": (
+                    "reference",
+                    "status",
+                    "affiliate",
+                    "method",
+                    "destination_masked",
+                    "transitions",
+                )
+            },
+        ),
         ("Amounts", {"fields": ("amount_display", "source_display")}),
-        ("Exchange rate", {"fields": ("fx_rate_display", "fx_source", "fx_as_of", "fx_lock_mode", "fx_locked_at")}),
-        ("Gateway", {"fields": ("gateway_reference", "submission_count", "failure_code", "failure_reason")}),
-        ("People and times", {"fields": ("run", "prepared_by", "approved_by", "created_at", "submitted_for_approval_at",
-                                         "approved_at", "submitted_at", "completed_at", "failed_at", "cancelled_at")}),
+        (
+            "Exchange rate",
+            {
+                "fields": (
+                    "fx_rate_display",
+                    "fx_source",
+                    "fx_as_of",
+                    "fx_lock_mode",
+                    "fx_locked_at",
+                )
+            },
+        ),
+        (
+            "Gateway",
+            {"fields": ("gateway_reference", "submission_count", "failure_code", "failure_reason")},
+        ),
+        (
+            "People and times",
+            {
+                "fields": (
+                    "run",
+                    "prepared_by",
+                    "approved_by",
+                    "created_at",
+                    "submitted_for_approval_at",
+                    "approved_at",
+                    "submitted_at",
+                    "completed_at",
+                    "failed_at",
+                    "cancelled_at",
+                )
+            },
+        ),
         ("History", {"fields": ("history",)}),
     )
     readonly_fields = [f for fs in fieldsets for f in fs[1]["fields"]]
@@ -378,12 +555,18 @@ class PayoutAdmin(admin.ModelAdmin):
     def destination_masked(self, obj):
         if obj.destination is None:
             return f"Not recorded yet (taken when submitted for approval): now {describe(obj.method.destination())}"
-        changed = f" — set by {obj.destination_changed_by} (method change)" if obj.destination_changed_by_id else ""
+        changed = (
+            f" — set by {obj.destination_changed_by} (method change)"
+            if obj.destination_changed_by_id
+            else ""
+        )
         return describe(obj.destination) + changed
 
     @admin.display(description="History")
     def history(self, obj):
-        return render_to_string("payouts/admin/history.html", {"history": selectors.payout_history(obj)})
+        return render_to_string(
+            "payouts/admin/history.html", {"history": selectors.payout_history(obj)}
+        )
 
     @admin.display(description="Actions")
     def transitions(self, obj):
@@ -398,7 +581,11 @@ class PayoutAdmin(admin.ModelAdmin):
         ):
             if services.allowed(guard, *args):
                 url = reverse(f"admin:payouts_payout_{name.replace('-', '_')}", args=[obj.pk])
-                buttons.append(format_html('<a class="button" href="{}" style="margin-right:.5em">{}</a>', url, label))
+                buttons.append(
+                    format_html(
+                        '<a class="button" href="{}" style="margin-right:.5em">{}</a>', url, label
+                    )
+                )
         return format_html("".join(["{}"] * len(buttons)), *buttons) if buttons else "—"
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
@@ -408,12 +595,29 @@ class PayoutAdmin(admin.ModelAdmin):
     def get_urls(self):
         info = "payouts_payout"
         return [
-            path("<int:pk>/submit/", self.admin_site.admin_view(self.submit_view), name=f"{info}_submit"),
-            path("<int:pk>/approve/", self.admin_site.admin_view(self.approve_view), name=f"{info}_approve"),
-            path("<int:pk>/retry/", self.admin_site.admin_view(self.retry_view), name=f"{info}_retry"),
-            path("<int:pk>/cancel/", self.admin_site.admin_view(self.cancel_view), name=f"{info}_cancel"),
-            path("<int:pk>/change-method/", self.admin_site.admin_view(self.change_method_view),
-                 name=f"{info}_change_method"),
+            path(
+                "<int:pk>/submit/",
+                self.admin_site.admin_view(self.submit_view),
+                name=f"{info}_submit",
+            ),
+            path(
+                "<int:pk>/approve/",
+                self.admin_site.admin_view(self.approve_view),
+                name=f"{info}_approve",
+            ),
+            path(
+                "<int:pk>/retry/", self.admin_site.admin_view(self.retry_view), name=f"{info}_retry"
+            ),
+            path(
+                "<int:pk>/cancel/",
+                self.admin_site.admin_view(self.cancel_view),
+                name=f"{info}_cancel",
+            ),
+            path(
+                "<int:pk>/change-method/",
+                self.admin_site.admin_view(self.change_method_view),
+                name=f"{info}_change_method",
+            ),
             *super().get_urls(),
         ]
 
@@ -422,10 +626,16 @@ class PayoutAdmin(admin.ModelAdmin):
     def _payout(self, request, pk, *, needs: str) -> Payout:
         """The payout, for a user who may do this to it: "change" (submit, cancel, change the
         method) or "approve" (approve, retry); viewing is never enough to act."""
-        allowed = self.has_approve_permission(request) if needs == "approve" else self.has_change_permission(request)
+        allowed = (
+            self.has_approve_permission(request)
+            if needs == "approve"
+            else self.has_change_permission(request)
+        )
         if not allowed:
             what = "approving or retrying payouts" if needs == "approve" else "changing payouts"
-            raise PermissionDenied(f"{what.capitalize()} needs Finance's permission for it; you may only view them.")
+            raise PermissionDenied(
+                f"{what.capitalize()} needs Finance's permission for it; you may only view them."
+            )
         return get_object_or_404(Payout, pk=pk)
 
     def _back(self, payout):
@@ -437,21 +647,38 @@ class PayoutAdmin(admin.ModelAdmin):
         except PayoutError as exc:
             self.message_user(request, f"{label} refused: {exc}", messages.ERROR)
         else:
-            self.message_user(request, f"{label}: payout {payout.reference} done.", messages.SUCCESS)
+            self.message_user(
+                request, f"{label}: payout {payout.reference} done.", messages.SUCCESS
+            )
         return self._back(payout)
 
     def _confirm(self, request, payout, title, intro):
-        return TemplateResponse(request, "payouts/admin/reason_form.html", {
-            **self.admin_site.each_context(request), "title": title, "form": None, "queryset": [payout],
-            "intro": intro, "submit_label": title, "opts": Payout._meta,
-        })
+        return TemplateResponse(
+            request,
+            "payouts/admin/reason_form.html",
+            {
+                **self.admin_site.each_context(request),
+                "title": title,
+                "form": None,
+                "queryset": [payout],
+                "intro": intro,
+                "submit_label": title,
+                "opts": Payout._meta,
+            },
+        )
 
     def submit_view(self, request, pk):
         payout = self._payout(request, pk, needs="change")
         if request.method != "POST":
-            return self._confirm(request, payout, "Submit for approval", "Another Finance user will approve it.")
-        return self._run(request, payout, "Submit for approval",
-                         lambda: services.payout_submit_for_approval(payout=payout, acting_user=request.user))
+            return self._confirm(
+                request, payout, "Submit for approval", "Another Finance user will approve it."
+            )
+        return self._run(
+            request,
+            payout,
+            "Submit for approval",
+            lambda: services.payout_submit_for_approval(payout=payout, acting_user=request.user),
+        )
 
     def approve_view(self, request, pk):
         payout = self._payout(request, pk, needs="approve")
@@ -459,41 +686,81 @@ class PayoutAdmin(admin.ModelAdmin):
             return self._back(payout)
         if request.method != "POST":
             return self._approve_confirm(request, Payout.objects.filter(pk=payout.pk), action="")
-        return self._run(request, payout, "Approval",
-                         lambda: services.payout_approve(payout=payout, acting_user=request.user))
+        return self._run(
+            request,
+            payout,
+            "Approval",
+            lambda: services.payout_approve(payout=payout, acting_user=request.user),
+        )
 
     def retry_view(self, request, pk):
         payout = self._payout(request, pk, needs="approve")
         if second_factor.refused_without_second_factor(request):
             return self._back(payout)
         if request.method != "POST":
-            return self._confirm(request, payout, "Retry payout",
-                                 f"The gateway failed it: {payout.failure_reason}. It is sent again with the same "
-                                 f"reference {payout.reference}.")
-        return self._run(request, payout, "Retry", lambda: services.payout_retry(payout=payout, acting_user=request.user))
+            return self._confirm(
+                request,
+                payout,
+                "Retry payout",
+                f"The gateway failed it: {payout.failure_reason}. It is sent again with the same "
+                f"reference {payout.reference}.",
+            )
+        return self._run(
+            request,
+            payout,
+            "Retry",
+            lambda: services.payout_retry(payout=payout, acting_user=request.user),
+        )
 
     def cancel_view(self, request, pk):
         payout = self._payout(request, pk, needs="change")
         form = ReasonForm(request.POST or None)
         if request.method == "POST" and form.is_valid():
-            return self._run(request, payout, "Cancellation", lambda: services.payout_cancel(
-                payout=payout, acting_user=request.user, reason=form.cleaned_data["reason"]))
-        return TemplateResponse(request, "payouts/admin/reason_form.html", {
-            **self.admin_site.each_context(request), "title": "Cancel payout", "form": form, "queryset": [payout],
-            "intro": "The amount returns to the affiliate's balance for the next payout run.",
-            "submit_label": "Cancel payout", "opts": Payout._meta,
-        })
+            return self._run(
+                request,
+                payout,
+                "Cancellation",
+                lambda: services.payout_cancel(
+                    payout=payout, acting_user=request.user, reason=form.cleaned_data["reason"]
+                ),
+            )
+        return TemplateResponse(
+            request,
+            "payouts/admin/reason_form.html",
+            {
+                **self.admin_site.each_context(request),
+                "title": "Cancel payout",
+                "form": form,
+                "queryset": [payout],
+                "intro": "The amount returns to the affiliate's balance for the next payout run.",
+                "submit_label": "Cancel payout",
+                "opts": Payout._meta,
+            },
+        )
 
     def change_method_view(self, request, pk):
         payout = self._payout(request, pk, needs="change")
         form = MethodForm(request.POST or None, payout=payout)
         if request.method == "POST" and form.is_valid():
-            return self._run(request, payout, "Method change", lambda: services.payout_change_method(
-                payout=payout, method=form.cleaned_data["method"], acting_user=request.user))
-        return TemplateResponse(request, "payouts/admin/change_method.html", {
-            **self.admin_site.each_context(request), "title": "Change payout method", "form": form, "payout": payout,
-            "opts": Payout._meta,
-        })
+            return self._run(
+                request,
+                payout,
+                "Method change",
+                lambda: services.payout_change_method(
+                    payout=payout, method=form.cleaned_data["method"], acting_user=request.user
+                ),
+            )
+        return TemplateResponse(
+            request,
+            "payouts/admin/change_method.html",
+            {
+                **self.admin_site.each_context(request),
+                "title": "Change payout method",
+                "form": form,
+                "payout": payout,
+                "opts": Payout._meta,
+            },
+        )
 
     # -- bulk actions --
 
@@ -508,7 +775,9 @@ class PayoutAdmin(admin.ModelAdmin):
                 refused.append(str(exc))
         self._report(request, "submitted for approval", done, refused)
 
-    @admin.action(description="Approve selected payouts (sends them to the gateway)", permissions=["approve"])
+    @admin.action(
+        description="Approve selected payouts (sends them to the gateway)", permissions=["approve"]
+    )
     @second_factor.approval_action
     def approve_payouts(self, request, queryset):
         if request.POST.get("apply"):
@@ -517,15 +786,27 @@ class PayoutAdmin(admin.ModelAdmin):
             except PayoutError as exc:
                 self.message_user(request, f"Approval refused: {exc}", messages.ERROR)
                 return None
-            self._report(request, "approved and sent to the gateway", len(result.done), [r for _, r in result.refused])
+            self._report(
+                request,
+                "approved and sent to the gateway",
+                len(result.done),
+                [r for _, r in result.refused],
+            )
             return None
         return self._approve_confirm(request, queryset, action="approve_payouts")
 
     def _approve_confirm(self, request, queryset, *, action):
-        return TemplateResponse(request, "payouts/admin/approve_confirm.html", {
-            **self.admin_site.each_context(request), "title": "Approve payouts",
-            "preview": selectors.approval_preview(queryset), "action": action, "opts": Payout._meta,
-        })
+        return TemplateResponse(
+            request,
+            "payouts/admin/approve_confirm.html",
+            {
+                **self.admin_site.each_context(request),
+                "title": "Approve payouts",
+                "preview": selectors.approval_preview(queryset),
+                "action": action,
+                "opts": Payout._meta,
+            },
+        )
 
     @admin.action(description="Cancel selected payouts", permissions=["change"])
     def cancel_payouts(self, request, queryset):
@@ -534,19 +815,32 @@ class PayoutAdmin(admin.ModelAdmin):
             done, refused = 0, []
             for payout in queryset.order_by("pk"):
                 try:
-                    services.payout_cancel(payout=payout, acting_user=request.user, reason=form.cleaned_data["reason"])
+                    services.payout_cancel(
+                        payout=payout, acting_user=request.user, reason=form.cleaned_data["reason"]
+                    )
                     done += 1
                 except PayoutError as exc:
                     refused.append(str(exc))
             self._report(request, "cancelled (their amounts return to the balances)", done, refused)
             return None
-        return TemplateResponse(request, "payouts/admin/reason_form.html", {
-            **self.admin_site.each_context(request), "title": "Cancel payouts", "form": form, "queryset": queryset,
-            "action": "cancel_payouts", "intro": "The amounts return to the affiliates' balances.",
-            "submit_label": "Cancel payouts", "opts": Payout._meta,
-        })
+        return TemplateResponse(
+            request,
+            "payouts/admin/reason_form.html",
+            {
+                **self.admin_site.each_context(request),
+                "title": "Cancel payouts",
+                "form": form,
+                "queryset": queryset,
+                "action": "cancel_payouts",
+                "intro": "The amounts return to the affiliates' balances.",
+                "submit_label": "Cancel payouts",
+                "opts": Payout._meta,
+            },
+        )
 
-    @admin.action(description="Retry selected failed payouts (same references)", permissions=["approve"])
+    @admin.action(
+        description="Retry selected failed payouts (same references)", permissions=["approve"]
+    )
     @second_factor.approval_action
     def retry_payouts(self, request, queryset):
         done, refused = 0, []
@@ -580,7 +874,10 @@ class _QueueAdmin(PayoutAdmin):
         return super().get_queryset(request).filter(status=self.queue_status)
 
     def changelist_view(self, request, extra_context=None):
-        extra = {"queue_totals": selectors.totals_by_currency(self.get_queryset(request)), "queue_title": self.queue_title}
+        extra = {
+            "queue_totals": selectors.totals_by_currency(self.get_queryset(request)),
+            "queue_title": self.queue_title,
+        }
         return super().changelist_view(request, {**(extra_context or {}), **extra})
 
     def get_urls(self):
@@ -594,16 +891,33 @@ class _QueueAdmin(PayoutAdmin):
 class PendingApprovalPayoutAdmin(_QueueAdmin):
     queue_status, queue_title = Payout.Status.PENDING_APPROVAL, "Pending approval"
     actions = ("approve_payouts", "cancel_payouts")
-    list_display = ("reference", "affiliate", "amount_display", "source_display", "fx_rate", "fx_source",
-                    "method_kind", "prepared_by", "submitted_for_approval_at")
+    list_display = (
+        "reference",
+        "affiliate",
+        "amount_display",
+        "source_display",
+        "fx_rate",
+        "fx_source",
+        "method_kind",
+        "prepared_by",
+        "submitted_for_approval_at",
+    )
 
 
 @admin.register(FailedPayout)
 class FailedPayoutAdmin(_QueueAdmin):
     queue_status, queue_title = Payout.Status.FAILED, "Failed payouts"
     actions = ("retry_payouts", "cancel_payouts")
-    list_display = ("reference", "affiliate", "amount_display", "method_kind", "failure_code", "failure_reason",
-                    "failed_at", "submission_count")
+    list_display = (
+        "reference",
+        "affiliate",
+        "amount_display",
+        "method_kind",
+        "failure_code",
+        "failure_reason",
+        "failed_at",
+        "submission_count",
+    )
     list_filter = ("failure_code", "currency", "method__kind")
 
 
@@ -612,12 +926,28 @@ class PayoutHoldAdmin(admin.ModelAdmin):
     """Held balances: suspended or banned affiliates' money, kept out of payout runs until Finance
     releases it (once the affiliate is active again)."""
 
-    list_display = ("affiliate", "affiliate_status", "held_balance", "reason", "created_at", "released_at",
-                    "released_by", "release_reason")
+    list_display = (
+        "affiliate",
+        "affiliate_status",
+        "held_balance",
+        "reason",
+        "created_at",
+        "released_at",
+        "released_by",
+        "release_reason",
+    )
     list_filter = (("released_at", admin.EmptyFieldListFilter),)
     search_fields = ("affiliate__name", "=affiliate__id")
     list_select_related = ("affiliate", "released_by")
-    readonly_fields = ("affiliate", "reason", "created_at", "created_by", "released_at", "released_by", "release_reason")
+    readonly_fields = (
+        "affiliate",
+        "reason",
+        "created_at",
+        "created_by",
+        "released_at",
+        "released_by",
+        "release_reason",
+    )
     actions = ("release_holds",)
 
     def changelist_view(self, request, extra_context=None):
@@ -633,10 +963,15 @@ class PayoutHoldAdmin(admin.ModelAdmin):
         if obj.released_at is not None:
             return "—"
         if getattr(self, "_balances", None) is None:  # one query for the page's live holds
-            ids = PayoutHold.objects.filter(released_at__isnull=True).values_list("affiliate_id", flat=True)
+            ids = PayoutHold.objects.filter(released_at__isnull=True).values_list(
+                "affiliate_id", flat=True
+            )
             self._balances = services.affiliate_balances(affiliate_ids=list(ids))
-        amounts = [f"{total:,.2f} {currency}" for (affiliate_id, currency), total in sorted(self._balances.items())
-                   if affiliate_id == obj.affiliate_id]
+        amounts = [
+            f"{total:,.2f} {currency}"
+            for (affiliate_id, currency), total in sorted(self._balances.items())
+            if affiliate_id == obj.affiliate_id
+        ]
         return ", ".join(amounts) or "0"
 
     def has_add_permission(self, request):
@@ -648,28 +983,46 @@ class PayoutHoldAdmin(admin.ModelAdmin):
     def has_release_permission(self, request):
         return request.user.has_perm("payouts.release_payouthold")
 
-    @admin.action(description="Release selected held balances (the next payout run pays them)", permissions=["release"])
+    @admin.action(
+        description="Release selected held balances (the next payout run pays them)",
+        permissions=["release"],
+    )
     def release_holds(self, request, queryset):
         form = ReasonForm(request.POST if request.POST.get("apply") else None)
         live = queryset.filter(released_at__isnull=True).select_related("affiliate").order_by("pk")
         if request.POST.get("apply") and form.is_valid():
             for hold in live:
                 try:
-                    services.payout_hold_release(hold=hold, acting_user=request.user, reason=form.cleaned_data["reason"])
+                    services.payout_hold_release(
+                        hold=hold, acting_user=request.user, reason=form.cleaned_data["reason"]
+                    )
                 except PayoutError as exc:
                     self.message_user(request, f"Release refused: {exc}", messages.ERROR)
                 else:
-                    self.message_user(request, f"Released the held balance of {hold.affiliate}.", messages.SUCCESS)
+                    self.message_user(
+                        request, f"Released the held balance of {hold.affiliate}.", messages.SUCCESS
+                    )
             return None
-        return TemplateResponse(request, "payouts/admin/reason_form.html", {
-            **self.admin_site.each_context(request), "title": "Release held balances", "form": form,
-            "queryset": live, "action": "release_holds", "submit_label": "Release",
-            "intro": "The next payout run pays these balances.", "opts": self.model._meta,
-        })
+        return TemplateResponse(
+            request,
+            "payouts/admin/reason_form.html",
+            {
+                **self.admin_site.each_context(request),
+                "title": "Release held balances",
+                "form": form,
+                "queryset": live,
+                "action": "release_holds",
+                "submit_label": "Release",
+                "intro": "The next payout run pays these balances.",
+                "opts": self.model._meta,
+            },
+        )
 
 
 class ManualAdjustmentForm(forms.ModelForm):
-    month = forms.CharField(help_text="YYYY-MM: the period it belongs to (a closed one books into the next open one).")
+    month = forms.CharField(
+        help_text="YYYY-MM: the period it belongs to (a closed one books into the next open one)."
+    )
 
     class Meta:
         model = ManualAdjustment
@@ -689,15 +1042,38 @@ class ManualAdjustmentAdmin(admin.ModelAdmin):
     """Manual credits and debits: booked by one Finance user, approved by another before they reach
     the ledger."""
 
-    list_display = ("id", "requested_at", "affiliate", "amount_display", "reason_code", "period", "status",
-                    "requested_by", "decided_by", "note")
+    list_display = (
+        "id",
+        "requested_at",
+        "affiliate",
+        "amount_display",
+        "reason_code",
+        "period",
+        "status",
+        "requested_by",
+        "decided_by",
+        "note",
+    )
     list_filter = ("status", "reason_code", "currency")
     search_fields = ("affiliate__name", "=affiliate__id", "note")
     list_select_related = ("affiliate", "requested_by", "decided_by")
     autocomplete_fields = ("affiliate",)
     actions = ("approve_adjustments", "reject_adjustments")
-    readonly_fields = ("affiliate", "amount", "currency", "reason_code", "note", "period", "status", "requested_by",
-                       "requested_at", "decided_by", "decided_at", "decision_reason", "entry")
+    readonly_fields = (
+        "affiliate",
+        "amount",
+        "currency",
+        "reason_code",
+        "note",
+        "period",
+        "status",
+        "requested_by",
+        "requested_at",
+        "decided_by",
+        "decided_at",
+        "decision_reason",
+        "entry",
+    )
 
     @admin.display(description="Amount", ordering="amount")
     def amount_display(self, obj):
@@ -709,7 +1085,11 @@ class ManualAdjustmentAdmin(admin.ModelAdmin):
         return super().get_form(request, obj, **kwargs)
 
     def get_fields(self, request, obj=None):
-        return ("affiliate", "amount", "currency", "reason_code", "note", "month") if obj is None else self.readonly_fields
+        return (
+            ("affiliate", "amount", "currency", "reason_code", "note", "month")
+            if obj is None
+            else self.readonly_fields
+        )
 
     def get_readonly_fields(self, request, obj=None):
         return () if obj is None else self.readonly_fields
@@ -724,8 +1104,14 @@ class ManualAdjustmentAdmin(admin.ModelAdmin):
         data = form.cleaned_data
         try:
             created = adjustments.manual_adjustment_request(
-                affiliate=data["affiliate"], amount=data["amount"], currency=data["currency"],
-                reason_code=data["reason_code"], note=data["note"], period=data["month"], acting_user=request.user)
+                affiliate=data["affiliate"],
+                amount=data["amount"],
+                currency=data["currency"],
+                reason_code=data["reason_code"],
+                note=data["note"],
+                period=data["month"],
+                acting_user=request.user,
+            )
         except PayoutError as exc:
             request._adjustment_error = str(exc)
             return
@@ -739,8 +1125,12 @@ class ManualAdjustmentAdmin(admin.ModelAdmin):
         if error:
             self.message_user(request, f"Adjustment refused: {error}", messages.ERROR)
         else:
-            self.message_user(request, f"Adjustment #{obj.pk} recorded; another Finance user must approve it before "
-                              "it reaches the ledger.", messages.WARNING)
+            self.message_user(
+                request,
+                f"Adjustment #{obj.pk} recorded; another Finance user must approve it before "
+                "it reaches the ledger.",
+                messages.WARNING,
+            )
         return HttpResponseRedirect(reverse("admin:payouts_manualadjustment_changelist"))
 
     def has_approve_permission(self, request):
@@ -751,24 +1141,45 @@ class ManualAdjustmentAdmin(admin.ModelAdmin):
             try:
                 decide(adjustment=adjustment, acting_user=request.user, **kwargs)
             except PayoutError as exc:
-                self.message_user(request, f"Adjustment #{adjustment.pk} refused: {exc}", messages.ERROR)
+                self.message_user(
+                    request, f"Adjustment #{adjustment.pk} refused: {exc}", messages.ERROR
+                )
             else:
                 self.message_user(request, f"Adjustment #{adjustment.pk} {verb}.", messages.SUCCESS)
 
-    @admin.action(description="Approve selected adjustments (book them on the ledger)", permissions=["approve"])
+    @admin.action(
+        description="Approve selected adjustments (book them on the ledger)",
+        permissions=["approve"],
+    )
     @second_factor.approval_action
     def approve_adjustments(self, request, queryset):
-        self._decide(request, queryset, adjustments.manual_adjustment_approve, "approved and booked")
+        self._decide(
+            request, queryset, adjustments.manual_adjustment_approve, "approved and booked"
+        )
 
     @admin.action(description="Reject selected adjustments", permissions=["approve"])
     def reject_adjustments(self, request, queryset):
         form = ReasonForm(request.POST if request.POST.get("apply") else None)
         if request.POST.get("apply") and form.is_valid():
-            self._decide(request, queryset, adjustments.manual_adjustment_reject, "rejected",
-                         reason=form.cleaned_data["reason"])
+            self._decide(
+                request,
+                queryset,
+                adjustments.manual_adjustment_reject,
+                "rejected",
+                reason=form.cleaned_data["reason"],
+            )
             return None
-        return TemplateResponse(request, "payouts/admin/reason_form.html", {
-            **self.admin_site.each_context(request), "title": "Reject adjustments", "form": form,
-            "queryset": queryset.filter(status=ManualAdjustment.Status.PENDING), "action": "reject_adjustments",
-            "submit_label": "Reject", "intro": "Nothing is booked.", "opts": self.model._meta,
-        })
+        return TemplateResponse(
+            request,
+            "payouts/admin/reason_form.html",
+            {
+                **self.admin_site.each_context(request),
+                "title": "Reject adjustments",
+                "form": form,
+                "queryset": queryset.filter(status=ManualAdjustment.Status.PENDING),
+                "action": "reject_adjustments",
+                "submit_label": "Reject",
+                "intro": "Nothing is booked.",
+                "opts": self.model._meta,
+            },
+        )

@@ -3,7 +3,14 @@ line of text, and whether two destinations pay the same account."""
 
 from __future__ import annotations
 
-PAYEE_KEYS = ("kind", "currency", "details", "beneficiary_name", "beneficiary_address", "wallet_address")
+PAYEE_KEYS = (
+    "kind",
+    "currency",
+    "details",
+    "beneficiary_name",
+    "beneficiary_address",
+    "wallet_address",
+)
 KIND_LABELS = {"bank_wire": "Bank wire", "skrill": "Skrill", "neteller": "Neteller", "usdt": "USDT"}
 
 
@@ -28,18 +35,22 @@ def mask(value) -> str:
 
 def _parts(destination: dict, masked: bool) -> list[str]:
     show = mask if masked else str
-    parts = [f"{KIND_LABELS.get(destination.get('kind'), destination.get('kind'))} {destination.get('currency', '')}"]
+    parts = [
+        f"{KIND_LABELS.get(destination.get('kind'), destination.get('kind'))} {destination.get('currency', '')}"
+    ]
     for key, value in sorted((destination.get("details") or {}).items()):
         if value not in ("", None):
             parts.append(f"{key}: {show(value) if key not in ('network', 'bic') else value}")
     for key in ("beneficiary_name", "beneficiary_address", "wallet_address"):
         if destination.get(key):
-            parts.append(f"{key.replace('_', ' ')}: {destination[key] if key == 'beneficiary_name' else show(destination[key])}")
+            parts.append(
+                f"{key.replace('_', ' ')}: {destination[key] if key == 'beneficiary_name' else show(destination[key])}"
+            )
     return parts
 
 
 def describe(destination: dict | None, *, masked: bool = True) -> str:
-    """"Skrill EUR, email: p***@wallet.example" (masked) or the full values."""
+    """ "Skrill EUR, email: p***@wallet.example" (masked) or the full values."""
     if not destination:
         return "—"
     return ", ".join(_parts(destination, masked))

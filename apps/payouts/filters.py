@@ -13,13 +13,32 @@ from apps.payouts.models import Payout, PayoutMethod, PayoutStatus
 class PayoutFilter(django_filters.FilterSet):
     affiliate = IntegerFilter(field_name="affiliate_id", help_text="Affiliate id.")
     status = django_filters.ChoiceFilter(choices=PayoutStatus.choices)
-    currency = CurrencyFilter(field_name="currency", help_text="Paid currency (ISO 4217 or USDT), e.g. EUR.")
-    method_kind = django_filters.ChoiceFilter(field_name="method__kind", choices=PayoutMethod.Kind.choices)
-    reference = TextFilter(field_name="reference", help_text="Our payout reference (the gateway idempotency key).")
+    currency = CurrencyFilter(
+        field_name="currency", help_text="Paid currency (ISO 4217 or USDT), e.g. EUR."
+    )
+    method_kind = django_filters.ChoiceFilter(
+        field_name="method__kind", choices=PayoutMethod.Kind.choices
+    )
+    reference = TextFilter(
+        field_name="reference", help_text="Our payout reference (the gateway idempotency key)."
+    )
     run = IntegerFilter(field_name="run_id", help_text="Payout run id.")
-    created_after = IsoDateTimeFilter(field_name="created_at", lookup_expr="gte", help_text="created_at >= this ISO 8601 time.")
-    created_before = IsoDateTimeFilter(field_name="created_at", lookup_expr="lt", help_text="created_at < this ISO 8601 time.")
+    created_after = IsoDateTimeFilter(
+        field_name="created_at", lookup_expr="gte", help_text="created_at >= this ISO 8601 time."
+    )
+    created_before = IsoDateTimeFilter(
+        field_name="created_at", lookup_expr="lt", help_text="created_at < this ISO 8601 time."
+    )
 
     class Meta:
         model = Payout
-        fields = ["affiliate", "status", "currency", "method_kind", "reference", "run", "created_after", "created_before"]
+        fields = [
+            "affiliate",
+            "status",
+            "currency",
+            "method_kind",
+            "reference",
+            "run",
+            "created_after",
+            "created_before",
+        ]

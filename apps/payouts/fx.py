@@ -28,13 +28,21 @@ def fx_quote(*, base: str, quote: str, at: dt.datetime) -> FxQuote:
     base, quote = base.upper(), quote.upper()
     if base == quote:
         return FxQuote(base, quote, Decimal(1), "identity", at)
-    row = FxRate.objects.filter(base=base, quote=quote, as_of__lte=at).order_by("-as_of", "-id").first()
+    row = (
+        FxRate.objects.filter(base=base, quote=quote, as_of__lte=at)
+        .order_by("-as_of", "-id")
+        .first()
+    )
     if row is None:
-        raise FxRateMissing(f"No {base}->{quote} rate published at or before {at:%Y-%m-%d %H:%M} UTC.")
+        raise FxRateMissing(
+            f"No {base}->{quote} rate published at or before {at:%Y-%m-%d %H:%M} UTC."
+        )
     return FxQuote(base, quote, row.rate, row.source, row.as_of)
 
 
-def fx_rate_record(*, base: str, quote: str, rate, source: str, as_of: dt.datetime, acting_user=None) -> FxRate:
+def fx_rate_record(
+    *, base: str, quote: str, rate, source: str, as_of: dt.datetime, acting_user=None
+) -> FxRate:
     """Publish a rate (idempotent on base, quote, as_of, source)."""
     rate = to_decimal(rate)
     if rate <= 0:
@@ -43,11 +51,24 @@ def fx_rate_record(*, base: str, quote: str, rate, source: str, as_of: dt.dateti
         raise ValueError("as_of must be timezone-aware.")
     with transaction.atomic():
         row, created = FxRate.objects.get_or_create(
-            base=base.upper(), quote=quote.upper(), as_of=as_of, source=source, defaults={"rate": rate}
+            base=base.upper(),
+            quote=quote.upper(),
+            as_of=as_of,
+            source=source,
+            defaults={"rate": rate},
         )
         if created:
-            audit_record(action="fx_rate.recorded", instance=row, actor=acting_user,
-                         actor_label="" if acting_user else "system",
-                         after={"base": row.base, "quote": row.quote, "rate": str(rate), "source": source,
-                                "as_of": as_of.isoformat()})
+            audit_record(
+                action="fx_rate.recorded",
+                instance=row,
+                actor=acting_user,
+                actor_label="" if acting_user else "system",
+                after={
+                    "base": row.base,
+                    "quote": row.quote,
+                    "rate": str(rate),
+                    "source": source,
+                    "as_of": as_of.isoformat(),
+                },
+            )
     return row

@@ -44,7 +44,9 @@ def payout_failed(ctx: EventContext) -> None:
             actor_label=f"integration:{ctx.integration_slug} event {ctx.event_id}",
         )
     except (services.PayoutNotFound, services.PayoutTransitionRefused) as exc:
-        raise RejectEvent(f"The gateway failed payout {ctx.data['payout_reference']!r}, but {exc}") from exc
+        raise RejectEvent(
+            f"The gateway failed payout {ctx.data['payout_reference']!r}, but {exc}"
+        ) from exc
 
 
 def column_limits() -> Iterator[tuple[str, str, int, None]]:
@@ -59,9 +61,15 @@ def gateway_request_outcome(outcome: DeliveryOutcome) -> None:
     """Our payout request was accepted (2xx) or never will be (dead letter)."""
     reference = outcome.subject
     submission = outcome.idempotency_key.rsplit(":", 1)[-1]
-    current = Payout.objects.filter(reference=reference).values_list("submission_count", flat=True).first()
+    current = (
+        Payout.objects.filter(reference=reference)
+        .values_list("submission_count", flat=True)
+        .first()
+    )
     if current is None:
-        logger.error("Gateway request delivery %s names unknown payout %s.", outcome.delivery_id, reference)
+        logger.error(
+            "Gateway request delivery %s names unknown payout %s.", outcome.delivery_id, reference
+        )
         return
     if submission != str(current):
         logger.info("Outcome of superseded request %s of payout %s ignored.", submission, reference)
@@ -73,10 +81,16 @@ def gateway_request_outcome(outcome: DeliveryOutcome) -> None:
             what = f"HTTP {outcome.response_code}" if outcome.response_code else outcome.error
             services.payout_mark_failed(
                 reference=reference,
-                reason_code="gateway_unreachable" if outcome.response_code is None else f"gateway_http_{outcome.response_code}",
+                reason_code="gateway_unreachable"
+                if outcome.response_code is None
+                else f"gateway_http_{outcome.response_code}",
                 message=f"The gateway never accepted the payout request (delivery {outcome.delivery_id}; last: {what}).",
                 actor_label="outbound engine",
             )
     except services.PayoutTransitionRefused:
         # The payout moved on meanwhile (cancelled, completed): nothing to record here.
-        logger.info("Outcome %s of payout %s request not applied: payout already moved on.", outcome.status, reference)
+        logger.info(
+            "Outcome %s of payout %s request not applied: payout already moved on.",
+            outcome.status,
+            reference,
+        )

@@ -42,12 +42,20 @@ class PayoutMethod(TimeStampedModel):
         NETELLER = "neteller", "Neteller"
         USDT = "usdt", "USDT (crypto)"
 
-    affiliate = models.ForeignKey("affiliates.Affiliate", on_delete=models.PROTECT, related_name="payout_methods")
+    affiliate = models.ForeignKey(
+        "affiliates.Affiliate", on_delete=models.PROTECT, related_name="payout_methods"
+    )
     kind = models.CharField(max_length=12, choices=Kind.choices)
-    currency = CurrencyField(help_text="What the affiliate receives through this method (ISO 4217, or USDT).")
-    threshold = MoneyField(null=True, blank=True, help_text="Minimum payout; empty = the kind's default.")
+    currency = CurrencyField(
+        help_text="What the affiliate receives through this method (ISO 4217, or USDT)."
+    )
+    threshold = MoneyField(
+        null=True, blank=True, help_text="Minimum payout; empty = the kind's default."
+    )
     details = models.JSONField(
-        default=dict, blank=True, help_text="Bank: iban, bic, account_holder. E-wallets: email. USDT: network."
+        default=dict,
+        blank=True,
+        help_text="Bank: iban, bic, account_holder. E-wallets: email. USDT: network.",
     )
     beneficiary_name = models.CharField(max_length=200, blank=True)
     beneficiary_address = models.CharField(max_length=500, blank=True)
@@ -58,9 +66,17 @@ class PayoutMethod(TimeStampedModel):
     class Meta:
         ordering = ["affiliate", "-is_default", "id"]
         constraints = [
-            models.CheckConstraint(condition=Q(kind__in=["bank_wire", "skrill", "neteller", "usdt"]), name="payoutmethod_kind_valid"),
-            models.CheckConstraint(condition=Q(currency__regex=_CURRENCY_RE), name="payoutmethod_currency_code"),
-            models.CheckConstraint(condition=Q(threshold__isnull=True) | Q(threshold__gte=0), name="payoutmethod_threshold_non_negative"),
+            models.CheckConstraint(
+                condition=Q(kind__in=["bank_wire", "skrill", "neteller", "usdt"]),
+                name="payoutmethod_kind_valid",
+            ),
+            models.CheckConstraint(
+                condition=Q(currency__regex=_CURRENCY_RE), name="payoutmethod_currency_code"
+            ),
+            models.CheckConstraint(
+                condition=Q(threshold__isnull=True) | Q(threshold__gte=0),
+                name="payoutmethod_threshold_non_negative",
+            ),
             # Travel rule: a crypto payout names its beneficiary and wallet.
             models.CheckConstraint(
                 condition=~Q(kind="usdt")
@@ -68,7 +84,9 @@ class PayoutMethod(TimeStampedModel):
                 name="payoutmethod_usdt_travel_rule",
             ),
             models.UniqueConstraint(
-                fields=["affiliate"], condition=Q(is_default=True, is_active=True), name="payoutmethod_one_default"
+                fields=["affiliate"],
+                condition=Q(is_default=True, is_active=True),
+                name="payoutmethod_one_default",
             ),
         ]
 
@@ -89,14 +107,28 @@ class PayoutMethod(TimeStampedModel):
 
 
 # The values that decide where money goes; a change to any of them is a destination change.
-DESTINATION_FIELDS = ("kind", "currency", "details", "beneficiary_name", "beneficiary_address", "wallet_address")
+DESTINATION_FIELDS = (
+    "kind",
+    "currency",
+    "details",
+    "beneficiary_name",
+    "beneficiary_address",
+    "wallet_address",
+)
 
 
 def destination_request_details(destination: dict) -> dict:
     """The gateway request's `method` object for a destination snapshot."""
-    data = {"kind": destination["kind"], "currency": destination["currency"], **(destination.get("details") or {})}
+    data = {
+        "kind": destination["kind"],
+        "currency": destination["currency"],
+        **(destination.get("details") or {}),
+    }
     if destination["kind"] == PayoutMethod.Kind.USDT:
-        data |= {name: destination.get(name, "") for name in ("beneficiary_name", "beneficiary_address", "wallet_address")}
+        data |= {
+            name: destination.get(name, "")
+            for name in ("beneficiary_name", "beneficiary_address", "wallet_address")
+        }
     return data
 
 
@@ -110,7 +142,9 @@ class FxRate(models.Model):
     base = CurrencyField()
     quote = CurrencyField()
     rate = models.DecimalField(max_digits=24, decimal_places=10)
-    source = models.CharField(max_length=100, help_text="Who published it (ECB, provider name, manual...).")
+    source = models.CharField(
+        max_length=100, help_text="Who published it (ECB, provider name, manual...)."
+    )
     as_of = models.DateTimeField()
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -118,15 +152,24 @@ class FxRate(models.Model):
         ordering = ["base", "quote", "-as_of"]
         verbose_name = "FX rate"
         constraints = [
-            models.UniqueConstraint(fields=["base", "quote", "as_of", "source"], name="fxrate_unique_publication"),
+            models.UniqueConstraint(
+                fields=["base", "quote", "as_of", "source"], name="fxrate_unique_publication"
+            ),
             models.CheckConstraint(condition=Q(rate__gt=0), name="fxrate_positive"),
-            models.CheckConstraint(condition=~Q(base=models.F("quote")), name="fxrate_distinct_currencies"),
-            models.CheckConstraint(condition=Q(base__regex=_CURRENCY_RE, quote__regex=_CURRENCY_RE), name="fxrate_currency_codes"),
+            models.CheckConstraint(
+                condition=~Q(base=models.F("quote")), name="fxrate_distinct_currencies"
+            ),
+            models.CheckConstraint(
+                condition=Q(base__regex=_CURRENCY_RE, quote__regex=_CURRENCY_RE),
+                name="fxrate_currency_codes",
+            ),
         ]
         indexes = [models.Index(fields=["base", "quote", "-as_of"], name="fxrate_lookup_idx")]
 
     def __str__(self) -> str:
-        return f"1 {self.base} = {self.rate} {self.quote} ({self.source}, {self.as_of:%Y-%m-%d %H:%M})"
+        return (
+            f"1 {self.base} = {self.rate} {self.quote} ({self.source}, {self.as_of:%Y-%m-%d %H:%M})"
+        )
 
 
 class PayoutRun(models.Model):
@@ -140,7 +183,9 @@ class PayoutRun(models.Model):
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
-    source = models.CharField(max_length=20, help_text="statements or ledger: what balances were read.")
+    source = models.CharField(
+        max_length=20, help_text="statements or ledger: what balances were read."
+    )
     payout_count = models.PositiveIntegerField(default=0)
     carried_forward_count = models.PositiveIntegerField(default=0)
     totals = models.JSONField(default=dict, blank=True, help_text="Payout totals per currency.")
@@ -179,19 +224,29 @@ class Payout(models.Model):
     Status = PayoutStatus
 
     reference = models.CharField(max_length=40, unique=True)
-    affiliate = models.ForeignKey("affiliates.Affiliate", on_delete=models.PROTECT, related_name="payouts")
+    affiliate = models.ForeignKey(
+        "affiliates.Affiliate", on_delete=models.PROTECT, related_name="payouts"
+    )
     method = models.ForeignKey(PayoutMethod, on_delete=models.PROTECT, related_name="payouts")
-    run = models.ForeignKey(PayoutRun, null=True, blank=True, on_delete=models.PROTECT, related_name="payouts")
+    run = models.ForeignKey(
+        PayoutRun, null=True, blank=True, on_delete=models.PROTECT, related_name="payouts"
+    )
     amount = MoneyField()
     currency = CurrencyField()
     source_amount = MoneyField()
     source_currency = CurrencyField()
-    fx_rate = models.DecimalField(max_digits=24, decimal_places=10, help_text="1 source currency = rate currency.")
+    fx_rate = models.DecimalField(
+        max_digits=24, decimal_places=10, help_text="1 source currency = rate currency."
+    )
     fx_source = models.CharField(max_length=100)
     fx_as_of = models.DateTimeField(help_text="Publication time of the rate used.")
-    fx_locked_at = models.DateTimeField(null=True, blank=True, help_text="When the rate became final.")
+    fx_locked_at = models.DateTimeField(
+        null=True, blank=True, help_text="When the rate became final."
+    )
     fx_lock_mode = models.CharField(max_length=20, choices=FxLockMode.choices)
-    status = models.CharField(max_length=20, choices=PayoutStatus.choices, default=PayoutStatus.DRAFT, db_index=True)
+    status = models.CharField(
+        max_length=20, choices=PayoutStatus.choices, default=PayoutStatus.DRAFT, db_index=True
+    )
     prepared_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
@@ -199,19 +254,26 @@ class Payout(models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
     destination = models.JSONField(
-        null=True, blank=True,
+        null=True,
+        blank=True,
         help_text="Where the money goes, as approved: the method's kind, currency, account details and "
-                  "beneficiary, copied when the payout is submitted for approval. Every gateway request is "
-                  "built from it, never from the method's current values.",
+        "beneficiary, copied when the payout is submitted for approval. Every gateway request is "
+        "built from it, never from the method's current values.",
     )
     destination_changed_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+",
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
         help_text="Who last switched this payout to another method; they can never approve it.",
     )
     gateway_reference = models.CharField(max_length=200, blank=True)
     failure_code = models.CharField(max_length=100, blank=True)
     failure_reason = models.TextField(blank=True)
-    submission_count = models.PositiveIntegerField(default=0, help_text="Requests sent to the gateway (retries included).")
+    submission_count = models.PositiveIntegerField(
+        default=0, help_text="Requests sent to the gateway (retries included)."
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
     submitted_for_approval_at = models.DateTimeField(null=True, blank=True)
@@ -226,25 +288,36 @@ class Payout(models.Model):
         permissions = [("approve_payout", "Can approve payouts (Finance)")]
         constraints = [
             models.CheckConstraint(condition=Q(amount__gt=0), name="payout_amount_positive"),
-            models.CheckConstraint(condition=Q(source_amount__gt=0), name="payout_source_amount_positive"),
-            models.CheckConstraint(condition=Q(fx_rate__gt=0), name="payout_fx_rate_positive"),
-            models.CheckConstraint(condition=Q(status__in=PayoutStatus.values), name="payout_status_valid"),
-            models.CheckConstraint(condition=Q(fx_lock_mode__in=FxLockMode.values), name="payout_fx_lock_mode_valid"),
             models.CheckConstraint(
-                condition=Q(currency__regex=_CURRENCY_RE, source_currency__regex=_CURRENCY_RE), name="payout_currency_codes"
+                condition=Q(source_amount__gt=0), name="payout_source_amount_positive"
+            ),
+            models.CheckConstraint(condition=Q(fx_rate__gt=0), name="payout_fx_rate_positive"),
+            models.CheckConstraint(
+                condition=Q(status__in=PayoutStatus.values), name="payout_status_valid"
+            ),
+            models.CheckConstraint(
+                condition=Q(fx_lock_mode__in=FxLockMode.values), name="payout_fx_lock_mode_valid"
+            ),
+            models.CheckConstraint(
+                condition=Q(currency__regex=_CURRENCY_RE, source_currency__regex=_CURRENCY_RE),
+                name="payout_currency_codes",
             ),
             # Past approval a payout always names its approver and its final rate.
             models.CheckConstraint(
                 condition=Q(status__in=["draft", "pending_approval"])
-                | Q(approved_by__isnull=False, approved_at__isnull=False, fx_locked_at__isnull=False)
+                | Q(
+                    approved_by__isnull=False, approved_at__isnull=False, fx_locked_at__isnull=False
+                )
                 | Q(status="cancelled", approved_at__isnull=True),
                 name="payout_approval_recorded",
             ),
             models.CheckConstraint(
-                condition=~Q(status="completed") | Q(completed_at__isnull=False), name="payout_completion_recorded"
+                condition=~Q(status="completed") | Q(completed_at__isnull=False),
+                name="payout_completion_recorded",
             ),
             models.CheckConstraint(
-                condition=~Q(status="failed") | ~Q(failure_reason=""), name="payout_failure_has_reason"
+                condition=~Q(status="failed") | ~Q(failure_reason=""),
+                name="payout_failure_has_reason",
             ),
             # Submitted for approval means a destination was recorded for the approver to see.
             models.CheckConstraint(
@@ -294,14 +367,18 @@ class PayoutRunLine(models.Model):
         HELD = "held", "Held"
 
     run = models.ForeignKey(PayoutRun, on_delete=models.CASCADE, related_name="lines")
-    affiliate = models.ForeignKey("affiliates.Affiliate", on_delete=models.PROTECT, related_name="+")
+    affiliate = models.ForeignKey(
+        "affiliates.Affiliate", on_delete=models.PROTECT, related_name="+"
+    )
     source_amount = MoneyField()
     source_currency = CurrencyField()
     converted_amount = MoneyField(null=True, blank=True)
     method_currency = CurrencyField(blank=True)
     threshold = MoneyField(null=True, blank=True)
     outcome = models.CharField(max_length=20, choices=Outcome.choices)
-    payout = models.OneToOneField(Payout, null=True, blank=True, on_delete=models.PROTECT, related_name="run_line")
+    payout = models.OneToOneField(
+        Payout, null=True, blank=True, on_delete=models.PROTECT, related_name="run_line"
+    )
     note = models.CharField(max_length=300, blank=True)
 
     class Meta:
@@ -328,21 +405,28 @@ class PayoutAllocation(models.Model):
     """
 
     payout = models.ForeignKey(Payout, on_delete=models.PROTECT, related_name="allocations")
-    statement = models.ForeignKey("commissions.Statement", on_delete=models.PROTECT, related_name="payout_allocations")
+    statement = models.ForeignKey(
+        "commissions.Statement", on_delete=models.PROTECT, related_name="payout_allocations"
+    )
     amount = MoneyField(help_text="The statement total, in the statement currency.")
     currency = CurrencyField()
     created_at = models.DateTimeField(auto_now_add=True)
     released_at = models.DateTimeField(null=True, blank=True)
-    paid_at = models.DateTimeField(null=True, blank=True, help_text="When the gateway confirmed the payout.")
+    paid_at = models.DateTimeField(
+        null=True, blank=True, help_text="When the gateway confirmed the payout."
+    )
 
     class Meta:
         ordering = ["payout", "statement"]
         constraints = [
             models.UniqueConstraint(
-                fields=["statement"], condition=Q(released_at__isnull=True), name="payoutallocation_one_live_per_statement"
+                fields=["statement"],
+                condition=Q(released_at__isnull=True),
+                name="payoutallocation_one_live_per_statement",
             ),
             models.CheckConstraint(
-                condition=Q(released_at__isnull=True) | Q(paid_at__isnull=True), name="payoutallocation_paid_not_released"
+                condition=Q(released_at__isnull=True) | Q(paid_at__isnull=True),
+                name="payoutallocation_paid_not_released",
             ),
         ]
 
@@ -356,9 +440,8 @@ class DecisionStatus(models.TextChoices):
     REJECTED = "rejected", "Rejected"
 
 
-_DECIDED = (
-    Q(status="pending", decided_by__isnull=True, decided_at__isnull=True)
-    | (~Q(status="pending") & Q(decided_by__isnull=False, decided_at__isnull=False))
+_DECIDED = Q(status="pending", decided_by__isnull=True, decided_at__isnull=True) | (
+    ~Q(status="pending") & Q(decided_by__isnull=False, decided_at__isnull=False)
 )
 
 
@@ -380,17 +463,27 @@ class PayoutMethodChange(models.Model):
 
     Status = DecisionStatus
 
-    affiliate = models.ForeignKey("affiliates.Affiliate", on_delete=models.PROTECT, related_name="payout_method_changes")
+    affiliate = models.ForeignKey(
+        "affiliates.Affiliate", on_delete=models.PROTECT, related_name="payout_method_changes"
+    )
     method = models.ForeignKey(
-        PayoutMethod, null=True, blank=True, on_delete=models.PROTECT, related_name="changes",
+        PayoutMethod,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="changes",
         help_text="The method changed (for an addition: the one created on approval).",
     )
     action = models.CharField(max_length=12, choices=Action.choices)
     before = models.JSONField(null=True, blank=True)
     after = models.JSONField(default=dict, blank=True)
     reason = models.TextField(blank=True)
-    status = models.CharField(max_length=10, choices=DecisionStatus.choices, default=DecisionStatus.PENDING)
-    requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    status = models.CharField(
+        max_length=10, choices=DecisionStatus.choices, default=DecisionStatus.PENDING
+    )
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
     requested_at = models.DateTimeField(auto_now_add=True)
     decided_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
@@ -401,18 +494,36 @@ class PayoutMethodChange(models.Model):
     class Meta:
         ordering = ["-requested_at", "-id"]
         verbose_name = "payout destination change"
-        permissions = [("approve_payoutmethodchange", "Can approve payout destination changes (Finance)")]
-        constraints = [
-            models.CheckConstraint(condition=Q(action__in=["create", "update", "deactivate", "set_default"]),
-                                   name="payoutmethodchange_action_valid"),
-            models.CheckConstraint(condition=Q(status__in=DecisionStatus.values), name="payoutmethodchange_status_valid"),
-            models.CheckConstraint(condition=_DECIDED, name="payoutmethodchange_decision_recorded"),
-            models.CheckConstraint(condition=~Q(decided_by=F("requested_by")), name="payoutmethodchange_second_person"),
-            # Every change names its method, except an addition not (yet) approved.
-            models.CheckConstraint(condition=Q(method__isnull=False) | Q(action="create", status__in=["pending", "rejected"]),
-                                   name="payoutmethodchange_names_method"),
+        permissions = [
+            ("approve_payoutmethodchange", "Can approve payout destination changes (Finance)")
         ]
-        indexes = [models.Index(fields=["affiliate"], condition=Q(status="pending"), name="payoutmethodchange_pending_idx")]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(action__in=["create", "update", "deactivate", "set_default"]),
+                name="payoutmethodchange_action_valid",
+            ),
+            models.CheckConstraint(
+                condition=Q(status__in=DecisionStatus.values),
+                name="payoutmethodchange_status_valid",
+            ),
+            models.CheckConstraint(condition=_DECIDED, name="payoutmethodchange_decision_recorded"),
+            models.CheckConstraint(
+                condition=~Q(decided_by=F("requested_by")), name="payoutmethodchange_second_person"
+            ),
+            # Every change names its method, except an addition not (yet) approved.
+            models.CheckConstraint(
+                condition=Q(method__isnull=False)
+                | Q(action="create", status__in=["pending", "rejected"]),
+                name="payoutmethodchange_names_method",
+            ),
+        ]
+        indexes = [
+            models.Index(
+                fields=["affiliate"],
+                condition=Q(status="pending"),
+                name="payoutmethodchange_pending_idx",
+            )
+        ]
 
     def __str__(self) -> str:
         return f"{self.get_action_display()} for affiliate #{self.affiliate_id} ({self.status})"
@@ -423,7 +534,9 @@ class PayoutHold(models.Model):
     with this reason) until Finance releases the hold. Payout runs place one when they meet a
     suspended or banned affiliate; at most one hold per affiliate is live."""
 
-    affiliate = models.ForeignKey("affiliates.Affiliate", on_delete=models.PROTECT, related_name="payout_holds")
+    affiliate = models.ForeignKey(
+        "affiliates.Affiliate", on_delete=models.PROTECT, related_name="payout_holds"
+    )
     reason = models.CharField(max_length=300)
     created_at = models.DateTimeField(auto_now_add=True)
     created_by = models.ForeignKey(
@@ -439,8 +552,11 @@ class PayoutHold(models.Model):
         ordering = ["-created_at", "-id"]
         permissions = [("release_payouthold", "Can release held balances (Finance)")]
         constraints = [
-            models.UniqueConstraint(fields=["affiliate"], condition=Q(released_at__isnull=True),
-                                    name="payouthold_one_live_per_affiliate"),
+            models.UniqueConstraint(
+                fields=["affiliate"],
+                condition=Q(released_at__isnull=True),
+                name="payouthold_one_live_per_affiliate",
+            ),
             models.CheckConstraint(
                 condition=Q(released_at__isnull=True, released_by__isnull=True)
                 | (Q(released_at__isnull=False, released_by__isnull=False) & ~Q(release_reason="")),
@@ -467,14 +583,22 @@ class ManualAdjustment(models.Model):
 
     Status = DecisionStatus
 
-    affiliate = models.ForeignKey("affiliates.Affiliate", on_delete=models.PROTECT, related_name="manual_adjustments")
+    affiliate = models.ForeignKey(
+        "affiliates.Affiliate", on_delete=models.PROTECT, related_name="manual_adjustments"
+    )
     amount = MoneyField(help_text="Positive: credit to the affiliate. Negative: debit.")
     currency = CurrencyField()
     reason_code = models.CharField(max_length=20, choices=ReasonCode.choices)
     note = models.TextField()
-    period = models.DateField(help_text="First day of the month it belongs to (a closed month books into the next open one).")
-    status = models.CharField(max_length=10, choices=DecisionStatus.choices, default=DecisionStatus.PENDING)
-    requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    period = models.DateField(
+        help_text="First day of the month it belongs to (a closed month books into the next open one)."
+    )
+    status = models.CharField(
+        max_length=10, choices=DecisionStatus.choices, default=DecisionStatus.PENDING
+    )
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
     requested_at = models.DateTimeField(auto_now_add=True)
     decided_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
@@ -482,7 +606,11 @@ class ManualAdjustment(models.Model):
     decided_at = models.DateTimeField(null=True, blank=True)
     decision_reason = models.TextField(blank=True)
     entry = models.OneToOneField(
-        "commissions.CommissionEntry", null=True, blank=True, on_delete=models.PROTECT, related_name="manual_adjustment",
+        "commissions.CommissionEntry",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="manual_adjustment",
         help_text="The ledger line booked on approval.",
     )
 
@@ -491,15 +619,25 @@ class ManualAdjustment(models.Model):
         permissions = [("approve_manualadjustment", "Can approve manual adjustments (Finance)")]
         constraints = [
             models.CheckConstraint(condition=~Q(amount=0), name="manualadjustment_amount_not_zero"),
-            models.CheckConstraint(condition=Q(currency__regex=_CURRENCY_RE), name="manualadjustment_currency_code"),
-            models.CheckConstraint(condition=Q(period__day=1), name="manualadjustment_period_first_of_month"),
+            models.CheckConstraint(
+                condition=Q(currency__regex=_CURRENCY_RE), name="manualadjustment_currency_code"
+            ),
+            models.CheckConstraint(
+                condition=Q(period__day=1), name="manualadjustment_period_first_of_month"
+            ),
             models.CheckConstraint(condition=~Q(note=""), name="manualadjustment_has_note"),
-            models.CheckConstraint(condition=Q(status__in=DecisionStatus.values), name="manualadjustment_status_valid"),
+            models.CheckConstraint(
+                condition=Q(status__in=DecisionStatus.values), name="manualadjustment_status_valid"
+            ),
             models.CheckConstraint(condition=_DECIDED, name="manualadjustment_decision_recorded"),
-            models.CheckConstraint(condition=~Q(decided_by=F("requested_by")), name="manualadjustment_second_person"),
-            models.CheckConstraint(condition=Q(status="approved", entry__isnull=False)
-                                   | (~Q(status="approved") & Q(entry__isnull=True)),
-                                   name="manualadjustment_booked_iff_approved"),
+            models.CheckConstraint(
+                condition=~Q(decided_by=F("requested_by")), name="manualadjustment_second_person"
+            ),
+            models.CheckConstraint(
+                condition=Q(status="approved", entry__isnull=False)
+                | (~Q(status="approved") & Q(entry__isnull=True)),
+                name="manualadjustment_booked_iff_approved",
+            ),
         ]
 
     def __str__(self) -> str:

@@ -25,14 +25,20 @@ from apps.payouts.models import (
 
 def totals_by_currency(payouts: QuerySet[Payout]) -> list[dict]:
     """[{"currency", "count", "total"}] for a set of payouts, by currency."""
-    return list(payouts.order_by().values("currency").annotate(count=Count("id"), total=Sum("amount")).order_by("currency"))
+    return list(
+        payouts.order_by()
+        .values("currency")
+        .annotate(count=Count("id"), total=Sum("amount"))
+        .order_by("currency")
+    )
 
 
 def last_paid_destinations(affiliate_ids) -> dict[int, Payout]:
     """Each affiliate's most recently completed payout (one query)."""
     latest = (
         Payout.objects.filter(affiliate_id__in=list(affiliate_ids), status=PayoutStatus.COMPLETED)
-        .order_by("affiliate_id", "-completed_at", "-id").distinct("affiliate_id")
+        .order_by("affiliate_id", "-completed_at", "-id")
+        .distinct("affiliate_id")
     )
     return {payout.affiliate_id: payout for payout in latest}
 
@@ -44,38 +50,71 @@ def approval_preview(payouts: QuerySet[Payout]) -> dict:
     was last paid or a destination change is waiting for approval."""
     now = timezone.now()
     rows, totals = [], defaultdict(Decimal)
-    payouts = list(payouts.select_related("affiliate", "method", "prepared_by", "destination_changed_by").order_by("pk"))
+    payouts = list(
+        payouts.select_related(
+            "affiliate", "method", "prepared_by", "destination_changed_by"
+        ).order_by("pk")
+    )
     last_paid = last_paid_destinations({p.affiliate_id for p in payouts})
     pending_changes = set(
-        PayoutMethodChange.objects.filter(affiliate_id__in={p.affiliate_id for p in payouts},
-                                          status=PayoutMethodChange.Status.PENDING).values_list("affiliate_id", flat=True)
+        PayoutMethodChange.objects.filter(
+            affiliate_id__in={p.affiliate_id for p in payouts},
+            status=PayoutMethodChange.Status.PENDING,
+        ).values_list("affiliate_id", flat=True)
     )
     for payout in payouts:
-        rate, source, as_of, amount, note = payout.fx_rate, payout.fx_source, payout.fx_as_of, payout.amount, "locked"
+        rate, source, as_of, amount, note = (
+            payout.fx_rate,
+            payout.fx_source,
+            payout.fx_as_of,
+            payout.amount,
+            "locked",
+        )
         if payout.fx_lock_mode == FxLockMode.DISBURSEMENT:
             try:
                 quote = fx_quote(base=payout.source_currency, quote=payout.currency, at=now)
             except FxRateMissing as exc:
                 note = str(exc)
             else:
-                rate, source, as_of, amount = quote.rate, quote.source, quote.as_of, quote.convert(payout.source_amount)
+                rate, source, as_of, amount = (
+                    quote.rate,
+                    quote.source,
+                    quote.as_of,
+                    quote.convert(payout.source_amount),
+                )
                 note = "locked at approval"
         totals[payout.currency] += amount
         warnings = []
         previous = last_paid.get(payout.affiliate_id)
         if previous is None:
-            warnings.append("First payout to this affiliate: no earlier paid destination to compare with.")
+            warnings.append(
+                "First payout to this affiliate: no earlier paid destination to compare with."
+            )
         elif not same_payee(previous.destination, payout.destination):
-            warnings.append(f"Differs from the last paid destination ({previous.reference}: "
-                            f"{describe(previous.destination, masked=False)}).")
+            warnings.append(
+                f"Differs from the last paid destination ({previous.reference}: "
+                f"{describe(previous.destination, masked=False)})."
+            )
         if payout.affiliate_id in pending_changes:
-            warnings.append("A payout destination change for this affiliate is waiting for approval: approval is refused.")
+            warnings.append(
+                "A payout destination change for this affiliate is waiting for approval: approval is refused."
+            )
         if payout.destination_changed_by_id:
             warnings.append(f"Destination set by {payout.destination_changed_by} (method change).")
-        rows.append({"payout": payout, "rate": rate, "source": source, "as_of": as_of, "amount": amount, "note": note,
-                     "destination": describe(payout.destination, masked=False),
-                     "differs": previous is not None and not same_payee(previous.destination, payout.destination),
-                     "warnings": warnings})
+        rows.append(
+            {
+                "payout": payout,
+                "rate": rate,
+                "source": source,
+                "as_of": as_of,
+                "amount": amount,
+                "note": note,
+                "destination": describe(payout.destination, masked=False),
+                "differs": previous is not None
+                and not same_payee(previous.destination, payout.destination),
+                "warnings": warnings,
+            }
+        )
     return {"rows": rows, "count": len(rows), "totals": sorted(totals.items())}
 
 
@@ -83,13 +122,18 @@ def payout_history(payout: Payout) -> dict:
     """Everything that happened to a payout: its audit rows and every gateway request attempt."""
     audit = list(
         AuditLog.objects.filter(object_type="payouts.payout", object_id=str(payout.pk))
-        .select_related("actor").order_by("created_at", "id")
+        .select_related("actor")
+        .order_by("created_at", "id")
     )
     deliveries = list(
-        OutboundDelivery.objects.filter(topic="payout.request", subject=payout.reference).order_by("created_at", "id")
+        OutboundDelivery.objects.filter(topic="payout.request", subject=payout.reference).order_by(
+            "created_at", "id"
+        )
     )
     attempts = defaultdict(list)
-    for attempt in DeliveryAttempt.objects.filter(delivery__in=deliveries).order_by("delivery_id", "number"):
+    for attempt in DeliveryAttempt.objects.filter(delivery__in=deliveries).order_by(
+        "delivery_id", "number"
+    ):
         attempts[attempt.delivery_id].append(attempt)
     return {"audit": audit, "deliveries": [(d, attempts[d.pk]) for d in deliveries]}
 
@@ -98,7 +142,9 @@ def payout_list(*, filters=None, queryset: QuerySet[Payout] | None = None) -> Qu
     """Payouts narrowed by PayoutFilter (shared with the read API), with their method's kind and
     statement ids at no per-row cost; FilterError on bad values."""
     base = Payout.objects.all() if queryset is None else queryset
-    allocations = Prefetch("allocations", queryset=PayoutAllocation.objects.order_by("statement_id"))
+    allocations = Prefetch(
+        "allocations", queryset=PayoutAllocation.objects.order_by("statement_id")
+    )
     return (
         filterset_apply(PayoutFilter, data=filters, queryset=base)
         .select_related("method")

@@ -65,9 +65,24 @@ logger = logging.getLogger(__name__)
 S = PayoutStatus
 APPROVE_PERMISSION = "payouts.approve_payout"
 GATEWAY_TOPIC = "payout.request"
-_AUDITED = ["status", "amount", "currency", "method_id", "fx_rate", "fx_source", "fx_as_of", "fx_locked_at",
-            "gateway_reference", "failure_code", "failure_reason", "submission_count", "destination",
-            "destination_changed_by_id", "prepared_by_id", "approved_by_id"]
+_AUDITED = [
+    "status",
+    "amount",
+    "currency",
+    "method_id",
+    "fx_rate",
+    "fx_source",
+    "fx_as_of",
+    "fx_locked_at",
+    "gateway_reference",
+    "failure_code",
+    "failure_reason",
+    "submission_count",
+    "destination",
+    "destination_changed_by_id",
+    "prepared_by_id",
+    "approved_by_id",
+]
 
 
 class PayoutError(ValueError):
@@ -109,11 +124,15 @@ def can_submit_for_approval(payout: Payout, acting_user=None) -> None:
             f"Payout {payout.reference} is {payout.get_status_display().lower()}; it cannot be submitted for approval."
         )
     if not payout.method.is_active:
-        raise PayoutTransitionRefused(f"The payout method of {payout.reference} is no longer active; change the method.")
+        raise PayoutTransitionRefused(
+            f"The payout method of {payout.reference} is no longer active; change the method."
+        )
 
 
 def pending_destination_changes(affiliate_id: int):
-    return PayoutMethodChange.objects.filter(affiliate_id=affiliate_id, status=PayoutMethodChange.Status.PENDING)
+    return PayoutMethodChange.objects.filter(
+        affiliate_id=affiliate_id, status=PayoutMethodChange.Status.PENDING
+    )
 
 
 def can_approve(payout: Payout, acting_user) -> None:
@@ -122,17 +141,26 @@ def can_approve(payout: Payout, acting_user) -> None:
         raise PayoutTransitionRefused(
             f"Approving payout {payout.reference} needs the Finance permission to approve payouts."
         )
-    if conf.get("PAYOUT_MAKER_CHECKER") and payout.prepared_by_id is not None and payout.prepared_by_id == acting_user.pk:
+    if (
+        conf.get("PAYOUT_MAKER_CHECKER")
+        and payout.prepared_by_id is not None
+        and payout.prepared_by_id == acting_user.pk
+    ):
         raise PayoutTransitionRefused(
             f"Payout {payout.reference} was prepared by you; another Finance user must approve it (maker-checker)."
         )
     # Not subject to the maker-checker setting: destinations are always dual-controlled.
-    if payout.destination_changed_by_id is not None and payout.destination_changed_by_id == acting_user.pk:
+    if (
+        payout.destination_changed_by_id is not None
+        and payout.destination_changed_by_id == acting_user.pk
+    ):
         raise PayoutTransitionRefused(
             f"You changed where payout {payout.reference} pays; another Finance user must approve it."
         )
     if payout.destination is None:
-        raise PayoutTransitionRefused(f"Payout {payout.reference} has no recorded destination; submit it for approval.")
+        raise PayoutTransitionRefused(
+            f"Payout {payout.reference} has no recorded destination; submit it for approval."
+        )
     if pending_destination_changes(payout.affiliate_id).exists():
         raise PayoutTransitionRefused(
             f"Payout {payout.reference}: the affiliate has a payout destination change waiting for approval; "
@@ -142,9 +170,13 @@ def can_approve(payout: Payout, acting_user) -> None:
 
 def can_retry(payout: Payout, acting_user) -> None:
     if payout.status != S.FAILED:
-        raise PayoutTransitionRefused(f"Only failed payouts can be retried; {payout.reference} is {payout.status}.")
+        raise PayoutTransitionRefused(
+            f"Only failed payouts can be retried; {payout.reference} is {payout.status}."
+        )
     if acting_user is None or not acting_user.has_perm(APPROVE_PERMISSION):
-        raise PayoutTransitionRefused("Retrying a payout needs the Finance permission to approve payouts.")
+        raise PayoutTransitionRefused(
+            "Retrying a payout needs the Finance permission to approve payouts."
+        )
 
 
 def can_change_method(payout: Payout, method: PayoutMethod, acting_user=None) -> None:
@@ -158,7 +190,9 @@ def can_change_method(payout: Payout, method: PayoutMethod, acting_user=None) ->
     if not method.is_active:
         raise PayoutTransitionRefused("That payout method is not active.")
     if method.pk == payout.method_id:
-        raise PayoutTransitionRefused(f"Payout {payout.reference} already pays through that method.")
+        raise PayoutTransitionRefused(
+            f"Payout {payout.reference} already pays through that method."
+        )
     if method.currency != payout.currency:
         raise PayoutTransitionRefused(
             f"The new method pays {method.currency} but payout {payout.reference} is in {payout.currency}; "
@@ -199,22 +233,42 @@ def allowed(guard, *args) -> bool:
 
 def _lock(payout: Payout | int) -> Payout:
     pk = payout if isinstance(payout, int) else payout.pk
-    return Payout.objects.select_for_update(of=("self",)).select_related("method", "affiliate").get(pk=pk)
+    return (
+        Payout.objects.select_for_update(of=("self",))
+        .select_related("method", "affiliate")
+        .get(pk=pk)
+    )
 
 
 def _lock_by_reference(reference: str) -> Payout:
     locked = (
-        Payout.objects.select_for_update(of=("self",)).select_related("method", "affiliate").filter(reference=reference).first()
+        Payout.objects.select_for_update(of=("self",))
+        .select_related("method", "affiliate")
+        .filter(reference=reference)
+        .first()
     )
     if locked is None:
         raise PayoutNotFound(f"No payout with reference {reference!r}.")
     return locked
 
 
-def _audit(payout: Payout, action: str, before: dict, *, acting_user=None, actor_label: str = "", reason: str = "") -> None:
+def _audit(
+    payout: Payout,
+    action: str,
+    before: dict,
+    *,
+    acting_user=None,
+    actor_label: str = "",
+    reason: str = "",
+) -> None:
     audit_record(
-        action=f"payout.{action}", instance=payout, actor=acting_user, actor_label=actor_label,
-        before=before, after=snapshot(payout, _AUDITED), reason=reason,
+        action=f"payout.{action}",
+        instance=payout,
+        actor=acting_user,
+        actor_label=actor_label,
+        before=before,
+        after=snapshot(payout, _AUDITED),
+        reason=reason,
     )
 
 
@@ -256,9 +310,13 @@ def gateway_endpoint() -> OutboundEndpoint:
         candidates = list(gateways.filter(is_active=True)[:2])
         endpoint = candidates[0] if len(candidates) == 1 else None
         if len(candidates) > 1:
-            raise PayoutError("Several payment gateway endpoints are active; name one in AFFILIATEHUB['PAYOUT_GATEWAY_ENDPOINT'].")
+            raise PayoutError(
+                "Several payment gateway endpoints are active; name one in AFFILIATEHUB['PAYOUT_GATEWAY_ENDPOINT']."
+            )
     if endpoint is None:
-        raise PayoutError("No payment gateway endpoint is configured (an outbound endpoint of kind gateway).")
+        raise PayoutError(
+            "No payment gateway endpoint is configured (an outbound endpoint of kind gateway)."
+        )
     return endpoint
 
 
@@ -314,11 +372,20 @@ def _lock_rate_at_disbursement(payout: Payout, now: dt.datetime) -> None:
     quote = fx_quote(base=payout.source_currency, quote=payout.currency, at=now)
     amount = quote.convert(payout.source_amount)
     if amount <= 0:
-        raise PayoutTransitionRefused(f"Payout {payout.reference} converts to {format_money(amount, payout.currency)}; nothing to pay.")
-    payout.amount, payout.fx_rate, payout.fx_source, payout.fx_as_of = amount, quote.rate, quote.source, quote.as_of
+        raise PayoutTransitionRefused(
+            f"Payout {payout.reference} converts to {format_money(amount, payout.currency)}; nothing to pay."
+        )
+    payout.amount, payout.fx_rate, payout.fx_source, payout.fx_as_of = (
+        amount,
+        quote.rate,
+        quote.source,
+        quote.as_of,
+    )
 
 
-def _approve_locked(locked: Payout, acting_user, endpoint: OutboundEndpoint, now: dt.datetime) -> None:
+def _approve_locked(
+    locked: Payout, acting_user, endpoint: OutboundEndpoint, now: dt.datetime
+) -> None:
     can_approve(locked, acting_user)
     before = snapshot(locked, _AUDITED)
     if locked.fx_lock_mode == FxLockMode.DISBURSEMENT:
@@ -329,8 +396,18 @@ def _approve_locked(locked: Payout, acting_user, endpoint: OutboundEndpoint, now
     locked.fx_locked_at = locked.fx_locked_at or now
     locked.status, locked.approved_by, locked.approved_at = S.APPROVED, acting_user, now
     _queue_gateway_request(locked, endpoint)
-    _save(locked, "status", "approved_by", "approved_at", "amount", "fx_rate", "fx_source", "fx_as_of",
-          "fx_locked_at", "submission_count")
+    _save(
+        locked,
+        "status",
+        "approved_by",
+        "approved_at",
+        "amount",
+        "fx_rate",
+        "fx_source",
+        "fx_as_of",
+        "fx_locked_at",
+        "submission_count",
+    )
     _audit(locked, "approved", before, acting_user=acting_user)
     _publish(locked, "payout.approved")
 
@@ -363,7 +440,10 @@ def payouts_approve(*, payouts: Iterable[Payout], acting_user) -> BulkResult:
     with transaction.atomic():
         now = timezone.now()
         locked_rows = list(
-            Payout.objects.select_for_update(of=("self",)).select_related("method", "affiliate").filter(pk__in=ids).order_by("pk")
+            Payout.objects.select_for_update(of=("self",))
+            .select_related("method", "affiliate")
+            .filter(pk__in=ids)
+            .order_by("pk")
         )
         for locked in locked_rows:
             try:
@@ -387,13 +467,22 @@ def payout_retry(*, payout: Payout, acting_user) -> Payout:
         locked.status, locked.submitted_at = S.SUBMITTED, timezone.now()
         locked.failure_code, locked.failure_reason = "", ""
         _queue_gateway_request(locked, endpoint)
-        _save(locked, "status", "submitted_at", "failure_code", "failure_reason", "submission_count")
-        _audit(locked, "retried", before, acting_user=acting_user,
-               reason=f"Previous failure: {before.get('failure_code') or ''} {before.get('failure_reason') or ''}".strip())
+        _save(
+            locked, "status", "submitted_at", "failure_code", "failure_reason", "submission_count"
+        )
+        _audit(
+            locked,
+            "retried",
+            before,
+            acting_user=acting_user,
+            reason=f"Previous failure: {before.get('failure_code') or ''} {before.get('failure_reason') or ''}".strip(),
+        )
     return locked
 
 
-def payout_change_method(*, payout: Payout, method: PayoutMethod, acting_user, reason: str = "") -> Payout:
+def payout_change_method(
+    *, payout: Payout, method: PayoutMethod, acting_user, reason: str = ""
+) -> Payout:
     """Pay through another of the affiliate's methods (same currency). Draft, pending or failed.
 
     A pending or failed payout gets the new method's destination as its snapshot and waits (again)
@@ -402,7 +491,9 @@ def payout_change_method(*, payout: Payout, method: PayoutMethod, acting_user, r
     """
     with transaction.atomic():
         locked = _lock(payout)
-        method = PayoutMethod.objects.select_for_update().get(pk=method.pk)  # its values as they are now
+        method = PayoutMethod.objects.select_for_update().get(
+            pk=method.pk
+        )  # its values as they are now
         can_change_method(locked, method, acting_user)
         before = snapshot(locked, _AUDITED)
         locked.method, locked.destination_changed_by = method, acting_user
@@ -414,7 +505,13 @@ def payout_change_method(*, payout: Payout, method: PayoutMethod, acting_user, r
             locked.status, locked.prepared_by = S.PENDING_APPROVAL, acting_user
             locked.submitted_for_approval_at = timezone.now()
             locked.approved_by, locked.approved_at = None, None
-            fields += ["status", "prepared_by", "submitted_for_approval_at", "approved_by", "approved_at"]
+            fields += [
+                "status",
+                "prepared_by",
+                "submitted_for_approval_at",
+                "approved_by",
+                "approved_at",
+            ]
         _save(locked, *fields)
         _audit(locked, "method_changed", before, acting_user=acting_user, reason=reason)
     return locked
@@ -432,8 +529,16 @@ def payout_cancel(*, payout: Payout, acting_user, reason: str) -> Payout:
         now = timezone.now()
         locked.status, locked.cancelled_at = S.CANCELLED, now
         _save(locked, "status", "cancelled_at")
-        released = PayoutAllocation.objects.filter(payout=locked, released_at__isnull=True).update(released_at=now)
-        _audit(locked, "cancelled", before | {"released_allocations": released}, acting_user=acting_user, reason=reason)
+        released = PayoutAllocation.objects.filter(payout=locked, released_at__isnull=True).update(
+            released_at=now
+        )
+        _audit(
+            locked,
+            "cancelled",
+            before | {"released_allocations": released},
+            acting_user=acting_user,
+            reason=reason,
+        )
     return locked
 
 
@@ -455,7 +560,9 @@ def payout_mark_submitted(*, reference: str, actor_label: str = "payment gateway
     return True
 
 
-def payout_mark_completed(*, reference: str, gateway_reference: str = "", actor_label: str = "payment gateway") -> bool:
+def payout_mark_completed(
+    *, reference: str, gateway_reference: str = "", actor_label: str = "payment gateway"
+) -> bool:
     """The gateway paid it: -> completed, the carried ledger lines become paid, subscribers
     hear `payout.completed`. Idempotent: a duplicate confirmation changes nothing (False)."""
     with transaction.atomic():
@@ -468,15 +575,23 @@ def payout_mark_completed(*, reference: str, gateway_reference: str = "", actor_
         locked.status, locked.completed_at = S.COMPLETED, now
         locked.gateway_reference = gateway_reference or locked.gateway_reference
         locked.failure_code, locked.failure_reason = "", ""
-        _save(locked, "status", "completed_at", "gateway_reference", "failure_code", "failure_reason")
+        _save(
+            locked, "status", "completed_at", "gateway_reference", "failure_code", "failure_reason"
+        )
         paid_lines = _mark_ledger_paid(locked, now, actor_label)
-        _audit(locked, "completed", before | {"ledger_lines_paid": paid_lines}, actor_label=actor_label)
+        _audit(
+            locked, "completed", before | {"ledger_lines_paid": paid_lines}, actor_label=actor_label
+        )
         _publish(locked, "payout.completed")
     return True
 
 
 def payout_mark_failed(
-    *, reference: str, reason_code: str = "", message: str = "", actor_label: str = "payment gateway"
+    *,
+    reference: str,
+    reason_code: str = "",
+    message: str = "",
+    actor_label: str = "payment gateway",
 ) -> bool:
     """The gateway (or our own delivery) failed it: -> failed, into the failed-payout queue with
     the reason. A duplicate failure, or one for a completed payout, changes nothing (False)."""
@@ -485,7 +600,12 @@ def payout_mark_failed(
         locked = _lock_by_reference(reference)
         if locked.status in (S.FAILED, S.COMPLETED):
             if locked.status == S.COMPLETED:
-                logger.warning("Ignored a failure for completed payout %s: %s %s", reference, reason_code, message)
+                logger.warning(
+                    "Ignored a failure for completed payout %s: %s %s",
+                    reference,
+                    reason_code,
+                    message,
+                )
             return False
         can_mark_failed(locked)
         before = snapshot(locked, _AUDITED)
@@ -493,8 +613,13 @@ def payout_mark_failed(
         locked.failure_code, locked.failure_reason = reason_code[:100], reason
         _save(locked, "status", "failed_at", "failure_code", "failure_reason")
         _audit(locked, "failed", before, actor_label=actor_label, reason=reason)
-        _publish(locked, "payout.failed", key_suffix=str(locked.submission_count),
-                 reason_code=reason_code or None, message=message or None)
+        _publish(
+            locked,
+            "payout.failed",
+            key_suffix=str(locked.submission_count),
+            reason_code=reason_code or None,
+            message=message or None,
+        )
     logger.warning("Payout %s failed: %s", reference, reason)
     return True
 
@@ -503,20 +628,28 @@ def _mark_ledger_paid(payout: Payout, now: dt.datetime, actor_label: str) -> int
     """Confirmation is the only moment ledger lines become paid: the approved lines carried by
     the payout's statements move to `paid` (through the ledger's own status service)."""
     allocations = list(
-        PayoutAllocation.objects.select_for_update().select_related("statement")
-        .filter(payout=payout, released_at__isnull=True).order_by("pk")
+        PayoutAllocation.objects.select_for_update()
+        .select_related("statement")
+        .filter(payout=payout, released_at__isnull=True)
+        .order_by("pk")
     )
     count = 0
     for allocation in allocations:
         statement = allocation.statement
         entries = CommissionEntry.objects.filter(
-            statement_period=statement.period, affiliate_id=statement.affiliate_id, currency=statement.currency,
+            statement_period=statement.period,
+            affiliate_id=statement.affiliate_id,
+            currency=statement.currency,
             status=CommissionEntry.Status.APPROVED,
         )
-        count += len(commission_entries_set_status(
-            entries=entries, to_status=CommissionEntry.Status.PAID,
-            reason=f"Paid by payout {payout.reference}", actor_label=actor_label,
-        ))
+        count += len(
+            commission_entries_set_status(
+                entries=entries,
+                to_status=CommissionEntry.Status.PAID,
+                reason=f"Paid by payout {payout.reference}",
+                actor_label=actor_label,
+            )
+        )
         allocation.paid_at = now
         allocation.save(update_fields=["paid_at"])
     return count
@@ -545,22 +678,34 @@ def payout_method_create(
     destinations through a second-person-approved request (apps.payouts.method_changes)."""
     if kind not in PayoutMethod.Kind.values:
         raise PayoutError(f"Unknown payout method {kind!r}.")
-    if kind == PayoutMethod.Kind.USDT and not (beneficiary_name.strip() and beneficiary_address.strip() and wallet_address.strip()):
-        raise PayoutError("USDT payouts need the beneficiary's name, address and wallet address (travel rule).")
+    if kind == PayoutMethod.Kind.USDT and not (
+        beneficiary_name.strip() and beneficiary_address.strip() and wallet_address.strip()
+    ):
+        raise PayoutError(
+            "USDT payouts need the beneficiary's name, address and wallet address (travel rule)."
+        )
     if threshold is not None and threshold < 0:
         raise PayoutError("A threshold cannot be negative.")
     with transaction.atomic():
         Affiliate.objects.select_for_update().get(pk=affiliate.pk)  # one default at a time
         if is_default:
-            for previous in PayoutMethod.objects.filter(affiliate=affiliate, is_default=True).order_by("pk"):
+            for previous in PayoutMethod.objects.filter(
+                affiliate=affiliate, is_default=True
+            ).order_by("pk"):
                 before = snapshot(previous)
                 previous.is_default = False
                 previous.save(update_fields=["is_default", "updated_at"])
                 audit_change(instance=previous, before=before, actor=acting_user)
         method = PayoutMethod.objects.create(
-            affiliate=affiliate, kind=kind, currency=currency.upper(), threshold=threshold, details=details or {},
-            beneficiary_name=beneficiary_name.strip(), beneficiary_address=beneficiary_address.strip(),
-            wallet_address=wallet_address.strip(), is_default=is_default,
+            affiliate=affiliate,
+            kind=kind,
+            currency=currency.upper(),
+            threshold=threshold,
+            details=details or {},
+            beneficiary_name=beneficiary_name.strip(),
+            beneficiary_address=beneficiary_address.strip(),
+            wallet_address=wallet_address.strip(),
+            is_default=is_default,
         )
         audit_change(instance=method, before=None, actor=acting_user)
     return method
@@ -581,7 +726,9 @@ def unpaid_statements():
     return Statement.objects.filter(status=Statement.Status.APPROVED).exclude(Exists(live))
 
 
-def affiliate_balances(*, affiliate_ids: Sequence[int] | None = None) -> dict[tuple[int, str], Decimal]:
+def affiliate_balances(
+    *, affiliate_ids: Sequence[int] | None = None
+) -> dict[tuple[int, str], Decimal]:
     """Payable balance per (affiliate, currency)."""
     qs = unpaid_statements()
     if affiliate_ids is not None:
@@ -595,7 +742,9 @@ def affiliate_balances(*, affiliate_ids: Sequence[int] | None = None) -> dict[tu
 def _default_methods(affiliate_ids: Iterable[int]) -> dict[int, PayoutMethod]:
     return {
         m.affiliate_id: m
-        for m in PayoutMethod.objects.filter(affiliate_id__in=list(affiliate_ids), is_active=True, is_default=True)
+        for m in PayoutMethod.objects.filter(
+            affiliate_id__in=list(affiliate_ids), is_active=True, is_default=True
+        )
     }
 
 
@@ -628,12 +777,20 @@ def payout_run_create(*, acting_user=None, now: dt.datetime | None = None) -> Pa
         lines = []
         for (affiliate_id, currency), group in sorted(groups.items()):
             balance = sum((s.total for s in group), Decimal(0))
-            line = PayoutRunLine(run=run, affiliate_id=affiliate_id, source_amount=balance, source_currency=currency,
-                                 outcome=PayoutRunLine.Outcome.CARRIED_FORWARD)
+            line = PayoutRunLine(
+                run=run,
+                affiliate_id=affiliate_id,
+                source_amount=balance,
+                source_currency=currency,
+                outcome=PayoutRunLine.Outcome.CARRIED_FORWARD,
+            )
             lines.append(line)
             method = methods.get(affiliate_id)
             if affiliate_id in holds:
-                line.outcome, line.note = PayoutRunLine.Outcome.HELD, f"Held: {holds[affiliate_id].reason}"[:300]
+                line.outcome, line.note = (
+                    PayoutRunLine.Outcome.HELD,
+                    f"Held: {holds[affiliate_id].reason}"[:300],
+                )
                 continue
             if balance <= 0:
                 line.note = "No positive balance."
@@ -642,7 +799,11 @@ def payout_run_create(*, acting_user=None, now: dt.datetime | None = None) -> Pa
                 line.note = "No active default payout method."
                 continue
             line.method_currency, line.threshold = method.currency, method.effective_threshold
-            rate_time = max(s.approved_at for s in group) if lock_mode == FxLockMode.STATEMENT_APPROVAL else now
+            rate_time = (
+                max(s.approved_at for s in group)
+                if lock_mode == FxLockMode.STATEMENT_APPROVAL
+                else now
+            )
             try:
                 quote = fx_quote(base=currency, quote=method.currency, at=rate_time)
             except FxRateMissing as exc:
@@ -653,8 +814,17 @@ def payout_run_create(*, acting_user=None, now: dt.datetime | None = None) -> Pa
             if amount < method.effective_threshold or amount <= 0:
                 line.note = f"Under the {method.get_kind_display()} threshold of {method.effective_threshold} {method.currency}."
                 continue
-            payout = _payout_create(run=run, method=method, amount=amount, balance=balance, currency=currency,
-                                    quote=quote, lock_mode=lock_mode, now=now, group=group)
+            payout = _payout_create(
+                run=run,
+                method=method,
+                amount=amount,
+                balance=balance,
+                currency=currency,
+                quote=quote,
+                lock_mode=lock_mode,
+                now=now,
+                group=group,
+            )
             line.outcome, line.payout, line.note = PayoutRunLine.Outcome.PAYOUT, payout, ""
             totals[payout.currency] += payout.amount
         PayoutRunLine.objects.bulk_create(lines)
@@ -663,10 +833,18 @@ def payout_run_create(*, acting_user=None, now: dt.datetime | None = None) -> Pa
         run.carried_forward_count = len(lines) - run.payout_count
         run.totals = {currency: str(total) for currency, total in sorted(totals.items())}
         run.save(update_fields=["payout_count", "carried_forward_count", "totals"])
-        audit_record(action="payout_run.created", instance=run, actor=acting_user,
-                     actor_label="" if acting_user else "system",
-                     after={"payouts": run.payout_count, "carried_forward": run.carried_forward_count, "held": held,
-                            "totals": run.totals})
+        audit_record(
+            action="payout_run.created",
+            instance=run,
+            actor=acting_user,
+            actor_label="" if acting_user else "system",
+            after={
+                "payouts": run.payout_count,
+                "carried_forward": run.carried_forward_count,
+                "held": held,
+                "totals": run.totals,
+            },
+        )
     return run
 
 
@@ -674,18 +852,35 @@ def _holds_for(affiliate_ids: set[int], acting_user) -> dict[int, PayoutHold]:
     """The live holds of these affiliates, placing one on each suspended or banned affiliate that
     has none (the partial unique index makes a concurrent run's insert a no-op)."""
     live = PayoutHold.objects.filter(affiliate_id=OuterRef("pk"), released_at__isnull=True)
-    inactive = (Affiliate.objects.filter(pk__in=affiliate_ids).exclude(status=Affiliate.Status.ACTIVE)
-                .exclude(Exists(live)).order_by("pk"))
+    inactive = (
+        Affiliate.objects.filter(pk__in=affiliate_ids)
+        .exclude(status=Affiliate.Status.ACTIVE)
+        .exclude(Exists(live))
+        .order_by("pk")
+    )
     new_holds = [
-        PayoutHold(affiliate_id=a.pk, reason=f"Affiliate {a.get_status_display().lower()}; held until Finance releases it.")
+        PayoutHold(
+            affiliate_id=a.pk,
+            reason=f"Affiliate {a.get_status_display().lower()}; held until Finance releases it.",
+        )
         for a in inactive
     ]
     if new_holds:
         PayoutHold.objects.bulk_create(new_holds, ignore_conflicts=True)
-        for hold in PayoutHold.objects.filter(affiliate_id__in=[h.affiliate_id for h in new_holds], released_at__isnull=True):
-            audit_record(action="payout_hold.placed", instance=hold, actor=acting_user,
-                         actor_label="" if acting_user else "payout run", after=snapshot(hold, ["affiliate", "reason"]))
-    return {h.affiliate_id: h for h in PayoutHold.objects.filter(affiliate_id__in=affiliate_ids, released_at__isnull=True)}
+        for hold in PayoutHold.objects.filter(
+            affiliate_id__in=[h.affiliate_id for h in new_holds], released_at__isnull=True
+        ):
+            audit_record(
+                action="payout_hold.placed",
+                instance=hold,
+                actor=acting_user,
+                actor_label="" if acting_user else "payout run",
+                after=snapshot(hold, ["affiliate", "reason"]),
+            )
+    return {
+        h.affiliate_id: h
+        for h in PayoutHold.objects.filter(affiliate_id__in=affiliate_ids, released_at__isnull=True)
+    }
 
 
 def payout_hold_release(*, hold: PayoutHold, acting_user, reason: str) -> PayoutHold:
@@ -705,25 +900,53 @@ def payout_hold_release(*, hold: PayoutHold, acting_user, reason: str) -> Payout
                 "before its balance is released."
             )
         before = snapshot(locked, ["released_at", "released_by", "release_reason"])
-        locked.released_at, locked.released_by, locked.release_reason = timezone.now(), acting_user, reason.strip()
+        locked.released_at, locked.released_by, locked.release_reason = (
+            timezone.now(),
+            acting_user,
+            reason.strip(),
+        )
         locked.save(update_fields=["released_at", "released_by", "release_reason"])
-        audit_record(action="payout_hold.released", instance=locked, actor=acting_user, before=before,
-                     after=snapshot(locked, ["released_at", "released_by", "release_reason"]), reason=reason)
+        audit_record(
+            action="payout_hold.released",
+            instance=locked,
+            actor=acting_user,
+            before=before,
+            after=snapshot(locked, ["released_at", "released_by", "release_reason"]),
+            reason=reason,
+        )
     return locked
 
 
-def _payout_create(*, run, method, amount, balance, currency, quote: FxQuote, lock_mode, now, group) -> Payout:
+def _payout_create(
+    *, run, method, amount, balance, currency, quote: FxQuote, lock_mode, now, group
+) -> Payout:
     payout = Payout.objects.create(
-        reference=new_reference(now), affiliate_id=method.affiliate_id, method=method, run=run,
-        amount=amount, currency=method.currency, source_amount=balance, source_currency=currency,
-        fx_rate=quote.rate, fx_source=quote.source, fx_as_of=quote.as_of, fx_lock_mode=lock_mode,
+        reference=new_reference(now),
+        affiliate_id=method.affiliate_id,
+        method=method,
+        run=run,
+        amount=amount,
+        currency=method.currency,
+        source_amount=balance,
+        source_currency=currency,
+        fx_rate=quote.rate,
+        fx_source=quote.source,
+        fx_as_of=quote.as_of,
+        fx_lock_mode=lock_mode,
         # Locked at statement approval: final now. At disbursement: set when approved.
         fx_locked_at=now if lock_mode == FxLockMode.STATEMENT_APPROVAL else None,
     )
     PayoutAllocation.objects.bulk_create(
-        [PayoutAllocation(payout=payout, statement=s, amount=s.total, currency=s.currency) for s in group]
+        [
+            PayoutAllocation(payout=payout, statement=s, amount=s.total, currency=s.currency)
+            for s in group
+        ]
     )
-    audit_record(action="payout.created", instance=payout, actor=run.created_by,
-                 actor_label="" if run.created_by else "payout run",
-                 after=snapshot(payout, _AUDITED) | {"statements": [s.pk for s in group]})
+    audit_record(
+        action="payout.created",
+        instance=payout,
+        actor=run.created_by,
+        actor_label="" if run.created_by else "payout run",
+        after=snapshot(payout, _AUDITED) | {"statements": [s.pk for s in group]},
+    )
     return payout

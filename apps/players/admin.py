@@ -9,14 +9,32 @@ from apps.players.models import Player
 from apps.players.story import panels_for
 
 ATTRIBUTION_FIELDS = (
-    "attribution_status", "attribution_note", "affiliate", "campaign", "link", "click", "tracking_token",
-    "sub1", "sub2", "sub3", "sub4", "sub5",
+    "attribution_status",
+    "attribution_note",
+    "affiliate",
+    "campaign",
+    "link",
+    "click",
+    "tracking_token",
+    "sub1",
+    "sub2",
+    "sub3",
+    "sub4",
+    "sub5",
 )
 
 
 @admin.register(Player)
 class PlayerAdmin(admin.ModelAdmin):
-    list_display = ("id", "brand", "country", "attribution_status", "affiliate", "campaign", "registered_at")
+    list_display = (
+        "id",
+        "brand",
+        "country",
+        "attribution_status",
+        "affiliate",
+        "campaign",
+        "registered_at",
+    )
     list_filter = (
         "attribution_status",
         "brand",
@@ -29,10 +47,21 @@ class PlayerAdmin(admin.ModelAdmin):
     date_hierarchy = "registered_at"
     show_full_result_count = False
     fieldsets = (
-        (None, {"fields": ("brand", "country", "registered_at", "identifiers", "cpa", "created_at")}),
+        (
+            None,
+            {"fields": ("brand", "country", "registered_at", "identifiers", "cpa", "created_at")},
+        ),
         ("Attribution", {"fields": ATTRIBUTION_FIELDS}),
     )
-    readonly_fields = ("brand", "country", "registered_at", "identifiers", "cpa", "created_at", *ATTRIBUTION_FIELDS)
+    readonly_fields = (
+        "brand",
+        "country",
+        "registered_at",
+        "identifiers",
+        "cpa",
+        "created_at",
+        *ATTRIBUTION_FIELDS,
+    )
     change_form_template = "players/admin/player_change_form.html"
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
@@ -40,13 +69,20 @@ class PlayerAdmin(admin.ModelAdmin):
         player = self.get_object(request, object_id)
         panels = []
         if player is not None:
-            panels = [{"key": p.key, "title": p.title, "html": p.render(player)} for p in panels_for(request.user)]
-        return super().change_view(request, object_id, form_url, {**(extra_context or {}), "story_panels": panels})
+            panels = [
+                {"key": p.key, "title": p.title, "html": p.render(player)}
+                for p in panels_for(request.user)
+            ]
+        return super().change_view(
+            request, object_id, form_url, {**(extra_context or {}), "story_panels": panels}
+        )
 
     @admin.display(description="Identifiers")
     def identifiers(self, obj):
         # Detail page only (not a list column), so one query per page view.
-        rows = obj.identifier_mappings.filter(retired_at__isnull=True).order_by("system", "external_id")
+        rows = obj.identifier_mappings.filter(retired_at__isnull=True).order_by(
+            "system", "external_id"
+        )
         return format_html_join(", ", "{}:{}", rows.values_list("system", "external_id")) or "-"
 
     @admin.display(description="CPA")
@@ -54,8 +90,11 @@ class PlayerAdmin(admin.ModelAdmin):
         # The player's CPA line and why it stands where it does (e.g. an FTD in a currency with no
         # FX rate for its date), read through the ledger's relation to the player (commissions
         # sits above players, so no import).
-        row = obj.commission_entries.filter(kind="cpa").values_list("status", "amount", "currency",
-                                                                    "status_reason").first()
+        row = (
+            obj.commission_entries.filter(kind="cpa")
+            .values_list("status", "amount", "currency", "status_reason")
+            .first()
+        )
         if row is None:
             return "-"
         status, amount, currency, reason = row
@@ -65,7 +104,9 @@ class PlayerAdmin(admin.ModelAdmin):
         return False  # players are created by registration (API or inbound events)
 
     def has_change_permission(self, request, obj=None):
-        return False  # every field is a recorded fact: a page to read ("View player"), no Save button
+        return (
+            False  # every field is a recorded fact: a page to read ("View player"), no Save button
+        )
 
     def has_delete_permission(self, request, obj=None):
         return False

@@ -34,7 +34,10 @@ class ReadOnlyFactAdmin(admin.ModelAdmin):
 
     def get_readonly_fields(self, request, obj=None):
         own = [field.name for field in self.model._meta.fields]
-        return [*own, *(name for name in super().get_readonly_fields(request, obj) if name not in own)]
+        return [
+            *own,
+            *(name for name in super().get_readonly_fields(request, obj) if name not in own),
+        ]
 
     def has_add_permission(self, request, obj=None):
         return False
@@ -67,7 +70,15 @@ class ChargebackInline(admin.TabularInline):
 
 @admin.register(Deposit)
 class DepositAdmin(ReadOnlyFactAdmin):
-    list_display = ("deposit_id", "system", "player", "amount_display", "is_first", "occurred_at", "source_event")
+    list_display = (
+        "deposit_id",
+        "system",
+        "player",
+        "amount_display",
+        "is_first",
+        "occurred_at",
+        "source_event",
+    )
     amount_display = money_column("amount")
     list_filter = ("is_first", "system", "currency", ("occurred_at", admin.DateFieldListFilter))
     search_fields = ("=player__id", "=deposit_id", "=player__identifier_mappings__external_id")
@@ -79,8 +90,17 @@ class DepositAdmin(ReadOnlyFactAdmin):
 @admin.register(RevenueReport)
 class RevenueReportAdmin(ReadOnlyFactAdmin):
     list_display = (
-        "report_id", "system", "player", "date", "stakes_display", "winnings_display", "ggr_column", "is_current",
-        "superseded_by", "occurred_at", "source_event",
+        "report_id",
+        "system",
+        "player",
+        "date",
+        "stakes_display",
+        "winnings_display",
+        "ggr_column",
+        "is_current",
+        "superseded_by",
+        "occurred_at",
+        "source_event",
     )
     stakes_display = money_column("stakes")
     winnings_display = money_column("winnings")
@@ -97,7 +117,9 @@ class RevenueReportAdmin(ReadOnlyFactAdmin):
     @admin.display(description="Reports for this player and day (newest first)")
     def history(self, obj):
         # Detail page only: every report for the day, so a restatement is read with what it replaced.
-        reports = RevenueReport.objects.filter(player_id=obj.player_id, date=obj.date).order_by("-occurred_at", "-pk")
+        reports = RevenueReport.objects.filter(player_id=obj.player_id, date=obj.date).order_by(
+            "-occurred_at", "-pk"
+        )
         rows = format_html_join(
             "",
             "<tr><td><a href='{}'>{}</a></td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
@@ -125,8 +147,17 @@ class RevenueReportAdmin(ReadOnlyFactAdmin):
 @admin.register(Trade)
 class TradeAdmin(ReadOnlyFactAdmin):
     list_display = (
-        "deal_id", "platform", "server", "login", "player", "symbol", "entry", "volume_lots", "profit_display",
-        "closed_at", "source_event",
+        "deal_id",
+        "platform",
+        "server",
+        "login",
+        "player",
+        "symbol",
+        "entry",
+        "volume_lots",
+        "profit_display",
+        "closed_at",
+        "source_event",
     )
     profit_display = money_column("profit")
     list_filter = ("platform", "entry", "server", ("closed_at", admin.DateFieldListFilter))
@@ -138,12 +169,31 @@ class TradeAdmin(ReadOnlyFactAdmin):
 @admin.register(Purchase)
 class PurchaseAdmin(ReadOnlyFactAdmin):
     list_display = (
-        "purchase_id", "system", "player", "product", "amount_display", "status", "is_first_purchase",
-        "purchased_at", "refunded_at", "source_event",
+        "purchase_id",
+        "system",
+        "player",
+        "product",
+        "amount_display",
+        "status",
+        "is_first_purchase",
+        "purchased_at",
+        "refunded_at",
+        "source_event",
     )
     amount_display = money_column("amount")
-    list_filter = ("status", "is_first_purchase", "system", "currency", ("purchased_at", admin.DateFieldListFilter))
-    search_fields = ("=player__id", "=purchase_id", "=player__identifier_mappings__external_id", "product")
+    list_filter = (
+        "status",
+        "is_first_purchase",
+        "system",
+        "currency",
+        ("purchased_at", admin.DateFieldListFilter),
+    )
+    search_fields = (
+        "=player__id",
+        "=purchase_id",
+        "=player__identifier_mappings__external_id",
+        "product",
+    )
     date_hierarchy = "purchased_at"
     readonly_fields = ("source_event", "refund_event")
 
@@ -155,13 +205,28 @@ class PurchaseAdmin(ReadOnlyFactAdmin):
 @admin.register(Chargeback)
 class ChargebackAdmin(ReadOnlyFactAdmin):
     list_display = (
-        "chargeback_id", "system", "player", "amount_display", "deposit", "deposit_external_id", "reason",
-        "occurred_at", "source_event",
+        "chargeback_id",
+        "system",
+        "player",
+        "amount_display",
+        "deposit",
+        "deposit_external_id",
+        "reason",
+        "occurred_at",
+        "source_event",
     )
     amount_display = money_column("amount")
-    list_filter = ("system", "currency", ("deposit", admin.EmptyFieldListFilter), ("occurred_at", admin.DateFieldListFilter))
+    list_filter = (
+        "system",
+        "currency",
+        ("deposit", admin.EmptyFieldListFilter),
+        ("occurred_at", admin.DateFieldListFilter),
+    )
     search_fields = (
-        "=player__id", "=chargeback_id", "=deposit_external_id", "=player__identifier_mappings__external_id",
+        "=player__id",
+        "=chargeback_id",
+        "=deposit_external_id",
+        "=player__identifier_mappings__external_id",
     )
     list_select_related = ("player", "deposit")
     date_hierarchy = "occurred_at"

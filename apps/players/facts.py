@@ -45,10 +45,14 @@ class InboundFact(models.Model):
     """Columns every fact shares: where it came from and when the hub stored it."""
 
     system = models.CharField(
-        max_length=SYSTEM_MAX_LENGTH, help_text="Identifier system of the sender (crm, payments, mt5-live...)."
+        max_length=SYSTEM_MAX_LENGTH,
+        help_text="Identifier system of the sender (crm, payments, mt5-live...).",
     )
     source_event_id = models.BigIntegerField(
-        null=True, blank=True, db_index=True, help_text="Id of the inbound event that recorded this row."
+        null=True,
+        blank=True,
+        db_index=True,
+        help_text="Id of the inbound event that recorded this row.",
     )
     recorded_at = models.DateTimeField(auto_now_add=True, help_text="When the hub stored it.")
 
@@ -67,23 +71,33 @@ class Deposit(InboundFact):
     """
 
     player = models.ForeignKey("players.Player", on_delete=models.PROTECT, related_name="deposits")
-    deposit_id = models.CharField(max_length=EXTERNAL_ID_MAX_LENGTH, help_text="The sender's deposit id.")
+    deposit_id = models.CharField(
+        max_length=EXTERNAL_ID_MAX_LENGTH, help_text="The sender's deposit id."
+    )
     amount = MoneyField()
     currency = CurrencyField()
     occurred_at = models.DateTimeField(help_text="When the deposit happened at the source.")
-    is_first = models.BooleanField(default=False, help_text="First-time deposit, detected by the hub.")
+    is_first = models.BooleanField(
+        default=False, help_text="First-time deposit, detected by the hub."
+    )
 
     class Meta:
         ordering = ["-occurred_at", "-id"]
         constraints = [
-            models.UniqueConstraint(fields=["system", "deposit_id"], name="deposit_unique_per_system"),
-            models.UniqueConstraint(fields=["player"], condition=Q(is_first=True), name="deposit_one_first_per_player"),
+            models.UniqueConstraint(
+                fields=["system", "deposit_id"], name="deposit_unique_per_system"
+            ),
+            models.UniqueConstraint(
+                fields=["player"], condition=Q(is_first=True), name="deposit_one_first_per_player"
+            ),
             models.CheckConstraint(condition=Q(amount__gt=0), name="deposit_amount_positive"),
             models.CheckConstraint(condition=_CURRENCY_CHECK, name="deposit_currency_code"),
         ]
         indexes = [
             models.Index(fields=["player", "occurred_at"], name="deposit_player_occurred_idx"),
-            models.Index(fields=["occurred_at"], name="deposit_ftd_occurred_idx", condition=Q(is_first=True)),
+            models.Index(
+                fields=["occurred_at"], name="deposit_ftd_occurred_idx", condition=Q(is_first=True)
+            ),
         ]
 
     def __str__(self) -> str:
@@ -100,10 +114,22 @@ class RevenueReport(InboundFact):
     and never becomes current.
     """
 
-    MONEY_FIELDS = ("stakes", "winnings", "bonuses", "jackpot_contributions", "taxes", "payment_fees", "adjustments")
+    MONEY_FIELDS = (
+        "stakes",
+        "winnings",
+        "bonuses",
+        "jackpot_contributions",
+        "taxes",
+        "payment_fees",
+        "adjustments",
+    )
 
-    player = models.ForeignKey("players.Player", on_delete=models.PROTECT, related_name="revenue_reports")
-    report_id = models.CharField(max_length=EXTERNAL_ID_MAX_LENGTH, help_text="The sender's report id.")
+    player = models.ForeignKey(
+        "players.Player", on_delete=models.PROTECT, related_name="revenue_reports"
+    )
+    report_id = models.CharField(
+        max_length=EXTERNAL_ID_MAX_LENGTH, help_text="The sender's report id."
+    )
     date = models.DateField(help_text="The day the figures are for.")
     currency = CurrencyField()
     stakes = MoneyField()
@@ -113,8 +139,12 @@ class RevenueReport(InboundFact):
     taxes = MoneyField(default=Decimal(0))
     payment_fees = MoneyField(default=Decimal(0))
     adjustments = MoneyField(default=Decimal(0))
-    occurred_at = models.DateTimeField(help_text="When the source produced this report (orders restatements).")
-    is_current = models.BooleanField(default=False, help_text="The report in force for this player and day.")
+    occurred_at = models.DateTimeField(
+        help_text="When the source produced this report (orders restatements)."
+    )
+    is_current = models.BooleanField(
+        default=False, help_text="The report in force for this player and day."
+    )
     superseded_by = models.ForeignKey(
         "self", null=True, blank=True, on_delete=models.PROTECT, related_name="superseded_reports"
     )
@@ -122,19 +152,29 @@ class RevenueReport(InboundFact):
     class Meta:
         ordering = ["-date", "-occurred_at", "-id"]
         constraints = [
-            models.UniqueConstraint(fields=["system", "report_id"], name="revenue_report_unique_per_system"),
             models.UniqueConstraint(
-                fields=["player", "date"], condition=Q(is_current=True), name="revenue_report_one_current_per_day"
+                fields=["system", "report_id"], name="revenue_report_unique_per_system"
             ),
-            models.CheckConstraint(condition=Q(stakes__gte=0, winnings__gte=0), name="revenue_report_gross_non_negative"),
+            models.UniqueConstraint(
+                fields=["player", "date"],
+                condition=Q(is_current=True),
+                name="revenue_report_one_current_per_day",
+            ),
             models.CheckConstraint(
-                condition=Q(is_current=False) | Q(superseded_by__isnull=True), name="revenue_report_current_not_superseded"
+                condition=Q(stakes__gte=0, winnings__gte=0),
+                name="revenue_report_gross_non_negative",
+            ),
+            models.CheckConstraint(
+                condition=Q(is_current=False) | Q(superseded_by__isnull=True),
+                name="revenue_report_current_not_superseded",
             ),
             models.CheckConstraint(condition=_CURRENCY_CHECK, name="revenue_report_currency_code"),
         ]
         indexes = [
             models.Index(fields=["player", "date"], name="revenue_player_date_idx"),
-            models.Index(fields=["date"], name="revenue_current_date_idx", condition=Q(is_current=True)),
+            models.Index(
+                fields=["date"], name="revenue_current_date_idx", condition=Q(is_current=True)
+            ),
         ]
 
     def __str__(self) -> str:
@@ -177,7 +217,9 @@ class Trade(InboundFact):
     login = models.CharField(max_length=EXTERNAL_ID_MAX_LENGTH, help_text="Trading account login.")
     position_id = models.CharField(max_length=EXTERNAL_ID_MAX_LENGTH)
     symbol = models.CharField(max_length=64)
-    volume_lots = models.DecimalField(max_digits=LEDGER_MAX_DIGITS, decimal_places=LEDGER_DECIMAL_PLACES)
+    volume_lots = models.DecimalField(
+        max_digits=LEDGER_MAX_DIGITS, decimal_places=LEDGER_DECIMAL_PLACES
+    )
     entry = models.CharField(max_length=10, choices=Entry.choices)
     profit = MoneyField()
     swap = MoneyField(default=Decimal(0))
@@ -192,10 +234,19 @@ class Trade(InboundFact):
     class Meta:
         ordering = ["-closed_at", "-id"]
         constraints = [
-            models.UniqueConstraint(fields=["platform", "server", "deal_id"], name="trade_unique_deal"),
-            models.CheckConstraint(condition=Q(volume_lots__gte=0), name="trade_volume_non_negative"),
-            models.CheckConstraint(condition=Q(platform__in=["mt4", "mt5", "ctrader", "dxtrade"]), name="trade_platform_valid"),
-            models.CheckConstraint(condition=Q(entry__in=["in", "out", "inout", "out_by"]), name="trade_entry_valid"),
+            models.UniqueConstraint(
+                fields=["platform", "server", "deal_id"], name="trade_unique_deal"
+            ),
+            models.CheckConstraint(
+                condition=Q(volume_lots__gte=0), name="trade_volume_non_negative"
+            ),
+            models.CheckConstraint(
+                condition=Q(platform__in=["mt4", "mt5", "ctrader", "dxtrade"]),
+                name="trade_platform_valid",
+            ),
+            models.CheckConstraint(
+                condition=Q(entry__in=["in", "out", "inout", "out_by"]), name="trade_entry_valid"
+            ),
             models.CheckConstraint(condition=_CURRENCY_CHECK, name="trade_currency_code"),
         ]
         indexes = [
@@ -221,7 +272,9 @@ class Purchase(InboundFact):
         REFUNDED = "refunded", "Refunded"
 
     player = models.ForeignKey("players.Player", on_delete=models.PROTECT, related_name="purchases")
-    purchase_id = models.CharField(max_length=EXTERNAL_ID_MAX_LENGTH, help_text="The sender's purchase id.")
+    purchase_id = models.CharField(
+        max_length=EXTERNAL_ID_MAX_LENGTH, help_text="The sender's purchase id."
+    )
     product = models.CharField(max_length=200)
     amount = MoneyField()
     currency = CurrencyField()
@@ -230,31 +283,47 @@ class Purchase(InboundFact):
     refunded_at = models.DateTimeField(null=True, blank=True)
     refund_amount = MoneyField(null=True, blank=True, help_text="In the purchase's currency.")
     refund_source_event_id = models.BigIntegerField(
-        null=True, blank=True, db_index=True, help_text="Id of the inbound event that reported the refund."
+        null=True,
+        blank=True,
+        db_index=True,
+        help_text="Id of the inbound event that reported the refund.",
     )
-    is_first_purchase = models.BooleanField(default=False, help_text="The player's first purchase, detected by the hub.")
+    is_first_purchase = models.BooleanField(
+        default=False, help_text="The player's first purchase, detected by the hub."
+    )
 
     class Meta:
         ordering = ["-purchased_at", "-id"]
         constraints = [
-            models.UniqueConstraint(fields=["system", "purchase_id"], name="purchase_unique_per_system"),
             models.UniqueConstraint(
-                fields=["player"], condition=Q(is_first_purchase=True), name="purchase_one_first_per_player"
+                fields=["system", "purchase_id"], name="purchase_unique_per_system"
+            ),
+            models.UniqueConstraint(
+                fields=["player"],
+                condition=Q(is_first_purchase=True),
+                name="purchase_one_first_per_player",
             ),
             models.CheckConstraint(condition=Q(amount__gte=0), name="purchase_amount_non_negative"),
-            models.CheckConstraint(condition=Q(status__in=["purchased", "refunded"]), name="purchase_status_valid"),
             models.CheckConstraint(
-                condition=Q(status="purchased", refunded_at__isnull=True, refund_amount__isnull=True)
+                condition=Q(status__in=["purchased", "refunded"]), name="purchase_status_valid"
+            ),
+            models.CheckConstraint(
+                condition=Q(
+                    status="purchased", refunded_at__isnull=True, refund_amount__isnull=True
+                )
                 | Q(status="refunded", refunded_at__isnull=False),
                 name="purchase_refund_consistent",
             ),
             models.CheckConstraint(
-                condition=Q(refund_amount__isnull=True) | Q(refund_amount__gte=0, refund_amount__lte=F("amount")),
+                condition=Q(refund_amount__isnull=True)
+                | Q(refund_amount__gte=0, refund_amount__lte=F("amount")),
                 name="purchase_refund_within_amount",
             ),
             models.CheckConstraint(condition=_CURRENCY_CHECK, name="purchase_currency_code"),
         ]
-        indexes = [models.Index(fields=["player", "purchased_at"], name="purchase_player_purchased_idx")]
+        indexes = [
+            models.Index(fields=["player", "purchased_at"], name="purchase_player_purchased_idx")
+        ]
 
     def __str__(self) -> str:
         return f"Purchase {self.system}:{self.purchase_id} {self.product} {format_money(self.amount, self.currency)}"
@@ -272,15 +341,21 @@ class Chargeback(InboundFact):
     the deposit is.
     """
 
-    player = models.ForeignKey("players.Player", on_delete=models.PROTECT, related_name="chargebacks")
-    chargeback_id = models.CharField(max_length=EXTERNAL_ID_MAX_LENGTH, help_text="The sender's chargeback id.")
+    player = models.ForeignKey(
+        "players.Player", on_delete=models.PROTECT, related_name="chargebacks"
+    )
+    chargeback_id = models.CharField(
+        max_length=EXTERNAL_ID_MAX_LENGTH, help_text="The sender's chargeback id."
+    )
     amount = MoneyField()
     currency = CurrencyField()
     deposit = models.ForeignKey(
         Deposit, null=True, blank=True, on_delete=models.PROTECT, related_name="chargebacks"
     )
     deposit_external_id = models.CharField(
-        max_length=EXTERNAL_ID_MAX_LENGTH, blank=True, help_text="The deposit id the sender named, if any."
+        max_length=EXTERNAL_ID_MAX_LENGTH,
+        blank=True,
+        help_text="The deposit id the sender named, if any.",
     )
     reason = models.CharField(max_length=500, blank=True)
     occurred_at = models.DateTimeField()
@@ -288,7 +363,9 @@ class Chargeback(InboundFact):
     class Meta:
         ordering = ["-occurred_at", "-id"]
         constraints = [
-            models.UniqueConstraint(fields=["system", "chargeback_id"], name="chargeback_unique_per_system"),
+            models.UniqueConstraint(
+                fields=["system", "chargeback_id"], name="chargeback_unique_per_system"
+            ),
             models.CheckConstraint(condition=Q(amount__gt=0), name="chargeback_amount_positive"),
             models.CheckConstraint(condition=_CURRENCY_CHECK, name="chargeback_currency_code"),
         ]

@@ -18,15 +18,26 @@ class PlayerFilter(django_filters.FilterSet):
     country = TextFilter(method="filter_country", help_text="ISO 3166-1 alpha-2, e.g. DE.")
     attribution_status = django_filters.ChoiceFilter(choices=Player.AttributionStatus.choices)
     registered_after = IsoDateTimeFilter(
-        field_name="registered_at", lookup_expr="gte", help_text="registered_at >= this ISO 8601 time."
+        field_name="registered_at",
+        lookup_expr="gte",
+        help_text="registered_at >= this ISO 8601 time.",
     )
     registered_before = IsoDateTimeFilter(
-        field_name="registered_at", lookup_expr="lt", help_text="registered_at < this ISO 8601 time."
+        field_name="registered_at",
+        lookup_expr="lt",
+        help_text="registered_at < this ISO 8601 time.",
     )
 
     class Meta:
         model = Player
-        fields = ["affiliate", "brand", "country", "attribution_status", "registered_after", "registered_before"]
+        fields = [
+            "affiliate",
+            "brand",
+            "country",
+            "attribution_status",
+            "registered_after",
+            "registered_before",
+        ]
 
     def filter_country(self, queryset, name, value):
         return queryset.filter(country=value.upper()) if value else queryset

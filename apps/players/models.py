@@ -28,13 +28,25 @@ class Player(TimeStampedModel):
     country = models.CharField(max_length=2, help_text="ISO 3166-1 alpha-2.")
     registered_at = models.DateTimeField()
     affiliate = models.ForeignKey(
-        "affiliates.Affiliate", null=True, blank=True, on_delete=models.PROTECT, related_name="players"
+        "affiliates.Affiliate",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="players",
     )
     campaign = models.ForeignKey(
-        "affiliates.Campaign", null=True, blank=True, on_delete=models.PROTECT, related_name="players"
+        "affiliates.Campaign",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="players",
     )
     link = models.ForeignKey(
-        "affiliates.TrackingLink", null=True, blank=True, on_delete=models.PROTECT, related_name="players"
+        "affiliates.TrackingLink",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="players",
     )
     click = models.ForeignKey(
         "affiliates.Click", null=True, blank=True, on_delete=models.PROTECT, related_name="players"
@@ -53,7 +65,9 @@ class Player(TimeStampedModel):
         indexes = [
             models.Index(fields=["brand", "registered_at"], name="player_brand_registered_idx"),
             models.Index(fields=["country"], name="player_country_idx"),
-            models.Index(fields=["attribution_status", "registered_at"], name="player_attr_registered_idx"),
+            models.Index(
+                fields=["attribution_status", "registered_at"], name="player_attr_registered_idx"
+            ),
             models.Index(fields=["registered_at"], name="player_registered_idx"),
             models.Index(fields=["affiliate", "registered_at"], name="player_aff_registered_idx"),
         ]
@@ -65,10 +79,15 @@ class Player(TimeStampedModel):
             # Only an attributed player names an affiliate; nobody else is ever credited.
             models.CheckConstraint(
                 condition=Q(attribution_status="attributed", affiliate__isnull=False)
-                | (~Q(attribution_status="attributed") & Q(affiliate__isnull=True, campaign__isnull=True)),
+                | (
+                    ~Q(attribution_status="attributed")
+                    & Q(affiliate__isnull=True, campaign__isnull=True)
+                ),
                 name="player_attribution_consistent",
             ),
-            models.CheckConstraint(condition=Q(country__regex=r"^[A-Z]{2}$"), name="player_country_alpha2"),
+            models.CheckConstraint(
+                condition=Q(country__regex=r"^[A-Z]{2}$"), name="player_country_alpha2"
+            ),
         ]
 
     def __str__(self) -> str:

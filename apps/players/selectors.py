@@ -12,7 +12,10 @@ from apps.players.models import Player
 
 
 def player_list(
-    *, filters: Mapping | None = None, queryset: QuerySet | None = None, filterset_class=PlayerFilter
+    *,
+    filters: Mapping | None = None,
+    queryset: QuerySet | None = None,
+    filterset_class=PlayerFilter,
 ) -> QuerySet:
     """Players narrowed by `filterset_class` (PlayerFilter or a subclass); FilterError on bad values."""
     base = Player.objects.all() if queryset is None else queryset

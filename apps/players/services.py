@@ -50,7 +50,9 @@ def _aware(value: dt.datetime, name: str) -> dt.datetime:
     return value
 
 
-def _amount(value: object, name: str, *, positive: bool = False, non_negative: bool = False) -> Decimal:
+def _amount(
+    value: object, name: str, *, positive: bool = False, non_negative: bool = False
+) -> Decimal:
     try:
         amount = to_decimal(value)
     except MoneyError as exc:
@@ -67,7 +69,12 @@ def _optional_amount(value: object, name: str) -> Decimal:
 
 
 def _currency(value: str) -> str:
-    if not isinstance(value, str) or not (3 <= len(value) <= 4) or not value.isalpha() or not value.isupper():
+    if (
+        not isinstance(value, str)
+        or not (3 <= len(value) <= 4)
+        or not value.isalpha()
+        or not value.isupper()
+    ):
         raise FactError(f"Currency must be an upper-case ISO 4217 code, got {value!r}.")
     return value
 
@@ -91,8 +98,17 @@ def _insert_fact(model, *, key: dict, values: dict):
 # --- deposits ---------------------------------------------------------------------------------
 
 
-def _claim_first(row, *, player: Player, flag: str, time_field: str, id_key: str, action: str,
-                 actor_label: str, reason: str):
+def _claim_first(
+    row,
+    *,
+    player: Player,
+    flag: str,
+    time_field: str,
+    id_key: str,
+    action: str,
+    actor_label: str,
+    reason: str,
+):
     """Give a newly recorded fact the player's "first" flag if it happened before the current
     holder (or there is none). Returns (changed, previous holder). Called with the player locked.
 
@@ -157,8 +173,13 @@ def deposit_record(
         deposit, created = _insert_fact(
             Deposit,
             key={"system": system, "deposit_id": deposit_id},
-            values={"player": player, "amount": amount, "currency": currency, "occurred_at": occurred_at,
-                    "source_event_id": source_event_id},
+            values={
+                "player": player,
+                "amount": amount,
+                "currency": currency,
+                "occurred_at": occurred_at,
+                "source_event_id": source_event_id,
+            },
         )
         if not created:
             if deposit.player_id != player.pk:
@@ -166,15 +187,23 @@ def deposit_record(
             return DepositResult(deposit=deposit, created=False, ftd_changed=False)
 
         ftd_changed, previous = _claim_first(
-            deposit, player=player, flag="is_first", time_field="occurred_at", id_key="first_deposit_id",
-            action="deposit.ftd_moved", actor_label=system, reason="A deposit that happened earlier arrived late.",
+            deposit,
+            player=player,
+            flag="is_first",
+            time_field="occurred_at",
+            id_key="first_deposit_id",
+            action="deposit.ftd_moved",
+            actor_label=system,
+            reason="A deposit that happened earlier arrived late.",
         )
 
         # A chargeback may have named this deposit before the deposit itself arrived.
         Chargeback.objects.filter(
             player=player, deposit__isnull=True, deposit_external_id=deposit_id
         ).update(deposit=deposit)
-    return DepositResult(deposit=deposit, created=True, ftd_changed=ftd_changed, previous_first=previous)
+    return DepositResult(
+        deposit=deposit, created=True, ftd_changed=ftd_changed, previous_first=previous
+    )
 
 
 # --- revenue ----------------------------------------------------------------------------------
@@ -245,11 +274,15 @@ def revenue_report_record(
         )
         if not created:
             if report.player_id != player.pk:
-                raise FactError(f"Revenue report {system}:{report_id} was recorded for another player.")
+                raise FactError(
+                    f"Revenue report {system}:{report_id} was recorded for another player."
+                )
             return RevenueReportResult(report=report, created=False, is_current=report.is_current)
 
         current = (
-            RevenueReport.objects.filter(player=player, date=date, is_current=True).exclude(pk=report.pk).first()
+            RevenueReport.objects.filter(player=player, date=date, is_current=True)
+            .exclude(pk=report.pk)
+            .first()
         )
         if current is not None and occurred_at < current.occurred_at:
             # Late and older: history only.
@@ -259,7 +292,9 @@ def revenue_report_record(
 
         if current is not None:
             # Clear the old current row first: one current report per day is a unique index.
-            RevenueReport.objects.filter(pk=current.pk).update(is_current=False, superseded_by=report)
+            RevenueReport.objects.filter(pk=current.pk).update(
+                is_current=False, superseded_by=report
+            )
             current.is_current, current.superseded_by = False, report
             audit_record(
                 action="revenue_report.restated",
@@ -305,11 +340,21 @@ def trade_record(
 ) -> TradeResult:
     """Record one closed deal once per (platform, server, deal_id)."""
     if platform not in Trade.Platform.values:
-        raise FactError(f"Unknown platform {platform!r}; expected one of {', '.join(Trade.Platform.values)}.")
+        raise FactError(
+            f"Unknown platform {platform!r}; expected one of {', '.join(Trade.Platform.values)}."
+        )
     if entry not in Trade.Entry.values:
-        raise FactError(f"Unknown entry {entry!r}; expected one of {', '.join(Trade.Entry.values)}.")
-    for value, name in ((system, "system"), (server, "server"), (login, "login"), (deal_id, "deal_id"),
-                        (position_id, "position_id"), (symbol, "symbol")):
+        raise FactError(
+            f"Unknown entry {entry!r}; expected one of {', '.join(Trade.Entry.values)}."
+        )
+    for value, name in (
+        (system, "system"),
+        (server, "server"),
+        (login, "login"),
+        (deal_id, "deal_id"),
+        (position_id, "position_id"),
+        (symbol, "symbol"),
+    ):
         _required(value, name)
     _aware(closed_at, "closed_at")
     if opened_at is not None:
@@ -396,10 +441,18 @@ def purchase_record(
             return PurchaseResult(purchase=purchase, created=False, first_changed=False)
 
         first_changed, previous = _claim_first(
-            purchase, player=player, flag="is_first_purchase", time_field="purchased_at", id_key="first_purchase_id",
-            action="purchase.first_moved", actor_label=system, reason="A purchase made earlier arrived late.",
+            purchase,
+            player=player,
+            flag="is_first_purchase",
+            time_field="purchased_at",
+            id_key="first_purchase_id",
+            action="purchase.first_moved",
+            actor_label=system,
+            reason="A purchase made earlier arrived late.",
         )
-    return PurchaseResult(purchase=purchase, created=True, first_changed=first_changed, previous_first=previous)
+    return PurchaseResult(
+        purchase=purchase, created=True, first_changed=first_changed, previous_first=previous
+    )
 
 
 @dataclass(frozen=True)
@@ -432,28 +485,46 @@ def purchase_refund(
     currency = _currency(currency)
     _aware(refunded_at, "refunded_at")
     with transaction.atomic():
-        purchase = Purchase.objects.select_for_update().filter(system=system, purchase_id=purchase_id).first()
+        purchase = (
+            Purchase.objects.select_for_update()
+            .filter(system=system, purchase_id=purchase_id)
+            .first()
+        )
         if purchase is None:
-            raise PurchaseNotFound(f"Refund of unknown purchase {system}:{purchase_id}; it has not been recorded.")
+            raise PurchaseNotFound(
+                f"Refund of unknown purchase {system}:{purchase_id}; it has not been recorded."
+            )
         if purchase.player_id != player.pk:
-            raise FactError(f"Purchase {system}:{purchase_id} belongs to another player than the refund names.")
+            raise FactError(
+                f"Purchase {system}:{purchase_id} belongs to another player than the refund names."
+            )
         if purchase.is_refunded:
             return PurchaseRefundResult(purchase=purchase, refunded=False)
         if currency != purchase.currency:
-            raise FactError(f"Refund in {currency} of purchase {system}:{purchase_id} made in {purchase.currency}.")
+            raise FactError(
+                f"Refund in {currency} of purchase {system}:{purchase_id} made in {purchase.currency}."
+            )
         if amount > purchase.amount:
-            raise FactError(f"Refund of {amount} exceeds purchase {system}:{purchase_id} of {purchase.amount}.")
+            raise FactError(
+                f"Refund of {amount} exceeds purchase {system}:{purchase_id} of {purchase.amount}."
+            )
         purchase.status = Purchase.Status.REFUNDED
         purchase.refunded_at = refunded_at
         purchase.refund_amount = amount
         purchase.refund_source_event_id = source_event_id
-        purchase.save(update_fields=["status", "refunded_at", "refund_amount", "refund_source_event_id"])
+        purchase.save(
+            update_fields=["status", "refunded_at", "refund_amount", "refund_source_event_id"]
+        )
         audit_record(
             action="purchase.refunded",
             instance=purchase,
             actor_label=system,
             before={"status": Purchase.Status.PURCHASED},
-            after={"status": Purchase.Status.REFUNDED, "refund_amount": str(amount), "refunded_at": refunded_at.isoformat()},
+            after={
+                "status": Purchase.Status.REFUNDED,
+                "refund_amount": str(amount),
+                "refunded_at": refunded_at.isoformat(),
+            },
         )
     return PurchaseRefundResult(purchase=purchase, refunded=True)
 
@@ -471,7 +542,9 @@ def _chargeback_deposit(*, player: Player, system: str, deposit_external_id: str
     """The player's recorded deposit with that id: from the same system, else the only one."""
     if not deposit_external_id:
         return None
-    candidates = list(Deposit.objects.filter(player=player, deposit_id=deposit_external_id).order_by("pk")[:3])
+    candidates = list(
+        Deposit.objects.filter(player=player, deposit_id=deposit_external_id).order_by("pk")[:3]
+    )
     same_system = [deposit for deposit in candidates if deposit.system == system]
     if same_system:
         return same_system[0]
@@ -510,7 +583,9 @@ def chargeback_record(
                 "currency": currency,
                 "occurred_at": occurred_at,
                 "deposit_external_id": deposit_external_id,
-                "deposit": _chargeback_deposit(player=player, system=system, deposit_external_id=deposit_external_id),
+                "deposit": _chargeback_deposit(
+                    player=player, system=system, deposit_external_id=deposit_external_id
+                ),
                 "reason": (reason or "")[:500],
                 "source_event_id": source_event_id,
             },

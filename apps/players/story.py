@@ -36,14 +36,18 @@ def story_panel(*, key: str, title: str, order: int, permission: str):
     """Register `render(player) -> html` as a panel of the player page (idempotent per key)."""
 
     def register(render: Callable[[object], SafeString]):
-        _PANELS[key] = StoryPanel(key=key, title=title, order=order, permission=permission, render=render)
+        _PANELS[key] = StoryPanel(
+            key=key, title=title, order=order, permission=permission, render=render
+        )
         return render
 
     return register
 
 
 def panels_for(user) -> list[StoryPanel]:
-    return sorted((p for p in _PANELS.values() if user.has_perm(p.permission)), key=lambda p: p.order)
+    return sorted(
+        (p for p in _PANELS.values() if user.has_perm(p.permission)), key=lambda p: p.order
+    )
 
 
 # --- small HTML helpers the panels share -----------------------------------------------------
@@ -65,29 +69,63 @@ def link(model_label: str, pk, text=None) -> SafeString | str:
     if pk is None:
         return "—"
     url = admin_url(model_label, pk)
-    return format_html('<a href="{}">{}</a>', url, text if text is not None else pk) if url else str(text or pk)
+    return (
+        format_html('<a href="{}">{}</a>', url, text if text is not None else pk)
+        if url
+        else str(text or pk)
+    )
 
 
-def table(headers: Sequence[str], rows: Iterable[Sequence], *, total: int, more_url: str | None = None,
-          footer: Sequence | None = None, empty: str = "None.") -> SafeString:
+def table(
+    headers: Sequence[str],
+    rows: Iterable[Sequence],
+    *,
+    total: int,
+    more_url: str | None = None,
+    footer: Sequence | None = None,
+    empty: str = "None.",
+) -> SafeString:
     """A compact admin table; `rows` hold text or safe HTML, escaped as needed."""
     rows = list(rows)
     if not rows:
         return format_html('<p class="story-empty">{}</p>', empty)
     head = format_html_join("", "<th>{}</th>", ((h,) for h in headers))
-    body = format_html_join("", "<tr>{}</tr>", ((format_html_join("", "<td>{}</td>", ((c,) for c in row)),) for row in rows))
-    foot = (format_html("<tfoot><tr>{}</tr></tfoot>", format_html_join("", "<td><strong>{}</strong></td>", ((c,) for c in footer)))
-            if footer else "")
+    body = format_html_join(
+        "",
+        "<tr>{}</tr>",
+        ((format_html_join("", "<td>{}</td>", ((c,) for c in row)),) for row in rows),
+    )
+    foot = (
+        format_html(
+            "<tfoot><tr>{}</tr></tfoot>",
+            format_html_join("", "<td><strong>{}</strong></td>", ((c,) for c in footer)),
+        )
+        if footer
+        else ""
+    )
     more = ""
     if total > len(rows):
-        more = format_html(' <a href="{}">All {} →</a>', more_url, total) if more_url else f" ({total} in all)"
-    shown = format_html('<p class="help">Showing {} of {}.{}</p>', len(rows), total, more) if total > len(rows) else ""
-    return format_html('<table class="story-table"><thead><tr>{}</tr></thead><tbody>{}</tbody>{}</table>{}',
-                       head, body, foot, shown)
+        more = (
+            format_html(' <a href="{}">All {} →</a>', more_url, total)
+            if more_url
+            else f" ({total} in all)"
+        )
+    shown = (
+        format_html('<p class="help">Showing {} of {}.{}</p>', len(rows), total, more)
+        if total > len(rows)
+        else ""
+    )
+    return format_html(
+        '<table class="story-table"><thead><tr>{}</tr></thead><tbody>{}</tbody>{}</table>{}',
+        head,
+        body,
+        foot,
+        shown,
+    )
 
 
 def dl(pairs: Iterable[tuple[str, object]]) -> SafeString:
     """A definition list of (label, value) pairs."""
     return mark_safe(  # noqa: S308 - every part is escaped by format_html_join
-        "<dl class=\"story-dl\">" + format_html_join("", "<dt>{}</dt><dd>{}</dd>", pairs) + "</dl>"
+        '<dl class="story-dl">' + format_html_join("", "<dt>{}</dt><dd>{}</dd>", pairs) + "</dl>"
     )

@@ -25,28 +25,56 @@ def deposits(player):
     qs = Deposit.objects.filter(player=player)
     totals = qs.values("currency").annotate(t=Sum("amount")).values_list("currency", "t")
     rows = [
-        (link("players.deposit", d.pk, d.deposit_id), d.occurred_at.strftime("%Y-%m-%d %H:%M"),
-         format_money(d.amount, d.currency), "first" if d.is_first else "", link(EVENT, d.source_event_id, f"#{d.source_event_id}"))
+        (
+            link("players.deposit", d.pk, d.deposit_id),
+            d.occurred_at.strftime("%Y-%m-%d %H:%M"),
+            format_money(d.amount, d.currency),
+            "first" if d.is_first else "",
+            link(EVENT, d.source_event_id, f"#{d.source_event_id}"),
+        )
         for d in qs.order_by("-occurred_at")[:ROWS]
     ]
-    return table(("Deposit", "At", "Amount", "", "Event"), rows, total=qs.count(),
-                 more_url=admin_url("players.deposit", player__id__exact=player.pk),
-                 footer=("Total", "", _totals(totals), "", ""), empty="No deposits.")
+    return table(
+        ("Deposit", "At", "Amount", "", "Event"),
+        rows,
+        total=qs.count(),
+        more_url=admin_url("players.deposit", player__id__exact=player.pk),
+        footer=("Total", "", _totals(totals), "", ""),
+        empty="No deposits.",
+    )
 
 
-@story_panel(key="revenue", title="Revenue (current daily reports)", order=20, permission="players.view_revenuereport")
+@story_panel(
+    key="revenue",
+    title="Revenue (current daily reports)",
+    order=20,
+    permission="players.view_revenuereport",
+)
 def revenue(player):
     qs = RevenueReport.objects.filter(player=player, is_current=True)
     ggr = RevenueReport.ggr_expression()
     totals = qs.values("currency").annotate(t=Sum(ggr)).values_list("currency", "t")
     rows = [
-        (link("players.revenuereport", r.pk, r.report_id), r.date.isoformat(), format_money(r.stakes, r.currency),
-         format_money(r.winnings, r.currency), format_money(r.ggr, r.currency), link(EVENT, r.source_event_id, f"#{r.source_event_id}"))
+        (
+            link("players.revenuereport", r.pk, r.report_id),
+            r.date.isoformat(),
+            format_money(r.stakes, r.currency),
+            format_money(r.winnings, r.currency),
+            format_money(r.ggr, r.currency),
+            link(EVENT, r.source_event_id, f"#{r.source_event_id}"),
+        )
         for r in qs.order_by("-date")[:ROWS]
     ]
-    return table(("Report", "Day", "Stakes", "Winnings", "GGR", "Event"), rows, total=qs.count(),
-                 more_url=admin_url("players.revenuereport", player__id__exact=player.pk, is_current__exact=1),
-                 footer=("Total GGR", "", "", "", _totals(totals), ""), empty="No revenue reported.")
+    return table(
+        ("Report", "Day", "Stakes", "Winnings", "GGR", "Event"),
+        rows,
+        total=qs.count(),
+        more_url=admin_url(
+            "players.revenuereport", player__id__exact=player.pk, is_current__exact=1
+        ),
+        footer=("Total GGR", "", "", "", _totals(totals), ""),
+        empty="No revenue reported.",
+    )
 
 
 @story_panel(key="trades", title="Trades", order=30, permission="players.view_trade")
@@ -54,49 +82,103 @@ def trades(player):
     qs = Trade.objects.filter(player=player)
     lots = qs.aggregate(lots=Sum("volume_lots"))["lots"] or Decimal(0)
     rows = [
-        (link("players.trade", t.pk, t.deal_id), t.closed_at.strftime("%Y-%m-%d %H:%M"), t.symbol, t.entry,
-         f"{t.volume_lots.normalize():f}", format_money(t.profit, t.currency), link(EVENT, t.source_event_id, f"#{t.source_event_id}"))
+        (
+            link("players.trade", t.pk, t.deal_id),
+            t.closed_at.strftime("%Y-%m-%d %H:%M"),
+            t.symbol,
+            t.entry,
+            f"{t.volume_lots.normalize():f}",
+            format_money(t.profit, t.currency),
+            link(EVENT, t.source_event_id, f"#{t.source_event_id}"),
+        )
         for t in qs.order_by("-closed_at")[:ROWS]
     ]
-    return table(("Deal", "Closed", "Symbol", "Entry", "Lots", "Profit", "Event"), rows, total=qs.count(),
-                 more_url=admin_url("players.trade", player__id__exact=player.pk),
-                 footer=("Total lots", "", "", "", f"{lots.normalize():f}", "", ""), empty="No trades.")
+    return table(
+        ("Deal", "Closed", "Symbol", "Entry", "Lots", "Profit", "Event"),
+        rows,
+        total=qs.count(),
+        more_url=admin_url("players.trade", player__id__exact=player.pk),
+        footer=("Total lots", "", "", "", f"{lots.normalize():f}", "", ""),
+        empty="No trades.",
+    )
 
 
 @story_panel(key="purchases", title="Purchases", order=40, permission="players.view_purchase")
 def purchases(player):
     qs = Purchase.objects.filter(player=player)
     rows = [
-        (link("players.purchase", p.pk, p.purchase_id), p.purchased_at.strftime("%Y-%m-%d %H:%M"), p.product,
-         format_money(p.amount, p.currency), p.get_status_display(), link(EVENT, p.source_event_id, f"#{p.source_event_id}"))
+        (
+            link("players.purchase", p.pk, p.purchase_id),
+            p.purchased_at.strftime("%Y-%m-%d %H:%M"),
+            p.product,
+            format_money(p.amount, p.currency),
+            p.get_status_display(),
+            link(EVENT, p.source_event_id, f"#{p.source_event_id}"),
+        )
         for p in qs.order_by("-purchased_at")[:ROWS]
     ]
-    return table(("Purchase", "At", "Product", "Amount", "Status", "Event"), rows, total=qs.count(),
-                 more_url=admin_url("players.purchase", player__id__exact=player.pk), empty="No purchases.")
+    return table(
+        ("Purchase", "At", "Product", "Amount", "Status", "Event"),
+        rows,
+        total=qs.count(),
+        more_url=admin_url("players.purchase", player__id__exact=player.pk),
+        empty="No purchases.",
+    )
 
 
 @story_panel(key="chargebacks", title="Chargebacks", order=50, permission="players.view_chargeback")
 def chargebacks(player):
     qs = Chargeback.objects.filter(player=player).select_related("deposit")
     rows = [
-        (link("players.chargeback", c.pk, c.chargeback_id), c.occurred_at.strftime("%Y-%m-%d %H:%M"),
-         format_money(c.amount, c.currency), link("players.deposit", c.deposit_id, c.deposit.deposit_id if c.deposit else None),
-         c.reason, link(EVENT, c.source_event_id, f"#{c.source_event_id}"))
+        (
+            link("players.chargeback", c.pk, c.chargeback_id),
+            c.occurred_at.strftime("%Y-%m-%d %H:%M"),
+            format_money(c.amount, c.currency),
+            link("players.deposit", c.deposit_id, c.deposit.deposit_id if c.deposit else None),
+            c.reason,
+            link(EVENT, c.source_event_id, f"#{c.source_event_id}"),
+        )
         for c in qs.order_by("-occurred_at")[:ROWS]
     ]
-    return table(("Chargeback", "At", "Amount", "Deposit", "Reason", "Event"), rows, total=qs.count(),
-                 more_url=admin_url("players.chargeback", player__id__exact=player.pk), empty="No chargebacks.")
+    return table(
+        ("Chargeback", "At", "Amount", "Deposit", "Reason", "Event"),
+        rows,
+        total=qs.count(),
+        more_url=admin_url("players.chargeback", player__id__exact=player.pk),
+        empty="No chargebacks.",
+    )
 
 
-@story_panel(key="events", title="Events that made this story", order=90, permission="integrations.view_inboundevent")
+@story_panel(
+    key="events",
+    title="Events that made this story",
+    order=90,
+    permission="integrations.view_inboundevent",
+)
 def events(player):
     """Every inbound event a fact of this player came from, newest first (ids from the facts)."""
     by_event: dict[int, list[str]] = defaultdict(list)
-    for model, label in ((Deposit, "deposit"), (RevenueReport, "revenue"), (Trade, "trade"), (Purchase, "purchase"),
-                         (Chargeback, "chargeback")):
-        for event_id in model.objects.filter(player=player, source_event_id__isnull=False).values_list(
-                "source_event_id", flat=True).order_by("-source_event_id")[:ROWS]:
+    for model, label in (
+        (Deposit, "deposit"),
+        (RevenueReport, "revenue"),
+        (Trade, "trade"),
+        (Purchase, "purchase"),
+        (Chargeback, "chargeback"),
+    ):
+        for event_id in (
+            model.objects.filter(player=player, source_event_id__isnull=False)
+            .values_list("source_event_id", flat=True)
+            .order_by("-source_event_id")[:ROWS]
+        ):
             by_event[event_id].append(label)
     ids = sorted(by_event, reverse=True)
-    rows = [(link(EVENT, event_id, f"#{event_id}"), ", ".join(sorted(set(by_event[event_id])))) for event_id in ids[:ROWS]]
-    return table(("Event", "Recorded"), rows, total=len(ids), empty="No events recorded facts for this player.")
+    rows = [
+        (link(EVENT, event_id, f"#{event_id}"), ", ".join(sorted(set(by_event[event_id]))))
+        for event_id in ids[:ROWS]
+    ]
+    return table(
+        ("Event", "Recorded"),
+        rows,
+        total=len(ids),
+        empty="No events recorded facts for this player.",
+    )

@@ -37,8 +37,19 @@ class SandboxGatewayConfigAdmin(admin.ModelAdmin):
 
 @admin.register(SandboxGatewayPayout)
 class SandboxGatewayPayoutAdmin(admin.ModelAdmin):
-    list_display = ("idempotency_key", "gateway_reference", "amount", "currency", "status", "attempt", "requests",
-                    "payments", "failure_code", "last_callback_status", "created_at")
+    list_display = (
+        "idempotency_key",
+        "gateway_reference",
+        "amount",
+        "currency",
+        "status",
+        "attempt",
+        "requests",
+        "payments",
+        "failure_code",
+        "last_callback_status",
+        "created_at",
+    )
     list_filter = ("status", "currency", "failure_code")
     search_fields = ("idempotency_key", "reference", "gateway_reference")
     readonly_fields = [f.name for f in SandboxGatewayPayout._meta.fields]

@@ -49,7 +49,8 @@ class DemoFeed:
     def __init__(self):
         sandbox_endpoints_ensure()
         self.integrations = {
-            i.slug: i for i in Integration.objects.filter(slug__in=[CRM, TRADING, PAYMENTS, COMPLIANCE])
+            i.slug: i
+            for i in Integration.objects.filter(slug__in=[CRM, TRADING, PAYMENTS, COMPLIANCE])
         }
         self.pending: list[DemoEvent] = []
         self.sent: list[tuple[DemoEvent, int]] = []
@@ -83,12 +84,16 @@ class DemoFeed:
             integration = self.integrations[slug]
             incoming = [
                 incoming_event(
-                    integration_kind=integration.kind, webhook_id=e.webhook_id, envelope=e.envelope(),
+                    integration_kind=integration.kind,
+                    webhook_id=e.webhook_id,
+                    envelope=e.envelope(),
                     body_hash=body_hash(orjson.dumps(e.envelope(), option=orjson.OPT_SORT_KEYS)),
                 )
                 for e in group
             ]
-            results = inbound_events_store(integration_id=integration.pk, events=incoming, source=EventSource.BATCH)
+            results = inbound_events_store(
+                integration_id=integration.pk, events=incoming, source=EventSource.BATCH
+            )
             for event, result in zip(group, results, strict=True):
                 if result.status != "received":
                     raise ValueError(f"Demo event {event.event_type} was refused: {result.errors}")

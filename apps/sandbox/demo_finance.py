@@ -53,24 +53,81 @@ D = Decimal
 
 # name -> (kind, currency, terms, tiers, lot rates per instrument group)
 PLANS: dict[str, tuple] = {
-    "Demo RevShare 25-35% (NGR tiers)": ("revshare", "EUR", {
-        "revshare_percent": D(25), "admin_fee_percent": D(10), "carryover": "carry",
-        "revshare_tier_basis": "ngr", "revshare_tier_mode": "whole",
-    }, [("revshare", D(0), D(25)), ("revshare", D(5000), D(30)), ("revshare", D(15000), D(35))], None),
-    "Demo CPA 150 EUR": ("cpa", "EUR", {
-        "cpa_amount": D(150), "cpa_min_ftd": D(20), "cpa_window_days": 30, "cpa_hold_days": 14,
-    }, [], None),
-    "Demo Hybrid 50 EUR + 20%": ("hybrid", "EUR", {
-        "cpa_amount": D(50), "cpa_min_ftd": D(20), "cpa_kyc_required": False, "revshare_percent": D(20),
-    }, [], None),
-    "Demo Network RevShare 30% + 10% sub-affiliate override": ("revshare", "EUR", {
-        "revshare_percent": D(30), "override_percent": D(10),
-    }, [], None),
-    "Demo Network override 10% (trading)": ("lot_rebate", "USD", {"override_percent": D(10)}, [], {}),
-    "Demo IB lot rebate": ("lot_rebate", "USD", {"min_hold_seconds": 120}, [], {
-        "fx_major": D(5), "fx_minor": D(6), "metals": D(8), "indices": D(1), "energy": D(3), "crypto": D(2),
-    }),
-    "Demo spread share 30%": ("spread_share", "USD", {"spread_share_percent": D(30), "min_hold_seconds": 120}, [], None),
+    "Demo RevShare 25-35% (NGR tiers)": (
+        "revshare",
+        "EUR",
+        {
+            "revshare_percent": D(25),
+            "admin_fee_percent": D(10),
+            "carryover": "carry",
+            "revshare_tier_basis": "ngr",
+            "revshare_tier_mode": "whole",
+        },
+        [("revshare", D(0), D(25)), ("revshare", D(5000), D(30)), ("revshare", D(15000), D(35))],
+        None,
+    ),
+    "Demo CPA 150 EUR": (
+        "cpa",
+        "EUR",
+        {
+            "cpa_amount": D(150),
+            "cpa_min_ftd": D(20),
+            "cpa_window_days": 30,
+            "cpa_hold_days": 14,
+        },
+        [],
+        None,
+    ),
+    "Demo Hybrid 50 EUR + 20%": (
+        "hybrid",
+        "EUR",
+        {
+            "cpa_amount": D(50),
+            "cpa_min_ftd": D(20),
+            "cpa_kyc_required": False,
+            "revshare_percent": D(20),
+        },
+        [],
+        None,
+    ),
+    "Demo Network RevShare 30% + 10% sub-affiliate override": (
+        "revshare",
+        "EUR",
+        {
+            "revshare_percent": D(30),
+            "override_percent": D(10),
+        },
+        [],
+        None,
+    ),
+    "Demo Network override 10% (trading)": (
+        "lot_rebate",
+        "USD",
+        {"override_percent": D(10)},
+        [],
+        {},
+    ),
+    "Demo IB lot rebate": (
+        "lot_rebate",
+        "USD",
+        {"min_hold_seconds": 120},
+        [],
+        {
+            "fx_major": D(5),
+            "fx_minor": D(6),
+            "metals": D(8),
+            "indices": D(1),
+            "energy": D(3),
+            "crypto": D(2),
+        },
+    ),
+    "Demo spread share 30%": (
+        "spread_share",
+        "USD",
+        {"spread_share_percent": D(30), "min_hold_seconds": 120},
+        [],
+        None,
+    ),
 }
 
 # affiliate email -> {brand: plan name}
@@ -78,24 +135,43 @@ ASSIGNMENTS = {
     "partners@casinoguru-media.demo": {"spinpalace": "Demo RevShare 25-35% (NGR tiers)"},
     "affiliates@slotsreview.demo": {"spinpalace": "Demo CPA 150 EUR"},
     "ib@fxsignals.demo": {"tradeking": "Demo IB lot rebate"},
-    "network@bonushunters.demo": {"spinpalace": "Demo Network RevShare 30% + 10% sub-affiliate override",
-                                  "tradeking": "Demo Network override 10% (trading)"},
-    "de@bonushunters.demo": {"spinpalace": "Demo Hybrid 50 EUR + 20%", "tradeking": "Demo spread share 30%"},
+    "network@bonushunters.demo": {
+        "spinpalace": "Demo Network RevShare 30% + 10% sub-affiliate override",
+        "tradeking": "Demo Network override 10% (trading)",
+    },
+    "de@bonushunters.demo": {
+        "spinpalace": "Demo Hybrid 50 EUR + 20%",
+        "tradeking": "Demo spread share 30%",
+    },
     "ops@roguetraffic.demo": {"spinpalace": "Demo CPA 150 EUR"},
 }
 
 # affiliate email -> (kind, currency of the affiliate, details, threshold)
 PAYOUT_METHODS = {
     "partners@casinoguru-media.demo": ("skrill", {"email": "finance@casinoguru-media.demo"}, None),
-    "affiliates@slotsreview.demo": ("bank_wire", {"iban": "GB33BUKB20201555555555", "bic": "BUKBGB22"}, D(100)),
+    "affiliates@slotsreview.demo": (
+        "bank_wire",
+        {"iban": "GB33BUKB20201555555555", "bic": "BUKBGB22"},
+        D(100),
+    ),
     "ib@fxsignals.demo": ("neteller", {"email": "payouts@fxsignals.demo"}, None),
-    "network@bonushunters.demo": ("bank_wire", {"iban": "DE89370400440532013000", "bic": "COBADEFFXXX"}, D(100)),
+    "network@bonushunters.demo": (
+        "bank_wire",
+        {"iban": "DE89370400440532013000", "bic": "COBADEFFXXX"},
+        D(100),
+    ),
     "de@bonushunters.demo": ("skrill", {"email": "de@bonushunters.demo"}, None),
     "ops@roguetraffic.demo": ("skrill", {"email": "ops@roguetraffic.demo"}, None),
 }
 
-FX_RATES = {("EUR", "GBP"): "0.8612", ("EUR", "USD"): "1.0846", ("USD", "EUR"): "0.9220",
-            ("USD", "GBP"): "0.7940", ("GBP", "EUR"): "1.1611", ("GBP", "USD"): "1.2594"}
+FX_RATES = {
+    ("EUR", "GBP"): "0.8612",
+    ("EUR", "USD"): "1.0846",
+    ("USD", "EUR"): "0.9220",
+    ("USD", "GBP"): "0.7940",
+    ("GBP", "EUR"): "1.1611",
+    ("GBP", "USD"): "1.2594",
+}
 
 SUSPENDED = "ops@roguetraffic.demo"
 # The last payout run leaves one payout in each state Finance works on (by affiliate).
@@ -106,7 +182,10 @@ LAST_RUN_STATES = {
     "de@bonushunters.demo": "approved",
     "network@bonushunters.demo": "submitted",
 }
-FAILURE = ("account_closed", "Beneficiary account closed at the e-wallet provider (sandbox gateway).")
+FAILURE = (
+    "account_closed",
+    "Beneficiary account closed at the e-wallet provider (sandbox gateway).",
+)
 
 
 @dataclass
@@ -121,48 +200,93 @@ class FinanceResult:
 def plans_assign(*, affiliates: dict[str, Affiliate], valid_from: dt.date, acting_user) -> int:
     """Create the demo plans (audited) and put each demo affiliate on its plan per brand."""
     plans = {
-        name: plan_create(name=name, kind=kind, currency=currency, terms=terms, tiers=tiers, lot_rates=rates,
-                          acting_user=acting_user)
+        name: plan_create(
+            name=name,
+            kind=kind,
+            currency=currency,
+            terms=terms,
+            tiers=tiers,
+            lot_rates=rates,
+            acting_user=acting_user,
+        )
         for name, (kind, currency, terms, tiers, rates) in PLANS.items()
     }
     for email, by_brand in ASSIGNMENTS.items():
         for brand, plan_name in by_brand.items():
-            plan_assignment_create(affiliate=affiliates[email], brand=brand, plan=plans[plan_name],
-                                   valid_from=valid_from, acting_user=acting_user)
+            plan_assignment_create(
+                affiliate=affiliates[email],
+                brand=brand,
+                plan=plans[plan_name],
+                valid_from=valid_from,
+                acting_user=acting_user,
+            )
     return len(plans)
 
 
-def payment_setup(*, affiliates: dict[str, Affiliate], rates_from: dt.datetime, acting_user, base_url: str) -> None:
+def payment_setup(
+    *, affiliates: dict[str, Affiliate], rates_from: dt.datetime, acting_user, base_url: str
+) -> None:
     """FX rates (published before any statement is approved), a payout method per affiliate
     (the bootstrap path system set-up uses), and the sandbox gateway payout requests go to
     (`make run` points it at its port again right after the seed)."""
     for (base, quote), rate in FX_RATES.items():
-        fx_rate_record(base=base, quote=quote, rate=D(rate), source="ECB reference (demo)", as_of=rates_from,
-                       acting_user=acting_user)
+        fx_rate_record(
+            base=base,
+            quote=quote,
+            rate=D(rate),
+            source="ECB reference (demo)",
+            as_of=rates_from,
+            acting_user=acting_user,
+        )
     for email, (kind, details, threshold) in PAYOUT_METHODS.items():
         affiliate = affiliates[email]
-        payout_method_create(affiliate=affiliate, kind=kind, currency=affiliate.payout_currency, details=details,
-                             threshold=threshold, beneficiary_name=affiliate.name)
-    if not OutboundEndpoint.objects.filter(kind=OutboundEndpoint.Kind.GATEWAY, is_active=True).exists():
+        payout_method_create(
+            affiliate=affiliate,
+            kind=kind,
+            currency=affiliate.payout_currency,
+            details=details,
+            threshold=threshold,
+            beneficiary_name=affiliate.name,
+        )
+    if not OutboundEndpoint.objects.filter(
+        kind=OutboundEndpoint.Kind.GATEWAY, is_active=True
+    ).exists():
         sandbox_gateway_setup(base_url=base_url)  # a hub that has a payment gateway keeps it
 
 
 def gateway_accepts(payout: Payout) -> None:
     """The gateway answered our payout request 202: recorded as the outbound engine records an
     answer (its outcome handler moves the payout to submitted). No HTTP in the seed."""
-    delivery = (OutboundDelivery.objects.filter(topic=GATEWAY_TOPIC, subject=payout.reference)
-                .order_by("-pk").first())
+    delivery = (
+        OutboundDelivery.objects.filter(topic=GATEWAY_TOPIC, subject=payout.reference)
+        .order_by("-pk")
+        .first()
+    )
     claimed = outbound.delivery_claim(delivery_id=delivery.pk)
-    outbound.delivery_record(claimed=claimed, result=outbound.HttpResult(
-        response_code=202, body='{"status": "accepted"}', error="", duration_ms=35, retry_after=None,
-        started_at=timezone.now(),
-    ))
+    outbound.delivery_record(
+        claimed=claimed,
+        result=outbound.HttpResult(
+            response_code=202,
+            body='{"status": "accepted"}',
+            error="",
+            duration_ms=35,
+            retry_after=None,
+            started_at=timezone.now(),
+        ),
+    )
 
 
 def _gateway_reports(feed: DemoFeed, payout: Payout, event_type: str, **extra) -> None:
-    feed.add(PAYMENTS, event_type, {"payout_reference": payout.reference,
-                                    "gateway_reference": f"SBX-{payout.reference[-10:]}", **extra},
-             at=timezone.now())
+    feed.add(
+        PAYMENTS,
+        event_type,
+        {
+            "payout_reference": payout.reference,
+            "gateway_reference": f"SBX-{payout.reference[-10:]}",
+            **extra,
+        },
+        at=timezone.now(),
+    )
     feed.flush()
 
 
@@ -176,7 +300,11 @@ def _payout_walk(*, payout: Payout, state: str, feed: DemoFeed, maker, checker) 
     if state == "draft":
         return
     if state == "cancelled":
-        payout_cancel(payout=payout, acting_user=maker, reason="demo: the affiliate asked to be paid together with next month")
+        payout_cancel(
+            payout=payout,
+            acting_user=maker,
+            reason="demo: the affiliate asked to be paid together with next month",
+        )
         return
     payout = payout_submit_for_approval(payout=payout, acting_user=maker)
     if state == "pending_approval":
@@ -198,14 +326,24 @@ def _payout_walk(*, payout: Payout, state: str, feed: DemoFeed, maker, checker) 
 def month_close(*, period: dt.date, now: dt.datetime, checker) -> int:
     """Close a month and approve its statements (Finance)."""
     statements_close(period=period, acting_user=checker, now=now)
-    statements = list(Statement.objects.filter(period=period, status=Statement.Status.CLOSED).order_by("pk"))
+    statements = list(
+        Statement.objects.filter(period=period, status=Statement.Status.CLOSED).order_by("pk")
+    )
     for statement in statements:
         statement_approve(statement=statement, acting_user=checker)
     return len(statements)
 
 
-def payout_cycles(*, affiliates: dict[str, Affiliate], first_period: dt.date, now: dt.datetime, feed: DemoFeed,
-                  maker, checker, result: FinanceResult) -> None:
+def payout_cycles(
+    *,
+    affiliates: dict[str, Affiliate],
+    first_period: dt.date,
+    now: dt.datetime,
+    feed: DemoFeed,
+    maker,
+    checker,
+    result: FinanceResult,
+) -> None:
     """Every past month in turn: close it, approve its statements, run payouts and take them
     through to the gateway. Older months end paid (one retried after a failure, one cancelled and
     carried into the next run); the last run leaves one payout in each state Finance works on,
@@ -218,7 +356,9 @@ def payout_cycles(*, affiliates: dict[str, Affiliate], first_period: dt.date, no
         period = periods.next_period(period)
     email_of = {a.pk: email for email, a in affiliates.items()}
     # Compliance suspended Rogue Traffic before the first run: its balance is held, not paid.
-    affiliate_suspend(affiliate=affiliates[SUSPENDED], acting_user=None, reason="demo: incentivised push traffic")
+    affiliate_suspend(
+        affiliate=affiliates[SUSPENDED], acting_user=None, reason="demo: incentivised push traffic"
+    )
     for index, period in enumerate(months):
         last = index == len(months) - 1
         result.statements += month_close(period=period, now=now, checker=checker)
@@ -241,11 +381,17 @@ def clawbacks_decide(*, checker, result: FinanceResult) -> None:
     """Finance decides some of the cases the chargebacks opened; the rest wait in the queue."""
     cases = list(ClawbackCase.objects.filter(status=ClawbackCase.Status.OPEN).order_by("pk"))
     for case in cases[:2]:
-        clawback_case_approve(case=case, acting_user=checker,
-                              reason="demo: chargeback confirmed by the payment provider as fraud")
+        clawback_case_approve(
+            case=case,
+            acting_user=checker,
+            reason="demo: chargeback confirmed by the payment provider as fraud",
+        )
     for case in cases[2:3]:
-        clawback_case_dismiss(case=case, acting_user=checker,
-                              reason="demo: the chargeback was reversed in the operator's favour")
+        clawback_case_dismiss(
+            case=case,
+            acting_user=checker,
+            reason="demo: the chargeback was reversed in the operator's favour",
+        )
     result.clawbacks.update(ClawbackCase.objects.values_list("status", flat=True))
 
 
@@ -253,14 +399,23 @@ def controls_pending(*, affiliates: dict[str, Affiliate], now: dt.datetime, make
     """What waits for a second Finance user: a new payout destination and a manual credit."""
     slots = affiliates["affiliates@slotsreview.demo"]
     payout_method_change_request(
-        affiliate=slots, action=PayoutMethodChange.Action.CREATE, acting_user=maker,
-        values={"kind": PayoutMethod.Kind.NETELLER, "currency": slots.payout_currency,
-                "details": {"email": "payments@slotsreview.demo"}, "beneficiary_name": slots.name},
+        affiliate=slots,
+        action=PayoutMethodChange.Action.CREATE,
+        acting_user=maker,
+        values={
+            "kind": PayoutMethod.Kind.NETELLER,
+            "currency": slots.payout_currency,
+            "details": {"email": "payments@slotsreview.demo"},
+            "beneficiary_name": slots.name,
+        },
         reason="demo: the affiliate asked to be paid by Neteller from now on",
     )
     manual_adjustment_request(
-        affiliate=affiliates["partners@casinoguru-media.demo"], amount=D("250.00"), currency="EUR",
+        affiliate=affiliates["partners@casinoguru-media.demo"],
+        amount=D("250.00"),
+        currency="EUR",
         reason_code=ManualAdjustment.ReasonCode.MISSED_CONVERSION,
         note="demo: 5 players registered while the tracking link was down (ticket OPS-1432)",
-        period=periods.period_of(now), acting_user=maker,
+        period=periods.period_of(now),
+        acting_user=maker,
     )

@@ -40,7 +40,9 @@ def _money(value, places: str = "0.01") -> Decimal:
 
 def _identifiers(players: list[Player]) -> dict[int, dict[str, str]]:
     found: dict[int, dict[str, str]] = {}
-    rows = IdentifierMapping.objects.filter(player__in=players).values_list("player_id", "system", "external_id")
+    rows = IdentifierMapping.objects.filter(player__in=players).values_list(
+        "player_id", "system", "external_id"
+    )
     for player_id, system, external_id in rows:
         found.setdefault(player_id, {})[system] = external_id
     return found
@@ -61,7 +63,15 @@ def _active_windows(rng: random.Random, profile: str, windows: int) -> list[int]
 class PlayerActivity:
     """Adds one player's facts to the feed, window by window."""
 
-    def __init__(self, *, rng: random.Random, feed: DemoFeed, player: Player, ids: dict[str, str], now: dt.datetime):
+    def __init__(
+        self,
+        *,
+        rng: random.Random,
+        feed: DemoFeed,
+        player: Player,
+        ids: dict[str, str],
+        now: dt.datetime,
+    ):
         self.rng, self.feed, self.player, self.ids, self.now = rng, feed, player, ids, now
         self.currency = CURRENCY[player.brand]
         self.deposits: list[tuple[str, Decimal, dt.datetime]] = []
@@ -75,7 +85,9 @@ class PlayerActivity:
         deposit_id = f"DD-{self.player.pk}-{len(self.deposits) + 1}"
         data = {"deposit_id": deposit_id, "amount": str(amount), "currency": self.currency}
         if "payments" in self.ids:
-            self.feed.add(PAYMENTS, "deposit.created", {**data, "player_id": self.ids["payments"]}, at=at)
+            self.feed.add(
+                PAYMENTS, "deposit.created", {**data, "player_id": self.ids["payments"]}, at=at
+            )
         else:
             self.feed.add(CRM, "deposit.created", {**data, "player_id": self.ids["crm"]}, at=at)
         self.deposits.append((deposit_id, amount, at))
@@ -87,37 +99,57 @@ class PlayerActivity:
         at = dt.datetime.combine(day, dt.time(23, 30), tzinfo=dt.UTC)
         if at >= self.now:
             return
-        self.feed.add(CRM, "revenue.reported", {
-            "report_id": f"DR-{self.player.pk}-{day:%Y%m%d}",
-            "player_id": self.ids["crm"],
-            "date": day.isoformat(),
-            "currency": self.currency,
-            "stakes": str(stakes),
-            "winnings": str(winnings),
-            "bonuses": str(_money(stakes * Decimal("0.02"))),
-            "jackpot_contributions": str(_money(stakes * Decimal("0.005"))),
-            "taxes": str(_money(max(Decimal(0), stakes - winnings) * Decimal("0.05"))),
-            "payment_fees": str(_money(self.rng.uniform(0, 5))),
-        }, at=at)
+        self.feed.add(
+            CRM,
+            "revenue.reported",
+            {
+                "report_id": f"DR-{self.player.pk}-{day:%Y%m%d}",
+                "player_id": self.ids["crm"],
+                "date": day.isoformat(),
+                "currency": self.currency,
+                "stakes": str(stakes),
+                "winnings": str(winnings),
+                "bonuses": str(_money(stakes * Decimal("0.02"))),
+                "jackpot_contributions": str(_money(stakes * Decimal("0.005"))),
+                "taxes": str(_money(max(Decimal(0), stakes - winnings) * Decimal("0.05"))),
+                "payment_fees": str(_money(self.rng.uniform(0, 5))),
+            },
+            at=at,
+        )
 
     def trade(self, closed_at: dt.datetime) -> None:
         self.position_seq += 1
         symbol = self.rng.choice(list(SYMBOLS))
         lots = _money(self.rng.choice([0.1, 0.5, 1, 2, 3.5, 5]))
         # A few scalps under the plans' minimum hold time pay nothing (kept with the reason).
-        held = dt.timedelta(seconds=self.rng.randrange(30, 110)) if self.rng.random() < 0.1 else \
-            dt.timedelta(minutes=self.rng.randrange(5, 4000))
+        held = (
+            dt.timedelta(seconds=self.rng.randrange(30, 110))
+            if self.rng.random() < 0.1
+            else dt.timedelta(minutes=self.rng.randrange(5, 4000))
+        )
         price = SYMBOLS[symbol]
         close_price = _money(price * Decimal(str(1 + self.rng.uniform(-0.004, 0.004))), "0.00001")
         profit = _money((close_price - price) * lots * 100_000 / max(price, Decimal(1)))
-        self.feed.add(TRADING, "trade.closed", {
-            "platform": "mt5", "server": MT5_SERVER, "login": self.ids["mt5-live"],
-            "deal_id": f"9{self.player.pk:05d}{self.position_seq:03d}",
-            "position_id": f"DPOS-{self.player.pk}-{self.position_seq}",
-            "symbol": symbol, "volume_lots": str(lots), "entry": "out", "profit": str(profit),
-            "currency": "USD", "opened_at": (closed_at - held).isoformat(), "closed_at": closed_at.isoformat(),
-            "price": str(close_price),
-        }, at=closed_at)
+        self.feed.add(
+            TRADING,
+            "trade.closed",
+            {
+                "platform": "mt5",
+                "server": MT5_SERVER,
+                "login": self.ids["mt5-live"],
+                "deal_id": f"9{self.player.pk:05d}{self.position_seq:03d}",
+                "position_id": f"DPOS-{self.player.pk}-{self.position_seq}",
+                "symbol": symbol,
+                "volume_lots": str(lots),
+                "entry": "out",
+                "profit": str(profit),
+                "currency": "USD",
+                "opened_at": (closed_at - held).isoformat(),
+                "closed_at": closed_at.isoformat(),
+                "price": str(close_price),
+            },
+            at=closed_at,
+        )
 
     def play(self, profile: str) -> None:
         registered = self.player.registered_at
@@ -133,7 +165,10 @@ class PlayerActivity:
                 for _ in range(self.rng.randint(1, 2)):
                     at = self._at(start, days=self.rng.uniform(0, 29))
                     if at:
-                        self.deposit(at, _money(self.rng.choice(DEPOSIT_AMOUNTS) * self.rng.uniform(0.9, 1.1)))
+                        self.deposit(
+                            at,
+                            _money(self.rng.choice(DEPOSIT_AMOUNTS) * self.rng.uniform(0.9, 1.1)),
+                        )
             if self.player.brand == "tradeking" and "mt5-live" in self.ids:
                 for _ in range(self.rng.randint(1, 3)):
                     at = self._at(start, days=self.rng.uniform(0.1, 29))
@@ -141,10 +176,14 @@ class PlayerActivity:
                         self.trade(at)
             elif self.player.brand != "tradeking":
                 for _ in range(1 if profile == "one_off" else self.rng.randint(1, 2)):
-                    self.revenue((start + dt.timedelta(days=self.rng.uniform(0, 29))).date(), scale=scale)
+                    self.revenue(
+                        (start + dt.timedelta(days=self.rng.uniform(0, 29))).date(), scale=scale
+                    )
 
 
-def history_add(*, rng: random.Random, feed: DemoFeed, players: list[Player], now: dt.datetime) -> HistoryResult:
+def history_add(
+    *, rng: random.Random, feed: DemoFeed, players: list[Player], now: dt.datetime
+) -> HistoryResult:
     """Add every attributed player's activity to the feed (unattributed players deposit too, but
     earn no one anything), plus a few chargebacks of real deposits."""
     ids = _identifiers(players)
@@ -155,7 +194,9 @@ def history_add(*, rng: random.Random, feed: DemoFeed, players: list[Player], no
         if rng.random() > 0.75:  # registered, never deposited
             continue
         profile = rng.choices(names, weights=weights)[0]
-        activity = PlayerActivity(rng=rng, feed=feed, player=player, ids=ids.get(player.pk, {}), now=now)
+        activity = PlayerActivity(
+            rng=rng, feed=feed, player=player, ids=ids.get(player.pk, {}), now=now
+        )
         activity.play(profile)
         if activity.deposits:
             profiles[profile] = profiles.get(profile, 0) + 1
@@ -164,7 +205,9 @@ def history_add(*, rng: random.Random, feed: DemoFeed, players: list[Player], no
     return HistoryResult(depositors=len(depositors), profiles=profiles, chargebacks=chargebacks)
 
 
-def _chargebacks(rng: random.Random, feed: DemoFeed, depositors: list[PlayerActivity], now: dt.datetime) -> int:
+def _chargebacks(
+    rng: random.Random, feed: DemoFeed, depositors: list[PlayerActivity], now: dt.datetime
+) -> int:
     """Chargebacks of real deposits (by the payments system, which knows the deposit): each opens
     a clawback case for Finance when the player earned someone commission."""
     candidates = [a for a in depositors if "payments" in a.ids and a.player.affiliate_id]
@@ -174,10 +217,18 @@ def _chargebacks(rng: random.Random, feed: DemoFeed, depositors: list[PlayerActi
         at = deposited_at + dt.timedelta(days=rng.randint(5, 40))
         if at >= now:
             at = deposited_at + (now - deposited_at) / 2
-        feed.add(PAYMENTS, "chargeback.created", {
-            "chargeback_id": f"DCB-{activity.player.pk}-{count + 1}", "player_id": activity.ids["payments"],
-            "amount": str(amount), "currency": activity.currency, "deposit_id": deposit_id,
-            "reason": rng.choice(["fraud", "product not received", "duplicate processing"]),
-        }, at=at)
+        feed.add(
+            PAYMENTS,
+            "chargeback.created",
+            {
+                "chargeback_id": f"DCB-{activity.player.pk}-{count + 1}",
+                "player_id": activity.ids["payments"],
+                "amount": str(amount),
+                "currency": activity.currency,
+                "deposit_id": deposit_id,
+                "reason": rng.choice(["fraud", "product not received", "duplicate processing"]),
+            },
+            at=at,
+        )
         count += 1
     return count

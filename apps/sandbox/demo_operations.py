@@ -31,12 +31,23 @@ def parked_and_dead_add(*, feed: DemoFeed, now: dt.datetime) -> None:
     arrives), and a gateway confirmation for a payout the hub never made (refused at once: a dead
     letter for Integrations to look into and replay once it is sorted out)."""
     for n, (account, amount) in enumerate((("P-990001", "75.00"), ("P-990002", "220.00")), start=1):
-        feed.add(PAYMENTS, "deposit.created", {"deposit_id": f"DD-UNMAPPED-{n}", "player_id": account,
-                                               "amount": amount, "currency": "EUR"},
-                 at=now - dt.timedelta(hours=5 * n))
-    feed.add(PAYMENTS, "payout.confirmed", {"payout_reference": "PO-209912-DEMO000001",
-                                            "gateway_reference": "SBX-UNKNOWN-1"},
-             at=now - dt.timedelta(hours=2))
+        feed.add(
+            PAYMENTS,
+            "deposit.created",
+            {
+                "deposit_id": f"DD-UNMAPPED-{n}",
+                "player_id": account,
+                "amount": amount,
+                "currency": "EUR",
+            },
+            at=now - dt.timedelta(hours=5 * n),
+        )
+    feed.add(
+        PAYMENTS,
+        "payout.confirmed",
+        {"payout_reference": "PO-209912-DEMO000001", "gateway_reference": "SBX-UNKNOWN-1"},
+        at=now - dt.timedelta(hours=2),
+    )
 
 
 def reconciliation_with_delta(*, feed: DemoFeed, now: dt.datetime) -> ReconciliationRun:
@@ -47,20 +58,28 @@ def reconciliation_with_delta(*, feed: DemoFeed, now: dt.datetime) -> Reconcilia
     crm = feed.integrations[CRM]
     sent = [event for event, _ in feed.sent if event.slug == CRM][-12:]
     kept_back = [
-        {"id": f"demo-missed-{n}", "type": "revenue.reported",
-         "timestamp": (now - dt.timedelta(hours=n)).isoformat(), "data": data}
+        {
+            "id": f"demo-missed-{n}",
+            "type": "revenue.reported",
+            "timestamp": (now - dt.timedelta(hours=n)).isoformat(),
+            "data": data,
+        }
         for n, data in enumerate(_missed_reports(sent), start=1)
     ]
     page = [{"id": e.webhook_id, **e.envelope()} for e in sent] + kept_back
     window_start = min(dt.datetime.fromisoformat(item["timestamp"]) for item in page)
     run = ReconciliationRun.objects.create(
-        integration=crm, trigger=ReconciliationRun.Trigger.DAILY, window_start=window_start,
-        window_end=now, requested_by="demo_seed",
+        integration=crm,
+        trigger=ReconciliationRun.Trigger.DAILY,
+        window_start=window_start,
+        window_end=now,
+        requested_by="demo_seed",
     )
     store_polled_page(integration=crm, run=run, events=page)
     # What integration_poll's _finish records once the pages are stored.
-    ReconciliationRun.objects.filter(pk=run.pk).update(status=ReconciliationRun.Status.SUCCEEDED,
-                                                       finished_at=timezone.now())
+    ReconciliationRun.objects.filter(pk=run.pk).update(
+        status=ReconciliationRun.Status.SUCCEEDED, finished_at=timezone.now()
+    )
     recovered = InboundEvent.objects.filter(integration=crm, webhook_id__startswith="demo-missed-")
     for event_id in recovered.order_by("pk").values_list("pk", flat=True):
         inbound_event_process(event_id=event_id)  # as the worker would, right after the poll

@@ -24,15 +24,25 @@ def demo_staff_ensure(*, password: str | None) -> dict[str, object]:
     without a password they get an unusable one."""
     User = get_user_model()
     groups = {g.name: g for g in Group.objects.filter(name__in=set(DEMO_STAFF.values()))}
-    hashed = make_password(password)  # one (slow, salted) hash shared by the demo users; None: unusable
+    hashed = make_password(
+        password
+    )  # one (slow, salted) hash shared by the demo users; None: unusable
     users = {}
     for username, role in DEMO_STAFF.items():
         user = User.objects.filter(username=username).first()
         if user is None:
-            user = User.objects.create(username=username, email=f"{username}@affiliatehub.demo",
-                                       password=hashed, is_staff=True)
+            user = User.objects.create(
+                username=username,
+                email=f"{username}@affiliatehub.demo",
+                password=hashed,
+                is_staff=True,
+            )
             user.groups.set([groups[role]])
-            audit_record(action="user.created", instance=user, actor_label="demo_seed",
-                         after={"username": username, "groups": [role], "is_staff": True})
+            audit_record(
+                action="user.created",
+                instance=user,
+                actor_label="demo_seed",
+                after={"username": username, "groups": [role], "is_staff": True},
+            )
         users[username] = user
     return users

@@ -45,7 +45,8 @@ class IdempotencyConflict(ValueError):
 
 def failure_reasons(cfg: SandboxGatewayConfig) -> tuple[tuple[str, str], ...]:
     configured = tuple(
-        (str(item[0])[:64], str(item[1])[:300]) for item in cfg.failure_reasons or ()
+        (str(item[0])[:64], str(item[1])[:300])
+        for item in cfg.failure_reasons or ()
         if isinstance(item, list | tuple) and len(item) == 2
     )
     return configured or FAILURE_REASONS
@@ -83,8 +84,12 @@ def _validate(body) -> tuple[str, Decimal, str, dict]:
     method = body.get("method")
     if not isinstance(method, dict) or not method.get("kind"):
         errors["method"] = "An object with at least a kind."
-    elif method.get("kind") == "usdt" and not all(method.get(f) for f in ("beneficiary_name", "beneficiary_address", "wallet_address")):
-        errors["method"] = "USDT payouts need beneficiary_name, beneficiary_address and wallet_address (travel rule)."
+    elif method.get("kind") == "usdt" and not all(
+        method.get(f) for f in ("beneficiary_name", "beneficiary_address", "wallet_address")
+    ):
+        errors["method"] = (
+            "USDT payouts need beneficiary_name, beneficiary_address and wallet_address (travel rule)."
+        )
     if errors:
         raise GatewayRequestInvalid(errors)
     return reference, amount, currency, method
@@ -99,8 +104,13 @@ def gateway_payout_request(*, idempotency_key: str, body) -> Accepted:
     with transaction.atomic():
         payout, created = SandboxGatewayPayout.objects.select_for_update().get_or_create(
             idempotency_key=idempotency_key,
-            defaults={"reference": reference, "amount": amount, "currency": currency, "method": method,
-                      "gateway_reference": "gw_" + uuid.uuid4().hex[:20]},
+            defaults={
+                "reference": reference,
+                "amount": amount,
+                "currency": currency,
+                "method": method,
+                "gateway_reference": "gw_" + uuid.uuid4().hex[:20],
+            },
         )
         if created:
             return Accepted(payout, True, settle_in)
@@ -111,7 +121,11 @@ def gateway_payout_request(*, idempotency_key: str, body) -> Accepted:
         payout.requests += 1
         retry = payout.status == SandboxGatewayPayout.Status.FAILED
         if retry:
-            payout.status, payout.attempt, payout.method = SandboxGatewayPayout.Status.PROCESSING, payout.attempt + 1, method
+            payout.status, payout.attempt, payout.method = (
+                SandboxGatewayPayout.Status.PROCESSING,
+                payout.attempt + 1,
+                method,
+            )
             payout.failure_code = payout.failure_message = ""
         payout.save()
     return Accepted(payout, retry, settle_in)
@@ -131,7 +145,11 @@ def gateway_payout_settle(*, payout_id: int, attempt: int) -> Callback | None:
     and body), so the task can retry the post safely. None for a superseded attempt."""
     cfg = config()
     with transaction.atomic():
-        payout = SandboxGatewayPayout.objects.select_for_update().filter(pk=payout_id, attempt=attempt).first()
+        payout = (
+            SandboxGatewayPayout.objects.select_for_update()
+            .filter(pk=payout_id, attempt=attempt)
+            .first()
+        )
         if payout is None:
             return None
         if payout.status == SandboxGatewayPayout.Status.PROCESSING:
@@ -140,7 +158,10 @@ def gateway_payout_settle(*, payout_id: int, attempt: int) -> Callback | None:
                 payout.status = SandboxGatewayPayout.Status.FAILED
                 payout.failure_code, payout.failure_message = rng.choice(failure_reasons(cfg))
             else:
-                payout.status, payout.payments = SandboxGatewayPayout.Status.PAID, payout.payments + 1
+                payout.status, payout.payments = (
+                    SandboxGatewayPayout.Status.PAID,
+                    payout.payments + 1,
+                )
             payout.settled_at = timezone.now()
             payout.save()
     return callback_for(payout, cfg)
@@ -153,8 +174,12 @@ def callback_for(payout: SandboxGatewayPayout, cfg: SandboxGatewayConfig) -> Cal
         data = {"payout_reference": payout.reference, "gateway_reference": payout.gateway_reference}
     else:
         event_type = "payout.failed"
-        data = {"payout_reference": payout.reference, "gateway_reference": payout.gateway_reference,
-                "reason_code": payout.failure_code, "message": payout.failure_message}
+        data = {
+            "payout_reference": payout.reference,
+            "gateway_reference": payout.gateway_reference,
+            "reason_code": payout.failure_code,
+            "message": payout.failure_message,
+        }
     envelope = {"type": event_type, "timestamp": payout.settled_at.isoformat(), "data": data}
     return Callback(
         url=cfg.hub_url.rstrip("/") + f"/api/v1/webhooks/{cfg.integration_slug}/",
@@ -164,7 +189,9 @@ def callback_for(payout: SandboxGatewayPayout, cfg: SandboxGatewayConfig) -> Cal
     )
 
 
-def callback_headers(callback: Callback, *, secret: str, at: dt.datetime | None = None) -> dict[str, str]:
+def callback_headers(
+    callback: Callback, *, secret: str, at: dt.datetime | None = None
+) -> dict[str, str]:
     """Standard Webhooks headers for one delivery of the result (fresh timestamp each time)."""
     at = at or dt.datetime.now(dt.UTC)
     return {

@@ -40,10 +40,16 @@ def sandbox_gateway_setup(*, base_url: str, failure_rate: Decimal | None = None)
     plaintext = None
     if not Integration.objects.filter(slug=INTEGRATION_SLUG).exists():
         try:
-            _, plaintext = integration_create(slug=INTEGRATION_SLUG, kind="payments", id_system="payments",
-                                              name="Sandbox payment gateway")
+            _, plaintext = integration_create(
+                slug=INTEGRATION_SLUG,
+                kind="payments",
+                id_system="payments",
+                name="Sandbox payment gateway",
+            )
         except IntegrationError:
-            plaintext = None  # created concurrently (e.g. by the traffic simulator): adopt its secret
+            plaintext = (
+                None  # created concurrently (e.g. by the traffic simulator): adopt its secret
+            )
     sandbox_endpoint_refresh(slug=INTEGRATION_SLUG, kind="payments", secret=plaintext)
     integration = Integration.objects.get(slug=INTEGRATION_SLUG)
 
@@ -62,12 +68,16 @@ def sandbox_gateway_setup(*, base_url: str, failure_rate: Decimal | None = None)
         config.save()
 
     created = 0
-    without_method = Affiliate.objects.filter(status=Affiliate.Status.ACTIVE).exclude(
-        pk__in=PayoutMethod.objects.filter(is_active=True).values("affiliate_id")
-    ).order_by("pk")
+    without_method = (
+        Affiliate.objects.filter(status=Affiliate.Status.ACTIVE)
+        .exclude(pk__in=PayoutMethod.objects.filter(is_active=True).values("affiliate_id"))
+        .order_by("pk")
+    )
     for affiliate in without_method:
         payout_method_create(
-            affiliate=affiliate, kind=PayoutMethod.Kind.SKRILL, currency=affiliate.payout_currency,
+            affiliate=affiliate,
+            kind=PayoutMethod.Kind.SKRILL,
+            currency=affiliate.payout_currency,
             details={"email": affiliate.email},
         )
         created += 1

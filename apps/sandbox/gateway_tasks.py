@@ -34,8 +34,12 @@ def settle_payout(payout_id: int, attempt: int) -> int | None:
 
 def post_callback(*, payout_id: int, callback: gateway.Callback, session=requests) -> int:
     secret = sandbox_endpoint_refresh(slug=callback.slug, kind="payments")
-    response = session.post(callback.url, data=callback.body, headers=gateway.callback_headers(callback, secret=secret),
-                            timeout=15)
+    response = session.post(
+        callback.url,
+        data=callback.body,
+        headers=gateway.callback_headers(callback, secret=secret),
+        timeout=15,
+    )
     gateway.callback_recorded(payout_id=payout_id, status=response.status_code)
     if not 200 <= response.status_code < 300:
         raise CallbackNotAccepted(f"Hub answered {response.status_code} to {callback.webhook_id}")

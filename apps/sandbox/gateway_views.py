@@ -15,8 +15,14 @@ from apps.sandbox.gateway_models import SandboxGatewayPayout
 
 def _answer(payout: SandboxGatewayPayout, status: int) -> JsonResponse:
     return JsonResponse(
-        {"reference": payout.reference, "gateway_reference": payout.gateway_reference, "status": payout.status,
-         "attempt": payout.attempt, "amount": str(payout.amount), "currency": payout.currency},
+        {
+            "reference": payout.reference,
+            "gateway_reference": payout.gateway_reference,
+            "status": payout.status,
+            "attempt": payout.attempt,
+            "amount": str(payout.amount),
+            "currency": payout.currency,
+        },
         status=status,
     )
 
@@ -40,7 +46,9 @@ def payout_create(request: HttpRequest) -> JsonResponse:
         from apps.sandbox import gateway_tasks
 
         args, countdown = [accepted.payout.pk, accepted.payout.attempt], accepted.settle_in
-        transaction.on_commit(lambda: gateway_tasks.settle_payout.apply_async(args=args, countdown=countdown))
+        transaction.on_commit(
+            lambda: gateway_tasks.settle_payout.apply_async(args=args, countdown=countdown)
+        )
         return _answer(accepted.payout, 202)
     return _answer(accepted.payout, 200)  # the same key again: what it produced, nothing new
 

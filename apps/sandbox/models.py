@@ -14,12 +14,15 @@ class SandboxEndpoint(models.Model):
     (the hub keeps its copy in IntegrationSecret), exactly as a real source system would.
     """
 
-    slug = models.SlugField(max_length=64, unique=True, help_text="The hub integration it sends to.")
+    slug = models.SlugField(
+        max_length=64, unique=True, help_text="The hub integration it sends to."
+    )
     kind = models.CharField(max_length=20)
     secret = models.CharField(max_length=200, help_text="whsec_ + base64 key. Never displayed.")
     updated_at = models.DateTimeField(default=timezone.now)
     quiet_until = models.DateTimeField(
-        null=True, blank=True,
+        null=True,
+        blank=True,
         help_text="Until then the system sends no webhooks (its events are kept for polling), so the silence "
         "alerts can be seen firing and then resolving. Set by `manage.py sandbox_quiet`.",
     )
@@ -45,21 +48,37 @@ class SandboxSentEvent(models.Model):
     integration_slug = models.SlugField(max_length=64)
     webhook_id = models.CharField(max_length=255)
     event_type = models.CharField(max_length=64)
-    payload = models.JSONField(help_text="The envelope {type, timestamp, data}, as sent (or as it would have been).")
+    payload = models.JSONField(
+        help_text="The envelope {type, timestamp, data}, as sent (or as it would have been)."
+    )
     occurred_at = models.DateTimeField()
     created_at = models.DateTimeField(default=timezone.now)
-    dropped = models.BooleanField(default=False, help_text="Deliberately never delivered by webhook.")
-    deliveries = models.PositiveIntegerField(default=0, help_text="HTTP deliveries made (duplicates count).")
-    last_status = models.PositiveSmallIntegerField(null=True, blank=True, help_text="The hub's last HTTP answer.")
+    dropped = models.BooleanField(
+        default=False, help_text="Deliberately never delivered by webhook."
+    )
+    deliveries = models.PositiveIntegerField(
+        default=0, help_text="HTTP deliveries made (duplicates count)."
+    )
+    last_status = models.PositiveSmallIntegerField(
+        null=True, blank=True, help_text="The hub's last HTTP answer."
+    )
 
     class Meta:
         ordering = ["-occurred_at", "-id"]
         constraints = [
-            models.UniqueConstraint(fields=["integration_slug", "webhook_id"], name="sandbox_sent_unique_webhook_id"),
+            models.UniqueConstraint(
+                fields=["integration_slug", "webhook_id"], name="sandbox_sent_unique_webhook_id"
+            ),
         ]
         indexes = [
-            models.Index(fields=["integration_slug", "occurred_at"], name="sandbox_sent_window_idx"),
-            models.Index(fields=["integration_slug", "occurred_at"], name="sandbox_sent_dropped_idx", condition=Q(dropped=True)),
+            models.Index(
+                fields=["integration_slug", "occurred_at"], name="sandbox_sent_window_idx"
+            ),
+            models.Index(
+                fields=["integration_slug", "occurred_at"],
+                name="sandbox_sent_dropped_idx",
+                condition=Q(dropped=True),
+            ),
         ]
 
     def __str__(self) -> str:

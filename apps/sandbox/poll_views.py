@@ -78,7 +78,9 @@ def mt5_deal(payload: dict) -> dict:
         "Profit": _number(data["profit"]),
         "Time": int(closed.timestamp()),
         "TimeMsc": int(closed.timestamp() * 1000),
-        "PositionID": int(data["position_id"]) if str(data["position_id"]).isdigit() else data["position_id"],
+        "PositionID": int(data["position_id"])
+        if str(data["position_id"]).isdigit()
+        else data["position_id"],
         "Currency": data["currency"],
     }
     if "swap" in data:
@@ -106,18 +108,30 @@ def sandbox_poll(request: HttpRequest, slug: str) -> HttpResponse:
     except (KeyError, ValueError, UnicodeDecodeError) as exc:
         return _json(400, {"error": f"bad query: {exc}"})
 
-    rows = SandboxSentEvent.objects.filter(integration_slug=slug, occurred_at__gte=since, occurred_at__lt=until)
+    rows = SandboxSentEvent.objects.filter(
+        integration_slug=slug, occurred_at__gte=since, occurred_at__lt=until
+    )
     types = [t for t in query.get("type", "").split(",") if t]
     if types and not trading:
         rows = rows.filter(event_type__in=types)
     if trading:
         rows = rows.filter(event_type="trade.closed")
     if after is not None:
-        rows = rows.filter(occurred_at__gte=after[0]).exclude(occurred_at=after[0], pk__lte=after[1])
+        rows = rows.filter(occurred_at__gte=after[0]).exclude(
+            occurred_at=after[0], pk__lte=after[1]
+        )
     page = list(rows.order_by("occurred_at", "pk")[: limit + 1])
     following = _encode_cursor(page[limit - 1]) if len(page) > limit else None
     page = page[:limit]
     if trading:
-        return _json(200, {"server": MT5_SERVER, "currency": "USD", "deals": [mt5_deal(r.payload) for r in page], "next": following})
+        return _json(
+            200,
+            {
+                "server": MT5_SERVER,
+                "currency": "USD",
+                "deals": [mt5_deal(r.payload) for r in page],
+                "next": following,
+            },
+        )
     events = [{"id": r.webhook_id, **r.payload} for r in page]
     return _json(200, {"events": events, "next_cursor": following})

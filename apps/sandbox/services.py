@@ -43,7 +43,9 @@ def sandbox_endpoints_ensure() -> dict[str, str]:
     return secrets
 
 
-def sandbox_endpoint_refresh(*, slug: str, kind: str | None = None, secret: str | None = None) -> str:
+def sandbox_endpoint_refresh(
+    *, slug: str, kind: str | None = None, secret: str | None = None
+) -> str:
     """Store (or re-read from the hub) the secret the simulated system `slug` signs with."""
     if secret is None:
         stored = SandboxEndpoint.objects.filter(slug=slug).values_list("secret", flat=True).first()
@@ -71,7 +73,9 @@ def sandbox_quiet(*, slug: str, minutes: float) -> SandboxEndpoint:
         raise ValueError("Minutes cannot be negative.")
     endpoint = SandboxEndpoint.objects.filter(slug=slug).first()
     if endpoint is None:
-        raise LookupError(f"No sandbox system {slug!r}; choose one of {', '.join(sorted(ENDPOINTS))}.")
+        raise LookupError(
+            f"No sandbox system {slug!r}; choose one of {', '.join(sorted(ENDPOINTS))}."
+        )
     endpoint.quiet_until = timezone.now() + dt.timedelta(minutes=minutes) if minutes else None
     endpoint.save(update_fields=["quiet_until"])
     return endpoint
@@ -79,14 +83,20 @@ def sandbox_quiet(*, slug: str, minutes: float) -> SandboxEndpoint:
 
 def quiet_slugs() -> frozenset[str]:
     """The simulated systems told to be quiet right now (one small query)."""
-    return frozenset(SandboxEndpoint.objects.filter(quiet_until__gt=timezone.now()).values_list("slug", flat=True))
+    return frozenset(
+        SandboxEndpoint.objects.filter(quiet_until__gt=timezone.now()).values_list(
+            "slug", flat=True
+        )
+    )
 
 
 def clickable_link_codes(*, limit: int = 200) -> list[str]:
     """Codes of tracking links that redirect today (active link and affiliate, approved creative)."""
     return list(
         TrackingLink.objects.filter(
-            is_active=True, affiliate__status=Affiliate.Status.ACTIVE, creative__status=Creative.Status.APPROVED
+            is_active=True,
+            affiliate__status=Affiliate.Status.ACTIVE,
+            creative__status=Creative.Status.APPROVED,
         )
         .order_by("id")
         .values_list("code", flat=True)[:limit]
@@ -111,8 +121,11 @@ def known_players(*, limit: int = 300) -> list[SimPlayer]:
     facts = Player.objects.filter(pk__in=crm).values_list("pk", "brand", "country")
     return [
         SimPlayer(
-            crm_id=crm[pk], brand=brand, country=country,
-            payments_id=others[pk].get("payments"), mt5_login=others[pk].get("mt5-live"),
+            crm_id=crm[pk],
+            brand=brand,
+            country=country,
+            payments_id=others[pk].get("payments"),
+            mt5_login=others[pk].get("mt5-live"),
         )
         for pk, brand, country in facts
     ]

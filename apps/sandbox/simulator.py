@@ -25,7 +25,12 @@ from decimal import ROUND_HALF_EVEN, Decimal
 import orjson
 
 # The hub integrations the simulated systems send to: slug -> (kind, identifier system).
-CRM, TRADING, PAYMENTS, COMPLIANCE = "sandbox-crm", "sandbox-trading", "sandbox-payments", "sandbox-compliance"
+CRM, TRADING, PAYMENTS, COMPLIANCE = (
+    "sandbox-crm",
+    "sandbox-trading",
+    "sandbox-payments",
+    "sandbox-compliance",
+)
 ENDPOINTS: dict[str, tuple[str, str]] = {
     CRM: ("crm", "crm"),
     TRADING: ("trading", "mt5-live"),
@@ -36,9 +41,29 @@ ENDPOINTS: dict[str, tuple[str, str]] = {
 SEND, DUPLICATE, DROP = "send", "duplicate", "drop"
 
 BRANDS = {"spinpalace": "EUR", "tradeking": "USD"}
-COUNTRIES = {"DE": 30, "GB": 20, "AT": 8, "SE": 8, "CA": 6, "CY": 4, "ES": 6, "AU": 6, "FR": 4, "NL": 3}
-SYMBOLS = {"EURUSD": Decimal("1.0850"), "XAUUSD": Decimal("2315.40"), "US30": Decimal("39120.0"), "GBPUSD": Decimal("1.2710")}
-PRODUCTS = [("Challenge 10k", Decimal("99")), ("Challenge 50k", Decimal("299")), ("Challenge 100k", Decimal("549"))]
+COUNTRIES = {
+    "DE": 30,
+    "GB": 20,
+    "AT": 8,
+    "SE": 8,
+    "CA": 6,
+    "CY": 4,
+    "ES": 6,
+    "AU": 6,
+    "FR": 4,
+    "NL": 3,
+}
+SYMBOLS = {
+    "EURUSD": Decimal("1.0850"),
+    "XAUUSD": Decimal("2315.40"),
+    "US30": Decimal("39120.0"),
+    "GBPUSD": Decimal("1.2710"),
+}
+PRODUCTS = [
+    ("Challenge 10k", Decimal("99")),
+    ("Challenge 50k", Decimal("299")),
+    ("Challenge 100k", Decimal("549")),
+]
 MT5_SERVER = "SandboxBroker-Live"
 
 # Relative weights of the happenings played per step.
@@ -59,6 +84,7 @@ ACTIONS: dict[str, float] = {
 # Players the simulator acts for: the newest this many (older ones are dropped, so a run of days
 # holds its memory flat).
 ACTIVE_PLAYERS = 400
+
 
 @dataclass(frozen=True)
 class Faults:
@@ -151,7 +177,9 @@ class Simulator:
         # Keeps the external ids of this run apart from earlier runs' (restarts, several runs).
         self.run_tag = run_tag or f"{rng.getrandbits(24):06x}"
         # Deal numbers are unique across runs too (the feed's ids must never repeat).
-        self._deal_base = (int(hashlib.sha256(self.run_tag.encode()).hexdigest()[:6], 16) + 1) * 10_000_000
+        self._deal_base = (
+            int(hashlib.sha256(self.run_tag.encode()).hexdigest()[:6], 16) + 1
+        ) * 10_000_000
         self._seq = 0
         self._actions, self._weights = zip(*ACTIONS.items(), strict=True)
 
@@ -171,9 +199,18 @@ class Simulator:
         envelope = {"type": event_type, "timestamp": _iso(occurred_at), "data": data}
         # A trading platform's events are its deals: the deal is the stable id in its webhooks and
         # in its deals feed alike (`mt5:{server}:{deal}`), which is what lets polling reconcile them.
-        webhook_id = f"mt5:{data['server']}:{data['deal_id']}" if event_type == "trade.closed" else self._webhook_id()
-        return Outgoing(slug=slug, webhook_id=webhook_id, event_type=event_type,
-                        occurred_at=occurred_at, envelope=envelope)
+        webhook_id = (
+            f"mt5:{data['server']}:{data['deal_id']}"
+            if event_type == "trade.closed"
+            else self._webhook_id()
+        )
+        return Outgoing(
+            slug=slug,
+            webhook_id=webhook_id,
+            event_type=event_type,
+            occurred_at=occurred_at,
+            envelope=envelope,
+        )
 
     # --- the step -------------------------------------------------------------------------
 
@@ -191,7 +228,10 @@ class Simulator:
             return replace(event, fate=DROP)
         if roll < self.faults.drop + self.faults.duplicate:
             return replace(event, fate=DUPLICATE)
-        if roll < self.faults.drop + self.faults.duplicate + self.faults.invalid and "amount" in event.envelope["data"]:
+        if (
+            roll < self.faults.drop + self.faults.duplicate + self.faults.invalid
+            and "amount" in event.envelope["data"]
+        ):
             # A sender bug: the amount as a JSON float. The hub stores it as `invalid` (422).
             data = {**event.envelope["data"], "amount": float(event.envelope["data"]["amount"])}
             return replace(event, envelope={**event.envelope, "data": data})
@@ -210,7 +250,9 @@ class Simulator:
         if self.link_codes and self.click is not None and self.rng.random() < 0.7:
             token = self.click(self.rng.choice(self.link_codes))
         countries, weights = zip(*COUNTRIES.items(), strict=True)
-        player = SimPlayer(crm_id=self._ext_id("C"), brand=brand, country=self.rng.choices(countries, weights)[0])
+        player = SimPlayer(
+            crm_id=self._ext_id("C"), brand=brand, country=self.rng.choices(countries, weights)[0]
+        )
         if self.rng.random() < 0.7:
             player.payments_id = self._ext_id("P")
         if brand == "tradeking" or self.rng.random() < 0.15:
@@ -220,18 +262,28 @@ class Simulator:
             identifiers["payments"] = player.payments_id
         if player.mt5_login:
             identifiers["mt5-live"] = player.mt5_login
-        data = {"player_id": player.crm_id, "registered_at": _iso(now), "country": player.country, "brand": brand}
+        data = {
+            "player_id": player.crm_id,
+            "registered_at": _iso(now),
+            "country": player.country,
+            "brand": brand,
+        }
         if token:
             data["tracking_token"] = token
         if identifiers:
             data["identifiers"] = identifiers
         registration = self._event(CRM, "player.registered", now, data)
         self.players.append(player)
-        if len(self.players) > 2 * ACTIVE_PLAYERS:  # only the newest are ever picked: keep memory flat
+        if (
+            len(self.players) > 2 * ACTIVE_PLAYERS
+        ):  # only the newest are ever picked: keep memory flat
             del self.players[:-ACTIVE_PLAYERS]
         if self.rng.random() < self.faults.out_of_order:
             # The first deposit overtakes the registration: it parks, then is unparked.
-            return [self._deposit_for(player, now + dt.timedelta(seconds=self.rng.randrange(5, 90))), registration]
+            return [
+                self._deposit_for(player, now + dt.timedelta(seconds=self.rng.randrange(5, 90))),
+                registration,
+            ]
         return [registration]
 
     def _deposit(self) -> list[Outgoing]:
@@ -241,12 +293,17 @@ class Simulator:
         return [self._deposit_for(player, self.clock())]
 
     def _deposit_for(self, player: SimPlayer, at: dt.datetime) -> Outgoing:
-        amount = _money(self.rng.choice([10, 20, 25, 50, 100, 150, 200, 250, 500, 1000]) * self.rng.uniform(0.9, 1.1))
+        amount = _money(
+            self.rng.choice([10, 20, 25, 50, 100, 150, 200, 250, 500, 1000])
+            * self.rng.uniform(0.9, 1.1)
+        )
         deposit_id = self._ext_id("D")
         player.deposits.append((deposit_id, amount))
         data = {"deposit_id": deposit_id, "amount": str(amount), "currency": player.currency}
         if player.payments_id and self.rng.random() < 0.8:
-            return self._event(PAYMENTS, "deposit.created", at, {**data, "player_id": player.payments_id})
+            return self._event(
+                PAYMENTS, "deposit.created", at, {**data, "player_id": player.payments_id}
+            )
         return self._event(CRM, "deposit.created", at, {**data, "player_id": player.crm_id})
 
     def _revenue(self) -> list[Outgoing]:
@@ -255,7 +312,11 @@ class Simulator:
             return self._deposit()
         now = self.clock()
         restating = bool(player.revenue_days) and self.rng.random() < 0.15
-        day = self.rng.choice(player.revenue_days) if restating else (now - dt.timedelta(days=self.rng.choice([0, 1]))).date()
+        day = (
+            self.rng.choice(player.revenue_days)
+            if restating
+            else (now - dt.timedelta(days=self.rng.choice([0, 1]))).date()
+        )
         if day not in player.revenue_days:
             player.revenue_days.append(day)
         stakes = _money(self.rng.uniform(50, 5000))
@@ -287,26 +348,44 @@ class Simulator:
         price = SYMBOLS[symbol]
         position = Position(self._ext_id("POS"), symbol, volume, now, price)
         player.positions.append(position)
-        data = self._trade_data(player, position, entry="in", volume=volume, profit=Decimal(0), price=price, at=now)
+        data = self._trade_data(
+            player, position, entry="in", volume=volume, profit=Decimal(0), price=price, at=now
+        )
         return [self._event(TRADING, "trade.closed", now, data)]
 
     def _close_part(self, player: SimPlayer, position: Position, now: dt.datetime) -> Outgoing:
         # Partial closes: a part of what is open, or all of it; never more than the position.
-        part = position.volume if position.volume <= Decimal("0.1") or self.rng.random() < 0.4 else \
-            _money(position.volume * Decimal(str(self.rng.choice([0.25, 0.4, 0.5]))), "0.01")
+        part = (
+            position.volume
+            if position.volume <= Decimal("0.1") or self.rng.random() < 0.4
+            else _money(position.volume * Decimal(str(self.rng.choice([0.25, 0.4, 0.5]))), "0.01")
+        )
         part = max(Decimal("0.01"), min(part, position.volume))
         position.volume -= part
         move = Decimal(str(self.rng.uniform(-0.004, 0.004)))
         price = _money(position.open_price * (1 + move), "0.00001")
-        profit = _money((price - position.open_price) * part * 100_000 / max(position.open_price, Decimal(1)))
-        data = self._trade_data(player, position, entry="out", volume=part, profit=profit, price=price, at=now)
+        profit = _money(
+            (price - position.open_price) * part * 100_000 / max(position.open_price, Decimal(1))
+        )
+        data = self._trade_data(
+            player, position, entry="out", volume=part, profit=profit, price=price, at=now
+        )
         data["opened_at"] = _iso(position.opened_at)
         data["swap"] = str(_money(-self.rng.uniform(0, 2)))
         data["commission"] = str(_money(-float(part) * 3.5))
         return self._event(TRADING, "trade.closed", now, data)
 
-    def _trade_data(self, player: SimPlayer, position: Position, *, entry: str, volume: Decimal, profit: Decimal,
-                    price: Decimal, at: dt.datetime) -> dict:
+    def _trade_data(
+        self,
+        player: SimPlayer,
+        position: Position,
+        *,
+        entry: str,
+        volume: Decimal,
+        profit: Decimal,
+        price: Decimal,
+        at: dt.datetime,
+    ) -> dict:
         return {
             "platform": "mt5",
             "server": MT5_SERVER,
@@ -326,7 +405,9 @@ class Simulator:
         player = self._pick(lambda p: p.kyc in (None, "pending"))
         if player is None:
             return self._deposit()
-        player.kyc = "pending" if player.kyc is None else self.rng.choices(["passed", "failed"], [85, 15])[0]
+        player.kyc = (
+            "pending" if player.kyc is None else self.rng.choices(["passed", "failed"], [85, 15])[0]
+        )
         now = self.clock()
         data = {"player_id": player.crm_id, "status": player.kyc, "updated_at": _iso(now)}
         return [self._event(COMPLIANCE, "kyc.updated", now, data)]
@@ -339,8 +420,13 @@ class Simulator:
         purchase_id = self._ext_id("PU")
         player.purchases.append((purchase_id, price))
         now = self.clock()
-        data = {"purchase_id": purchase_id, "player_id": player.crm_id, "product": product,
-                "amount": str(price), "currency": player.currency}
+        data = {
+            "purchase_id": purchase_id,
+            "player_id": player.crm_id,
+            "product": product,
+            "amount": str(price),
+            "currency": player.currency,
+        }
         return [self._event(CRM, "purchase.created", now, data)]
 
     def _refund(self) -> list[Outgoing]:
@@ -349,8 +435,13 @@ class Simulator:
             return self._purchase()
         purchase_id, price = player.purchases.pop(self.rng.randrange(len(player.purchases)))
         now = self.clock()
-        data = {"purchase_id": purchase_id, "player_id": player.crm_id, "product": "refund",
-                "amount": str(price), "currency": player.currency}
+        data = {
+            "purchase_id": purchase_id,
+            "player_id": player.crm_id,
+            "product": "refund",
+            "amount": str(price),
+            "currency": player.currency,
+        }
         return [self._event(CRM, "purchase.refunded", now, data)]
 
     def _chargeback(self) -> list[Outgoing]:
@@ -359,9 +450,14 @@ class Simulator:
             return self._deposit()
         deposit_id, amount = self.rng.choice(player.deposits)
         now = self.clock()
-        data = {"chargeback_id": self._ext_id("CB"), "player_id": player.payments_id, "amount": str(amount),
-                "currency": player.currency, "deposit_id": deposit_id,
-                "reason": self.rng.choice(["fraud", "product not received", "duplicate processing"])}
+        data = {
+            "chargeback_id": self._ext_id("CB"),
+            "player_id": player.payments_id,
+            "amount": str(amount),
+            "currency": player.currency,
+            "deposit_id": deposit_id,
+            "reason": self.rng.choice(["fraud", "product not received", "duplicate processing"]),
+        }
         return [self._event(PAYMENTS, "chargeback.created", now, data)]
 
     def _exclusion_start(self) -> list[Outgoing]:
@@ -370,8 +466,11 @@ class Simulator:
             return self._register()
         player.excluded = True
         now = self.clock()
-        data = {"player_id": player.crm_id, "starts_at": _iso(now),
-                "scheme": self.rng.choice(["operator", "gamstop", "spelpaus"])}
+        data = {
+            "player_id": player.crm_id,
+            "starts_at": _iso(now),
+            "scheme": self.rng.choice(["operator", "gamstop", "spelpaus"]),
+        }
         if self.rng.random() < 0.6:
             data["ends_at"] = _iso(now + dt.timedelta(days=self.rng.choice([30, 180, 365])))
         return [self._event(COMPLIANCE, "self_exclusion.started", now, data)]
@@ -382,5 +481,11 @@ class Simulator:
             return self._kyc()
         player.excluded = False
         now = self.clock()
-        return [self._event(COMPLIANCE, "self_exclusion.ended", now, {"player_id": player.crm_id, "ended_at": _iso(now)})]
-
+        return [
+            self._event(
+                COMPLIANCE,
+                "self_exclusion.ended",
+                now,
+                {"player_id": player.crm_id, "ended_at": _iso(now)},
+            )
+        ]

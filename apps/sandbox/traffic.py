@@ -66,8 +66,12 @@ class HubClient:
 
     def click(self, link_code: str) -> str | None:
         """Visit a tracking link as a browser would; the token the landing page receives."""
-        response = self._request("GET", f"/t/{link_code}/", allow_redirects=False, headers={
-            "User-Agent": "Mozilla/5.0 (sandbox)"})
+        response = self._request(
+            "GET",
+            f"/t/{link_code}/",
+            allow_redirects=False,
+            headers={"User-Agent": "Mozilla/5.0 (sandbox)"},
+        )
         if response.status_code != 302:
             return None
         query = parse_qs(urlsplit(response.headers.get("Location", "")).query)
@@ -94,7 +98,9 @@ class HubClient:
                 "webhook-signature": signature,
             }
 
-        return self._request("POST", f"/api/v1/webhooks/{event.slug}/", data=body, headers=headers).status_code
+        return self._request(
+            "POST", f"/api/v1/webhooks/{event.slug}/", data=body, headers=headers
+        ).status_code
 
     def _request(self, method: str, path: str, *, headers, **kwargs) -> requests.Response:
         """One request, retried while the hub is unreachable (forever), throttling (Retry-After)
@@ -103,11 +109,16 @@ class HubClient:
         while True:
             try:
                 response = self.session.request(
-                    method, self._url(path), headers=headers() if callable(headers) else headers,
-                    timeout=TIMEOUT, **kwargs,
+                    method,
+                    self._url(path),
+                    headers=headers() if callable(headers) else headers,
+                    timeout=TIMEOUT,
+                    **kwargs,
                 )
             except requests.RequestException as exc:
-                logger.warning("%s %s: %s; retrying in %.1f s.", method, path, exc.__class__.__name__, delay)
+                logger.warning(
+                    "%s %s: %s; retrying in %.1f s.", method, path, exc.__class__.__name__, delay
+                )
             else:
                 if response.status_code == 429:
                     wait = _retry_after(response, delay)
@@ -117,7 +128,13 @@ class HubClient:
                 if response.status_code < 500 or server_errors >= self.max_server_retries:
                     return response
                 server_errors += 1
-                logger.warning("%s %s answered %s; retrying in %.1f s.", method, path, response.status_code, delay)
+                logger.warning(
+                    "%s %s answered %s; retrying in %.1f s.",
+                    method,
+                    path,
+                    response.status_code,
+                    delay,
+                )
             self.pause(delay + random.uniform(0, delay / 2))
             delay = min(MAX_BACKOFF, delay * 2)
 
@@ -161,13 +178,22 @@ def run_traffic(
         client.secrets.update(services.sandbox_endpoints_ensure())
         rng = random.Random(seed)
         simulator = Simulator(
-            rng=rng, clock=timezone.now, link_codes=services.clickable_link_codes(), click=client.click,
-            players=services.known_players(), faults=faults,
+            rng=rng,
+            clock=timezone.now,
+            link_codes=services.clickable_link_codes(),
+            click=client.click,
+            players=services.known_players(),
+            faults=faults,
             # A fresh tag per run: a restart with the same seed does not reuse ids.
             run_tag=f"{int(time.time() * 1000):x}",
         )
-        logger.info("Sandbox traffic to %s at %.1f events/s (%d links, %d known players).",
-                    base_url, rate, len(simulator.link_codes), len(simulator.players))
+        logger.info(
+            "Sandbox traffic to %s at %.1f events/s (%d links, %d known players).",
+            base_url,
+            rate,
+            len(simulator.link_codes),
+            len(simulator.players),
+        )
         interval = 1.0 / rate if rate > 0 else 0.0
         started = next_report = time.monotonic()
         next_at = started
@@ -177,7 +203,9 @@ def run_traffic(
             if duration is not None and time.monotonic() - started >= duration:
                 break
             results = []
-            quiet = services.quiet_slugs()  # `manage.py sandbox_quiet`: withhold that system's webhooks
+            quiet = (
+                services.quiet_slugs()
+            )  # `manage.py sandbox_quiet`: withhold that system's webhooks
             try:
                 for event in simulator.step():
                     next_at = max(next_at + interval, time.monotonic())
@@ -196,7 +224,9 @@ def run_traffic(
     return stats
 
 
-def _play(client: HubClient, event: Outgoing, stats: TrafficStats) -> tuple[Outgoing, int, int | None]:
+def _play(
+    client: HubClient, event: Outgoing, stats: TrafficStats
+) -> tuple[Outgoing, int, int | None]:
     stats.events += 1
     if event.fate == DROP:
         stats.dropped += 1

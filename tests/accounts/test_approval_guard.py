@@ -31,8 +31,11 @@ def never_called(*args, **kwargs):
     raise AssertionError("an approval ran without a second factor")
 
 
-@pytest.mark.parametrize(("model", "action", "module", "service"), APPROVAL_ACTIONS,
-                         ids=[f"{m._meta.model_name}.{a}" for m, a, _, _ in APPROVAL_ACTIONS])
+@pytest.mark.parametrize(
+    ("model", "action", "module", "service"),
+    APPROVAL_ACTIONS,
+    ids=[f"{m._meta.model_name}.{a}" for m, a, _, _ in APPROVAL_ACTIONS],
+)
 def test_an_approval_action_refuses_an_unverified_approver(
     monkeypatch, otp_required, finance_checker, model, action, module, service
 ):
@@ -45,7 +48,9 @@ def test_an_approval_action_refuses_an_unverified_approver(
     assert any("Approving needs a second factor" in m for m in messages_of(request))
 
 
-def test_the_retry_view_refuses_an_unverified_approver(monkeypatch, otp_required, finance_checker, pending_payout):
+def test_the_retry_view_refuses_an_unverified_approver(
+    monkeypatch, otp_required, finance_checker, pending_payout
+):
     monkeypatch.setattr(payout_services, "payout_retry", never_called)
     request = admin_request(finance_checker)
     response = model_admin(Payout).retry_view(request, pending_payout.pk)

@@ -21,7 +21,9 @@ def approver_client(client, otp_required, finance_checker):
     return client
 
 
-def test_the_page_shows_a_qr_code_and_the_key_of_one_pending_device(approver_client, finance_checker):
+def test_the_page_shows_a_qr_code_and_the_key_of_one_pending_device(
+    approver_client, finance_checker
+):
     page = approver_client.get(f"{ENROL}?next=/admin/payouts/payout/").content.decode()
     device = TOTPDevice.objects.get(user=finance_checker)
 
@@ -31,7 +33,9 @@ def test_the_page_shows_a_qr_code_and_the_key_of_one_pending_device(approver_cli
     assert len(key.replace(" ", "")) == 32  # 20 random bytes, base32
     assert "can approve payouts" in page and 'value="/admin/payouts/payout/"' in page
     approver_client.get(ENROL)
-    assert TOTPDevice.objects.filter(user=finance_checker).count() == 1  # the same QR code on a reload
+    assert (
+        TOTPDevice.objects.filter(user=finance_checker).count() == 1
+    )  # the same QR code on a reload
 
 
 def test_a_wrong_code_is_refused_with_a_message(approver_client, finance_checker):
@@ -47,25 +51,36 @@ def test_a_wrong_code_is_refused_with_a_message(approver_client, finance_checker
     assert approver_client.get(INDEX).url.startswith(ENROL)
 
 
-def test_a_right_code_confirms_verifies_and_shows_backup_codes_once(approver_client, finance_checker):
+def test_a_right_code_confirms_verifies_and_shows_backup_codes_once(
+    approver_client, finance_checker
+):
     approver_client.get(ENROL)
     device = TOTPDevice.objects.get(user=finance_checker)
 
-    response = approver_client.post(ENROL, {"code": current_code(device), "next": "/admin/payouts/payout/"})
+    response = approver_client.post(
+        ENROL, {"code": current_code(device), "next": "/admin/payouts/payout/"}
+    )
 
     page = response.content.decode()
     assert response.status_code == 200 and "they are shown only now" in page
-    codes = set(StaticToken.objects.filter(device__user=finance_checker).values_list("token", flat=True))
+    codes = set(
+        StaticToken.objects.filter(device__user=finance_checker).values_list("token", flat=True)
+    )
     assert len(codes) == 10 and all(code in page for code in codes)
     assert 'href="/admin/payouts/payout/"' in page
     device.refresh_from_db()
     assert device.confirmed
     audit = AuditLog.objects.get(action="second_factor.enrolled")
-    assert audit.actor == finance_checker and audit.after == {"device": "Authenticator app", "backup_codes": 10}
+    assert audit.actor == finance_checker and audit.after == {
+        "device": "Authenticator app",
+        "backup_codes": 10,
+    }
     assert approver_client.get(INDEX).status_code == 200  # this session is verified
 
     again = approver_client.get(ENROL)
-    assert again.status_code == 302  # no second enrolment: an administrator removes a lost device first
+    assert (
+        again.status_code == 302
+    )  # no second enrolment: an administrator removes a lost device first
 
 
 def test_a_user_with_a_device_is_sent_to_the_code_page_instead(approver_client, finance_checker):
@@ -82,5 +97,7 @@ def test_staff_who_need_no_second_factor_may_still_enrol(client, otp_required, r
 def test_the_next_address_must_stay_on_this_site(approver_client, finance_checker):
     approver_client.get(ENROL)
     device = TOTPDevice.objects.get(user=finance_checker)
-    page = approver_client.post(ENROL, {"code": current_code(device), "next": "https://evil.example/"}).content.decode()
+    page = approver_client.post(
+        ENROL, {"code": current_code(device), "next": "https://evil.example/"}
+    ).content.decode()
     assert "evil.example" not in page and f'href="{INDEX}"' in page

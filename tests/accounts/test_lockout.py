@@ -22,8 +22,9 @@ def staff(db):
 
 
 def sign_in(client, username, password, ip="10.0.0.1"):
-    return client.post(LOGIN_URL, {"username": username, "password": password, "next": "/admin/"},
-                       REMOTE_ADDR=ip)
+    return client.post(
+        LOGIN_URL, {"username": username, "password": password, "next": "/admin/"}, REMOTE_ADDR=ip
+    )
 
 
 def signed_in(client) -> bool:
@@ -48,14 +49,18 @@ def test_the_right_password_is_refused_after_five_failures_with_the_lockout_page
     assert "after 5 failed sign-in attempts" in page and "Try again in 30 minutes" in page
     assert "Ask an administrator" in page
     assert not signed_in(client)
-    assert AccessFailureLog.objects.filter(username=staff.username, ip_address="10.0.0.1").count() == 6
+    assert (
+        AccessFailureLog.objects.filter(username=staff.username, ip_address="10.0.0.1").count() == 6
+    )
 
 
 def test_four_failures_still_let_the_right_password_in(client, staff):
     fail_times(client, staff.username, 4)
     assert sign_in(client, staff.username, PASSWORD).status_code == 302
     assert signed_in(client)
-    assert not AccessAttempt.objects.filter(username=staff.username).exists()  # success forgets them
+    assert not AccessAttempt.objects.filter(
+        username=staff.username
+    ).exists()  # success forgets them
 
 
 def test_the_limit_and_cool_off_are_settings(client, staff, settings):
@@ -91,7 +96,9 @@ def test_a_superuser_sees_and_deletes_lockouts_in_the_admin(client, admin_client
 
     listing = admin_client.get(reverse("admin:axes_accessattempt_changelist"))
     assert listing.status_code == 200 and "finance-1" in listing.content.decode()
-    admin_client.post(reverse("admin:axes_accessattempt_delete", args=[attempt.pk]), {"post": "yes"})
+    admin_client.post(
+        reverse("admin:axes_accessattempt_delete", args=[attempt.pk]), {"post": "yes"}
+    )
 
     assert not AccessAttempt.objects.exists()
     assert sign_in(client, staff.username, PASSWORD).status_code == 302
@@ -101,7 +108,9 @@ def test_the_api_answers_keys_while_a_lockout_holds(client, staff, api_key_facto
     fail_times(client, staff.username, 5, ip="127.0.0.1")
     api = api_key_factory("payouts:read")
     assert api.get("/api/v1/payouts/").status_code == 200
-    assert api_key_factory().get("/api/v1/payouts/").status_code == 403  # keys still decide, nothing else
+    assert (
+        api_key_factory().get("/api/v1/payouts/").status_code == 403
+    )  # keys still decide, nothing else
 
 
 @pytest.mark.parametrize(
@@ -113,7 +122,9 @@ def test_the_api_answers_keys_while_a_lockout_holds(client, staff, api_key_facto
         (["192.0.2.1"], "203.0.113.7", "10.0.0.9"),  # the peer is no trusted proxy
     ],
 )
-def test_the_client_address_behind_proxies_is_read_from_the_trusted_end(settings, proxies, forwarded, expected):
+def test_the_client_address_behind_proxies_is_read_from_the_trusted_end(
+    settings, proxies, forwarded, expected
+):
     settings.AFFILIATEHUB_TRUSTED_PROXIES = proxies
     request = RequestFactory().get("/", REMOTE_ADDR="10.0.0.9", HTTP_X_FORWARDED_FOR=forwarded)
     assert client_ip_address(request) == expected

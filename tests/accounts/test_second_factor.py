@@ -36,7 +36,9 @@ def verify(client, device):
 # ---- who is asked ---------------------------------------------------------------------------------
 
 
-def test_a_finance_approver_without_a_device_is_sent_to_enrolment(client, otp_required, finance_checker):
+def test_a_finance_approver_without_a_device_is_sent_to_enrolment(
+    client, otp_required, finance_checker
+):
     client.force_login(finance_checker)
     response = client.get(INDEX)
     assert response.status_code == 302 and response.url == f"{ENROL}?next=%2Fadmin%2F"
@@ -71,7 +73,9 @@ def test_an_exempt_username_is_not_asked(client, otp_required):
     assert client.get(INDEX).status_code == 200
 
 
-def test_an_approver_with_a_device_is_asked_for_the_code_then_let_in(client, otp_required, finance_checker):
+def test_an_approver_with_a_device_is_asked_for_the_code_then_let_in(
+    client, otp_required, finance_checker
+):
     device = confirmed_device(finance_checker)
     client.force_login(finance_checker)
     assert client.get(INDEX).url == f"{VERIFY}?next=%2Fadmin%2F"
@@ -89,10 +93,15 @@ def test_an_approver_with_a_device_is_asked_for_the_code_then_let_in(client, otp
     assert client.get(INDEX).status_code == 200
 
 
-def test_until_verified_only_the_second_factor_pages_and_sign_out_open(client, otp_required, finance_checker):
+def test_until_verified_only_the_second_factor_pages_and_sign_out_open(
+    client, otp_required, finance_checker
+):
     client.force_login(finance_checker)
-    for url in (reverse("admin:payouts_payout_changelist"), reverse("monitoring-dashboard"),
-                reverse("admin:auth_user_changelist")):
+    for url in (
+        reverse("admin:payouts_payout_changelist"),
+        reverse("monitoring-dashboard"),
+        reverse("admin:auth_user_changelist"),
+    ):
         assert client.get(url).url.startswith(ENROL), url
     assert client.get(ENROL).status_code == 200
     assert client.get(VERIFY).url.startswith(ENROL)  # nothing to verify with yet
@@ -127,7 +136,9 @@ def test_an_unverified_approver_cannot_approve_a_payout_through_the_admin(
     assert pending_payout.status == Payout.Status.PENDING_APPROVAL
 
 
-def test_the_approve_view_itself_refuses_an_unverified_session(otp_required, finance_checker, pending_payout):
+def test_the_approve_view_itself_refuses_an_unverified_session(
+    otp_required, finance_checker, pending_payout
+):
     request = admin_request(finance_checker)
     response = model_admin(Payout).approve_view(request, pending_payout.pk)
 
@@ -138,9 +149,13 @@ def test_the_approve_view_itself_refuses_an_unverified_session(otp_required, fin
     assert pending_payout.status == Payout.Status.PENDING_APPROVAL
 
 
-def test_the_bulk_approve_action_itself_refuses_an_unverified_session(otp_required, finance_checker, pending_payout):
+def test_the_bulk_approve_action_itself_refuses_an_unverified_session(
+    otp_required, finance_checker, pending_payout
+):
     request = admin_request(finance_checker, {"apply": "1"})
-    result = model_admin(Payout).approve_payouts(request, Payout.objects.filter(pk=pending_payout.pk))
+    result = model_admin(Payout).approve_payouts(
+        request, Payout.objects.filter(pk=pending_payout.pk)
+    )
 
     assert result is None
     assert any("Approving needs a second factor" in m for m in messages_of(request))
@@ -148,7 +163,9 @@ def test_the_bulk_approve_action_itself_refuses_an_unverified_session(otp_requir
     assert pending_payout.status == Payout.Status.PENDING_APPROVAL
 
 
-def test_a_verified_approver_approves_the_payout(client, otp_required, finance_checker, pending_payout):
+def test_a_verified_approver_approves_the_payout(
+    client, otp_required, finance_checker, pending_payout
+):
     device = confirmed_device(finance_checker)
     client.force_login(finance_checker)
     verify(client, device)
@@ -173,4 +190,6 @@ def test_every_approval_permission_named_exists():
     """A renamed permission would silently drop its holders from the second-factor rule."""
     for label in APPROVAL_PERMISSIONS:
         app_label, codename = label.split(".")
-        assert Permission.objects.filter(content_type__app_label=app_label, codename=codename).exists(), label
+        assert Permission.objects.filter(
+            content_type__app_label=app_label, codename=codename
+        ).exists(), label

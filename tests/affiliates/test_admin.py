@@ -27,10 +27,18 @@ def test_compliance_approves_creatives_through_the_admin_action(compliance_clien
         {"action": "approve_creatives", "_selected_action": [c.pk for c in pending]},
     )
     assert response.status_code == 302
-    assert list(Creative.objects.filter(pk__in=[c.pk for c in pending]).values_list("status", "reviewed_by")) == [
-        ("approved", compliance_client.user.pk)
-    ] * 2
-    assert AuditLog.objects.filter(action="creative.approved", actor=compliance_client.user).count() == 2
+    assert (
+        list(
+            Creative.objects.filter(pk__in=[c.pk for c in pending]).values_list(
+                "status", "reviewed_by"
+            )
+        )
+        == [("approved", compliance_client.user.pk)] * 2
+    )
+    assert (
+        AuditLog.objects.filter(action="creative.approved", actor=compliance_client.user).count()
+        == 2
+    )
     messages = [str(m) for m in get_messages(response.wsgi_request)]
     assert messages == ["Approved 2 creatives."]
 
@@ -52,25 +60,40 @@ def test_reject_action_reports_refusals(compliance_client):
 def test_compliance_suspends_and_activates_affiliates(compliance_client):
     affiliate = AffiliateFactory()
     url = reverse("admin:affiliates_affiliate_changelist")
-    compliance_client.post(url, {"action": "suspend_affiliates", "_selected_action": [affiliate.pk]})
+    compliance_client.post(
+        url, {"action": "suspend_affiliates", "_selected_action": [affiliate.pk]}
+    )
     affiliate.refresh_from_db()
     assert affiliate.status == Affiliate.Status.SUSPENDED
-    compliance_client.post(url, {"action": "activate_affiliates", "_selected_action": [affiliate.pk]})
+    compliance_client.post(
+        url, {"action": "activate_affiliates", "_selected_action": [affiliate.pk]}
+    )
     affiliate.refresh_from_db()
     assert affiliate.status == Affiliate.Status.ACTIVE
-    assert AuditLog.objects.filter(object_id=str(affiliate.pk), action__in=["affiliate.suspended", "affiliate.activated"]).count() == 2
+    assert (
+        AuditLog.objects.filter(
+            object_id=str(affiliate.pk), action__in=["affiliate.suspended", "affiliate.activated"]
+        ).count()
+        == 2
+    )
 
 
 def test_retention_cannot_run_affiliate_actions(client):
     client.force_login(UserFactory(roles=[RETENTION]))
     affiliate = AffiliateFactory()
     response = client.post(
-        reverse("admin:affiliates_affiliate_changelist"), {"action": "suspend_affiliates", "_selected_action": [affiliate.pk]}
+        reverse("admin:affiliates_affiliate_changelist"),
+        {"action": "suspend_affiliates", "_selected_action": [affiliate.pk]},
     )
     affiliate.refresh_from_db()
     assert affiliate.status == "active"
     assert response.status_code in (200, 403)
-    assert client.get(reverse("admin:affiliates_affiliate_change", args=[affiliate.pk])).context["has_change_permission"] is False
+    assert (
+        client.get(reverse("admin:affiliates_affiliate_change", args=[affiliate.pk])).context[
+            "has_change_permission"
+        ]
+        is False
+    )
 
 
 def test_admin_link_add_refuses_pending_creative(admin_client):

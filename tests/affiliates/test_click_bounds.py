@@ -23,19 +23,27 @@ def test_a_nul_in_the_click_url_is_a_400_naming_the_parameter(client, query):
     assert response.status_code == 400
     assert response["Content-Type"] == "application/problem+json"
     problem = response.json()
-    assert problem["errors"] == {query.split("=")[0].replace("%00", "\\u0000"): ["Contains a NUL character (\\u0000), which cannot be stored."]}
+    assert problem["errors"] == {
+        query.split("=")[0].replace("%00", "\\u0000"): [
+            "Contains a NUL character (\\u0000), which cannot be stored."
+        ]
+    }
     assert not Click.objects.exists()
 
 
 def test_clicks_are_throttled_per_client_with_429_and_retry_after(client, settings):
     settings.AFFILIATEHUB_CLICK_THROTTLE_RATE = "3/minute"
     link = TrackingLinkFactory()
-    answers = [client.get(f"/t/{link.code}/", REMOTE_ADDR="198.51.100.7").status_code for _ in range(4)]
+    answers = [
+        client.get(f"/t/{link.code}/", REMOTE_ADDR="198.51.100.7").status_code for _ in range(4)
+    ]
     assert answers == [302, 302, 302, 429]
     refused = client.get(f"/t/{link.code}/", REMOTE_ADDR="198.51.100.7")
     assert refused["Content-Type"] == "application/problem+json"
     assert 1 <= int(refused["Retry-After"]) <= 60
-    assert client.get(f"/t/{link.code}/", REMOTE_ADDR="203.0.113.9").status_code == 302  # another client
+    assert (
+        client.get(f"/t/{link.code}/", REMOTE_ADDR="203.0.113.9").status_code == 302
+    )  # another client
     assert Click.objects.count() == 4
 
 

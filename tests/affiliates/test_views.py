@@ -10,16 +10,35 @@ pytestmark = pytest.mark.django_db
 
 
 def test_click_redirects_with_token_and_keeps_landing_query(client):
-    link = TrackingLinkFactory(landing_url="https://brand.example/welcome?lang=en&x=&ah_token=stale#signup")
+    link = TrackingLinkFactory(
+        landing_url="https://brand.example/welcome?lang=en&x=&ah_token=stale#signup"
+    )
     response = client.get(
-        f"/t/{link.code}/?sub1=fb&sub2=adset-7&sub5=" + "z" * 400, HTTP_USER_AGENT="Mozilla/5.0", REMOTE_ADDR="198.51.100.4"
+        f"/t/{link.code}/?sub1=fb&sub2=adset-7&sub5=" + "z" * 400,
+        HTTP_USER_AGENT="Mozilla/5.0",
+        REMOTE_ADDR="198.51.100.4",
     )
     assert response.status_code == 302
     click = Click.objects.get()
     target = urlsplit(response["Location"])
-    assert (target.scheme, target.netloc, target.path, target.fragment) == ("https", "brand.example", "/welcome", "signup")
-    assert parse_qs(target.query, keep_blank_values=True) == {"lang": ["en"], "x": [""], "ah_token": [click.token]}
-    assert (click.link, click.sub1, click.sub2, click.sub3, len(click.sub5)) == (link, "fb", "adset-7", "", 255)
+    assert (target.scheme, target.netloc, target.path, target.fragment) == (
+        "https",
+        "brand.example",
+        "/welcome",
+        "signup",
+    )
+    assert parse_qs(target.query, keep_blank_values=True) == {
+        "lang": ["en"],
+        "x": [""],
+        "ah_token": [click.token],
+    }
+    assert (click.link, click.sub1, click.sub2, click.sub3, len(click.sub5)) == (
+        link,
+        "fb",
+        "adset-7",
+        "",
+        255,
+    )
     assert click.ip_hash == hash_ip("198.51.100.4")
     assert click.user_agent == "Mozilla/5.0"
     assert "no-cache" in response["Cache-Control"] or "max-age=0" in response["Cache-Control"]
@@ -61,7 +80,9 @@ def test_suspended_affiliate_link_is_404(client):
 def test_link_with_withdrawn_creative_approval_is_404(client):
     link = TrackingLinkFactory()
     creative_reject(creative=link.creative, acting_user=UserFactory(), reason="withdrawn")
-    assert link.creative.__class__.objects.get(pk=link.creative_id).status == Creative.Status.REJECTED
+    assert (
+        link.creative.__class__.objects.get(pk=link.creative_id).status == Creative.Status.REJECTED
+    )
     assert_not_found(client.get(f"/t/{link.code}/"))
 
 

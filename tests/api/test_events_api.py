@@ -50,8 +50,12 @@ def test_filters_by_integration_type_status_and_occurred_window(client):
     crm, pay = IntegrationFactory(slug="crm-a"), IntegrationFactory(slug="pay-a")
     t0 = timezone.now() - dt.timedelta(days=1)
     a = InboundEventFactory(integration=crm, occurred_at=t0)
-    b = InboundEventFactory(integration=crm, occurred_at=t0 + dt.timedelta(hours=2), event_type="kyc.updated")
-    c = InboundEventFactory(integration=pay, occurred_at=t0 + dt.timedelta(hours=3), status="processed")
+    b = InboundEventFactory(
+        integration=crm, occurred_at=t0 + dt.timedelta(hours=2), event_type="kyc.updated"
+    )
+    c = InboundEventFactory(
+        integration=pay, occurred_at=t0 + dt.timedelta(hours=3), status="processed"
+    )
 
     def ids(**params):
         response = client.get(URL, params)
@@ -63,7 +67,9 @@ def test_filters_by_integration_type_status_and_occurred_window(client):
     assert ids(status="processed") == [c.pk]
     after = (t0 + dt.timedelta(hours=1)).isoformat()
     assert ids(occurred_after=after) == [b.pk, c.pk]
-    assert ids(occurred_after=after, occurred_before=(t0 + dt.timedelta(hours=3)).isoformat()) == [b.pk]
+    assert ids(occurred_after=after, occurred_before=(t0 + dt.timedelta(hours=3)).isoformat()) == [
+        b.pk
+    ]
     assert ids(integration="nope") == []
 
 
@@ -75,7 +81,9 @@ def test_bad_filter_values_are_400_problems_per_parameter(client):
     assert body["status"] == 400 and set(body["errors"]) == {"status", "occurred_after"}
 
 
-@pytest.mark.parametrize("cursor", ["garbage", "e30", encode_cursor(timezone.now(), 1)[:-3] + "!!!"])
+@pytest.mark.parametrize(
+    "cursor", ["garbage", "e30", encode_cursor(timezone.now(), 1)[:-3] + "!!!"]
+)
 def test_a_cursor_we_never_issued_is_404(client, cursor):
     response = client.get(URL, {"cursor": cursor})
     assert response.status_code == 404
@@ -116,7 +124,9 @@ def test_inserts_between_page_fetches_are_neither_skipped_nor_repeated(client):
         last = InboundEvent.objects.get(pk=seen[-1])
         if len(inserted) < 6:
             inserted.append(InboundEventFactory(integration=integration).pk)
-            inserted.append(InboundEventFactory(integration=integration, received_at=last.received_at).pk)
+            inserted.append(
+                InboundEventFactory(integration=integration, received_at=last.received_at).pk
+            )
         nxt = response.json()["next"]
         if not nxt:
             break
@@ -155,7 +165,10 @@ def test_needs_a_key_with_the_scope(api_client, api_key_factory):
 
 def test_throttled_per_key_with_retry_after(api_key_factory, settings):
     settings.AFFILIATEHUB_API_THROTTLE_RATE = "3/minute"
-    first, second = api_key_factory("events:read", name="k1"), api_key_factory("events:read", name="k2")
+    first, second = (
+        api_key_factory("events:read", name="k1"),
+        api_key_factory("events:read", name="k2"),
+    )
     assert [first.get(URL).status_code for _ in range(3)] == [200, 200, 200]
     throttled = first.get(URL)
     assert throttled.status_code == 429
@@ -166,7 +179,14 @@ def test_throttled_per_key_with_retry_after(api_key_factory, settings):
 
 
 @pytest.mark.parametrize(
-    "query", ["type=deposit%00.created", "status=a%00", "integration=crm%00", "occurred_after=%00", "x%00=1"]
+    "query",
+    [
+        "type=deposit%00.created",
+        "status=a%00",
+        "integration=crm%00",
+        "occurred_after=%00",
+        "x%00=1",
+    ],
 )
 def test_a_nul_in_a_filter_is_a_400_naming_it(client, query):
     response = client.get(f"{URL}?{query}")

@@ -19,13 +19,30 @@ pytestmark = pytest.mark.django_db
 _keys = iter(range(1_000_000))
 
 
-def ledger_line(*, affiliate, player=None, kind="cpa", status="pending", period=dt.date(2026, 11, 1),
-                amount="150", currency="EUR", **extra) -> CommissionEntry:
+def ledger_line(
+    *,
+    affiliate,
+    player=None,
+    kind="cpa",
+    status="pending",
+    period=dt.date(2026, 11, 1),
+    amount="150",
+    currency="EUR",
+    **extra,
+) -> CommissionEntry:
     approved = status in ("approved", "paid")
     return CommissionEntry.objects.create(
-        kind=kind, affiliate=affiliate, player=player, idempotency_key=f"api-test:{next(_keys)}", period=period,
-        occurred_at=timezone.now() - dt.timedelta(days=1), amount=Decimal(amount), currency=currency, status=status,
-        statement_period=period if approved else None, status_reason="" if status in ("pending", "approved", "paid") else "x",
+        kind=kind,
+        affiliate=affiliate,
+        player=player,
+        idempotency_key=f"api-test:{next(_keys)}",
+        period=period,
+        occurred_at=timezone.now() - dt.timedelta(days=1),
+        amount=Decimal(amount),
+        currency=currency,
+        status=status,
+        statement_period=period if approved else None,
+        status_reason="" if status in ("pending", "approved", "paid") else "x",
         **extra,
     )
 
@@ -54,7 +71,9 @@ def test_commissions_filters(api_key_factory):
     a, b = AffiliateFactory(), AffiliateFactory()
     player = PlayerFactory()
     cpa = ledger_line(affiliate=a, player=player)
-    rev = ledger_line(affiliate=a, kind="revshare", status="approved", period=dt.date(2026, 10, 1), amount="20.5")
+    rev = ledger_line(
+        affiliate=a, kind="revshare", status="approved", period=dt.date(2026, 10, 1), amount="20.5"
+    )
     usd = ledger_line(affiliate=b, kind="clawback", status="approved", amount="-10", currency="USD")
     url = "/api/v1/commissions/"
     assert _ids(client, url) == [cpa.pk, rev.pk, usd.pk]
@@ -66,25 +85,50 @@ def test_commissions_filters(api_key_factory):
     assert _ids(client, url, period="2026-11-01") == [cpa.pk, usd.pk]
     assert _ids(client, url, statement_period="2026-10") == [rev.pk]
     assert _ids(client, url, currency="usd") == [usd.pk]
-    assert _ids(client, url, created_after=(timezone.now() + dt.timedelta(minutes=1)).isoformat()) == []
-    assert _ids(client, url, created_before=(timezone.now() + dt.timedelta(minutes=1)).isoformat()) == [cpa.pk, rev.pk, usd.pk]
+    assert (
+        _ids(client, url, created_after=(timezone.now() + dt.timedelta(minutes=1)).isoformat())
+        == []
+    )
+    assert _ids(
+        client, url, created_before=(timezone.now() + dt.timedelta(minutes=1)).isoformat()
+    ) == [cpa.pk, rev.pk, usd.pk]
 
 
 def test_commission_row_shape_has_no_personal_or_free_form_data(api_key_factory):
     client = api_key_factory("commissions:read")
-    line = ledger_line(affiliate=AffiliateFactory(), player=PlayerFactory(), detail={"note": "private"},
-                       quantity=Decimal("50"))
+    line = ledger_line(
+        affiliate=AffiliateFactory(),
+        player=PlayerFactory(),
+        detail={"note": "private"},
+        quantity=Decimal("50"),
+    )
     (row,) = client.get("/api/v1/commissions/").json()["results"]
-    assert row["id"] == line.pk and row["affiliate"] == line.affiliate_id and row["player"] == line.player_id
-    assert row["amount"] == "150.00000000" and row["quantity"] == "50.00000000" and row["currency"] == "EUR"
+    assert (
+        row["id"] == line.pk
+        and row["affiliate"] == line.affiliate_id
+        and row["player"] == line.player_id
+    )
+    assert (
+        row["amount"] == "150.00000000"
+        and row["quantity"] == "50.00000000"
+        and row["currency"] == "EUR"
+    )
     assert row["period"] == "2026-11-01" and row["statement_period"] is None
     assert "detail" not in row and "status_reason" not in row
 
 
 @pytest.mark.parametrize(
     "params",
-    [{"period": "2026-13"}, {"period": "2026-11-15"}, {"period": "0000-01"}, {"kind": "bonus"}, {"affiliate": "0"},
-     {"currency": ""}, {"currency": "false"}, {"created_after": "soon"}],
+    [
+        {"period": "2026-13"},
+        {"period": "2026-11-15"},
+        {"period": "0000-01"},
+        {"kind": "bonus"},
+        {"affiliate": "0"},
+        {"currency": ""},
+        {"currency": "false"},
+        {"created_after": "soon"},
+    ],
 )
 def test_commissions_bad_filters_are_400_problems(api_key_factory, params):
     response = api_key_factory("commissions:read").get("/api/v1/commissions/", params)
@@ -105,13 +149,27 @@ def test_commissions_pages_are_complete_and_stable(api_key_factory):
 
 def _statement_with_lines(*, affiliate, period, currency="EUR", status=Statement.Status.CLOSED):
     statement = Statement.objects.create(
-        period=period, affiliate=affiliate, currency=currency, status=status, total=Decimal("1409.68"),
+        period=period,
+        affiliate=affiliate,
+        currency=currency,
+        status=status,
+        total=Decimal("1409.68"),
         approved_at=timezone.now() if status == Statement.Status.APPROVED else None,
     )
-    StatementLine.objects.create(statement=statement, kind="revshare", entry_count=1,
-                                 exact_amount=Decimal("209.6845"), amount=Decimal("209.68"))
-    StatementLine.objects.create(statement=statement, kind="cpa", entry_count=8,
-                                 exact_amount=Decimal("1200"), amount=Decimal("1200"))
+    StatementLine.objects.create(
+        statement=statement,
+        kind="revshare",
+        entry_count=1,
+        exact_amount=Decimal("209.6845"),
+        amount=Decimal("209.68"),
+    )
+    StatementLine.objects.create(
+        statement=statement,
+        kind="cpa",
+        entry_count=8,
+        exact_amount=Decimal("1200"),
+        amount=Decimal("1200"),
+    )
     return statement
 
 
@@ -119,16 +177,23 @@ def test_statements_with_lines_and_filters(api_key_factory):
     client = api_key_factory("statements:read")
     a, b = AffiliateFactory(), AffiliateFactory()
     nov = _statement_with_lines(affiliate=a, period=dt.date(2026, 11, 1))
-    oct_usd = _statement_with_lines(affiliate=a, period=dt.date(2026, 10, 1), currency="USD",
-                                    status=Statement.Status.APPROVED)
+    oct_usd = _statement_with_lines(
+        affiliate=a, period=dt.date(2026, 10, 1), currency="USD", status=Statement.Status.APPROVED
+    )
     other = _statement_with_lines(affiliate=b, period=dt.date(2026, 11, 1))
     url = "/api/v1/statements/"
     body = client.get(url).json()
     assert [row["id"] for row in body["results"]] == [nov.pk, oct_usd.pk, other.pk]
     first = body["results"][0]
-    assert first["total"] == "1409.68000000" and first["period"] == "2026-11-01" and first["status"] == "closed"
+    assert (
+        first["total"] == "1409.68000000"
+        and first["period"] == "2026-11-01"
+        and first["status"] == "closed"
+    )
     assert [(line["kind"], line["entry_count"], line["amount"]) for line in first["lines"]] == [
-        ("cpa", 8, "1200.00000000"), ("revshare", 1, "209.68000000")]
+        ("cpa", 8, "1200.00000000"),
+        ("revshare", 1, "209.68000000"),
+    ]
     assert _ids(client, url, affiliate=a.pk) == [nov.pk, oct_usd.pk]
     assert _ids(client, url, period="2026-11") == [nov.pk, other.pk]
     assert _ids(client, url, status="approved") == [oct_usd.pk]
@@ -167,7 +232,11 @@ def test_payouts_list_with_statements_and_no_banking_data(api_key_factory):
     assert set(rows) == {wire.pk, wallet.pk}
     row = rows[wire.pk]
     assert row["reference"] == wire.reference and row["method_kind"] == "bank_wire"
-    assert row["statements"] == [first.pk] and row["amount"] == "900.00000000" and row["status"] == "draft"
+    assert (
+        row["statements"] == [first.pk]
+        and row["amount"] == "900.00000000"
+        and row["status"] == "draft"
+    )
     text = str(body)
     assert "DE89370400440532013000" not in text and "@wallet.example" not in text
 
@@ -181,7 +250,10 @@ def test_payouts_filters(api_key_factory):
     assert _ids(client, url, reference=wallet.reference) == [wallet.pk]
     assert _ids(client, url, status="completed") == []
     assert sorted(_ids(client, url, status="draft", currency="eur")) == sorted([wire.pk, wallet.pk])
-    assert _ids(client, url, created_after=(timezone.now() + dt.timedelta(minutes=1)).isoformat()) == []
+    assert (
+        _ids(client, url, created_after=(timezone.now() + dt.timedelta(minutes=1)).isoformat())
+        == []
+    )
     assert client.get(url, {"status": "paid"}).status_code == 400
 
 
@@ -203,8 +275,11 @@ def test_payouts_no_n_plus_one(api_key_factory):
 
 @pytest.mark.parametrize(
     ("url", "scope"),
-    [("/api/v1/commissions/", "commissions:read"), ("/api/v1/statements/", "statements:read"),
-     ("/api/v1/payouts/", "payouts:read")],
+    [
+        ("/api/v1/commissions/", "commissions:read"),
+        ("/api/v1/statements/", "statements:read"),
+        ("/api/v1/payouts/", "payouts:read"),
+    ],
 )
 def test_each_needs_its_own_scope(api_client, api_key_factory, url, scope):
     assert api_client.get(url).status_code == 401

@@ -26,7 +26,11 @@ URL = "/api/v1/players/"
 
 
 def deposit(player, days_ago, amount="100"):
-    return DepositFactory(player=player, amount=Decimal(amount), occurred_at=timezone.now() - dt.timedelta(days=days_ago))
+    return DepositFactory(
+        player=player,
+        amount=Decimal(amount),
+        occurred_at=timezone.now() - dt.timedelta(days=days_ago),
+    )
 
 
 @pytest.fixture
@@ -47,8 +51,14 @@ def players():
     deposit(organic, 45, "300")
     RevenueReportFactory(player=organic, stakes=Decimal("100"), winnings=Decimal("400"))
     never = PlayerFactory(**referred)
-    return {"dormant": dormant, "active": active, "organic": organic, "never": never, "aff": aff,
-            "campaign": campaign}
+    return {
+        "dormant": dormant,
+        "active": active,
+        "organic": organic,
+        "never": never,
+        "aff": aff,
+        "campaign": campaign,
+    }
 
 
 def ids(client, **params):
@@ -96,11 +106,23 @@ def test_the_api_and_the_retention_admin_answer_the_same_question(api_key_factor
     assert {row.pk for row in response.context["cl"].result_list} == api == {players["dormant"].pk}
 
 
-@pytest.mark.parametrize("params", [
-    {"dormant_days": "0"}, {"dormant_days": "36501"}, {"dormant_days": "1.5"}, {"dormant_days": "x"},
-    {"origin": "affiliate"}, {"kyc": "approved"}, {"excluded": "maybe"}, {"excluded": ""},
-    {"deposits_band": "1-1000"}, {"ngr_band": "huge"}, {"campaign": "0"}, {"last_deposit_after": "yesterday"},
-])
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"dormant_days": "0"},
+        {"dormant_days": "36501"},
+        {"dormant_days": "1.5"},
+        {"dormant_days": "x"},
+        {"origin": "affiliate"},
+        {"kyc": "approved"},
+        {"excluded": "maybe"},
+        {"excluded": ""},
+        {"deposits_band": "1-1000"},
+        {"ngr_band": "huge"},
+        {"campaign": "0"},
+        {"last_deposit_after": "yesterday"},
+    ],
+)
 def test_bad_retention_filters_are_refused_per_parameter(api_key_factory, params):
     response = api_key_factory("players:read").get(URL, params)
     assert response.status_code == 400, response.content
@@ -123,7 +145,18 @@ def test_filtered_pages_need_one_query_for_rows_and_figures(api_key_factory, pla
 def test_the_schema_documents_the_retention_filters(client):
     schema = client.get("/api/schema/", HTTP_ACCEPT="application/json").json()
     params = {p["name"]: p for p in schema["paths"][URL]["get"]["parameters"]}
-    assert {"origin", "kyc", "excluded", "dormant_days", "deposits_band", "ngr_band", "campaign",
-            "first_deposit_after", "last_deposit_before", "affiliate", "brand"} <= set(params)
+    assert {
+        "origin",
+        "kyc",
+        "excluded",
+        "dormant_days",
+        "deposits_band",
+        "ngr_band",
+        "campaign",
+        "first_deposit_after",
+        "last_deposit_before",
+        "affiliate",
+        "brand",
+    } <= set(params)
     assert params["dormant_days"]["schema"]["maximum"] == 36500
     assert params["excluded"]["schema"]["enum"] == ["false", "true"]

@@ -76,7 +76,9 @@ _ROUTABLE_SLUG = re.compile(r"^[-a-zA-Z0-9_]+\Z")
 
 
 @schema.parametrize()
-@settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
+@settings(
+    max_examples=150, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True
+)
 def test_api_conforms_to_its_schema(case, bearer, webhook_integration):
     excluded = []
     if case.operation.path == "/api/v1/registrations/":
@@ -110,7 +112,9 @@ def _operation(path: str):
 
 
 _ids = st.one_of(
-    st.sampled_from(["fuzz-repeat-1", "fuzz-repeat-2"]),  # reused ids: duplicates (200) and conflicts (409)
+    st.sampled_from(
+        ["fuzz-repeat-1", "fuzz-repeat-2"]
+    ),  # reused ids: duplicates (200) and conflicts (409)
     st.uuids().map(lambda u: f"fuzz-{u}"),
 )
 _odd_bodies = st.one_of(  # 400 (not a JSON object) and 422 (an object, but no event or batch)
@@ -141,9 +145,17 @@ _deposits = st.builds(
     lambda deposit, player, cents, currency: {
         "type": "deposit.created",
         "timestamp": "2026-11-27T10:15:00Z",
-        "data": {"deposit_id": deposit, "player_id": player, "amount": f"{cents / 100:.2f}", "currency": currency},
+        "data": {
+            "deposit_id": deposit,
+            "player_id": player,
+            "amount": f"{cents / 100:.2f}",
+            "currency": currency,
+        },
     },
-    _external_ids, _external_ids, st.integers(1, 10**9), st.sampled_from(["EUR", "USD", "GBP"]),
+    _external_ids,
+    _external_ids,
+    st.integers(1, 10**9),
+    st.sampled_from(["EUR", "USD", "GBP"]),
 )
 _FIXED_DEPOSIT = {
     "type": "deposit.created",
@@ -170,9 +182,9 @@ def _requests(path: str, operation):
         invalid = _deposits.map(lambda event: {**event, "data": {}})  # payload invalid
     else:
         invalid = st.just({"events": []})  # no events to store
-        valid = st.lists(st.tuples(fresh, _deposits).map(lambda p: {"id": p[0], **p[1]}), min_size=1, max_size=5).map(
-            lambda items: {"events": items}
-        )
+        valid = st.lists(
+            st.tuples(fresh, _deposits).map(lambda p: {"id": p[0], **p[1]}), min_size=1, max_size=5
+        ).map(lambda items: {"events": items})
         fixed = {"events": [{"id": "fuzz-fixed-item", **_FIXED_DEPOSIT}]}
     return st.one_of(
         st.tuples(_ids, generated),
@@ -184,7 +196,9 @@ def _requests(path: str, operation):
 
 
 @pytest.mark.parametrize("path", [WEBHOOK, WEBHOOK_BATCH])
-def test_signed_webhooks_answer_as_documented(path, wsgi_requests_share_the_test_transaction, webhook_integration):
+def test_signed_webhooks_answer_as_documented(
+    path, wsgi_requests_share_the_test_transaction, webhook_integration
+):
     _, secret = webhook_integration
     operation = _operation(path)
     client = Client(application)
@@ -196,7 +210,9 @@ def test_signed_webhooks_answer_as_documented(path, wsgi_requests_share_the_test
     @given(case=operation.as_strategy(), request=_requests(path, operation))
     @example(case=operation.Case(), request=("fuzz-odd-object", b"{}"))
     @example(case=operation.Case(), request=("fuzz-odd-array", b"[1, 2]"))
-    @settings(max_examples=100, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
+    @settings(
+        max_examples=100, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True
+    )
     def check(case, request):
         webhook_id, body = request
         response = _post_signed(client, url=url, secret=secret, webhook_id=webhook_id, body=body)

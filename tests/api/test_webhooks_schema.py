@@ -26,10 +26,14 @@ def openapi(client):
 def test_both_webhook_operations_document_every_answer_of_the_contract(openapi, path):
     operation = openapi["paths"][path]["post"]
     assert set(openapi["paths"][path]) == {"post"}
-    assert {"200", "202", "400", "401", "403", "404", "409", "413", "415", "422", "429"} <= set(operation["responses"])
+    assert {"200", "202", "400", "401", "403", "404", "409", "413", "415", "422", "429"} <= set(
+        operation["responses"]
+    )
     for status, response in operation["responses"].items():
         (media_type,) = response["content"]
-        assert media_type == ("application/json" if status in ("200", "202") else "application/problem+json")
+        assert media_type == (
+            "application/json" if status in ("200", "202") else "application/problem+json"
+        )
     assert "WWW-Authenticate" in operation["responses"]["401"]["headers"]
     assert "Retry-After" in operation["responses"]["429"]["headers"]
     headers = {p["name"] for p in operation["parameters"] if p["in"] == "header" and p["required"]}
@@ -67,16 +71,24 @@ def test_a_far_utc_offset_in_a_signed_envelope_is_not_a_server_error(client, set
     _, secret = accounts.integration_create(slug="offset-crm", kind="crm")
     caches["default"].clear()
     body = json.dumps(
-        {"type": "deposit.created", "timestamp": "2026-11-27T10:15:00+22:55",
-         "data": {"deposit_id": "D-1", "player_id": "C-1", "amount": "5.00", "currency": "EUR"}}
+        {
+            "type": "deposit.created",
+            "timestamp": "2026-11-27T10:15:00+22:55",
+            "data": {"deposit_id": "D-1", "player_id": "C-1", "amount": "5.00", "currency": "EUR"},
+        }
     ).encode()
     now = int(time.time())
     client.raise_request_exception = False
     try:
         response = client.post(
-            "/api/v1/webhooks/offset-crm/", data=body, content_type="application/json",
-            HTTP_WEBHOOK_ID="msg-offset", HTTP_WEBHOOK_TIMESTAMP=str(now),
-            HTTP_WEBHOOK_SIGNATURE=verification.sign(verification.decode_secret(secret), "msg-offset", now, body),
+            "/api/v1/webhooks/offset-crm/",
+            data=body,
+            content_type="application/json",
+            HTTP_WEBHOOK_ID="msg-offset",
+            HTTP_WEBHOOK_TIMESTAMP=str(now),
+            HTTP_WEBHOOK_SIGNATURE=verification.sign(
+                verification.decode_secret(secret), "msg-offset", now, body
+            ),
         )
     finally:
         verification.forget("offset-crm")
@@ -90,8 +102,11 @@ def test_a_time_that_overflows_when_converted_to_utc_is_invalid_not_a_crash():
     from apps.integrations.inbound.schemas import validate_envelope
 
     result = validate_envelope(
-        {"type": "deposit.created", "timestamp": "0001-01-01T00:30:00+05:00",
-         "data": {"deposit_id": "D-1", "player_id": "C-1", "amount": "5.00", "currency": "EUR"}},
+        {
+            "type": "deposit.created",
+            "timestamp": "0001-01-01T00:30:00+05:00",
+            "data": {"deposit_id": "D-1", "player_id": "C-1", "amount": "5.00", "currency": "EUR"},
+        },
         kind="crm",
     )
     assert not result.is_valid

@@ -12,10 +12,20 @@ from apps.monitoring.roles import merged_roles
 
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-        "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 
-sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed (pip install -e '.[dev]')")
+sync_api = pytest.importorskip(
+    "playwright.sync_api", reason="playwright is not installed (pip install -e '.[dev]')"
+)
 if not (Path(CHROMIUM).exists() or shutil.which("chromium")):
     pytest.skip("chromium is not installed (apt-get install -y chromium)", allow_module_level=True)
 
@@ -33,7 +43,9 @@ def staff_roles(transactional_db):
 
 @pytest.fixture(scope="session")
 def browser():
-    os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")  # live_server + sync Playwright in one process
+    os.environ.setdefault(
+        "DJANGO_ALLOW_ASYNC_UNSAFE", "true"
+    )  # live_server + sync Playwright in one process
     with sync_api.sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
         yield browser
@@ -46,10 +58,22 @@ def page(browser):
     page = context.new_page()
     page.console_errors = []
     # Failed loads are judged by URL below (the browser's own /favicon.ico probe is no error of ours).
-    page.on("console", lambda msg: msg.type == "error" and not msg.text.startswith("Failed to load resource")
-            and page.console_errors.append(msg.text))
-    page.on("response", lambda r: r.status >= 400 and not r.url.endswith("/favicon.ico")
-            and page.console_errors.append(f"{r.status} {r.url}"))
+    page.on(
+        "console",
+        lambda msg: (
+            msg.type == "error"
+            and not msg.text.startswith("Failed to load resource")
+            and page.console_errors.append(msg.text)
+        ),
+    )
+    page.on(
+        "response",
+        lambda r: (
+            r.status >= 400
+            and not r.url.endswith("/favicon.ico")
+            and page.console_errors.append(f"{r.status} {r.url}")
+        ),
+    )
     page.on("pageerror", lambda exc: page.console_errors.append(str(exc)))
     yield page
     context.close()

@@ -17,12 +17,20 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 def test_dashboard_renders_its_charts_without_console_errors(live_server, page):
     crm = IntegrationFactory(slug="crm-browser")
     now = timezone.now()
-    InboundEvent.objects.bulk_create([
-        InboundEvent(integration=crm, webhook_id=f"b{i}", event_type="deposit.created", body_hash="x",
-                     received_at=now - dt.timedelta(minutes=i * 7), status="dead" if i % 17 == 0 else "processed",
-                     processed_at=now - dt.timedelta(minutes=i * 7) + dt.timedelta(milliseconds=40 + i))
-        for i in range(200)
-    ])
+    InboundEvent.objects.bulk_create(
+        [
+            InboundEvent(
+                integration=crm,
+                webhook_id=f"b{i}",
+                event_type="deposit.created",
+                body_hash="x",
+                received_at=now - dt.timedelta(minutes=i * 7),
+                status="dead" if i % 17 == 0 else "processed",
+                processed_at=now - dt.timedelta(minutes=i * 7) + dt.timedelta(milliseconds=40 + i),
+            )
+            for i in range(200)
+        ]
+    )
     inbound_rollup_refresh(since=now - dt.timedelta(hours=25))
     login(page, live_server, UserFactory(roles=["Integrations"]))
     page.goto(f"{live_server.url}/admin/health/?window=24h")
@@ -34,4 +42,3 @@ def test_dashboard_renders_its_charts_without_console_errors(live_server, page):
     assert page.console_errors == []
     page.click("tr[data-scope='crm-browser'] td.health-bad a >> nth=0")
     assert "/admin/integrations/" in page.url
-

@@ -19,14 +19,20 @@ T = dt.datetime(2026, 1, 10, 12, tzinfo=dt.UTC)
 
 def test_finance_approves_a_clawback_case_with_a_reason(live_server, page):
     # A CPA earned in January and paid into its statement, then the qualifying deposit charged back.
-    assignment = PlanAssignmentFactory(plan=PlanFactory(kind=Plan.Kind.CPA, cpa_amount=Decimal(200)))
+    assignment = PlanAssignmentFactory(
+        plan=PlanFactory(kind=Plan.Kind.CPA, cpa_amount=Decimal(200))
+    )
     player = player_maker()(assignment.affiliate)
     pipeline = Pipeline()
     pipeline.kyc(player.ref, "passed", T)
     pipeline.deposit(player.ref, "100", T)
     statements_close(period=dt.date(2026, 1, 1))
-    pipeline.send("payments", "chargeback.created", {"chargeback_id": "CB-77", "player_id": player.ref,
-                                                     "amount": "100", "currency": "EUR"}, at=T + dt.timedelta(days=3))
+    pipeline.send(
+        "payments",
+        "chargeback.created",
+        {"chargeback_id": "CB-77", "player_id": player.ref, "amount": "100", "currency": "EUR"},
+        at=T + dt.timedelta(days=3),
+    )
     case = ClawbackCase.objects.get()
     assert case.status == "open" and not CommissionEntry.objects.filter(kind="clawback").exists()
 
@@ -48,10 +54,14 @@ def test_finance_approves_a_clawback_case_with_a_reason(live_server, page):
 
     case.refresh_from_db()
     assert (case.status, case.decided_by, case.decision_reason) == (
-        "approved", finance, "Chargeback confirmed as friendly fraud by the PSP")
+        "approved",
+        finance,
+        "Chargeback confirmed as friendly fraud by the PSP",
+    )
     lines = list(CommissionEntry.objects.filter(kind="clawback"))
     assert [(line.amount, line.currency, line.affiliate_id) for line in lines] == [
-        (Decimal(-200), "EUR", assignment.affiliate_id)]
+        (Decimal(-200), "EUR", assignment.affiliate_id)
+    ]
     assert all(line.amount < 0 for line in lines)
 
     # The booked line is in the ledger Finance reads.

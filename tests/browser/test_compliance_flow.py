@@ -23,7 +23,10 @@ def test_compliance_adds_an_exclusion_override(live_server, page):
     page.goto(f"{live_server.url}/admin/compliance/exclusionoverride/add/")
     page.fill("#id_player", str(player.pk))
     page.select_option("#id_kind", "exclusion")
-    page.fill("#id_reason", "Exclusion entered by mistake; confirmed with the player by phone (ticket 4411)")
+    page.fill(
+        "#id_reason",
+        "Exclusion entered by mistake; confirmed with the player by phone (ticket 4411)",
+    )
     # Start and expiry keep their defaults: now and 30 days on.
     with page.expect_navigation():
         page.click("input[name=_save]")
@@ -34,7 +37,11 @@ def test_compliance_adds_an_exclusion_override(live_server, page):
     screenshot(page, "compliance-exclusion-override")
 
     override = ExclusionOverride.objects.get()
-    assert (override.player_id, override.kind, override.created_by) == (player.pk, "exclusion", officer)
+    assert (override.player_id, override.kind, override.created_by) == (
+        player.pk,
+        "exclusion",
+        officer,
+    )
     assert override.expires_at - override.starts_at > dt.timedelta(days=29)
     assert ExclusionOverride.objects.active(at=timezone.now()).filter(pk=override.pk).exists()
     audit = AuditLog.objects.get(action="exclusion_override.created")

@@ -25,8 +25,14 @@ from tests.browser.conftest import login, messages, run_action, screenshot
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 PASSWORD = "pw-for-tests-only"
-DEMO_AFFILIATES = {"Casino Guru Media", "Slots Review Ltd", "FX Signals Pro", "Bonus Hunters Network",
-                   "Bonus Hunters DE", "Rogue Traffic"}
+DEMO_AFFILIATES = {
+    "Casino Guru Media",
+    "Slots Review Ltd",
+    "FX Signals Pro",
+    "Bonus Hunters Network",
+    "Bonus Hunters DE",
+    "Rogue Traffic",
+}
 ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 AMOUNT = re.compile(r"^-?\d+\.\d{2}$")
 
@@ -61,8 +67,11 @@ def test_finance_approves_the_waiting_payout_and_retries_the_failed_one(live_ser
     assert rows.count() == 1 and pending.affiliate.name in rows.first.inner_text()
     screenshot(page, "finance-queue")
     run_action(page, "approve_payouts")
-    assert page.locator("p:has-text('You are about to approve')").inner_text().startswith(
-        "You are about to approve 1 payout")
+    assert (
+        page.locator("p:has-text('You are about to approve')")
+        .inner_text()
+        .startswith("You are about to approve 1 payout")
+    )
     screenshot(page, "finance-approve-confirmation")
     with page.expect_navigation():
         page.click("input[type=submit][value='Approve 1 payout']")
@@ -118,13 +127,28 @@ def test_retention_saves_a_segment_and_exports_it(live_server, page, demo):
     page.select_option("select[name=format]", label="csv")
     with page.expect_download() as download_info:
         page.click("form input[type=submit], form button[type=submit] >> nth=-1")
-    table = list(csv.DictReader(io.StringIO(Path(download_info.value.path()).read_text(encoding="utf-8-sig"))))
+    table = list(
+        csv.DictReader(
+            io.StringIO(Path(download_info.value.path()).read_text(encoding="utf-8-sig"))
+        )
+    )
     assert 0 < len(table) <= shown  # self-excluded players are left out of exports
     columns = set(table[0])
-    assert {"crm_id", "identifiers", "affiliate", "campaign", "registered_on", "first_deposit_on",
-            "lifetime_deposits", "ngr", "currency"} <= columns
+    assert {
+        "crm_id",
+        "identifiers",
+        "affiliate",
+        "campaign",
+        "registered_on",
+        "first_deposit_on",
+        "lifetime_deposits",
+        "ngr",
+        "currency",
+    } <= columns
     for row in table:
-        assert re.match(r"^C-\d{6}$", row["crm_id"]) and f"crm:{row['crm_id']}" in row["identifiers"]
+        assert (
+            re.match(r"^C-\d{6}$", row["crm_id"]) and f"crm:{row['crm_id']}" in row["identifiers"]
+        )
         assert row["affiliate"] in DEMO_AFFILIATES and row["campaign"]
         assert ISO_DATE.match(row["registered_on"]) and ISO_DATE.match(row["first_deposit_on"])
         assert AMOUNT.match(row["lifetime_deposits"]) and AMOUNT.match(row["ngr"])
@@ -150,7 +174,9 @@ def test_compliance_reviews_a_player_story_and_a_clawback_case(live_server, page
     screenshot(page, "compliance-clawback-queue")
     page.goto(f"{live_server.url}/admin/commissions/clawbackcase/{case.pk}/change/")
     assert case.chargeback_id in page.content()
-    assert page.locator("input[name=_save]").count() == 0  # Compliance sees cases; Finance decides them
+    assert (
+        page.locator("input[name=_save]").count() == 0
+    )  # Compliance sees cases; Finance decides them
     screenshot(page, "compliance-clawback-case")
     assert page.console_errors == []
 

@@ -16,7 +16,9 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 NEW_EMAIL = "odds-club-new@wallet.example"
 
 
-def test_a_destination_change_is_requested_by_one_finance_user_and_approved_by_another(live_server, browser):
+def test_a_destination_change_is_requested_by_one_finance_user_and_approved_by_another(
+    live_server, browser
+):
     requester = UserFactory(username="finance-one", roles=["Finance"])
     approver = UserFactory(username="finance-two", roles=["Finance"])
     affiliate = AffiliateFactory(name="Odds Club")
@@ -61,15 +63,25 @@ def test_a_destination_change_is_requested_by_one_finance_user_and_approved_by_a
     assert "Pending approval" in page.locator("#result_list tbody tr").first.inner_text()
     run_action(page, "approve_changes")
     table = page.locator("table.destination-change-values").inner_text()
-    assert "odds-club@wallet.example" in table and NEW_EMAIL in table and "finance-one" in page.content()
+    assert (
+        "odds-club@wallet.example" in table
+        and NEW_EMAIL in table
+        and "finance-one" in page.content()
+    )
     screenshot(page, "destination-change-approval")
     with page.expect_navigation():
         page.click("input[type=submit][value='Approve 1 change']")
     assert f"Destination change #{change.pk} approved and applied." in messages(page)
     assert PayoutMethod.objects.get(pk=method.pk).details == {"email": NEW_EMAIL}
     change.refresh_from_db()
-    assert (change.status, change.requested_by, change.decided_by) == ("approved", requester, approver)
-    page.goto(f"{live_server.url}/admin/core/auditlog/?object_type=payouts.payoutmethod&object_id={method.pk}")
+    assert (change.status, change.requested_by, change.decided_by) == (
+        "approved",
+        requester,
+        approver,
+    )
+    page.goto(
+        f"{live_server.url}/admin/core/auditlog/?object_type=payouts.payoutmethod&object_id={method.pk}"
+    )
     assert "payoutmethod.changed" in page.content() and "finance-two" in page.content()
     screenshot(page, "destination-change-audit-log")
 
@@ -79,7 +91,10 @@ def test_a_destination_change_is_requested_by_one_finance_user_and_approved_by_a
     services.payout_submit_for_approval(payout=payout, acting_user=requester)
     page.goto(f"{live_server.url}/admin/payouts/payout/{payout.pk}/approve/")
     destination = page.locator("td.destination").inner_text()
-    assert NEW_EMAIL in destination and f"Differs from the last paid destination ({paid.reference}" in destination
+    assert (
+        NEW_EMAIL in destination
+        and f"Differs from the last paid destination ({paid.reference}" in destination
+    )
     screenshot(page, "payout-approval-destination-warning")
     assert errors == []
     context.close()

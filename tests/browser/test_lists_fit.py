@@ -35,12 +35,21 @@ PAGES = [
 def busy_back_office():
     crm = IntegrationFactory(slug="crm-production-eu-west-1")
     now = timezone.now()
-    InboundEvent.objects.bulk_create([
-        InboundEvent(integration=crm, webhook_id=f"msg_2Lx9kQ7vT3pZ8wN4yR6sE1uB{i:04d}", event_type="deposit.created",
-                     body_hash="x", received_at=now - dt.timedelta(minutes=i), status="dead" if i % 3 else "processed",
-                     last_error="Player C-1000234 not found in crm mapping; parked for 24 h then dead-lettered" * 2)
-        for i in range(30)
-    ])
+    InboundEvent.objects.bulk_create(
+        [
+            InboundEvent(
+                integration=crm,
+                webhook_id=f"msg_2Lx9kQ7vT3pZ8wN4yR6sE1uB{i:04d}",
+                event_type="deposit.created",
+                body_hash="x",
+                received_at=now - dt.timedelta(minutes=i),
+                status="dead" if i % 3 else "processed",
+                last_error="Player C-1000234 not found in crm mapping; parked for 24 h then dead-lettered"
+                * 2,
+            )
+            for i in range(30)
+        ]
+    )
     inbound_rollup_refresh(since=now - dt.timedelta(hours=25))
     ReconciliationRunFactory(integration=crm)
     PlayerFactory.create_batch(5, brand="spinpalace-international", country="DE")

@@ -30,29 +30,42 @@ def test_finance_approves_payouts_and_retries_a_failed_one(live_server, page):
     login(page, live_server, checker)
     page.goto(f"{live_server.url}/admin/payouts/pendingapprovalpayout/")
     assert page.locator("#result_list tbody tr").count() == 2
-    assert "350.5" in page.locator("caption:has-text('Pending approval: totals') >> xpath=..").inner_text()
+    assert (
+        "350.5"
+        in page.locator("caption:has-text('Pending approval: totals') >> xpath=..").inner_text()
+    )
     run_action(page, "approve_payouts")
-    assert page.locator("p:has-text('You are about to approve')").inner_text().startswith(
-        "You are about to approve 2 payouts")
+    assert (
+        page.locator("p:has-text('You are about to approve')")
+        .inner_text()
+        .startswith("You are about to approve 2 payouts")
+    )
     assert "350.5" in page.content() and "Odds Club" in page.content()
     assert not OutboundDelivery.objects.exists()  # nothing sent before the confirmation
     screenshot(page, "payouts-approve-confirmation")
     with page.expect_navigation():
         page.click("input[type=submit][value='Approve 2 payouts']")
     assert "2 payout(s) approved and sent to the gateway." in messages(page)
-    assert set(Payout.objects.values_list("status", "approved_by__username")) == {("approved", "finance-checker")}
+    assert set(Payout.objects.values_list("status", "approved_by__username")) == {
+        ("approved", "finance-checker")
+    }
     assert OutboundDelivery.objects.filter(topic="payout.request").count() == 2
 
     # The gateway fails one; it lands in the failed queue with the reason, and Finance retries it.
     failed = Payout.objects.get(affiliate__name="Odds Club")
-    services.payout_mark_failed(reference=failed.reference, reason_code="account_closed",
-                                message="Beneficiary wallet closed")
+    services.payout_mark_failed(
+        reference=failed.reference,
+        reason_code="account_closed",
+        message="Beneficiary wallet closed",
+    )
     page.goto(f"{live_server.url}/admin/payouts/failedpayout/")
     rows = page.locator("#result_list tbody tr")
     assert rows.count() == 1 and "Beneficiary wallet closed" in rows.first.inner_text()
     screenshot(page, "payouts-failed-queue")
     with page.expect_navigation():
-        rows.first.locator("th a, td a").first.click()  # the queue's rows open the payout's own page
+        rows.first.locator(
+            "th a, td a"
+        ).first.click()  # the queue's rows open the payout's own page
     with page.expect_navigation():
         page.click("a.button:has-text('Retry (same reference)')")
     assert failed.reference in page.content()
@@ -65,7 +78,9 @@ def test_finance_approves_payouts_and_retries_a_failed_one(live_server, page):
     assert OutboundDelivery.objects.filter(topic="payout.request").count() == 3
     sends = OutboundDelivery.objects.filter(topic="payout.request", subject=failed.reference)
     assert failed.submission_count == 2 and sends.count() == 2
-    assert {d.headers["Idempotency-Key"] for d in sends} == {failed.reference}  # the gateway never pays twice
+    assert {d.headers["Idempotency-Key"] for d in sends} == {
+        failed.reference
+    }  # the gateway never pays twice
     assert Payout.objects.get(affiliate__name="Spin Reviews").amount == Decimal("100.00")
     assert page.locator("a.button:has-text('Retry')").count() == 0
     screenshot(page, "payouts-retried")

@@ -16,11 +16,25 @@ from tests.players.factories_facts import DepositFactory
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
-PERSONAL = {"email", "name", "first_name", "last_name", "phone", "address", "ip", "sub1", "attribution_note"}
+PERSONAL = {
+    "email",
+    "name",
+    "first_name",
+    "last_name",
+    "phone",
+    "address",
+    "ip",
+    "sub1",
+    "attribution_note",
+}
 
 
 def deposit(player, days_ago, amount):
-    DepositFactory(player=player, amount=Decimal(amount), occurred_at=timezone.now() - dt.timedelta(days=days_ago))
+    DepositFactory(
+        player=player,
+        amount=Decimal(amount),
+        occurred_at=timezone.now() - dt.timedelta(days=days_ago),
+    )
 
 
 def test_retention_filters_dormant_referred_players_and_exports_them(live_server, page):

@@ -26,16 +26,25 @@ D = Decimal
 
 
 def chargeback(pipeline, player, amount, at, cb_id="CB-1"):
-    return pipeline.send("payments", "chargeback.created", {"chargeback_id": cb_id, "player_id": player.ref,
-                                                            "amount": amount, "currency": "EUR"}, at=at)
+    return pipeline.send(
+        "payments",
+        "chargeback.created",
+        {"chargeback_id": cb_id, "player_id": player.ref, "amount": amount, "currency": "EUR"},
+        at=at,
+    )
 
 
 @pytest.fixture
 def cpa_player(pipeline, make_player):
     parent = AffiliateFactory()
     sub = AffiliateFactory(parent=parent)
-    PlanAssignmentFactory(affiliate=sub, plan=PlanFactory(kind=Plan.Kind.CPA, cpa_amount=D(200), clawback_window_days=90))
-    PlanAssignmentFactory(affiliate=parent, plan=PlanFactory(kind=Plan.Kind.CPA, override_percent=D(5)))
+    PlanAssignmentFactory(
+        affiliate=sub,
+        plan=PlanFactory(kind=Plan.Kind.CPA, cpa_amount=D(200), clawback_window_days=90),
+    )
+    PlanAssignmentFactory(
+        affiliate=parent, plan=PlanFactory(kind=Plan.Kind.CPA, override_percent=D(5))
+    )
     player = make_player(sub)
     pipeline.kyc(player.ref, "passed", T)
     pipeline.deposit(player.ref, "100", T)
@@ -47,8 +56,13 @@ def test_chargeback_inside_window_proposes_cpa_and_override_clawback(pipeline, c
     chargeback(pipeline, cpa_player, "100", T + dt.timedelta(days=30))
     case = ClawbackCase.objects.get()
     assert case.status == "open"
-    assert sorted((p.kind, p.amount) for p in case.proposals.all()) == [("cpa", D(-200)), ("override", D(-10))]
-    assert not CommissionEntry.objects.filter(kind="clawback").exists()  # nothing booked before review
+    assert sorted((p.kind, p.amount) for p in case.proposals.all()) == [
+        ("cpa", D(-200)),
+        ("override", D(-10)),
+    ]
+    assert not CommissionEntry.objects.filter(
+        kind="clawback"
+    ).exists()  # nothing booked before review
     # A redelivery opens nothing new.
     chargeback(pipeline, cpa_player, "100", T + dt.timedelta(days=30), cb_id="CB-1")
     assert ClawbackCase.objects.count() == 1
@@ -59,7 +73,9 @@ def test_chargeback_outside_window_proposes_no_cpa_clawback(pipeline, cpa_player
     assert not ClawbackCase.objects.get().proposals.exists()
 
 
-def test_approve_books_negative_lines_in_the_current_period_referencing_originals(pipeline, cpa_player):
+def test_approve_books_negative_lines_in_the_current_period_referencing_originals(
+    pipeline, cpa_player
+):
     chargeback(pipeline, cpa_player, "100", T + dt.timedelta(days=30))
     case = ClawbackCase.objects.get()
     finance = UserFactory()
@@ -72,7 +88,12 @@ def test_approve_books_negative_lines_in_the_current_period_referencing_original
     assert {line.status for line in lines} == {"approved"}
     assert lines.first().period > dt.date(2026, 1, 1)  # January is closed: booked in an open period
     sub = cpa_player.affiliate
-    assert CommissionEntry.objects.filter(affiliate=sub, status="approved").aggregate(s=Sum("amount"))["s"] == 0
+    assert (
+        CommissionEntry.objects.filter(affiliate=sub, status="approved").aggregate(s=Sum("amount"))[
+            "s"
+        ]
+        == 0
+    )
     audit = AuditLog.objects.get(action="clawback_case.approved")
     assert (audit.actor, audit.reason) == (finance, "Confirmed fraud")
     with pytest.raises(ClawbackError):
@@ -81,11 +102,16 @@ def test_approve_books_negative_lines_in_the_current_period_referencing_original
 
 def test_dismiss_books_nothing_and_is_audited(pipeline, cpa_player):
     chargeback(pipeline, cpa_player, "100", T + dt.timedelta(days=30))
-    case = clawback_case_dismiss(case=ClawbackCase.objects.get(), reason="Friendly fraud, recovered",
-                                 acting_user=UserFactory())
+    case = clawback_case_dismiss(
+        case=ClawbackCase.objects.get(),
+        reason="Friendly fraud, recovered",
+        acting_user=UserFactory(),
+    )
     assert case.status == "dismissed"
     assert not CommissionEntry.objects.filter(kind="clawback").exists()
-    assert AuditLog.objects.filter(action="clawback_case.dismissed", reason="Friendly fraud, recovered").exists()
+    assert AuditLog.objects.filter(
+        action="clawback_case.dismissed", reason="Friendly fraud, recovered"
+    ).exists()
 
 
 def test_revshare_chargeback_is_an_ngr_deduction(pipeline, make_player):
@@ -93,26 +119,45 @@ def test_revshare_chargeback_is_an_ngr_deduction(pipeline, make_player):
     plan = PlanFactory(kind=Plan.Kind.REVSHARE, revshare_percent=D(30), admin_fee_percent=D(10))
     assignment = PlanAssignmentFactory(plan=plan)
     player = make_player(assignment.affiliate)
-    pipeline.send("crm", "revenue.reported", {
-        "report_id": "R1", "player_id": player.ref, "date": dt.date(2026, 1, 20), "currency": "EUR",
-        "stakes": "100000", "winnings": "92000", "bonuses": "1500", "jackpot_contributions": "200", "taxes": "1200",
-        "payment_fees": "500"}, at=T)
+    pipeline.send(
+        "crm",
+        "revenue.reported",
+        {
+            "report_id": "R1",
+            "player_id": player.ref,
+            "date": dt.date(2026, 1, 20),
+            "currency": "EUR",
+            "stakes": "100000",
+            "winnings": "92000",
+            "bonuses": "1500",
+            "jackpot_contributions": "200",
+            "taxes": "1200",
+            "payment_fees": "500",
+        },
+        at=T,
+    )
     statements_close(period=dt.date(2026, 1, 1))
     chargeback(pipeline, player, "300", T + dt.timedelta(days=3))
     case = ClawbackCase.objects.get()
     assert [(p.kind, p.amount) for p in case.proposals.all()] == [("revshare", D(-81))]
     clawback_case_approve(case=case, reason="Chargeback confirmed", acting_user=UserFactory())
-    total = CommissionEntry.objects.filter(affiliate=assignment.affiliate, status="approved").aggregate(s=Sum("amount"))
+    total = CommissionEntry.objects.filter(
+        affiliate=assignment.affiliate, status="approved"
+    ).aggregate(s=Sum("amount"))
     assert total["s"] == D("1161.00")  # 4,140 x 30% = 1,242 - 81
 
 
 def test_pending_cpa_is_failed_not_offset(pipeline, make_player):
-    assignment = PlanAssignmentFactory(plan=PlanFactory(kind=Plan.Kind.CPA, cpa_amount=D(200), cpa_hold_days=60))
+    assignment = PlanAssignmentFactory(
+        plan=PlanFactory(kind=Plan.Kind.CPA, cpa_amount=D(200), cpa_hold_days=60)
+    )
     player = make_player(assignment.affiliate)
     pipeline.kyc(player.ref, "passed", T)
     pipeline.deposit(player.ref, "100", T)
     chargeback(pipeline, player, "100", T + dt.timedelta(days=2))
-    clawback_case_approve(case=ClawbackCase.objects.get(), reason="fraud", acting_user=UserFactory())
+    clawback_case_approve(
+        case=ClawbackCase.objects.get(), reason="fraud", acting_user=UserFactory()
+    )
     cpa = CommissionEntry.objects.get(kind="cpa")
     assert cpa.status == "failed"
     assert not CommissionEntry.objects.filter(kind="clawback").exists()
@@ -128,7 +173,10 @@ def test_one_case_per_chargeback_id_repeats_add_to_its_history(pipeline, cpa_pla
     assert case.chargeback_id == "CB-7"
     assert list(case.history.values_list("kind", flat=True)) == ["opened", "repeated", "repeated"]
     assert case.proposals.filter(kind="cpa").count() == 1  # proposed once
-    assert AuditLog.objects.filter(action="clawback_case.repeated", object_id=str(case.pk)).count() == 2
+    assert (
+        AuditLog.objects.filter(action="clawback_case.repeated", object_id=str(case.pk)).count()
+        == 2
+    )
 
 
 def test_the_database_refuses_a_second_case_for_a_chargeback_id(pipeline, cpa_player):
@@ -137,5 +185,11 @@ def test_the_database_refuses_a_second_case_for_a_chargeback_id(pipeline, cpa_pl
     chargeback(pipeline, cpa_player, "100", T + dt.timedelta(days=30), cb_id="CB-8")
     case = ClawbackCase.objects.get()
     with pytest.raises(IntegrityError), transaction.atomic():
-        ClawbackCase.objects.create(player=cpa_player, chargeback_id="CB-8", chargeback_event_id=case.chargeback_event_id + 1000,
-                                    chargeback_amount=D(1), currency="EUR", chargeback_at=T)
+        ClawbackCase.objects.create(
+            player=cpa_player,
+            chargeback_id="CB-8",
+            chargeback_event_id=case.chargeback_event_id + 1000,
+            chargeback_amount=D(1),
+            currency="EUR",
+            chargeback_at=T,
+        )

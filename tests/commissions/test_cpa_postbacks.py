@@ -22,11 +22,18 @@ def _qualified_cpa_postbacks():
 
 @pytest.fixture
 def affiliate_with_wagering_plan(db):
-    plan = PlanFactory(kind=Plan.Kind.CPA, cpa_amount=Decimal(200), cpa_min_ftd=Decimal(20),
-                       cpa_min_wagering=Decimal(100))
+    plan = PlanFactory(
+        kind=Plan.Kind.CPA,
+        cpa_amount=Decimal(200),
+        cpa_min_ftd=Decimal(20),
+        cpa_min_wagering=Decimal(100),
+    )
     assignment = PlanAssignmentFactory(plan=plan)
-    PostbackTemplate.objects.create(affiliate=assignment.affiliate, event="qualified_cpa",
-                                    url_template="https://tracker.example/pb?e={event}&com={commission}")
+    PostbackTemplate.objects.create(
+        affiliate=assignment.affiliate,
+        event="qualified_cpa",
+        url_template="https://tracker.example/pb?e={event}&com={commission}",
+    )
     return assignment.affiliate
 
 
@@ -38,8 +45,14 @@ def test_a_revenue_report_that_meets_the_wagering_rule_fires_the_postback(
     pipeline.kyc(player.ref, "passed", at)
     pipeline.deposit(player.ref, "50", at)
     assert not CommissionEntry.objects.filter(kind="cpa").exists()  # waiting for the wagering
-    report = {"report_id": "R-1", "player_id": player.ref, "date": dt.date(2026, 1, 10), "currency": "EUR",
-              "stakes": "150", "winnings": "100"}
+    report = {
+        "report_id": "R-1",
+        "player_id": player.ref,
+        "date": dt.date(2026, 1, 10),
+        "currency": "EUR",
+        "stakes": "150",
+        "winnings": "100",
+    }
     pipeline.send("crm", "revenue.reported", report, at=at + dt.timedelta(hours=12))
 
     cpa = CommissionEntry.objects.get(kind="cpa")
@@ -53,7 +66,9 @@ def test_a_revenue_report_that_meets_the_wagering_rule_fires_the_postback(
     assert _qualified_cpa_postbacks().count() == 1
 
 
-def test_a_deposit_that_does_not_qualify_fires_nothing(pipeline, make_player, affiliate_with_wagering_plan):
+def test_a_deposit_that_does_not_qualify_fires_nothing(
+    pipeline, make_player, affiliate_with_wagering_plan
+):
     player = make_player(affiliate_with_wagering_plan)
     pipeline.deposit(player.ref, "50", dt.datetime(2026, 1, 10, 12, tzinfo=UTC))
     assert not _qualified_cpa_postbacks().exists()

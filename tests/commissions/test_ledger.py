@@ -31,8 +31,14 @@ D = Decimal
 
 
 def _line(affiliate, **kw):
-    defaults = {"kind": "adjustment", "affiliate": affiliate, "amount": D("10"), "currency": "EUR",
-                "occurred_at": T, "status": "approved"}
+    defaults = {
+        "kind": "adjustment",
+        "affiliate": affiliate,
+        "amount": D("10"),
+        "currency": "EUR",
+        "occurred_at": T,
+        "status": "approved",
+    }
     return Line(**{**defaults, **kw})
 
 
@@ -47,9 +53,11 @@ def test_entry_refuses_save_and_delete():
 
 def test_database_refuses_amount_change_delete_and_backward_status():
     entry, _ = entry_book(line=_line(AffiliateFactory()), idempotency_key="k1")
-    for sql in ("UPDATE commissions_commissionentry SET amount = 1 WHERE id = %s",
-                "DELETE FROM commissions_commissionentry WHERE id = %s",
-                "UPDATE commissions_commissionentry SET status = 'pending', statement_period = NULL WHERE id = %s"):
+    for sql in (
+        "UPDATE commissions_commissionentry SET amount = 1 WHERE id = %s",
+        "DELETE FROM commissions_commissionentry WHERE id = %s",
+        "UPDATE commissions_commissionentry SET status = 'pending', statement_period = NULL WHERE id = %s",
+    ):
         with pytest.raises(IntegrityError), transaction.atomic(), connection.cursor() as cursor:
             cursor.execute(sql, [entry.pk])
 
@@ -59,7 +67,9 @@ def test_amount_sign_per_kind_is_a_database_check():
     with pytest.raises(IntegrityError), transaction.atomic():
         entry_book(line=_line(affiliate, kind="cpa", amount=D(-1)), idempotency_key="neg-cpa")
     with pytest.raises(IntegrityError), transaction.atomic():
-        entry_book(line=_line(affiliate, kind="clawback", amount=D(1)), idempotency_key="pos-clawback")
+        entry_book(
+            line=_line(affiliate, kind="clawback", amount=D(1)), idempotency_key="pos-clawback"
+        )
 
 
 def test_float_never_reaches_the_ledger():
@@ -80,8 +90,12 @@ def test_status_moves_forward_only_and_is_audited():
         commission_entries_set_status(entries=[entry], to_status="failed")  # no reason
     commission_entries_set_status(entries=[entry], to_status="cancelled", reason="test")
     with pytest.raises(LedgerError):
-        commission_entries_set_status(entries=[entry], to_status="approved", statement_period=dt.date(2026, 1, 1))
-    assert AuditLog.objects.filter(action="commission_entry.cancelled", object_id=str(entry.pk)).exists()
+        commission_entries_set_status(
+            entries=[entry], to_status="approved", statement_period=dt.date(2026, 1, 1)
+        )
+    assert AuditLog.objects.filter(
+        action="commission_entry.cancelled", object_id=str(entry.pk)
+    ).exists()
 
 
 def test_duplicate_event_delivery_accrues_once(pipeline, make_player):
@@ -100,9 +114,15 @@ def test_close_is_idempotent_and_approved_statement_immutable(pipeline, make_pla
     pipeline.kyc(player.ref, "passed", T)
     pipeline.deposit(player.ref, "50", T)
     call_command("statements_close", "2026-01", stdout=open("/dev/null", "w"))  # noqa: SIM115
-    snapshot = (list(StatementLine.objects.values_list("pk", "amount")), CommissionEntry.objects.count())
+    snapshot = (
+        list(StatementLine.objects.values_list("pk", "amount")),
+        CommissionEntry.objects.count(),
+    )
     statements_close(period=dt.date(2026, 1, 1))
-    assert (list(StatementLine.objects.values_list("pk", "amount")), CommissionEntry.objects.count()) == snapshot
+    assert (
+        list(StatementLine.objects.values_list("pk", "amount")),
+        CommissionEntry.objects.count(),
+    ) == snapshot
     assert PeriodClose.objects.count() == 1
     statement = Statement.objects.get()
     approved = statement_approve(statement=statement, acting_user=UserFactory())
@@ -127,10 +147,19 @@ def test_open_period_cannot_be_closed():
 
 def test_overlapping_assignment_is_refused_and_open_one_is_ended():
     affiliate = AffiliateFactory()
-    first = plan_assignment_create(affiliate=affiliate, brand="b", plan=PlanFactory(), valid_from=dt.date(2026, 1, 1))
-    plan_assignment_create(affiliate=affiliate, brand="b", plan=PlanFactory(), valid_from=dt.date(2026, 3, 1))
+    first = plan_assignment_create(
+        affiliate=affiliate, brand="b", plan=PlanFactory(), valid_from=dt.date(2026, 1, 1)
+    )
+    plan_assignment_create(
+        affiliate=affiliate, brand="b", plan=PlanFactory(), valid_from=dt.date(2026, 3, 1)
+    )
     first.refresh_from_db()
     assert first.valid_to == dt.date(2026, 3, 1)
     with pytest.raises(PlanAssignmentError):
-        plan_assignment_create(affiliate=affiliate, brand="b", plan=PlanFactory(), valid_from=dt.date(2026, 2, 1),
-                               valid_to=dt.date(2026, 4, 1))
+        plan_assignment_create(
+            affiliate=affiliate,
+            brand="b",
+            plan=PlanFactory(),
+            valid_from=dt.date(2026, 2, 1),
+            valid_to=dt.date(2026, 4, 1),
+        )

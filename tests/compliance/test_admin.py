@@ -19,7 +19,12 @@ def test_adding_kyc_in_admin_goes_through_the_service(compliance_client):
     player = PlayerFactory()
     response = compliance_client.post(
         reverse("admin:compliance_kycrecord_add"),
-        {"player": player.pk, "status": "passed", "updated_at_0": "2026-11-02", "updated_at_1": "10:00:00"},
+        {
+            "player": player.pk,
+            "status": "passed",
+            "updated_at_0": "2026-11-02",
+            "updated_at_1": "10:00:00",
+        },
     )
     assert response.status_code == 302, response.content
     record = KycRecord.objects.get()
@@ -42,6 +47,10 @@ def test_end_self_exclusion_action(compliance_client):
 def test_in_force_filter_and_changelists_load(compliance_client):
     SelfExclusionFactory(starts_at="2026-01-01T00:00:00Z")
     for name in ("selfexclusion", "kycrecord", "brandlicence", "jurisdiction"):
-        assert compliance_client.get(reverse(f"admin:compliance_{name}_changelist")).status_code == 200
-    response = compliance_client.get(reverse("admin:compliance_selfexclusion_changelist") + "?in_force=yes")
+        assert (
+            compliance_client.get(reverse(f"admin:compliance_{name}_changelist")).status_code == 200
+        )
+    response = compliance_client.get(
+        reverse("admin:compliance_selfexclusion_changelist") + "?in_force=yes"
+    )
     assert response.context["cl"].result_count == 1

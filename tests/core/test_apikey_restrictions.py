@@ -42,7 +42,9 @@ def test_a_key_works_until_it_expires(settings):
     settings.AFFILIATEHUB_API_THROTTLE_RATE = ""
     issued, client = issue(expires_at=timezone.now() + dt.timedelta(hours=1))
     assert client.get(URL).status_code == 200
-    ApiKey.objects.filter(pk=issued.api_key.pk).update(expires_at=timezone.now() - dt.timedelta(seconds=1))
+    ApiKey.objects.filter(pk=issued.api_key.pk).update(
+        expires_at=timezone.now() - dt.timedelta(seconds=1)
+    )
     response = client.get(URL)
     assert_problem(response, 401, "expired", issued.plaintext)
     assert response["WWW-Authenticate"] == "Bearer"
@@ -65,7 +67,9 @@ def test_a_key_with_an_allow_list_works_only_from_inside_it(settings, allowed, i
     response = client.get(URL, REMOTE_ADDR=outside)
     assert_problem(response, 403, "may not be used from this address", issued.plaintext)
     assert outside in response.json()["detail"]
-    assert all(network not in response.json()["detail"] for network in allowed)  # no hint at the list
+    assert all(
+        network not in response.json()["detail"] for network in allowed
+    )  # no hint at the list
 
 
 def test_an_allow_list_reads_the_client_address_behind_a_trusted_proxy(settings):
@@ -86,7 +90,11 @@ def test_a_revoked_key_is_refused_and_the_revocation_audited():
     assert_problem(client.get(URL), 401, "Unknown or revoked API key", issued.plaintext)
     entry = AuditLog.objects.get(action="apikey.revoked", object_id=str(issued.api_key.pk))
     assert (entry.actor, entry.before, entry.after, entry.reason) == (
-        actor, {"is_active": True}, {"is_active": False}, "Leaked in a ticket")
+        actor,
+        {"is_active": True},
+        {"is_active": False},
+        "Leaked in a ticket",
+    )
     apikey_revoke(api_key=issued.api_key, acting_user=actor)
     assert AuditLog.objects.filter(action="apikey.revoked").count() == 1
 
@@ -101,11 +109,17 @@ def test_last_use_is_recorded_at_most_once_a_minute(django_assert_num_queries):
 
     client.get(URL, REMOTE_ADDR="192.0.2.11")
     key.refresh_from_db()
-    assert (key.last_used_at, key.last_used_ip) == (first_use, "192.0.2.10")  # within the minute: no write
+    assert (key.last_used_at, key.last_used_ip) == (
+        first_use,
+        "192.0.2.10",
+    )  # within the minute: no write
 
     later = first_use + dt.timedelta(seconds=61)
     with django_assert_num_queries(0):
-        assert apikey_record_use(api_key=key, address=None, now=first_use + dt.timedelta(seconds=30)) is False
+        assert (
+            apikey_record_use(api_key=key, address=None, now=first_use + dt.timedelta(seconds=30))
+            is False
+        )
     stale = ApiKey.objects.get(pk=key.pk)
     assert apikey_record_use(api_key=key, address=None, now=later) is True
     # Another process holding the old row: the UPDATE's own condition stops the second write.
@@ -123,7 +137,9 @@ def test_refused_requests_do_not_count_as_use():
 def test_allow_lists_are_validated_and_normalised():
     issued, _client = issue(allowed_ips=["10.0.0.7", "2001:DB8::/32", "10.0.0.7"])
     assert issued.api_key.allowed_ips == ["10.0.0.7/32", "2001:db8::/32"]
-    with pytest.raises(ApiKeyError, match=re.escape("Not an IP address or CIDR network: 10.0.0.300, example.com")):
+    with pytest.raises(
+        ApiKeyError, match=re.escape("Not an IP address or CIDR network: 10.0.0.300, example.com")
+    ):
         apikey_create(name="bad", scopes=[], allowed_ips=["10.0.0.300", "example.com"])
     key = issued.api_key
     key.allowed_ips = ["192.0.2.0/33"]
@@ -135,45 +151,94 @@ def test_allow_lists_are_validated_and_normalised():
 
 def test_the_command_issues_a_limited_key_and_shows_it_once():
     out = StringIO()
-    call_command("apikey_create", "limited", "--scopes", "events:read", "--expires-in-days", "30",
-                 "--allowed-ips", "203.0.113.0/24", "2001:db8::/48", stdout=out)
+    call_command(
+        "apikey_create",
+        "limited",
+        "--scopes",
+        "events:read",
+        "--expires-in-days",
+        "30",
+        "--allowed-ips",
+        "203.0.113.0/24",
+        "2001:db8::/48",
+        stdout=out,
+    )
     key = ApiKey.objects.get(name="limited")
     assert key.allowed_ips == ["203.0.113.0/24", "2001:db8::/48"]
-    assert dt.timedelta(days=29, hours=23) < key.expires_at - timezone.now() <= dt.timedelta(days=30)
+    assert (
+        dt.timedelta(days=29, hours=23) < key.expires_at - timezone.now() <= dt.timedelta(days=30)
+    )
     assert "Accepted only from 203.0.113.0/24, 2001:db8::/48." in out.getvalue()
     assert out.getvalue().strip().splitlines()[-1].startswith("ahk_")
     with pytest.raises(CommandError, match="positive"):
-        call_command("apikey_create", "x", "--scopes", "events:read", "--expires-in-days", "0", stdout=StringIO())
+        call_command(
+            "apikey_create",
+            "x",
+            "--scopes",
+            "events:read",
+            "--expires-in-days",
+            "0",
+            stdout=StringIO(),
+        )
 
 
 def test_the_admin_lists_filters_limits_and_revokes_keys(client):
     creator = UserFactory(username="key-issuer", is_superuser=True)
     issued, api = issue(name="crm-prod", allowed_ips=["192.0.2.0/24"], acting_user=creator)
     api.get(URL, REMOTE_ADDR="192.0.2.44")
-    apikey_create(name="old-partner", scopes=["players:read"], expires_at=timezone.now() + dt.timedelta(days=3))
+    apikey_create(
+        name="old-partner",
+        scopes=["players:read"],
+        expires_at=timezone.now() + dt.timedelta(days=3),
+    )
     client.force_login(creator)
     url = reverse("admin:core_apikey_changelist")
 
     html = client.get(url).content.decode()
-    assert "crm-prod" in html and issued.api_key.prefix in html and "192.0.2.44" in html and "key-issuer" in html
+    assert (
+        "crm-prod" in html
+        and issued.api_key.prefix in html
+        and "192.0.2.44" in html
+        and "key-issuer" in html
+    )
     assert issued.plaintext not in html
-    assert "old-partner" not in client.get(url, {"expiry": "never", "scope": "events:read"}).content.decode()
+    assert (
+        "old-partner"
+        not in client.get(url, {"expiry": "never", "scope": "events:read"}).content.decode()
+    )
     assert "old-partner" in client.get(url, {"expiry": "soon"}).content.decode()
     assert "crm-prod" in client.get(url, {"q": "key-issuer"}).content.decode()
 
     change = reverse("admin:core_apikey_change", args=[issued.api_key.pk])
-    response = client.post(change, {"expires_at_0": "2099-01-01", "expires_at_1": "00:00:00",
-                                    "allowed_ips": "192.0.2.0/24,2001:db8::/48"})
+    response = client.post(
+        change,
+        {
+            "expires_at_0": "2099-01-01",
+            "expires_at_1": "00:00:00",
+            "allowed_ips": "192.0.2.0/24,2001:db8::/48",
+        },
+    )
     assert response.status_code == 302, response.content.decode()[:2000]
     key = ApiKey.objects.get(pk=issued.api_key.pk)
     assert key.allowed_ips == ["192.0.2.0/24", "2001:db8::/48"] and key.expires_at.year == 2099
     edit = AuditLog.objects.get(action="apikey.changed", object_id=str(key.pk))
     assert edit.after["allowed_ips"] == ["192.0.2.0/24", "2001:db8::/48"] and edit.actor == creator
-    invalid = client.post(change, {"expires_at_0": "", "expires_at_1": "", "allowed_ips": "not-an-address"})
-    assert invalid.status_code == 200 and "Not an IP address or CIDR network: not-an-address" in invalid.content.decode()
+    invalid = client.post(
+        change, {"expires_at_0": "", "expires_at_1": "", "allowed_ips": "not-an-address"}
+    )
+    assert (
+        invalid.status_code == 200
+        and "Not an IP address or CIDR network: not-an-address" in invalid.content.decode()
+    )
 
-    response = client.post(url, {"action": "revoke_keys", "_selected_action": [key.pk]}, follow=True)
+    response = client.post(
+        url, {"action": "revoke_keys", "_selected_action": [key.pk]}, follow=True
+    )
     assert "Revoked 1 API key(s)." in response.content.decode()
     assert ApiKey.objects.get(pk=key.pk).is_active is False
     revoked = AuditLog.objects.get(action="apikey.revoked", object_id=str(key.pk))
-    assert (revoked.before, revoked.after, revoked.actor) == ({"is_active": True}, {"is_active": False}, creator)
+    assert (revoked.before, revoked.after, revoked.actor) == (
+        {"is_active": True},
+        {"is_active": False},
+        creator,
+    )

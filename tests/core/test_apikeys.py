@@ -10,7 +10,9 @@ from apps.core.services import apikey_create, hash_api_key
 @pytest.mark.django_db
 def test_command_prints_key_once_and_stores_only_its_hash():
     out = StringIO()
-    call_command("apikey_create", "crm-prod", "--scopes", "registrations:write", "players:read", stdout=out)
+    call_command(
+        "apikey_create", "crm-prod", "--scopes", "registrations:write", "players:read", stdout=out
+    )
     plaintext = out.getvalue().strip().splitlines()[-1]
     key = ApiKey.objects.get(name="crm-prod")
     assert plaintext.startswith("ahk_")

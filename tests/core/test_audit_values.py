@@ -32,7 +32,9 @@ def form_data(response) -> dict:
         formset = inline.formset
         forms += list(formset.forms)
         for name, field in formset.management_form.fields.items():
-            data[f"{formset.prefix}-{name}"] = formset.management_form[name].value() or field.initial or 0
+            data[f"{formset.prefix}-{name}"] = (
+                formset.management_form[name].value() or field.initial or 0
+            )
     for form in forms:
         for name in form.fields:
             value = form[name].value()
@@ -43,7 +45,9 @@ def form_data(response) -> dict:
 
 
 def audit_rows(instance):
-    return AuditLog.objects.filter(object_type=instance._meta.label_lower, object_id=str(instance.pk)).order_by("id")
+    return AuditLog.objects.filter(
+        object_type=instance._meta.label_lower, object_id=str(instance.pk)
+    ).order_by("id")
 
 
 def test_a_plan_edit_in_the_admin_is_audited_with_before_and_after(client, superuser):
@@ -55,13 +59,18 @@ def test_a_plan_edit_in_the_admin_is_audited_with_before_and_after(client, super
     data["revshare_percent"] = "30"
     data["tiers-0-percent"] = "35"
     response = client.post(url, data)
-    assert response.status_code == 302, response.context["adminform"].form.errors if response.context else ""
+    assert response.status_code == 302, (
+        response.context["adminform"].form.errors if response.context else ""
+    )
 
     # The plan itself changes through plan_update (issue 13's versioned terms): the row holds its
     # terms before and after; the inline tier is audited by the admin mixin.
     (plan_row,) = audit_rows(plan)
     assert plan_row.action == "plan.updated" and plan_row.actor == superuser
-    assert Decimal(plan_row.before["revshare_percent"]) == 25 and Decimal(plan_row.after["revshare_percent"]) == 30
+    assert (
+        Decimal(plan_row.before["revshare_percent"]) == 25
+        and Decimal(plan_row.after["revshare_percent"]) == 30
+    )
     (tier_row,) = audit_rows(tier)
     assert tier_row.before == {"percent": "25.0000"} and tier_row.after == {"percent": "35"}
 
@@ -75,17 +84,28 @@ def test_deleting_a_tier_inline_is_audited_with_its_values(client, superuser):
     assert client.post(url, data).status_code == 302
     assert not PlanTier.objects.exists()
     (row,) = AuditLog.objects.filter(action="plantier.deleted")
-    assert row.object_id == str(tier.pk) and row.before["percent"] == "30.0000" and row.after is None
+    assert (
+        row.object_id == str(tier.pk) and row.before["percent"] == "30.0000" and row.after is None
+    )
 
 
 def test_an_instrument_moved_to_another_group_in_the_list_is_audited(client, superuser):
-    majors, metals = InstrumentGroup.objects.create(code="fxm", name="FX"), InstrumentGroup.objects.create(code="met", name="Metals")
+    majors, metals = (
+        InstrumentGroup.objects.create(code="fxm", name="FX"),
+        InstrumentGroup.objects.create(code="met", name="Metals"),
+    )
     symbol = InstrumentSymbol.objects.create(symbol="AUDITTEST", group=majors)
     client.force_login(superuser)
-    response = client.post(reverse("admin:commissions_instrumentsymbol_changelist"), {
-        "form-TOTAL_FORMS": "1", "form-INITIAL_FORMS": "1", "form-0-id": symbol.pk, "form-0-group": metals.pk,
-        "_save": "Save",
-    })
+    response = client.post(
+        reverse("admin:commissions_instrumentsymbol_changelist"),
+        {
+            "form-TOTAL_FORMS": "1",
+            "form-INITIAL_FORMS": "1",
+            "form-0-id": symbol.pk,
+            "form-0-group": metals.pk,
+            "_save": "Save",
+        },
+    )
     assert response.status_code == 302
     (row,) = audit_rows(symbol)
     assert (row.before, row.after) == ({"group_id": majors.pk}, {"group_id": metals.pk})
@@ -100,14 +120,19 @@ def test_an_unchanged_save_writes_no_audit_row(client, superuser):
 
 
 def test_services_and_commands_audit_through_the_same_helper_and_roll_back_together():
-    jurisdiction = audited_save(Jurisdiction(code="GB", name="Great Britain"), actor_label="demo_seed")
+    jurisdiction = audited_save(
+        Jurisdiction(code="GB", name="Great Britain"), actor_label="demo_seed"
+    )
     (created,) = audit_rows(jurisdiction)
     assert created.action == "jurisdiction.created" and created.after["name"] == "Great Britain"
     with pytest.raises(RuntimeError), transaction.atomic():
         jurisdiction.name = "United Kingdom"
         audited_save(jurisdiction, actor_label="demo_seed")
         raise RuntimeError("the surrounding operation fails")
-    assert Jurisdiction.objects.get(code="GB").name == "Great Britain" and audit_rows(jurisdiction).count() == 1
+    assert (
+        Jurisdiction.objects.get(code="GB").name == "Great Britain"
+        and audit_rows(jurisdiction).count() == 1
+    )
 
 
 def test_the_audit_log_filters_by_object_and_exports(client, superuser):
@@ -120,10 +145,17 @@ def test_the_audit_log_filters_by_object_and_exports(client, superuser):
     page = client.get(changelist, {"object_type": "commissions.plan", "object_id": str(plan.pk)})
     assert page.status_code == 200 and list(page.context["cl"].queryset) == list(audit_rows(plan))
 
-    export = client.post(reverse("admin:core_auditlog_export"), {"format": "0", "resource": "0",
-                                                                  **{f"auditlogresource_{f}": "on" for f in (
-                                                                      "id", "action", "object_type", "object_id",
-                                                                      "before", "after")}})
+    export = client.post(
+        reverse("admin:core_auditlog_export"),
+        {
+            "format": "0",
+            "resource": "0",
+            **{
+                f"auditlogresource_{f}": "on"
+                for f in ("id", "action", "object_type", "object_id", "before", "after")
+            },
+        },
+    )
     assert export.status_code == 200, export.content[:500]
     body = export.content.decode()
     assert "plan.changed" in body and '"cpa_amount": "250' in body.replace('""', '"')
@@ -132,10 +164,17 @@ def test_the_audit_log_filters_by_object_and_exports(client, superuser):
 def test_the_audit_list_shows_what_changed_briefly():
     from apps.core.admin import AuditLogAdmin
 
-    row = AuditLog(action="payout.submitted_for_approval", object_type="payouts.payout", object_id="1",
-                   before={"amount": "123456.78000000", "status": "draft", "destination": None},
-                   after={"amount": "123456.78000000", "status": "pending_approval",
-                          "destination": {"kind": "skrill", "details": {"email": "x" * 80}}})
+    row = AuditLog(
+        action="payout.submitted_for_approval",
+        object_type="payouts.payout",
+        object_id="1",
+        before={"amount": "123456.78000000", "status": "draft", "destination": None},
+        after={
+            "amount": "123456.78000000",
+            "status": "pending_approval",
+            "destination": {"kind": "skrill", "details": {"email": "x" * 80}},
+        },
+    )
     shown = AuditLogAdmin(AuditLog, admin.site).changes(row)
     assert shown.startswith('destination: null → {"kind":"skrill"')
     assert "status: draft → pending_approval" in shown

@@ -17,8 +17,14 @@ AT = dt.datetime(2026, 11, 20, 9, 30, tzinfo=dt.UTC)
 
 
 def _deposit(player, deposit_id="D-1", amount="25.5"):
-    return Deposit(system="crm", deposit_id=deposit_id, player=player, amount=Decimal(amount), currency="EUR",
-                   occurred_at=AT)
+    return Deposit(
+        system="crm",
+        deposit_id=deposit_id,
+        player=player,
+        amount=Decimal(amount),
+        currency="EUR",
+        occurred_at=AT,
+    )
 
 
 def test_inserts_once_and_reads_back_what_the_database_stored():

@@ -39,7 +39,9 @@ def test_percentages_and_rates():
 
 def test_the_template_filters():
     html = Template("{% load money %}{{ a|money:c }} {{ p|percent }} {{ r|fxrate }}").render(
-        Context({"a": Decimal("100.00000000"), "c": "EUR", "p": Decimal("2.5"), "r": Decimal("1.1")})
+        Context(
+            {"a": Decimal("100.00000000"), "c": "EUR", "p": Decimal("2.5"), "r": Decimal("1.1")}
+        )
     )
     assert html == "100.00 EUR 2.50 % 1.1000"
 

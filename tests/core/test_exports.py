@@ -29,12 +29,16 @@ FORMULA = '=HYPERLINK("http://x","y")'
 T = dt.datetime(2026, 1, 10, 12, tzinfo=dt.UTC)
 
 
-@pytest.mark.parametrize("text", ["=1+1", "+1+1", "-2+3+cmd|' /C calc'!A0", "@SUM(A1)", "\t=1", "\r=1", FORMULA])
+@pytest.mark.parametrize(
+    "text", ["=1+1", "+1+1", "-2+3+cmd|' /C calc'!A0", "@SUM(A1)", "\t=1", "\r=1", FORMULA]
+)
 def test_neutralise_quotes_text_that_a_spreadsheet_would_read_as_a_formula(text):
     assert neutralise(text) == "'" + text
 
 
-@pytest.mark.parametrize("value", ["Casino Guru", "", "1=1", " =1", None, Decimal("-12.50"), -3, -1.5, T])
+@pytest.mark.parametrize(
+    "value", ["Casino Guru", "", "1=1", " =1", None, Decimal("-12.50"), -3, -1.5, T]
+)
 def test_neutralise_leaves_other_text_and_non_text_alone(value):
     assert neutralise(value) == value
 
@@ -44,16 +48,23 @@ def test_neutralise_leaves_other_text_and_non_text_alone(value):
 
 
 def _export_admins():
-    return {model: model_admin for model, model_admin in admin.site._registry.items()
-            if isinstance(model_admin, ExportMixin)}
+    return {
+        model: model_admin
+        for model, model_admin in admin.site._registry.items()
+        if isinstance(model_admin, ExportMixin)
+    }
 
 
 def test_every_admin_export_uses_a_safe_export_resource():
     request = RequestFactory().get("/")
     request.user = UserFactory(is_superuser=True)
     exports = _export_admins()
-    assert {m._meta.label for m in exports} >= {"commissions.CommissionEntry", "monitoring.RetentionPlayer",
-                                                  "core.AuditLog", "payouts.FxRate"}
+    assert {m._meta.label for m in exports} >= {
+        "commissions.CommissionEntry",
+        "monitoring.RetentionPlayer",
+        "core.AuditLog",
+        "payouts.FxRate",
+    }
     for model, model_admin in exports.items():
         for resource_class in model_admin.get_export_resource_classes(request):
             assert issubclass(resource_class, SafeExportResource), (
@@ -63,14 +74,26 @@ def test_every_admin_export_uses_a_safe_export_resource():
 
 def _commission_entry():
     affiliate = AffiliateFactory(name=FORMULA)
-    entry_book(line=Line(kind="adjustment", affiliate=affiliate, amount=Decimal("-12.50"), currency="EUR",
-                         occurred_at=T, status="approved"), idempotency_key="export-1")
+    entry_book(
+        line=Line(
+            kind="adjustment",
+            affiliate=affiliate,
+            amount=Decimal("-12.50"),
+            currency="EUR",
+            occurred_at=T,
+            status="approved",
+        ),
+        idempotency_key="export-1",
+    )
     return "affiliate"
 
 
 def _retention_player():
-    PlayerFactory(affiliate=AffiliateFactory(name=FORMULA), attribution_status=Player.AttributionStatus.ATTRIBUTED,
-                  brand="@brand")
+    PlayerFactory(
+        affiliate=AffiliateFactory(name=FORMULA),
+        attribution_status=Player.AttributionStatus.ATTRIBUTED,
+        brand="@brand",
+    )
     return "affiliate"
 
 
@@ -103,10 +126,15 @@ def _export(client, label: str, format_class) -> bytes:
     formats = model_admin.get_export_formats()
     index = next(i for i, f in enumerate(formats) if f is format_class)
     resource_class = model_admin.resource_classes[0]
-    selected = {f"{resource_class.__name__.lower()}_{name}": "on" for name in resource_class().get_export_order()}
+    selected = {
+        f"{resource_class.__name__.lower()}_{name}": "on"
+        for name in resource_class().get_export_order()
+    }
     opts = model_admin.model._meta
-    response = client.post(reverse(f"admin:{opts.app_label}_{opts.model_name}_export"),
-                           {"format": str(index), "resource": "0", **selected})
+    response = client.post(
+        reverse(f"admin:{opts.app_label}_{opts.model_name}_export"),
+        {"format": str(index), "resource": "0", **selected},
+    )
     assert response.status_code == 200, response.content[:500]
     return response.content
 
@@ -128,7 +156,9 @@ def superuser_client(client):
 
 
 def test_the_exports_under_test_are_every_export_in_the_admin():
-    assert set(EXPORTS) == {m._meta.label for m in _export_admins()}, "add the new export to EXPORTS"
+    assert set(EXPORTS) == {m._meta.label for m in _export_admins()}, (
+        "add the new export to EXPORTS"
+    )
 
 
 @pytest.mark.parametrize("label", sorted(EXPORTS))
@@ -146,8 +176,10 @@ def test_formula_text_is_a_quoted_string_not_a_formula_in_the_xlsx_export(superu
         [row] = _xlsx_rows(_export(superuser_client, label, XLSX))
     else:  # the admin offers no XLSX (yet): the resource's own export, as the admin would make it
         resource = model_admin.resource_classes[0]()
-        dataset = resource.export(queryset=model_admin.get_export_queryset(_request(superuser_client)),
-                                  force_native_type=True)
+        dataset = resource.export(
+            queryset=model_admin.get_export_queryset(_request(superuser_client)),
+            force_native_type=True,
+        )
         [row] = _xlsx_rows(XLSX().export_data(dataset))
     cell = row[column]
     assert cell.data_type == "s", "a string cell, not a formula"
@@ -165,7 +197,9 @@ def test_numbers_stay_numbers_in_exports(superuser_client):
     [csv_row] = _csv_rows(_export(superuser_client, "commissions.CommissionEntry", CSV))
     assert Decimal(csv_row["amount"]) == Decimal("-12.50"), "a negative amount is not quoted"
     [xlsx_row] = _xlsx_rows(_export(superuser_client, "commissions.CommissionEntry", XLSX))
-    assert xlsx_row["amount"].data_type == "n" and Decimal(str(xlsx_row["amount"].value)) == Decimal("-12.50")
+    assert xlsx_row["amount"].data_type == "n" and Decimal(
+        str(xlsx_row["amount"].value)
+    ) == Decimal("-12.50")
 
 
 def test_the_retention_export_neutralises_every_text_column(superuser_client):
@@ -176,8 +210,14 @@ def test_the_retention_export_neutralises_every_text_column(superuser_client):
 
 def test_json_columns_of_the_audit_log_are_neutralised_too(superuser_client):
     affiliate = AffiliateFactory(name="Plain Ltd")
-    audit_record(action="affiliate.updated", instance=affiliate, actor_label="test",
-                 before={"name": "Plain Ltd"}, after={"name": "=1+1"}, reason="")
+    audit_record(
+        action="affiliate.updated",
+        instance=affiliate,
+        actor_label="test",
+        before={"name": "Plain Ltd"},
+        after={"name": "=1+1"},
+        reason="",
+    )
     [row] = _csv_rows(_export(superuser_client, "core.AuditLog", CSV))
     assert row["after"] == '{"name": "=1+1"}'  # JSON starts with "{": not a formula, left alone
     assert AuditLog.objects.count() == 1

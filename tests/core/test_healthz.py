@@ -34,12 +34,18 @@ def test_healthz_is_503_without_the_error_text_which_is_logged_once(client, capl
         responses = [client.get("/healthz") for _ in range(3)]
     for response in responses:
         assert response.status_code == 503
-        assert response.json() == {"status": "failing", "checks": {"database": "ok", "broker": "failing"}}
+        assert response.json() == {
+            "status": "failing",
+            "checks": {"database": "ok", "broker": "failing"},
+        }
         assert "6391" not in response.content.decode() and "Error" not in response.content.decode()
     logged = [r for r in caplog.records if r.name == "affiliatehub.healthz"]
     assert len(logged) == 1  # not once per poll
     assert logged[0].levelno == logging.WARNING and logged[0].exc_info is None
-    assert "broker failing: ConnectionError: Error 111 connecting to 127.0.0.1:6391" in logged[0].getMessage()
+    assert (
+        "broker failing: ConnectionError: Error 111 connecting to 127.0.0.1:6391"
+        in logged[0].getMessage()
+    )
 
 
 @pytest.mark.django_db

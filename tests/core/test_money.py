@@ -13,7 +13,8 @@ def test_domain_example_rounds_half_even_and_half_up():
 
 
 @pytest.mark.parametrize(
-    ("currency", "exponent"), [("EUR", 2), ("JPY", 0), ("KRW", 0), ("BHD", 3), ("KWD", 3), ("usd", 2)]
+    ("currency", "exponent"),
+    [("EUR", 2), ("JPY", 0), ("KRW", 0), ("BHD", 3), ("KWD", 3), ("usd", 2)],
 )
 def test_currency_exponents_follow_iso_4217(currency, exponent):
     assert currency_exponent(currency) == exponent

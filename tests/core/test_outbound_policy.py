@@ -35,25 +35,28 @@ def fake_dns(monkeypatch):
     return FakeDns.install(monkeypatch)
 
 
-@pytest.mark.parametrize(("address", "reason"), [
-    ("127.0.0.1", "127.0.0.1 is a loopback address"),
-    ("::1", "::1 is a loopback address"),
-    ("::ffff:127.0.0.1", "127.0.0.1 is a loopback address"),
-    ("10.0.0.1", "10.0.0.1 is a private address"),
-    ("172.20.1.2", "172.20.1.2 is a private address"),
-    ("192.168.1.1", "192.168.1.1 is a private address"),
-    ("fd12:3456::1", "fd12:3456::1 is a private address"),
-    ("169.254.169.254", "169.254.169.254 is a cloud metadata address"),
-    ("fd00:ec2::254", "fd00:ec2::254 is a cloud metadata address"),
-    ("169.254.10.1", "169.254.10.1 is a link-local address"),
-    ("fe80::1", "fe80::1 is a link-local address"),
-    ("0.0.0.0", "0.0.0.0 is an unspecified address"),
-    ("::", ":: is an unspecified address"),
-    ("224.0.0.251", "224.0.0.251 is a multicast address"),
-    ("ff02::1", "ff02::1 is a multicast address"),
-    ("240.0.0.1", "240.0.0.1 is a reserved address"),
-    ("100.64.0.1", "100.64.0.1 is not a public address"),
-])
+@pytest.mark.parametrize(
+    ("address", "reason"),
+    [
+        ("127.0.0.1", "127.0.0.1 is a loopback address"),
+        ("::1", "::1 is a loopback address"),
+        ("::ffff:127.0.0.1", "127.0.0.1 is a loopback address"),
+        ("10.0.0.1", "10.0.0.1 is a private address"),
+        ("172.20.1.2", "172.20.1.2 is a private address"),
+        ("192.168.1.1", "192.168.1.1 is a private address"),
+        ("fd12:3456::1", "fd12:3456::1 is a private address"),
+        ("169.254.169.254", "169.254.169.254 is a cloud metadata address"),
+        ("fd00:ec2::254", "fd00:ec2::254 is a cloud metadata address"),
+        ("169.254.10.1", "169.254.10.1 is a link-local address"),
+        ("fe80::1", "fe80::1 is a link-local address"),
+        ("0.0.0.0", "0.0.0.0 is an unspecified address"),
+        ("::", ":: is an unspecified address"),
+        ("224.0.0.251", "224.0.0.251 is a multicast address"),
+        ("ff02::1", "ff02::1 is a multicast address"),
+        ("240.0.0.1", "240.0.0.1 is a reserved address"),
+        ("100.64.0.1", "100.64.0.1 is not a public address"),
+    ],
+)
 def test_inward_addresses_are_refused_with_their_reason(address, reason):
     assert address_refusal(address) == reason
 
@@ -64,10 +67,19 @@ def test_public_addresses_pass(address):
 
 
 def test_allow_list_matches_host_and_optional_port(settings):
-    settings.AFFILIATEHUB_OUTBOUND_ALLOWED_HOSTS = ["sandbox.internal", "127.0.0.1:8000", "[::1]:9000", "LocalHost"]
+    settings.AFFILIATEHUB_OUTBOUND_ALLOWED_HOSTS = [
+        "sandbox.internal",
+        "127.0.0.1:8000",
+        "[::1]:9000",
+        "LocalHost",
+    ]
     assert host_is_allowed("sandbox.internal", 443) and host_is_allowed("SANDBOX.internal.", 80)
     assert host_is_allowed("127.0.0.1", 8000) and not host_is_allowed("127.0.0.1", 8001)
-    assert host_is_allowed("::1", 9000) and host_is_allowed("[::1]", 9000) and not host_is_allowed("::1", 80)
+    assert (
+        host_is_allowed("::1", 9000)
+        and host_is_allowed("[::1]", 9000)
+        and not host_is_allowed("::1", 80)
+    )
     assert host_is_allowed("localhost", 5432)
     assert not host_is_allowed("other.internal", 443)
 
@@ -77,19 +89,29 @@ def test_url_refusal_at_save_time_sees_literal_addresses_only(settings):
     assert url_refusal("http://10.0.0.1/hook") == "10.0.0.1 is a private address"
     assert url_refusal("http://[::1]:8080/") == "::1 is a loopback address"
     assert url_refusal("http://localhost/x") == "localhost is a loopback address"
-    assert url_refusal("http://169.254.169.254/latest/meta-data") == "169.254.169.254 is a cloud metadata address"
+    assert (
+        url_refusal("http://169.254.169.254/latest/meta-data")
+        == "169.254.169.254 is a cloud metadata address"
+    )
     assert url_refusal("http://127.0.0.1:8000/sandbox/gateway") is None  # allowed
-    assert url_refusal("https://tracker.example/pb?cid={click_id}") is None  # a name: checked when sending
+    assert (
+        url_refusal("https://tracker.example/pb?cid={click_id}") is None
+    )  # a name: checked when sending
 
 
-@pytest.mark.parametrize(("url", "reason"), [
-    ("http://127.0.0.1:{port}/hook", "127.0.0.1 is a loopback address"),
-    ("http://10.0.0.1/hook", "10.0.0.1 is a private address"),
-    ("http://169.254.169.254/latest/meta-data", "169.254.169.254 is a cloud metadata address"),
-    ("http://[::1]:{port}/", "::1 is a loopback address"),
-    ("http://evil.example:{port}/", "evil.example resolves to 127.0.0.1, a loopback address"),
-])
-def test_the_session_refuses_inward_targets_before_connecting(settings, receiver, fake_dns, url, reason):
+@pytest.mark.parametrize(
+    ("url", "reason"),
+    [
+        ("http://127.0.0.1:{port}/hook", "127.0.0.1 is a loopback address"),
+        ("http://10.0.0.1/hook", "10.0.0.1 is a private address"),
+        ("http://169.254.169.254/latest/meta-data", "169.254.169.254 is a cloud metadata address"),
+        ("http://[::1]:{port}/", "::1 is a loopback address"),
+        ("http://evil.example:{port}/", "evil.example resolves to 127.0.0.1, a loopback address"),
+    ],
+)
+def test_the_session_refuses_inward_targets_before_connecting(
+    settings, receiver, fake_dns, url, reason
+):
     settings.AFFILIATEHUB_OUTBOUND_ALLOWED_HOSTS = []
     fake_dns.answer("evil.example", ["127.0.0.1"])
     port = receiver.url.rsplit(":", 1)[1]
@@ -102,7 +124,10 @@ def test_the_session_refuses_inward_targets_before_connecting(settings, receiver
 def test_a_name_resolving_to_public_and_private_addresses_is_refused(settings, fake_dns):
     settings.AFFILIATEHUB_OUTBOUND_ALLOWED_HOSTS = []
     fake_dns.answer("mixed.example", [PUBLIC_ADDRESS, "10.1.2.3"])
-    with pytest.raises(OutboundAddressRefused, match=re.escape("mixed.example resolves to 10.1.2.3, a private address")):
+    with pytest.raises(
+        OutboundAddressRefused,
+        match=re.escape("mixed.example resolves to 10.1.2.3, a private address"),
+    ):
         policy_session().get("http://mixed.example/", timeout=2)
 
 
@@ -118,10 +143,14 @@ def test_an_allowed_host_and_port_is_reached_and_another_port_is_not(settings, r
     settings.AFFILIATEHUB_OUTBOUND_ALLOWED_HOSTS = [f"127.0.0.1:{port}"]
     assert policy_session().get(receiver.url + "/", timeout=2).status_code == 200
     with pytest.raises(OutboundAddressRefused):
-        policy_session().get(f"http://127.0.0.1:{port + 1 if port < 65535 else port - 1}/", timeout=2)
+        policy_session().get(
+            f"http://127.0.0.1:{port + 1 if port < 65535 else port - 1}/", timeout=2
+        )
 
 
-def test_dns_rebinding_cannot_pass_the_connection_goes_to_the_checked_address(settings, receiver, fake_dns, monkeypatch):
+def test_dns_rebinding_cannot_pass_the_connection_goes_to_the_checked_address(
+    settings, receiver, fake_dns, monkeypatch
+):
     """First answer public, every later one loopback: the name is looked up once, the public
     address is checked and is the one connected to (here rerouted to the local receiver so the
     request completes); the Host header still names the host."""
@@ -141,11 +170,15 @@ def test_dns_rebinding_cannot_pass_the_connection_goes_to_the_checked_address(se
 
     assert response.status_code == 200
     assert connected == [PUBLIC_ADDRESS]
-    assert fake_dns.lookups == ["rebind.example"], "one lookup: the address checked is the address used"
+    assert fake_dns.lookups == ["rebind.example"], (
+        "one lookup: the address checked is the address used"
+    )
     assert receiver.requests[0].headers["host"] == f"rebind.example:{port}"
 
 
-def test_a_connection_failure_to_a_checked_address_is_an_ordinary_network_error(settings, fake_dns, monkeypatch):
+def test_a_connection_failure_to_a_checked_address_is_an_ordinary_network_error(
+    settings, fake_dns, monkeypatch
+):
     settings.AFFILIATEHUB_OUTBOUND_ALLOWED_HOSTS = []
     fake_dns.answer("down.example", [PUBLIC_ADDRESS])
 

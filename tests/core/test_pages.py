@@ -44,9 +44,13 @@ def test_expected_refusals_are_logged_without_a_traceback():
         import sys
 
         exc_info = sys.exc_info()
-    refused = logging.LogRecord("django.request", logging.WARNING, __file__, 1, "Forbidden", (), exc_info)
+    refused = logging.LogRecord(
+        "django.request", logging.WARNING, __file__, 1, "Forbidden", (), exc_info
+    )
     refused.status_code = 403
-    broken = logging.LogRecord("django.request", logging.ERROR, __file__, 1, "Server error", (), exc_info)
+    broken = logging.LogRecord(
+        "django.request", logging.ERROR, __file__, 1, "Server error", (), exc_info
+    )
     broken.status_code = 500
     quiet = ExpectedResponsesWithoutTraceback()
     assert quiet.filter(refused) and refused.exc_info is None

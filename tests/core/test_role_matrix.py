@@ -25,8 +25,16 @@ PAGES = [
     ("review clawbacks", "admin:commissions_clawbackcase_changelist", {"Finance", "Compliance"}),
     ("manage exclusion overrides", "admin:compliance_exclusionoverride_add", {"Compliance"}),
     ("see KYC reports", "admin:compliance_kycrecord_changelist", {"Compliance"}),
-    ("filter players for retention", "admin:monitoring_retentionplayer_changelist", {"Retention", "Finance"}),
-    ("export retention players", "admin:monitoring_retentionplayer_export", {"Retention", "Finance"}),
+    (
+        "filter players for retention",
+        "admin:monitoring_retentionplayer_changelist",
+        {"Retention", "Finance"},
+    ),
+    (
+        "export retention players",
+        "admin:monitoring_retentionplayer_export",
+        {"Retention", "Finance"},
+    ),
     ("save retention segments", "admin:monitoring_retentionsegment_add", {"Retention"}),
     ("see dead letters", "admin:integrations_deadletterevent_changelist", {"Integrations"}),
     ("see parked events", "admin:integrations_parkedevent_changelist", {"Integrations"}),
@@ -45,13 +53,17 @@ def test_each_role_opens_the_pages_of_its_job_and_no_others(client, role, job, u
 
 def _run_action(client, role, url_name, action, event):
     client.force_login(UserFactory(roles=[role]))
-    return client.post(reverse(url_name), {"action": action, "_selected_action": [event.pk]}, follow=True)
+    return client.post(
+        reverse(url_name), {"action": action, "_selected_action": [event.pk]}, follow=True
+    )
 
 
 @pytest.mark.parametrize("role", ROLES)
 def test_only_integrations_replays_a_dead_letter(client, role):
     event = InboundEventFactory(status="dead", last_error="boom")
-    page = _run_action(client, role, "admin:integrations_deadletterevent_changelist", "replay_events", event)
+    page = _run_action(
+        client, role, "admin:integrations_deadletterevent_changelist", "replay_events", event
+    )
     event.refresh_from_db()
     if role == "Integrations":
         assert event.status == "received" and b"Replayed 1 event" in page.content
@@ -62,7 +74,9 @@ def test_only_integrations_replays_a_dead_letter(client, role):
 @pytest.mark.parametrize("role", ROLES)
 def test_only_integrations_reruns_parked_events(client, role):
     event = InboundEventFactory(status="parked", parked_system="crm", parked_external_id="C-9")
-    page = _run_action(client, role, "admin:integrations_parkedevent_changelist", "rerun_parked", event)
+    page = _run_action(
+        client, role, "admin:integrations_parkedevent_changelist", "rerun_parked", event
+    )
     if role == "Integrations":
         assert b"Re-queued 1 parked event" in page.content
     else:

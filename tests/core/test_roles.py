@@ -25,14 +25,20 @@ def test_migrations_grant_every_role_its_base_permissions():
     # Later apps may add their own permissions to a role (e.g. commissions for Finance).
     for name, labels in ROLES.items():
         group = Group.objects.get(name=name)
-        granted = {f"{p.content_type.app_label}.{p.codename}" for p in group.permissions.select_related("content_type")}
+        granted = {
+            f"{p.content_type.app_label}.{p.codename}"
+            for p in group.permissions.select_related("content_type")
+        }
         assert set(labels) <= granted, name
 
 
 def test_retention_reads_players_but_cannot_change_affiliates_or_see_api_keys(client):
     granted = perms(RETENTION)
     assert {"players.view_player", "affiliates.view_affiliate"} <= granted
-    assert not {"affiliates.change_affiliate", "core.view_apikey", "mappings.view_identifiermapping"} & granted
+    assert (
+        not {"affiliates.change_affiliate", "core.view_apikey", "mappings.view_identifiermapping"}
+        & granted
+    )
     client.force_login(UserFactory(username="retention", roles=[RETENTION]))
     assert client.get(reverse("admin:core_apikey_changelist")).status_code == 403
     affiliate = AffiliateFactory()
@@ -48,25 +54,45 @@ def test_retention_reads_players_but_cannot_change_affiliates_or_see_api_keys(cl
 def test_compliance_approves_creatives_and_records_compliance_facts():
     granted = perms(COMPLIANCE)
     assert {
-        "affiliates.change_creative", "affiliates.change_affiliate", "compliance.add_kycrecord",
-        "compliance.add_selfexclusion", "compliance.change_brandlicence", "core.view_auditlog",
+        "affiliates.change_creative",
+        "affiliates.change_affiliate",
+        "compliance.add_kycrecord",
+        "compliance.add_selfexclusion",
+        "compliance.change_brandlicence",
+        "core.view_auditlog",
     } <= granted
-    assert not {"core.view_apikey", "mappings.change_identifiermapping", "affiliates.add_trackinglink"} & granted
+    assert (
+        not {"core.view_apikey", "mappings.change_identifiermapping", "affiliates.add_trackinglink"}
+        & granted
+    )
 
 
 def test_finance_only_reads_affiliates_players_mappings_and_compliance():
     granted = perms(FINANCE)
     assert {"core.view_auditlog", "affiliates.view_affiliate", "players.view_player"} <= granted
     domain = ("affiliates.", "players.", "mappings.", "compliance.", "core.")
-    assert [p for p in granted if p.startswith(domain) and not p.split(".")[1].startswith("view_")] == []
+    assert [
+        p for p in granted if p.startswith(domain) and not p.split(".")[1].startswith("view_")
+    ] == []
     assert "core.view_apikey" not in granted
 
 
 def test_integrations_manage_keys_and_mappings_but_not_creatives():
     granted = perms(INTEGRATIONS)
-    assert {"core.view_apikey", "core.change_apikey", "mappings.add_identifiermapping",
-            "mappings.view_resolutionstat"} <= granted
-    assert not {"affiliates.change_creative", "affiliates.change_affiliate", "compliance.add_kycrecord"} & granted
+    assert {
+        "core.view_apikey",
+        "core.change_apikey",
+        "mappings.add_identifiermapping",
+        "mappings.view_resolutionstat",
+    } <= granted
+    assert (
+        not {
+            "affiliates.change_creative",
+            "affiliates.change_affiliate",
+            "compliance.add_kycrecord",
+        }
+        & granted
+    )
 
 
 def test_sync_roles_removes_permissions_not_listed():
@@ -87,14 +113,29 @@ def test_roles_for_state_drops_models_missing_from_the_state():
 
 
 def test_finance_and_retention_read_the_player_facts_after_every_merge(client):
-    facts = {"players.view_deposit", "players.view_revenuereport", "players.view_trade", "players.view_purchase",
-             "players.view_chargeback"}
+    facts = {
+        "players.view_deposit",
+        "players.view_revenuereport",
+        "players.view_trade",
+        "players.view_purchase",
+        "players.view_chargeback",
+    }
     finance, retention = perms(FINANCE), perms(RETENTION)
     assert facts <= finance
     # The tail re-sync kept what commissions, payouts and monitoring merged in.
-    assert {"commissions.view_clawbackcase", "payouts.approve_payout", "monitoring.view_retentionplayer"} <= finance
-    assert {"players.view_deposit", "players.view_revenuereport", "monitoring.view_retentionplayer"} <= retention
-    assert not {"players.view_trade", "players.view_purchase", "players.view_chargeback"} & retention
+    assert {
+        "commissions.view_clawbackcase",
+        "payouts.approve_payout",
+        "monitoring.view_retentionplayer",
+    } <= finance
+    assert {
+        "players.view_deposit",
+        "players.view_revenuereport",
+        "monitoring.view_retentionplayer",
+    } <= retention
+    assert (
+        not {"players.view_trade", "players.view_purchase", "players.view_chargeback"} & retention
+    )
     assert not {p.replace("view_", "change_") for p in facts} & (finance | retention)
     assert not facts & perms(INTEGRATIONS)
     client.force_login(UserFactory(username="retention-facts", roles=[RETENTION]))

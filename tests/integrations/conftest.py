@@ -35,7 +35,9 @@ def sign(secret: str, webhook_id: str, timestamp: int, body: bytes) -> str:
         text = None
     if text is None or not isinstance(timestamp, int):
         key = base64.b64decode(secret.removeprefix("whsec_"))
-        digest = hmac.new(key, f"{webhook_id}.{timestamp}.".encode() + body, hashlib.sha256).digest()
+        digest = hmac.new(
+            key, f"{webhook_id}.{timestamp}.".encode() + body, hashlib.sha256
+        ).digest()
         return "v1," + base64.b64encode(digest).decode()
     return Webhook(secret).sign(webhook_id, dt.datetime.fromtimestamp(timestamp, tz=dt.UTC), text)
 
@@ -94,7 +96,11 @@ def post_webhook(client, integration, secret):
         timestamp = int(time.time()) if timestamp is None else timestamp
         if signature is None:
             signature = sign(secret_override or secret, webhook_id, timestamp, raw)
-        headers = {"HTTP_WEBHOOK_ID": webhook_id, "HTTP_WEBHOOK_TIMESTAMP": str(timestamp), "HTTP_WEBHOOK_SIGNATURE": signature}
+        headers = {
+            "HTTP_WEBHOOK_ID": webhook_id,
+            "HTTP_WEBHOOK_TIMESTAMP": str(timestamp),
+            "HTTP_WEBHOOK_SIGNATURE": signature,
+        }
         headers = {k: v for k, v in headers.items() if v is not None}
         headers.update(extra)
         path = f"/api/v1/webhooks/{slug or integration.slug}/" + ("batch/" if batch else "")

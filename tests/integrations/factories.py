@@ -55,10 +55,17 @@ class InboundEventFactory(factory.django.DjangoModelFactory):
         lambda o: {
             "type": o.event_type,
             "timestamp": o.occurred_at.isoformat(),
-            "data": {"deposit_id": f"dep-{o.webhook_id}", "player_id": "P-1", "amount": "25.00", "currency": "EUR"},
+            "data": {
+                "deposit_id": f"dep-{o.webhook_id}",
+                "player_id": "P-1",
+                "amount": "25.00",
+                "currency": "EUR",
+            },
         }
     )
-    body_hash = factory.LazyAttribute(lambda o: hashlib.sha256(json.dumps(o.payload).encode()).hexdigest())
+    body_hash = factory.LazyAttribute(
+        lambda o: hashlib.sha256(json.dumps(o.payload).encode()).hexdigest()
+    )
     status = InboundEvent.Status.RECEIVED
     source = InboundEvent.Source.WEBHOOK
 
@@ -76,4 +83,6 @@ class ReconciliationRunFactory(factory.django.DjangoModelFactory):
     window_end = factory.LazyAttribute(lambda o: o.started_at)
     finished_at = factory.LazyAttribute(lambda o: o.started_at + dt.timedelta(seconds=5))
     status = ReconciliationRun.Status.SUCCEEDED
-    error = factory.LazyAttribute(lambda o: "GET /events: 503 Service Unavailable" if o.status == "failed" else "")
+    error = factory.LazyAttribute(
+        lambda o: "GET /events: 503 Service Unavailable" if o.status == "failed" else ""
+    )

@@ -61,7 +61,8 @@ class PollSource:
         selected = [
             item
             for item in self.items
-            if since <= self._timestamp(item) < until and (types is None or self.fmt == "mt5" or item.get("type") in types)
+            if since <= self._timestamp(item) < until
+            and (types is None or self.fmt == "mt5" or item.get("type") in types)
         ]
         page = selected[cursor : cursor + limit]
         following = str(cursor + limit) if cursor + limit < len(selected) else None
@@ -76,7 +77,9 @@ class PollSource:
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self):
-                query = {key: values[-1] for key, values in parse_qs(urlsplit(self.path).query).items()}
+                query = {
+                    key: values[-1] for key, values in parse_qs(urlsplit(self.path).query).items()
+                }
                 source.headers_seen.append(dict(self.headers))
                 status, headers, body = source.answer(query)
                 self.send_response(status)
@@ -98,5 +101,10 @@ def envelope(event_id: str, at: dt.datetime, *, player: str = "P-1", amount: str
         "id": event_id,
         "type": "deposit.created",
         "timestamp": at.isoformat(),
-        "data": {"deposit_id": f"dep-{event_id}", "player_id": player, "amount": amount, "currency": "EUR"},
+        "data": {
+            "deposit_id": f"dep-{event_id}",
+            "player_id": player,
+            "amount": amount,
+            "currency": "EUR",
+        },
     }

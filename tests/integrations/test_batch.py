@@ -18,7 +18,9 @@ def item(n, **changes):
     return {"id": f"dep-{n}", **envelope, **changes}
 
 
-def test_batch_counts_accepted_duplicate_invalid_and_conflict(post_webhook, published, django_capture_on_commit_callbacks):
+def test_batch_counts_accepted_duplicate_invalid_and_conflict(
+    post_webhook, published, django_capture_on_commit_callbacks
+):
     first = post_webhook({"events": [item(1), item(2)]}, webhook_id="batch-1", batch=True)
     assert first.status_code == 202
     assert first.json()["accepted"] == 2
@@ -71,7 +73,9 @@ def test_large_batch_is_one_insert(post_webhook, django_assert_max_num_queries):
 
 @override_settings(AFFILIATEHUB_WEBHOOK_BATCH_MAX_EVENTS=3)
 def test_too_many_events_is_refused_and_kept(post_webhook):
-    response = post_webhook({"events": [item(n) for n in range(4)]}, webhook_id="too-many", batch=True)
+    response = post_webhook(
+        {"events": [item(n) for n in range(4)]}, webhook_id="too-many", batch=True
+    )
     assert response.status_code == 422
     assert "events" in response.json()["errors"]
     assert InboundEvent.objects.get(webhook_id="too-many").status == "invalid"
@@ -88,7 +92,9 @@ def test_batch_not_an_object(post_webhook):
 
 @override_settings(AFFILIATEHUB_WEBHOOK_BATCH_MAX_BODY_BYTES=10_000)
 def test_batch_size_limit(post_webhook):
-    response = post_webhook({"events": [item(n) for n in range(100)]}, webhook_id="huge", batch=True)
+    response = post_webhook(
+        {"events": [item(n) for n in range(100)]}, webhook_id="huge", batch=True
+    )
     assert response.status_code == 413
 
 
@@ -101,4 +107,9 @@ def test_batch_signature_covers_the_whole_body(post_webhook, secret):
     now = int(time.time())
     signature = sign(secret, "b", now, raw)
     tampered = raw.replace(b"150.00", b"1500.00")
-    assert post_webhook(tampered, webhook_id="b", timestamp=now, signature=signature, batch=True).status_code == 401
+    assert (
+        post_webhook(
+            tampered, webhook_id="b", timestamp=now, signature=signature, batch=True
+        ).status_code
+        == 401
+    )

@@ -29,7 +29,8 @@ def deposit_with(extra_json: str, *, event_id: str | None = None) -> bytes:
     """A valid deposit envelope whose data carries one more field, given as JSON text."""
     head = f'{{"id": "{event_id}", ' if event_id else "{"
     return (
-        head + '"type": "deposit.created", "timestamp": "2026-11-27T10:15:00Z", "data": {"deposit_id": "D-1", '
+        head
+        + '"type": "deposit.created", "timestamp": "2026-11-27T10:15:00Z", "data": {"deposit_id": "D-1", '
         f'"player_id": "C-1", "amount": "50.00", "currency": "EUR", "extra": {extra_json}}}}}'
     ).encode()
 
@@ -62,9 +63,11 @@ def test_the_limit_counts_the_body_as_the_first_level():
     envelope["data"]["extra"] = inner
     assert json_violations(envelope) == {}
     envelope["data"]["extra"] = [inner]
-    assert json_violations(envelope) == {"data.extra" + ".0" * (MAX_JSON_DEPTH - 2): [
-        f"Nested deeper than {MAX_JSON_DEPTH} levels of objects and arrays."
-    ]}
+    assert json_violations(envelope) == {
+        "data.extra" + ".0" * (MAX_JSON_DEPTH - 2): [
+            f"Nested deeper than {MAX_JSON_DEPTH} levels of objects and arrays."
+        ]
+    }
 
 
 # --- single webhooks --------------------------------------------------------------------------
@@ -76,7 +79,9 @@ def test_a_webhook_at_the_nesting_limit_is_accepted(post_webhook, published):
 
 
 @pytest.mark.parametrize("depth", [MAX_JSON_DEPTH - 1, 1_000])
-def test_a_webhook_nested_too_deep_is_a_422_naming_the_field_and_kept_as_text(post_webhook, published, depth):
+def test_a_webhook_nested_too_deep_is_a_422_naming_the_field_and_kept_as_text(
+    post_webhook, published, depth
+):
     body = deposit_with(nested_json(depth))
     problem = assert_problem(post_webhook(body), 422)
     [(field, messages)] = problem["errors"].items()
@@ -98,10 +103,16 @@ def test_a_webhook_deeper_than_the_parser_reads_is_a_400_kept_as_text(post_webho
 @pytest.mark.parametrize(
     "body, field",
     [
-        (b'{"type": "deposit.created", "timestamp": "2026-11-27T10:15:00Z", "data": {"deposit_id": "D-1", '
-         b'"player_id": "C\\u0000-1", "amount": "50.00", "currency": "EUR"}}', "data.player_id"),
-        (b'{"type": "deposit.created", "timestamp": "2026-11-27T10:15:00Z", "data": {"deposit_id": "D-1", '
-         b'"player_id": "C-1", "amount": "50.00", "currency": "EUR", "no\\u0000te": 1}}', "data.no\\u0000te"),
+        (
+            b'{"type": "deposit.created", "timestamp": "2026-11-27T10:15:00Z", "data": {"deposit_id": "D-1", '
+            b'"player_id": "C\\u0000-1", "amount": "50.00", "currency": "EUR"}}',
+            "data.player_id",
+        ),
+        (
+            b'{"type": "deposit.created", "timestamp": "2026-11-27T10:15:00Z", "data": {"deposit_id": "D-1", '
+            b'"player_id": "C-1", "amount": "50.00", "currency": "EUR", "no\\u0000te": 1}}',
+            "data.no\\u0000te",
+        ),
         (b'{"a": "\\u0000"}', "a"),
     ],
 )
@@ -115,7 +126,9 @@ def test_a_nul_anywhere_is_a_422_naming_the_field(post_webhook, published, body,
 
 # Arabic-Indic "123.45", full-width "99", "1,5" with the Arabic decimal separator, Devanagari
 # "1": Python's Decimal() reads them all.
-@pytest.mark.parametrize("amount", ["\u0661\u0662\u0663.\u0664\u0665", "\uff19\uff19", "1\u066b5", "\u0967"])
+@pytest.mark.parametrize(
+    "amount", ["\u0661\u0662\u0663.\u0664\u0665", "\uff19\uff19", "1\u066b5", "\u0967"]
+)
 def test_amounts_are_ascii_decimal_strings_only(post_webhook, published, amount):
     envelope = load_fixture("deposit_created.json")
     envelope["data"]["amount"] = amount
@@ -138,7 +151,9 @@ def batch_of(*items: bytes) -> bytes:
     return b'{"events": [' + b", ".join(items) + b"]}"
 
 
-def test_a_batch_item_nested_1000_deep_is_invalid_on_its_own_and_the_others_are_accepted(post_webhook, published):
+def test_a_batch_item_nested_1000_deep_is_invalid_on_its_own_and_the_others_are_accepted(
+    post_webhook, published
+):
     deep = deposit_with(nested_json(1_000), event_id="evt_deep")
     good = deposit_with('"fine"', event_id="evt_good")
     response = post_webhook(batch_of(deep, good), batch=True, webhook_id="batch_1")
@@ -152,7 +167,9 @@ def test_a_batch_item_nested_1000_deep_is_invalid_on_its_own_and_the_others_are_
     assert stored.status == "invalid"
     assert json_violations(stored.payload) == {}  # kept clipped: storable and renderable
     assert CLIPPED_MARKER in str(stored.payload)
-    assert [args for _, args, _ in published] == [[InboundEvent.objects.get(webhook_id="evt_good").pk]]
+    assert [args for _, args, _ in published] == [
+        [InboundEvent.objects.get(webhook_id="evt_good").pk]
+    ]
 
 
 def test_the_same_deep_item_again_is_a_duplicate(post_webhook, published):
@@ -169,15 +186,21 @@ def test_a_batch_item_with_a_nul_in_its_id_or_data_is_invalid_and_stored(post_we
     body = post_webhook(batch_of(nul_id, nul_data), batch=True, webhook_id="batch_nul").json()
     assert body["invalid"] == 2
     errors = {item["id"]: item["errors"] for item in body["invalid_items"]}
-    assert errors["batch_nul#0"] == {"id": ["Contains a NUL character (\\u0000), which cannot be stored."]}
-    assert errors["evt_nul"] == {"data.extra": ["Contains a NUL character (\\u0000), which cannot be stored."]}
+    assert errors["batch_nul#0"] == {
+        "id": ["Contains a NUL character (\\u0000), which cannot be stored."]
+    }
+    assert errors["evt_nul"] == {
+        "data.extra": ["Contains a NUL character (\\u0000), which cannot be stored."]
+    }
     assert InboundEvent.objects.get(webhook_id="evt_nul").payload["data"]["extra"] == "a\ufffdb"
 
 
 def test_a_batch_body_too_deep_without_events_is_a_422_kept_as_text(post_webhook, published):
     body = b'{"other": ' + nested_json(1_000).encode() + b"}"
     problem = assert_problem(post_webhook(body, batch=True, webhook_id="batch_deep"), 422)
-    assert "events" in problem["errors"] and any(key.startswith("other.0") for key in problem["errors"])
+    assert "events" in problem["errors"] and any(
+        key.startswith("other.0") for key in problem["errors"]
+    )
     event = InboundEvent.objects.get(pk=problem["event_id"])
     assert (event.payload, event.raw_body) == ({}, body.decode())
 
@@ -186,7 +209,11 @@ def test_a_batch_body_too_deep_without_events_is_a_422_kept_as_text(post_webhook
 
 
 def test_a_polled_page_with_an_item_nested_1000_deep_parses_safely():
-    body = b'{"events": [' + deposit_with(nested_json(1_000), event_id="p_deep") + b"], \"next_cursor\": null}"
+    body = (
+        b'{"events": ['
+        + deposit_with(nested_json(1_000), event_id="p_deep")
+        + b'], "next_cursor": null}'
+    )
     page = GenericAdapter().parse(body)
     assert len(page.events) == 1  # parsed safely; the item is judged by the store
 
@@ -199,8 +226,11 @@ def test_a_poll_run_over_a_page_nested_1000_deep_keeps_the_valid_items():
         now = timezone.now()
         good = envelope("p_good", now - dt.timedelta(minutes=10))
         body = (
-            b'{"events": [' + deposit_with(nested_json(1_000), event_id="p_deep") + b", "
-            + json.dumps(good).encode() + b"], \"next_cursor\": null}"
+            b'{"events": ['
+            + deposit_with(nested_json(1_000), event_id="p_deep")
+            + b", "
+            + json.dumps(good).encode()
+            + b'], "next_cursor": null}'
         )
         source.answer = lambda query: (200, {}, body)
         poll_config_save(integration=integration, url=source.url, page_size=10)
@@ -235,4 +265,3 @@ def test_a_generic_page_deeper_than_the_parser_reads_is_a_page_format_error():
 def test_a_poll_cursor_with_a_nul_is_a_page_format_error():
     with pytest.raises(PageFormatError):
         GenericAdapter().parse(b'{"events": [], "next_cursor": "c\\u0000"}')
-

@@ -49,7 +49,12 @@ def _deposit(n: int) -> dict:
     return {
         "type": "deposit.created",
         "timestamp": "2026-12-01T10:00:00Z",
-        "data": {"deposit_id": f"dep-{n}", "player_id": "crm-1", "amount": "25.00", "currency": "EUR"},
+        "data": {
+            "deposit_id": f"dep-{n}",
+            "player_id": "crm-1",
+            "amount": "25.00",
+            "currency": "EUR",
+        },
     }
 
 
@@ -68,14 +73,20 @@ def test_webhooks_during_an_outage_are_accepted_counted_and_enqueued_once_it_end
     mapping = IdentifierMappingFactory(system="crm", external_id="crm-1")
     attempts = []
     real_publish = dispatch._RedisPublisher.publish
-    monkeypatch.setattr(dispatch._RedisPublisher, "publish", lambda self, task, args: attempts.append(args) or real_publish(self, task, args))
+    monkeypatch.setattr(
+        dispatch._RedisPublisher,
+        "publish",
+        lambda self, task, args: attempts.append(args) or real_publish(self, task, args),
+    )
 
     assert post_webhook(_deposit(0), webhook_id="msg_up").status_code == 202
     assert _queued_event_ids(broker.url) == [InboundEvent.objects.get(webhook_id="msg_up").pk]
     redis.Redis.from_url(broker.url).delete("celery")
 
     broker.stop()
-    answers = [post_webhook(_deposit(n), webhook_id=f"msg_down_{n}").status_code for n in range(1, 6)]
+    answers = [
+        post_webhook(_deposit(n), webhook_id=f"msg_down_{n}").status_code for n in range(1, 6)
+    ]
 
     assert answers == [202] * 5
     down = list(InboundEvent.objects.filter(webhook_id__startswith="msg_down_").order_by("pk"))
@@ -92,11 +103,17 @@ def test_webhooks_during_an_outage_are_accepted_counted_and_enqueued_once_it_end
     inbound_events_sweep(now=later)  # a second sweep right after does not enqueue them again
 
     queued = _queued_event_ids(broker.url)
-    up = InboundEvent.objects.get(webhook_id="msg_up")  # its message was dropped above: the sweeper covers it too
+    up = InboundEvent.objects.get(
+        webhook_id="msg_up"
+    )  # its message was dropped above: the sweeper covers it too
     assert sorted(queued) == [up.pk] + [event.pk for event in down]
     for event_id in queued:
         tasks.process_inbound_event.run(event_id)
         tasks.process_inbound_event.run(event_id)  # redelivered: still one effect
-    statuses = set(InboundEvent.objects.filter(webhook_id__startswith="msg_down_").values_list("status", flat=True))
+    statuses = set(
+        InboundEvent.objects.filter(webhook_id__startswith="msg_down_").values_list(
+            "status", flat=True
+        )
+    )
     assert statuses == {"processed"}
     assert Deposit.objects.filter(player=mapping.player).count() == 6

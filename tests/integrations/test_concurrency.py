@@ -28,7 +28,14 @@ def test_concurrent_duplicates_store_one_event(monkeypatch):
         barrier = threading.Barrier(2)
         statuses, errors = [], []
 
-        def deliver(webhook_id=webhook_id, now=now, signature=signature, barrier=barrier, statuses=statuses, errors=errors):
+        def deliver(
+            webhook_id=webhook_id,
+            now=now,
+            signature=signature,
+            barrier=barrier,
+            statuses=statuses,
+            errors=errors,
+        ):
             try:
                 client = Client()
                 barrier.wait(timeout=10)
@@ -53,4 +60,6 @@ def test_concurrent_duplicates_store_one_event(monkeypatch):
             thread.join(timeout=30)
         assert errors == []
         assert sorted(statuses) == [200, 202]
-        assert InboundEvent.objects.filter(integration=integration, webhook_id=webhook_id).count() == 1
+        assert (
+            InboundEvent.objects.filter(integration=integration, webhook_id=webhook_id).count() == 1
+        )

@@ -105,7 +105,10 @@ def test_each_message_has_its_own_task_id(app):
     messages = [json.loads(raw) for raw in client.lrange(queue, 0, -1)]
     ids = {m["headers"]["id"] for m in messages}
     assert len(ids) == 2
-    assert all(m["headers"]["root_id"] == m["properties"]["correlation_id"] == m["headers"]["id"] for m in messages)
+    assert all(
+        m["headers"]["root_id"] == m["properties"]["correlation_id"] == m["headers"]["id"]
+        for m in messages
+    )
 
 
 @needs_redis
@@ -200,7 +203,9 @@ def test_a_broker_outage_on_the_regular_path_is_left_to_the_sweeper(app, monkeyp
 
     warnings = []
     monkeypatch.setattr(task, "apply_async", down)
-    monkeypatch.setattr(dispatch.logger, "warning", lambda message, *args, **kwargs: warnings.append(message % args))
+    monkeypatch.setattr(
+        dispatch.logger, "warning", lambda message, *args, **kwargs: warnings.append(message % args)
+    )
     dispatch.broker_gate.reset()
     dispatch._publish(task, [8])  # does not raise
     assert warnings == ["Broker unavailable; fastpub.event[8] left to the outbox sweeper."]

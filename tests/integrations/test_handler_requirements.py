@@ -32,14 +32,19 @@ from .conftest import load_fixture, sign
 from .factories import IntegrationFactory
 
 TYPES = sorted(EVENT_SERIALIZERS)
-KIND = {event_type: next(k for k, types in KIND_EVENT_TYPES.items() if event_type in types) for event_type in TYPES}
+KIND = {
+    event_type: next(k for k, types in KIND_EVENT_TYPES.items() if event_type in types)
+    for event_type in TYPES
+}
 # The field a handler resolves the player by (a trading platform names the account's login).
 PLAYER_FIELD = {"trade.closed": "login"}
 PAYOUT_TYPES = {"payout.confirmed", "payout.failed"}
 
 
 def required_fields(event_type: str) -> list[str]:
-    return [name for name, field in EVENT_SERIALIZERS[event_type]().fields.items() if field.required]
+    return [
+        name for name, field in EVENT_SERIALIZERS[event_type]().fields.items() if field.required
+    ]
 
 
 def minimal_envelope(event_type: str) -> dict:
@@ -86,7 +91,9 @@ def world(deliver, request):
             IdentifierMappingFactory(system=KIND[event_type], external_id=str(data[field]))
         if event_type == "purchase.refunded":
             purchase = minimal_envelope("purchase.created")
-            purchase["data"].update({key: data[key] for key in ("purchase_id", "player_id", "amount", "currency")})
+            purchase["data"].update(
+                {key: data[key] for key in ("purchase_id", "player_id", "amount", "currency")}
+            )
             stored = deliver(purchase, webhook_id="msg_purchase")
             assert inbound_event_process(event_id=stored.json()["event_id"]) == "processed"
         if event_type in PAYOUT_TYPES:
@@ -115,9 +122,12 @@ def test_a_minimal_event_the_door_accepts_is_processed(deliver, world, event_typ
 
 
 @pytest.mark.parametrize(
-    "event_type, field", [(event_type, field) for event_type in TYPES for field in required_fields(event_type)]
+    "event_type, field",
+    [(event_type, field) for event_type in TYPES for field in required_fields(event_type)],
 )
-def test_each_field_a_handler_requires_is_refused_at_the_door_when_missing(deliver, event_type, field):
+def test_each_field_a_handler_requires_is_refused_at_the_door_when_missing(
+    deliver, event_type, field
+):
     envelope = minimal_envelope(event_type)
     del envelope["data"][field]
     response = deliver(envelope)
@@ -157,7 +167,9 @@ def test_the_column_limits_come_from_the_models():
 
 
 @pytest.mark.parametrize("event_type, field, max_length", COLUMN_LIMITS)
-def test_a_text_longer_than_its_column_is_refused_at_the_door(deliver, event_type, field, max_length):
+def test_a_text_longer_than_its_column_is_refused_at_the_door(
+    deliver, event_type, field, max_length
+):
     envelope = load_fixture(event_type.replace(".", "_") + ".json")
     envelope["data"][field] = "x" * (max_length + 1)
     response = deliver(envelope)
@@ -181,7 +193,9 @@ def test_a_text_that_fills_its_column_is_processed(deliver, world, event_type, f
         ({"s" * 41: "C-1"}, "data.identifiers"),
     ],
 )
-def test_identifiers_that_cannot_become_mappings_are_refused_at_the_door(deliver, identifiers, error):
+def test_identifiers_that_cannot_become_mappings_are_refused_at_the_door(
+    deliver, identifiers, error
+):
     envelope = load_fixture("player_registered.json")
     envelope["data"]["identifiers"] = identifiers
     response = deliver(envelope)

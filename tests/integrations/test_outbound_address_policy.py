@@ -57,7 +57,9 @@ def _assert_refused_and_dead(delivery: OutboundDelivery, reason: str) -> None:
     assert delivery.last_error == expected
     assert delivery.last_response_code is None and delivery.last_response_body == ""
     attempt = DeliveryAttempt.objects.get(delivery=delivery)
-    assert attempt.error == expected and attempt.response_body == "" and attempt.response_code is None
+    assert (
+        attempt.error == expected and attempt.response_body == "" and attempt.response_code is None
+    )
     alert = OutboundAlert.objects.get(kind="delivery_dead", delivery=delivery)
     assert expected in alert.message and "AFFILIATEHUB_OUTBOUND_ALLOWED_HOSTS" in alert.message
 
@@ -68,11 +70,16 @@ def _assert_refused_and_dead(delivery: OutboundDelivery, reason: str) -> None:
 
 @pytest.mark.django_db
 @pytest.mark.parametrize(("target", "reason"), REFUSED_TARGETS)
-def test_a_delivery_to_an_inward_address_is_refused_at_send_time(receiver, no_allowed_hosts, target, reason):
+def test_a_delivery_to_an_inward_address_is_refused_at_send_time(
+    receiver, no_allowed_hosts, target, reason
+):
     url = target.format(port=_port(receiver.url))
-    outbound.endpoint_create(name="crm", kind="subscriber", url=url, event_types=["payout.completed"])
-    [delivery] = outbound.subscriber_event_publish("payout.completed", {"payout_reference": "PO-1"},
-                                                   idempotency_key="payout.completed:PO-1")
+    outbound.endpoint_create(
+        name="crm", kind="subscriber", url=url, event_types=["payout.completed"]
+    )
+    [delivery] = outbound.subscriber_event_publish(
+        "payout.completed", {"payout_reference": "PO-1"}, idempotency_key="payout.completed:PO-1"
+    )
 
     assert outbound.delivery_send(delivery_id=delivery.pk) == outbound.DEAD
 
@@ -83,9 +90,12 @@ def test_a_delivery_to_an_inward_address_is_refused_at_send_time(receiver, no_al
 @pytest.mark.django_db
 def test_a_delivery_to_an_allowed_host_is_sent(receiver, settings):
     settings.AFFILIATEHUB_OUTBOUND_ALLOWED_HOSTS = [f"127.0.0.1:{_port(receiver.url)}"]
-    outbound.endpoint_create(name="crm", kind="subscriber", url=receiver.url + "/hook", event_types=["payout.completed"])
-    [delivery] = outbound.subscriber_event_publish("payout.completed", {"payout_reference": "PO-1"},
-                                                   idempotency_key="payout.completed:PO-1")
+    outbound.endpoint_create(
+        name="crm", kind="subscriber", url=receiver.url + "/hook", event_types=["payout.completed"]
+    )
+    [delivery] = outbound.subscriber_event_publish(
+        "payout.completed", {"payout_reference": "PO-1"}, idempotency_key="payout.completed:PO-1"
+    )
     assert outbound.delivery_send(delivery_id=delivery.pk) == outbound.SUCCEEDED
     assert [r.path for r in receiver.requests] == ["/hook"]
 
@@ -106,11 +116,17 @@ def test_dns_rebinding_cannot_redirect_a_delivery(receiver, settings, monkeypatc
         raise ConnectionRefusedError(111, "Connection refused")  # no real network in tests
 
     monkeypatch.setattr(outbound_policy, "connect_to", connect_to)
-    outbound.endpoint_create(name="crm", kind="subscriber", url=f"http://rebind.example:{_port(receiver.url)}/",
-                             event_types=["payout.completed"])
+    outbound.endpoint_create(
+        name="crm",
+        kind="subscriber",
+        url=f"http://rebind.example:{_port(receiver.url)}/",
+        event_types=["payout.completed"],
+    )
     [delivery] = outbound.subscriber_event_publish("payout.completed", {}, idempotency_key="k")
 
-    assert outbound.delivery_send(delivery_id=delivery.pk) == outbound.FAILED  # an ordinary network error
+    assert (
+        outbound.delivery_send(delivery_id=delivery.pk) == outbound.FAILED
+    )  # an ordinary network error
 
     assert connected == ["93.184.216.34"] and dns.lookups == ["rebind.example"]
     assert receiver.requests == []
@@ -118,15 +134,24 @@ def test_dns_rebinding_cannot_redirect_a_delivery(receiver, settings, monkeypatc
 
 @pytest.mark.django_db
 def test_the_admin_shows_the_reason_and_no_response_body(client, no_allowed_hosts):
-    outbound.endpoint_create(name="crm", kind="subscriber", url="http://169.254.169.254/latest/meta-data",
-                             event_types=["payout.completed"])
+    outbound.endpoint_create(
+        name="crm",
+        kind="subscriber",
+        url="http://169.254.169.254/latest/meta-data",
+        event_types=["payout.completed"],
+    )
     [delivery] = outbound.subscriber_event_publish("payout.completed", {}, idempotency_key="k")
     outbound.delivery_send(delivery_id=delivery.pk)
     client.force_login(UserFactory(username="root", is_superuser=True))
 
-    page = client.get(reverse("admin:integrations_outbounddelivery_change", args=[delivery.pk])).content.decode()
+    page = client.get(
+        reverse("admin:integrations_outbounddelivery_change", args=[delivery.pk])
+    ).content.decode()
 
-    assert "refused by the outbound address policy: 169.254.169.254 is a cloud metadata address" in page
+    assert (
+        "refused by the outbound address policy: 169.254.169.254 is a cloud metadata address"
+        in page
+    )
     assert "ami-id" not in page
 
 
@@ -135,28 +160,40 @@ def test_the_admin_shows_the_reason_and_no_response_body(client, no_allowed_host
 
 
 def _attributed_player():
-    return PlayerFactory(affiliate=AffiliateFactory(), attribution_status="attributed", attribution_note="test")
+    return PlayerFactory(
+        affiliate=AffiliateFactory(), attribution_status="attributed", attribution_note="test"
+    )
 
 
 @pytest.mark.django_db
 @pytest.mark.parametrize(("target", "reason"), REFUSED_TARGETS)
-def test_a_postback_to_an_inward_address_is_refused_at_send_time(receiver, no_allowed_hosts, target, reason):
+def test_a_postback_to_an_inward_address_is_refused_at_send_time(
+    receiver, no_allowed_hosts, target, reason
+):
     player = _attributed_player()
-    PostbackTemplate.objects.create(affiliate=player.affiliate, event="registration",
-                                    url_template=target.format(port=_port(receiver.url)) + "?cid={click_id}")
+    PostbackTemplate.objects.create(
+        affiliate=player.affiliate,
+        event="registration",
+        url_template=target.format(port=_port(receiver.url)) + "?cid={click_id}",
+    )
 
     assert postback_fire(player=player, event="registration") == "queued"
     assert outbound.deliveries_send_due() == {"dead": 1}
 
-    _assert_refused_and_dead(OutboundDelivery.objects.get(event_type="postback.registration"), reason)
+    _assert_refused_and_dead(
+        OutboundDelivery.objects.get(event_type="postback.registration"), reason
+    )
     assert receiver.requests == []
 
 
 @pytest.mark.django_db
 def test_a_postback_to_an_allowed_host_is_sent(receiver):
     player = _attributed_player()  # the test settings allow 127.0.0.1
-    PostbackTemplate.objects.create(affiliate=player.affiliate, event="registration",
-                                    url_template=receiver.url + "/pb?e={event}")
+    PostbackTemplate.objects.create(
+        affiliate=player.affiliate,
+        event="registration",
+        url_template=receiver.url + "/pb?e={event}",
+    )
     postback_fire(player=player, event="registration")
     assert outbound.deliveries_send_due() == {"succeeded": 1}
     assert receiver.requests[0].path == "/pb?e=registration"
@@ -175,12 +212,21 @@ def source():
 
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.parametrize(("target", "reason"), REFUSED_TARGETS)
-def test_a_poll_of_an_inward_address_fails_at_once_with_the_reason(source, no_allowed_hosts, target, reason):
+def test_a_poll_of_an_inward_address_fails_at_once_with_the_reason(
+    source, no_allowed_hosts, target, reason
+):
     integration = IntegrationFactory(slug="crm-poll")
-    poll_config_save(integration=integration, url=target.format(port=_port(source.url)) + "/poll/", max_attempts=5)
+    poll_config_save(
+        integration=integration,
+        url=target.format(port=_port(source.url)) + "/poll/",
+        max_attempts=5,
+    )
 
-    run = integration_poll(integration_id=integration.pk, trigger=ReconciliationRun.Trigger.MANUAL,
-                           sleep=lambda seconds: pytest.fail("a refusal is not retried"))
+    run = integration_poll(
+        integration_id=integration.pk,
+        trigger=ReconciliationRun.Trigger.MANUAL,
+        sleep=lambda seconds: pytest.fail("a refusal is not retried"),
+    )
 
     assert run.status == "failed"
     assert run.error == f"OutboundAddressRefused: refused by the outbound address policy: {reason}"
@@ -204,22 +250,47 @@ def test_a_poll_of_an_allowed_host_runs(source):
 
 
 @pytest.mark.django_db
-@pytest.mark.parametrize("url", ["http://10.0.0.1/hook", "http://[::1]/", "http://localhost:8000/",
-                                 "http://169.254.169.254/latest/meta-data"])
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://10.0.0.1/hook",
+        "http://[::1]/",
+        "http://localhost:8000/",
+        "http://169.254.169.254/latest/meta-data",
+    ],
+)
 def test_the_admin_refuses_to_save_a_literal_inward_url(client, settings, url):
     settings.AFFILIATEHUB_OUTBOUND_ALLOWED_HOSTS = []
     client.force_login(UserFactory(username="root", is_superuser=True))
     affiliate = AffiliateFactory()
 
-    endpoint = client.post(reverse("admin:integrations_outboundendpoint_add"),
-                           {"name": "bi", "kind": "subscriber", "url": url, "event_types": ["player.attributed"]})
-    template = client.post(reverse("admin:affiliates_postbacktemplate_add"),
-                           {"affiliate": affiliate.pk, "event": "registration", "url_template": url + "?c={click_id}",
-                            "is_active": "on"})
-    poll = client.post(reverse("admin:integrations_pollconfig_add"),
-                       {"integration": IntegrationFactory().pk, "url": url, "adapter": "generic", "page_size": 100,
-                        "window_overlap": "00:10:00", "interval_minutes": 5, "initial_lookback": "1 00:00:00",
-                        "timeout_seconds": 15, "max_attempts": 3})
+    endpoint = client.post(
+        reverse("admin:integrations_outboundendpoint_add"),
+        {"name": "bi", "kind": "subscriber", "url": url, "event_types": ["player.attributed"]},
+    )
+    template = client.post(
+        reverse("admin:affiliates_postbacktemplate_add"),
+        {
+            "affiliate": affiliate.pk,
+            "event": "registration",
+            "url_template": url + "?c={click_id}",
+            "is_active": "on",
+        },
+    )
+    poll = client.post(
+        reverse("admin:integrations_pollconfig_add"),
+        {
+            "integration": IntegrationFactory().pk,
+            "url": url,
+            "adapter": "generic",
+            "page_size": 100,
+            "window_overlap": "00:10:00",
+            "interval_minutes": 5,
+            "initial_lookback": "1 00:00:00",
+            "timeout_seconds": 15,
+            "max_attempts": 3,
+        },
+    )
 
     for response in (endpoint, template, poll):
         assert response.status_code == 200, "the form is shown again"
@@ -231,7 +302,12 @@ def test_the_admin_refuses_to_save_a_literal_inward_url(client, settings, url):
 def test_the_admin_saves_an_allowed_or_named_url(client, settings):
     settings.AFFILIATEHUB_OUTBOUND_ALLOWED_HOSTS = ["127.0.0.1:8000"]
     client.force_login(UserFactory(username="root", is_superuser=True))
-    for name, url in (("sandbox", "http://127.0.0.1:8000/sandbox/hook"), ("bi", "https://bi.example/hooks")):
-        response = client.post(reverse("admin:integrations_outboundendpoint_add"),
-                               {"name": name, "kind": "subscriber", "url": url, "event_types": ["player.attributed"]})
+    for name, url in (
+        ("sandbox", "http://127.0.0.1:8000/sandbox/hook"),
+        ("bi", "https://bi.example/hooks"),
+    ):
+        response = client.post(
+            reverse("admin:integrations_outboundendpoint_add"),
+            {"name": name, "kind": "subscriber", "url": url, "event_types": ["player.attributed"]},
+        )
         assert response.status_code == 302, response.content.decode()[:2000]

@@ -25,21 +25,32 @@ def admin_client(client):
 
 
 def test_endpoint_list_shows_health(admin_client, receiver):
-    endpoint = outbound.endpoint_create(name="crm", kind="subscriber", url=receiver.url, event_types=["payout.completed"])
+    endpoint = outbound.endpoint_create(
+        name="crm", kind="subscriber", url=receiver.url, event_types=["payout.completed"]
+    )
     receiver.respond(500).respond(200)
     for key in ("a", "b"):
         outbound.subscriber_event_publish("payout.completed", {"k": key}, idempotency_key=key)
     outbound.deliveries_send_due()
-    page = admin_client.get(reverse("admin:integrations_outboundendpoint_changelist")).content.decode()
+    page = admin_client.get(
+        reverse("admin:integrations_outboundendpoint_changelist")
+    ).content.decode()
     assert "50% of 2" in page
-    detail = admin_client.get(reverse("admin:integrations_outboundendpoint_change", args=[endpoint.pk])).content.decode()
+    detail = admin_client.get(
+        reverse("admin:integrations_outboundendpoint_change", args=[endpoint.pk])
+    ).content.decode()
     assert "1 of 2 attempts succeeded" in detail
 
 
 def test_adding_a_subscriber_shows_its_secret_once(admin_client):
     response = admin_client.post(
         reverse("admin:integrations_outboundendpoint_add"),
-        {"name": "bi", "kind": "subscriber", "url": "https://bi.example/hooks", "event_types": ["player.attributed"]},
+        {
+            "name": "bi",
+            "kind": "subscriber",
+            "url": "https://bi.example/hooks",
+            "event_types": ["player.attributed"],
+        },
         follow=True,
     )
     endpoint = OutboundEndpoint.objects.get(name="bi")
@@ -48,44 +59,72 @@ def test_adding_a_subscriber_shows_its_secret_once(admin_client):
 
 
 def test_deliveries_filter_show_attempts_and_resend(admin_client, receiver):
-    endpoint = outbound.endpoint_create(name="crm", kind="subscriber", url=receiver.url, event_types=["payout.failed"])
+    endpoint = outbound.endpoint_create(
+        name="crm", kind="subscriber", url=receiver.url, event_types=["payout.failed"]
+    )
     receiver.respond(410)
     [delivery] = outbound.subscriber_event_publish("payout.failed", {"k": 1}, idempotency_key="k")
     outbound.deliveries_send_due()
-    listing = admin_client.get(reverse("admin:integrations_outbounddelivery_changelist") + "?status__exact=dead")
+    listing = admin_client.get(
+        reverse("admin:integrations_outbounddelivery_changelist") + "?status__exact=dead"
+    )
     assert listing.status_code == 200 and "payout.failed" in listing.content.decode()
     dead = admin_client.get(reverse("admin:integrations_deaddelivery_changelist")).content.decode()
     assert str(delivery.pk) in dead
-    detail = admin_client.get(reverse("admin:integrations_outbounddelivery_change", args=[delivery.pk])).content.decode()
+    detail = admin_client.get(
+        reverse("admin:integrations_outbounddelivery_change", args=[delivery.pk])
+    ).content.decode()
     assert "410" in detail
     assert OutboundAlert.objects.filter(endpoint=endpoint).count() == 2
 
-    admin_client.post(reverse("admin:integrations_outboundendpoint_changelist"),
-                      {"action": "enable_endpoints", "_selected_action": [endpoint.pk]})
+    admin_client.post(
+        reverse("admin:integrations_outboundendpoint_changelist"),
+        {"action": "enable_endpoints", "_selected_action": [endpoint.pk]},
+    )
     receiver.respond(200)
-    admin_client.post(reverse("admin:integrations_outbounddelivery_changelist"),
-                      {"action": "resend", "_selected_action": [delivery.pk]})
+    admin_client.post(
+        reverse("admin:integrations_outbounddelivery_changelist"),
+        {"action": "resend", "_selected_action": [delivery.pk]},
+    )
     assert OutboundDelivery.objects.get(pk=delivery.pk).status == "pending"
     outbound.deliveries_send_due()
     assert OutboundDelivery.objects.get(pk=delivery.pk).status == "succeeded"
 
-    admin_client.post(reverse("admin:integrations_outboundalert_changelist"),
-                      {"action": "acknowledge", "_selected_action": list(OutboundAlert.objects.values_list("pk", flat=True))})
+    admin_client.post(
+        reverse("admin:integrations_outboundalert_changelist"),
+        {
+            "action": "acknowledge",
+            "_selected_action": list(OutboundAlert.objects.values_list("pk", flat=True)),
+        },
+    )
     assert not OutboundAlert.objects.filter(acknowledged_at__isnull=True).exists()
 
 
 def test_a_gateway_request_page_masks_where_the_money_goes(client):
     endpoint = outbound.endpoint_create(name="psp", kind="gateway", url="https://psp.example")
     delivery, _ = outbound.delivery_enqueue(
-        endpoint=endpoint, event_type="payout.request", topic="payout.request", subject="PO-1",
-        url="https://psp.example/payouts", idempotency_key="payout-request:PO-1:1", headers={"Idempotency-Key": "PO-1"},
-        payload={"reference": "PO-1", "amount": "100.00", "currency": "EUR",
-                 "method": {"kind": "bank_wire", "iban": "DE89370400440532013000", "holder": "Jane Doe"},
-                 "beneficiary": {"affiliate_id": 7, "name": "Acme Media"}},
+        endpoint=endpoint,
+        event_type="payout.request",
+        topic="payout.request",
+        subject="PO-1",
+        url="https://psp.example/payouts",
+        idempotency_key="payout-request:PO-1:1",
+        headers={"Idempotency-Key": "PO-1"},
+        payload={
+            "reference": "PO-1",
+            "amount": "100.00",
+            "currency": "EUR",
+            "method": {"kind": "bank_wire", "iban": "DE89370400440532013000", "holder": "Jane Doe"},
+            "beneficiary": {"affiliate_id": 7, "name": "Acme Media"},
+        },
     )
     client.force_login(UserFactory(roles=["Integrations"]))
-    page = client.get(reverse("admin:integrations_outbounddelivery_change", args=[delivery.pk])).content.decode()
-    assert "DE89370400440532013000" not in page and "Jane Doe" not in page and "Acme Media" not in page
+    page = client.get(
+        reverse("admin:integrations_outbounddelivery_change", args=[delivery.pk])
+    ).content.decode()
+    assert (
+        "DE89370400440532013000" not in page and "Jane Doe" not in page and "Acme Media" not in page
+    )
     assert "DE••••00" in page and "bank_wire" in page and "PO-1" in page
 
 
@@ -96,7 +135,9 @@ def test_enabling_or_disabling_an_endpoint_needs_the_change_permission(client):
 
     viewer.user_permissions.add(Permission.objects.get(codename="view_outboundendpoint"))
     client.force_login(viewer)
-    client.post(reverse("admin:integrations_outboundendpoint_changelist"),
-                {"action": "disable_endpoints", "_selected_action": [endpoint.pk]})
+    client.post(
+        reverse("admin:integrations_outboundendpoint_changelist"),
+        {"action": "disable_endpoints", "_selected_action": [endpoint.pk]},
+    )
     endpoint.refresh_from_db()
     assert endpoint.is_active

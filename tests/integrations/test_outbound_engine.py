@@ -34,14 +34,18 @@ def receiver():
 @pytest.fixture
 def subscriber(receiver):
     return outbound.endpoint_create(
-        name="crm-subscriber", kind="subscriber", url=receiver.url + "/hooks",
+        name="crm-subscriber",
+        kind="subscriber",
+        url=receiver.url + "/hooks",
         event_types=["payout.completed", "player.attributed"],
     )
 
 
 def _publish(key="payout.completed:PO-1"):
     return outbound.subscriber_event_publish(
-        "payout.completed", {"payout_reference": "PO-1", "amount": "10.00", "currency": "EUR"}, idempotency_key=key
+        "payout.completed",
+        {"payout_reference": "PO-1", "amount": "10.00", "currency": "EUR"},
+        idempotency_key=key,
     )
 
 
@@ -55,12 +59,18 @@ def test_subscriber_delivery_is_signed_the_standard_webhooks_way(receiver, subsc
 
     [request] = receiver.requests
     assert request.path == "/hooks"
-    payload = Webhook(subscriber.secret).verify(request.body, request.headers)  # raises on a bad signature
+    payload = Webhook(subscriber.secret).verify(
+        request.body, request.headers
+    )  # raises on a bad signature
     assert payload["type"] == "payout.completed"
     assert payload["data"] == {"payout_reference": "PO-1", "amount": "10.00", "currency": "EUR"}
     assert request.headers["webhook-id"] == delivery.message_id
     delivery.refresh_from_db()
-    assert delivery.status == "succeeded" and delivery.attempts == 1 and delivery.last_response_code == 200
+    assert (
+        delivery.status == "succeeded"
+        and delivery.attempts == 1
+        and delivery.last_response_code == 200
+    )
     attempt = DeliveryAttempt.objects.get(delivery=delivery)
     assert attempt.response_code == 200 and attempt.response_body == '{"ok": true}'
 
@@ -75,12 +85,21 @@ def test_webhook_id_is_stable_across_retries_and_each_attempt_is_signed(receiver
     assert first.headers["webhook-id"] == second.headers["webhook-id"] == delivery.message_id
     for request in (first, second):
         Webhook(subscriber.secret).verify(request.body, request.headers)
-    assert [a.response_code for a in DeliveryAttempt.objects.filter(delivery=delivery)] == [500, 200]
+    assert [a.response_code for a in DeliveryAttempt.objects.filter(delivery=delivery)] == [
+        500,
+        200,
+    ]
 
 
-def test_publishing_is_idempotent_and_reaches_only_active_subscribers_of_the_type(receiver, subscriber):
-    outbound.endpoint_create(name="other", kind="subscriber", url=receiver.url, event_types=["statement.approved"])
-    disabled = outbound.endpoint_create(name="off", kind="subscriber", url=receiver.url, event_types=["payout.completed"])
+def test_publishing_is_idempotent_and_reaches_only_active_subscribers_of_the_type(
+    receiver, subscriber
+):
+    outbound.endpoint_create(
+        name="other", kind="subscriber", url=receiver.url, event_types=["statement.approved"]
+    )
+    disabled = outbound.endpoint_create(
+        name="off", kind="subscriber", url=receiver.url, event_types=["payout.completed"]
+    )
     outbound.endpoint_disable(endpoint=disabled, reason="test")
     assert len(_publish()) == 1
     assert len(_publish()) == 1
@@ -189,7 +208,9 @@ def test_connection_refused_is_retried(subscriber):
 
 def test_an_endpoint_failing_for_five_days_is_disabled(receiver, subscriber):
     receiver.respond(500)
-    OutboundEndpoint.objects.filter(pk=subscriber.pk).update(failing_since=timezone.now() - dt.timedelta(days=5, minutes=1))
+    OutboundEndpoint.objects.filter(pk=subscriber.pk).update(
+        failing_since=timezone.now() - dt.timedelta(days=5, minutes=1)
+    )
     [delivery] = _publish()
     assert outbound.delivery_send(delivery_id=delivery.pk) == outbound.FAILED
     subscriber.refresh_from_db()
@@ -198,7 +219,9 @@ def test_an_endpoint_failing_for_five_days_is_disabled(receiver, subscriber):
 
 
 def test_the_sweeper_disables_long_failing_endpoints_without_traffic(subscriber):
-    OutboundEndpoint.objects.filter(pk=subscriber.pk).update(failing_since=timezone.now() - dt.timedelta(days=6))
+    OutboundEndpoint.objects.filter(pk=subscriber.pk).update(
+        failing_since=timezone.now() - dt.timedelta(days=6)
+    )
     assert outbound.deliveries_sweep().endpoints_disabled == 1
 
 
@@ -216,7 +239,9 @@ def test_success_clears_failing_since(receiver, subscriber):
 
 def test_a_delivery_not_due_or_done_is_skipped(receiver, subscriber):
     [delivery] = _publish()
-    OutboundDelivery.objects.filter(pk=delivery.pk).update(status="failed", next_attempt_at=timezone.now() + dt.timedelta(hours=1))
+    OutboundDelivery.objects.filter(pk=delivery.pk).update(
+        status="failed", next_attempt_at=timezone.now() + dt.timedelta(hours=1)
+    )
     assert outbound.delivery_send(delivery_id=delivery.pk) == outbound.SKIPPED
     OutboundDelivery.objects.filter(pk=delivery.pk).update(status="succeeded")
     assert outbound.delivery_send(delivery_id=delivery.pk) == outbound.SKIPPED
@@ -225,13 +250,19 @@ def test_a_delivery_not_due_or_done_is_skipped(receiver, subscriber):
 
 def test_sweeper_requeues_due_retries_and_reclaims_lost_workers(subscriber, monkeypatch):
     sent = []
-    monkeypatch.setattr(outbound, "enqueue_send", lambda delivery_id, countdown=None: sent.append(delivery_id))
+    monkeypatch.setattr(
+        outbound, "enqueue_send", lambda delivery_id, countdown=None: sent.append(delivery_id)
+    )
     [due] = _publish("a")
     [lost] = _publish("b")
     [fresh] = _publish("c")
     now = timezone.now()
-    OutboundDelivery.objects.filter(pk=due.pk).update(status="failed", next_attempt_at=now - dt.timedelta(seconds=1))
-    OutboundDelivery.objects.filter(pk=lost.pk).update(status="delivering", claimed_at=now - dt.timedelta(minutes=5))
+    OutboundDelivery.objects.filter(pk=due.pk).update(
+        status="failed", next_attempt_at=now - dt.timedelta(seconds=1)
+    )
+    OutboundDelivery.objects.filter(pk=lost.pk).update(
+        status="delivering", claimed_at=now - dt.timedelta(minutes=5)
+    )
     with django_capture_on_commit() as callbacks:
         result = outbound.deliveries_sweep()
     for callback in callbacks:
@@ -260,12 +291,18 @@ def test_resend_starts_the_schedule_again(receiver, subscriber):
     delivery.refresh_from_db()
     assert delivery.status == "pending" and delivery.attempts == 0
     assert outbound.delivery_send(delivery_id=delivery.pk) == outbound.SUCCEEDED
-    assert list(DeliveryAttempt.objects.filter(delivery=delivery).values_list("number", flat=True)) == [1, 2]
+    assert list(
+        DeliveryAttempt.objects.filter(delivery=delivery).values_list("number", flat=True)
+    ) == [1, 2]
 
 
 def test_enqueue_is_idempotent_on_the_key(subscriber):
-    first, created = outbound.delivery_enqueue(endpoint=subscriber, event_type="x", payload={}, idempotency_key="same")
-    second, created_again = outbound.delivery_enqueue(endpoint=subscriber, event_type="x", payload={"other": 1}, idempotency_key="same")
+    first, created = outbound.delivery_enqueue(
+        endpoint=subscriber, event_type="x", payload={}, idempotency_key="same"
+    )
+    second, created_again = outbound.delivery_enqueue(
+        endpoint=subscriber, event_type="x", payload={"other": 1}, idempotency_key="same"
+    )
     assert created and not created_again and first.pk == second.pk
 
 
@@ -273,8 +310,12 @@ def test_enqueue_is_idempotent_on_the_key(subscriber):
 def test_http_happens_outside_any_transaction(receiver):
     """While the receiver is handling the request, another connection already sees the row
     claimed (`delivering`): the claim committed before the HTTP call started."""
-    endpoint = outbound.endpoint_create(name="tx-check", kind="subscriber", url=receiver.url, event_types=["payout.completed"])
-    [delivery] = outbound.subscriber_event_publish("payout.completed", {"x": "1"}, idempotency_key="tx")
+    endpoint = outbound.endpoint_create(
+        name="tx-check", kind="subscriber", url=receiver.url, event_types=["payout.completed"]
+    )
+    [delivery] = outbound.subscriber_event_publish(
+        "payout.completed", {"x": "1"}, idempotency_key="tx"
+    )
     seen = []
 
     def look(_request):
@@ -290,8 +331,12 @@ def test_http_happens_outside_any_transaction(receiver):
 def test_gateway_requests_carry_the_idempotency_key_and_no_signature(receiver):
     gateway = outbound.endpoint_create(name="gw", kind="gateway", url=receiver.url + "/gateway")
     delivery, _ = outbound.delivery_enqueue(
-        endpoint=gateway, event_type="payout.request", payload={"reference": "PO-1"}, idempotency_key="payout-request:PO-1:1",
-        url=gateway.url + "/payouts", headers={"Idempotency-Key": "PO-1"},
+        endpoint=gateway,
+        event_type="payout.request",
+        payload={"reference": "PO-1"},
+        idempotency_key="payout-request:PO-1:1",
+        url=gateway.url + "/payouts",
+        headers={"Idempotency-Key": "PO-1"},
     )
     outbound.delivery_send(delivery_id=delivery.pk)
     [request] = receiver.requests

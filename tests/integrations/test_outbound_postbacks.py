@@ -44,26 +44,39 @@ def receiver():
 @pytest.fixture
 def click(db):
     BrandLicenceFactory(brand="spinpalace", country=JurisdictionFactory(code="DE", name="Germany"))
-    return ClickFactory(link__creative__campaign__brand="spinpalace", sub1="fb ads&more", sub2="adset-7", sub5="geo/de")
+    return ClickFactory(
+        link__creative__campaign__brand="spinpalace",
+        sub1="fb ads&more",
+        sub2="adset-7",
+        sub5="geo/de",
+    )
 
 
 def _register(click, external_id="C-1"):
     return player_register(
-        tracking_token=click.token if click else None, registered_at=T0, country="DE", brand="spinpalace",
-        identifiers={"crm": external_id}, source="test",
+        tracking_token=click.token if click else None,
+        registered_at=T0,
+        country="DE",
+        brand="spinpalace",
+        identifiers={"crm": external_id},
+        source="test",
     ).player
 
 
 def _template(click, event, receiver, campaign=None, path="/pb"):
     return PostbackTemplate.objects.create(
-        affiliate=click.link.affiliate, campaign=campaign, event=event,
+        affiliate=click.link.affiliate,
+        campaign=campaign,
+        event=event,
         url_template=receiver.url + path + "?cid={click_id}&t={token}&s1={sub1}&s5={sub5}&e={event}"
-                                          "&a={amount}&c={currency}&com={commission}",
+        "&a={amount}&c={currency}&com={commission}",
     )
 
 
 def test_registration_tells_the_crm_about_the_affiliate(receiver, click):
-    crm = outbound.endpoint_create(name="crm", kind="subscriber", url=receiver.url + "/crm", event_types=["player.attributed"])
+    crm = outbound.endpoint_create(
+        name="crm", kind="subscriber", url=receiver.url + "/crm", event_types=["player.attributed"]
+    )
     player = _register(click)
     assert outbound.deliveries_send_due() == {"succeeded": 1}
     [request] = receiver.requests
@@ -80,7 +93,9 @@ def test_registration_tells_the_crm_about_the_affiliate(receiver, click):
 
 
 def test_organic_players_are_not_published(receiver, click):
-    outbound.endpoint_create(name="crm", kind="subscriber", url=receiver.url, event_types=["player.attributed"])
+    outbound.endpoint_create(
+        name="crm", kind="subscriber", url=receiver.url, event_types=["player.attributed"]
+    )
     _register(None)
     assert not OutboundDelivery.objects.exists()
 
@@ -93,7 +108,11 @@ def test_registration_postback_expands_macros_url_encoded(receiver, click):
     assert request.method == "GET" and request.path.startswith("/pb?")
     query = parse_qs(urlsplit(request.path).query, keep_blank_values=True)
     assert query["cid"] == [str(click.pk)] and query["t"] == [click.token]
-    assert query["s1"] == ["fb ads&more"] and query["s5"] == ["geo/de"] and query["e"] == ["registration"]
+    assert (
+        query["s1"] == ["fb ads&more"]
+        and query["s5"] == ["geo/de"]
+        and query["e"] == ["registration"]
+    )
     assert query["a"] == [""] and query["com"] == [""]
     assert "fb%20ads%26more" in request.path and "geo%2Fde" in request.path
     assert player.click_id == click.pk
@@ -113,11 +132,25 @@ def test_first_deposit_postback_through_the_pipeline_once(receiver, click):
     psp = integration_create(slug="crm-deposits", kind="crm", id_system="crm")[0]
 
     def deliver(deposit_id, webhook_id):
-        envelope = {"type": "deposit.created", "timestamp": (T0 + timedelta(hours=1)).isoformat(),
-                    "data": {"deposit_id": deposit_id, "player_id": "C-1", "amount": "50.00", "currency": "EUR"}}
+        envelope = {
+            "type": "deposit.created",
+            "timestamp": (T0 + timedelta(hours=1)).isoformat(),
+            "data": {
+                "deposit_id": deposit_id,
+                "player_id": "C-1",
+                "amount": "50.00",
+                "currency": "EUR",
+            },
+        }
         stored = inbound_event_store(
-            integration_id=psp.pk, source="webhook",
-            event=incoming_event(integration_kind="crm", webhook_id=webhook_id, envelope=envelope, body_hash=item_hash(envelope)),
+            integration_id=psp.pk,
+            source="webhook",
+            event=incoming_event(
+                integration_kind="crm",
+                webhook_id=webhook_id,
+                envelope=envelope,
+                body_hash=item_hash(envelope),
+            ),
         )
         return inbound_event_process(event_id=stored.event_id)
 
@@ -125,7 +158,9 @@ def test_first_deposit_postback_through_the_pipeline_once(receiver, click):
     assert deliver("D-2", "m2") == "processed"  # a second deposit is not a first deposit
     assert outbound.deliveries_send_due() == {"succeeded": 1}
     query = parse_qs(urlsplit(receiver.requests[0].path).query, keep_blank_values=True)
-    assert query["e"] == ["first_deposit"] and query["a"] == ["50.00000000"] and query["c"] == ["EUR"]
+    assert (
+        query["e"] == ["first_deposit"] and query["a"] == ["50.00000000"] and query["c"] == ["EUR"]
+    )
     assert InboundEvent.objects.filter(status="processed").count() == 2
 
 
@@ -133,7 +168,10 @@ def test_no_postback_for_a_self_excluded_player(receiver, click):
     _template(click, "first_deposit", receiver)
     player = _register(click)
     SelfExclusionFactory(player=player, starts_at=timezone.now() - timedelta(days=1))
-    assert postback_fire(player=player, event="first_deposit", amount=None, currency="EUR") == "suppressed"
+    assert (
+        postback_fire(player=player, event="first_deposit", amount=None, currency="EUR")
+        == "suppressed"
+    )
     assert not OutboundDelivery.objects.filter(event_type="postback.first_deposit").exists()
     audit = AuditLog.objects.get(action="postback.suppressed")
     assert "self-excluded" in audit.reason
@@ -144,8 +182,18 @@ def test_qualified_cpa_postback_fires_once_with_the_commission(receiver, click):
     player = _register(click)
     from decimal import Decimal
 
-    assert postback_fire(player=player, event="qualified_cpa", commission=Decimal("200.00"), currency="EUR") == "queued"
-    assert postback_fire(player=player, event="qualified_cpa", commission=Decimal("200.00"), currency="EUR") == "duplicate"
+    assert (
+        postback_fire(
+            player=player, event="qualified_cpa", commission=Decimal("200.00"), currency="EUR"
+        )
+        == "queued"
+    )
+    assert (
+        postback_fire(
+            player=player, event="qualified_cpa", commission=Decimal("200.00"), currency="EUR"
+        )
+        == "duplicate"
+    )
     outbound.deliveries_send_due()
     query = parse_qs(urlsplit(receiver.requests[0].path).query, keep_blank_values=True)
     assert query["com"] == ["200.00"] and query["e"] == ["qualified_cpa"]
@@ -161,8 +209,10 @@ def test_postbacks_are_logged_like_any_delivery(receiver, click):
 
 
 def test_unknown_braces_are_left_alone():
-    assert expand_template("https://t.example/?a={amount}&x={unknown}", {"amount": "1 000"}) == \
-        "https://t.example/?a=1%20000&x={unknown}"
+    assert (
+        expand_template("https://t.example/?a={amount}&x={unknown}", {"amount": "1 000"})
+        == "https://t.example/?a=1%20000&x={unknown}"
+    )
 
 
 def test_admin_creates_templates_and_rejects_unknown_macros(client, click):
@@ -172,8 +222,12 @@ def test_admin_creates_templates_and_rejects_unknown_macros(client, click):
 
     client.force_login(UserFactory(username="root", is_superuser=True))
     url = reverse("admin:affiliates_postbacktemplate_add")
-    data = {"affiliate": click.link.affiliate_id, "event": "registration", "is_active": "on",
-            "url_template": "https://t.example/pb?cid={click_id}&x={oops}"}
+    data = {
+        "affiliate": click.link.affiliate_id,
+        "event": "registration",
+        "is_active": "on",
+        "url_template": "https://t.example/pb?cid={click_id}&x={oops}",
+    }
     assert "Unknown macros: oops" in client.post(url, data).content.decode()
     data["url_template"] = "https://t.example/pb?cid={click_id}"
     client.post(url, data)

@@ -23,10 +23,16 @@ def store_deep_payload(event: InboundEvent, depth: int) -> InboundEvent:
     ORM's encoder would recurse)."""
     text = (
         '{"type": "deposit.created", "timestamp": "2026-11-27T10:15:00Z", "data": {"deposit_id": "D-deep", '
-        '"player_id": "P-1", "amount": "5.00", "currency": "EUR", "extra": ' + "[" * depth + "]" * depth + "}}"
+        '"player_id": "P-1", "amount": "5.00", "currency": "EUR", "extra": '
+        + "[" * depth
+        + "]" * depth
+        + "}}"
     )
     with connection.cursor() as cursor:
-        cursor.execute("UPDATE integrations_inboundevent SET payload = %s::jsonb WHERE id = %s", [text, event.pk])
+        cursor.execute(
+            "UPDATE integrations_inboundevent SET payload = %s::jsonb WHERE id = %s",
+            [text, event.pk],
+        )
     return event
 
 
@@ -44,15 +50,20 @@ def crm():
 def deep_events(request, crm):
     """One deep event in each state an admin page lists."""
     return {
-        status: store_deep_payload(InboundEventFactory(integration=crm, status=status), request.param)
+        status: store_deep_payload(
+            InboundEventFactory(integration=crm, status=status), request.param
+        )
         for status in ("received", "dead", "parked")
     }
 
 
 @pytest.mark.parametrize(
-    "model, status", [("inboundevent", "received"), ("deadletterevent", "dead"), ("parkedevent", "parked")]
+    "model, status",
+    [("inboundevent", "received"), ("deadletterevent", "dead"), ("parkedevent", "parked")],
 )
-def test_admin_list_and_detail_render_a_deeply_nested_payload(admin_client, deep_events, model, status):
+def test_admin_list_and_detail_render_a_deeply_nested_payload(
+    admin_client, deep_events, model, status
+):
     event = deep_events[status]
     listing = admin_client.get(reverse(f"admin:integrations_{model}_changelist"))
     assert listing.status_code == 200
@@ -91,7 +102,9 @@ def test_an_event_raising_recursion_error_is_dead_lettered_and_the_next_20_are_p
     poison.refresh_from_db()
     assert (poison.status, poison.attempts, poison.next_attempt_at) == ("dead", 1, None)
     assert "RecursionError" in poison.last_error and "not retried" in poison.last_error
-    assert set(InboundEvent.objects.filter(pk__in=[e.pk for e in behind]).values_list("status", flat=True)) == {"processed"}
+    assert set(
+        InboundEvent.objects.filter(pk__in=[e.pk for e in behind]).values_list("status", flat=True)
+    ) == {"processed"}
 
 
 @pytest.mark.parametrize("depth", [1_000, 3_000])
@@ -99,7 +112,10 @@ def test_a_stored_deeply_nested_payload_ends_invalid_and_does_not_hold_up_the_ot
     deep = store_deep_payload(InboundEventFactory(integration=crm), depth)
     behind = InboundEventFactory(integration=crm)
 
-    assert services.inbound_events_process_sequence(event_ids=[deep.pk, behind.pk]) == {"invalid": 1, "processed": 1}
+    assert services.inbound_events_process_sequence(event_ids=[deep.pk, behind.pk]) == {
+        "invalid": 1,
+        "processed": 1,
+    }
     deep.refresh_from_db()
     assert deep.status == "invalid" and deep.errors
 
@@ -114,9 +130,14 @@ def test_a_failure_before_the_handlers_run_is_dead_lettered_without_retries(crm,
         return validate(envelope, **kwargs)
 
     monkeypatch.setattr(services, "validate_envelope", validate_or_run_out_of_memory)
-    assert services.inbound_events_process_sequence(event_ids=[poison.pk, behind.pk]) == {"dead": 1, "processed": 1}
+    assert services.inbound_events_process_sequence(event_ids=[poison.pk, behind.pk]) == {
+        "dead": 1,
+        "processed": 1,
+    }
     poison.refresh_from_db()
-    assert poison.status == "dead" and poison.last_error.startswith("The stored event cannot be read; not retried.")
+    assert poison.status == "dead" and poison.last_error.startswith(
+        "The stored event cannot be read; not retried."
+    )
     assert "MemoryError" in poison.last_error
 
 
@@ -145,7 +166,9 @@ def test_a_database_outage_is_left_to_the_task_retry(crm, monkeypatch):
 
 
 def test_a_huge_raw_body_is_shown_truncated(admin_client, crm):
-    event = InboundEventFactory(integration=crm, status="invalid", payload={}, raw_body="x" * 1_000_000)
+    event = InboundEventFactory(
+        integration=crm, status="invalid", payload={}, raw_body="x" * 1_000_000
+    )
     detail = admin_client.get(reverse("admin:integrations_deadletterevent_change", args=[event.pk]))
     assert detail.status_code == 200
     assert "980,000 more characters not shown" in detail.content.decode()

@@ -54,7 +54,11 @@ def integration():
 @pytest.fixture
 def config(integration, source):
     return poll_config_save(
-        integration=integration, url=source.url, page_size=3, auth_header_name="X-Api-Key", auth_header_value="s3cret-key-123"
+        integration=integration,
+        url=source.url,
+        page_size=3,
+        auth_header_name="X-Api-Key",
+        auth_header_value="s3cret-key-123",
     )
 
 
@@ -62,9 +66,14 @@ def _webhook(integration, item):
     """Store an event the way the webhook endpoint does (source webhook, raw-body hash)."""
     body = {k: v for k, v in item.items() if k != "id"}
     event = services.incoming_event(
-        integration_kind=integration.kind, webhook_id=item["id"], envelope=body, body_hash=services.item_hash(body)
+        integration_kind=integration.kind,
+        webhook_id=item["id"],
+        envelope=body,
+        body_hash=services.item_hash(body),
     )
-    services.inbound_event_store(integration_id=integration.pk, event=event, source=EventSource.WEBHOOK)
+    services.inbound_event_store(
+        integration_id=integration.pk, event=event, source=EventSource.WEBHOOK
+    )
 
 
 def test_window_with_received_and_missed_events(integration, source, config):
@@ -76,7 +85,13 @@ def test_window_with_received_and_missed_events(integration, source, config):
     run = integration_poll(integration_id=integration.pk)
 
     assert run.status == "succeeded", run.error
-    assert (run.polled, run.already_received, run.previously_polled, run.recovered, run.failed) == (8, 5, 0, 3, 0)
+    assert (run.polled, run.already_received, run.previously_polled, run.recovered, run.failed) == (
+        8,
+        5,
+        0,
+        3,
+        0,
+    )
     assert run.delta == 3 and run.pages == 3  # 8 events, 3 per page
     assert InboundEvent.objects.filter(integration=integration).count() == 8, "no duplicates"
     recovered = InboundEvent.objects.filter(recovery__run=run)
@@ -85,25 +100,42 @@ def test_window_with_received_and_missed_events(integration, source, config):
     assert set(recovered.values_list("status", flat=True)) == {"received"}
     config.refresh_from_db()
     assert config.last_window_end == run.window_end
-    assert run.window_start == run.window_end - dt.timedelta(days=1)  # first window: initial lookback
+    assert run.window_start == run.window_end - dt.timedelta(
+        days=1
+    )  # first window: initial lookback
     assert source.headers_seen[0]["X-Api-Key"] == "s3cret-key-123"
-    assert {r["since"] for r in source.requests} == {run.window_start.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")}
+    assert {r["since"] for r in source.requests} == {
+        run.window_start.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
+    }
 
 
-def test_overlapping_windows_count_previous_polls_and_store_nothing_twice(integration, source, config):
-    source.items = [envelope("old_1", NOW - dt.timedelta(minutes=40)), envelope("old_2", NOW - dt.timedelta(minutes=5))]
+def test_overlapping_windows_count_previous_polls_and_store_nothing_twice(
+    integration, source, config
+):
+    source.items = [
+        envelope("old_1", NOW - dt.timedelta(minutes=40)),
+        envelope("old_2", NOW - dt.timedelta(minutes=5)),
+    ]
     first = integration_poll(integration_id=integration.pk)
     assert (first.polled, first.recovered) == (2, 2)
 
     # Ten minutes later: a late event inside the overlap, and a new one.
-    source.items += [envelope("late_1", first.window_end - dt.timedelta(minutes=2)), envelope("new_1", timezone.now())]
+    source.items += [
+        envelope("late_1", first.window_end - dt.timedelta(minutes=2)),
+        envelope("new_1", timezone.now()),
+    ]
     PollConfig.objects.filter(pk=config.pk).update(window_overlap=dt.timedelta(minutes=15))
     second = integration_poll(integration_id=integration.pk)
 
     assert second.window_start == first.window_end - dt.timedelta(minutes=15)
     assert second.status == "succeeded"
     # old_2 (in the overlap) was stored by the first poll; late_1 and new_1 are new.
-    assert (second.polled, second.already_received, second.previously_polled, second.recovered) == (3, 1, 1, 2)
+    assert (second.polled, second.already_received, second.previously_polled, second.recovered) == (
+        3,
+        1,
+        1,
+        2,
+    )
     assert InboundEvent.objects.filter(integration=integration).count() == 4
     assert RecoveredEvent.objects.filter(run=second).count() == 2
 
@@ -130,7 +162,9 @@ def test_transient_failures_are_retried_with_backoff_and_retry_after(integration
     assert run.recovered == 1
 
 
-def test_failing_poll_is_retried_then_marked_failed_and_the_window_stays_open(integration, source, config):
+def test_failing_poll_is_retried_then_marked_failed_and_the_window_stays_open(
+    integration, source, config
+):
     source.items = [envelope(f"e{i}", NOW - dt.timedelta(minutes=30 - i)) for i in range(7)]
     source.fail_page = 1  # the second page never answers
     run = integration_poll(integration_id=integration.pk, sleep=lambda s: None)
@@ -147,11 +181,21 @@ def test_failing_poll_is_retried_then_marked_failed_and_the_window_stays_open(in
     source.fail_page = None
     again = integration_poll(integration_id=integration.pk)
     assert again.status == "succeeded"
-    assert again.window_start == run.window_start or again.window_start <= run.window_start + dt.timedelta(seconds=5)
-    assert (again.polled, again.already_received, again.previously_polled, again.recovered) == (7, 3, 3, 4)
+    assert (
+        again.window_start == run.window_start
+        or again.window_start <= run.window_start + dt.timedelta(seconds=5)
+    )
+    assert (again.polled, again.already_received, again.previously_polled, again.recovered) == (
+        7,
+        3,
+        3,
+        4,
+    )
 
 
-def test_a_page_that_cannot_be_stored_leaves_nothing_of_itself(integration, source, config, monkeypatch):
+def test_a_page_that_cannot_be_stored_leaves_nothing_of_itself(
+    integration, source, config, monkeypatch
+):
     """Storing page 2 fails after its rows were inserted: its transaction rolls back whole."""
     source.items = [envelope(f"e{i}", NOW - dt.timedelta(minutes=30 - i)) for i in range(5)]
     store = services.inbound_events_store
@@ -172,7 +216,9 @@ def test_a_page_that_cannot_be_stored_leaves_nothing_of_itself(integration, sour
     assert RecoveredEvent.objects.count() == 3
 
 
-def test_invalid_polled_events_are_stored_as_invalid_and_counted_failed(integration, source, config):
+def test_invalid_polled_events_are_stored_as_invalid_and_counted_failed(
+    integration, source, config
+):
     bad = envelope("bad", NOW - dt.timedelta(minutes=2))
     bad["data"]["amount"] = 12.5  # amounts are decimal strings
     source.items = [bad, envelope("good", NOW - dt.timedelta(minutes=1))]
@@ -224,8 +270,18 @@ def test_config_save_schedules_one_periodic_task_and_the_daily_reconciliation(in
 
 
 def test_backfill_command_polls_the_given_range(integration, source, config, capsys):
-    source.items = [envelope("march", dt.datetime(2026, 3, 5, tzinfo=dt.UTC)), envelope("may", dt.datetime(2026, 5, 5, tzinfo=dt.UTC))]
-    call_command("integration_poll", "crm-poll", "--since", "2026-03-01", "--until", "2026-04-01T00:00:00+00:00")
+    source.items = [
+        envelope("march", dt.datetime(2026, 3, 5, tzinfo=dt.UTC)),
+        envelope("may", dt.datetime(2026, 5, 5, tzinfo=dt.UTC)),
+    ]
+    call_command(
+        "integration_poll",
+        "crm-poll",
+        "--since",
+        "2026-03-01",
+        "--until",
+        "2026-04-01T00:00:00+00:00",
+    )
     assert "recovered 1" in capsys.readouterr().out
     run = ReconciliationRun.objects.get()
     assert run.trigger == "backfill" and run.window_start == dt.datetime(2026, 3, 1, tzinfo=dt.UTC)

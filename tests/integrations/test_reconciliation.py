@@ -27,7 +27,11 @@ def source():
 
 
 def test_daily_reconciliation_covers_the_last_day_and_only_enabled_active_integrations(source):
-    a, b, c = IntegrationFactory(slug="rec-a"), IntegrationFactory(slug="rec-b"), IntegrationFactory(slug="rec-c", is_active=False)
+    a, b, c = (
+        IntegrationFactory(slug="rec-a"),
+        IntegrationFactory(slug="rec-b"),
+        IntegrationFactory(slug="rec-c", is_active=False),
+    )
     for integration in (a, b, c):
         poll_config_save(integration=integration, url=source.url)
     PollConfig.objects.filter(integration=b).update(enabled=False)
@@ -43,9 +47,14 @@ def test_daily_reconciliation_covers_the_last_day_and_only_enabled_active_integr
 
 def test_admin_lists_runs_and_drills_down_to_recovered_events(client, source):
     integration = IntegrationFactory(slug="rec-admin")
-    poll_config_save(integration=integration, url=source.url, auth_header_value="Bearer very-secret-token")
+    poll_config_save(
+        integration=integration, url=source.url, auth_header_value="Bearer very-secret-token"
+    )
     received = InboundEventFactory(integration=integration, webhook_id="seen")
-    source.items = [envelope("seen", timezone.now() - dt.timedelta(hours=1)), envelope("missed", timezone.now() - dt.timedelta(hours=1))]
+    source.items = [
+        envelope("seen", timezone.now() - dt.timedelta(hours=1)),
+        envelope("missed", timezone.now() - dt.timedelta(hours=1)),
+    ]
     run = integration_poll(integration_id=integration.pk)
     assert (run.already_received, run.recovered) == (1, 1)
 
@@ -57,8 +66,12 @@ def test_admin_lists_runs_and_drills_down_to_recovered_events(client, source):
     events = client.get(link)
     assert events.status_code == 200
     page = events.content.decode()
-    assert "missed" in page and f"/admin/integrations/inboundevent/{received.pk}/change/" not in page
+    assert (
+        "missed" in page and f"/admin/integrations/inboundevent/{received.pk}/change/" not in page
+    )
     assert client.get("/admin/integrations/reconciliationrun/?with_delta=true").status_code == 200
 
-    config_page = client.get(f"/admin/integrations/pollconfig/{integration.poll_config.pk}/change/").content.decode()
+    config_page = client.get(
+        f"/admin/integrations/pollconfig/{integration.poll_config.pk}/change/"
+    ).content.decode()
     assert "very-secret-token" not in config_page and "Bear…en" in config_page

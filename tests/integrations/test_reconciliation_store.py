@@ -35,8 +35,11 @@ def integration():
 @pytest.fixture
 def run(integration):
     return ReconciliationRun.objects.create(
-        integration=integration, trigger=ReconciliationRun.Trigger.BACKFILL, window_start=NOW - dt.timedelta(days=1),
-        window_end=NOW, requested_by="test",
+        integration=integration,
+        trigger=ReconciliationRun.Trigger.BACKFILL,
+        window_start=NOW - dt.timedelta(days=1),
+        window_end=NOW,
+        requested_by="test",
     )
 
 
@@ -47,20 +50,36 @@ def _items(*ids: str) -> list[dict]:
 def _incoming(integration, item, *, source_body=None) -> services.IncomingEvent:
     body = source_body or item
     return services.incoming_event(
-        integration_kind=integration.kind, webhook_id=item["id"], envelope=body, body_hash=services.item_hash(body),
+        integration_kind=integration.kind,
+        webhook_id=item["id"],
+        envelope=body,
+        body_hash=services.item_hash(body),
         require_id=True,
     )
 
 
 def _counts(run) -> tuple:
     run.refresh_from_db()
-    return run.pages, run.polled, run.already_received, run.previously_polled, run.recovered, run.failed
+    return (
+        run.pages,
+        run.polled,
+        run.already_received,
+        run.previously_polled,
+        run.recovered,
+        run.failed,
+    )
 
 
-def test_many_events_store_new_duplicate_conflict_and_invalid_like_one_by_one(integration, published):
+def test_many_events_store_new_duplicate_conflict_and_invalid_like_one_by_one(
+    integration, published
+):
     stored, other = _items("stored", "other")
-    services.inbound_event_store(integration_id=integration.pk, event=_incoming(integration, stored), source="webhook")
-    services.inbound_event_store(integration_id=integration.pk, event=_incoming(integration, other), source="webhook")
+    services.inbound_event_store(
+        integration_id=integration.pk, event=_incoming(integration, stored), source="webhook"
+    )
+    services.inbound_event_store(
+        integration_id=integration.pk, event=_incoming(integration, other), source="webhook"
+    )
     changed = {**other, "data": {**other["data"], "amount": "99.00"}}
     invalid = {**_items("bad")[0], "timestamp": "yesterday"}
     fresh = _items("fresh")[0]
@@ -70,28 +89,56 @@ def test_many_events_store_new_duplicate_conflict_and_invalid_like_one_by_one(in
     with transaction.atomic():
         results = services.inbound_events_store(
             integration_id=integration.pk,
-            events=[_incoming(integration, item) for item in (fresh, stored, changed, invalid, repeated)],
+            events=[
+                _incoming(integration, item) for item in (fresh, stored, changed, invalid, repeated)
+            ],
             source=EventSource.POLL,
         )
 
-    assert [r.outcome for r in results] == ["accepted", "duplicate", "conflict", "accepted", "duplicate"]
-    assert [r.status for r in results] == ["received", "received", "received", "invalid", "received"]
+    assert [r.outcome for r in results] == [
+        "accepted",
+        "duplicate",
+        "conflict",
+        "accepted",
+        "duplicate",
+    ]
+    assert [r.status for r in results] == [
+        "received",
+        "received",
+        "received",
+        "invalid",
+        "received",
+    ]
     assert results[4].event_id == results[0].event_id
     assert results[3].errors and "timestamp" in results[3].errors
     row = InboundEvent.objects.get(pk=results[0].event_id)
-    assert (row.source, row.payload, row.occurred_at) == ("poll", fresh, dt.datetime.fromisoformat(fresh["timestamp"]))
+    assert (row.source, row.payload, row.occurred_at) == (
+        "poll",
+        fresh,
+        dt.datetime.fromisoformat(fresh["timestamp"]),
+    )
     conflict = InboundConflict.objects.get()
-    assert (conflict.original_id, conflict.payload, conflict.source) == (results[2].event_id, changed, "poll")
-    assert [args for _, args, _ in published] == [[results[0].event_id]]  # only the valid new one, once
+    assert (conflict.original_id, conflict.payload, conflict.source) == (
+        results[2].event_id,
+        changed,
+        "poll",
+    )
+    assert [args for _, args, _ in published] == [
+        [results[0].event_id]
+    ]  # only the valid new one, once
 
 
 def test_pages_are_counted_and_stored_with_previous_polls_and_repeats(integration, run):
     services.inbound_event_store(
-        integration_id=integration.pk, event=_incoming(integration, _items("hooked")[0]), source="webhook"
+        integration_id=integration.pk,
+        event=_incoming(integration, _items("hooked")[0]),
+        source="webhook",
     )
     earlier = _items("polled-before")[0]
     services.inbound_events_store(
-        integration_id=integration.pk, events=[_incoming(integration, earlier)] * 2, source=EventSource.POLL
+        integration_id=integration.pk,
+        events=[_incoming(integration, earlier)] * 2,
+        source=EventSource.POLL,
     )
     pages = [
         _items("hooked", "a", "polled-before", "a"),  # "a" twice in one page
@@ -105,11 +152,15 @@ def test_pages_are_counted_and_stored_with_previous_polls_and_repeats(integratio
 
     # polled 9; missing a, b, c; already received: the other 6, of which 4 were stored by polls.
     assert _counts(run) == (3, 9, 6, 4, 3, 0)
-    assert set(InboundEvent.objects.filter(recovery__run=run).values_list("webhook_id", flat=True)) == {"a", "b", "c"}
+    assert set(
+        InboundEvent.objects.filter(recovery__run=run).values_list("webhook_id", flat=True)
+    ) == {"a", "b", "c"}
     assert InboundEvent.objects.filter(integration=integration).count() == 5
 
 
-def test_a_page_that_fails_to_store_leaves_nothing_and_keeps_the_pages_before(integration, run, monkeypatch):
+def test_a_page_that_fails_to_store_leaves_nothing_and_keeps_the_pages_before(
+    integration, run, monkeypatch
+):
     broken = _items("bad-1", "bad-2")
     insert = services.inbound_events_store
 
@@ -136,16 +187,22 @@ def test_a_page_that_fails_to_store_leaves_nothing_and_keeps_the_pages_before(in
 def test_inside_a_transaction_the_lookup_runs_on_the_same_connection(integration, run):
     with transaction.atomic():
         services.inbound_event_store(
-            integration_id=integration.pk, event=_incoming(integration, _items("uncommitted")[0]), source="webhook"
+            integration_id=integration.pk,
+            event=_incoming(integration, _items("uncommitted")[0]),
+            source="webhook",
         )
-        counts = polling.store_polled_page(integration=integration, run=run, events=_items("uncommitted", "new"))
+        counts = polling.store_polled_page(
+            integration=integration, run=run, events=_items("uncommitted", "new")
+        )
     assert (counts.polled, counts.already_received, counts.recovered) == (2, 1, 1)
 
 
 def test_the_lookup_connection_is_closed_with_the_store(integration, run):
     def backends() -> int:
         with connection.cursor() as cursor:
-            cursor.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()")
+            cursor.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+            )
             return cursor.fetchone()[0]
 
     before = backends()

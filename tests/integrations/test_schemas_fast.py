@@ -32,12 +32,40 @@ _junk = st.one_of(
     st.integers(min_value=-(10**22), max_value=10**22),
     st.floats(allow_nan=False, allow_infinity=False),
     st.text(max_size=12),
-    st.sampled_from(["", " ", "\x00", "x\x00y", "EUR\n", "GB", "gb", "EUR", "EU", "12.50", "-3", "0", "1e5", " 7 ",
-                     "0.000000001", "1" * 13 + ".5", "2026-11-27", "2026-11-27T14:05:00Z", "2026-11-27T14:05:00",
-                     "2026-11-27T14:05:00+01:00", "2026-02-30T00:00:00Z", "mt5", "out_by", "passed", "x" * 256,
-                     "\ud800"]),
+    st.sampled_from(
+        [
+            "",
+            " ",
+            "\x00",
+            "x\x00y",
+            "EUR\n",
+            "GB",
+            "gb",
+            "EUR",
+            "EU",
+            "12.50",
+            "-3",
+            "0",
+            "1e5",
+            " 7 ",
+            "0.000000001",
+            "1" * 13 + ".5",
+            "2026-11-27",
+            "2026-11-27T14:05:00Z",
+            "2026-11-27T14:05:00",
+            "2026-11-27T14:05:00+01:00",
+            "2026-02-30T00:00:00Z",
+            "mt5",
+            "out_by",
+            "passed",
+            "x" * 256,
+            "\ud800",
+        ]
+    ),
     st.lists(st.integers(), max_size=2),
-    st.dictionaries(st.text(max_size=5), st.one_of(st.text(max_size=5), st.integers(), st.none()), max_size=3),
+    st.dictionaries(
+        st.text(max_size=5), st.one_of(st.text(max_size=5), st.integers(), st.none()), max_size=3
+    ),
 )
 
 _valid_by_name = {
@@ -52,10 +80,18 @@ _valid_by_name = {
     "entry": st.sampled_from(["in", "out", "inout", "out_by"]),
     "status": st.sampled_from(["pending", "passed", "failed"]),
     "date": st.sampled_from(["2026-11-27", "2024-02-29"]),
-    "identifiers": st.dictionaries(st.sampled_from(["crm", "mt5-live"]), st.one_of(st.text(min_size=1, max_size=5), st.integers()), max_size=2),
+    "identifiers": st.dictionaries(
+        st.sampled_from(["crm", "mt5-live"]),
+        st.one_of(st.text(min_size=1, max_size=5), st.integers()),
+        max_size=2,
+    ),
 }
-_any_time = st.sampled_from(["2026-11-27T14:05:00Z", "2026-11-27T14:05:00.123456+01:00", "2026-11-27 14:05:00-05:00"])
-_any_id = st.one_of(st.text(min_size=1, max_size=8).filter(str.strip), st.integers(min_value=0, max_value=10**12))
+_any_time = st.sampled_from(
+    ["2026-11-27T14:05:00Z", "2026-11-27T14:05:00.123456+01:00", "2026-11-27 14:05:00-05:00"]
+)
+_any_id = st.one_of(
+    st.text(min_size=1, max_size=8).filter(str.strip), st.integers(min_value=0, max_value=10**12)
+)
 
 
 def _valid_value(name: str):
@@ -85,7 +121,11 @@ def payloads(draw, event_type: str):
 @st.composite
 def envelopes(draw):
     event_type = draw(st.sampled_from(TYPES))
-    envelope = {"type": event_type, "timestamp": draw(st.one_of(_any_time, _junk)), "data": draw(payloads(event_type))}
+    envelope = {
+        "type": event_type,
+        "timestamp": draw(st.one_of(_any_time, _junk)),
+        "data": draw(payloads(event_type)),
+    }
     if draw(st.integers(0, 9)) == 0:
         envelope["type"] = draw(_junk)
     if draw(st.integers(0, 9)) == 0:
@@ -103,7 +143,9 @@ def test_every_event_type_has_a_fast_path():
 @given(envelopes())
 def test_fast_and_serializer_paths_give_the_same_result(case):
     envelope, kind = case
-    assert validate_envelope(envelope, kind=kind) == validate_envelope(envelope, kind=kind, fast=False)
+    assert validate_envelope(envelope, kind=kind) == validate_envelope(
+        envelope, kind=kind, fast=False
+    )
 
 
 @settings(max_examples=1500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -124,8 +166,14 @@ def test_the_fast_path_answers_exactly_the_payloads_the_serializer_accepts(case)
     [
         ({"deposit_id": "D1", "player_id": "P1", "amount": 12.5, "currency": "EUR"}, "data.amount"),
         ({"deposit_id": "D1", "player_id": "P1", "amount": "0", "currency": "EUR"}, "data.amount"),
-        ({"deposit_id": "D1", "player_id": None, "amount": "1", "currency": "eur"}, "data.player_id"),
-        ({"deposit_id": " ", "player_id": "P1", "amount": "1", "currency": "EUR"}, "data.deposit_id"),
+        (
+            {"deposit_id": "D1", "player_id": None, "amount": "1", "currency": "eur"},
+            "data.player_id",
+        ),
+        (
+            {"deposit_id": " ", "player_id": "P1", "amount": "1", "currency": "EUR"},
+            "data.deposit_id",
+        ),
     ],
 )
 def test_errors_still_come_from_the_serializer(data, field):
@@ -139,9 +187,20 @@ def test_valid_payload_values_are_converted_as_before():
     envelope = {
         "type": "deposit.created",
         "timestamp": "2026-11-27T14:05:00Z",
-        "data": {"deposit_id": 7, "player_id": "P1", "amount": "12.50", "currency": "EUR", "note": None},
+        "data": {
+            "deposit_id": 7,
+            "player_id": "P1",
+            "amount": "12.50",
+            "currency": "EUR",
+            "note": None,
+        },
     }
     result = validate_envelope(envelope, kind="payments")
     assert result.is_valid
-    assert result.data == {"deposit_id": "7", "player_id": "P1", "amount": Decimal("12.50"), "currency": "EUR"}
+    assert result.data == {
+        "deposit_id": "7",
+        "player_id": "P1",
+        "amount": Decimal("12.50"),
+        "currency": "EUR",
+    }
     assert result.warnings == [{"field": "data.note", "message": "Unknown field; ignored."}]

@@ -80,7 +80,9 @@ def test_rotation_keeps_the_old_secret_valid_during_the_grace_period(client, set
     assert AuditLog.objects.filter(action="integration.secret_rotated").exists()
 
     # The grace period ends.
-    IntegrationSecret.objects.filter(pk=previous.pk).update(expires_at=timezone.now() - dt.timedelta(seconds=1))
+    IntegrationSecret.objects.filter(pk=previous.pk).update(
+        expires_at=timezone.now() - dt.timedelta(seconds=1)
+    )
     from apps.integrations.inbound import verification
 
     verification.forget()
@@ -93,7 +95,9 @@ def test_rotation_in_another_process_is_seen_without_waiting_for_the_cache(clien
     integration, old = integration_create(slug="rot2", kind="crm")
     assert post(client, "rot2", old, "m1").status_code == 202  # cached now
     new = "whsec_" + "QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVo0NTY3ODk="
-    IntegrationSecret.objects.create(integration=integration, secret=new)  # as another process would
+    IntegrationSecret.objects.create(
+        integration=integration, secret=new
+    )  # as another process would
     assert post(client, "rot2", new, "m2").status_code == 202
 
 
@@ -103,12 +107,17 @@ def test_rotating_twice_does_not_extend_an_earlier_expiry():
     first_expiry = IntegrationSecret.objects.get(secret=first).expires_at
     integration_rotate_secret(integration=integration, grace=dt.timedelta(hours=24))
     assert IntegrationSecret.objects.get(secret=first).expires_at == first_expiry
-    assert IntegrationSecret.objects.filter(integration=integration, expires_at__isnull=True).count() == 1
+    assert (
+        IntegrationSecret.objects.filter(integration=integration, expires_at__isnull=True).count()
+        == 1
+    )
 
 
 def test_commands_print_the_secret_once():
     out = io.StringIO()
-    call_command("integration_create", "mt5-live", "--kind", "trading", "--id-system", "mt5-live", stdout=out)
+    call_command(
+        "integration_create", "mt5-live", "--kind", "trading", "--id-system", "mt5-live", stdout=out
+    )
     secret = out.getvalue().strip().splitlines()[-1]
     integration = Integration.objects.get(slug="mt5-live")
     assert integration.kind == "trading" and integration.secrets.get().secret == secret
@@ -137,14 +146,27 @@ def test_admin_rotate_action_shows_the_new_secret_once_and_audits(client):
     client.force_login(user)
     integration, old = integration_create(slug="adm", kind="crm")
     changelist = reverse("admin:integrations_integration_changelist")
-    response = client.post(changelist, {"action": "rotate_signing_secret", "_selected_action": [integration.pk]}, follow=True)
+    response = client.post(
+        changelist,
+        {"action": "rotate_signing_secret", "_selected_action": [integration.pk]},
+        follow=True,
+    )
     page = response.content.decode()
-    new = IntegrationSecret.objects.filter(integration=integration, expires_at__isnull=True).get().secret
+    new = (
+        IntegrationSecret.objects.filter(integration=integration, expires_at__isnull=True)
+        .get()
+        .secret
+    )
     assert new in page and new != old
     log = AuditLog.objects.get(action="integration.secret_rotated")
     assert log.actor == user
     # Never displayed again: not on the change page, not in the list.
-    assert new not in client.get(reverse("admin:integrations_integration_change", args=[integration.pk])).content.decode()
+    assert (
+        new
+        not in client.get(
+            reverse("admin:integrations_integration_change", args=[integration.pk])
+        ).content.decode()
+    )
     assert new not in client.get(changelist).content.decode()
 
 
@@ -153,7 +175,9 @@ def test_admin_lists_with_filters(client):
     client.force_login(user)
     integration_create(slug="pay", kind="payments")
     integration_create(slug="crm", kind="crm")
-    page = client.get(reverse("admin:integrations_integration_changelist") + "?kind__exact=payments").content.decode()
+    page = client.get(
+        reverse("admin:integrations_integration_changelist") + "?kind__exact=payments"
+    ).content.decode()
     assert ">pay<" in page and ">crm<" not in page
     for name in ("inboundevent", "deadletterevent", "parkedevent", "inboundconflict"):
         assert client.get(reverse(f"admin:integrations_{name}_changelist")).status_code == 200

@@ -25,7 +25,9 @@ def test_old_or_broken_connections_are_closed_around_each_task(monkeypatch):
     monkeypatch.setattr(tasks, "close_old_connections", lambda: calls.append("checked"))
     task = _Task(is_eager=False)
     task_prerun.send(sender=task, task=task, task_id="t", args=(), kwargs={})
-    task_postrun.send(sender=task, task=task, task_id="t", args=(), kwargs={}, retval=None, state="SUCCESS")
+    task_postrun.send(
+        sender=task, task=task, task_id="t", args=(), kwargs={}, retval=None, state="SUCCESS"
+    )
     assert calls == ["checked", "checked"]
 
     eager = _Task(is_eager=True)  # runs inside the caller's request
@@ -40,12 +42,18 @@ def test_a_connection_that_just_finished_a_task_is_not_health_checked_again(db, 
 
     connection.ensure_connection()
     task = _Task(is_eager=False)
-    monkeypatch.setattr(tasks, "close_old_connections", lambda: setattr(connection, "health_check_done", False))
-    task_postrun.send(sender=task, task=task, task_id="t", args=(), kwargs={}, retval=None, state="SUCCESS")
+    monkeypatch.setattr(
+        tasks, "close_old_connections", lambda: setattr(connection, "health_check_done", False)
+    )
+    task_postrun.send(
+        sender=task, task=task, task_id="t", args=(), kwargs={}, retval=None, state="SUCCESS"
+    )
     task_prerun.send(sender=task, task=task, task_id="t", args=(), kwargs={})
     assert connection.health_check_done  # used a moment ago: no SELECT 1 before the next task
 
-    monkeypatch.setattr(core_db, "RECENTLY_USED_SECONDS", 0.0)  # idle longer than that: checked again
+    monkeypatch.setattr(
+        core_db, "RECENTLY_USED_SECONDS", 0.0
+    )  # idle longer than that: checked again
     task_prerun.send(sender=task, task=task, task_id="t", args=(), kwargs={})
     assert not connection.health_check_done
 

@@ -37,7 +37,12 @@ def reference_verify(**overrides):
 
 def test_reference_vector_verifies_with_a_frozen_clock():
     assert reference_verify() == REFERENCE_TIMESTAMP
-    assert verification.sign(decode_secret(REFERENCE_SECRET), REFERENCE_ID, REFERENCE_TIMESTAMP, REFERENCE_BODY) == REFERENCE_SIGNATURE
+    assert (
+        verification.sign(
+            decode_secret(REFERENCE_SECRET), REFERENCE_ID, REFERENCE_TIMESTAMP, REFERENCE_BODY
+        )
+        == REFERENCE_SIGNATURE
+    )
 
 
 def test_reference_vector_fails_when_anything_changes():
@@ -62,7 +67,9 @@ def test_tolerance_is_300_seconds_both_ways(skew, ok):
 @pytest.mark.django_db
 def test_reference_vector_through_the_endpoint(client, monkeypatch):
     IntegrationFactory(slug="reference", signing_secret=REFERENCE_SECRET)
-    monkeypatch.setattr(views, "time", types.SimpleNamespace(time=lambda: float(REFERENCE_TIMESTAMP)))
+    monkeypatch.setattr(
+        views, "time", types.SimpleNamespace(time=lambda: float(REFERENCE_TIMESTAMP))
+    )
     response = client.post(
         "/api/v1/webhooks/reference/",
         REFERENCE_BODY,
@@ -84,7 +91,9 @@ def test_reference_vector_through_the_endpoint(client, monkeypatch):
         HTTP_WEBHOOK_SIGNATURE=REFERENCE_SIGNATURE,
     )
     assert stale.status_code == 422  # same id, same body: the stored invalid answer again
-    monkeypatch.setattr(views, "time", types.SimpleNamespace(time=lambda: float(REFERENCE_TIMESTAMP + 301)))
+    monkeypatch.setattr(
+        views, "time", types.SimpleNamespace(time=lambda: float(REFERENCE_TIMESTAMP + 301))
+    )
     late = client.post(
         "/api/v1/webhooks/reference/",
         REFERENCE_BODY,
@@ -103,15 +112,25 @@ VALID_ENVELOPE = {
 }
 
 json_values = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False) | st.text(),
-    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=8), children, max_size=4),
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(),
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=8), children, max_size=4)
+    ),
     max_leaves=12,
 )
 bodies = st.one_of(
     st.binary(max_size=200),
     json_values.map(lambda v: json.dumps(v).encode()),
     st.fixed_dictionaries(
-        {"type": st.sampled_from(["deposit.created", "trade.closed", "nope", ""]) | st.integers(), "data": json_values},
+        {
+            "type": st.sampled_from(["deposit.created", "trade.closed", "nope", ""])
+            | st.integers(),
+            "data": json_values,
+        },
         optional={"timestamp": st.text(max_size=30) | st.just("2026-11-27T10:15:00Z")},
     ).map(lambda v: json.dumps(v).encode()),
     st.just(json.dumps(VALID_ENVELOPE).encode()),
@@ -126,9 +145,19 @@ def deliveries(draw):
     if draw(st.booleans()):
         webhook_id = draw(st.from_regex(r"msg_[a-z0-9]{1,6}", fullmatch=True))
         timestamp = draw(st.integers(min_value=-250, max_value=250))
-        content_type = draw(st.sampled_from(["application/json", "application/cloudevents+json", "application/json; charset=utf-8"]))
+        content_type = draw(
+            st.sampled_from(
+                [
+                    "application/json",
+                    "application/cloudevents+json",
+                    "application/json; charset=utf-8",
+                ]
+            )
+        )
         return body, webhook_id, timestamp, "correct", content_type
-    webhook_id = draw(st.none() | header_text | st.from_regex(r"msg_[a-z0-9]{1,10}", fullmatch=True))
+    webhook_id = draw(
+        st.none() | header_text | st.from_regex(r"msg_[a-z0-9]{1,10}", fullmatch=True)
+    )
     # Offsets from "now" are resolved in the test: a strategy must not read the clock.
     timestamp = draw(
         st.none()
@@ -137,12 +166,18 @@ def deliveries(draw):
         | st.integers(min_value=-1000, max_value=1000)
     )
     signing = draw(st.sampled_from(["correct", "random", "none", "junk", "several"]))
-    content_type = draw(st.sampled_from(["application/json", "text/plain", "application/cloudevents+json", ""]))
+    content_type = draw(
+        st.sampled_from(["application/json", "text/plain", "application/cloudevents+json", ""])
+    )
     return body, webhook_id, timestamp, signing, content_type
 
 
 @pytest.mark.django_db
-@settings(max_examples=1000, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@settings(
+    max_examples=1000,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
 @given(delivery=deliveries())
 def test_malformed_deliveries_never_cause_a_5xx(client, integration, secret, delivery):
     body, webhook_id, timestamp, signing, content_type = delivery
@@ -159,10 +194,16 @@ def test_malformed_deliveries_never_cause_a_5xx(client, integration, secret, del
     else:
         signature = None
     headers = {}
-    for name, value in (("HTTP_WEBHOOK_ID", webhook_id), ("HTTP_WEBHOOK_TIMESTAMP", timestamp), ("HTTP_WEBHOOK_SIGNATURE", signature)):
+    for name, value in (
+        ("HTTP_WEBHOOK_ID", webhook_id),
+        ("HTTP_WEBHOOK_TIMESTAMP", timestamp),
+        ("HTTP_WEBHOOK_SIGNATURE", signature),
+    ):
         if value is not None:
             headers[name] = value
-    response = client.generic("POST", f"/api/v1/webhooks/{integration.slug}/", body, content_type=content_type, **headers)
+    response = client.generic(
+        "POST", f"/api/v1/webhooks/{integration.slug}/", body, content_type=content_type, **headers
+    )
     assert response.status_code < 500, response.content
     assert response.status_code in {200, 202, 400, 401, 409, 413, 415, 422}
     if response.status_code >= 400:

@@ -28,7 +28,9 @@ def assert_problem(response, status):
     return body
 
 
-def test_202_accepted_stores_and_enqueues_after_commit(post_webhook, published, django_capture_on_commit_callbacks):
+def test_202_accepted_stores_and_enqueues_after_commit(
+    post_webhook, published, django_capture_on_commit_callbacks
+):
     envelope = load_fixture("deposit_created.json")
     with django_capture_on_commit_callbacks(execute=True):
         response = post_webhook(envelope, webhook_id="msg_dep_1")
@@ -64,7 +66,9 @@ def test_trade_events_go_to_the_trade_task(client, published, django_capture_on_
     assert published[0][0] == "integrations.process_inbound_trade_event"
 
 
-def test_200_duplicate_same_id_same_body(post_webhook, published, django_capture_on_commit_callbacks):
+def test_200_duplicate_same_id_same_body(
+    post_webhook, published, django_capture_on_commit_callbacks
+):
     envelope = load_fixture("deposit_created.json")
     first = post_webhook(envelope, webhook_id="msg_dup")
     with django_capture_on_commit_callbacks(execute=True):
@@ -130,7 +134,9 @@ def test_401_bad_headers(post_webhook, headers):
     assert InboundEvent.objects.count() == 0
 
 
-@pytest.mark.parametrize("missing", ["HTTP_WEBHOOK_ID", "HTTP_WEBHOOK_TIMESTAMP", "HTTP_WEBHOOK_SIGNATURE"])
+@pytest.mark.parametrize(
+    "missing", ["HTTP_WEBHOOK_ID", "HTTP_WEBHOOK_TIMESTAMP", "HTTP_WEBHOOK_SIGNATURE"]
+)
 def test_401_missing_header(client, integration, secret, missing):
     body = json.dumps(load_fixture("deposit_created.json")).encode()
     now = int(time.time())
@@ -140,13 +146,18 @@ def test_401_missing_header(client, integration, secret, missing):
         "HTTP_WEBHOOK_SIGNATURE": sign(secret, "msg_m", now, body),
     }
     del headers[missing]
-    response = client.post(f"/api/v1/webhooks/{integration.slug}/", body, content_type="application/json", **headers)
+    response = client.post(
+        f"/api/v1/webhooks/{integration.slug}/", body, content_type="application/json", **headers
+    )
     body = assert_problem(response, 401)
     assert "Missing header" in body["detail"]
 
 
 def test_401_signed_with_another_secret(post_webhook):
-    response = post_webhook(load_fixture("deposit_created.json"), secret_override="whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw")
+    response = post_webhook(
+        load_fixture("deposit_created.json"),
+        secret_override="whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+    )
     assert_problem(response, 401)
 
 
@@ -166,7 +177,9 @@ def test_401_body_changed_after_signing(client, integration, secret):
 
 @pytest.mark.parametrize("offset, ok", [(-301, False), (-299, True), (299, True), (301, False)])
 def test_timestamp_tolerance_both_ways(post_webhook, offset, ok):
-    response = post_webhook(load_fixture("deposit_created.json"), timestamp=int(time.time()) + offset)
+    response = post_webhook(
+        load_fixture("deposit_created.json"), timestamp=int(time.time()) + offset
+    )
     if ok:
         assert response.status_code == 202
     else:
@@ -179,7 +192,9 @@ def test_any_listed_signature_may_match(post_webhook, secret):
     raw = json.dumps(envelope).encode()
     now = int(time.time())
     good = sign(secret, "msg_multi", now, raw)
-    response = post_webhook(raw, webhook_id="msg_multi", timestamp=now, signature=f"v1,AAAA v1a,xyz junk {good}")
+    response = post_webhook(
+        raw, webhook_id="msg_multi", timestamp=now, signature=f"v1,AAAA v1a,xyz junk {good}"
+    )
     assert response.status_code == 202
 
 
@@ -220,13 +235,20 @@ def test_default_limit_is_one_mebibyte(post_webhook):
     assert_problem(post_webhook(envelope), 413)
 
 
-@pytest.mark.parametrize("content_type", ["text/plain", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x"])
+@pytest.mark.parametrize(
+    "content_type",
+    ["text/plain", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x"],
+)
 def test_415_not_json(post_webhook, content_type):
-    assert_problem(post_webhook(load_fixture("deposit_created.json"), content_type=content_type), 415)
+    assert_problem(
+        post_webhook(load_fixture("deposit_created.json"), content_type=content_type), 415
+    )
 
 
 def test_json_content_type_with_charset_is_fine(post_webhook):
-    response = post_webhook(load_fixture("deposit_created.json"), content_type="application/json; charset=utf-8")
+    response = post_webhook(
+        load_fixture("deposit_created.json"), content_type="application/json; charset=utf-8"
+    )
     assert response.status_code == 202
 
 
@@ -333,7 +355,10 @@ def test_unknown_fields_accepted_with_warnings_logged_once(post_webhook, caplog)
     assert InboundEvent.objects.get(webhook_id="msg_u2").warnings == event.warnings
     logged = [r.getMessage() for r in caplog.records if "unknown field" in r.getMessage()]
     assert len(logged) == 2  # once per field, not once per event
-    assert set(SchemaWarningSeen.objects.values_list("field", flat=True)) == {"data.bonus_code", "source"}
+    assert set(SchemaWarningSeen.objects.values_list("field", flat=True)) == {
+        "data.bonus_code",
+        "source",
+    }
 
 
 def test_csrf_is_not_required(integration, secret):
@@ -388,7 +413,16 @@ def test_validated_data_types():
 
 @pytest.mark.parametrize(
     "amount, ok",
-    [("12.50", True), (12, True), ("-3", False), (12.5, False), ("1e5", False), ("NaN", False), (True, False), ("1.123456789", False)],
+    [
+        ("12.50", True),
+        (12, True),
+        ("-3", False),
+        (12.5, False),
+        ("1e5", False),
+        ("NaN", False),
+        (True, False),
+        ("1.123456789", False),
+    ],
 )
 def test_amount_rules(amount, ok):
     envelope = load_fixture("deposit_created.json")

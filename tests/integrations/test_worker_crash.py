@@ -37,7 +37,10 @@ ROOT = Path(__file__).resolve().parents[2]
 EVENTS = 12
 
 pytestmark = [
-    pytest.mark.skipif(not BROKER_URL.startswith("redis://"), reason="needs AFFILIATEHUB_REAL_BROKER_URL=redis://..."),
+    pytest.mark.skipif(
+        not BROKER_URL.startswith("redis://"),
+        reason="needs AFFILIATEHUB_REAL_BROKER_URL=redis://...",
+    ),
     pytest.mark.django_db(transaction=True),
 ]
 
@@ -53,9 +56,28 @@ def _database_url() -> str:
 
 def _start_worker(env: dict[str, str]) -> subprocess.Popen:
     return subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "affiliatehub", "worker", "-l", "warning",
-         "-Q", "celery,trades", "--concurrency", "2", "--without-heartbeat", "--without-gossip", "--without-mingle"],
-        env=env, cwd=ROOT, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "affiliatehub",
+            "worker",
+            "-l",
+            "warning",
+            "-Q",
+            "celery,trades",
+            "--concurrency",
+            "2",
+            "--without-heartbeat",
+            "--without-gossip",
+            "--without-mingle",
+        ],
+        env=env,
+        cwd=ROOT,
+        start_new_session=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
 
 
@@ -100,16 +122,35 @@ def test_killed_worker_loses_nothing_and_processes_each_event_once():
     integration, _ = integration_create(slug="crash-crm", kind="crm", id_system="crm")
     for i in range(EVENTS):
         player_register(
-            tracking_token=None, registered_at=datetime(2026, 11, 1, tzinfo=UTC), country="GB",
-            brand="demo", identifiers={"crm": f"p{i}"}, source="test",
+            tracking_token=None,
+            registered_at=datetime(2026, 11, 1, tzinfo=UTC),
+            country="GB",
+            brand="demo",
+            identifiers={"crm": f"p{i}"},
+            source="test",
         )
     envelopes = [
-        {"id": f"dep-{i}", "type": "deposit.created", "timestamp": "2026-11-02T10:00:00Z",
-         "data": {"deposit_id": f"d{i}", "player_id": f"p{i}", "amount": "50.00", "currency": "EUR"}}
+        {
+            "id": f"dep-{i}",
+            "type": "deposit.created",
+            "timestamp": "2026-11-02T10:00:00Z",
+            "data": {
+                "deposit_id": f"d{i}",
+                "player_id": f"p{i}",
+                "amount": "50.00",
+                "currency": "EUR",
+            },
+        }
         for i in range(EVENTS)
     ]
     events = [
-        incoming_event(integration_kind="crm", webhook_id=e["id"], envelope=e, body_hash=item_hash(e), require_id=True)
+        incoming_event(
+            integration_kind="crm",
+            webhook_id=e["id"],
+            envelope=e,
+            body_hash=item_hash(e),
+            require_id=True,
+        )
         for e in envelopes
     ]
     results = inbound_events_store(integration_id=integration.pk, events=events, source="batch")
@@ -127,7 +168,11 @@ def test_killed_worker_loses_nothing_and_processes_each_event_once():
     first = _start_worker(env)
     second = None
     try:
-        _wait(lambda: _backends_waiting_on_lock(db_url) >= 1, 60, "the worker to block inside a handler")
+        _wait(
+            lambda: _backends_waiting_on_lock(db_url) >= 1,
+            60,
+            "the worker to block inside a handler",
+        )
         _kill(first)
         locker.rollback()  # release: the orphaned transactions can only roll back now
         locker.close()
@@ -136,7 +181,9 @@ def test_killed_worker_loses_nothing_and_processes_each_event_once():
         def all_processed() -> bool:
             with celery_app.connection_for_write(url=BROKER_URL) as conn:
                 tasks.sweep_inbound_events.apply_async(connection=conn)  # what beat does
-            return InboundEvent.objects.filter(pk__in=event_ids, status="processed").count() == EVENTS
+            return (
+                InboundEvent.objects.filter(pk__in=event_ids, status="processed").count() == EVENTS
+            )
 
         _wait(all_processed, 90, "every event to be processed by the new worker")
     finally:
@@ -147,7 +194,11 @@ def test_killed_worker_loses_nothing_and_processes_each_event_once():
             locker.close()
 
     assert Deposit.objects.count() == EVENTS
-    assert sorted(Deposit.objects.values_list("deposit_id", flat=True)) == sorted(f"d{i}" for i in range(EVENTS))
-    assert set(InboundEvent.objects.filter(pk__in=event_ids).values_list("status", flat=True)) == {"processed"}
+    assert sorted(Deposit.objects.values_list("deposit_id", flat=True)) == sorted(
+        f"d{i}" for i in range(EVENTS)
+    )
+    assert set(InboundEvent.objects.filter(pk__in=event_ids).values_list("status", flat=True)) == {
+        "processed"
+    }
     # Killing the worker is not a handler failure: nothing was counted as a failed attempt.
     assert not InboundEvent.objects.filter(pk__in=event_ids, attempts__gt=0).exists()

@@ -35,15 +35,31 @@ def _keep_the_test_connection():
 
 def _call(app, *, method="POST", path, body=b"", headers=None, content_type="application/json"):
     environ = {
-        "REQUEST_METHOD": method, "PATH_INFO": path, "SCRIPT_NAME": "", "QUERY_STRING": "",
-        "SERVER_NAME": "testserver", "SERVER_PORT": "80", "SERVER_PROTOCOL": "HTTP/1.1",
-        "HTTP_HOST": "testserver", "REMOTE_ADDR": "127.0.0.1", "CONTENT_TYPE": content_type,
-        "CONTENT_LENGTH": str(len(body)), "wsgi.input": io.BytesIO(body), "wsgi.errors": sys.stderr,
-        "wsgi.url_scheme": "http", "wsgi.version": (1, 0), "wsgi.multithread": False,
-        "wsgi.multiprocess": True, "wsgi.run_once": False, **(headers or {}),
+        "REQUEST_METHOD": method,
+        "PATH_INFO": path,
+        "SCRIPT_NAME": "",
+        "QUERY_STRING": "",
+        "SERVER_NAME": "testserver",
+        "SERVER_PORT": "80",
+        "SERVER_PROTOCOL": "HTTP/1.1",
+        "HTTP_HOST": "testserver",
+        "REMOTE_ADDR": "127.0.0.1",
+        "CONTENT_TYPE": content_type,
+        "CONTENT_LENGTH": str(len(body)),
+        "wsgi.input": io.BytesIO(body),
+        "wsgi.errors": sys.stderr,
+        "wsgi.url_scheme": "http",
+        "wsgi.version": (1, 0),
+        "wsgi.multithread": False,
+        "wsgi.multiprocess": True,
+        "wsgi.run_once": False,
+        **(headers or {}),
     }
     started = []
-    chunks = app(environ, lambda status, response_headers, exc_info=None: started.append((status, response_headers)))
+    chunks = app(
+        environ,
+        lambda status, response_headers, exc_info=None: started.append((status, response_headers)),
+    )
     try:
         content = b"".join(chunks)
     finally:
@@ -63,11 +79,18 @@ def _signed(secret, webhook_id, body):
 
 
 def _event(player_id="P1"):
-    return json.dumps({
-        "type": "player.registered",
-        "timestamp": "2026-11-27T14:05:00Z",
-        "data": {"player_id": player_id, "registered_at": "2026-11-27T14:05:00Z", "country": "GB", "brand": "b"},
-    }).encode()
+    return json.dumps(
+        {
+            "type": "player.registered",
+            "timestamp": "2026-11-27T14:05:00Z",
+            "data": {
+                "player_id": player_id,
+                "registered_at": "2026-11-27T14:05:00Z",
+                "country": "GB",
+                "brand": "b",
+            },
+        }
+    ).encode()
 
 
 def _without_event_id(content: bytes) -> dict:
@@ -78,8 +101,12 @@ def _without_event_id(content: bytes) -> dict:
 
 def test_webhook_paths_go_to_the_lean_handler_and_others_to_the_full_stack(monkeypatch):
     calls = []
-    monkeypatch.setattr(wsgi, "webhook_application", lambda environ, start: calls.append("webhook") or [])
-    monkeypatch.setattr(wsgi, "django_application", lambda environ, start: calls.append("django") or [])
+    monkeypatch.setattr(
+        wsgi, "webhook_application", lambda environ, start: calls.append("webhook") or []
+    )
+    monkeypatch.setattr(
+        wsgi, "django_application", lambda environ, start: calls.append("django") or []
+    )
     wsgi.application({"PATH_INFO": "/api/v1/webhooks/acme-crm/"}, None)
     wsgi.application({"PATH_INFO": "/api/v1/webhooks/acme-crm/batch/"}, None)
     wsgi.application({"PATH_INFO": "/api/v1/events/"}, None)
@@ -99,20 +126,36 @@ def test_the_lean_handler_keeps_every_middleware_but_the_browser_ones():
 
 @pytest.mark.parametrize(
     "case",
-    ["accepted", "duplicate", "invalid", "bad_signature", "not_json", "wrong_method", "unknown_integration",
-     "not_an_object", "batch"],
+    [
+        "accepted",
+        "duplicate",
+        "invalid",
+        "bad_signature",
+        "not_json",
+        "wrong_method",
+        "unknown_integration",
+        "not_an_object",
+        "batch",
+    ],
 )
 def test_both_stacks_answer_alike(integration, secret, case):
     path = f"/api/v1/webhooks/{integration.slug}/"
     answers = []
     for n, app in enumerate((wsgi.django_application, wsgi.application)):
         webhook_id = f"msg_{case}_{n}"
-        body, method, content_type, request_path = _event(f"P-{case}-{n}"), "POST", "application/json", path
+        body, method, content_type, request_path = (
+            _event(f"P-{case}-{n}"),
+            "POST",
+            "application/json",
+            path,
+        )
         headers = _signed(secret, webhook_id, body)
         if case == "duplicate":
             _call(app, path=path, body=body, headers=headers)
         elif case == "invalid":
-            body = json.dumps({"type": "deposit.created", "timestamp": "2026-11-27T14:05:00Z", "data": {}}).encode()
+            body = json.dumps(
+                {"type": "deposit.created", "timestamp": "2026-11-27T14:05:00Z", "data": {}}
+            ).encode()
             headers = _signed(secret, webhook_id, body)
         elif case == "bad_signature":
             headers["HTTP_WEBHOOK_SIGNATURE"] = "v1,AAAA"
@@ -127,13 +170,22 @@ def test_both_stacks_answer_alike(integration, secret, case):
             headers = _signed(secret, webhook_id, body)
         elif case == "batch":
             request_path = path + "batch/"
-            body = json.dumps({"events": [{"id": f"{webhook_id}-a", **json.loads(_event(f"B-{n}"))}]}).encode()
+            body = json.dumps(
+                {"events": [{"id": f"{webhook_id}-a", **json.loads(_event(f"B-{n}"))}]}
+            ).encode()
             headers = _signed(secret, webhook_id, body)
         status, response_headers, content = _call(
-            app, method=method, path=request_path, body=body, headers=headers, content_type=content_type
+            app,
+            method=method,
+            path=request_path,
+            body=body,
+            headers=headers,
+            content_type=content_type,
         )
         # Content-Length follows the event id's digits; the bodies are compared without it.
-        response_headers = [(name, value) for name, value in response_headers if name != "Content-Length"]
+        response_headers = [
+            (name, value) for name, value in response_headers if name != "Content-Length"
+        ]
         answers.append((status, response_headers, _without_event_id(content)))
     via_full_stack, via_dispatcher = answers
     if case == "batch":  # item ids differ between the two runs

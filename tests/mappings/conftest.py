@@ -12,13 +12,20 @@ REGISTERED_AT = datetime(2026, 11, 20, 9, 30, tzinfo=UTC)
 def licensed_de(db):
     """spinpalace is licensed in DE; FR is a known jurisdiction without a licence."""
     JurisdictionFactory(code="FR", name="France")
-    return BrandLicenceFactory(brand="spinpalace", country=JurisdictionFactory(code="DE", name="Germany"))
+    return BrandLicenceFactory(
+        brand="spinpalace", country=JurisdictionFactory(code="DE", name="Germany")
+    )
 
 
 @pytest.fixture
 def click(db):
     return ClickFactory(
-        link__creative__campaign__brand="spinpalace", sub1="fb", sub2="adset-7", sub3="", sub4="", sub5="geo-de"
+        link__creative__campaign__brand="spinpalace",
+        sub1="fb",
+        sub2="adset-7",
+        sub3="",
+        sub4="",
+        sub5="geo-de",
     )
 
 
@@ -28,7 +35,8 @@ def parked_event(db):
 
     def make(system="payments", external_id="P-77"):
         integration, _ = Integration.objects.get_or_create(
-            slug="psp", defaults={"name": "PSP", "kind": Integration.Kind.PAYMENTS, "id_system": system}
+            slug="psp",
+            defaults={"name": "PSP", "kind": Integration.Kind.PAYMENTS, "id_system": system},
         )
         return InboundEvent.objects.create(
             integration=integration,

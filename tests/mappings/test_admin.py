@@ -34,12 +34,16 @@ def test_change_form_shows_identity_fields_read_only_and_post_changes_nothing(in
 def test_add_goes_through_the_service_and_refuses_duplicates(integrations_client):
     player = PlayerFactory()
     url = reverse("admin:mappings_identifiermapping_add")
-    response = integrations_client.post(url, {"player": player.pk, "system": "payments", "external_id": "P-1"})
+    response = integrations_client.post(
+        url, {"player": player.pk, "system": "payments", "external_id": "P-1"}
+    )
     assert response.status_code == 302
     mapping = IdentifierMapping.objects.get(system="payments")
     assert mapping.source.startswith("admin:")
     assert AuditLog.objects.filter(action="mapping.created", object_id=str(mapping.pk)).exists()
-    response = integrations_client.post(url, {"player": PlayerFactory().pk, "system": "payments", "external_id": "P-1"})
+    response = integrations_client.post(
+        url, {"player": PlayerFactory().pk, "system": "payments", "external_id": "P-1"}
+    )
     assert response.status_code == 200
     assert "already mapped" in response.content.decode()
     assert IdentifierMapping.objects.filter(system="payments").count() == 1
@@ -48,12 +52,20 @@ def test_add_goes_through_the_service_and_refuses_duplicates(integrations_client
 def test_retire_action_asks_for_a_reason_then_retires(integrations_client):
     mapping = IdentifierMappingFactory()
     url = reverse("admin:mappings_identifiermapping_changelist")
-    page = integrations_client.post(url, {"action": "retire_mappings", "_selected_action": [mapping.pk]})
+    page = integrations_client.post(
+        url, {"action": "retire_mappings", "_selected_action": [mapping.pk]}
+    )
     assert page.status_code == 200 and 'name="reason"' in page.content.decode()
     mapping.refresh_from_db()
     assert mapping.retired_at is None
     response = integrations_client.post(
-        url, {"action": "retire_mappings", "_selected_action": [mapping.pk], "apply": "1", "reason": "duplicate CRM id"}
+        url,
+        {
+            "action": "retire_mappings",
+            "_selected_action": [mapping.pk],
+            "apply": "1",
+            "reason": "duplicate CRM id",
+        },
     )
     assert response.status_code == 302
     mapping.refresh_from_db()
@@ -63,5 +75,7 @@ def test_retire_action_asks_for_a_reason_then_retires(integrations_client):
 
 def test_mappings_cannot_be_deleted(admin_client):
     mapping = IdentifierMappingFactory()
-    response = admin_client.get(reverse("admin:mappings_identifiermapping_delete", args=[mapping.pk]))
+    response = admin_client.get(
+        reverse("admin:mappings_identifiermapping_delete", args=[mapping.pk])
+    )
     assert response.status_code == 403

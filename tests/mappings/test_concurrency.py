@@ -33,8 +33,12 @@ def test_concurrent_identical_registrations_make_one_player(licensed_de, monkeyp
         try:
             results.append(
                 services.player_register(
-                    tracking_token=None, registered_at=REGISTERED_AT, country="DE", brand="spinpalace",
-                    identifiers={"crm": "C-42", "mt5-live": "4242"}, source="race",
+                    tracking_token=None,
+                    registered_at=REGISTERED_AT,
+                    country="DE",
+                    brand="spinpalace",
+                    identifiers={"crm": "C-42", "mt5-live": "4242"},
+                    source="race",
                 )
             )
         except Exception as exc:  # surfaced by the assertion below
@@ -52,4 +56,7 @@ def test_concurrent_identical_registrations_make_one_player(licensed_de, monkeyp
     assert Player.objects.count() == 1
     assert IdentifierMapping.objects.count() == 2
     player = Player.objects.get()
-    assert sorted((r.player.pk, r.created) for r in results) == [(player.pk, False), (player.pk, True)]
+    assert sorted((r.player.pk, r.created) for r in results) == [
+        (player.pk, False),
+        (player.pk, True),
+    ]

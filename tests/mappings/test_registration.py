@@ -34,11 +34,18 @@ def test_token_attributes_affiliate_campaign_link_and_sub_ids(licensed_de, click
     assert result.created is True
     assert player.attribution_status == Player.AttributionStatus.ATTRIBUTED
     assert (player.affiliate, player.campaign, player.link, player.click) == (
-        click.link.affiliate, click.link.campaign, click.link, click
+        click.link.affiliate,
+        click.link.campaign,
+        click.link,
+        click,
     )
     assert (player.sub1, player.sub2, player.sub3, player.sub5) == ("fb", "adset-7", "", "geo-de")
     assert player.tracking_token == click.token
-    assert (player.brand, player.country, player.registered_at) == ("spinpalace", "DE", REGISTERED_AT)
+    assert (player.brand, player.country, player.registered_at) == (
+        "spinpalace",
+        "DE",
+        REGISTERED_AT,
+    )
     assert resolve_player(system="crm", external_id="C-1") == player
     assert resolve_player(system="mt5-live", external_id="800123") == player
 
@@ -51,7 +58,10 @@ def test_no_token_is_organic(licensed_de):
 
 def test_unknown_token_is_organic_with_note(licensed_de):
     player = register(tracking_token="not-a-real-token").player
-    assert (player.attribution_status, player.attribution_note) == ("organic", "unknown tracking token")
+    assert (player.attribution_status, player.attribution_note) == (
+        "organic",
+        "unknown tracking token",
+    )
     assert player.affiliate is None and player.tracking_token == "not-a-real-token"
 
 
@@ -64,7 +74,11 @@ def test_unlicensed_country_is_geo_blocked_and_unattributed(licensed_de, click):
 
 
 def test_inactive_licence_is_geo_blocked(licensed_de, click):
-    BrandLicenceFactory(brand="spinpalace", country=JurisdictionFactory(code="NL", name="Netherlands"), is_active=False)
+    BrandLicenceFactory(
+        brand="spinpalace",
+        country=JurisdictionFactory(code="NL", name="Netherlands"),
+        is_active=False,
+    )
     player = register(tracking_token=click.token, country="NL").player
     assert player.attribution_status == "geo_blocked" and player.affiliate is None
 

@@ -51,10 +51,14 @@ def test_200_for_the_same_registration_again(client_with_scope, licensed_de):
 
 def test_organic_and_geo_blocked(client_with_scope, licensed_de):
     organic = client_with_scope.post(URL, body(tracking_token="nope"), format="json").json()
-    assert (organic["attribution_status"], organic["attribution_note"], organic["affiliate_id"]) == (
-        "organic", "unknown tracking token", None
-    )
-    blocked = client_with_scope.post(URL, body(country="FR", identifiers={"crm": "C-2"}), format="json").json()
+    assert (
+        organic["attribution_status"],
+        organic["attribution_note"],
+        organic["affiliate_id"],
+    ) == ("organic", "unknown tracking token", None)
+    blocked = client_with_scope.post(
+        URL, body(country="FR", identifiers={"crm": "C-2"}), format="json"
+    ).json()
     assert blocked["attribution_status"] == "geo_blocked" and blocked["campaign_id"] is None
 
 
@@ -121,8 +125,10 @@ def test_schema_documents_the_endpoint(client):
 
 
 def test_a_registration_nested_1000_deep_is_a_400_naming_the_field(client_with_scope):
-    raw = '{"registered_at": "2026-11-20T09:30:00Z", "country": "DE", "brand": "spinpalace", ' \
-          '"identifiers": {"crm": "C-1"}, "extra": ' + "[" * 1000 + "]" * 1000 + "}"
+    raw = (
+        '{"registered_at": "2026-11-20T09:30:00Z", "country": "DE", "brand": "spinpalace", '
+        '"identifiers": {"crm": "C-1"}, "extra": ' + "[" * 1000 + "]" * 1000 + "}"
+    )
     response = client_with_scope.generic("POST", URL, raw, content_type="application/json")
     assert response.status_code == 400, response.content
     assert response["Content-Type"] == "application/problem+json"

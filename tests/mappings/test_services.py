@@ -101,10 +101,16 @@ def test_mapping_create_conflict_and_validation():
 def test_mapping_replace_retires_and_creates_successor():
     mapping = IdentifierMappingFactory(system="mt5-live", external_id="1001")
     other = PlayerFactory()
-    successor = mapping_replace(mapping=mapping, reason="login belongs to the other account", player=other)
+    successor = mapping_replace(
+        mapping=mapping, reason="login belongs to the other account", player=other
+    )
     mapping.refresh_from_db()
     assert mapping.retired_at is not None
-    assert (successor.player, successor.system, successor.external_id) == (other, "mt5-live", "1001")
+    assert (successor.player, successor.system, successor.external_id) == (
+        other,
+        "mt5-live",
+        "1001",
+    )
     assert resolve_player(system="mt5-live", external_id="1001") == other
 
 

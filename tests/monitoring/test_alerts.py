@@ -24,12 +24,22 @@ HOUR = NOW.replace(minute=0)
 
 def events(integration, count, *, status="processed", latency_ms=100, start=0):
     received = HOUR + dt.timedelta(minutes=1)
-    InboundEvent.objects.bulk_create([
-        InboundEvent(integration=integration, webhook_id=f"m-{start + i}", event_type="deposit.created", body_hash="x",
-                     received_at=received, status=status,
-                     processed_at=received + dt.timedelta(milliseconds=latency_ms) if status == "processed" else None)
-        for i in range(count)
-    ])
+    InboundEvent.objects.bulk_create(
+        [
+            InboundEvent(
+                integration=integration,
+                webhook_id=f"m-{start + i}",
+                event_type="deposit.created",
+                body_hash="x",
+                received_at=received,
+                status=status,
+                processed_at=received + dt.timedelta(milliseconds=latency_ms)
+                if status == "processed"
+                else None,
+            )
+            for i in range(count)
+        ]
+    )
     inbound_rollup_refresh(since=HOUR, until=NOW)
 
 
@@ -39,22 +49,35 @@ def only_rule():
     AlertRule.objects.update(is_active=False)
 
     def make(**kwargs):
-        return AlertRule.objects.create(**{"name": "rule", "window": "1h", "min_samples": 10, **kwargs})
+        return AlertRule.objects.create(
+            **{"name": "rule", "window": "1h", "min_samples": 10, **kwargs}
+        )
 
     return make
 
 
 def test_default_rules_exist_from_the_migration():
     metrics = set(AlertRule.objects.values_list("metric", flat=True))
-    assert {"delivery_success_rate", "latency_p95_ms", "miss_rate_rise", "reconciliation_delta", "dead_letters"} <= metrics
+    assert {
+        "delivery_success_rate",
+        "latency_p95_ms",
+        "miss_rate_rise",
+        "reconciliation_delta",
+        "dead_letters",
+    } <= metrics
     rule = AlertRule.objects.get(metric="delivery_success_rate")
     assert (rule.comparison, rule.threshold) == ("lt", Decimal("99.5"))
 
 
 def test_latency_alert_fires_once_then_recovers(only_rule, django_capture_on_commit_callbacks):
     crm = IntegrationFactory(slug="crm-x")
-    rule = only_rule(metric="latency_p95_ms", comparison="gt", threshold=Decimal("500"), integration=crm,
-                     notify_email="ops@example.com")
+    rule = only_rule(
+        metric="latency_p95_ms",
+        comparison="gt",
+        threshold=Decimal("500"),
+        integration=crm,
+        notify_email="ops@example.com",
+    )
     events(crm, 50, latency_ms=2000)
 
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
@@ -70,7 +93,11 @@ def test_latency_alert_fires_once_then_recovers(only_rule, django_capture_on_com
     # The e-mail task sends once, even if it runs twice.
     assert tasks.email_alert(alert.pk, "fired") is True
     assert tasks.email_alert(alert.pk, "fired") is False
-    assert len(mail.outbox) == 1 and "ALERT" in mail.outbox[0].subject and mail.outbox[0].to == ["ops@example.com"]
+    assert (
+        len(mail.outbox) == 1
+        and "ALERT" in mail.outbox[0].subject
+        and mail.outbox[0].to == ["ops@example.com"]
+    )
 
     # Recovery: fast events bring the p95 down; the alert resolves, once.
     InboundEvent.objects.all().delete()
@@ -91,8 +118,13 @@ def test_latency_alert_fires_once_then_recovers(only_rule, django_capture_on_com
 
 def test_too_few_samples_is_not_judged_but_a_source_with_no_data_is_an_alert(only_rule):
     crm = IntegrationFactory(slug="crm-y")
-    rate_rule = only_rule(metric="processing_success_rate", comparison="lt", threshold=Decimal("99.5"),
-                          integration=crm, min_samples=10)
+    rate_rule = only_rule(
+        metric="processing_success_rate",
+        comparison="lt",
+        threshold=Decimal("99.5"),
+        integration=crm,
+        min_samples=10,
+    )
     events(crm, 5, status="dead")
     result = alert_rules_evaluate(now=NOW)
     assert result.fired == [] and result.skipped == 1
@@ -106,45 +138,68 @@ def test_too_few_samples_is_not_judged_but_a_source_with_no_data_is_an_alert(onl
     result = alert_rules_evaluate(now=later)
     assert result.resolved == []
     silence = Alert.objects.get(pk__in=result.fired)
-    assert silence.rule.metric == "silent_minutes" and silence.scope == "crm-y" and silence.value >= 30
+    assert (
+        silence.rule.metric == "silent_minutes" and silence.scope == "crm-y" and silence.value >= 30
+    )
     assert Alert.objects.filter(rule=rate_rule, resolved_at__isnull=True).count() == 1
 
 
 def test_dead_letters_alert_with_signed_webhook_through_the_outbound_engine(only_rule):
     crm = IntegrationFactory(slug="crm-z")
-    endpoint = OutboundEndpoint.objects.create(name="pager", kind="subscriber", url="https://pager.example/hook",
-                                               secret="whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw")
-    only_rule(metric="dead_letters", comparison="gt", threshold=Decimal("0"), min_samples=0, webhook_endpoint=endpoint)
+    endpoint = OutboundEndpoint.objects.create(
+        name="pager",
+        kind="subscriber",
+        url="https://pager.example/hook",
+        secret="whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+    )
+    only_rule(
+        metric="dead_letters",
+        comparison="gt",
+        threshold=Decimal("0"),
+        min_samples=0,
+        webhook_endpoint=endpoint,
+    )
     events(crm, 2, status="dead")
     fired = alert_rules_evaluate(now=NOW).fired
     assert len(fired) == 1
     delivery = OutboundDelivery.objects.get()
     assert delivery.endpoint == endpoint and delivery.event_type == "alert.fired"
-    assert delivery.payload["data"]["alert_id"] == fired[0] and delivery.payload["data"]["value"] == "2"
+    assert (
+        delivery.payload["data"]["alert_id"] == fired[0]
+        and delivery.payload["data"]["value"] == "2"
+    )
     assert delivery.idempotency_key == f"monitoring-alert:{fired[0]}:fired"
 
 
 def test_acknowledge_in_the_admin_needs_the_permission(client):
     rule = AlertRule.objects.first()
-    alert = Alert.objects.create(rule=rule, scope="all", value=Decimal("1"), threshold=rule.threshold, message="m")
+    alert = Alert.objects.create(
+        rule=rule, scope="all", value=Decimal("1"), threshold=rule.threshold, message="m"
+    )
     url = reverse("admin:monitoring_alert_changelist")
     retention = UserFactory(roles=["Retention"])
     client.force_login(retention)
     assert client.get(url).status_code == 403
     engineer = UserFactory(roles=["Integrations"])
     client.force_login(engineer)
-    response = client.post(url, {"action": "acknowledge", "_selected_action": [alert.pk]}, follow=True)
+    response = client.post(
+        url, {"action": "acknowledge", "_selected_action": [alert.pk]}, follow=True
+    )
     assert response.status_code == 200
     alert.refresh_from_db()
     assert alert.acknowledged_by == engineer and alert.acknowledged_at is not None
     assert AuditLog.objects.filter(action="alert.acknowledged", actor=engineer).exists()
 
 
-def test_dashboard_is_staff_only_and_shows_figures_alerts_and_links(client, django_assert_max_num_queries):
+def test_dashboard_is_staff_only_and_shows_figures_alerts_and_links(
+    client, django_assert_max_num_queries
+):
     crm = IntegrationFactory(slug="crm-d")
     events(crm, 30, latency_ms=50)
     rule = AlertRule.objects.get(metric="dead_letters")
-    Alert.objects.create(rule=rule, scope="all", value=Decimal("3"), threshold=rule.threshold, message="m")
+    Alert.objects.create(
+        rule=rule, scope="all", value=Decimal("3"), threshold=rule.threshold, message="m"
+    )
     url = reverse("monitoring-dashboard")
     assert client.get(url).status_code == 302  # to the admin login
     client.force_login(UserFactory(is_staff=False, username="nostaff"))
@@ -173,7 +228,9 @@ def test_metrics_endpoint_reads_the_database(client):
     assert 'affiliatehub_inbound_processing_latency_seconds_sum{integration="crm-m"} 0.48' in body
     buckets = {}
     for line in body.splitlines():
-        if line.startswith('affiliatehub_inbound_processing_latency_seconds_bucket{integration="crm-m"'):
+        if line.startswith(
+            'affiliatehub_inbound_processing_latency_seconds_bucket{integration="crm-m"'
+        ):
             le = line.split('le="')[1].split('"')[0]
             buckets[float(le)] = float(line.rsplit(" ", 1)[1])
     assert buckets[float("inf")] == 12

@@ -29,10 +29,18 @@ HOUR = dt.datetime(2026, 11, 20, 12, 0, tzinfo=dt.UTC)
 
 def event(integration, n, *, status="processed", latency_ms=None, received_at=None, attempts=0):
     received_at = received_at or HOUR + dt.timedelta(minutes=5)
-    processed_at = received_at + dt.timedelta(milliseconds=latency_ms) if latency_ms is not None else None
+    processed_at = (
+        received_at + dt.timedelta(milliseconds=latency_ms) if latency_ms is not None else None
+    )
     return InboundEvent.objects.create(
-        integration=integration, webhook_id=f"msg-{integration.slug}-{n}", event_type="deposit.created",
-        body_hash="x", received_at=received_at, status=status, processed_at=processed_at, attempts=attempts,
+        integration=integration,
+        webhook_id=f"msg-{integration.slug}-{n}",
+        event_type="deposit.created",
+        body_hash="x",
+        received_at=received_at,
+        status=status,
+        processed_at=processed_at,
+        attempts=attempts,
     )
 
 
@@ -67,15 +75,30 @@ def test_rollup_counts_statuses_and_exact_hourly_percentiles():
     event(crm, 202, status="failed", attempts=2)
     event(crm, 203, status="parked")
     event(crm, 204, status="received")
-    InboundConflict.objects.create(integration=crm, original=InboundEvent.objects.first(), webhook_id="msg-crm-a-0",
-                                   body_hash="y", source="webhook", received_at=HOUR + dt.timedelta(minutes=9))
-    event(crm, 300, received_at=HOUR - dt.timedelta(hours=5), latency_ms=5)  # outside the refreshed hours
+    InboundConflict.objects.create(
+        integration=crm,
+        original=InboundEvent.objects.first(),
+        webhook_id="msg-crm-a-0",
+        body_hash="y",
+        source="webhook",
+        received_at=HOUR + dt.timedelta(minutes=9),
+    )
+    event(
+        crm, 300, received_at=HOUR - dt.timedelta(hours=5), latency_ms=5
+    )  # outside the refreshed hours
 
     written = inbound_rollup_refresh(since=HOUR, until=NOW)
     assert written == 1
     stat = InboundHourlyStat.objects.get(integration=crm, hour=HOUR)
-    assert (stat.received, stat.invalid, stat.processed, stat.dead, stat.failing, stat.parked, stat.pending) == (
-        105, 1, 100, 1, 1, 1, 1)
+    assert (
+        stat.received,
+        stat.invalid,
+        stat.processed,
+        stat.dead,
+        stat.failing,
+        stat.parked,
+        stat.pending,
+    ) == (105, 1, 100, 1, 1, 1, 1)
     assert stat.conflicts == 1 and stat.retried == 3
     # percentile_cont over 10..1000: p50 = 505, p95 = 950.5, p99 = 990.1
     assert stat.latency_p50_ms == pytest.approx(505)
@@ -112,18 +135,42 @@ def test_depth_resolution_outbound_and_reconciliation():
     # Resolution: this window 10 misses / 200 lookups = 5 %; the previous 1 / 100 = 1 %.
     ResolutionStat.objects.create(system="crm", hour=HOUR, shard=0, lookups=150, misses=8)
     ResolutionStat.objects.create(system="crm", hour=HOUR, shard=1, lookups=50, misses=2)
-    ResolutionStat.objects.create(system="crm", hour=HOUR - dt.timedelta(hours=2), shard=0, lookups=100, misses=1)
+    ResolutionStat.objects.create(
+        system="crm", hour=HOUR - dt.timedelta(hours=2), shard=0, lookups=100, misses=1
+    )
     ResolutionStat.objects.create(system="payments", hour=HOUR, shard=0, lookups=100, misses=0)
-    endpoint = OutboundEndpoint.objects.create(name="sub", kind="subscriber", url="https://x.example/h",
-                                               secret="whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw")
-    for i, (status, attempts) in enumerate([("succeeded", 1)] * 6 + [("succeeded", 3), ("dead", 8), ("failed", 2),
-                                                                    ("pending", 0)]):
-        OutboundDelivery.objects.create(endpoint=endpoint, event_type="payout.approved", idempotency_key=f"k{i}",
-                                        message_id=f"m{i}", url=endpoint.url, status=status, attempts=attempts)
-    OutboundDelivery.objects.update(created_at=HOUR + dt.timedelta(minutes=10))  # auto_now_add: move into the window
-    ReconciliationRun.objects.create(integration=pay, trigger="schedule", window_start=HOUR - dt.timedelta(hours=1),
-                                     window_end=HOUR, finished_at=NOW - dt.timedelta(minutes=1), status="succeeded",
-                                     polled=20, already_received=17, recovered=3)
+    endpoint = OutboundEndpoint.objects.create(
+        name="sub",
+        kind="subscriber",
+        url="https://x.example/h",
+        secret="whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+    )
+    for i, (status, attempts) in enumerate(
+        [("succeeded", 1)] * 6 + [("succeeded", 3), ("dead", 8), ("failed", 2), ("pending", 0)]
+    ):
+        OutboundDelivery.objects.create(
+            endpoint=endpoint,
+            event_type="payout.approved",
+            idempotency_key=f"k{i}",
+            message_id=f"m{i}",
+            url=endpoint.url,
+            status=status,
+            attempts=attempts,
+        )
+    OutboundDelivery.objects.update(
+        created_at=HOUR + dt.timedelta(minutes=10)
+    )  # auto_now_add: move into the window
+    ReconciliationRun.objects.create(
+        integration=pay,
+        trigger="schedule",
+        window_start=HOUR - dt.timedelta(hours=1),
+        window_end=HOUR,
+        finished_at=NOW - dt.timedelta(minutes=1),
+        status="succeeded",
+        polled=20,
+        already_received=17,
+        recovered=3,
+    )
 
     with CaptureQueriesContext(connection) as queries:
         report = health_report(window="1h", now=NOW)
@@ -131,7 +178,11 @@ def test_depth_resolution_outbound_and_reconciliation():
 
     crm_scope, pay_scope = report.scope("crm-b"), report.scope("pay-b")
     assert (crm_scope.depth.parked, crm_scope.depth.dead, crm_scope.depth.dead_letters) == (1, 1, 1)
-    assert (pay_scope.depth.invalid, pay_scope.depth.failing, pay_scope.depth.dead_letters) == (1, 1, 1)
+    assert (pay_scope.depth.invalid, pay_scope.depth.failing, pay_scope.depth.dead_letters) == (
+        1,
+        1,
+        1,
+    )
     assert report.overall.depth.dead_letters == 2
     assert crm_scope.resolution.miss_rate == Decimal("5.00")
     assert crm_scope.resolution.previous_miss_rate == Decimal("1.00")
@@ -156,8 +207,14 @@ def test_no_data_is_reported_as_none():
     IntegrationFactory(slug="quiet")
     report = health_report(window="7d", now=NOW)
     figures = report.scope("quiet").judged()
-    for metric in ("acceptance_rate", "processing_success_rate", "latency_p95_ms", "miss_rate", "miss_rate_rise",
-                   "reconciliation_delta"):
+    for metric in (
+        "acceptance_rate",
+        "processing_success_rate",
+        "latency_p95_ms",
+        "miss_rate",
+        "miss_rate_rise",
+        "reconciliation_delta",
+    ):
         assert figures[metric]["value"] is None and figures[metric]["status"] == "none", metric
     assert report.overall.figures()["delivery_success_rate"][0] is None
     assert len(report.hours) == 7 * 24 + 1

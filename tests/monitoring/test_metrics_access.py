@@ -56,8 +56,12 @@ def test_with_a_token_only_the_right_bearer_token_reads_the_metrics(client, sett
     assert_unauthorized(client.get("/metrics"))  # loopback alone is no longer enough
     assert_unauthorized(client.get("/metrics", HTTP_AUTHORIZATION="Bearer wrong-token"))
     assert_unauthorized(client.get("/metrics", HTTP_AUTHORIZATION="Basic s3cr3t-scrape-token"))
-    assert_unauthorized(client.get("/metrics", HTTP_AUTHORIZATION="Bearer s3cr3t-scrape-token-and-more"))
-    response = client.get("/metrics", HTTP_AUTHORIZATION="Bearer s3cr3t-scrape-token", REMOTE_ADDR="203.0.113.7")
+    assert_unauthorized(
+        client.get("/metrics", HTTP_AUTHORIZATION="Bearer s3cr3t-scrape-token-and-more")
+    )
+    response = client.get(
+        "/metrics", HTTP_AUTHORIZATION="Bearer s3cr3t-scrape-token", REMOTE_ADDR="203.0.113.7"
+    )
     assert response.status_code == 200
     assert "affiliatehub_" in response.content.decode()
 

@@ -20,20 +20,43 @@ from tests.factories import (
 )
 
 pytestmark = pytest.mark.django_db
-EXPORT_COLUMNS = ("player_id", "crm_id", "identifiers", "affiliate", "campaign", "brand", "country", "registered_on",
-                  "first_deposit_on", "last_deposit_on", "last_activity_on", "currency", "lifetime_deposits", "ngr",
-                  "kyc_status", "self_excluded")
+EXPORT_COLUMNS = (
+    "player_id",
+    "crm_id",
+    "identifiers",
+    "affiliate",
+    "campaign",
+    "brand",
+    "country",
+    "registered_on",
+    "first_deposit_on",
+    "last_deposit_on",
+    "last_activity_on",
+    "currency",
+    "lifetime_deposits",
+    "ngr",
+    "kyc_status",
+    "self_excluded",
+)
 
 
 def deposit(player, days_ago, amount="100", now=None):
     now = now or timezone.now()
     n = Deposit.objects.count()
-    return Deposit.objects.create(player=player, system="crm", deposit_id=f"D{n}", amount=Decimal(amount),
-                                  currency="EUR", occurred_at=now - dt.timedelta(days=days_ago))
+    return Deposit.objects.create(
+        player=player,
+        system="crm",
+        deposit_id=f"D{n}",
+        amount=Decimal(amount),
+        currency="EUR",
+        occurred_at=now - dt.timedelta(days=days_ago),
+    )
 
 
 def referred(affiliate, **kwargs):
-    return PlayerFactory(affiliate=affiliate, attribution_status=Player.AttributionStatus.ATTRIBUTED, **kwargs)
+    return PlayerFactory(
+        affiliate=affiliate, attribution_status=Player.AttributionStatus.ATTRIBUTED, **kwargs
+    )
 
 
 @pytest.fixture
@@ -49,7 +72,13 @@ def players():
     never = referred(aff)
     KycRecordFactory(player=dormant, status="passed")
     SelfExclusionFactory(player=active, starts_at=timezone.now() - dt.timedelta(days=1))
-    return {"dormant": dormant, "active": active, "organic": organic_dormant, "never": never, "aff": aff}
+    return {
+        "dormant": dormant,
+        "active": active,
+        "organic": organic_dormant,
+        "never": never,
+        "aff": aff,
+    }
 
 
 def test_dormant_referred_players_with_aggregates_in_one_query(players):
@@ -58,7 +87,11 @@ def test_dormant_referred_players_with_aggregates_in_one_query(players):
     assert len(queries) == 1
     assert [p.pk for p in rows] == [players["dormant"].pk]
     row = rows[0]
-    assert row.lifetime_deposits == Decimal("2050") and row.kyc_status == "passed" and row.is_excluded is False
+    assert (
+        row.lifetime_deposits == Decimal("2050")
+        and row.kyc_status == "passed"
+        and row.is_excluded is False
+    )
     assert row.first_deposit_at < row.last_deposit_at
     ids = lambda **f: {p.pk for p in retention_player_list(filters=f)}  # noqa: E731
     assert ids(origin="organic") == {players["organic"].pk}
@@ -75,15 +108,27 @@ def test_admin_list_filters_and_export_permissions(client, players):
     client.force_login(retention)
     response = client.get(url, {"origin": "referred", "dormant_days": "30"})
     assert response.status_code == 200
-    assert list(response.context["cl"].result_list) == [Player.objects.get(pk=players["dormant"].pk)]
+    assert list(response.context["cl"].result_list) == [
+        Player.objects.get(pk=players["dormant"].pk)
+    ]
 
     export_url = reverse("admin:monitoring_retentionplayer_export")
-    response = client.post(export_url + "?origin=referred&dormant_days=30",
-                           {"format": "0", "resource": "0", **{f"retentionplayerresource_{f}": "on" for f in EXPORT_COLUMNS}})
+    response = client.post(
+        export_url + "?origin=referred&dormant_days=30",
+        {
+            "format": "0",
+            "resource": "0",
+            **{f"retentionplayerresource_{f}": "on" for f in EXPORT_COLUMNS},
+        },
+    )
     assert response.status_code == 200, response.content[:500]
     text = response.content.decode()
     header, *lines = [line for line in text.splitlines() if line]
-    assert "lifetime_deposits" in header and "email" not in header.lower() and "name" not in header.lower()
+    assert (
+        "lifetime_deposits" in header
+        and "email" not in header.lower()
+        and "name" not in header.lower()
+    )
     assert len(lines) == 1 and lines[0].startswith(f"{players['dormant'].pk},")
     assert header.split(",") == list(EXPORT_COLUMNS)
 
@@ -93,7 +138,9 @@ def test_admin_list_filters_and_export_permissions(client, players):
     assert client.get(export_url).status_code == 403
 
 
-def test_export_is_refused_to_a_viewer_outside_retention_and_finance(client, players, django_user_model):
+def test_export_is_refused_to_a_viewer_outside_retention_and_finance(
+    client, players, django_user_model
+):
     from django.contrib.auth.models import Permission
 
     viewer = UserFactory(username="viewer")
@@ -122,12 +169,20 @@ def test_cohort_arithmetic_on_a_hand_built_cohort(client):
     deposit(o[0], 31, now=now)
     deposit(o[1], 1, now=now)
 
-    rows = {(r.month.isoformat(), r.group): r for r in cohorts(now=now, days=30, since=dt.date(2026, 1, 1))}
+    rows = {
+        (r.month.isoformat(), r.group): r
+        for r in cohorts(now=now, days=30, since=dt.date(2026, 1, 1))
+    }
     fx = rows[("2026-06-01", "FX Signals")]
     assert (fx.players, fx.depositors, fx.churned, fx.reactivated) == (5, 4, 2, 2)
     assert fx.churn_rate == Decimal("50.00") and fx.reactivation_rate == Decimal("50.00")
     organic = rows[("2026-06-01", "organic")]
-    assert (organic.players, organic.depositors, organic.churned, organic.reactivated) == (2, 2, 1, 0)
+    assert (organic.players, organic.depositors, organic.churned, organic.reactivated) == (
+        2,
+        2,
+        1,
+        0,
+    )
     assert organic.churn_rate == Decimal("50.00") and organic.reactivation_rate == Decimal("0.00")
 
     client.force_login(UserFactory(roles=["Retention"]))
@@ -146,11 +201,20 @@ def test_date_and_amount_ranges_currency_sub_id_product_and_any_identifier(playe
     dormant, active = players["dormant"], players["active"]
     IdentifierMappingFactory(player=dormant, system="crm", external_id="CRM-777")
     Player.objects.filter(pk=active.pk).update(sub2="spring-promo")
-    Purchase.objects.create(player=active, system="crm", purchase_id="PU1", product="Challenge 50k",
-                            amount=Decimal("99"), currency="USD", purchased_at=timezone.now())
+    Purchase.objects.create(
+        player=active,
+        system="crm",
+        purchase_id="PU1",
+        product="Challenge 50k",
+        amount=Decimal("99"),
+        currency="USD",
+        purchased_at=timezone.now(),
+    )
     ids = lambda **f: {p.pk for p in retention_player_list(filters=f)}  # noqa: E731
     week_ago = (timezone.now() - dt.timedelta(days=7)).isoformat()
-    assert ids(last_activity_after=week_ago) == {active.pk}  # a deposit 2 days ago, and the purchase
+    assert ids(last_activity_after=week_ago) == {
+        active.pk
+    }  # a deposit 2 days ago, and the purchase
     assert ids(last_activity_before=week_ago) == {dormant.pk, players["organic"].pk}
     assert ids(deposits_min="100", deposits_max="100") == {active.pk, players["organic"].pk}
     assert ids(deposits_min="2000") == {dormant.pk}
@@ -174,8 +238,13 @@ def test_the_admin_list_takes_date_ranges_and_finds_a_player_by_crm_id(client, p
     client.force_login(UserFactory(roles=["Retention"]))
     url = reverse("admin:monitoring_retentionplayer_changelist")
     today = timezone.now().date()
-    response = client.get(url, {"first_deposit_after": (today - dt.timedelta(days=100)).isoformat(),
-                                "first_deposit_before": (today - dt.timedelta(days=100)).isoformat()})
+    response = client.get(
+        url,
+        {
+            "first_deposit_after": (today - dt.timedelta(days=100)).isoformat(),
+            "first_deposit_before": (today - dt.timedelta(days=100)).isoformat(),
+        },
+    )
     assert response.status_code == 200
     assert [p.pk for p in response.context["cl"].result_list] == [players["dormant"].pk]
     response = client.get(url, {"q": "CRM-42"})
@@ -187,13 +256,21 @@ def _export(client, query: str) -> list[dict]:
     import csv
     import io
 
-    response = client.post(reverse("admin:monitoring_retentionplayer_export") + query,
-                           {"format": "0", "resource": "0", **{f"retentionplayerresource_{f}": "on" for f in EXPORT_COLUMNS}})
+    response = client.post(
+        reverse("admin:monitoring_retentionplayer_export") + query,
+        {
+            "format": "0",
+            "resource": "0",
+            **{f"retentionplayerresource_{f}": "on" for f in EXPORT_COLUMNS},
+        },
+    )
     assert response.status_code == 200
     return list(csv.DictReader(io.StringIO(response.content.decode())))
 
 
-def test_exports_carry_identifiers_and_names_iso_dates_and_amounts_and_suppress_self_excluded(client, players):
+def test_exports_carry_identifiers_and_names_iso_dates_and_amounts_and_suppress_self_excluded(
+    client, players
+):
     IdentifierMappingFactory(player=players["dormant"], system="crm", external_id="CRM-1")
     IdentifierMappingFactory(player=players["dormant"], system="mt5-live", external_id="5001")
     client.force_login(UserFactory(roles=["Retention"]))
@@ -205,20 +282,30 @@ def test_exports_carry_identifiers_and_names_iso_dates_and_amounts_and_suppress_
     assert row["first_deposit_on"] == (timezone.now() - dt.timedelta(days=100)).date().isoformat()
     assert row["lifetime_deposits"] == "2050.00" and row["currency"] == "EUR"
     # Asked for explicitly, the self-excluded are exported (for suppression lists).
-    assert [r["player_id"] for r in _export(client, "?excluded=true")] == [str(players["active"].pk)]
+    assert [r["player_id"] for r in _export(client, "?excluded=true")] == [
+        str(players["active"].pk)
+    ]
 
 
 def test_retention_saves_a_segment_and_reruns_it(client, players):
     retention = UserFactory(roles=["Retention"])
     client.force_login(retention)
-    listing = client.get(reverse("admin:monitoring_retentionplayer_changelist"), {"origin": "referred", "dormant_days": "30"})
+    listing = client.get(
+        reverse("admin:monitoring_retentionplayer_changelist"),
+        {"origin": "referred", "dormant_days": "30"},
+    )
     assert b"Save these filters as a segment" in listing.content
     add = reverse("admin:monitoring_retentionsegment_add")
-    response = client.post(add, {"name": "Dormant referred", "query": "origin=referred&dormant_days=30", "description": ""})
+    response = client.post(
+        add,
+        {"name": "Dormant referred", "query": "origin=referred&dormant_days=30", "description": ""},
+    )
     assert response.status_code == 302
     segment = RetentionSegment.objects.get()
     assert segment.created_by == retention
     rerun = client.get(reverse("admin:monitoring_retentionplayer_changelist") + "?" + segment.query)
     assert [p.pk for p in rerun.context["cl"].result_list] == [players["dormant"].pk]
-    refused = client.post(add, {"name": "Broken", "query": "dormant_days=soon&colour=red", "description": ""})
+    refused = client.post(
+        add, {"name": "Broken", "query": "dormant_days=soon&colour=red", "description": ""}
+    )
     assert refused.status_code == 200 and b"Not a retention filter: colour" in refused.content

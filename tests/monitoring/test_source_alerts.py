@@ -28,10 +28,17 @@ TODAY = NOW.replace(hour=0, minute=0)
 
 def send(integration, at: dt.datetime, count: int, *, source=InboundEvent.Source.WEBHOOK) -> None:
     """`count` events received one second apart from `at`."""
-    InboundEvent.objects.bulk_create(InboundEventFactory.build_batch(
-        count, integration=integration, source=source, status="processed",
-        received_at=factory.Iterator([at + dt.timedelta(seconds=i) for i in range(count)], cycle=False),
-    ))
+    InboundEvent.objects.bulk_create(
+        InboundEventFactory.build_batch(
+            count,
+            integration=integration,
+            source=source,
+            status="processed",
+            received_at=factory.Iterator(
+                [at + dt.timedelta(seconds=i) for i in range(count)], cycle=False
+            ),
+        )
+    )
 
 
 def usual(integration, *, per_hour: dict[int, int], days: int = 14) -> None:
@@ -51,7 +58,9 @@ def evaluate(at=NOW):
 
 
 def open_alerts(rule):
-    return list(Alert.objects.filter(rule=rule, resolved_at__isnull=True).values_list("scope", "value"))
+    return list(
+        Alert.objects.filter(rule=rule, resolved_at__isnull=True).values_list("scope", "value")
+    )
 
 
 @pytest.fixture
@@ -70,10 +79,23 @@ def rule():
 
 
 def test_defaults_come_from_the_migration():
-    rules = {r.metric: r for r in AlertRule.objects.filter(metric__in=[
-        "volume_vs_baseline", "silent_minutes", "poll_failures_in_a_row"])}
-    volume, silence, polls = rules["volume_vs_baseline"], rules["silent_minutes"], rules["poll_failures_in_a_row"]
-    assert (volume.comparison, volume.threshold, volume.min_samples, volume.baseline_days) == ("lt", 25, 20, 14)
+    rules = {
+        r.metric: r
+        for r in AlertRule.objects.filter(
+            metric__in=["volume_vs_baseline", "silent_minutes", "poll_failures_in_a_row"]
+        )
+    }
+    volume, silence, polls = (
+        rules["volume_vs_baseline"],
+        rules["silent_minutes"],
+        rules["poll_failures_in_a_row"],
+    )
+    assert (volume.comparison, volume.threshold, volume.min_samples, volume.baseline_days) == (
+        "lt",
+        25,
+        20,
+        14,
+    )
     assert (silence.comparison, silence.threshold) == ("ge", 30)
     assert (polls.comparison, polls.threshold) == ("ge", 3)
     assert all(r.is_active and r.integration is None for r in rules.values())
@@ -94,8 +116,16 @@ def test_a_normally_busy_hour_going_below_the_fraction_fires(rule):
     # 2 this hour + half of 13:00's 6 = 5 events, against the usual 40: 12.5 %.
     assert len(result.fired) == 1
     alert = Alert.objects.get()
-    assert (alert.rule, alert.scope, alert.integration, alert.value) == (volume, "crm-busy", crm, Decimal("12.5"))
-    assert "crm-busy sent 5 events in the last 60 minutes" in alert.message and "usual 40" in alert.message
+    assert (alert.rule, alert.scope, alert.integration, alert.value) == (
+        volume,
+        "crm-busy",
+        crm,
+        Decimal("12.5"),
+    )
+    assert (
+        "crm-busy sent 5 events in the last 60 minutes" in alert.message
+        and "usual 40" in alert.message
+    )
 
 
 def test_usual_volume_does_not_fire(rule):
@@ -174,10 +204,18 @@ def test_events_recovered_by_polling_are_not_the_source_sending(rule):
 # --- nothing for N minutes ------------------------------------------------------------------
 
 
-def test_nothing_for_n_minutes_fires_and_an_event_resolves_it(rule, django_capture_on_commit_callbacks):
-    endpoint = OutboundEndpoint.objects.create(name="pager", kind="subscriber", url="https://pager.example/hook",
-                                               secret="whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw")
-    silence = rule("silent_minutes", notify_email="ops@example.com", webhook_endpoint=endpoint)  # 30 minutes
+def test_nothing_for_n_minutes_fires_and_an_event_resolves_it(
+    rule, django_capture_on_commit_callbacks
+):
+    endpoint = OutboundEndpoint.objects.create(
+        name="pager",
+        kind="subscriber",
+        url="https://pager.example/hook",
+        secret="whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+    )
+    silence = rule(
+        "silent_minutes", notify_email="ops@example.com", webhook_endpoint=endpoint
+    )  # 30 minutes
     crm = IntegrationFactory(slug="crm-quiet")
     send(crm, NOW - dt.timedelta(minutes=31), 1)
 
@@ -186,7 +224,9 @@ def test_nothing_for_n_minutes_fires_and_an_event_resolves_it(rule, django_captu
         fired = evaluate().fired
 
     assert len(fired) == 1
-    assert any(c.__qualname__.startswith("_notify") for c in after_commit)  # the e-mail task, queued after commit
+    assert any(
+        c.__qualname__.startswith("_notify") for c in after_commit
+    )  # the e-mail task, queued after commit
     alert = Alert.objects.get(pk=fired[0])
     assert (alert.rule, alert.scope, alert.value) == (silence, "crm-quiet", Decimal("31"))
     assert "crm-quiet has sent nothing for 31 minutes" in alert.message
@@ -232,8 +272,11 @@ def test_a_source_that_never_sent_anything_is_not_silent(rule):
 def runs(integration, statuses: str, *, start=NOW - dt.timedelta(hours=10)):
     """One hourly run per letter, oldest first: F failed, S succeeded."""
     for index, letter in enumerate(statuses):
-        ReconciliationRunFactory(integration=integration, started_at=start + dt.timedelta(hours=index),
-                                 status="failed" if letter == "F" else "succeeded")
+        ReconciliationRunFactory(
+            integration=integration,
+            started_at=start + dt.timedelta(hours=index),
+            status="failed" if letter == "F" else "succeeded",
+        )
 
 
 def test_k_failed_poll_runs_in_a_row_fire_and_a_success_resolves(rule):
@@ -248,7 +291,10 @@ def test_k_failed_poll_runs_in_a_row_fire_and_a_success_resolves(rule):
     assert len(fired) == 1
     alert = Alert.objects.get(pk=fired[0])
     assert (alert.rule, alert.scope, alert.value) == (polls, "mt5-live", Decimal("3"))
-    assert "3 poll run(s) failed in a row" in alert.message and "503 Service Unavailable" in alert.message
+    assert (
+        "3 poll run(s) failed in a row" in alert.message
+        and "503 Service Unavailable" in alert.message
+    )
 
     runs(mt5, "S", start=NOW)
     assert evaluate(NOW + dt.timedelta(minutes=1)).resolved == [alert.pk]
@@ -270,12 +316,24 @@ def test_parameters_are_edited_on_the_rule_in_the_admin(client):
     volume = AlertRule.objects.get(metric="volume_vs_baseline")
     client.force_login(UserFactory(is_superuser=True))
     url = reverse("admin:monitoring_alertrule_change", args=[volume.pk])
-    form = {"name": volume.name, "metric": volume.metric, "comparison": "lt", "threshold": "40", "window": "1h",
-            "integration": "", "min_samples": "50", "is_active": "on", "baseline_days": "7",
-            "notify_email": "", "webhook_endpoint": ""}
+    form = {
+        "name": volume.name,
+        "metric": volume.metric,
+        "comparison": "lt",
+        "threshold": "40",
+        "window": "1h",
+        "integration": "",
+        "min_samples": "50",
+        "is_active": "on",
+        "baseline_days": "7",
+        "notify_email": "",
+        "webhook_endpoint": "",
+    }
     assert "Source rules" in client.get(url).content.decode()
 
-    assert client.post(url, {**form, "comparison": "gt"}).status_code == 200  # refused: volume fires below
+    assert (
+        client.post(url, {**form, "comparison": "gt"}).status_code == 200
+    )  # refused: volume fires below
     volume.refresh_from_db()
     assert volume.threshold == 25
 

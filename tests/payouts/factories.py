@@ -33,7 +33,10 @@ class PayoutMethodFactory(factory.django.DjangoModelFactory):
             wallet_address="TQ7x9zH1vLkP8yF2mN3bV4cX5zA6sD7fG8",
             details={"network": "TRC20"},
         )
-        wire = factory.Trait(kind=PayoutMethod.Kind.BANK_WIRE, details={"iban": "DE89370400440532013000", "bic": "COBADEFFXXX"})
+        wire = factory.Trait(
+            kind=PayoutMethod.Kind.BANK_WIRE,
+            details={"iban": "DE89370400440532013000", "bic": "COBADEFFXXX"},
+        )
 
 
 class FxRateFactory(factory.django.DjangoModelFactory):
@@ -61,8 +64,13 @@ _period_counter = iter(range(10_000))
 
 
 def approved_statement(
-    *, affiliate, total: Decimal | str, currency: str = "EUR", period: dt.date | None = None,
-    approved_at: dt.datetime | None = None, lines: int = 2,
+    *,
+    affiliate,
+    total: Decimal | str,
+    currency: str = "EUR",
+    period: dt.date | None = None,
+    approved_at: dt.datetime | None = None,
+    lines: int = 2,
 ) -> Statement:
     """An approved statement with `lines` approved ledger rows summing to `total`."""
     total = Decimal(str(total))
@@ -71,16 +79,27 @@ def approved_statement(
         period = dt.date(2020 + n // 12, n % 12 + 1, 1)
     approved_at = approved_at or timezone.now() - dt.timedelta(days=1)
     statement = Statement.objects.create(
-        period=period, affiliate=affiliate, currency=currency, status=Statement.Status.APPROVED,
-        total=total, approved_at=approved_at,
+        period=period,
+        affiliate=affiliate,
+        currency=currency,
+        status=Statement.Status.APPROVED,
+        total=total,
+        approved_at=approved_at,
     )
     share = (total / lines).quantize(Decimal("0.00000001"))
     amounts = [share] * (lines - 1) + [total - share * (lines - 1)]
     for index, amount in enumerate(amounts):
         CommissionEntry.objects.create(
-            kind=CommissionEntry.Kind.ADJUSTMENT, affiliate=affiliate, idempotency_key=f"test:{statement.pk}:{index}",
-            period=period, occurred_at=approved_at, amount=amount, currency=currency,
-            status=CommissionEntry.Status.APPROVED, statement_period=period, status_changed_at=approved_at,
+            kind=CommissionEntry.Kind.ADJUSTMENT,
+            affiliate=affiliate,
+            idempotency_key=f"test:{statement.pk}:{index}",
+            period=period,
+            occurred_at=approved_at,
+            amount=amount,
+            currency=currency,
+            status=CommissionEntry.Status.APPROVED,
+            statement_period=period,
+            status_changed_at=approved_at,
         )
     return statement
 

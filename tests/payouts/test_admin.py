@@ -27,7 +27,9 @@ def pending_many(finance_maker, gateway):
         PayoutMethodFactory(affiliate=affiliate)
         approved_statement(affiliate=affiliate, total=total)
     for payout in services.payout_run_create().payouts.order_by("pk"):
-        payouts.append(services.payout_submit_for_approval(payout=payout, acting_user=finance_maker))
+        payouts.append(
+            services.payout_submit_for_approval(payout=payout, acting_user=finance_maker)
+        )
     return payouts
 
 
@@ -41,7 +43,9 @@ def test_pending_queue_shows_totals(client, finance_checker, pending_many):
         assert payout.reference in body
 
 
-def test_bulk_approve_confirms_count_totals_and_rates_then_approves(client, finance_checker, pending_many):
+def test_bulk_approve_confirms_count_totals_and_rates_then_approves(
+    client, finance_checker, pending_many
+):
     client.force_login(finance_checker)
     selected = [p.pk for p in pending_many]
     confirm = client.post(PENDING_URL, {"action": "approve_payouts", "_selected_action": selected})
@@ -51,16 +55,24 @@ def test_bulk_approve_confirms_count_totals_and_rates_then_approves(client, fina
     assert "350.5" in page and "identity" in page  # total per currency and the locked rate source
     assert not OutboundDelivery.objects.exists()
 
-    done = client.post(PENDING_URL, {"action": "approve_payouts", "_selected_action": selected, "apply": "1"}, follow=True)
+    done = client.post(
+        PENDING_URL,
+        {"action": "approve_payouts", "_selected_action": selected, "apply": "1"},
+        follow=True,
+    )
     assert "2 payout(s) approved and sent to the gateway." in done.content.decode()
     assert set(Payout.objects.values_list("status", flat=True)) == {"approved"}
     assert OutboundDelivery.objects.filter(topic="payout.request").count() == 2
 
 
-def test_bulk_approve_by_the_preparer_is_refused_with_a_message(client, finance_maker, pending_many):
+def test_bulk_approve_by_the_preparer_is_refused_with_a_message(
+    client, finance_maker, pending_many
+):
     client.force_login(finance_maker)
     response = client.post(
-        PENDING_URL, {"action": "approve_payouts", "_selected_action": [pending_many[0].pk], "apply": "1"}, follow=True
+        PENDING_URL,
+        {"action": "approve_payouts", "_selected_action": [pending_many[0].pk], "apply": "1"},
+        follow=True,
     )
     assert "maker-checker" in response.content.decode()
     assert Payout.objects.get(pk=pending_many[0].pk).status == "pending_approval"
@@ -75,27 +87,47 @@ def test_a_retention_user_cannot_open_or_approve(client, retention_user, pending
 
 
 def test_failed_queue_retry_and_cancel(client, finance_checker, approved_payout):
-    services.payout_mark_failed(reference=approved_payout.reference, reason_code="account_closed",
-                                message="Beneficiary account closed")
+    services.payout_mark_failed(
+        reference=approved_payout.reference,
+        reason_code="account_closed",
+        message="Beneficiary account closed",
+    )
     client.force_login(finance_checker)
     page = client.get(FAILED_URL).content.decode()
     assert approved_payout.reference in page and "Beneficiary account closed" in page
 
-    response = client.post(FAILED_URL, {"action": "retry_payouts", "_selected_action": [approved_payout.pk]}, follow=True)
+    response = client.post(
+        FAILED_URL,
+        {"action": "retry_payouts", "_selected_action": [approved_payout.pk]},
+        follow=True,
+    )
     assert "1 payout(s) sent to the gateway again." in response.content.decode()
     assert Payout.objects.get(pk=approved_payout.pk).status == "submitted"
 
-    services.payout_mark_failed(reference=approved_payout.reference, reason_code="limit_exceeded", message="Limit")
-    client.post(FAILED_URL, {"action": "cancel_payouts", "_selected_action": [approved_payout.pk], "apply": "1",
-                             "reason": "Affiliate closed the wallet"})
+    services.payout_mark_failed(
+        reference=approved_payout.reference, reason_code="limit_exceeded", message="Limit"
+    )
+    client.post(
+        FAILED_URL,
+        {
+            "action": "cancel_payouts",
+            "_selected_action": [approved_payout.pk],
+            "apply": "1",
+            "reason": "Affiliate closed the wallet",
+        },
+    )
     assert Payout.objects.get(pk=approved_payout.pk).status == "cancelled"
-    assert services.affiliate_balances() == {(approved_payout.affiliate_id, "EUR"): Decimal("120.00000000")}
+    assert services.affiliate_balances() == {
+        (approved_payout.affiliate_id, "EUR"): Decimal("120.00000000")
+    }
 
 
 def test_change_page_shows_the_full_history(client, finance_checker, approved_payout, monkeypatch):
     outbound.deliveries_send_due()  # the gateway at 127.0.0.1:9 refuses the connection: one attempt logged
     client.force_login(finance_checker)
-    page = client.get(reverse("admin:payouts_payout_change", args=[approved_payout.pk])).content.decode()
+    page = client.get(
+        reverse("admin:payouts_payout_change", args=[approved_payout.pk])
+    ).content.decode()
     for action in ("payout.created", "payout.submitted_for_approval", "payout.approved"):
         assert action in page
     assert "Gateway requests" in page and "ConnectionError" in page
@@ -103,8 +135,12 @@ def test_change_page_shows_the_full_history(client, finance_checker, approved_pa
 
 
 def test_change_method_and_refused_transition_messages(client, finance_checker, approved_payout):
-    services.payout_mark_failed(reference=approved_payout.reference, reason_code="x", message="Wallet rejected")
-    other = PayoutMethodFactory(affiliate=approved_payout.affiliate, kind="neteller", is_default=False)
+    services.payout_mark_failed(
+        reference=approved_payout.reference, reason_code="x", message="Wallet rejected"
+    )
+    other = PayoutMethodFactory(
+        affiliate=approved_payout.affiliate, kind="neteller", is_default=False
+    )
     client.force_login(finance_checker)
     url = reverse("admin:payouts_payout_change_method", args=[approved_payout.pk])
     assert client.get(url).status_code == 200
@@ -112,7 +148,9 @@ def test_change_method_and_refused_transition_messages(client, finance_checker, 
     assert Payout.objects.get(pk=approved_payout.pk).method == other
 
     services.payout_cancel(payout=approved_payout, acting_user=finance_checker, reason="done")
-    response = client.post(reverse("admin:payouts_payout_retry", args=[approved_payout.pk]), follow=True)
+    response = client.post(
+        reverse("admin:payouts_payout_retry", args=[approved_payout.pk]), follow=True
+    )
     assert "Retry refused: Only failed payouts can be retried" in response.content.decode()
 
 

@@ -55,7 +55,10 @@ def test_twenty_concurrent_approvals_make_one_gateway_request():
         thread.join(timeout=60)
 
     assert sorted(outcomes) == ["approved"] + ["refused"] * 19
-    assert OutboundDelivery.objects.filter(topic="payout.request", subject=payout.reference).count() == 1
+    assert (
+        OutboundDelivery.objects.filter(topic="payout.request", subject=payout.reference).count()
+        == 1
+    )
     payout.refresh_from_db()
     assert payout.status == Payout.Status.APPROVED
     assert payout.submission_count == 1

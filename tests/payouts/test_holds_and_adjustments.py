@@ -32,7 +32,9 @@ def suspended_with_balance(affiliate, method, gateway):
 # ---- held balances -------------------------------------------------------------------------------
 
 
-def test_a_suspended_affiliates_balance_is_held_with_its_reason_not_dropped(suspended_with_balance, finance_maker):
+def test_a_suspended_affiliates_balance_is_held_with_its_reason_not_dropped(
+    suspended_with_balance, finance_maker
+):
     run = services.payout_run_create(acting_user=finance_maker)
     assert run.payout_count == 0
     (line,) = run.lines.all()
@@ -52,7 +54,9 @@ def test_a_banned_affiliate_is_held_too(affiliate, method, gateway):
     assert services.payout_run_create().lines.get().note.startswith("Held: Affiliate banned")
 
 
-def test_reactivation_alone_does_not_pay_finance_releases_the_hold(suspended_with_balance, finance_checker):
+def test_reactivation_alone_does_not_pay_finance_releases_the_hold(
+    suspended_with_balance, finance_checker
+):
     services.payout_run_create()
     hold = PayoutHold.objects.get()
     with pytest.raises(PayoutError, match="must be reactivated"):
@@ -63,7 +67,9 @@ def test_reactivation_alone_does_not_pay_finance_releases_the_hold(suspended_wit
     retention = UserFactory(username="retention", roles=["Retention"])
     with pytest.raises(PayoutError, match="Finance permission"):
         services.payout_hold_release(hold=hold, acting_user=retention, reason="Cleared")
-    services.payout_hold_release(hold=hold, acting_user=finance_checker, reason="Investigation closed, pay out")
+    services.payout_hold_release(
+        hold=hold, acting_user=finance_checker, reason="Investigation closed, pay out"
+    )
     run = services.payout_run_create()
     assert run.payout_count == 1 and run.payouts.get().source_amount == Decimal("300.00")
 
@@ -81,13 +87,19 @@ def test_the_hold_admin_shows_the_held_balance(client, suspended_with_balance, f
 @pytest.fixture
 def credit(affiliate, finance_maker):
     return adjustments.manual_adjustment_request(
-        affiliate=affiliate, amount=Decimal("75.50"), currency="EUR", reason_code="missed_conversion",
-        note="Player 4711's FTD arrived after the window (ticket 99)", period=dt.date(2026, 1, 1),
+        affiliate=affiliate,
+        amount=Decimal("75.50"),
+        currency="EUR",
+        reason_code="missed_conversion",
+        note="Player 4711's FTD arrived after the window (ticket 99)",
+        period=dt.date(2026, 1, 1),
         acting_user=finance_maker,
     )
 
 
-def test_an_adjustment_reaches_nothing_until_a_second_finance_user_approves(credit, finance_maker, finance_checker):
+def test_an_adjustment_reaches_nothing_until_a_second_finance_user_approves(
+    credit, finance_maker, finance_checker
+):
     assert not CommissionEntry.objects.exists()
     with pytest.raises(ManualAdjustmentRefused, match="another Finance user"):
         adjustments.manual_adjustment_approve(adjustment=credit, acting_user=finance_maker)
@@ -95,9 +107,17 @@ def test_an_adjustment_reaches_nothing_until_a_second_finance_user_approves(cred
 
     approved = adjustments.manual_adjustment_approve(adjustment=credit, acting_user=finance_checker)
     entry = approved.entry
-    assert (entry.kind, entry.status, entry.amount, entry.currency) == ("adjustment", "approved", Decimal("75.5"), "EUR")
+    assert (entry.kind, entry.status, entry.amount, entry.currency) == (
+        "adjustment",
+        "approved",
+        Decimal("75.5"),
+        "EUR",
+    )
     assert entry.period == entry.statement_period == dt.date(2026, 1, 1)
-    assert entry.detail["reason_code"] == "missed_conversion" and entry.detail["approved_by"] == "finance-checker"
+    assert (
+        entry.detail["reason_code"] == "missed_conversion"
+        and entry.detail["approved_by"] == "finance-checker"
+    )
     # Approving twice books nothing twice.
     with pytest.raises(ManualAdjustmentRefused, match="already approved"):
         adjustments.manual_adjustment_approve(adjustment=credit, acting_user=finance_checker)
@@ -111,52 +131,108 @@ def test_an_approved_adjustment_is_its_own_statement_line_and_in_the_read_api(
     adjustments.manual_adjustment_approve(adjustment=credit, acting_user=finance_checker)
     statements_close(period=dt.date(2026, 1, 1))
     line = StatementLine.objects.get(statement__affiliate=credit.affiliate, kind="adjustment")
-    assert (line.amount, line.entry_count, line.statement.total) == (Decimal("75.50"), 1, Decimal("75.50"))
+    assert (line.amount, line.entry_count, line.statement.total) == (
+        Decimal("75.50"),
+        1,
+        Decimal("75.50"),
+    )
     assert line.get_kind_display() == "Manual adjustment"
 
-    rows = api_key_factory("commissions:read").get("/api/v1/commissions/", {"kind": "adjustment"}).json()["results"]
-    assert [(r["kind"], r["amount"], r["status"]) for r in rows] == [("adjustment", "75.50000000", "approved")]
-    statement = api_key_factory("statements:read", name="st").get("/api/v1/statements/").json()["results"][0]
+    rows = (
+        api_key_factory("commissions:read")
+        .get("/api/v1/commissions/", {"kind": "adjustment"})
+        .json()["results"]
+    )
+    assert [(r["kind"], r["amount"], r["status"]) for r in rows] == [
+        ("adjustment", "75.50000000", "approved")
+    ]
+    statement = (
+        api_key_factory("statements:read", name="st")
+        .get("/api/v1/statements/")
+        .json()["results"][0]
+    )
     assert {"kind": "adjustment", "amount": "75.50000000"}.items() <= statement["lines"][0].items()
 
 
-def test_a_debit_for_a_closed_month_is_booked_in_the_next_open_one(affiliate, finance_maker, finance_checker):
+def test_a_debit_for_a_closed_month_is_booked_in_the_next_open_one(
+    affiliate, finance_maker, finance_checker
+):
     statements_close(period=dt.date(2026, 1, 1))
     debit = adjustments.manual_adjustment_request(
-        affiliate=affiliate, amount=Decimal("-20"), currency="EUR", reason_code="fee", note="Chargeback fee",
-        period=dt.date(2026, 1, 1), acting_user=finance_maker)
-    entry = adjustments.manual_adjustment_approve(adjustment=debit, acting_user=finance_checker).entry
+        affiliate=affiliate,
+        amount=Decimal("-20"),
+        currency="EUR",
+        reason_code="fee",
+        note="Chargeback fee",
+        period=dt.date(2026, 1, 1),
+        acting_user=finance_maker,
+    )
+    entry = adjustments.manual_adjustment_approve(
+        adjustment=debit, acting_user=finance_checker
+    ).entry
     assert entry.amount == Decimal("-20") and entry.period == dt.date(2026, 2, 1)
 
 
 def test_a_rejected_adjustment_books_nothing_and_says_why(credit, finance_checker):
-    rejected = adjustments.manual_adjustment_reject(adjustment=credit, acting_user=finance_checker, reason="Duplicate")
-    assert rejected.status == "rejected" and rejected.entry is None and not CommissionEntry.objects.exists()
+    rejected = adjustments.manual_adjustment_reject(
+        adjustment=credit, acting_user=finance_checker, reason="Duplicate"
+    )
+    assert (
+        rejected.status == "rejected"
+        and rejected.entry is None
+        and not CommissionEntry.objects.exists()
+    )
     assert AuditLog.objects.filter(action="manual_adjustment.rejected", reason="Duplicate").exists()
 
 
-@pytest.mark.parametrize("amount,note,code,match", [
-    (Decimal("0"), "x", "goodwill", "non-zero"), (Decimal("5"), " ", "goodwill", "note"),
-    (Decimal("5"), "x", "bonus", "reason code"),
-])
-def test_an_adjustment_needs_an_amount_a_note_and_a_reason_code(affiliate, finance_maker, amount, note, code, match):
+@pytest.mark.parametrize(
+    "amount,note,code,match",
+    [
+        (Decimal("0"), "x", "goodwill", "non-zero"),
+        (Decimal("5"), " ", "goodwill", "note"),
+        (Decimal("5"), "x", "bonus", "reason code"),
+    ],
+)
+def test_an_adjustment_needs_an_amount_a_note_and_a_reason_code(
+    affiliate, finance_maker, amount, note, code, match
+):
     with pytest.raises(ManualAdjustmentRefused, match=match):
-        adjustments.manual_adjustment_request(affiliate=affiliate, amount=amount, currency="EUR", reason_code=code,
-                                              note=note, period=dt.date(2026, 1, 1), acting_user=finance_maker)
+        adjustments.manual_adjustment_request(
+            affiliate=affiliate,
+            amount=amount,
+            currency="EUR",
+            reason_code=code,
+            note=note,
+            period=dt.date(2026, 1, 1),
+            acting_user=finance_maker,
+        )
     assert not ManualAdjustment.objects.exists()
 
 
-def test_finance_books_and_approves_adjustments_in_the_admin(client, finance_maker, finance_checker):
+def test_finance_books_and_approves_adjustments_in_the_admin(
+    client, finance_maker, finance_checker
+):
     affiliate = AffiliateFactory()
     PayoutMethodFactory(affiliate=affiliate)
     client.force_login(finance_maker)
-    response = client.post(reverse("admin:payouts_manualadjustment_add"), {
-        "affiliate": affiliate.pk, "amount": "-12.30", "currency": "EUR", "reason_code": "correction",
-        "note": "Double-counted lot rebate", "month": "2026-01"}, follow=True)
+    response = client.post(
+        reverse("admin:payouts_manualadjustment_add"),
+        {
+            "affiliate": affiliate.pk,
+            "amount": "-12.30",
+            "currency": "EUR",
+            "reason_code": "correction",
+            "note": "Double-counted lot rebate",
+            "month": "2026-01",
+        },
+        follow=True,
+    )
     assert "another Finance user must approve it" in response.content.decode()
     adjustment = ManualAdjustment.objects.get()
     url = reverse("admin:payouts_manualadjustment_changelist")
-    refused = client.post(url, {"action": "approve_adjustments", "_selected_action": [adjustment.pk]}, follow=True)
+    refused = client.post(
+        url, {"action": "approve_adjustments", "_selected_action": [adjustment.pk]}, follow=True
+    )
     assert "another Finance user must decide it" in refused.content.decode()
 
     client.force_login(finance_checker)

@@ -57,7 +57,10 @@ def test_no_method_and_negative_balance_carry_forward():
     approved_statement(affiliate=no_method, total="900")
     approved_statement(affiliate=negative, total="-40")
     notes = {line.affiliate_id: line.note for line in services.payout_run_create().lines.all()}
-    assert notes == {no_method.pk: "No active default payout method.", negative.pk: "No positive balance."}
+    assert notes == {
+        no_method.pk: "No active default payout method.",
+        negative.pk: "No positive balance.",
+    }
 
 
 def test_rate_locked_at_statement_approval_by_default():
@@ -65,7 +68,9 @@ def test_rate_locked_at_statement_approval_by_default():
     PayoutMethodFactory(affiliate=affiliate, currency="USD")
     approval = timezone.now() - dt.timedelta(days=3)
     FxRateFactory(rate=Decimal("1.0850"), as_of=approval - dt.timedelta(hours=2), source="ECB")
-    FxRateFactory(rate=Decimal("1.2000"), as_of=approval + dt.timedelta(hours=1), source="ECB")  # published later
+    FxRateFactory(
+        rate=Decimal("1.2000"), as_of=approval + dt.timedelta(hours=1), source="ECB"
+    )  # published later
     approved_statement(affiliate=affiliate, total="1161.00", approved_at=approval)
 
     payout = services.payout_run_create().payouts.get()
@@ -83,10 +88,16 @@ def test_rate_locked_at_disbursement(settings, finance_maker, finance_checker, g
     approval = timezone.now() - dt.timedelta(days=3)
     FxRateFactory(rate=Decimal("1.0850"), as_of=approval - dt.timedelta(hours=2))
     approved_statement(affiliate=affiliate, total="1161.00", approved_at=approval)
-    with override_settings(AFFILIATEHUB={**settings.AFFILIATEHUB, "PAYOUT_FX_LOCK": "disbursement"}):
+    with override_settings(
+        AFFILIATEHUB={**settings.AFFILIATEHUB, "PAYOUT_FX_LOCK": "disbursement"}
+    ):
         payout = services.payout_run_create().payouts.get()
         assert payout.fx_lock_mode == FxLockMode.DISBURSEMENT and payout.fx_locked_at is None
-        latest = FxRateFactory(rate=Decimal("1.1000"), as_of=timezone.now() - dt.timedelta(minutes=1), source="provider-x")
+        latest = FxRateFactory(
+            rate=Decimal("1.1000"),
+            as_of=timezone.now() - dt.timedelta(minutes=1),
+            source="provider-x",
+        )
         services.payout_submit_for_approval(payout=payout, acting_user=finance_maker)
         approved = services.payout_approve(payout=payout, acting_user=finance_checker)
     assert approved.fx_rate == Decimal("1.1000") and approved.fx_source == "provider-x"
@@ -116,18 +127,29 @@ def test_two_runs_never_allocate_a_statement_twice():
 
 def test_usdt_method_needs_travel_rule_fields(affiliate):
     with pytest.raises(services.PayoutError, match="travel rule"):
-        services.payout_method_create(affiliate=affiliate, kind="usdt", currency="USDT", beneficiary_name="Ada")
+        services.payout_method_create(
+            affiliate=affiliate, kind="usdt", currency="USDT", beneficiary_name="Ada"
+        )
     method = services.payout_method_create(
-        affiliate=affiliate, kind="usdt", currency="USDT", beneficiary_name="Ada Lovelace",
-        beneficiary_address="1 Analytical Way", wallet_address="TQ7x9", details={"network": "TRC20"},
+        affiliate=affiliate,
+        kind="usdt",
+        currency="USDT",
+        beneficiary_name="Ada Lovelace",
+        beneficiary_address="1 Analytical Way",
+        wallet_address="TQ7x9",
+        details={"network": "TRC20"},
     )
     assert method.request_details()["wallet_address"] == "TQ7x9"
     with pytest.raises(IntegrityError):
-        PayoutMethod.objects.create(affiliate=affiliate, kind="usdt", currency="USDT", is_default=False)
+        PayoutMethod.objects.create(
+            affiliate=affiliate, kind="usdt", currency="USDT", is_default=False
+        )
 
 
 def test_a_new_default_method_replaces_the_old(affiliate):
-    first = services.payout_method_create(affiliate=affiliate, kind="skrill", currency="EUR", details={"email": "a@x"})
+    first = services.payout_method_create(
+        affiliate=affiliate, kind="skrill", currency="EUR", details={"email": "a@x"}
+    )
     second = services.payout_method_create(affiliate=affiliate, kind="bank_wire", currency="EUR")
     first.refresh_from_db()
     assert (first.is_default, second.is_default) == (False, True)

@@ -27,7 +27,9 @@ def test_every_event_type_of_the_wire_schema_has_a_pipeline():
 
 
 def test_the_registry_runs_exactly_the_declared_pipelines():
-    assert {event_type: registry.handlers_for(event_type) for event_type in registry.EVENT_TYPES} == PIPELINES
+    assert {
+        event_type: registry.handlers_for(event_type) for event_type in registry.EVENT_TYPES
+    } == PIPELINES
 
 
 def test_every_fact_event_starts_with_its_fact_handler():
@@ -47,4 +49,6 @@ def test_install_refuses_a_declaration_that_misses_or_invents_an_event_type():
             registry.install({**PIPELINES, "trade.closed": ("not a handler",)})
     finally:
         registry.restore(saved)
-    assert {event_type: registry.handlers_for(event_type) for event_type in registry.EVENT_TYPES} == PIPELINES
+    assert {
+        event_type: registry.handlers_for(event_type) for event_type in registry.EVENT_TYPES
+    } == PIPELINES

@@ -12,8 +12,11 @@ pytestmark = pytest.mark.django_db
 def attributed_player(**kwargs):
     campaign = CampaignFactory()
     return PlayerFactory(
-        attribution_status=Player.AttributionStatus.ATTRIBUTED, affiliate=campaign.affiliate, campaign=campaign,
-        attribution_note="click", **kwargs,
+        attribution_status=Player.AttributionStatus.ATTRIBUTED,
+        affiliate=campaign.affiliate,
+        campaign=campaign,
+        attribution_note="click",
+        **kwargs,
     )
 
 

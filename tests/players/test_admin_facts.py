@@ -37,7 +37,9 @@ def admin_client(client):
 
 
 @pytest.mark.parametrize("model_name", FACT_FACTORIES)
-def test_changelist_queries_do_not_grow_with_rows(admin_client, django_assert_max_num_queries, model_name):
+def test_changelist_queries_do_not_grow_with_rows(
+    admin_client, django_assert_max_num_queries, model_name
+):
     FACT_FACTORIES[model_name].create_batch(3)
     url = reverse(f"admin:players_{model_name}_changelist")
     admin_client.get(url)  # warm caches (content types, session)
@@ -61,7 +63,10 @@ def test_facts_cannot_be_added_changed_or_deleted_in_the_admin(admin_client, mod
 
     assert admin_client.get(reverse(f"admin:players_{model_name}_add")).status_code == 403
     assert admin_client.post(change_url, {}).status_code == 403
-    assert admin_client.get(reverse(f"admin:players_{model_name}_delete", args=[fact.pk])).status_code == 403
+    assert (
+        admin_client.get(reverse(f"admin:players_{model_name}_delete", args=[fact.pk])).status_code
+        == 403
+    )
     assert type(fact).objects.filter(pk=fact.pk).exists()
 
 
@@ -70,8 +75,14 @@ def test_restated_report_page_shows_the_day_history(admin_client):
     at = datetime(2026, 11, 3, 1, 0, tzinfo=UTC)
     for report_id, winnings, offset in (("R-first", "900", 0), ("R-restated", "950", 6)):
         revenue_report_record(
-            player=player, system="crm", report_id=report_id, date=at.date(), currency="EUR",
-            stakes=Decimal("1000"), winnings=Decimal(winnings), occurred_at=at + timedelta(hours=offset),
+            player=player,
+            system="crm",
+            report_id=report_id,
+            date=at.date(),
+            currency="EUR",
+            stakes=Decimal("1000"),
+            winnings=Decimal(winnings),
+            occurred_at=at + timedelta(hours=offset),
             source_event_id=None,
         )
     old = RevenueReport.objects.get(report_id="R-first")

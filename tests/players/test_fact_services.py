@@ -30,26 +30,53 @@ T0 = datetime(2026, 11, 2, 12, 0, tzinfo=UTC)
 DAY = date(2026, 11, 2)
 
 
-def record_deposit(player, deposit_id, occurred_at, amount="25.00", system="payments", event_id=None):
+def record_deposit(
+    player, deposit_id, occurred_at, amount="25.00", system="payments", event_id=None
+):
     return deposit_record(
-        player=player, system=system, deposit_id=deposit_id, amount=Decimal(amount), currency="EUR",
-        occurred_at=occurred_at, source_event_id=event_id,
+        player=player,
+        system=system,
+        deposit_id=deposit_id,
+        amount=Decimal(amount),
+        currency="EUR",
+        occurred_at=occurred_at,
+        source_event_id=event_id,
     )
 
 
-def record_report(player, report_id, occurred_at, stakes="1000", winnings="900", day=DAY, event_id=None, **extra):
+def record_report(
+    player, report_id, occurred_at, stakes="1000", winnings="900", day=DAY, event_id=None, **extra
+):
     return revenue_report_record(
-        player=player, system="crm", report_id=report_id, date=day, currency="EUR",
-        stakes=Decimal(stakes), winnings=Decimal(winnings), occurred_at=occurred_at, source_event_id=event_id,
+        player=player,
+        system="crm",
+        report_id=report_id,
+        date=day,
+        currency="EUR",
+        stakes=Decimal(stakes),
+        winnings=Decimal(winnings),
+        occurred_at=occurred_at,
+        source_event_id=event_id,
         **extra,
     )
 
 
 def record_trade(player, deal_id, server="live-1", event_id=None, **overrides):
     values = dict(
-        player=player, system="mt5-live", platform="mt5", server=server, login="800123", deal_id=deal_id,
-        position_id="P-1", symbol="EURUSD", volume_lots=Decimal("0.50"), entry="out", profit=Decimal("-3.20"),
-        currency="USD", closed_at=T0, source_event_id=event_id,
+        player=player,
+        system="mt5-live",
+        platform="mt5",
+        server=server,
+        login="800123",
+        deal_id=deal_id,
+        position_id="P-1",
+        symbol="EURUSD",
+        volume_lots=Decimal("0.50"),
+        entry="out",
+        profit=Decimal("-3.20"),
+        currency="USD",
+        closed_at=T0,
+        source_event_id=event_id,
     )
     values.update(overrides)
     return trade_record(**values)
@@ -57,8 +84,14 @@ def record_trade(player, deal_id, server="live-1", event_id=None, **overrides):
 
 def record_purchase(player, purchase_id, purchased_at, amount="499.00", event_id=None):
     return purchase_record(
-        player=player, system="crm", purchase_id=purchase_id, product="100k challenge", amount=Decimal(amount),
-        currency="USD", purchased_at=purchased_at, source_event_id=event_id,
+        player=player,
+        system="crm",
+        purchase_id=purchase_id,
+        product="100k challenge",
+        amount=Decimal(amount),
+        currency="USD",
+        purchased_at=purchased_at,
+        source_event_id=event_id,
     )
 
 
@@ -73,7 +106,10 @@ def test_first_deposit_is_detected_from_history_not_from_the_sender():
 
     assert first.created and first.ftd_changed and first.previous_first is None
     assert second.created and not second.ftd_changed
-    assert [(d.deposit_id, d.is_first) for d in Deposit.objects.filter(player=player).order_by("occurred_at")] == [
+    assert [
+        (d.deposit_id, d.is_first)
+        for d in Deposit.objects.filter(player=player).order_by("occurred_at")
+    ] == [
         ("D-1", True),
         ("D-2", False),
     ]
@@ -155,8 +191,13 @@ def test_a_deposit_id_already_recorded_for_another_player_is_refused():
 def test_deposit_input_is_checked_before_anything_is_written(amount, occurred_at, message):
     with pytest.raises(FactError, match=message):
         deposit_record(
-            player=PlayerFactory(), system="payments", deposit_id="D-1", amount=amount, currency="EUR",
-            occurred_at=occurred_at, source_event_id=None,
+            player=PlayerFactory(),
+            system="payments",
+            deposit_id="D-1",
+            amount=amount,
+            currency="EUR",
+            occurred_at=occurred_at,
+            source_event_id=None,
         )
     assert not Deposit.objects.exists()
 
@@ -198,7 +239,12 @@ def test_concurrent_deliveries_of_deposits_store_each_once_with_one_first_deposi
 
     threads = [
         threading.Thread(target=deliver, args=args)
-        for args in [("D-1", T0), ("D-1", T0), ("D-2", T0 - timedelta(hours=1)), ("D-2", T0 - timedelta(hours=1))]
+        for args in [
+            ("D-1", T0),
+            ("D-1", T0),
+            ("D-2", T0 - timedelta(hours=1)),
+            ("D-2", T0 - timedelta(hours=1)),
+        ]
     ]
     for thread in threads:
         thread.start()
@@ -207,7 +253,10 @@ def test_concurrent_deliveries_of_deposits_store_each_once_with_one_first_deposi
 
     assert errors == []
     assert sorted(r.deposit.deposit_id for r in results if r.created) == ["D-1", "D-2"]
-    assert dict(Deposit.objects.values_list("deposit_id", "is_first")) == {"D-1": False, "D-2": True}
+    assert dict(Deposit.objects.values_list("deposit_id", "is_first")) == {
+        "D-1": False,
+        "D-2": True,
+    }
 
 
 # --- revenue ----------------------------------------------------------------------------------
@@ -217,14 +266,24 @@ def test_first_report_for_a_day_is_current_and_ggr_is_stakes_minus_winnings():
     player = PlayerFactory()
 
     result = record_report(
-        player, "R-1", T0, stakes="100000", winnings="92000", bonuses=Decimal("1500"), taxes=Decimal("1200")
+        player,
+        "R-1",
+        T0,
+        stakes="100000",
+        winnings="92000",
+        bonuses=Decimal("1500"),
+        taxes=Decimal("1200"),
     )
 
     report = RevenueReport.objects.get()
     assert result.created and result.is_current and result.superseded is None
     assert report.is_current and report.superseded_by is None
     assert report.ggr == Decimal("8000")
-    assert (report.bonuses, report.taxes, report.jackpot_contributions) == (Decimal(1500), Decimal(1200), Decimal(0))
+    assert (report.bonuses, report.taxes, report.jackpot_contributions) == (
+        Decimal(1500),
+        Decimal(1200),
+        Decimal(0),
+    )
     annotated = RevenueReport.objects.annotate(ggr_sql=RevenueReport.ggr_expression()).get()
     assert annotated.ggr_sql == Decimal("8000")
 
@@ -242,7 +301,9 @@ def test_a_later_report_for_the_same_player_and_day_restates_it_and_keeps_histor
     current = RevenueReport.objects.get(player=player, date=DAY, is_current=True)
     assert current.report_id == "R-2" and current.ggr == Decimal("50")
     assert RevenueReport.objects.filter(player=player, date=DAY).count() == 2
-    assert AuditLog.objects.filter(action="revenue_report.restated", object_id=str(current.pk)).exists()
+    assert AuditLog.objects.filter(
+        action="revenue_report.restated", object_id=str(current.pk)
+    ).exists()
 
 
 def test_a_late_report_older_than_the_current_one_is_history_only():
@@ -299,15 +360,24 @@ def test_trade_is_idempotent_on_platform_server_and_deal():
     assert Trade.objects.count() == 2
     trade = Trade.objects.recorded_by(21).get()
     assert (trade.volume_lots, trade.profit, trade.swap, trade.commission, trade.price) == (
-        Decimal("0.5"), Decimal("-3.2"), Decimal(0), Decimal(0), None
+        Decimal("0.5"),
+        Decimal("-3.2"),
+        Decimal(0),
+        Decimal(0),
+        None,
     )
 
 
 def test_trade_keeps_optional_figures_and_refuses_negative_volume():
     player = PlayerFactory()
     result = record_trade(
-        player, "5002", opened_at=T0 - timedelta(minutes=5), swap=Decimal("-0.12"), commission=Decimal("-7"),
-        price=Decimal("1.08345"), entry="inout",
+        player,
+        "5002",
+        opened_at=T0 - timedelta(minutes=5),
+        swap=Decimal("-0.12"),
+        commission=Decimal("-7"),
+        price=Decimal("1.08345"),
+        entry="inout",
     )
     assert result.trade.price == Decimal("1.08345") and result.trade.entry == Trade.Entry.INOUT
 
@@ -348,12 +418,22 @@ def test_refund_marks_the_purchase_once():
     record_purchase(player, "P-1", T0, event_id=31)
 
     refund = purchase_refund(
-        player=player, system="crm", purchase_id="P-1", amount=Decimal("499.00"), currency="USD",
-        refunded_at=T0 + timedelta(days=3), source_event_id=32,
+        player=player,
+        system="crm",
+        purchase_id="P-1",
+        amount=Decimal("499.00"),
+        currency="USD",
+        refunded_at=T0 + timedelta(days=3),
+        source_event_id=32,
     )
     again = purchase_refund(
-        player=player, system="crm", purchase_id="P-1", amount=Decimal("499.00"), currency="USD",
-        refunded_at=T0 + timedelta(days=4), source_event_id=33,
+        player=player,
+        system="crm",
+        purchase_id="P-1",
+        amount=Decimal("499.00"),
+        currency="USD",
+        refunded_at=T0 + timedelta(days=4),
+        source_event_id=33,
     )
 
     purchase = Purchase.objects.get()
@@ -368,8 +448,13 @@ def test_refund_marks_the_purchase_once():
 def test_refund_of_an_unknown_purchase_is_a_domain_error():
     with pytest.raises(PurchaseNotFound, match="crm:P-404"):
         purchase_refund(
-            player=PlayerFactory(), system="crm", purchase_id="P-404", amount=Decimal("1"), currency="USD",
-            refunded_at=T0, source_event_id=None,
+            player=PlayerFactory(),
+            system="crm",
+            purchase_id="P-404",
+            amount=Decimal("1"),
+            currency="USD",
+            refunded_at=T0,
+            source_event_id=None,
         )
 
 
@@ -379,10 +464,15 @@ def test_refund_that_does_not_match_the_purchase_is_refused():
     for kwargs, message in [
         ({"currency": "EUR", "amount": Decimal("100"), "player": player}, "EUR"),
         ({"currency": "USD", "amount": Decimal("100.01"), "player": player}, "exceeds"),
-        ({"currency": "USD", "amount": Decimal("100"), "player": PlayerFactory()}, "another player"),
+        (
+            {"currency": "USD", "amount": Decimal("100"), "player": PlayerFactory()},
+            "another player",
+        ),
     ]:
         with pytest.raises(FactError, match=message):
-            purchase_refund(system="crm", purchase_id="P-1", refunded_at=T0, source_event_id=None, **kwargs)
+            purchase_refund(
+                system="crm", purchase_id="P-1", refunded_at=T0, source_event_id=None, **kwargs
+            )
     assert Purchase.objects.get().status == Purchase.Status.PURCHASED
 
 
@@ -394,8 +484,15 @@ def test_chargeback_links_the_deposit_it_names():
     deposit = record_deposit(player, "D-1", T0).deposit
 
     result = chargeback_record(
-        player=player, system="payments", chargeback_id="CB-1", amount=Decimal("25.00"), currency="EUR",
-        occurred_at=T0 + timedelta(days=20), deposit_external_id="D-1", reason="fraud", source_event_id=41,
+        player=player,
+        system="payments",
+        chargeback_id="CB-1",
+        amount=Decimal("25.00"),
+        currency="EUR",
+        occurred_at=T0 + timedelta(days=20),
+        deposit_external_id="D-1",
+        reason="fraud",
+        source_event_id=41,
     )
 
     assert result.created
@@ -407,8 +504,14 @@ def test_chargeback_links_the_deposit_it_names():
 def test_chargeback_before_its_deposit_is_linked_when_the_deposit_arrives():
     player = PlayerFactory()
     chargeback_record(
-        player=player, system="payments", chargeback_id="CB-1", amount=Decimal("25.00"), currency="EUR",
-        occurred_at=T0 + timedelta(days=20), deposit_external_id="D-1", source_event_id=None,
+        player=player,
+        system="payments",
+        chargeback_id="CB-1",
+        amount=Decimal("25.00"),
+        currency="EUR",
+        occurred_at=T0 + timedelta(days=20),
+        deposit_external_id="D-1",
+        source_event_id=None,
     )
     assert Chargeback.objects.get().deposit is None
 
@@ -421,8 +524,14 @@ def test_chargeback_does_not_link_another_players_deposit_and_is_idempotent():
     player = PlayerFactory()
     record_deposit(PlayerFactory(), "D-1", T0)
     kwargs = dict(
-        player=player, system="payments", chargeback_id="CB-1", amount=Decimal("25.00"), currency="EUR",
-        occurred_at=T0, deposit_external_id="D-1", source_event_id=None,
+        player=player,
+        system="payments",
+        chargeback_id="CB-1",
+        amount=Decimal("25.00"),
+        currency="EUR",
+        occurred_at=T0,
+        deposit_external_id="D-1",
+        source_event_id=None,
     )
 
     first = chargeback_record(**kwargs)
@@ -438,8 +547,14 @@ def test_chargeback_links_a_deposit_reported_by_another_system_when_unambiguous(
     deposit = record_deposit(player, "TX-9", T0, system="crm").deposit
 
     chargeback_record(
-        player=player, system="payments", chargeback_id="CB-1", amount=Decimal("25.00"), currency="EUR",
-        occurred_at=T0, deposit_external_id="TX-9", source_event_id=None,
+        player=player,
+        system="payments",
+        chargeback_id="CB-1",
+        amount=Decimal("25.00"),
+        currency="EUR",
+        occurred_at=T0,
+        deposit_external_id="TX-9",
+        source_event_id=None,
     )
 
     assert Chargeback.objects.get().deposit_id == deposit.pk

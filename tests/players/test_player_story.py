@@ -23,13 +23,19 @@ T = dt.datetime(2026, 1, 10, 12, tzinfo=dt.UTC)
 def story_player(db):
     pipeline = Pipeline()
     affiliate = AffiliateFactory(name="Acme Media")
-    PlanAssignmentFactory(affiliate=affiliate, plan=PlanFactory(kind=Plan.Kind.CPA, cpa_amount=Decimal(200)))
+    PlanAssignmentFactory(
+        affiliate=affiliate, plan=PlanFactory(kind=Plan.Kind.CPA, cpa_amount=Decimal(200))
+    )
     player = player_maker()(affiliate)
     pipeline.kyc(player.ref, "passed", T)
     pipeline.deposit(player.ref, "1234.5", T, deposit_id="DEP-1")
     pipeline.deposit(player.ref, "100", T + dt.timedelta(days=1), deposit_id="DEP-2")
-    pipeline.send("payments", "chargeback.created", {"chargeback_id": "CB-9", "player_id": player.ref,
-                                                     "amount": "100", "currency": "EUR"}, at=T + dt.timedelta(days=2))
+    pipeline.send(
+        "payments",
+        "chargeback.created",
+        {"chargeback_id": "CB-9", "player_id": player.ref, "amount": "100", "currency": "EUR"},
+        at=T + dt.timedelta(days=2),
+    )
     SelfExclusionFactory(player=player, starts_at=T + dt.timedelta(days=3))
     return player
 
@@ -43,8 +49,14 @@ def _page(client, user, player) -> str:
 
 def test_a_superuser_sees_every_part_of_the_story_linked(client, story_player):
     html = _page(client, UserFactory(is_superuser=True, is_staff=True), story_player)
-    for panel in ("story-compliance", "story-deposits", "story-chargebacks", "story-ledger", "story-clawbacks",
-                  "story-events"):
+    for panel in (
+        "story-compliance",
+        "story-deposits",
+        "story-chargebacks",
+        "story-ledger",
+        "story-clawbacks",
+        "story-events",
+    ):
         assert f'id="{panel}"' in html, panel
     assert "1,334.50 EUR" in html  # deposits total, as money
     assert "1,234.50 EUR" in html

@@ -39,22 +39,42 @@ T = dt.datetime(2026, 1, 10, 12, tzinfo=dt.UTC)
 # An amount with more decimals than any currency we show has (3), followed by a currency code:
 # "24.47000000 USD" is what this guards against.
 # An exchange rate ("1 EUR = 0.8612000000 GBP") is not an amount: its precision is the rate's.
-TOO_PRECISE = re.compile(r"(?<!= )\b\d[\d,]*\.\d{4,}\s?(EUR|USD|GBP|JPY|CHF|CAD|AUD|SEK|BHD|USDT)\b")
+TOO_PRECISE = re.compile(
+    r"(?<!= )\b\d[\d,]*\.\d{4,}\s?(EUR|USD|GBP|JPY|CHF|CAD|AUD|SEK|BHD|USDT)\b"
+)
 
 
 @pytest.fixture
 def world(approved_payout):  # noqa: F811
     call_command("demo_seed", verbosity=0)
     pipeline = Pipeline()
-    hybrid = PlanAssignmentFactory(plan=PlanFactory(kind=Plan.Kind.HYBRID, cpa_amount=Decimal(200),
-                                                       revshare_percent=Decimal(30))).affiliate
+    hybrid = PlanAssignmentFactory(
+        plan=PlanFactory(
+            kind=Plan.Kind.HYBRID, cpa_amount=Decimal(200), revshare_percent=Decimal(30)
+        )
+    ).affiliate
     player = player_maker()(hybrid)
     pipeline.kyc(player.ref, "passed", T)
     pipeline.deposit(player.ref, "123.456", T)
-    pipeline.send("crm", "revenue.reported", {"report_id": "R-1", "player_id": player.ref, "date": T.date(),
-                                               "currency": "EUR", "stakes": "1000.123", "winnings": "500.456"}, at=T)
-    pipeline.send("payments", "chargeback.created", {"chargeback_id": "CB-W", "player_id": player.ref,
-                                                     "amount": "50.5", "currency": "EUR"}, at=T + dt.timedelta(days=1))
+    pipeline.send(
+        "crm",
+        "revenue.reported",
+        {
+            "report_id": "R-1",
+            "player_id": player.ref,
+            "date": T.date(),
+            "currency": "EUR",
+            "stakes": "1000.123",
+            "winnings": "500.456",
+        },
+        at=T,
+    )
+    pipeline.send(
+        "payments",
+        "chargeback.created",
+        {"chargeback_id": "CB-W", "player_id": player.ref, "amount": "50.5", "currency": "EUR"},
+        at=T + dt.timedelta(days=1),
+    )
     statements_close(period=dt.date(2026, 1, 1))
 
 
@@ -76,7 +96,9 @@ def _walk(client) -> list[str]:
         if response.status_code == 200:
             obj = model._default_manager.order_by("pk").first()
             if obj is not None:
-                change = reverse(f"admin:{model._meta.app_label}_{model._meta.model_name}_change", args=[obj.pk])
+                change = reverse(
+                    f"admin:{model._meta.app_label}_{model._meta.model_name}_change", args=[obj.pk]
+                )
                 pages.append((change, client.get(change)))
         for page_url, page in pages:
             if page.status_code >= 500:

@@ -23,8 +23,14 @@ sys.stdin.readline()
 
 def _user(data_dir: Path) -> subprocess.Popen:
     env = dict(os.environ, AFFILIATEHUB_DATA_DIR=str(data_dir))
-    return subprocess.Popen([sys.executable, "-c", HOLD], env=env, cwd=ROOT, text=True,
-                            stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    return subprocess.Popen(
+        [sys.executable, "-c", HOLD],
+        env=env,
+        cwd=ROOT,
+        text=True,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+    )
 
 
 def test_processes_share_one_server_and_the_last_one_out_stops_it(tmp_path):

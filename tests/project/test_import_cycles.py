@@ -78,7 +78,10 @@ def _one_cycle(graph, component: list[str]) -> list[str]:
 
 def test_no_import_cycles_among_apps_modules():
     graph = _import_graph()
-    cycles = [" -> ".join(_one_cycle(graph, component)) for component in strongly_connected_components(graph)]
+    cycles = [
+        " -> ".join(_one_cycle(graph, component))
+        for component in strongly_connected_components(graph)
+    ]
     assert not cycles, "Import circles in apps/:\n" + "\n".join(cycles)
 
 
@@ -88,10 +91,16 @@ def test_the_check_sees_a_circle_made_of_imports_inside_functions(tmp_path, monk
     package.mkdir()
     (package / "__init__.py").write_text("")
     (package / "models.py").write_text("")
-    (package / "services.py").write_text("from circular_fixture import models\n\ndef enqueue():\n    from circular_fixture import tasks\n")
+    (package / "services.py").write_text(
+        "from circular_fixture import models\n\ndef enqueue():\n    from circular_fixture import tasks\n"
+    )
     (package / "tasks.py").write_text("def run():\n    from circular_fixture import services\n")
     monkeypatch.syspath_prepend(str(tmp_path))
     graph = grimp.build_graph("circular_fixture", cache_dir=None)
     components = strongly_connected_components(graph)
     assert components == [["circular_fixture.services", "circular_fixture.tasks"]]
-    assert _one_cycle(graph, components[0]) == ["circular_fixture.services", "circular_fixture.tasks", "circular_fixture.services"]
+    assert _one_cycle(graph, components[0]) == [
+        "circular_fixture.services",
+        "circular_fixture.tasks",
+        "circular_fixture.services",
+    ]

@@ -21,7 +21,11 @@ STRONG_KEY = secrets.token_urlsafe(64)
 
 
 def production_env(**overrides: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "SECURE_", "AFFILIATEHUB_"))}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("DJANGO_", "SECURE_", "AFFILIATEHUB_"))
+    }
     env.update(
         DJANGO_SETTINGS_MODULE="affiliatehub.settings.production",
         DATABASE_URL="postgresql://affiliatehub:pw@127.0.0.1:1/affiliatehub",
@@ -36,8 +40,12 @@ def production_env(**overrides: str) -> dict[str, str]:
 
 def manage(*args: str, **env: str) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "manage.py", *args], cwd=ROOT, env=production_env(**env),
-        capture_output=True, text=True, timeout=120,
+        [sys.executable, "manage.py", *args],
+        cwd=ROOT,
+        env=production_env(**env),
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
 
 
@@ -70,7 +78,11 @@ def test_https_is_enforced_except_for_healthz():
         "print(c.get('/healthz').status_code)\n"
     )
     result = subprocess.run(
-        [sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=120,
+        [sys.executable, "-c", script],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
         env=production_env(CELERY_BROKER_URL="redis://127.0.0.1:1/0"),
     )
     assert result.returncode == 0, result.stderr

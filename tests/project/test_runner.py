@@ -71,17 +71,32 @@ def _answers(port: int) -> bool:
         return False
 
 
-def test_the_runner_restarts_a_killed_worker_and_web_server_and_ctrl_c_stops_everything(tmp_path, runner_database):
+def test_the_runner_restarts_a_killed_worker_and_web_server_and_ctrl_c_stops_everything(
+    tmp_path, runner_database
+):
     port = _free_port()
-    env = {k: v for k, v in os.environ.items() if k not in ("CELERY_BROKER_URL", "DJANGO_SETTINGS_MODULE")}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("CELERY_BROKER_URL", "DJANGO_SETTINGS_MODULE")
+    }
     env.update(
-        AFFILIATEHUB_DATA_DIR=str(tmp_path), DATABASE_URL=runner_database, AFFILIATEHUB_DEMO="0", PORT=str(port),
-        WEB_CONCURRENCY="1", WORKER_CONCURRENCY="1", LOG_LEVEL="WARNING",
+        AFFILIATEHUB_DATA_DIR=str(tmp_path),
+        DATABASE_URL=runner_database,
+        AFFILIATEHUB_DEMO="0",
+        PORT=str(port),
+        WEB_CONCURRENCY="1",
+        WORKER_CONCURRENCY="1",
+        LOG_LEVEL="WARNING",
     )
     log = tmp_path / "runner.log"
     with open(log, "w") as out:
         runner = subprocess.Popen(
-            [sys.executable, "-m", "affiliatehub.runner"], env=env, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT,
+            [sys.executable, "-m", "affiliatehub.runner"],
+            env=env,
+            cwd=ROOT,
+            stdout=out,
+            stderr=subprocess.STDOUT,
             start_new_session=True,
         )
     state_file = tmp_path / "run" / "supervisor.json"
@@ -103,8 +118,14 @@ def test_the_runner_restarts_a_killed_worker_and_web_server_and_ctrl_c_stops_eve
         os.kill(first["worker"]["pid"], signal.SIGKILL)
         os.kill(first["web"]["pid"], signal.SIGKILL)
 
-        _wait(lambda: state().get("worker", {}).get("restarts") == 1 and state()["web"].get("restarts") == 1,
-              60, "both restarts")
+        _wait(
+            lambda: (
+                state().get("worker", {}).get("restarts") == 1
+                and state()["web"].get("restarts") == 1
+            ),
+            60,
+            "both restarts",
+        )
         _wait(lambda: _answers(port), 60, "the restarted web server")
         again = state()
         assert again["worker"]["last_exit_code"] == -signal.SIGKILL
@@ -113,17 +134,28 @@ def test_the_runner_restarts_a_killed_worker_and_web_server_and_ctrl_c_stops_eve
         assert again["beat"]["restarts"] == 0
         output = log.read_text()
         assert "[supervisor] restarted worker (restart 1)." in output
-        assert output.count("AffiliateHub is running.") >= 3  # after start-up, and after each restart
+        assert (
+            output.count("AffiliateHub is running.") >= 3
+        )  # after start-up, and after each restart
     finally:
         runner.send_signal(signal.SIGINT)
         time.sleep(0.3)
-        runner.send_signal(signal.SIGINT)  # an impatient second Ctrl-C does not cut the clean-up short
+        runner.send_signal(
+            signal.SIGINT
+        )  # an impatient second Ctrl-C does not cut the clean-up short
         code = runner.wait(timeout=60)
 
     assert code == 0
     children = state()
     for child in (first, again):
         for name, info in child.items():
-            assert not psutil.pid_exists(info["pid"]) or psutil.Process(info["pid"]).status() == psutil.STATUS_ZOMBIE, name
-    _wait(lambda: not psutil.pid_exists(broker_pid), 15, "the embedded broker to stop with its last user")
+            assert (
+                not psutil.pid_exists(info["pid"])
+                or psutil.Process(info["pid"]).status() == psutil.STATUS_ZOMBIE
+            ), name
+    _wait(
+        lambda: not psutil.pid_exists(broker_pid),
+        15,
+        "the embedded broker to stop with its last user",
+    )
     assert all(info["pid"] is None for info in children.values())

@@ -43,18 +43,30 @@ def world(db):
     paid = services.payout_run_create().payouts.get()
     services.payout_submit_for_approval(payout=paid, acting_user=maker)
     services.payout_approve(payout=paid, acting_user=checker)
-    subscriber = outbound.endpoint_create(name="crm", kind="subscriber", url="https://crm.example/hooks",
-                                          event_types=["player.attributed"])
+    subscriber = outbound.endpoint_create(
+        name="crm",
+        kind="subscriber",
+        url="https://crm.example/hooks",
+        event_types=["player.attributed"],
+    )
     # Another affiliate's destination change waits for approval (one of this affiliate's own
     # would block approving its payout).
     other_method = PayoutMethodFactory(affiliate=AffiliateFactory())
     method_change = method_changes.payout_method_change_request(
-        affiliate=other_method.affiliate, action=PayoutMethodChange.Action.UPDATE, method=other_method,
-        values={"details": {"email": "new@wallet.example"}}, acting_user=maker)
+        affiliate=other_method.affiliate,
+        action=PayoutMethodChange.Action.UPDATE,
+        method=other_method,
+        values={"details": {"email": "new@wallet.example"}},
+        acting_user=maker,
+    )
     return {
-        "payout": payout, "method": method, "gateway": gateway, "subscriber": subscriber,
+        "payout": payout,
+        "method": method,
+        "gateway": gateway,
+        "subscriber": subscriber,
         "delivery": OutboundDelivery.objects.get(topic="payout.request", subject=paid.reference),
-        "method_change": method_change, "affiliate": affiliate,
+        "method_change": method_change,
+        "affiliate": affiliate,
         "api_key": apikey_create(name="crm", scopes=["players:read"]).api_key,
     }
 
@@ -90,50 +102,75 @@ def approve_payout(client, w):
 
 def request_destination_change(client, w):
     before = PayoutMethodChange.objects.count()
-    client.post(reverse("admin:payouts_payoutmethod_changelist"),
-                {"action": "request_deactivation", "_selected_action": [w["method"].pk]})
+    client.post(
+        reverse("admin:payouts_payoutmethod_changelist"),
+        {"action": "request_deactivation", "_selected_action": [w["method"].pk]},
+    )
     return PayoutMethodChange.objects.count() > before
 
 
 def approve_destination_change(client, w):
-    client.post(reverse("admin:payouts_payoutmethodchange_changelist"),
-                {"action": "approve_changes", "_selected_action": [w["method_change"].pk], "apply": "1"})
+    client.post(
+        reverse("admin:payouts_payoutmethodchange_changelist"),
+        {"action": "approve_changes", "_selected_action": [w["method_change"].pk], "apply": "1"},
+    )
     w["method_change"].refresh_from_db()
     return w["method_change"].status == "approved"
 
 
 def request_gateway_url_change(client, w):
     before = EndpointUrlChange.objects.count()
-    client.post(reverse("admin:integrations_outboundendpoint_change", args=[w["gateway"].pk]),
-                {"name": w["gateway"].name, "url": "https://psp-v3.example", "event_types": []})
+    client.post(
+        reverse("admin:integrations_outboundendpoint_change", args=[w["gateway"].pk]),
+        {"name": w["gateway"].name, "url": "https://psp-v3.example", "event_types": []},
+    )
     return EndpointUrlChange.objects.count() > before
 
 
 def approve_gateway_url_change(client, w):
-    change = outbound.endpoint_url_change_request(endpoint=w["gateway"], url="https://psp-v2.example",
-                                                  acting_user=UserFactory(roles=["Integrations"]))
-    client.post(reverse("admin:integrations_endpointurlchange_changelist"),
-                {"action": "approve_changes", "_selected_action": [change.pk]})
+    change = outbound.endpoint_url_change_request(
+        endpoint=w["gateway"],
+        url="https://psp-v2.example",
+        acting_user=UserFactory(roles=["Integrations"]),
+    )
+    client.post(
+        reverse("admin:integrations_endpointurlchange_changelist"),
+        {"action": "approve_changes", "_selected_action": [change.pk]},
+    )
     change.refresh_from_db()
     return change.status == "approved"
 
 
 def change_subscriber_endpoint(client, w):
-    client.post(reverse("admin:integrations_outboundendpoint_change", args=[w["subscriber"].pk]),
-                {"name": "crm", "url": "https://crm-v2.example/hooks", "event_types": ["player.attributed"]})
+    client.post(
+        reverse("admin:integrations_outboundendpoint_change", args=[w["subscriber"].pk]),
+        {
+            "name": "crm",
+            "url": "https://crm-v2.example/hooks",
+            "event_types": ["player.attributed"],
+        },
+    )
     return OutboundEndpoint.objects.get(pk=w["subscriber"].pk).url == "https://crm-v2.example/hooks"
 
 
 def add_postback_template(client, w):
-    client.post(reverse("admin:affiliates_postbacktemplate_add"), {
-        "affiliate": w["affiliate"].pk, "event": "registration",
-        "url_template": "https://tracker.example/pb?click={click_id}", "is_active": "on"})
+    client.post(
+        reverse("admin:affiliates_postbacktemplate_add"),
+        {
+            "affiliate": w["affiliate"].pk,
+            "event": "registration",
+            "url_template": "https://tracker.example/pb?click={click_id}",
+            "is_active": "on",
+        },
+    )
     return PostbackTemplate.objects.filter(affiliate=w["affiliate"]).exists()
 
 
 def revoke_api_key(client, w):
-    client.post(reverse("admin:core_apikey_changelist"),
-                {"action": "revoke_keys", "_selected_action": [w["api_key"].pk]})
+    client.post(
+        reverse("admin:core_apikey_changelist"),
+        {"action": "revoke_keys", "_selected_action": [w["api_key"].pk]},
+    )
     w["api_key"].refresh_from_db()
     return not w["api_key"].is_active
 
@@ -142,12 +179,24 @@ def revoke_api_key(client, w):
 MATRIX = [
     ("see payouts, destinations masked", see_payout_masked, {"Finance"}),
     ("see a destination in full (approval page)", see_destination_in_full, {"Finance"}),
-    ("see gateway requests, destinations masked", see_gateway_request_masked, {"Finance", "Integrations"}),
+    (
+        "see gateway requests, destinations masked",
+        see_gateway_request_masked,
+        {"Finance", "Integrations"},
+    ),
     ("approve a payout (not its preparer)", approve_payout, {"Finance"}),
     ("request a payout destination change", request_destination_change, {"Finance"}),
-    ("approve a payout destination change (not its requester)", approve_destination_change, {"Finance"}),
+    (
+        "approve a payout destination change (not its requester)",
+        approve_destination_change,
+        {"Finance"},
+    ),
     ("request a payment gateway URL change", request_gateway_url_change, {"Integrations"}),
-    ("approve a payment gateway URL change (not its requester)", approve_gateway_url_change, {"Finance"}),
+    (
+        "approve a payment gateway URL change (not its requester)",
+        approve_gateway_url_change,
+        {"Finance"},
+    ),
     ("change a subscriber endpoint", change_subscriber_endpoint, {"Integrations"}),
     ("add a postback template", add_postback_template, {"Integrations"}),
     ("revoke an API key", revoke_api_key, {"Integrations"}),
@@ -163,10 +212,13 @@ def test_each_role_may_do_exactly_its_cells(client, world, role, act, attempt, a
 
 def test_a_requester_never_approves_their_own_gateway_url_change(client, world):
     engineer_and_finance = UserFactory(roles=["Integrations", "Finance"])
-    change = outbound.endpoint_url_change_request(endpoint=world["gateway"], url="https://psp-v9.example",
-                                                  acting_user=engineer_and_finance)
+    change = outbound.endpoint_url_change_request(
+        endpoint=world["gateway"], url="https://psp-v9.example", acting_user=engineer_and_finance
+    )
     client.force_login(engineer_and_finance)
-    client.post(reverse("admin:integrations_endpointurlchange_changelist"),
-                {"action": "approve_changes", "_selected_action": [change.pk]})
+    client.post(
+        reverse("admin:integrations_endpointurlchange_changelist"),
+        {"action": "approve_changes", "_selected_action": [change.pk]},
+    )
     change.refresh_from_db()
     assert change.status == "pending"

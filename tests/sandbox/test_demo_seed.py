@@ -44,7 +44,10 @@ def test_demo_seed_loads_a_complete_data_set_quickly():
     # to per-row commits or N+1 loading (those take minutes).
     assert time.monotonic() - started < 90
     assert "Demo data loaded" in output
-    assert "finance-demo-maker, finance-demo-checker, retention-demo, compliance-demo, integrations-demo" in output
+    assert (
+        "finance-demo-maker, finance-demo-checker, retention-demo, compliance-demo, integrations-demo"
+        in output
+    )
 
     assert Affiliate.objects.count() == 6
     assert Affiliate.objects.filter(parent__isnull=False).count() == 1
@@ -57,9 +60,15 @@ def test_demo_seed_loads_a_complete_data_set_quickly():
 
     assert Player.objects.count() == 300
     by_status = dict(Player.objects.values_list("attribution_status").annotate(n=Count("id")))
-    assert by_status["attributed"] > 100 and by_status["organic"] > 30 and by_status["geo_blocked"] > 10
+    assert (
+        by_status["attributed"] > 100
+        and by_status["organic"] > 30
+        and by_status["geo_blocked"] > 10
+    )
     assert Player.objects.filter(attribution_note="unknown tracking token").exists()
-    assert not Player.objects.filter(attribution_status="geo_blocked", affiliate__isnull=False).exists()
+    assert not Player.objects.filter(
+        attribution_status="geo_blocked", affiliate__isnull=False
+    ).exists()
     systems = dict(IdentifierMapping.objects.values_list("system").annotate(n=Count("id")))
     assert systems["crm"] == 300 and systems["mt5-live"] > 50 and systems["payments"] > 100
 
@@ -73,8 +82,11 @@ def test_demo_seed_runs_once():
     seed()
     counts = (Player.objects.count(), Click.objects.count(), IdentifierMapping.objects.count())
     assert "already loaded" in seed()
-    assert (Player.objects.count(), Click.objects.count(), IdentifierMapping.objects.count()) == counts
-
+    assert (
+        Player.objects.count(),
+        Click.objects.count(),
+        IdentifierMapping.objects.count(),
+    ) == counts
 
 
 def test_demo_seed_leaves_work_waiting_in_every_queue():
@@ -82,20 +94,39 @@ def test_demo_seed_leaves_work_waiting_in_every_queue():
     assert "no usable password" not in output
 
     # Plans of every kind the demo sells, assigned through the audited services.
-    assert set(Plan.objects.values_list("kind", flat=True)) >= {"cpa", "revshare", "hybrid", "lot_rebate", "spread_share"}
+    assert set(Plan.objects.values_list("kind", flat=True)) >= {
+        "cpa",
+        "revshare",
+        "hybrid",
+        "lot_rebate",
+        "spread_share",
+    }
     assert PlanTier.objects.filter(plan__name="Demo RevShare 25-35% (NGR tiers)").count() == 3
     assert AuditLog.objects.filter(action="plan.created").count() == Plan.objects.count()
     assert PlanAssignment.objects.filter(affiliate__name="Bonus Hunters DE").count() == 2
-    assert Plan.objects.get(assignments__affiliate__name="Bonus Hunters Network", assignments__brand="spinpalace").override_percent > 0
+    assert (
+        Plan.objects.get(
+            assignments__affiliate__name="Bonus Hunters Network", assignments__brand="spinpalace"
+        ).override_percent
+        > 0
+    )
 
     # Months of facts through the pipeline: commission lines of each kind, overrides for the parent.
     assert InboundEvent.objects.filter(status="processed").count() > 1000
     kinds = set(CommissionEntry.objects.values_list("kind", flat=True))
     assert kinds >= {"cpa", "revshare", "lot_rebate", "spread_share", "override", "clawback"}
-    assert CommissionEntry.objects.filter(kind="override", affiliate__name="Bonus Hunters Network").exists()
-    assert CommissionEntry.objects.filter(status="suppressed").exists()  # gates: short holds, exclusions
+    assert CommissionEntry.objects.filter(
+        kind="override", affiliate__name="Bonus Hunters Network"
+    ).exists()
+    assert CommissionEntry.objects.filter(
+        status="suppressed"
+    ).exists()  # gates: short holds, exclusions
     assert Deposit.objects.values("player").distinct().count() > 150
-    assert RevenueReport.objects.exists() and Trade.objects.exists() and Chargeback.objects.count() == 8
+    assert (
+        RevenueReport.objects.exists()
+        and Trade.objects.exists()
+        and Chargeback.objects.count() == 8
+    )
 
     # Past months closed, statements approved; the current month open.
     closed = list(PeriodClose.objects.order_by("period").values_list("period", flat=True))
@@ -103,21 +134,39 @@ def test_demo_seed_leaves_work_waiting_in_every_queue():
 
     # Payouts in every state, the suspended affiliate held; maker-checker roles respected.
     statuses = Counter(Payout.objects.values_list("status", flat=True))
-    assert set(statuses) == {"draft", "pending_approval", "approved", "submitted", "completed", "failed", "cancelled"}
+    assert set(statuses) == {
+        "draft",
+        "pending_approval",
+        "approved",
+        "submitted",
+        "completed",
+        "failed",
+        "cancelled",
+    }
     pending = Payout.objects.get(status="pending_approval")
     assert pending.prepared_by.username == "finance-demo-maker" and pending.destination
-    assert Payout.objects.get(status="failed").failure_reason.startswith("Beneficiary account closed")
-    assert Payout.objects.filter(status="completed", submission_count=2).exists()  # failed once, retried
+    assert Payout.objects.get(status="failed").failure_reason.startswith(
+        "Beneficiary account closed"
+    )
+    assert Payout.objects.filter(
+        status="completed", submission_count=2
+    ).exists()  # failed once, retried
     hold = PayoutHold.objects.get(released_at__isnull=True)
     assert hold.affiliate.name == "Rogue Traffic" and hold.affiliate.status == "suspended"
-    assert PayoutMethodChange.objects.get(status="pending").requested_by.username == "finance-demo-maker"
-    assert ManualAdjustment.objects.get(status="pending").requested_by.username == "finance-demo-maker"
+    assert (
+        PayoutMethodChange.objects.get(status="pending").requested_by.username
+        == "finance-demo-maker"
+    )
+    assert (
+        ManualAdjustment.objects.get(status="pending").requested_by.username == "finance-demo-maker"
+    )
 
     # Clawback cases from real chargebacks, some decided.
     cases = Counter(ClawbackCase.objects.values_list("status", flat=True))
     assert cases["open"] >= 1 and cases["approved"] == 2 and cases["dismissed"] == 1
     assert set(ClawbackCase.objects.values_list("chargeback_id", flat=True)) <= set(
-        Chargeback.objects.values_list("chargeback_id", flat=True))
+        Chargeback.objects.values_list("chargeback_id", flat=True)
+    )
 
     # Integrations' queues and the alerts they raise.
     assert InboundEvent.objects.filter(status="parked").count() == 2
@@ -129,4 +178,6 @@ def test_demo_seed_leaves_work_waiting_in_every_queue():
     # One user per role, each able to log in with the password given.
     for username, role in DEMO_STAFF.items():
         user = get_user_model().objects.get(username=username)
-        assert user.check_password("pw-for-tests-only") and list(user.groups.values_list("name", flat=True)) == [role]
+        assert user.check_password("pw-for-tests-only") and list(
+            user.groups.values_list("name", flat=True)
+        ) == [role]

@@ -24,15 +24,21 @@ BODY = {
 
 def _post(client, body=BODY, key="PO-202611-ABC"):
     headers = {"HTTP_IDEMPOTENCY_KEY": key} if key else {}
-    return client.post("/sandbox/gateway/payouts", json.dumps(body), content_type="application/json", **headers)
+    return client.post(
+        "/sandbox/gateway/payouts", json.dumps(body), content_type="application/json", **headers
+    )
 
 
 @pytest.fixture
 def config(db):
-    return SandboxGatewayConfig.objects.create(pk=1, hub_url="http://hub.test", failure_rate=Decimal(0), settle_seconds=0)
+    return SandboxGatewayConfig.objects.create(
+        pk=1, hub_url="http://hub.test", failure_rate=Decimal(0), settle_seconds=0
+    )
 
 
-def test_a_request_is_accepted_once_per_idempotency_key(client, config, django_capture_on_commit_callbacks):
+def test_a_request_is_accepted_once_per_idempotency_key(
+    client, config, django_capture_on_commit_callbacks
+):
     with django_capture_on_commit_callbacks() as callbacks:
         first = _post(client)
     assert first.status_code == 202 and first.json()["status"] == "processing"
@@ -72,8 +78,13 @@ def test_a_failed_payment_may_be_tried_again_under_the_same_key(client, config):
     assert retried.status_code == 202 and retried.json()["attempt"] == 2
     config.failure_rate = Decimal(0)
     config.save()
-    assert gateway.gateway_payout_settle(payout_id=payout.pk, attempt=1) is None  # superseded attempt
-    assert json.loads(gateway.gateway_payout_settle(payout_id=payout.pk, attempt=2).body)["type"] == "payout.confirmed"
+    assert (
+        gateway.gateway_payout_settle(payout_id=payout.pk, attempt=1) is None
+    )  # superseded attempt
+    assert (
+        json.loads(gateway.gateway_payout_settle(payout_id=payout.pk, attempt=2).body)["type"]
+        == "payout.confirmed"
+    )
     payout.refresh_from_db()
     assert payout.payments == 1
 
@@ -104,7 +115,11 @@ def test_results_are_signed_with_the_payments_integration_secret(config):
     secret = setup.integration.secrets.get().secret
     assert SandboxEndpoint.objects.get(slug="sandbox-payments").secret == secret
     payout = SandboxGatewayPayout.objects.create(
-        idempotency_key="PO-1", reference="PO-1", gateway_reference="gw_1", amount=Decimal(10), currency="EUR"
+        idempotency_key="PO-1",
+        reference="PO-1",
+        gateway_reference="gw_1",
+        amount=Decimal(10),
+        currency="EUR",
     )
     callback = gateway.gateway_payout_settle(payout_id=payout.pk, attempt=1)
     assert callback.url == "http://127.0.0.1:8123/api/v1/webhooks/sandbox-payments/"
@@ -141,7 +156,9 @@ def _loop_setup(live_server, subscriber_receiver, failure_rate):
     restore_roles()  # transactional tests flush the groups the data migrations made
     setup = sandbox_gateway_setup(base_url=live_server.url, failure_rate=Decimal(failure_rate))
     subscriber = outbound.endpoint_create(
-        name="crm", kind="subscriber", url=subscriber_receiver.url + "/hooks",
+        name="crm",
+        kind="subscriber",
+        url=subscriber_receiver.url + "/hooks",
         event_types=["payout.completed", "payout.failed"],
     )
     affiliate = AffiliateFactory(name="Casino Partners Ltd")
@@ -186,8 +203,12 @@ def _process_inbound():
     from apps.integrations.inbound.services import inbound_event_process
     from apps.integrations.models import InboundEvent
 
-    return [inbound_event_process(event_id=pk) for pk in
-            InboundEvent.objects.filter(status="received").order_by("pk").values_list("pk", flat=True)]
+    return [
+        inbound_event_process(event_id=pk)
+        for pk in InboundEvent.objects.filter(status="received")
+        .order_by("pk")
+        .values_list("pk", flat=True)
+    ]
 
 
 @pytest.mark.django_db(transaction=True)
@@ -228,11 +249,16 @@ def test_end_to_end_statement_to_completed_payout(client, live_server, subscribe
     [request] = subscriber_receiver.requests
     event = Webhook(subscriber.secret).verify(request.body, request.headers)
     assert event["type"] == "payout.completed"
-    assert event["data"]["payout_reference"] == payout.reference and event["data"]["status"] == "completed"
+    assert (
+        event["data"]["payout_reference"] == payout.reference
+        and event["data"]["status"] == "completed"
+    )
 
 
 @pytest.mark.django_db(transaction=True)
-def test_end_to_end_failure_then_retry_with_the_same_reference(client, live_server, subscriber_receiver):
+def test_end_to_end_failure_then_retry_with_the_same_reference(
+    client, live_server, subscriber_receiver
+):
     from django.urls import reverse
 
     from apps.integrations.outbound import services as outbound
@@ -252,13 +278,18 @@ def test_end_to_end_failure_then_retry_with_the_same_reference(client, live_serv
     failed_page = client.get(reverse("admin:payouts_failedpayout_changelist")).content.decode()
     assert payout.reference in failed_page
     client.post(reverse("admin:payouts_payout_retry", args=[payout.pk]))
-    assert outbound.deliveries_send_due() == {"succeeded": 2}  # the request, and payout.failed to the subscriber
+    assert outbound.deliveries_send_due() == {
+        "succeeded": 2
+    }  # the request, and payout.failed to the subscriber
     _gateway_settles(payout.reference)
     assert _process_inbound() == ["processed"]
     payout.refresh_from_db()
     assert payout.status == "completed"
     requests_sent = OutboundDelivery.objects.filter(topic="payout.request").order_by("pk")
-    assert [d.headers["Idempotency-Key"] for d in requests_sent] == [payout.reference, payout.reference]
+    assert [d.headers["Idempotency-Key"] for d in requests_sent] == [
+        payout.reference,
+        payout.reference,
+    ]
     gw = SandboxGatewayPayout.objects.get()
     assert (gw.attempt, gw.requests, gw.payments) == (2, 2, 1)
 

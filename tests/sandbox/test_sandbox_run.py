@@ -23,11 +23,16 @@ pytestmark = pytest.mark.django_db(transaction=True)
 def test_traffic_lands_signed_with_duplicates_dropped_and_invalid_events(live_server):
     link = TrackingLinkFactory()
     stats = run_traffic(
-        base_url=live_server.url, rate=200, max_events=80, seed=5,
+        base_url=live_server.url,
+        rate=200,
+        max_events=80,
+        seed=5,
         faults=Faults(duplicate=0.1, drop=0.1, out_of_order=0.3, invalid=0.05),
     )
 
-    assert set(Integration.objects.filter(slug__in=ENDPOINTS).values_list("slug", flat=True)) == set(ENDPOINTS)
+    assert set(
+        Integration.objects.filter(slug__in=ENDPOINTS).values_list("slug", flat=True)
+    ) == set(ENDPOINTS)
     assert SandboxEndpoint.objects.count() == len(ENDPOINTS)
     # Every signature verified: nothing was answered 401, and every delivered event is stored.
     assert 401 not in stats.by_status
@@ -60,7 +65,9 @@ def test_rerun_reuses_integrations_and_rotated_secrets(live_server):
     run_traffic(base_url=live_server.url, rate=100, max_events=3, seed=1, faults=Faults.none())
     crm = Integration.objects.get(slug="sandbox-crm")
     integration_rotate_secret(integration=crm, grace=dt.timedelta(0))
-    stats = run_traffic(base_url=live_server.url, rate=100, max_events=10, seed=2, faults=Faults.none())
+    stats = run_traffic(
+        base_url=live_server.url, rate=100, max_events=10, seed=2, faults=Faults.none()
+    )
     assert Integration.objects.filter(slug__in=ENDPOINTS).count() == len(ENDPOINTS)
     assert 401 not in stats.by_status
     assert set(stats.by_status) == {202}
@@ -69,7 +76,15 @@ def test_rerun_reuses_integrations_and_rotated_secrets(live_server):
 def test_command_runs_for_a_budget_and_reports(live_server):
     TrackingLinkFactory()
     out = StringIO()
-    call_command("sandbox_run", base_url=live_server.url, rate=50, max_events=10, seed=3, no_faults=True, stdout=out)
+    call_command(
+        "sandbox_run",
+        base_url=live_server.url,
+        rate=50,
+        max_events=10,
+        seed=3,
+        no_faults=True,
+        stdout=out,
+    )
     assert "Sandbox traffic done: 10 events, 10 deliveries, 0 dropped (202: 10)" in out.getvalue()
     assert InboundEvent.objects.count() == 10
 
@@ -88,7 +103,10 @@ def test_a_rotated_secret_is_picked_up_after_a_401(live_server):
     run_traffic(base_url=live_server.url, rate=100, max_events=2, seed=1, faults=Faults.none())
     crm = Integration.objects.get(slug="sandbox-crm")
     integration_rotate_secret(integration=crm, grace=dt.timedelta(0))
-    client = HubClient(base_url=live_server.url, secrets={"sandbox-crm": SandboxEndpoint.objects.get(slug="sandbox-crm").secret})
+    client = HubClient(
+        base_url=live_server.url,
+        secrets={"sandbox-crm": SandboxEndpoint.objects.get(slug="sandbox-crm").secret},
+    )
     event = Simulator(rng=random.Random(1), clock=timezone.now, faults=Faults.none()).step()[0]
     assert client.deliver(event) == 202
     assert client.secrets["sandbox-crm"] == SandboxEndpoint.objects.get(slug="sandbox-crm").secret

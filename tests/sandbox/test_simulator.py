@@ -38,8 +38,14 @@ def make(seed=7, faults=None, links=("abc123",), clicks=None):
         clicks.append(token)
         return token
 
-    return Simulator(rng=random.Random(seed), clock=Clock(), link_codes=links, click=click,
-                     faults=faults or Faults.none(), run_tag="t")
+    return Simulator(
+        rng=random.Random(seed),
+        clock=Clock(),
+        link_codes=links,
+        click=click,
+        faults=faults or Faults.none(),
+        run_tag="t",
+    )
 
 
 def play(sim, steps):
@@ -54,8 +60,15 @@ def test_every_event_is_a_valid_envelope_for_the_kind_of_system_that_sends_it():
     types = Counter(e.event_type for e in events)
     # Every kind of happening the issue names is played.
     assert set(types) >= {
-        "player.registered", "deposit.created", "revenue.reported", "trade.closed", "kyc.updated",
-        "purchase.created", "purchase.refunded", "chargeback.created", "self_exclusion.started",
+        "player.registered",
+        "deposit.created",
+        "revenue.reported",
+        "trade.closed",
+        "kyc.updated",
+        "purchase.created",
+        "purchase.refunded",
+        "chargeback.created",
+        "self_exclusion.started",
         "self_exclusion.ended",
     }
     for event in events:

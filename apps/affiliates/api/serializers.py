@@ -8,11 +8,22 @@ from apps.affiliates.models import Affiliate
 
 
 class AffiliateReadSerializer(serializers.ModelSerializer):
-    parent = serializers.IntegerField(source="parent_id", allow_null=True, help_text="Parent affiliate (sub-affiliates).")
+    parent = serializers.IntegerField(
+        source="parent_id", allow_null=True, help_text="Parent affiliate (sub-affiliates)."
+    )
 
     class Meta:
         model = Affiliate
-        fields = ["id", "name", "email", "status", "parent", "payout_currency", "created_at", "updated_at"]
+        fields = [
+            "id",
+            "name",
+            "email",
+            "status",
+            "parent",
+            "payout_currency",
+            "created_at",
+            "updated_at",
+        ]
         read_only_fields = fields
 
 

@@ -24,7 +24,11 @@ class AffiliateListView(ReadListView):
         summary="List affiliates",
         description="Affiliates in the order they were created, in pages linked by `next`. Needs `affiliates:read`.",
         responses={200: AffiliateReadSerializer(many=True), **READ_ERROR_RESPONSES},
-        examples=[OpenApiExample("An affiliate", value=AFFILIATE_EXAMPLE, response_only=True, status_codes=["200"])],
+        examples=[
+            OpenApiExample(
+                "An affiliate", value=AFFILIATE_EXAMPLE, response_only=True, status_codes=["200"]
+            )
+        ],
         tags=["affiliates"],
     )
     def get(self, request, *args, **kwargs):

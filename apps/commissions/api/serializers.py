@@ -15,28 +15,60 @@ from apps.commissions.models import CommissionEntry, Statement, StatementLine
 
 class CommissionEntryReadSerializer(serializers.ModelSerializer):
     affiliate = serializers.IntegerField(source="affiliate_id", help_text="Affiliate id.")
-    player = serializers.IntegerField(source="player_id", allow_null=True, help_text="Player id; null for lines no player caused.")
-    plan = serializers.IntegerField(source="plan_id", allow_null=True, help_text="Commission plan id.")
+    player = serializers.IntegerField(
+        source="player_id", allow_null=True, help_text="Player id; null for lines no player caused."
+    )
+    plan = serializers.IntegerField(
+        source="plan_id", allow_null=True, help_text="Commission plan id."
+    )
     source_event = serializers.IntegerField(
-        source="source_event_id", allow_null=True, help_text="The inbound event (see /events/) the line accrued from."
+        source="source_event_id",
+        allow_null=True,
+        help_text="The inbound event (see /events/) the line accrued from.",
     )
-    reverses = serializers.IntegerField(source="reverses_id", allow_null=True, help_text="The line this one corrects.")
-    period = serializers.DateField(help_text="Accrual period: first day of the month (operator time zone).")
+    reverses = serializers.IntegerField(
+        source="reverses_id", allow_null=True, help_text="The line this one corrects."
+    )
+    period = serializers.DateField(
+        help_text="Accrual period: first day of the month (operator time zone)."
+    )
     statement_period = serializers.DateField(
-        allow_null=True, help_text="The period whose statement carries the line (approved and paid lines)."
+        allow_null=True,
+        help_text="The period whose statement carries the line (approved and paid lines).",
     )
-    amount = serializers.DecimalField(max_digits=20, decimal_places=8, help_text="Exact amount; negative for corrections.")
+    amount = serializers.DecimalField(
+        max_digits=20, decimal_places=8, help_text="Exact amount; negative for corrections."
+    )
     quantity = serializers.DecimalField(
-        max_digits=20, decimal_places=8, allow_null=True, help_text="Lots, NGR or base amount the rate applied to."
+        max_digits=20,
+        decimal_places=8,
+        allow_null=True,
+        help_text="Lots, NGR or base amount the rate applied to.",
     )
     rate = serializers.DecimalField(max_digits=20, decimal_places=8, allow_null=True)
 
     class Meta:
         model = CommissionEntry
         fields = [
-            "id", "kind", "status", "affiliate", "player", "plan", "source_event", "reverses", "period",
-            "statement_period", "restates_period", "occurred_at", "amount", "currency", "quantity", "rate",
-            "approve_after", "status_changed_at", "created_at",
+            "id",
+            "kind",
+            "status",
+            "affiliate",
+            "player",
+            "plan",
+            "source_event",
+            "reverses",
+            "period",
+            "statement_period",
+            "restates_period",
+            "occurred_at",
+            "amount",
+            "currency",
+            "quantity",
+            "rate",
+            "approve_after",
+            "status_changed_at",
+            "created_at",
         ]
         read_only_fields = fields
 
@@ -66,13 +98,18 @@ COMMISSION_EXAMPLE = {
 
 class StatementLineReadSerializer(serializers.ModelSerializer):
     plan = serializers.IntegerField(source="plan_id", allow_null=True)
-    exact_amount = serializers.DecimalField(max_digits=20, decimal_places=8, help_text="Sum of the ledger rows, unrounded.")
+    exact_amount = serializers.DecimalField(
+        max_digits=20, decimal_places=8, help_text="Sum of the ledger rows, unrounded."
+    )
     amount = serializers.DecimalField(
-        max_digits=20, decimal_places=8, help_text="Rounded once to the currency's minor unit (the plan's rounding mode)."
+        max_digits=20,
+        decimal_places=8,
+        help_text="Rounded once to the currency's minor unit (the plan's rounding mode).",
     )
 
     restates_period = serializers.DateField(
-        allow_null=True, help_text="Adjustments: the closed period this line adjusts (late revenue, carryover)."
+        allow_null=True,
+        help_text="Adjustments: the closed period this line adjusts (late revenue, carryover).",
     )
 
     class Meta:
@@ -83,13 +120,29 @@ class StatementLineReadSerializer(serializers.ModelSerializer):
 
 class StatementReadSerializer(serializers.ModelSerializer):
     affiliate = serializers.IntegerField(source="affiliate_id", help_text="Affiliate id.")
-    period = serializers.DateField(help_text="First day of the statement month (operator time zone).")
-    total = serializers.DecimalField(max_digits=20, decimal_places=8, help_text="Sum of the rounded lines.")
-    lines = StatementLineReadSerializer(many=True, help_text="Approved ledger rows summed per kind and plan.")
+    period = serializers.DateField(
+        help_text="First day of the statement month (operator time zone)."
+    )
+    total = serializers.DecimalField(
+        max_digits=20, decimal_places=8, help_text="Sum of the rounded lines."
+    )
+    lines = StatementLineReadSerializer(
+        many=True, help_text="Approved ledger rows summed per kind and plan."
+    )
 
     class Meta:
         model = Statement
-        fields = ["id", "affiliate", "period", "currency", "status", "total", "lines", "created_at", "approved_at"]
+        fields = [
+            "id",
+            "affiliate",
+            "period",
+            "currency",
+            "status",
+            "total",
+            "lines",
+            "created_at",
+            "approved_at",
+        ]
         read_only_fields = fields
 
 
@@ -101,10 +154,22 @@ STATEMENT_EXAMPLE = {
     "status": "approved",
     "total": "1409.68000000",
     "lines": [
-        {"kind": "cpa", "plan": 3, "restates_period": None, "entry_count": 8, "exact_amount": "1200.00000000",
-         "amount": "1200.00000000"},
-        {"kind": "revshare", "plan": 3, "restates_period": None, "entry_count": 1, "exact_amount": "209.68450000",
-         "amount": "209.68000000"},
+        {
+            "kind": "cpa",
+            "plan": 3,
+            "restates_period": None,
+            "entry_count": 8,
+            "exact_amount": "1200.00000000",
+            "amount": "1200.00000000",
+        },
+        {
+            "kind": "revshare",
+            "plan": 3,
+            "restates_period": None,
+            "entry_count": 1,
+            "exact_amount": "209.68450000",
+            "amount": "209.68000000",
+        },
     ],
     "created_at": "2026-12-01T03:00:12Z",
     "approved_at": "2026-12-02T09:30:00Z",

@@ -33,7 +33,14 @@ class CommissionEntryListView(ReadListView):
             "(stable under concurrent inserts). Only `status` ever changes on a line. Needs `commissions:read`."
         ),
         responses={200: CommissionEntryReadSerializer(many=True), **READ_ERROR_RESPONSES},
-        examples=[OpenApiExample("An approved CPA line", value=COMMISSION_EXAMPLE, response_only=True, status_codes=["200"])],
+        examples=[
+            OpenApiExample(
+                "An approved CPA line",
+                value=COMMISSION_EXAMPLE,
+                response_only=True,
+                status_codes=["200"],
+            )
+        ],
         tags=["commissions"],
     )
     def get(self, request, *args, **kwargs):
@@ -57,7 +64,14 @@ class StatementListView(ReadListView):
             "in the order they were created, in pages linked by `next`. Needs `statements:read`."
         ),
         responses={200: StatementReadSerializer(many=True), **READ_ERROR_RESPONSES},
-        examples=[OpenApiExample("An approved statement", value=STATEMENT_EXAMPLE, response_only=True, status_codes=["200"])],
+        examples=[
+            OpenApiExample(
+                "An approved statement",
+                value=STATEMENT_EXAMPLE,
+                response_only=True,
+                status_codes=["200"],
+            )
+        ],
         tags=["statements"],
     )
     def get(self, request, *args, **kwargs):

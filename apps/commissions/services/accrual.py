@@ -52,8 +52,13 @@ def _book_with_overrides(*, line: Line, player: Player, source_event_id: int) ->
 
 
 def _gate_line(line: Line, *, player: Player, purpose: str, kyc_required: bool = True) -> Line:
-    gate = accrual_gate(player=player, affiliate=line.affiliate, at=line.occurred_at, purpose=purpose,
-                        kyc_required=kyc_required)
+    gate = accrual_gate(
+        player=player,
+        affiliate=line.affiliate,
+        at=line.occurred_at,
+        purpose=purpose,
+        kyc_required=kyc_required,
+    )
     if not gate.allowed:
         line.status, line.status_reason = Status.SUPPRESSED, gate.reason
     elif gate.override_id:
@@ -97,11 +102,17 @@ def _in_plan_currency(deposit: Deposit, plan: Plan) -> _Counted:
     try:
         quote = fx_quote(base=deposit.currency, quote=plan.currency, at=deposit.occurred_at)
     except FxRateMissing:
-        return _Counted(amount=None, missing=(
-            f"no {deposit.currency}->{plan.currency} rate in the FX table for "
-            f"{periods.local_date(deposit.occurred_at)} (deposit {format_money(deposit.amount, deposit.currency)})"))
-    return _Counted(amount=ledger_amount(deposit.amount * quote.rate),
-                    quote={**quote.describe(), "deposit": str(deposit.amount)})
+        return _Counted(
+            amount=None,
+            missing=(
+                f"no {deposit.currency}->{plan.currency} rate in the FX table for "
+                f"{periods.local_date(deposit.occurred_at)} (deposit {format_money(deposit.amount, deposit.currency)})"
+            ),
+        )
+    return _Counted(
+        amount=ledger_amount(deposit.amount * quote.rate),
+        quote={**quote.describe(), "deposit": str(deposit.amount)},
+    )
 
 
 def _ftd_met(*, player: Player, plan: Plan) -> tuple[dt.datetime | None, Decimal, str, tuple, bool]:
@@ -120,7 +131,9 @@ def _ftd_met(*, player: Player, plan: Plan) -> tuple[dt.datetime | None, Decimal
     running = ZERO
     quotes, missing = [], []
     deposits = Deposit.objects.filter(
-        player=player, occurred_at__gte=ftd.occurred_at, occurred_at__lt=ftd.occurred_at + dt.timedelta(hours=24),
+        player=player,
+        occurred_at__gte=ftd.occurred_at,
+        occurred_at__lt=ftd.occurred_at + dt.timedelta(hours=24),
     ).order_by("occurred_at", "pk")
     for deposit in deposits:
         counted = _in_plan_currency(deposit, plan)
@@ -140,12 +153,16 @@ def _wagering_met(*, player: Player, plan: Plan) -> tuple[dt.datetime | None, st
     if plan.cpa_min_wagering <= 0:
         return None, ""
     running = ZERO
-    reports = RevenueReport.objects.filter(player=player, is_current=True, currency=plan.currency).order_by("date")
+    reports = RevenueReport.objects.filter(
+        player=player, is_current=True, currency=plan.currency
+    ).order_by("date")
     for date, stakes in reports.values_list("date", "stakes"):
         running += stakes
         if running >= plan.cpa_min_wagering:
             # A day's stakes are complete at the end of that (operator-local) day.
-            end_of_day = dt.datetime.combine(date + dt.timedelta(days=1), dt.time.min, tzinfo=periods.operator_zone())
+            end_of_day = dt.datetime.combine(
+                date + dt.timedelta(days=1), dt.time.min, tzinfo=periods.operator_zone()
+            )
             return end_of_day, ""
     return None, "minimum wagering"
 
@@ -157,7 +174,9 @@ def cpa_qualification(*, player: Player, plan: Plan) -> CpaQualification:
     met: list[dt.datetime] = []
     ftd_at, ftd_amount, missing, conversions, failed = _ftd_met(player=player, plan=plan)
     if ftd_at is None:
-        return CpaQualification(qualified=False, waiting_for=missing, ftd_amount=ftd_amount, failed=failed)
+        return CpaQualification(
+            qualified=False, waiting_for=missing, ftd_amount=ftd_amount, failed=failed
+        )
     met.append(ftd_at)
     if plan.cpa_min_wagering > 0:
         wagered_at, missing = _wagering_met(player=player, plan=plan)
@@ -167,13 +186,18 @@ def cpa_qualification(*, player: Player, plan: Plan) -> CpaQualification:
     if plan.cpa_kyc_required:
         kyc = KycRecord.objects.filter(player=player, is_current=True).first()
         if kyc is None or kyc.status != KycRecord.Status.PASSED:
-            return CpaQualification(qualified=False, waiting_for="KYC passed", ftd_amount=ftd_amount)
+            return CpaQualification(
+                qualified=False, waiting_for="KYC passed", ftd_amount=ftd_amount
+            )
         met.append(kyc.updated_at)
     qualified_at = max(met)
     if qualified_at > player.registered_at + dt.timedelta(days=plan.cpa_window_days):
-        return CpaQualification(qualified=False, waiting_for="window expired", ftd_amount=ftd_amount)
-    return CpaQualification(qualified=True, qualified_at=qualified_at, ftd_amount=ftd_amount,
-                            conversions=conversions)
+        return CpaQualification(
+            qualified=False, waiting_for="window expired", ftd_amount=ftd_amount
+        )
+    return CpaQualification(
+        qualified=True, qualified_at=qualified_at, ftd_amount=ftd_amount, conversions=conversions
+    )
 
 
 def cpa_evaluate(*, player: Player, source_event_id: int) -> CommissionEntry | None:
@@ -187,12 +211,18 @@ def cpa_evaluate(*, player: Player, source_event_id: int) -> CommissionEntry | N
         return None
     with transaction.atomic():
         player_lock(player)
-        existing = CommissionEntry.objects.filter(player=player, kind=Kind.CPA).select_related("plan").first()
+        existing = (
+            CommissionEntry.objects.filter(player=player, kind=Kind.CPA)
+            .select_related("plan")
+            .first()
+        )
         if existing is not None:
             _cpa_recheck(existing, player=player)
             return None
         # The plan in force when the player registered decides the rules; the line uses it.
-        plan = plan_for(affiliate_id=player.affiliate_id, brand=player.brand, at=player.registered_at)
+        plan = plan_for(
+            affiliate_id=player.affiliate_id, brand=player.brand, at=player.registered_at
+        )
         if plan is None or not plan.pays_cpa:
             return None
         result = cpa_qualification(player=player, plan=plan)
@@ -200,21 +230,37 @@ def cpa_evaluate(*, player: Player, source_event_id: int) -> CommissionEntry | N
             # It can never qualify: the line records why (the one CPA line the player will have).
             ftd = Deposit.objects.filter(player=player, is_first=True).first()
             line = Line(
-                kind=Kind.CPA, affiliate=player.affiliate, player=player, plan=plan, amount=plan.cpa_amount,
-                currency=plan.currency, occurred_at=ftd.occurred_at, status=Status.FAILED,
+                kind=Kind.CPA,
+                affiliate=player.affiliate,
+                player=player,
+                plan=plan,
+                amount=plan.cpa_amount,
+                currency=plan.currency,
+                occurred_at=ftd.occurred_at,
+                status=Status.FAILED,
                 status_reason=f"Does not qualify: {result.waiting_for}",
                 detail={"ftd": {"amount": str(ftd.amount), "currency": ftd.currency}},
             )
             return _book_with_overrides(line=line, player=player, source_event_id=source_event_id)
         if not result.qualified:
             return None
-        detail = {"qualified_at": result.qualified_at.isoformat(), "ftd_amount": str(result.ftd_amount)}
+        detail = {
+            "qualified_at": result.qualified_at.isoformat(),
+            "ftd_amount": str(result.ftd_amount),
+        }
         if result.conversions:
             detail["fx"] = list(result.conversions)
         line = Line(
-            kind=Kind.CPA, affiliate=player.affiliate, player=player, plan=plan, amount=plan.cpa_amount,
-            currency=plan.currency, occurred_at=result.qualified_at, status=Status.PENDING,
-            approve_after=result.qualified_at + dt.timedelta(days=plan.cpa_hold_days), detail=detail,
+            kind=Kind.CPA,
+            affiliate=player.affiliate,
+            player=player,
+            plan=plan,
+            amount=plan.cpa_amount,
+            currency=plan.currency,
+            occurred_at=result.qualified_at,
+            status=Status.PENDING,
+            approve_after=result.qualified_at + dt.timedelta(days=plan.cpa_hold_days),
+            detail=detail,
         )
         _gate_line(line, player=player, purpose=GatePurpose.CPA, kyc_required=plan.cpa_kyc_required)
         if line.status == Status.PENDING:
@@ -223,7 +269,9 @@ def cpa_evaluate(*, player: Player, source_event_id: int) -> CommissionEntry | N
             exclusion = player_exclusion_from(player=player, at=result.qualified_at)
             if exclusion is not None:
                 line.status = Status.FAILED
-                line.status_reason = f"Player self-excluded from {exclusion.starts_at.isoformat()} before approval"
+                line.status_reason = (
+                    f"Player self-excluded from {exclusion.starts_at.isoformat()} before approval"
+                )
         return _book_with_overrides(line=line, player=player, source_event_id=source_event_id)
 
 
@@ -235,16 +283,24 @@ def _cpa_recheck(cpa: CommissionEntry, *, player: Player) -> None:
         return
     result = cpa_qualification(player=player, plan=cpa.plan)
     if not result.qualified:
-        commission_entries_set_status(entries=[cpa], to_status=Status.FAILED, actor_label="cpa re-check",
-                                      reason=f"No longer qualifies: {result.waiting_for}")
+        commission_entries_set_status(
+            entries=[cpa],
+            to_status=Status.FAILED,
+            actor_label="cpa re-check",
+            reason=f"No longer qualifies: {result.waiting_for}",
+        )
 
 
-def player_cpa_fail_on_exclusion(*, player: Player, starts_at: dt.datetime) -> list[CommissionEntry]:
+def player_cpa_fail_on_exclusion(
+    *, player: Player, starts_at: dt.datetime
+) -> list[CommissionEntry]:
     """A self-exclusion fails the player's unapproved CPA (and the overrides on it). Approved or
     paid CPAs are left alone: nothing earlier is reversed."""
     pending = CommissionEntry.objects.filter(player=player, kind=Kind.CPA, status=Status.PENDING)
     return commission_entries_set_status(
-        entries=pending, to_status=Status.FAILED, actor_label="self_exclusion.started",
+        entries=pending,
+        to_status=Status.FAILED,
+        actor_label="self_exclusion.started",
         reason=f"Player self-excluded from {starts_at.isoformat()} before approval",
     )
 
@@ -253,7 +309,11 @@ _EXCLUSION_REVERSIBLE = (Kind.CPA, Kind.LOT_REBATE, Kind.SPREAD_SHARE, Kind.PROP
 
 
 def player_accruals_on_exclusion(
-    *, player: Player, starts_at: dt.datetime, ends_at: dt.datetime | None = None, source_event_id: int,
+    *,
+    player: Player,
+    starts_at: dt.datetime,
+    ends_at: dt.datetime | None = None,
+    source_event_id: int,
 ) -> list[CommissionEntry]:
     """Nothing stays accrued for a player while self-excluded, whatever order the facts arrived
     in (DOMAIN.md "Compliance gates"). The unapproved CPA fails; lines that accrued from the
@@ -261,28 +321,47 @@ def player_accruals_on_exclusion(
     pending ones fail, approved or paid ones are reversed in the open period, with their parents'
     overrides. Nothing that happened before the start is touched. RevShare is gated per revenue
     day at the close; closed months the exclusion reaches back into are restated."""
-    window = Q(occurred_at__gte=starts_at) & (Q() if ends_at is None else Q(occurred_at__lt=ends_at))
+    window = Q(occurred_at__gte=starts_at) & (
+        Q() if ends_at is None else Q(occurred_at__lt=ends_at)
+    )
     reason = f"Player self-excluded from {starts_at.isoformat()}"
     with transaction.atomic():
         player_lock(player)
         moved = player_cpa_fail_on_exclusion(player=player, starts_at=starts_at)
-        pending = CommissionEntry.objects.filter(window, player=player, kind__in=_EXCLUSION_REVERSIBLE,
-                                                 status=Status.PENDING)
-        moved += commission_entries_set_status(entries=pending, to_status=Status.FAILED,
-                                               actor_label="self_exclusion.started", reason=reason)
+        pending = CommissionEntry.objects.filter(
+            window, player=player, kind__in=_EXCLUSION_REVERSIBLE, status=Status.PENDING
+        )
+        moved += commission_entries_set_status(
+            entries=pending,
+            to_status=Status.FAILED,
+            actor_label="self_exclusion.started",
+            reason=reason,
+        )
         accrued = (
-            CommissionEntry.objects.filter(window, player=player, kind__in=_EXCLUSION_REVERSIBLE,
-                                           status__in=[Status.APPROVED, Status.PAID])
-            .exclude(reversals__detail__has_key="self_exclusion").order_by("pk")
+            CommissionEntry.objects.filter(
+                window,
+                player=player,
+                kind__in=_EXCLUSION_REVERSIBLE,
+                status__in=[Status.APPROVED, Status.PAID],
+            )
+            .exclude(reversals__detail__has_key="self_exclusion")
+            .order_by("pk")
         )
         for entry in accrued:
             moved += _reverse_with_overrides(
-                entry, share=Decimal(1), occurred_at=entry.occurred_at, key=f"exclusion:{source_event_id}",
-                detail={"self_exclusion": starts_at.isoformat(), "reason": f"{reason}; accrued before it arrived"},
+                entry,
+                share=Decimal(1),
+                occurred_at=entry.occurred_at,
+                key=f"exclusion:{source_event_id}",
+                detail={
+                    "self_exclusion": starts_at.isoformat(),
+                    "reason": f"{reason}; accrued before it arrived",
+                },
             )
         if player.affiliate_id is not None:
-            moved += revshare_restate_on_exclusion(player=player, starts_at=starts_at,
-                                                   source_event_id=source_event_id)
+            moved += revshare_restate_on_exclusion(
+                player=player, starts_at=starts_at, source_event_id=source_event_id
+            )
     return moved
 
 
@@ -305,7 +384,9 @@ def symbol_lookup(symbol: str) -> InstrumentSymbol | None:
 
 
 def _position_deals(trade: Trade):
-    return Trade.objects.filter(platform=trade.platform, server=trade.server, position_id=trade.position_id)
+    return Trade.objects.filter(
+        platform=trade.platform, server=trade.server, position_id=trade.position_id
+    )
 
 
 def _deal_order_key(deal: Trade) -> tuple:
@@ -355,7 +436,9 @@ def _position_cap(trade: Trade) -> Decimal | None:
 
 def _rebated_lots(position_key: str) -> Decimal:
     total = CommissionEntry.objects.filter(
-        position_key=position_key, kind__in=[Kind.LOT_REBATE, Kind.SPREAD_SHARE], status__in=[Status.PENDING, Status.APPROVED, Status.PAID]
+        position_key=position_key,
+        kind__in=[Kind.LOT_REBATE, Kind.SPREAD_SHARE],
+        status__in=[Status.PENDING, Status.APPROVED, Status.PAID],
     ).aggregate(lots=Sum("quantity"))["lots"]
     return total or ZERO
 
@@ -394,8 +477,13 @@ def payable_lots(*, trade: Trade, plan: Plan, position_key: str) -> TradeLots | 
         if entry == Trade.Entry.INOUT:
             before = _open_volume_before(trade)
             if before is None:
-                return TradeLots(lots=ZERO, suppressed_reason="Reverse deal: the position's opening volume is unknown")
-            return TradeLots(lots=max(trade.volume_lots - before, ZERO), note="opened part of a reverse")
+                return TradeLots(
+                    lots=ZERO,
+                    suppressed_reason="Reverse deal: the position's opening volume is unknown",
+                )
+            return TradeLots(
+                lots=max(trade.volume_lots - before, ZERO), note="opened part of a reverse"
+            )
         return None
     if entry == Trade.Entry.IN:
         return None
@@ -404,22 +492,34 @@ def payable_lots(*, trade: Trade, plan: Plan, position_key: str) -> TradeLots | 
     if entry == Trade.Entry.INOUT:
         before = _open_volume_before(trade)
         if before is None:
-            return TradeLots(lots=ZERO, suppressed_reason="Reverse deal: the position's opening volume is unknown")
+            return TradeLots(
+                lots=ZERO,
+                suppressed_reason="Reverse deal: the position's opening volume is unknown",
+            )
         lots, note = min(lots, before), "closed part of a reverse"
     elif entry == Trade.Entry.OUT_BY:
-        counterpart_paid = CommissionEntry.objects.filter(
-            kind=Kind.LOT_REBATE, status__in=[Status.PENDING, Status.APPROVED, Status.PAID],
-            detail__close_by_pair=_close_by_pair(trade),
-        ).exclude(position_key=position_key).exists()
+        counterpart_paid = (
+            CommissionEntry.objects.filter(
+                kind=Kind.LOT_REBATE,
+                status__in=[Status.PENDING, Status.APPROVED, Status.PAID],
+                detail__close_by_pair=_close_by_pair(trade),
+            )
+            .exclude(position_key=position_key)
+            .exists()
+        )
         if counterpart_paid:
-            return TradeLots(lots=ZERO, suppressed_reason="Close-by: the other leg of the pair was paid")
+            return TradeLots(
+                lots=ZERO, suppressed_reason="Close-by: the other leg of the pair was paid"
+            )
         note = "close-by leg"
     cap = _position_cap(trade)
     if cap is not None:
         remaining = max(cap - _rebated_lots(position_key), ZERO)
         if remaining < lots:
             if remaining == 0:
-                return TradeLots(lots=ZERO, suppressed_reason=f"Position volume {cap} lots already rebated")
+                return TradeLots(
+                    lots=ZERO, suppressed_reason=f"Position volume {cap} lots already rebated"
+                )
             lots, note = remaining, f"capped at the position's volume {cap}"
     return TradeLots(lots=lots, note=note)
 
@@ -443,8 +543,12 @@ def trade_accrue(*, trade: Trade, source_event_id: int) -> list[CommissionEntry]
         if lots is None:
             return []
         instrument = symbol_lookup(trade.symbol)
-        detail = {"deal": f"{trade.platform}/{trade.server}/{trade.deal_id}", "symbol": trade.symbol,
-                  "entry": trade.entry, "deal_lots": str(trade.volume_lots)}
+        detail = {
+            "deal": f"{trade.platform}/{trade.server}/{trade.deal_id}",
+            "symbol": trade.symbol,
+            "entry": trade.entry,
+            "deal_lots": str(trade.volume_lots),
+        }
         if trade.entry == Trade.Entry.OUT_BY:
             detail["close_by_pair"] = _close_by_pair(trade)
         if lots.note:
@@ -463,29 +567,64 @@ def trade_accrue(*, trade: Trade, source_event_id: int) -> list[CommissionEntry]
                 reason = reason or f"Symbol {trade.symbol} is not mapped to an instrument group"
             else:
                 detail["group"] = instrument.group.code
-                rate = LotRate.objects.filter(plan=plan, group=instrument.group).values_list("rate", flat=True).first()
+                rate = (
+                    LotRate.objects.filter(plan=plan, group=instrument.group)
+                    .values_list("rate", flat=True)
+                    .first()
+                )
                 if rate is None:
-                    reason = reason or f"No rebate rate for {instrument.group.code} on plan {plan.name}"
-            lines.append(Line(
-                kind=Kind.LOT_REBATE, affiliate=player.affiliate, player=player, plan=plan,
-                amount=lot_rebate(lots.lots, rate or ZERO), currency=plan.currency, occurred_at=trade.closed_at,
-                status=Status.APPROVED, quantity=lots.lots, rate=rate, detail=dict(detail), position_key=position_key,
-            ))
-        if plan.spread_share_percent > 0 and (plan.kind == Plan.Kind.SPREAD_SHARE or instrument is not None):
+                    reason = (
+                        reason or f"No rebate rate for {instrument.group.code} on plan {plan.name}"
+                    )
+            lines.append(
+                Line(
+                    kind=Kind.LOT_REBATE,
+                    affiliate=player.affiliate,
+                    player=player,
+                    plan=plan,
+                    amount=lot_rebate(lots.lots, rate or ZERO),
+                    currency=plan.currency,
+                    occurred_at=trade.closed_at,
+                    status=Status.APPROVED,
+                    quantity=lots.lots,
+                    rate=rate,
+                    detail=dict(detail),
+                    position_key=position_key,
+                )
+            )
+        if plan.spread_share_percent > 0 and (
+            plan.kind == Plan.Kind.SPREAD_SHARE or instrument is not None
+        ):
             amount = ZERO
             if instrument is None:
-                reason_spread = reason or f"Symbol {trade.symbol} is not mapped to an instrument group"
+                reason_spread = (
+                    reason or f"Symbol {trade.symbol} is not mapped to an instrument group"
+                )
             else:
                 reason_spread = reason
-                amount = spread_share(spread=instrument.spread, contract_size=instrument.contract_size,
-                                      lots=lots.lots, percent=plan.spread_share_percent)
-            lines.append(Line(
-                kind=Kind.SPREAD_SHARE, affiliate=player.affiliate, player=player, plan=plan, amount=amount,
-                currency=plan.currency, occurred_at=trade.closed_at, status=Status.APPROVED, quantity=lots.lots,
-                rate=plan.spread_share_percent, detail=dict(detail),
-                position_key="" if plan.kind == Plan.Kind.LOT_REBATE else position_key,
-                status_reason=reason_spread,
-            ))
+                amount = spread_share(
+                    spread=instrument.spread,
+                    contract_size=instrument.contract_size,
+                    lots=lots.lots,
+                    percent=plan.spread_share_percent,
+                )
+            lines.append(
+                Line(
+                    kind=Kind.SPREAD_SHARE,
+                    affiliate=player.affiliate,
+                    player=player,
+                    plan=plan,
+                    amount=amount,
+                    currency=plan.currency,
+                    occurred_at=trade.closed_at,
+                    status=Status.APPROVED,
+                    quantity=lots.lots,
+                    rate=plan.spread_share_percent,
+                    detail=dict(detail),
+                    position_key="" if plan.kind == Plan.Kind.LOT_REBATE else position_key,
+                    status_reason=reason_spread,
+                )
+            )
         booked: list[CommissionEntry] = []
         for line in lines:
             line.status_reason = line.status_reason or reason
@@ -518,24 +657,37 @@ def purchase_accrue(*, purchase: Purchase, source_event_id: int) -> CommissionEn
         if purchase.is_first_purchase:
             player_lock(player)
             _prop_fee_recheck(player=player, first=purchase, source_event_id=source_event_id)
-        plan = plan_for(affiliate_id=player.affiliate_id, brand=player.brand, at=purchase.purchased_at)
+        plan = plan_for(
+            affiliate_id=player.affiliate_id, brand=player.brand, at=purchase.purchased_at
+        )
         if plan is None or plan.kind != Plan.Kind.PROP_FEE:
             return None
         if plan.prop_first_purchase_only and not purchase.is_first_purchase:
             return None
         line = Line(
-            kind=Kind.PROP_FEE, affiliate=player.affiliate, player=player, plan=plan,
-            amount=percent_of(purchase.amount, plan.prop_fee_percent), currency=purchase.currency,
-            occurred_at=purchase.purchased_at, status=Status.PENDING, quantity=purchase.amount,
+            kind=Kind.PROP_FEE,
+            affiliate=player.affiliate,
+            player=player,
+            plan=plan,
+            amount=percent_of(purchase.amount, plan.prop_fee_percent),
+            currency=purchase.currency,
+            occurred_at=purchase.purchased_at,
+            status=Status.PENDING,
+            quantity=purchase.amount,
             rate=plan.prop_fee_percent,
             approve_after=purchase.purchased_at + dt.timedelta(days=plan.prop_refund_window_days),
-            detail={"purchase": f"{purchase.system}:{purchase.purchase_id}", "product": purchase.product},
+            detail={
+                "purchase": f"{purchase.system}:{purchase.purchase_id}",
+                "product": purchase.product,
+            },
         )
         _gate_line(line, player=player, purpose=GatePurpose.PROP_FEE)
         return _book_with_overrides(line=line, player=player, source_event_id=source_event_id)
 
 
-def _prop_fee_recheck(*, player: Player, first: Purchase, source_event_id: int) -> list[CommissionEntry]:
+def _prop_fee_recheck(
+    *, player: Player, first: Purchase, source_event_id: int
+) -> list[CommissionEntry]:
     """Fees of first-purchase-only plans booked on another purchase than the player's first one.
 
     It happens when a purchase made earlier arrives late (mirrors `_cpa_recheck` for a late
@@ -543,21 +695,32 @@ def _prop_fee_recheck(*, player: Player, first: Purchase, source_event_id: int) 
     reversed by negative lines in the open period, referencing it (its statement is immutable).
     """
     stale = list(
-        CommissionEntry.objects.filter(player=player, kind=Kind.PROP_FEE, plan__prop_first_purchase_only=True,
-                                       status__in=[Status.PENDING, Status.APPROVED, Status.PAID])
-        .exclude(source_event_id=first.source_event_id).order_by("pk")
+        CommissionEntry.objects.filter(
+            player=player,
+            kind=Kind.PROP_FEE,
+            plan__prop_first_purchase_only=True,
+            status__in=[Status.PENDING, Status.APPROVED, Status.PAID],
+        )
+        .exclude(source_event_id=first.source_event_id)
+        .order_by("pk")
     )
-    reason = (f"No longer the player's first purchase: {first.system}:{first.purchase_id}, made "
-              f"{first.purchased_at.isoformat()}, arrived late")
+    reason = (
+        f"No longer the player's first purchase: {first.system}:{first.purchase_id}, made "
+        f"{first.purchased_at.isoformat()}, arrived late"
+    )
     moved: list[CommissionEntry] = []
     pending = [fee for fee in stale if fee.status == Status.PENDING]
     if pending:
-        moved += commission_entries_set_status(entries=pending, to_status=Status.FAILED,
-                                               actor_label="prop fee re-check", reason=reason)
+        moved += commission_entries_set_status(
+            entries=pending, to_status=Status.FAILED, actor_label="prop fee re-check", reason=reason
+        )
     for fee in stale:
         if fee.status in (Status.APPROVED, Status.PAID):
             moved += _reverse_with_overrides(
-                fee, share=Decimal(1), occurred_at=first.purchased_at, key=f"first_moved:{source_event_id}",
+                fee,
+                share=Decimal(1),
+                occurred_at=first.purchased_at,
+                key=f"first_moved:{source_event_id}",
                 detail={"reason": reason},
             )
     return moved
@@ -569,13 +732,24 @@ def _reverse_with_overrides(
     """Negative lines reversing `share` of an approved line and of its parents' overrides,
     booked once per `key` in the first open period."""
     booked = []
-    originals = [fee, *CommissionEntry.objects.filter(basis=fee, kind=Kind.OVERRIDE,
-                                                      status__in=[Status.APPROVED, Status.PAID]).order_by("pk")]
+    originals = [
+        fee,
+        *CommissionEntry.objects.filter(
+            basis=fee, kind=Kind.OVERRIDE, status__in=[Status.APPROVED, Status.PAID]
+        ).order_by("pk"),
+    ]
     for original in originals:
         line = Line(
-            kind=Kind.REVERSAL, affiliate=original.affiliate, player=original.player, plan=original.plan,
-            amount=-ledger_amount(original.amount * share), currency=original.currency,
-            occurred_at=occurred_at, status=Status.APPROVED, reverses=original, detail=dict(detail),
+            kind=Kind.REVERSAL,
+            affiliate=original.affiliate,
+            player=original.player,
+            plan=original.plan,
+            amount=-ledger_amount(original.amount * share),
+            currency=original.currency,
+            occurred_at=occurred_at,
+            status=Status.APPROVED,
+            reverses=original,
+            detail=dict(detail),
         )
         entry, _ = entry_book(line=line, idempotency_key=f"{key}:{original.pk}")
         booked.append(entry)
@@ -596,15 +770,26 @@ def purchase_refund_accrue(*, purchase: Purchase, source_event_id: int) -> list[
         fee = CommissionEntry.objects.select_for_update().get(pk=fee.pk)
         if fee.status == Status.PENDING:
             return commission_entries_set_status(
-                entries=[fee], to_status=Status.CANCELLED, actor_label="purchase.refunded",
+                entries=[fee],
+                to_status=Status.CANCELLED,
+                actor_label="purchase.refunded",
                 reason=f"Purchase refunded at {purchase.refunded_at.isoformat()}, inside the refund window",
             )
         if fee.status not in (Status.APPROVED, Status.PAID):
             return []
-        share = (purchase.refund_amount if purchase.refund_amount is not None else purchase.amount) / purchase.amount \
-            if purchase.amount else Decimal(1)
-        return _reverse_with_overrides(fee, share=share, occurred_at=purchase.refunded_at,
-                                       key=f"refund:{source_event_id}", detail={"refund_of": fee.pk, "share": str(share)})
+        share = (
+            (purchase.refund_amount if purchase.refund_amount is not None else purchase.amount)
+            / purchase.amount
+            if purchase.amount
+            else Decimal(1)
+        )
+        return _reverse_with_overrides(
+            fee,
+            share=share,
+            occurred_at=purchase.refunded_at,
+            key=f"refund:{source_event_id}",
+            detail={"refund_of": fee.pk, "share": str(share)},
+        )
 
 
 def revenue_accrue(*, report: RevenueReport, source_event_id: int) -> CommissionEntry | None:

@@ -66,7 +66,9 @@ def open_period(at: dt.datetime) -> dt.date:
     on it until the transaction ends, so a close cannot run underneath the booking."""
     period = periods.period_of(at)
     while True:
-        closed = set(PeriodClose.objects.filter(period__gte=period).values_list("period", flat=True))
+        closed = set(
+            PeriodClose.objects.filter(period__gte=period).values_list("period", flat=True)
+        )
         while period in closed:
             period = periods.next_period(period)
         periods.lock_period_shared(period)
@@ -74,7 +76,9 @@ def open_period(at: dt.datetime) -> dt.date:
             return period
 
 
-def plan_assigned(*, affiliate_id: int, brand: str, day: dt.date, version_day: dt.date | None = None) -> Plan | None:
+def plan_assigned(
+    *, affiliate_id: int, brand: str, day: dt.date, version_day: dt.date | None = None
+) -> Plan | None:
     """The plan assigned to an affiliate for a brand on `day`, in the version in force on
     `version_day` (default: the same day). One query; a second only when a newer version applies."""
     version_day = version_day or day
@@ -103,10 +107,14 @@ def plan_for(*, affiliate_id: int, brand: str, at: dt.datetime) -> Plan | None:
 def plan_for_period(*, affiliate_id: int, brand: str, day: dt.date) -> Plan | None:
     """The plan assigned on `day`, in the version in force for `day`'s period (its first day):
     the terms of period-level pricing (RevShare, CPA tiers), at the close and in restatements."""
-    return plan_assigned(affiliate_id=affiliate_id, brand=brand, day=day, version_day=day.replace(day=1))
+    return plan_assigned(
+        affiliate_id=affiliate_id, brand=brand, day=day, version_day=day.replace(day=1)
+    )
 
 
-def _find_existing(*, source_event_id: int | None, idempotency_key: str | None, line: Line) -> CommissionEntry | None:
+def _find_existing(
+    *, source_event_id: int | None, idempotency_key: str | None, line: Line
+) -> CommissionEntry | None:
     if idempotency_key is not None:
         found = CommissionEntry.objects.filter(idempotency_key=idempotency_key).first()
         if found:
@@ -123,7 +131,10 @@ def _find_existing(*, source_event_id: int | None, idempotency_key: str | None, 
 
 
 def entry_book(
-    *, line: Line, source_event_id: int | None = None, idempotency_key: str | None = None,
+    *,
+    line: Line,
+    source_event_id: int | None = None,
+    idempotency_key: str | None = None,
     period: dt.date | None = None,
 ) -> tuple[CommissionEntry, bool]:
     """Insert one ledger line once. Returns (entry, created); a second call with the same key
@@ -132,20 +143,31 @@ def entry_book(
         raise LedgerError(f"Ledger amounts must be Decimal, got {type(line.amount).__name__}.")
     if source_event_id is None and idempotency_key is None:
         raise LedgerError("A ledger line needs a source event or an idempotency key.")
-    if line.status in (Status.SUPPRESSED, Status.FAILED, Status.CANCELLED) and not line.status_reason:
+    if (
+        line.status in (Status.SUPPRESSED, Status.FAILED, Status.CANCELLED)
+        and not line.status_reason
+    ):
         raise LedgerError("A suppressed, failed or cancelled line needs its reason.")
-    existing = _find_existing(source_event_id=source_event_id, idempotency_key=idempotency_key, line=line)
+    existing = _find_existing(
+        source_event_id=source_event_id, idempotency_key=idempotency_key, line=line
+    )
     if existing is not None:
         return existing, False
-    entry = entry_build(line=line, source_event_id=source_event_id, idempotency_key=idempotency_key,
-                        period=period or open_period(line.occurred_at))
+    entry = entry_build(
+        line=line,
+        source_event_id=source_event_id,
+        idempotency_key=idempotency_key,
+        period=period or open_period(line.occurred_at),
+    )
     try:
         with transaction.atomic():
             entry.save(force_insert=True)
     except IntegrityError as exc:
         if getattr(getattr(exc, "__cause__", None), "sqlstate", None) != _UNIQUE_VIOLATION:
             raise
-        existing = _find_existing(source_event_id=source_event_id, idempotency_key=idempotency_key, line=line)
+        existing = _find_existing(
+            source_event_id=source_event_id, idempotency_key=idempotency_key, line=line
+        )
         if existing is None:
             raise
         return existing, False
@@ -160,13 +182,26 @@ def entry_build(
     if not isinstance(line.amount, Decimal):
         raise LedgerError(f"Ledger amounts must be Decimal, got {type(line.amount).__name__}.")
     return CommissionEntry(
-        kind=line.kind, affiliate=line.affiliate, player=line.player, plan=line.plan,
-        source_event_id=source_event_id, idempotency_key=idempotency_key, period=period,
-        occurred_at=line.occurred_at, amount=ledger_amount(line.amount), currency=line.currency,
-        quantity=line.quantity, rate=line.rate, detail=line.detail, position_key=line.position_key,
-        reverses=line.reverses, basis=line.basis, approve_after=line.approve_after,
+        kind=line.kind,
+        affiliate=line.affiliate,
+        player=line.player,
+        plan=line.plan,
+        source_event_id=source_event_id,
+        idempotency_key=idempotency_key,
+        period=period,
+        occurred_at=line.occurred_at,
+        amount=ledger_amount(line.amount),
+        currency=line.currency,
+        quantity=line.quantity,
+        rate=line.rate,
+        detail=line.detail,
+        position_key=line.position_key,
+        reverses=line.reverses,
+        basis=line.basis,
+        approve_after=line.approve_after,
         restates_period=line.restates_period,
-        status=line.status, status_reason=line.status_reason[:500],
+        status=line.status,
+        status_reason=line.status_reason[:500],
         status_changed_at=timezone.now() if line.status != Status.PENDING else None,
         statement_period=period if line.status == Status.APPROVED else None,
     )
@@ -186,7 +221,10 @@ def ancestors(affiliate: Affiliate, depth: int = MAX_OVERRIDE_DEPTH) -> list[Aff
 
 
 def overrides_book(
-    *, lines: Sequence[CommissionEntry], brand: str, source_event_id: int | None = None,
+    *,
+    lines: Sequence[CommissionEntry],
+    brand: str,
+    source_event_id: int | None = None,
     key_prefix: str | None = None,
 ) -> list[CommissionEntry]:
     """Book the parents' overrides on one sub-affiliate's lines from one event (or close step).
@@ -217,22 +255,47 @@ def overrides_book(
             amount = override_amount(total, plan.override_percent)
             status, reason = basis.status, basis.status_reason
             if status not in (Status.SUPPRESSED, Status.FAILED, Status.CANCELLED):
-                gate = accrual_gate(player=basis.player, affiliate=parent, at=basis.occurred_at,
-                                    purpose=GatePurpose.OVERRIDE) if basis.player else None
+                gate = (
+                    accrual_gate(
+                        player=basis.player,
+                        affiliate=parent,
+                        at=basis.occurred_at,
+                        purpose=GatePurpose.OVERRIDE,
+                    )
+                    if basis.player
+                    else None
+                )
                 if gate is not None and not gate.allowed:
                     status, reason = Status.SUPPRESSED, gate.reason
                 elif parent.status != Affiliate.Status.ACTIVE:
                     status, reason = Status.SUPPRESSED, "Affiliate suspended"
             line = Line(
-                kind=Kind.OVERRIDE if amount >= 0 else Kind.CLAWBACK, affiliate=parent, player=basis.player,
-                plan=plan, amount=amount, currency=currency, occurred_at=basis.occurred_at, status=status,
-                status_reason=reason, quantity=total, rate=plan.override_percent, basis=basis,
+                kind=Kind.OVERRIDE if amount >= 0 else Kind.CLAWBACK,
+                affiliate=parent,
+                player=basis.player,
+                plan=plan,
+                amount=amount,
+                currency=currency,
+                occurred_at=basis.occurred_at,
+                status=status,
+                status_reason=reason,
+                quantity=total,
+                rate=plan.override_percent,
+                basis=basis,
                 approve_after=basis.approve_after,
-                detail={"sub_affiliate_id": sub.pk, "level": level, "basis_kinds": sorted({g.kind for g in group})},
+                detail={
+                    "sub_affiliate_id": sub.pk,
+                    "level": level,
+                    "basis_kinds": sorted({g.kind for g in group}),
+                },
             )
             key = f"{key_prefix}:override:{parent.pk}:{currency}" if key_prefix else None
-            entry, _ = entry_book(line=line, source_event_id=None if key else source_event_id,
-                                  idempotency_key=key, period=basis.period)
+            entry, _ = entry_book(
+                line=line,
+                source_event_id=None if key else source_event_id,
+                idempotency_key=key,
+                period=basis.period,
+            )
             booked.append(entry)
     return booked
 
@@ -246,8 +309,14 @@ _ALLOWED_MOVES = {
 
 
 def commission_entries_set_status(
-    *, entries: QuerySet[CommissionEntry] | Iterable[CommissionEntry], to_status: str, reason: str = "",
-    statement_period: dt.date | None = None, acting_user=None, actor_label: str = "", audit: bool = True,
+    *,
+    entries: QuerySet[CommissionEntry] | Iterable[CommissionEntry],
+    to_status: str,
+    reason: str = "",
+    statement_period: dt.date | None = None,
+    acting_user=None,
+    actor_label: str = "",
+    audit: bool = True,
 ) -> list[CommissionEntry]:
     """Move lines forward (pending -> approved / failed / cancelled; approved -> paid), with
     their parents' override lines. Locks the rows in pk order; only status columns change.
@@ -258,14 +327,24 @@ def commission_entries_set_status(
         raise LedgerError("Failing or cancelling a line needs a reason.")
     if to_status == Status.APPROVED and statement_period is None:
         raise LedgerError("Approving a line needs the statement period that carries it.")
-    ids = [entry.pk for entry in entries] if not isinstance(entries, QuerySet) else list(entries.values_list("pk", flat=True))
+    ids = (
+        [entry.pk for entry in entries]
+        if not isinstance(entries, QuerySet)
+        else list(entries.values_list("pk", flat=True))
+    )
     if not ids:
         return []
     with transaction.atomic():
         # Overrides follow the line they were computed from.
-        override_ids = list(CommissionEntry.objects.filter(basis_id__in=ids, kind=Kind.OVERRIDE).values_list("pk", flat=True))
+        override_ids = list(
+            CommissionEntry.objects.filter(basis_id__in=ids, kind=Kind.OVERRIDE).values_list(
+                "pk", flat=True
+            )
+        )
         locked = list(
-            CommissionEntry.objects.select_for_update().filter(pk__in=set(ids) | set(override_ids)).order_by("pk")
+            CommissionEntry.objects.select_for_update()
+            .filter(pk__in=set(ids) | set(override_ids))
+            .order_by("pk")
         )
         movable = [entry for entry in locked if to_status in _ALLOWED_MOVES.get(entry.status, ())]
         primary_refused = [e for e in locked if e.pk in ids and e not in movable]
@@ -280,12 +359,20 @@ def commission_entries_set_status(
         if audit:
             for entry in movable:
                 audit_record(
-                    action=f"commission_entry.{to_status}", instance=entry, actor=acting_user,
-                    actor_label=actor_label, before={"status": entry.status}, after={"status": to_status},
+                    action=f"commission_entry.{to_status}",
+                    instance=entry,
+                    actor=acting_user,
+                    actor_label=actor_label,
+                    before={"status": entry.status},
+                    after={"status": to_status},
                     reason=reason,
                 )
         for entry in movable:
-            entry.status, entry.status_reason, entry.status_changed_at = to_status, reason[:500], now
+            entry.status, entry.status_reason, entry.status_changed_at = (
+                to_status,
+                reason[:500],
+                now,
+            )
             if to_status == Status.APPROVED:
                 entry.statement_period = statement_period
     return movable

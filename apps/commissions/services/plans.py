@@ -44,7 +44,12 @@ def assignment_overlap(
 
 
 def plan_assignment_create(
-    *, affiliate: Affiliate, brand: str, plan: Plan, valid_from: dt.date, valid_to: dt.date | None = None,
+    *,
+    affiliate: Affiliate,
+    brand: str,
+    plan: Plan,
+    valid_from: dt.date,
+    valid_to: dt.date | None = None,
     acting_user=None,
 ) -> PlanAssignment:
     """Put an affiliate on a plan for a brand from `valid_from` (operator-local date). An open
@@ -57,15 +62,23 @@ def plan_assignment_create(
         Affiliate.objects.select_for_update(no_key=True).only("pk").get(pk=affiliate.pk)
         current = (
             PlanAssignment.objects.select_for_update()
-            .filter(affiliate=affiliate, brand=brand, valid_from__lt=valid_from, valid_to__isnull=True)
+            .filter(
+                affiliate=affiliate, brand=brand, valid_from__lt=valid_from, valid_to__isnull=True
+            )
             .first()
         )
         if current is not None:
             current.valid_to = valid_from
             current.save(update_fields=["valid_to", "updated_at"])
-            audit_record(action="plan_assignment.ended", instance=current, actor=acting_user,
-                         after={"valid_to": valid_from.isoformat()})
-        clash = assignment_overlap(affiliate=affiliate, brand=brand, valid_from=valid_from, valid_to=valid_to)
+            audit_record(
+                action="plan_assignment.ended",
+                instance=current,
+                actor=acting_user,
+                after={"valid_to": valid_from.isoformat()},
+            )
+        clash = assignment_overlap(
+            affiliate=affiliate, brand=brand, valid_from=valid_from, valid_to=valid_to
+        )
         if clash is not None:
             raise PlanAssignmentError(
                 f"{affiliate} already has plan {clash.plan} for {brand} from {clash.valid_from}"
@@ -74,15 +87,21 @@ def plan_assignment_create(
         assignment = PlanAssignment.objects.create(
             affiliate=affiliate, brand=brand, plan=plan, valid_from=valid_from, valid_to=valid_to
         )
-        audit_record(action="plan_assignment.created", instance=assignment, actor=acting_user,
-                     after=snapshot(assignment, ["affiliate", "brand", "plan", "valid_from", "valid_to"]))
+        audit_record(
+            action="plan_assignment.created",
+            instance=assignment,
+            actor=acting_user,
+            after=snapshot(assignment, ["affiliate", "brand", "plan", "valid_from", "valid_to"]),
+        )
     return assignment
 
 
 # --- versions ---------------------------------------------------------------------------------
 
 # What a version carries over from the one before it, unless the change says otherwise.
-VERSION_IDENTITY_FIELDS = frozenset({"id", "created_at", "updated_at", "name", "family", "version", "effective_from"})
+VERSION_IDENTITY_FIELDS = frozenset(
+    {"id", "created_at", "updated_at", "name", "family", "version", "effective_from"}
+)
 PLAN_TERM_FIELDS = tuple(
     field.name for field in Plan._meta.concrete_fields if field.name not in VERSION_IDENTITY_FIELDS
 )
@@ -94,13 +113,19 @@ class PlanError(ValueError):
 
 def plan_has_accrued(plan: Plan) -> bool:
     """Whether any ledger line or statement was priced with this version of the terms."""
-    return CommissionEntry.objects.filter(plan=plan).exists() or StatementRevshare.objects.filter(plan=plan).exists()
+    return (
+        CommissionEntry.objects.filter(plan=plan).exists()
+        or StatementRevshare.objects.filter(plan=plan).exists()
+    )
 
 
 def _terms(plan: Plan) -> dict:
     return {
         **snapshot(plan, list(PLAN_TERM_FIELDS)),
-        "tiers": [[t.applies_to, str(t.threshold), str(t.percent)] for t in plan.tiers.order_by("applies_to", "threshold")],
+        "tiers": [
+            [t.applies_to, str(t.threshold), str(t.percent)]
+            for t in plan.tiers.order_by("applies_to", "threshold")
+        ],
         "lot_rates": [[r.group_id, str(r.rate)] for r in plan.lot_rates.order_by("group_id")],
     }
 
@@ -111,21 +136,38 @@ def plan_versions_applied(plan: Plan):
     root_id = plan.family_root_id
     lines = CommissionEntry.objects.filter(plan=OuterRef("pk")).order_by().values("plan")
     return (
-        Plan.objects.filter(Q(pk=root_id) | Q(family_id=root_id)).order_by("version")
+        Plan.objects.filter(Q(pk=root_id) | Q(family_id=root_id))
+        .order_by("version")
         .annotate(
             n_entries=Subquery(lines.annotate(n=Count("pk")).values("n")[:1]),
-            accrued=Subquery(lines.filter(status__in=["approved", "paid"]).annotate(s=Sum("amount")).values("s")[:1]),
+            accrued=Subquery(
+                lines.filter(status__in=["approved", "paid"])
+                .annotate(s=Sum("amount"))
+                .values("s")[:1]
+            ),
             first_at=Subquery(lines.annotate(m=Min("occurred_at")).values("m")[:1]),
             last_at=Subquery(lines.annotate(m=Max("occurred_at")).values("m")[:1]),
-            n_statements=Subquery(StatementRevshare.objects.filter(plan=OuterRef("pk")).order_by().values("plan")
-                                  .annotate(n=Count("pk")).values("n")[:1]),
+            n_statements=Subquery(
+                StatementRevshare.objects.filter(plan=OuterRef("pk"))
+                .order_by()
+                .values("plan")
+                .annotate(n=Count("pk"))
+                .values("n")[:1]
+            ),
         )
     )
 
 
 def plan_create(
-    *, name: str, kind: str, currency: str, terms: dict | None = None, tiers: list[tuple] | None = None,
-    lot_rates: dict[str, Decimal] | None = None, acting_user=None, actor_label: str = "",
+    *,
+    name: str,
+    kind: str,
+    currency: str,
+    terms: dict | None = None,
+    tiers: list[tuple] | None = None,
+    lot_rates: dict[str, Decimal] | None = None,
+    acting_user=None,
+    actor_label: str = "",
 ) -> Plan:
     """A new plan (version 1) with its tiers (`(applies_to, threshold, percent)` tuples) and lot
     rates (instrument group code -> rate per lot), validated and audited with its terms."""
@@ -136,20 +178,30 @@ def plan_create(
         plan = Plan(name=name, kind=kind, currency=currency, **(terms or {}))
         plan.full_clean()
         plan.save()
-        PlanTier.objects.bulk_create([
-            PlanTier(plan=plan, applies_to=applies_to, threshold=threshold, percent=percent)
-            for applies_to, threshold, percent in tiers or []
-        ])
+        PlanTier.objects.bulk_create(
+            [
+                PlanTier(plan=plan, applies_to=applies_to, threshold=threshold, percent=percent)
+                for applies_to, threshold, percent in tiers or []
+            ]
+        )
         groups = {g.code: g for g in InstrumentGroup.objects.filter(code__in=list(lot_rates or {}))}
         missing = set(lot_rates or {}) - set(groups)
         if missing:
             raise PlanError(f"Unknown instrument groups: {', '.join(sorted(missing))}.")
-        LotRate.objects.bulk_create([
-            LotRate(plan=plan, group=groups[code], rate=rate) for code, rate in (lot_rates or {}).items()
-        ])
+        LotRate.objects.bulk_create(
+            [
+                LotRate(plan=plan, group=groups[code], rate=rate)
+                for code, rate in (lot_rates or {}).items()
+            ]
+        )
         plan.refresh_from_db()  # the audit shows the stored values
-        audit_record(action="plan.created", instance=plan, actor=acting_user, actor_label=actor_label,
-                     after=_terms(plan))
+        audit_record(
+            action="plan.created",
+            instance=plan,
+            actor=acting_user,
+            actor_label=actor_label,
+            after=_terms(plan),
+        )
     return plan
 
 
@@ -162,20 +214,32 @@ def plan_update(*, plan: Plan, changes: dict, acting_user=None) -> Plan:
     with transaction.atomic():
         locked = Plan.objects.select_for_update().get(pk=plan.pk)
         if plan_has_accrued(locked):
-            raise PlanError(f"{locked} has accrued commission: its terms are never edited in place; "
-                            "create a new version with an effective date.")
+            raise PlanError(
+                f"{locked} has accrued commission: its terms are never edited in place; "
+                "create a new version with an effective date."
+            )
         before = _terms(locked)
         for name, value in changes.items():
             setattr(locked, name, value)
         locked.full_clean()
         locked.save()
         locked.refresh_from_db()  # the audit shows the stored values
-        audit_record(action="plan.updated", instance=locked, actor=acting_user, before=before, after=_terms(locked))
+        audit_record(
+            action="plan.updated",
+            instance=locked,
+            actor=acting_user,
+            before=before,
+            after=_terms(locked),
+        )
     return locked
 
 
 def plan_version_create(
-    *, plan: Plan, effective_from: dt.date, changes: dict | None = None, tiers: list[tuple] | None = None,
+    *,
+    plan: Plan,
+    effective_from: dt.date,
+    changes: dict | None = None,
+    tiers: list[tuple] | None = None,
     acting_user=None,
 ) -> Plan:
     """A new version of a plan's terms, in force from `effective_from` (operator-local date).
@@ -190,7 +254,9 @@ def plan_version_create(
     if unknown:
         raise PlanError(f"Not plan terms: {', '.join(sorted(unknown))}.")
     if {"kind", "currency"} & set(changes):
-        raise PlanError("A version keeps the plan's kind and currency; a different one is a different plan.")
+        raise PlanError(
+            "A version keeps the plan's kind and currency; a different one is a different plan."
+        )
     root_id = plan.family_root_id
     with transaction.atomic():
         # One version at a time per plan: the first version's row is the family's lock.
@@ -198,35 +264,63 @@ def plan_version_create(
         family = Plan.objects.filter(Q(pk=root_id) | Q(family_id=root_id))
         latest = family.order_by("-version").first()
         if latest.effective_from is not None and effective_from <= latest.effective_from:
-            raise PlanError(f"Version {latest.version} takes effect {latest.effective_from}; a new version "
-                            "must take effect after it.")
+            raise PlanError(
+                f"Version {latest.version} takes effect {latest.effective_from}; a new version "
+                "must take effect after it."
+            )
         if PeriodClose.objects.filter(period=effective_from.replace(day=1)).exists():
-            raise PlanError(f"{effective_from:%Y-%m} is closed: a version cannot take effect in a closed period.")
+            raise PlanError(
+                f"{effective_from:%Y-%m} is closed: a version cannot take effect in a closed period."
+            )
         starts = dt.datetime.combine(effective_from, dt.time.min, tzinfo=periods.operator_zone())
-        accrued_after = CommissionEntry.objects.filter(plan__in=family, occurred_at__gte=starts).order_by("occurred_at")
+        accrued_after = CommissionEntry.objects.filter(
+            plan__in=family, occurred_at__gte=starts
+        ).order_by("occurred_at")
         if accrued_after.exists():
             first = accrued_after.first()
-            raise PlanError(f"Commission already accrued under {root.name} for activity on "
-                            f"{periods.local_date(first.occurred_at)}: a version cannot take effect before it.")
+            raise PlanError(
+                f"Commission already accrued under {root.name} for activity on "
+                f"{periods.local_date(first.occurred_at)}: a version cannot take effect before it."
+            )
         version = Plan(**{name: getattr(latest, name) for name in PLAN_TERM_FIELDS})
         version.name = changes.pop("name", None) or f"{root.name} (v{latest.version + 1})"
-        version.family, version.version, version.effective_from = root, latest.version + 1, effective_from
+        version.family, version.version, version.effective_from = (
+            root,
+            latest.version + 1,
+            effective_from,
+        )
         for name, value in changes.items():
             setattr(version, name, value)
         version.full_clean()
         version.save()
         version.refresh_from_db()
-        source_tiers = tiers if tiers is not None else [
-            (t.applies_to, t.threshold, t.percent) for t in latest.tiers.all()
-        ]
-        PlanTier.objects.bulk_create([
-            PlanTier(plan=version, applies_to=applies_to, threshold=threshold, percent=percent)
-            for applies_to, threshold, percent in source_tiers
-        ])
-        LotRate.objects.bulk_create([
-            LotRate(plan=version, group_id=rate.group_id, rate=rate.rate) for rate in latest.lot_rates.all()
-        ])
-        audit_record(action="plan.version_created", instance=version, actor=acting_user, before=_terms(latest),
-                     after={**_terms(version), "version": version.version,
-                            "effective_from": effective_from.isoformat(), "family": root.pk})
+        source_tiers = (
+            tiers
+            if tiers is not None
+            else [(t.applies_to, t.threshold, t.percent) for t in latest.tiers.all()]
+        )
+        PlanTier.objects.bulk_create(
+            [
+                PlanTier(plan=version, applies_to=applies_to, threshold=threshold, percent=percent)
+                for applies_to, threshold, percent in source_tiers
+            ]
+        )
+        LotRate.objects.bulk_create(
+            [
+                LotRate(plan=version, group_id=rate.group_id, rate=rate.rate)
+                for rate in latest.lot_rates.all()
+            ]
+        )
+        audit_record(
+            action="plan.version_created",
+            instance=version,
+            actor=acting_user,
+            before=_terms(latest),
+            after={
+                **_terms(version),
+                "version": version.version,
+                "effective_from": effective_from.isoformat(),
+                "family": root.pk,
+            },
+        )
     return version

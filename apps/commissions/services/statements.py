@@ -164,8 +164,9 @@ FROM netted
 _PLAYER_NGR_SQL = "CREATE TEMP TABLE close_player_ngr ON COMMIT DROP AS" + PLAYER_NGR_SELECT.format(
     report_filter="", player_filter="", gated="close_gated_days"
 )
-_GATED_DAYS_SQL = "CREATE TEMP TABLE close_gated_days ON COMMIT DROP AS" + REVSHARE_GATED_DAYS_SQL.format(
-    player_filter=""
+_GATED_DAYS_SQL = (
+    "CREATE TEMP TABLE close_gated_days ON COMMIT DROP AS"
+    + REVSHARE_GATED_DAYS_SQL.format(player_filter="")
 )
 
 
@@ -178,7 +179,9 @@ def plan_version_params(period: dt.date) -> dict:
 def restating(period: dt.date) -> Q:
     """Ledger lines that restate a closed period (lines written before `restates_period` existed
     name the period in their detail only)."""
-    return Q(restates_period=period) | Q(restates_period__isnull=True, detail__restates=f"{period:%Y-%m}")
+    return Q(restates_period=period) | Q(
+        restates_period__isnull=True, detail__restates=f"{period:%Y-%m}"
+    )
 
 
 def restated_carries(period: dt.date) -> dict[tuple[int, int, str], Decimal]:
@@ -186,8 +189,11 @@ def restated_carries(period: dt.date) -> dict[tuple[int, int, str], Decimal]:
     next close starts from it instead of the statement's)."""
     carries: dict[tuple[int, int, str], Decimal] = {}
     rows = (
-        CommissionEntry.objects.filter(restating(period), kind=Kind.ADJUSTMENT, detail__has_key="carry_out")
-        .order_by("pk").values_list("affiliate_id", "plan_id", "currency", "detail")
+        CommissionEntry.objects.filter(
+            restating(period), kind=Kind.ADJUSTMENT, detail__has_key="carry_out"
+        )
+        .order_by("pk")
+        .values_list("affiliate_id", "plan_id", "currency", "detail")
     )
     for affiliate_id, plan_id, currency, detail in rows:
         carries[(affiliate_id, plan_id, currency)] = Decimal(detail["carry_out"])
@@ -198,14 +204,23 @@ def assignment_bounds(period: dt.date) -> list[dt.date]:
     """The plan-assignment start and end dates strictly inside a period, sorted."""
     start, end = period, periods.next_period(period)
     assignments = PlanAssignment.objects.order_by()
-    dates = set(assignments.filter(valid_from__gt=start, valid_from__lt=end).values_list("valid_from", flat=True))
-    dates |= set(assignments.filter(valid_to__gt=start, valid_to__lt=end).values_list("valid_to", flat=True))
+    dates = set(
+        assignments.filter(valid_from__gt=start, valid_from__lt=end).values_list(
+            "valid_from", flat=True
+        )
+    )
+    dates |= set(
+        assignments.filter(valid_to__gt=start, valid_to__lt=end).values_list("valid_to", flat=True)
+    )
     return sorted(dates)
 
 
 def plan_bands(plan: Plan, applies_to: str) -> list[Band]:
-    return [Band(threshold=t.threshold, percent=t.percent)
-            for t in plan.tiers.all() if t.applies_to == applies_to]
+    return [
+        Band(threshold=t.threshold, percent=t.percent)
+        for t in plan.tiers.all()
+        if t.applies_to == applies_to
+    ]
 
 
 def _approve_past_hold(period: dt.date, end: dt.datetime) -> int:
@@ -242,8 +257,13 @@ def _revshare_lines(period: dt.date, start: dt.datetime) -> list[dict]:
     period, or a carryover to keep. Returns the summaries to attach to statements."""
     start_date, end_date = period, periods.next_period(period)
     summaries: list[dict] = []
-    params = {"start": start_date, "end": end_date, "bounds": assignment_bounds(period),
-              "tz": periods.operator_zone().key, **plan_version_params(period)}
+    params = {
+        "start": start_date,
+        "end": end_date,
+        "bounds": assignment_bounds(period),
+        "tz": periods.operator_zone().key,
+        **plan_version_params(period),
+    }
     with connection.cursor() as cursor:
         # The caller's transaction may already hold them (closing several periods in a row).
         cursor.execute("DROP TABLE IF EXISTS close_player_ngr, close_gated_days")
@@ -265,35 +285,54 @@ def _revshare_lines(period: dt.date, start: dt.datetime) -> list[dict]:
             """
         )
         suppressed = cursor.fetchall()
-        cursor.execute("SELECT DISTINCT override_id, player_id, date FROM close_gated_days WHERE override_id IS NOT NULL")
+        cursor.execute(
+            "SELECT DISTINCT override_id, player_id, date FROM close_gated_days WHERE override_id IS NOT NULL"
+        )
         overrides_used = cursor.fetchall()
     # Carryovers from the previous period with no revenue this period are carried on too.
     # Earlier periods may have been priced by an earlier version of the same plan.
     versions = dict(zip(params["plan_ids"], params["version_ids"], strict=True))
     previous = periods.previous_period(period)
     carries = {
-        (a, versions.get(p, p), c): carry for a, p, c, carry in StatementRevshare.objects.filter(
-            statement__period=previous
-        ).values_list("statement__affiliate_id", "plan_id", "statement__currency", "carry_out").order_by()
+        (a, versions.get(p, p), c): carry
+        for a, p, c, carry in StatementRevshare.objects.filter(statement__period=previous)
+        .values_list("statement__affiliate_id", "plan_id", "statement__currency", "carry_out")
+        .order_by()
     }
-    carries.update({(a, versions.get(p, p), c): carry for (a, p, c), carry in restated_carries(previous).items()})
+    carries.update(
+        {
+            (a, versions.get(p, p), c): carry
+            for (a, p, c), carry in restated_carries(previous).items()
+        }
+    )
     seen = {(a, p, c) for a, p, c, _, _ in groups}
     for carried, carry in sorted(carries.items()):
         if carry < 0 and carried not in seen:
             groups.append((*carried, ZERO, 0))
             seen.add(carried)
-    plans = {plan.pk: plan for plan in Plan.objects.filter(pk__in={g[1] for g in groups}).prefetch_related("tiers")}
+    plans = {
+        plan.pk: plan
+        for plan in Plan.objects.filter(pk__in={g[1] for g in groups}).prefetch_related("tiers")
+    }
     affiliates = Affiliate.objects.in_bulk({g[0] for g in groups})
     # One query each for every group's carryover in and qualified-FTD count (no per-group queries).
     ftd_counts: dict[tuple[int, int], int] = {}
-    for a, p, n in CommissionEntry.objects.filter(
-        kind=Kind.CPA, period=period, status__in=[Status.PENDING, Status.APPROVED, Status.PAID]
-    ).values("affiliate_id", "plan_id").annotate(n=Count("id")).values_list("affiliate_id", "plan_id", "n").order_by():
+    for a, p, n in (
+        CommissionEntry.objects.filter(
+            kind=Kind.CPA, period=period, status__in=[Status.PENDING, Status.APPROVED, Status.PAID]
+        )
+        .values("affiliate_id", "plan_id")
+        .annotate(n=Count("id"))
+        .values_list("affiliate_id", "plan_id", "n")
+        .order_by()
+    ):
         key = (a, versions.get(p, p))
         ftd_counts[key] = ftd_counts.get(key, 0) + n
     brands = {
-        (a, versions.get(p, p)): b for a, p, b in
-        PlanAssignment.objects.values_list("affiliate_id", "plan_id", "brand").order_by()
+        (a, versions.get(p, p)): b
+        for a, p, b in PlanAssignment.objects.values_list(
+            "affiliate_id", "plan_id", "brand"
+        ).order_by()
         if versions.get(p, p) in plans
     }
     to_insert: list[CommissionEntry] = []
@@ -301,11 +340,17 @@ def _revshare_lines(period: dt.date, start: dt.datetime) -> list[dict]:
         plan, affiliate = plans[plan_id], affiliates[affiliate_id]
         carry_in = carries.get((affiliate_id, plan_id, currency), ZERO)
         ftd_count = ftd_counts.get((affiliate_id, plan_id), 0)
-        measure = Decimal(ftd_count) if plan.revshare_tier_basis == Plan.TierBasis.FTD_COUNT else None
+        measure = (
+            Decimal(ftd_count) if plan.revshare_tier_basis == Plan.TierBasis.FTD_COUNT else None
+        )
         result = revshare_with_carryover(
-            ledger_amount(ngr_total), carry_in=carry_in, carryover=plan.carryover,
-            bands=plan_bands(plan, PlanTier.AppliesTo.REVSHARE), default_percent=plan.revshare_percent,
-            mode=plan.revshare_tier_mode, measure=measure,
+            ledger_amount(ngr_total),
+            carry_in=carry_in,
+            carryover=plan.carryover,
+            bands=plan_bands(plan, PlanTier.AppliesTo.REVSHARE),
+            default_percent=plan.revshare_percent,
+            mode=plan.revshare_tier_mode,
+            measure=measure,
         )
         entry = None
         if result.commission > 0:
@@ -315,27 +360,52 @@ def _revshare_lines(period: dt.date, start: dt.datetime) -> list[dict]:
             # The period is being closed under an exclusive lock and nothing of this close
             # exists yet (a close commits whole or not at all), so the rows are inserted in bulk.
             entry = entry_build(
-                line=Line(kind=Kind.REVSHARE, affiliate=affiliate, plan=plan, amount=result.commission,
-                          currency=currency, occurred_at=start, status=status, status_reason=reason,
-                          quantity=result.base, rate=plan.revshare_percent,
-                          detail={"ngr": str(ngr_total), "carry_in": str(carry_in), "players": players}),
+                line=Line(
+                    kind=Kind.REVSHARE,
+                    affiliate=affiliate,
+                    plan=plan,
+                    amount=result.commission,
+                    currency=currency,
+                    occurred_at=start,
+                    status=status,
+                    status_reason=reason,
+                    quantity=result.base,
+                    rate=plan.revshare_percent,
+                    detail={"ngr": str(ngr_total), "carry_in": str(carry_in), "players": players},
+                ),
                 source_event_id=None,
                 idempotency_key=f"close:{period:%Y-%m}:revshare:{affiliate_id}:{plan_id}:{currency}",
                 period=period,
             )
             to_insert.append(entry)
-        summaries.append({
-            "affiliate_id": affiliate_id, "plan_id": plan_id, "currency": currency, "ngr": ngr_total,
-            "players": players, "ftd_count": ftd_count, "carry_in": carry_in, "result": result, "entry": entry,
-        })
-    rates = {(s["affiliate_id"], s["plan_id"], s["currency"]): (s["result"], s["ftd_count"]) for s in summaries}
-    suppressed_lines = _revshare_suppressed_lines(period, start, suppressed, plans=plans, affiliates=affiliates,
-                                                  results=rates)
+        summaries.append(
+            {
+                "affiliate_id": affiliate_id,
+                "plan_id": plan_id,
+                "currency": currency,
+                "ngr": ngr_total,
+                "players": players,
+                "ftd_count": ftd_count,
+                "carry_in": carry_in,
+                "result": result,
+                "entry": entry,
+            }
+        )
+    rates = {
+        (s["affiliate_id"], s["plan_id"], s["currency"]): (s["result"], s["ftd_count"])
+        for s in summaries
+    }
+    suppressed_lines = _revshare_suppressed_lines(
+        period, start, suppressed, plans=plans, affiliates=affiliates, results=rates
+    )
     CommissionEntry.objects.bulk_create(to_insert + suppressed_lines, batch_size=2000)
     for entry in to_insert + suppressed_lines:
         if entry.affiliate.parent_id is not None:
-            overrides_book(lines=[entry], brand=brands.get((entry.affiliate_id, entry.plan_id), ""),
-                           key_prefix=f"close:{period:%Y-%m}:revshare:{entry.pk}")
+            overrides_book(
+                lines=[entry],
+                brand=brands.get((entry.affiliate_id, entry.plan_id), ""),
+                key_prefix=f"close:{period:%Y-%m}:revshare:{entry.pk}",
+            )
     _audit_overrides_used(overrides_used)
     return summaries
 
@@ -353,7 +423,13 @@ def revshare_effective_percent(plan: Plan, *, base: Decimal, measure: Decimal | 
 
 
 def _revshare_suppressed_lines(
-    period: dt.date, start: dt.datetime, rows, *, plans: dict, affiliates: dict, results: dict,
+    period: dt.date,
+    start: dt.datetime,
+    rows,
+    *,
+    plans: dict,
+    affiliates: dict,
+    results: dict,
 ) -> list[CommissionEntry]:
     """One suppressed RevShare line per player whose revenue the gate refused for some days:
     the suppressed NGR at the rate the group was paid at, with the reason (paid to no one)."""
@@ -371,18 +447,37 @@ def _revshare_suppressed_lines(
             continue  # a loss on gated days is not counted either way
         plan = plans[plan_id]
         result, ftd_count = results.get((affiliate_id, plan_id, currency), (None, 0))
-        measure = Decimal(ftd_count) if plan.revshare_tier_basis == Plan.TierBasis.FTD_COUNT else None
-        rate = revshare_effective_percent(plan, base=result.base if result else ngr, measure=measure)
-        detail = {"suppressed_ngr": str(ngr), "days": f"{first_day.isoformat()}..{last_day.isoformat()}"}
-        lines.append(entry_build(
-            line=Line(kind=Kind.REVSHARE, affiliate=affiliates[affiliate_id], plan=plan, player=players[player_id],
-                      amount=percent_of(ngr, rate), currency=currency, occurred_at=start, status=Status.SUPPRESSED,
-                      status_reason=f"{reason} ({first_day:%Y-%m-%d} to {last_day:%Y-%m-%d})",
-                      quantity=ngr, rate=rate, detail=detail),
-            source_event_id=None,
-            idempotency_key=f"close:{period:%Y-%m}:revshare_suppressed:{affiliate_id}:{plan_id}:{currency}:{player_id}",
-            period=period,
-        ))
+        measure = (
+            Decimal(ftd_count) if plan.revshare_tier_basis == Plan.TierBasis.FTD_COUNT else None
+        )
+        rate = revshare_effective_percent(
+            plan, base=result.base if result else ngr, measure=measure
+        )
+        detail = {
+            "suppressed_ngr": str(ngr),
+            "days": f"{first_day.isoformat()}..{last_day.isoformat()}",
+        }
+        lines.append(
+            entry_build(
+                line=Line(
+                    kind=Kind.REVSHARE,
+                    affiliate=affiliates[affiliate_id],
+                    plan=plan,
+                    player=players[player_id],
+                    amount=percent_of(ngr, rate),
+                    currency=currency,
+                    occurred_at=start,
+                    status=Status.SUPPRESSED,
+                    status_reason=f"{reason} ({first_day:%Y-%m-%d} to {last_day:%Y-%m-%d})",
+                    quantity=ngr,
+                    rate=rate,
+                    detail=detail,
+                ),
+                source_event_id=None,
+                idempotency_key=f"close:{period:%Y-%m}:revshare_suppressed:{affiliate_id}:{plan_id}:{currency}:{player_id}",
+                period=period,
+            )
+        )
     return lines
 
 
@@ -391,9 +486,13 @@ def _audit_overrides_used(rows) -> None:
     overrides = ExclusionOverride.objects.in_bulk({row[0] for row in rows}) if rows else {}
     for override_id, player_id, day in rows:
         override = overrides[override_id]
-        audit_record(action="exclusion_override.used", instance=override, actor_label="period close",
-                     after={"purpose": "revshare", "at": day.isoformat(), "player_id": player_id},
-                     reason=override.reason)
+        audit_record(
+            action="exclusion_override.used",
+            instance=override,
+            actor_label="period close",
+            after={"purpose": "revshare", "at": day.isoformat(), "player_id": player_id},
+            reason=override.reason,
+        )
 
 
 def _cpa_tier_adjustments(period: dt.date, start: dt.datetime) -> int:
@@ -401,15 +500,24 @@ def _cpa_tier_adjustments(period: dt.date, start: dt.datetime) -> int:
     hold, failed or suppressed does not count), at the tiers of the plan version in force for
     the period. The adjustment is what the count's tier pays minus what the lines booked."""
     versions = plan_versions_for_period(period)
-    tiered = {plan.pk: plan for plan in Plan.objects.filter(tiers__applies_to=PlanTier.AppliesTo.CPA)
-              .distinct().prefetch_related("tiers")}
+    tiered = {
+        plan.pk: plan
+        for plan in Plan.objects.filter(tiers__applies_to=PlanTier.AppliesTo.CPA)
+        .distinct()
+        .prefetch_related("tiers")
+    }
     if not tiered:
         return 0
     family_ids = [pk for pk, version in versions.items() if version in tiered] + list(tiered)
     rows = (
-        CommissionEntry.objects.filter(kind=Kind.CPA, statement_period=period, plan_id__in=family_ids,
-                                       status__in=[Status.APPROVED, Status.PAID])
-        .values_list("affiliate_id", "plan_id", "currency", "amount").order_by("affiliate_id", "occurred_at", "pk")
+        CommissionEntry.objects.filter(
+            kind=Kind.CPA,
+            statement_period=period,
+            plan_id__in=family_ids,
+            status__in=[Status.APPROVED, Status.PAID],
+        )
+        .values_list("affiliate_id", "plan_id", "currency", "amount")
+        .order_by("affiliate_id", "occurred_at", "pk")
     )
     groups: dict[tuple[int, int, str], list[Decimal]] = {}
     for affiliate_id, plan_id, currency, amount in rows.iterator():
@@ -420,14 +528,24 @@ def _cpa_tier_adjustments(period: dt.date, start: dt.datetime) -> int:
     booked = 0
     for (affiliate_id, plan_id, currency), amounts in sorted(groups.items()):
         plan = tiered[plan_id]
-        due = cpa_tier_due(amounts, bands=plan_bands(plan, PlanTier.AppliesTo.CPA), mode=plan.cpa_tier_mode)
+        due = cpa_tier_due(
+            amounts, bands=plan_bands(plan, PlanTier.AppliesTo.CPA), mode=plan.cpa_tier_mode
+        )
         adjustment = due - sum(amounts, ZERO)
         if adjustment == 0:
             continue
         entry_book(
-            line=Line(kind=Kind.TIER_ADJUSTMENT, affiliate=affiliates[affiliate_id], plan=plan, amount=adjustment,
-                      currency=currency, occurred_at=start, status=Status.APPROVED,
-                      quantity=Decimal(len(amounts)), detail={"qualified": len(amounts), "due": str(due)}),
+            line=Line(
+                kind=Kind.TIER_ADJUSTMENT,
+                affiliate=affiliates[affiliate_id],
+                plan=plan,
+                amount=adjustment,
+                currency=currency,
+                occurred_at=start,
+                status=Status.APPROVED,
+                quantity=Decimal(len(amounts)),
+                detail={"qualified": len(amounts), "due": str(due)},
+            ),
             idempotency_key=f"close:{period:%Y-%m}:cpa_tier:{affiliate_id}:{plan_id}:{currency}",
             period=period,
         )
@@ -448,31 +566,55 @@ def _build_statements(period: dt.date, summaries: list[dict]) -> int:
     # Each line is rounded once; a statement's total is the sum of its rounded lines, known
     # before the statements are inserted (no UPDATE of a thousand rows afterwards).
     rounding = dict(Plan.objects.values_list("pk", "rounding_mode"))
-    totals: dict[tuple[int, str], Decimal] = {(s["affiliate_id"], s["currency"]): ZERO for s in summaries}
+    totals: dict[tuple[int, str], Decimal] = {
+        (s["affiliate_id"], s["currency"]): ZERO for s in summaries
+    }
     for row in grouped:
         key = (row["affiliate_id"], row["currency"])
-        row["amount"] = round_money(row["exact"], row["currency"], rounding.get(row["plan_id"], "half_even"))
+        row["amount"] = round_money(
+            row["exact"], row["currency"], rounding.get(row["plan_id"], "half_even")
+        )
         totals[key] = totals.get(key, ZERO) + row["amount"]
     created = Statement.objects.bulk_create(
-        [Statement(period=period, affiliate_id=a, currency=c, total=total) for (a, c), total in sorted(totals.items())],
+        [
+            Statement(period=period, affiliate_id=a, currency=c, total=total)
+            for (a, c), total in sorted(totals.items())
+        ],
         batch_size=2000,
     )
     statements = {(s.affiliate_id, s.currency): s for s in created}
     StatementLine.objects.bulk_create(
-        [StatementLine(statement=statements[(row["affiliate_id"], row["currency"])], kind=row["kind"],
-                       plan_id=row["plan_id"], restates_period=row["restates_period"], entry_count=row["n"],
-                       exact_amount=row["exact"], amount=row["amount"])
-         for row in grouped],
+        [
+            StatementLine(
+                statement=statements[(row["affiliate_id"], row["currency"])],
+                kind=row["kind"],
+                plan_id=row["plan_id"],
+                restates_period=row["restates_period"],
+                entry_count=row["n"],
+                exact_amount=row["exact"],
+                amount=row["amount"],
+            )
+            for row in grouped
+        ],
         batch_size=2000,
     )
     summary_rows = []
     for s in summaries:
         result = s["result"]
-        summary_rows.append(StatementRevshare(
-            statement=statements[(s["affiliate_id"], s["currency"])], plan_id=s["plan_id"], player_count=s["players"],
-            ftd_count=s["ftd_count"], ngr=ledger_amount(s["ngr"]), carry_in=s["carry_in"], base=result.base,
-            carry_out=result.carry_out, commission=result.commission, entry=s["entry"],
-        ))
+        summary_rows.append(
+            StatementRevshare(
+                statement=statements[(s["affiliate_id"], s["currency"])],
+                plan_id=s["plan_id"],
+                player_count=s["players"],
+                ftd_count=s["ftd_count"],
+                ngr=ledger_amount(s["ngr"]),
+                carry_in=s["carry_in"],
+                base=result.base,
+                carry_out=result.carry_out,
+                commission=result.commission,
+                entry=s["entry"],
+            )
+        )
     StatementRevshare.objects.bulk_create(summary_rows, batch_size=2000)
     with connection.cursor() as cursor:
         cursor.execute(
@@ -490,14 +632,18 @@ def _build_statements(period: dt.date, summaries: list[dict]) -> int:
     return len(statements)
 
 
-def statements_close(*, period: dt.date, acting_user=None, now: dt.datetime | None = None) -> PeriodClose:
+def statements_close(
+    *, period: dt.date, acting_user=None, now: dt.datetime | None = None
+) -> PeriodClose:
     """Close a period (idempotent: a closed period is returned as it is)."""
     if period.day != 1:
         raise StatementError("A period is the first day of a month.")
     start, end = periods.period_bounds(period)
     now = now or timezone.now()
     if end > now:
-        raise StatementError(f"{period:%Y-%m} has not ended yet; it can be closed from {end.isoformat()}.")
+        raise StatementError(
+            f"{period:%Y-%m} has not ended yet; it can be closed from {end.isoformat()}."
+        )
     with transaction.atomic():
         periods.lock_period_exclusive(period)
         existing = PeriodClose.objects.filter(period=period).first()
@@ -508,9 +654,14 @@ def statements_close(*, period: dt.date, acting_user=None, now: dt.datetime | No
         tier_adjustments = _cpa_tier_adjustments(period, start)
         count = _build_statements(period, summaries)
         close = PeriodClose.objects.create(
-            period=period, closed_by=acting_user,
-            summary={"statements": count, "approved_after_hold": approved, "revshare_groups": len(summaries),
-                     "cpa_tier_adjustments": tier_adjustments},
+            period=period,
+            closed_by=acting_user,
+            summary={
+                "statements": count,
+                "approved_after_hold": approved,
+                "revshare_groups": len(summaries),
+                "cpa_tier_adjustments": tier_adjustments,
+            },
         )
         audit_record(action="period.closed", instance=close, actor=acting_user, after=close.summary)
     return close
@@ -522,10 +673,19 @@ def statement_approve(*, statement: Statement, acting_user) -> Statement:
         locked = Statement.objects.select_for_update().get(pk=statement.pk)
         if locked.status == Statement.Status.APPROVED:
             raise StatementError(f"Statement #{locked.pk} is already approved.")
-        locked.status, locked.approved_by, locked.approved_at = Statement.Status.APPROVED, acting_user, timezone.now()
+        locked.status, locked.approved_by, locked.approved_at = (
+            Statement.Status.APPROVED,
+            acting_user,
+            timezone.now(),
+        )
         locked.save(update_fields=["status", "approved_by", "approved_at"])
-        audit_record(action="statement.approved", instance=locked, actor=acting_user,
-                     before={"status": "closed"}, after={"status": "approved", "total": str(locked.total)})
+        audit_record(
+            action="statement.approved",
+            instance=locked,
+            actor=acting_user,
+            before={"status": "closed"},
+            after={"status": "approved", "total": str(locked.total)},
+        )
         events.statement_approved_publish(statement=locked)
     return locked
 
@@ -534,8 +694,11 @@ def statement_adjustments(statement: Statement):
     """Lines booked after a statement's period closed that restate it (late revenue, carryover
     passed on), wherever they were booked: what the statement was adjusted by."""
     return (
-        CommissionEntry.objects.filter(restating(statement.period), affiliate_id=statement.affiliate_id,
-                                       currency=statement.currency)
+        CommissionEntry.objects.filter(
+            restating(statement.period),
+            affiliate_id=statement.affiliate_id,
+            currency=statement.currency,
+        )
         .filter(Q(kind=Kind.ADJUSTMENT) | Q(kind=Kind.REVSHARE, status=Status.SUPPRESSED))
         .order_by("period", "pk")
     )
@@ -544,6 +707,10 @@ def statement_adjustments(statement: Statement):
 def statement_entries(statement: Statement):
     """The ledger rows a statement carries (drill-down)."""
     return CommissionEntry.objects.filter(
-        Q(statement_period=statement.period, affiliate_id=statement.affiliate_id, currency=statement.currency),
+        Q(
+            statement_period=statement.period,
+            affiliate_id=statement.affiliate_id,
+            currency=statement.currency,
+        ),
         status__in=[Status.APPROVED, Status.PAID],
     )

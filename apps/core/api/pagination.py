@@ -49,9 +49,21 @@ def decode_cursor(value: str) -> tuple[dt.datetime, int]:
         data = orjson.loads(base64.urlsafe_b64decode(padded.encode("ascii")))
         timestamp = dt.datetime.fromisoformat(data["t"])
         pk = data["i"]
-    except (ValueError, TypeError, KeyError, UnicodeError, binascii.Error, orjson.JSONDecodeError) as exc:
+    except (
+        ValueError,
+        TypeError,
+        KeyError,
+        UnicodeError,
+        binascii.Error,
+        orjson.JSONDecodeError,
+    ) as exc:
         raise ValueError("not a cursor") from exc
-    if timezone.is_naive(timestamp) or not isinstance(pk, int) or isinstance(pk, bool) or not 0 < pk < 2**63:
+    if (
+        timezone.is_naive(timestamp)
+        or not isinstance(pk, int)
+        or isinstance(pk, bool)
+        or not 0 < pk < 2**63
+    ):
         raise ValueError("not a cursor")
     return timestamp, pk
 
@@ -73,7 +85,9 @@ class KeysetPagination(BasePagination):
         queryset = queryset.order_by(timestamp_field, id_field)
         settle = settle_seconds()
         if settle > 0:
-            queryset = queryset.filter(**{f"{timestamp_field}__lte": timezone.now() - dt.timedelta(seconds=settle)})
+            queryset = queryset.filter(
+                **{f"{timestamp_field}__lte": timezone.now() - dt.timedelta(seconds=settle)}
+            )
         encoded = request.query_params.get(self.cursor_query_param)
         if encoded:
             try:
@@ -88,7 +102,9 @@ class KeysetPagination(BasePagination):
         rows = list(queryset[: self.page_size + 1])
         self.has_next = len(rows) > self.page_size
         rows = rows[: self.page_size]
-        self.last = (getattr(rows[-1], timestamp_field), getattr(rows[-1], id_field)) if rows else None
+        self.last = (
+            (getattr(rows[-1], timestamp_field), getattr(rows[-1], id_field)) if rows else None
+        )
         return rows
 
     def _page_size(self, request) -> int:
@@ -108,7 +124,9 @@ class KeysetPagination(BasePagination):
     def get_next_link(self) -> str | None:
         if not self.has_next or self.last is None:
             return None
-        return replace_query_param(self.base_url, self.cursor_query_param, encode_cursor(*self.last))
+        return replace_query_param(
+            self.base_url, self.cursor_query_param, encode_cursor(*self.last)
+        )
 
     def get_paginated_response(self, data):
         return Response(OrderedDict([("next", self.get_next_link()), ("results", data)]))
@@ -143,7 +161,12 @@ class KeysetPagination(BasePagination):
                 "required": False,
                 "in": "query",
                 "description": f"Rows per page, 1 to {MAX_PAGE_SIZE} (default {DEFAULT_PAGE_SIZE}).",
-                "schema": {"type": "integer", "minimum": 1, "maximum": MAX_PAGE_SIZE, "default": DEFAULT_PAGE_SIZE},
+                "schema": {
+                    "type": "integer",
+                    "minimum": 1,
+                    "maximum": MAX_PAGE_SIZE,
+                    "default": DEFAULT_PAGE_SIZE,
+                },
             },
         ]
 

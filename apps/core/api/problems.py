@@ -27,7 +27,9 @@ _TITLES = {
 }
 
 
-def problem_body(status_code: int, detail: str, *, slug: str | None = None, errors=None, **extra) -> dict:
+def problem_body(
+    status_code: int, detail: str, *, slug: str | None = None, errors=None, **extra
+) -> dict:
     body = {
         "type": PROBLEM_BASE + (slug or str(status_code)),
         "title": _TITLES.get(status_code, "Error"),
@@ -40,7 +42,9 @@ def problem_body(status_code: int, detail: str, *, slug: str | None = None, erro
     return body
 
 
-def problem_response(status_code: int, detail: str, *, slug=None, errors=None, headers=None, **extra) -> Response:
+def problem_response(
+    status_code: int, detail: str, *, slug=None, errors=None, headers=None, **extra
+) -> Response:
     """A DRF response carrying a problem document."""
     return Response(
         problem_body(status_code, detail, slug=slug, errors=errors, **extra),
@@ -50,7 +54,9 @@ def problem_response(status_code: int, detail: str, *, slug=None, errors=None, h
     )
 
 
-def problem_json_response(status_code: int, detail: str, *, slug=None, errors=None, **extra) -> JsonResponse:
+def problem_json_response(
+    status_code: int, detail: str, *, slug=None, errors=None, **extra
+) -> JsonResponse:
     """A plain Django response carrying a problem document (for non-DRF views)."""
     return JsonResponse(
         problem_body(status_code, detail, slug=slug, errors=errors, **extra),
@@ -77,9 +83,15 @@ def problem_exception_handler(exc, context):
         errors = exc.detail if isinstance(exc.detail, dict) else {"non_field_errors": exc.detail}
         detail = "The request is invalid; see errors."
     else:
-        detail = _flatten(response.data.get("detail", response.data) if isinstance(response.data, dict) else response.data)
+        detail = _flatten(
+            response.data.get("detail", response.data)
+            if isinstance(response.data, dict)
+            else response.data
+        )
     code = response.status_code
     if isinstance(exc, exceptions.ParseError):
         code = status.HTTP_400_BAD_REQUEST
-    headers = {k: v for k, v in response.items() if k in ("Retry-After", "WWW-Authenticate", "Allow")}
+    headers = {
+        k: v for k, v in response.items() if k in ("Retry-After", "WWW-Authenticate", "Allow")
+    }
     return problem_response(code, detail, errors=errors, headers=headers)

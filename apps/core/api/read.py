@@ -39,12 +39,22 @@ class ApiProblemSerializer(serializers.Serializer):
 PROBLEM = "application/problem+json"
 
 READ_ERROR_RESPONSES = {
-    (400, PROBLEM): OpenApiResponse(ApiProblemSerializer, description="A filter or page size does not parse; `errors` per parameter."),
-    (404, PROBLEM): OpenApiResponse(ApiProblemSerializer, description="The cursor is not one we issued."),
-    (401, PROBLEM): OpenApiResponse(ApiProblemSerializer, description="No, unknown or revoked API key."),
-    (403, PROBLEM): OpenApiResponse(ApiProblemSerializer, description="The key lacks this endpoint's scope."),
+    (400, PROBLEM): OpenApiResponse(
+        ApiProblemSerializer,
+        description="A filter or page size does not parse; `errors` per parameter.",
+    ),
+    (404, PROBLEM): OpenApiResponse(
+        ApiProblemSerializer, description="The cursor is not one we issued."
+    ),
+    (401, PROBLEM): OpenApiResponse(
+        ApiProblemSerializer, description="No, unknown or revoked API key."
+    ),
+    (403, PROBLEM): OpenApiResponse(
+        ApiProblemSerializer, description="The key lacks this endpoint's scope."
+    ),
     (429, PROBLEM): OpenApiResponse(
-        ApiProblemSerializer, description="Too many requests for this key; retry after `Retry-After` seconds."
+        ApiProblemSerializer,
+        description="Too many requests for this key; retry after `Retry-After` seconds.",
     ),
 }
 
@@ -65,7 +75,11 @@ class ReadListView(generics.ListAPIView):
         # PostgreSQL refuses NUL in a text parameter: a 400 naming the filter, not a 500. The
         # cursor is opaque: one holding a NUL is simply not one we issued (404, the pagination's).
         nul = text_violations(
-            {name: "".join(values) for name, values in self.request.query_params.lists() if name != self.paginator.cursor_query_param}
+            {
+                name: "".join(values)
+                for name, values in self.request.query_params.lists()
+                if name != self.paginator.cursor_query_param
+            }
         )
         if nul:
             raise serializers.ValidationError(nul)

@@ -21,7 +21,12 @@ from apps.integrations.models import EventSource, EventStatus, InboundEvent
         "example": {
             "type": "deposit.created",
             "timestamp": "2026-11-27T10:15:00Z",
-            "data": {"deposit_id": "D-5512", "player_id": "C-100234", "amount": "50.00", "currency": "EUR"},
+            "data": {
+                "deposit_id": "D-5512",
+                "player_id": "C-100234",
+                "amount": "50.00",
+                "currency": "EUR",
+            },
         },
     }
 )
@@ -31,22 +36,40 @@ class EnvelopeField(serializers.JSONField):
 
 
 class InboundEventSerializer(serializers.ModelSerializer):
-    integration = serializers.SlugRelatedField(slug_field="slug", read_only=True, help_text="Integration slug.")
-    webhook_id = serializers.CharField(help_text="The sender's id: the idempotency key (webhook-id header or item id).")
-    type = serializers.CharField(source="event_type", help_text="Event type; empty when the body was unreadable.")
+    integration = serializers.SlugRelatedField(
+        slug_field="slug", read_only=True, help_text="Integration slug."
+    )
+    webhook_id = serializers.CharField(
+        help_text="The sender's id: the idempotency key (webhook-id header or item id)."
+    )
+    type = serializers.CharField(
+        source="event_type", help_text="Event type; empty when the body was unreadable."
+    )
     status = serializers.ChoiceField(choices=EventStatus.choices)
     source = serializers.ChoiceField(choices=EventSource.choices, help_text="How it reached us.")
     occurred_at = serializers.DateTimeField(allow_null=True, help_text="The envelope's timestamp.")
     received_at = serializers.DateTimeField()
     processed_at = serializers.DateTimeField(allow_null=True)
     payload = EnvelopeField()
-    errors = serializers.JSONField(help_text="Validation errors per field (invalid events), else {}.")
+    errors = serializers.JSONField(
+        help_text="Validation errors per field (invalid events), else {}."
+    )
 
     class Meta:
         model = InboundEvent
         fields = [
-            "id", "integration", "webhook_id", "type", "status", "source", "occurred_at", "received_at",
-            "processed_at", "attempts", "payload", "errors",
+            "id",
+            "integration",
+            "webhook_id",
+            "type",
+            "status",
+            "source",
+            "occurred_at",
+            "received_at",
+            "processed_at",
+            "attempts",
+            "payload",
+            "errors",
         ]
         read_only_fields = fields
 
@@ -65,7 +88,12 @@ EVENT_EXAMPLE = {
     "payload": {
         "type": "deposit.created",
         "timestamp": "2026-11-27T10:15:00Z",
-        "data": {"deposit_id": "D-5512", "player_id": "C-100234", "amount": "50.00", "currency": "EUR"},
+        "data": {
+            "deposit_id": "D-5512",
+            "player_id": "C-100234",
+            "amount": "50.00",
+            "currency": "EUR",
+        },
     },
     "errors": {},
 }

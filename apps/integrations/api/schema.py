@@ -41,7 +41,9 @@ _SCHEMAS = "#/components/schemas/"
 # Component schemas: envelopes per event type, built from the serializers that validate them
 
 
-def _field_schema(field: serializers.Field, column: registry.FieldLimit | None = None) -> dict[str, Any]:
+def _field_schema(
+    field: serializers.Field, column: registry.FieldLimit | None = None
+) -> dict[str, Any]:
     if isinstance(field, schemas.DecimalAmountField):
         schema = {
             "type": "string",
@@ -52,16 +54,29 @@ def _field_schema(field: serializers.Field, column: registry.FieldLimit | None =
     elif isinstance(field, schemas.PatternCodeField):
         schema = {"type": "string", "pattern": f"^{field.pattern.pattern}$"}
     elif isinstance(field, schemas.ExternalIdField):
-        schema = {"type": "string", "minLength": 1, "maxLength": schemas.MAX_ID_LENGTH, "pattern": r"\S"}
+        schema = {
+            "type": "string",
+            "minLength": 1,
+            "maxLength": schemas.MAX_ID_LENGTH,
+            "pattern": r"\S",
+        }
     elif isinstance(field, schemas.AwareDateTimeField):
-        schema = {"type": "string", "format": "date-time", "description": "ISO 8601 with an offset or Z."}
+        schema = {
+            "type": "string",
+            "format": "date-time",
+            "description": "ISO 8601 with an offset or Z.",
+        }
     elif isinstance(field, schemas.IsoDateField):
         schema = {"type": "string", "format": "date"}
     elif isinstance(field, schemas.IdentifiersField):
         schema = {
             "type": "object",
-            "additionalProperties": {"type": "string", "minLength": 1, "maxLength": schemas.MAX_ID_LENGTH},
-            "description": "{identifier system: id}, e.g. {\"crm\": \"C-1\", \"mt5-live\": \"50123\"}.",
+            "additionalProperties": {
+                "type": "string",
+                "minLength": 1,
+                "maxLength": schemas.MAX_ID_LENGTH,
+            },
+            "description": '{identifier system: id}, e.g. {"crm": "C-1", "mt5-live": "50123"}.',
         }
     elif isinstance(field, serializers.ChoiceField):
         schema = {"type": "string", "enum": list(field.choices)}
@@ -76,10 +91,13 @@ def _field_schema(field: serializers.Field, column: registry.FieldLimit | None =
     if column is not None:  # the column a handler stores it in (registry.limit)
         if schema.get("type") == "object":
             schema["additionalProperties"]["maxLength"] = min(
-                column.max_length, schema["additionalProperties"].get("maxLength", column.max_length)
+                column.max_length,
+                schema["additionalProperties"].get("maxLength", column.max_length),
             )
             if column.key_pattern is not None:  # OpenAPI 3.0 has no propertyNames: said in words
-                schema["description"] += f" Each identifier system matches `{column.key_pattern.pattern}`."
+                schema["description"] += (
+                    f" Each identifier system matches `{column.key_pattern.pattern}`."
+                )
         else:
             schema["maxLength"] = min(column.max_length, schema.get("maxLength", column.max_length))
     if not field.required:
@@ -99,11 +117,17 @@ def _envelope(event_type: str) -> dict[str, Any]:
         "required": ["type", "timestamp", "data"],
         "properties": {
             "type": {"type": "string", "enum": [event_type]},
-            "timestamp": {"type": "string", "format": "date-time", "description": "When it happened (ISO 8601)."},
+            "timestamp": {
+                "type": "string",
+                "format": "date-time",
+                "description": "When it happened (ISO 8601).",
+            },
             "data": {
                 "type": "object",
                 "required": [name for name, field in fields.items() if field.required],
-                "properties": {name: _field_schema(field, columns.get(name)) for name, field in fields.items()},
+                "properties": {
+                    name: _field_schema(field, columns.get(name)) for name, field in fields.items()
+                },
                 "additionalProperties": True,
                 "description": "Unknown fields are accepted and recorded as schema warnings.",
             },
@@ -140,8 +164,7 @@ def _components() -> dict[str, Any]:
     components["WebhookEnvelope"] = {
         "oneOf": [{"$ref": _SCHEMAS + _component_name(t)} for t in types],
         "description": (
-            "One canonical event (WEBHOOKS.md §2); `type` selects the shape of `data`. "
-            f"{_BOUNDS}"
+            f"One canonical event (WEBHOOKS.md §2); `type` selects the shape of `data`. {_BOUNDS}"
         ),
     }
     components["WebhookBatchItem"] = {
@@ -153,7 +176,12 @@ def _components() -> dict[str, Any]:
         "type": "object",
         "required": ["events"],
         "properties": {
-            "events": {"type": "array", "minItems": 1, "maxItems": max_events, "items": {"$ref": _SCHEMAS + "WebhookBatchItem"}}
+            "events": {
+                "type": "array",
+                "minItems": 1,
+                "maxItems": max_events,
+                "items": {"$ref": _SCHEMAS + "WebhookBatchItem"},
+            }
         },
     }
     components["WebhookReceipt"] = {
@@ -161,7 +189,10 @@ def _components() -> dict[str, Any]:
         "required": ["status", "event_id"],
         "properties": {
             "status": {"type": "string", "enum": ["accepted", "duplicate"]},
-            "event_id": {"type": "integer", "description": "Our id of the stored event (see /events/)."},
+            "event_id": {
+                "type": "integer",
+                "description": "Our id of the stored event (see /events/).",
+            },
         },
     }
     item = {
@@ -171,18 +202,37 @@ def _components() -> dict[str, Any]:
             "index": {"type": "integer", "minimum": 0},
             "id": {"type": "string"},
             "event_id": {"type": "integer"},
-            "errors": {"type": "object", "additionalProperties": {"type": "array", "items": {"type": "string"}}},
+            "errors": {
+                "type": "object",
+                "additionalProperties": {"type": "array", "items": {"type": "string"}},
+            },
         },
     }
     components["WebhookBatchReceipt"] = {
         "type": "object",
-        "required": ["status", "accepted", "duplicate", "invalid", "conflict", "invalid_items", "conflict_items"],
+        "required": [
+            "status",
+            "accepted",
+            "duplicate",
+            "invalid",
+            "conflict",
+            "invalid_items",
+            "conflict_items",
+        ],
         "properties": {
             "status": {"type": "string", "enum": ["processed"]},
             "accepted": {"type": "integer", "minimum": 0},
             "duplicate": {"type": "integer", "minimum": 0},
-            "invalid": {"type": "integer", "minimum": 0, "description": "Stored as invalid (see invalid_items)."},
-            "conflict": {"type": "integer", "minimum": 0, "description": "Same id, different body (kept for review)."},
+            "invalid": {
+                "type": "integer",
+                "minimum": 0,
+                "description": "Stored as invalid (see invalid_items).",
+            },
+            "conflict": {
+                "type": "integer",
+                "minimum": 0,
+                "description": "Same id, different body (kept for review).",
+            },
             "invalid_items": {"type": "array", "items": item},
             "conflict_items": {"type": "array", "items": item},
         },
@@ -200,7 +250,10 @@ def _components() -> dict[str, Any]:
                 "additionalProperties": {"type": "array", "items": {"type": "string"}},
                 "description": "Messages per field (422).",
             },
-            "event_id": {"type": "integer", "description": "The stored event (400, 409, 422): nothing sent is lost."},
+            "event_id": {
+                "type": "integer",
+                "description": "The stored event (400, 409, 422): nothing sent is lost.",
+            },
         },
         "description": "RFC 9457 problem details.",
     }
@@ -233,15 +286,24 @@ _SIGNATURE_HEADERS = [
             "Space-separated `v1,<base64 HMAC-SHA256>` of `{webhook-id}.{webhook-timestamp}.{raw body}` with "
             "the integration's secret (`whsec_` removed, base64-decoded). Any active secret matches."
         ),
-        type={"type": "string", "maxLength": verification.MAX_SIGNATURE_HEADER_LENGTH,
-                "example": "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE="},
+        type={
+            "type": "string",
+            "maxLength": verification.MAX_SIGNATURE_HEADER_LENGTH,
+            "example": "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=",
+        },
     ),
     OpenApiParameter(
-        "WWW-Authenticate", location=OpenApiParameter.HEADER, response=[401], type=str,
+        "WWW-Authenticate",
+        location=OpenApiParameter.HEADER,
+        response=[401],
+        type=str,
         description="`Webhook`: the signature scheme expected.",
     ),
     OpenApiParameter(
-        "Retry-After", location=OpenApiParameter.HEADER, response=[429], type=int,
+        "Retry-After",
+        location=OpenApiParameter.HEADER,
+        response=[429],
+        type=int,
         description="Seconds to wait before retrying.",
     ),
 ]
@@ -258,12 +320,16 @@ def _problem(description: str) -> OpenApiResponse:
 
 
 _COMMON_PROBLEMS = {
-    (401, PROBLEM): _problem("A signature header is missing or malformed, the timestamp is off by more than 300 s, "
-                             "or no signature matches an active secret."),
+    (401, PROBLEM): _problem(
+        "A signature header is missing or malformed, the timestamp is off by more than 300 s, "
+        "or no signature matches an active secret."
+    ),
     (403, PROBLEM): _problem("The integration is disabled."),
     (404, PROBLEM): _problem("No such integration."),
     (405, PROBLEM): _problem("Only POST."),
-    (409, PROBLEM): _problem("This webhook-id was already stored with a different body (the new body is kept for review)."),
+    (409, PROBLEM): _problem(
+        "This webhook-id was already stored with a different body (the new body is kept for review)."
+    ),
     (415, PROBLEM): _problem("The body is not sent as application/json."),
     (429, PROBLEM): _problem("Throttled for this integration; retry after `Retry-After` seconds."),
 }
@@ -297,7 +363,8 @@ class WebhookSchemaView(_SchemaOnlyView):
         request={"application/json": {"$ref": _SCHEMAS + "WebhookEnvelope"}},
         responses={
             (202, "application/json"): OpenApiResponse(
-                {"$ref": _SCHEMAS + "WebhookReceipt"}, description="Stored for processing (`status: accepted`)."
+                {"$ref": _SCHEMAS + "WebhookReceipt"},
+                description="Stored for processing (`status: accepted`).",
             ),
             (200, "application/json"): OpenApiResponse(
                 {"$ref": _SCHEMAS + "WebhookReceipt"},
@@ -337,17 +404,23 @@ class WebhookBatchSchemaView(_SchemaOnlyView):
         request={"application/json": {"$ref": _SCHEMAS + "WebhookBatch"}},
         responses={
             (202, "application/json"): OpenApiResponse(
-                {"$ref": _SCHEMAS + "WebhookBatchReceipt"}, description="At least one item was accepted."
+                {"$ref": _SCHEMAS + "WebhookBatchReceipt"},
+                description="At least one item was accepted.",
             ),
             (200, "application/json"): OpenApiResponse(
-                {"$ref": _SCHEMAS + "WebhookBatchReceipt"}, description="No item was new (duplicates, invalid, conflicts)."
+                {"$ref": _SCHEMAS + "WebhookBatchReceipt"},
+                description="No item was new (duplicates, invalid, conflicts).",
             ),
             (400, PROBLEM): _problem("The body is not a JSON object."),
             (413, PROBLEM): _problem("The body is larger than 16 MiB."),
             (422, PROBLEM): _problem("No `events` list, an empty one, or more than 5,000 events."),
             **_COMMON_PROBLEMS,
         },
-        examples=[OpenApiExample("Two events", value={"events": [{"id": "evt_1", **_DEPOSIT}]}, request_only=True)],
+        examples=[
+            OpenApiExample(
+                "Two events", value={"events": [{"id": "evt_1", **_DEPOSIT}]}, request_only=True
+            )
+        ],
         tags=["webhooks"],
     )
     def post(self, request, *args, **kwargs):  # pragma: no cover - schema only

@@ -56,15 +56,21 @@ class _Rejected(Exception):
 
 
 def _unauthorized(exc: SignatureError) -> HttpResponse:
-    return _problem(401, f"Signature verification failed: {exc}", headers={"WWW-Authenticate": "Webhook"})
+    return _problem(
+        401, f"Signature verification failed: {exc}", headers={"WWW-Authenticate": "Webhook"}
+    )
 
 
 def _is_json_content_type(request: HttpRequest) -> bool:
     content_type = request.META.get("CONTENT_TYPE", "").split(";", 1)[0].strip().lower()
-    return content_type == _JSON or (content_type.startswith("application/") and content_type.endswith("+json"))
+    return content_type == _JSON or (
+        content_type.startswith("application/") and content_type.endswith("+json")
+    )
 
 
-def _authenticated_body(request: HttpRequest, slug: str, *, max_bytes: int) -> tuple[IntegrationAuth, bytes, str]:
+def _authenticated_body(
+    request: HttpRequest, slug: str, *, max_bytes: int
+) -> tuple[IntegrationAuth, bytes, str]:
     """Run the checks up to the throttle. Returns (integration, raw body, webhook id)."""
     auth = verification.integration_auth(slug)
     if auth is None:
@@ -98,7 +104,9 @@ def _authenticated_body(request: HttpRequest, slug: str, *, max_bytes: int) -> t
         if fresh is None or not fresh.is_active or fresh.keys == auth.keys:
             raise _Rejected(_unauthorized(exc)) from exc
         try:
-            verification.verify(**headers, body=body, keys=fresh.usable_keys(timezone.now()), now=now)
+            verification.verify(
+                **headers, body=body, keys=fresh.usable_keys(timezone.now()), now=now
+            )
         except SignatureError as again:
             raise _Rejected(_unauthorized(again)) from again
         auth = fresh
@@ -108,7 +116,11 @@ def _authenticated_body(request: HttpRequest, slug: str, *, max_bytes: int) -> t
     retry_after = throttle_retry_after(auth.id, now=now)
     if retry_after is not None:
         raise _Rejected(
-            _problem(429, "Too many requests for this integration; retry later.", headers={"Retry-After": str(retry_after)})
+            _problem(
+                429,
+                "Too many requests for this integration; retry later.",
+                headers={"Retry-After": str(retry_after)},
+            )
         )
     return auth, body, headers["webhook_id"]
 
@@ -141,7 +153,9 @@ def webhook(request: HttpRequest, slug: str) -> HttpResponse:
     digest = hashlib.sha256(body).hexdigest()
     envelope, unreadable = _parse_object(body)
     if unreadable:
-        event = services.unreadable_body_event(webhook_id=webhook_id, body=body, body_hash=digest, reason=unreadable)
+        event = services.unreadable_body_event(
+            webhook_id=webhook_id, body=body, body_hash=digest, reason=unreadable
+        )
     else:
         event = services.incoming_event(
             integration_kind=auth.kind,
@@ -150,7 +164,9 @@ def webhook(request: HttpRequest, slug: str) -> HttpResponse:
             body_hash=digest,
             payload_json=body.decode(),
         )
-    result = services.inbound_event_store(integration_id=auth.id, event=event, source=EventSource.WEBHOOK)
+    result = services.inbound_event_store(
+        integration_id=auth.id, event=event, source=EventSource.WEBHOOK
+    )
 
     if result.outcome == services.CONFLICT:
         return _problem(
@@ -194,7 +210,9 @@ def webhook_batch(request: HttpRequest, slug: str) -> HttpResponse:
     items = batch.get("events") if batch is not None else None
     if unreadable or not isinstance(items, list) or not items or len(items) > max_events:
         if unreadable:
-            event = services.unreadable_body_event(webhook_id=batch_id, body=body, body_hash=digest, reason=unreadable)
+            event = services.unreadable_body_event(
+                webhook_id=batch_id, body=body, body_hash=digest, reason=unreadable
+            )
             status, detail, errors = 400, unreadable, None
         else:
             errors = {"events": [f"Required: a non-empty list of at most {max_events} events."]}
@@ -210,9 +228,15 @@ def webhook_batch(request: HttpRequest, slug: str) -> HttpResponse:
                 errors=errors,
             )
             status, detail = 422, "The batch is invalid; see errors."
-        result = services.inbound_event_store(integration_id=auth.id, event=event, source=EventSource.BATCH)
+        result = services.inbound_event_store(
+            integration_id=auth.id, event=event, source=EventSource.BATCH
+        )
         if result.outcome == services.CONFLICT:
-            return _problem(409, "This webhook-id was already stored with a different body.", event_id=result.event_id)
+            return _problem(
+                409,
+                "This webhook-id was already stored with a different body.",
+                event_id=result.event_id,
+            )
         return _problem(status, detail, errors=errors, event_id=result.event_id)
 
     events = []
@@ -229,22 +253,36 @@ def webhook_batch(request: HttpRequest, slug: str) -> HttpResponse:
                 require_id=True,
             )
         )
-    results = services.inbound_events_store(integration_id=auth.id, events=events, source=EventSource.BATCH)
+    results = services.inbound_events_store(
+        integration_id=auth.id, events=events, source=EventSource.BATCH
+    )
 
     counts = {"accepted": 0, "duplicate": 0, "invalid": 0, "conflict": 0}
     invalid_items, conflict_items = [], []
     for index, (event, result) in enumerate(zip(events, results, strict=True)):
         if result.outcome == services.CONFLICT:
             counts["conflict"] += 1
-            conflict_items.append({"index": index, "id": event.webhook_id, "event_id": result.event_id})
+            conflict_items.append(
+                {"index": index, "id": event.webhook_id, "event_id": result.event_id}
+            )
         elif result.status == EventStatus.INVALID:
             counts["invalid"] += 1
             invalid_items.append(
-                {"index": index, "id": event.webhook_id, "event_id": result.event_id, "errors": result.errors}
+                {
+                    "index": index,
+                    "id": event.webhook_id,
+                    "event_id": result.event_id,
+                    "errors": result.errors,
+                }
             )
         else:
             counts[result.outcome] += 1
     return _json(
         202 if counts["accepted"] else 200,
-        {"status": "processed", **counts, "invalid_items": invalid_items, "conflict_items": conflict_items},
+        {
+            "status": "processed",
+            **counts,
+            "invalid_items": invalid_items,
+            "conflict_items": conflict_items,
+        },
     )

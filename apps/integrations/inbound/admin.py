@@ -41,13 +41,19 @@ def _preview_text(text: str) -> str:
 def _raw_body_html(text: str) -> str:
     if not text:
         return "-"
-    return format_html("<pre style='white-space: pre-wrap; margin: 0'>{}</pre>", _preview_text(text))
+    return format_html(
+        "<pre style='white-space: pre-wrap; margin: 0'>{}</pre>", _preview_text(text)
+    )
 
 
 def _pretty(value) -> str:
     """Any stored JSON, however deep or large: deep parts clipped (json_preview), long text cut."""
-    text = json.dumps(json_preview(value), indent=2, ensure_ascii=False, sort_keys=True, default=str)
-    return format_html("<pre style='white-space: pre-wrap; margin: 0'>{}</pre>", _preview_text(text))
+    text = json.dumps(
+        json_preview(value), indent=2, ensure_ascii=False, sort_keys=True, default=str
+    )
+    return format_html(
+        "<pre style='white-space: pre-wrap; margin: 0'>{}</pre>", _preview_text(text)
+    )
 
 
 RecoveredByRunFilter = filterset_list_filter(
@@ -70,8 +76,23 @@ class EventTypeFilter(admin.SimpleListFilter):
 
 class _EventAdminBase(admin.ModelAdmin):
     # What the Integrations role needs first; source and times of occurrence are in the detail.
-    list_display = ("id", "status", "event_type", "integration", "received_at", "attempts", "webhook_id")
-    list_filter = ("status", "integration", EventTypeFilter, "source", "received_at", RecoveredByRunFilter)
+    list_display = (
+        "id",
+        "status",
+        "event_type",
+        "integration",
+        "received_at",
+        "attempts",
+        "webhook_id",
+    )
+    list_filter = (
+        "status",
+        "integration",
+        EventTypeFilter,
+        "source",
+        "received_at",
+        RecoveredByRunFilter,
+    )
     search_fields = ("webhook_id__exact", "payload__data__player_id__exact")
     search_help_text = "Exact webhook id or data.player_id."
     list_select_related = ("integration",)
@@ -131,11 +152,19 @@ class _EventAdminBase(admin.ModelAdmin):
 
     @admin.display(description="last error")
     def last_error_pre(self, obj):
-        return format_html("<pre style='white-space: pre-wrap'>{}</pre>", obj.last_error) if obj.last_error else "-"
+        return (
+            format_html("<pre style='white-space: pre-wrap'>{}</pre>", obj.last_error)
+            if obj.last_error
+            else "-"
+        )
 
     @admin.display(description="error")
     def error_summary(self, obj):
-        text = obj.last_error.strip().splitlines()[-1] if obj.last_error else json.dumps(obj.errors)[:200]
+        text = (
+            obj.last_error.strip().splitlines()[-1]
+            if obj.last_error
+            else json.dumps(obj.errors)[:200]
+        )
         return Truncator(text).chars(120)
 
     @admin.action(description="Replay selected dead or invalid events", permissions=["replay"])
@@ -150,11 +179,19 @@ class _EventAdminBase(admin.ModelAdmin):
             except InboundEventError as exc:
                 refused.append(str(exc))
         if replayed:
-            self.message_user(request, f"Replayed {replayed} event(s); they are queued for processing.", messages.SUCCESS)
+            self.message_user(
+                request,
+                f"Replayed {replayed} event(s); they are queued for processing.",
+                messages.SUCCESS,
+            )
         for text in still_invalid[:20]:
             self.message_user(request, text, messages.ERROR)
         if refused:
-            self.message_user(request, f"Not replayed ({len(refused)}): " + " ".join(refused[:10]), messages.WARNING)
+            self.message_user(
+                request,
+                f"Not replayed ({len(refused)}): " + " ".join(refused[:10]),
+                messages.WARNING,
+            )
 
 
 @admin.register(InboundEvent)
@@ -166,11 +203,21 @@ class InboundEventAdmin(_EventAdminBase):
 class DeadLetterAdmin(_EventAdminBase):
     """Dead (retries exhausted, or parked too long) and invalid events, replayable."""
 
-    list_display = ("id", "status", "event_type", "integration", "received_at", "attempts", "error_summary")
+    list_display = (
+        "id",
+        "status",
+        "event_type",
+        "integration",
+        "received_at",
+        "attempts",
+        "error_summary",
+    )
     list_filter = ("status", "integration", EventTypeFilter, "source", "received_at")
 
     def get_queryset(self, request):
-        return super().get_queryset(request).filter(status__in=[EventStatus.DEAD, EventStatus.INVALID])
+        return (
+            super().get_queryset(request).filter(status__in=[EventStatus.DEAD, EventStatus.INVALID])
+        )
 
 
 @admin.register(ParkedEvent)
@@ -188,17 +235,27 @@ class ParkedEventAdmin(_EventAdminBase):
         "error_summary",
     )
     list_filter = ("integration", EventTypeFilter, "parked_system", "parked_at")
-    search_fields = ("parked_external_id__exact", "webhook_id__exact", "payload__data__player_id__exact")
+    search_fields = (
+        "parked_external_id__exact",
+        "webhook_id__exact",
+        "payload__data__player_id__exact",
+    )
     search_help_text = "Exact unresolved identifier, webhook id or data.player_id."
     actions = ("rerun_parked",)
 
     def get_queryset(self, request):
         return super().get_queryset(request).filter(status=EventStatus.PARKED)
 
-    @admin.action(description="Re-run now (all parked events of the selected identifiers)", permissions=["replay"])
+    @admin.action(
+        description="Re-run now (all parked events of the selected identifiers)",
+        permissions=["replay"],
+    )
     def rerun_parked(self, request, queryset):
         identifiers = sorted(set(queryset.values_list("parked_system", "parked_external_id")))
-        total = sum(inbound_events_unpark(system=system, external_id=external_id) for system, external_id in identifiers)
+        total = sum(
+            inbound_events_unpark(system=system, external_id=external_id)
+            for system, external_id in identifiers
+        )
         self.message_user(
             request,
             f"Re-queued {total} parked event(s) for {len(identifiers)} identifier(s); unresolved ones park again.",
@@ -213,7 +270,16 @@ class InboundConflictAdmin(admin.ModelAdmin):
     search_fields = ("webhook_id__exact",)
     list_select_related = ("integration", "original")
     show_full_result_count = False
-    fields = ("integration", "webhook_id", "original", "source", "received_at", "body_hash", "payload_pretty", "raw_body_preview")
+    fields = (
+        "integration",
+        "webhook_id",
+        "original",
+        "source",
+        "received_at",
+        "body_hash",
+        "payload_pretty",
+        "raw_body_preview",
+    )
     readonly_fields = fields
 
     @admin.display(description="raw body")

@@ -95,7 +95,9 @@ class _RedisPublisher:
         if len(args) == 1 and type(args[0]) is int:
             args_repr = repr(args)  # what Celery's saferepr gives for one int
         else:  # a chunk of ids: Celery's own (truncating) repr
-            args_repr = saferepr(args, self.app.amqp.argsrepr_maxsize, maxlevels=self.app.conf.task_repr_maxlevels)
+            args_repr = saferepr(
+                args, self.app.amqp.argsrepr_maxsize, maxlevels=self.app.conf.task_repr_maxlevels
+            )
         return orjson.dumps(
             {
                 "body": base64.b64encode(body).decode(),
@@ -148,7 +150,12 @@ class _RedisPublisher:
                 return True
             except self.errors:
                 if attempt == 2:
-                    logger.warning("Broker unavailable; %s%r left to the outbox sweeper.", task.name, args, exc_info=True)
+                    logger.warning(
+                        "Broker unavailable; %s%r left to the outbox sweeper.",
+                        task.name,
+                        args,
+                        exc_info=True,
+                    )
         return None
 
 
@@ -259,7 +266,9 @@ def _publish(task, args, countdown: float | None = None, *, direct: bool | None 
         # sweeper is the retry.
         task.apply_async(args=args, countdown=countdown, retry=False)
     except _broker_errors():
-        logger.warning("Broker unavailable; %s%r left to the outbox sweeper.", task.name, args, exc_info=True)
+        logger.warning(
+            "Broker unavailable; %s%r left to the outbox sweeper.", task.name, args, exc_info=True
+        )
         broker_gate.note_failure()
 
 

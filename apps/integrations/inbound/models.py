@@ -53,19 +53,27 @@ class InboundEvent(models.Model):
     Source = EventSource
     Status = EventStatus
 
-    integration = models.ForeignKey("integrations.Integration", on_delete=models.PROTECT, related_name="events")
+    integration = models.ForeignKey(
+        "integrations.Integration", on_delete=models.PROTECT, related_name="events"
+    )
     webhook_id = models.CharField(max_length=255)
     event_type = models.CharField(max_length=64, blank=True)
     occurred_at = models.DateTimeField(null=True, blank=True)
     payload = BoundedJSONField(default=dict, blank=True)
-    raw_body = models.TextField(blank=True, help_text="Only when the body could not be read as a JSON object.")
-    body_hash = models.CharField(max_length=64, help_text="SHA-256 of the body (batch items: of the item).")
+    raw_body = models.TextField(
+        blank=True, help_text="Only when the body could not be read as a JSON object."
+    )
+    body_hash = models.CharField(
+        max_length=64, help_text="SHA-256 of the body (batch items: of the item)."
+    )
     received_at = models.DateTimeField(default=timezone.now)
     source = models.CharField(max_length=10, choices=Source.choices, default=Source.WEBHOOK)
     status = models.CharField(max_length=12, choices=Status.choices, default=Status.RECEIVED)
     attempts = models.PositiveIntegerField(default=0)
     next_attempt_at = models.DateTimeField(
-        null=True, blank=True, help_text="Failed: when the retry is due. Received/parked: when the sweeper looks again."
+        null=True,
+        blank=True,
+        help_text="Failed: when the retry is due. Received/parked: when the sweeper looks again.",
     )
     last_error = models.TextField(blank=True)
     warnings = models.JSONField(default=list, blank=True)
@@ -77,11 +85,19 @@ class InboundEvent(models.Model):
 
     class Meta:
         ordering = ["-received_at", "-id"]
-        permissions = [("replay_inboundevent", "Can replay dead and invalid events and re-run parked ones")]
+        permissions = [
+            ("replay_inboundevent", "Can replay dead and invalid events and re-run parked ones")
+        ]
         constraints = [
-            models.UniqueConstraint(fields=["integration", "webhook_id"], name="inbound_event_unique_webhook_id"),
-            models.CheckConstraint(condition=Q(status__in=EventStatus.values), name="inbound_event_status_valid"),
-            models.CheckConstraint(condition=Q(source__in=EventSource.values), name="inbound_event_source_valid"),
+            models.UniqueConstraint(
+                fields=["integration", "webhook_id"], name="inbound_event_unique_webhook_id"
+            ),
+            models.CheckConstraint(
+                condition=Q(status__in=EventStatus.values), name="inbound_event_status_valid"
+            ),
+            models.CheckConstraint(
+                condition=Q(source__in=EventSource.values), name="inbound_event_source_valid"
+            ),
         ]
         indexes = [
             # Outbox sweeper: received/failed/parked rows by due time (small partial index).
@@ -97,7 +113,9 @@ class InboundEvent(models.Model):
                 name="inbound_event_parked_idx",
                 condition=Q(status="parked"),
             ),
-            models.Index(fields=["integration", "event_type", "received_at"], name="inbound_event_admin_idx"),
+            models.Index(
+                fields=["integration", "event_type", "received_at"], name="inbound_event_admin_idx"
+            ),
             models.Index(fields=["received_at"], name="inbound_event_received_idx"),
             models.Index(fields=["occurred_at"], name="inbound_event_occurred_idx"),
         ]
@@ -130,7 +148,9 @@ class InboundConflict(models.Model):
     The original event is left untouched; the new body is kept here for the integration team.
     """
 
-    integration = models.ForeignKey("integrations.Integration", on_delete=models.PROTECT, related_name="conflicts")
+    integration = models.ForeignKey(
+        "integrations.Integration", on_delete=models.PROTECT, related_name="conflicts"
+    )
     original = models.ForeignKey(InboundEvent, on_delete=models.PROTECT, related_name="conflicts")
     webhook_id = models.CharField(max_length=255)
     body_hash = models.CharField(max_length=64)
@@ -150,15 +170,21 @@ class InboundConflict(models.Model):
 class SchemaWarningSeen(models.Model):
     """An unknown field first seen from an integration: unknown fields are logged once each."""
 
-    integration = models.ForeignKey("integrations.Integration", on_delete=models.CASCADE, related_name="+")
+    integration = models.ForeignKey(
+        "integrations.Integration", on_delete=models.CASCADE, related_name="+"
+    )
     event_type = models.CharField(max_length=64)
     field = models.CharField(max_length=200)
     first_seen_at = models.DateTimeField(default=timezone.now)
-    example_event = models.ForeignKey(InboundEvent, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    example_event = models.ForeignKey(
+        InboundEvent, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(fields=["integration", "event_type", "field"], name="schema_warning_seen_unique")
+            models.UniqueConstraint(
+                fields=["integration", "event_type", "field"], name="schema_warning_seen_unique"
+            )
         ]
 
     def __str__(self) -> str:
@@ -180,8 +206,12 @@ class PublishFailureStat(models.Model):
     class Meta:
         ordering = ["-hour", "shard"]
         constraints = [
-            models.UniqueConstraint(fields=["hour", "shard"], name="publishfailurestat_unique_bucket"),
-            models.CheckConstraint(condition=Q(failures__gte=0), name="publishfailurestat_failures_gte_0"),
+            models.UniqueConstraint(
+                fields=["hour", "shard"], name="publishfailurestat_unique_bucket"
+            ),
+            models.CheckConstraint(
+                condition=Q(failures__gte=0), name="publishfailurestat_failures_gte_0"
+            ),
         ]
 
     def __str__(self) -> str:

@@ -151,7 +151,9 @@ class FieldLimit:
 _limits: dict[str, dict[str, FieldLimit]] = {}
 
 
-def limit(event_type: str, field_name: str, max_length: int, *, key_pattern: re.Pattern | None = None) -> None:
+def limit(
+    event_type: str, field_name: str, max_length: int, *, key_pattern: re.Pattern | None = None
+) -> None:
     """Declare that handlers of `event_type` store `data[field_name]` in a column of
     `max_length` characters (pass the model field's own max_length); the door refuses longer
     values with 422. Declaring a field again keeps the smaller length."""
@@ -188,7 +190,9 @@ def install(pipelines: Mapping[str, Sequence[Handler]]) -> None:
 def register(event_type: str, handler: Handler) -> Handler:
     """Tests: add `handler` for `event_type` after the declared ones. Returns the handler."""
     if event_type not in EVENT_TYPES:
-        raise ValueError(f"Unknown event type {event_type!r}; known: {', '.join(sorted(EVENT_TYPES))}.")
+        raise ValueError(
+            f"Unknown event type {event_type!r}; known: {', '.join(sorted(EVENT_TYPES))}."
+        )
     if not callable(handler):
         raise TypeError(f"Handler for {event_type} is not callable: {handler!r}")
     handlers = _handlers.setdefault(event_type, [])

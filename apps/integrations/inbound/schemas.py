@@ -43,12 +43,22 @@ from apps.integrations.inbound.registry import EVENT_TYPES
 # WEBHOOKS.md §2 "sent by": which event types each integration kind may send.
 KIND_EVENT_TYPES: dict[str, frozenset[str]] = {
     "crm": frozenset(
-        {"player.registered", "deposit.created", "revenue.reported", "purchase.created", "purchase.refunded"}
+        {
+            "player.registered",
+            "deposit.created",
+            "revenue.reported",
+            "purchase.created",
+            "purchase.refunded",
+        }
     ),
-    "payments": frozenset({"deposit.created", "chargeback.created", "payout.confirmed", "payout.failed"}),
+    "payments": frozenset(
+        {"deposit.created", "chargeback.created", "payout.confirmed", "payout.failed"}
+    ),
     "trading": frozenset({"player.registered", "trade.closed"}),
     "compliance": frozenset({"kyc.updated", "self_exclusion.started", "self_exclusion.ended"}),
-    "prop": frozenset({"purchase.created", "purchase.refunded", "player.registered", "deposit.created"}),
+    "prop": frozenset(
+        {"purchase.created", "purchase.refunded", "player.registered", "deposit.created"}
+    ),
 }
 
 ENVELOPE_FIELDS = frozenset({"type", "timestamp", "data"})
@@ -95,7 +105,10 @@ class DecimalAmountField(serializers.Field):
             self.fail("invalid")
         _sign, digits, exponent = amount.as_tuple()
         places = max(0, -exponent)
-        if places > LEDGER_DECIMAL_PLACES or len(digits) - places > LEDGER_MAX_DIGITS - LEDGER_DECIMAL_PLACES:
+        if (
+            places > LEDGER_DECIMAL_PLACES
+            or len(digits) - places > LEDGER_MAX_DIGITS - LEDGER_DECIMAL_PLACES
+        ):
             self.fail("max_digits")
         if self.positive and amount <= 0:
             self.fail("positive")
@@ -126,13 +139,17 @@ class PatternCodeField(serializers.Field):
 
 def CurrencyField(**kwargs):  # reads like a field class
     return PatternCodeField(
-        pattern=_CURRENCY_RE, message="Must be an ISO 4217 currency code: three upper-case letters.", **kwargs
+        pattern=_CURRENCY_RE,
+        message="Must be an ISO 4217 currency code: three upper-case letters.",
+        **kwargs,
     )
 
 
 def CountryField(**kwargs):
     return PatternCodeField(
-        pattern=_COUNTRY_RE, message="Must be an ISO 3166-1 alpha-2 country code: two upper-case letters.", **kwargs
+        pattern=_COUNTRY_RE,
+        message="Must be an ISO 3166-1 alpha-2 country code: two upper-case letters.",
+        **kwargs,
     )
 
 
@@ -232,7 +249,12 @@ class IdentifiersField(serializers.Field):
         for system, external_id in value.items():
             if isinstance(external_id, int) and not isinstance(external_id, bool):
                 external_id = str(external_id)
-            if not system or len(system) > 64 or not isinstance(external_id, str) or not external_id:
+            if (
+                not system
+                or len(system) > 64
+                or not isinstance(external_id, str)
+                or not external_id
+            ):
                 self.fail("invalid")
             if len(external_id) > MAX_ID_LENGTH:
                 self.fail("invalid")
@@ -374,7 +396,9 @@ EVENT_SERIALIZERS: dict[str, type[EventDataSerializer]] = {
 assert set(EVENT_SERIALIZERS) == EVENT_TYPES  # every canonical type has exactly one schema
 
 # Field names per type, computed once (serializer instances are not reused: DRF keeps state).
-_DATA_FIELDS = {event_type: frozenset(cls().fields) for event_type, cls in EVENT_SERIALIZERS.items()}
+_DATA_FIELDS = {
+    event_type: frozenset(cls().fields) for event_type, cls in EVENT_SERIALIZERS.items()
+}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -389,10 +413,13 @@ _DATA_FIELDS = {event_type: frozenset(cls().fields) for event_type, cls in EVENT
 # tests/integrations/test_schemas_fast.py checks both paths agree on generated payloads.
 
 
-def _bound_fields(cls: type[EventDataSerializer]) -> tuple[tuple[str, serializers.Field], ...] | None:
+def _bound_fields(
+    cls: type[EventDataSerializer],
+) -> tuple[tuple[str, serializers.Field], ...] | None:
     """(name, field) in declaration order, or None when the serializer has hooks of its own."""
     custom_hooks = any(name.startswith("validate_") for name in vars(cls)) or any(
-        getattr(cls, hook) is not getattr(EventDataSerializer, hook) for hook in ("validate", "to_internal_value")
+        getattr(cls, hook) is not getattr(EventDataSerializer, hook)
+        for hook in ("validate", "to_internal_value")
     )
     if custom_hooks or getattr(getattr(cls, "Meta", None), "validators", None):
         return None
@@ -531,7 +558,9 @@ def validate_envelope(
         errors.update(bounds)
         result.out_of_bounds = True
         event_type = envelope.get("type")
-        result.event_type = event_type[:64].replace("\x00", "\ufffd") if isinstance(event_type, str) else ""
+        result.event_type = (
+            event_type[:64].replace("\x00", "\ufffd") if isinstance(event_type, str) else ""
+        )
         return result
 
     for name in sorted(set(envelope) - ENVELOPE_FIELDS - ENVELOPE_OPTIONAL_FIELDS):
@@ -549,7 +578,9 @@ def validate_envelope(
         errors["type"] = [f"Unknown event type {event_type[:64]!r}."]
     elif event_type not in KIND_EVENT_TYPES.get(kind, ()):
         allowed = ", ".join(sorted(KIND_EVENT_TYPES.get(kind, ())))
-        errors["type"] = [f"A {kind} integration does not send {event_type}; it may send: {allowed}."]
+        errors["type"] = [
+            f"A {kind} integration does not send {event_type}; it may send: {allowed}."
+        ]
     if isinstance(event_type, str):
         result.event_type = event_type[:64]
 
@@ -578,5 +609,7 @@ def validate_envelope(
             if rule is not None:
                 errors.update(rule(result.data))
         for name in sorted(set(data) - _DATA_FIELDS[event_type]):
-            result.warnings.append({"field": f"data.{str(name)[:200]}", "message": "Unknown field; ignored."})
+            result.warnings.append(
+                {"field": f"data.{str(name)[:200]}", "message": "Unknown field; ignored."}
+            )
     return result

@@ -157,7 +157,9 @@ def _json_text(value) -> str:
     return orjson.dumps(value).decode()
 
 
-def unreadable_body_event(*, webhook_id: str, body: bytes, body_hash: str, reason: str) -> IncomingEvent:
+def unreadable_body_event(
+    *, webhook_id: str, body: bytes, body_hash: str, reason: str
+) -> IncomingEvent:
     """A signed body that is not a storable JSON object: kept as text, status invalid."""
     text = body.decode("utf-8", errors="replace").replace("\x00", "\ufffd")
     return IncomingEvent(
@@ -262,8 +264,20 @@ def inbound_events_store(
         with connection.cursor() as cursor:
             cursor.execute(
                 _INSERT_ONE_SQL,
-                [integration_id, webhook_id, event_type, occurred_at, payload, raw_body, digest, now, source, status,
-                 warnings, errors],
+                [
+                    integration_id,
+                    webhook_id,
+                    event_type,
+                    occurred_at,
+                    payload,
+                    raw_body,
+                    digest,
+                    now,
+                    source,
+                    status,
+                    warnings,
+                    errors,
+                ],
             )
             inserted = {webhook_id: event_id for event_id, webhook_id in cursor.fetchall()}
     else:
@@ -277,16 +291,26 @@ def inbound_events_store(
     for index, event in enumerate(events):
         event_id = inserted.get(event.webhook_id)
         if event_id is not None and event.webhook_id not in claimed:
-            claimed.add(event.webhook_id)  # a repeated id inside one batch is a duplicate of the first
+            claimed.add(
+                event.webhook_id
+            )  # a repeated id inside one batch is a duplicate of the first
             results[index] = StoreResult(event_id, ACCEPTED, event.status, event.errors)
         else:
             missing.append(index)
 
     if missing:
         with connection.cursor() as cursor:  # plain SQL: duplicates are common (sender retries)
-            cursor.execute(_STORED_SQL, [integration_id, sorted({events[i].webhook_id for i in missing})])
+            cursor.execute(
+                _STORED_SQL, [integration_id, sorted({events[i].webhook_id for i in missing})]
+            )
             stored = {
-                webhook_id: (event_id, webhook_id, digest, status, orjson.loads(errors) if isinstance(errors, str) else errors)
+                webhook_id: (
+                    event_id,
+                    webhook_id,
+                    digest,
+                    status,
+                    orjson.loads(errors) if isinstance(errors, str) else errors,
+                )
                 for event_id, webhook_id, digest, status, errors in cursor.fetchall()
             }
         conflicts = []
@@ -311,14 +335,22 @@ def inbound_events_store(
                 )
         if conflicts:
             InboundConflict.objects.bulk_create(conflicts)
-            logger.warning("Integration %s reused %d webhook id(s) with a different body.", integration_id, len(conflicts))
+            logger.warning(
+                "Integration %s reused %d webhook id(s) with a different body.",
+                integration_id,
+                len(conflicts),
+            )
 
     accepted = [
         (result.event_id, event)
         for result, event in zip(results, events, strict=True)
         if result.outcome == ACCEPTED
     ]
-    to_process = [(event_id, event.event_type) for event_id, event in accepted if event.status == Status.RECEIVED]
+    to_process = [
+        (event_id, event.event_type)
+        for event_id, event in accepted
+        if event.status == Status.RECEIVED
+    ]
     if to_process:
         transaction.on_commit(lambda: dispatch.enqueue_events(to_process))
     if any(event.warnings for _, event in accepted):
@@ -352,7 +384,10 @@ def _record_schema_warnings(integration_id: int, accepted: list[tuple[int, Incom
         if key not in _warnings_seen:
             _warnings_seen.add(key)
             logger.warning(
-                "Integration %s sent unknown field %r in %s events; accepted and ignored.", key[0], key[2], key[1] or "?"
+                "Integration %s sent unknown field %r in %s events; accepted and ignored.",
+                key[0],
+                key[2],
+                key[1] or "?",
             )
 
 
@@ -378,7 +413,14 @@ def _error_summary(exc: BaseException) -> str:
 
 
 # Outcomes of inbound_event_process.
-PROCESSED, PARKED, FAILED, DEAD, INVALID, SKIPPED = "processed", "parked", "failed", "dead", "invalid", "skipped"
+PROCESSED, PARKED, FAILED, DEAD, INVALID, SKIPPED = (
+    "processed",
+    "parked",
+    "failed",
+    "dead",
+    "invalid",
+    "skipped",
+)
 
 # A retry message may arrive a little before next_attempt_at.
 _DUE_SLACK = dt.timedelta(seconds=5)
@@ -434,12 +476,16 @@ def inbound_event_process(*, event_id: int) -> str:
         # Recorded in last_error and logged, then retried or dead-lettered.
         logger.error("Inbound event %s failed in a handler.", event_id, exc_info=cause)
         if isinstance(cause, RecursionError):
-            return _record_outcome(event_id, lambda event: _mark_dead(event, cause, "A handler ran out of recursion"))
+            return _record_outcome(
+                event_id, lambda event: _mark_dead(event, cause, "A handler ran out of recursion")
+            )
         return _record_outcome(event_id, lambda event: _mark_failed(event, cause, now))
     except _PayloadUnusable as unusable:
         cause = unusable.cause
         logger.error("Inbound event %s could not be loaded or validated.", event_id, exc_info=cause)
-        return _record_outcome(event_id, lambda event: _mark_dead(event, cause, "The stored event cannot be read"))
+        return _record_outcome(
+            event_id, lambda event: _mark_dead(event, cause, "The stored event cannot be read")
+        )
     except _DATABASE_ERRORS:
         raise
     except Exception as exc:  # the per-event boundary: recorded in last_error, logged, retried
@@ -451,7 +497,11 @@ def inbound_event_process(*, event_id: int) -> str:
 def _due(event: InboundEvent | None, now: dt.datetime) -> bool:
     if event is None or event.status not in (Status.RECEIVED, Status.FAILED):
         return False
-    return not (event.status == Status.FAILED and event.next_attempt_at and event.next_attempt_at > now + _DUE_SLACK)
+    return not (
+        event.status == Status.FAILED
+        and event.next_attempt_at
+        and event.next_attempt_at > now + _DUE_SLACK
+    )
 
 
 def _process_locked(event_id: int, now: dt.datetime) -> str:
@@ -469,7 +519,11 @@ def _process_locked(event_id: int, now: dt.datetime) -> str:
         if not validated.is_valid:
             # Only possible if the schema changed since the event was stored, or for a payload
             # out of bounds stored before the door refused such payloads.
-            event.status, event.errors, event.next_attempt_at = Status.INVALID, validated.errors, None
+            event.status, event.errors, event.next_attempt_at = (
+                Status.INVALID,
+                validated.errors,
+                None,
+            )
             event.save(update_fields=["status", "errors", "next_attempt_at"])
             return INVALID
 
@@ -515,7 +569,13 @@ def _record_outcome(event_id: int, mark: Callable[[InboundEvent], str]) -> str:
 # The lock and the outcome write run once per event in the worker, where Django compiling the
 # equivalent ORM queries cost more CPU than PostgreSQL running them; so they are plain SQL.
 _OUTCOME_FIELDS = (
-    "status", "processed_at", "attempts", "next_attempt_at", "last_error", "parked_system", "parked_external_id",
+    "status",
+    "processed_at",
+    "attempts",
+    "next_attempt_at",
+    "last_error",
+    "parked_system",
+    "parked_external_id",
     "parked_at",
 )
 _sql_cache: dict[str, str] = {}
@@ -530,7 +590,9 @@ def _lock_for_processing(event_id: int, *, with_payload: bool = True) -> Inbound
     sql = _sql_cache.get(key)
     if sql is None:
         fields = [
-            f for f in InboundEvent._meta.concrete_fields if with_payload or f.name not in ("payload", "raw_body")
+            f
+            for f in InboundEvent._meta.concrete_fields
+            if with_payload or f.name not in ("payload", "raw_body")
         ]
         columns = ", ".join(f'e."{f.column}"' for f in fields)
         sql = _sql_cache[key] = f"""
@@ -555,7 +617,10 @@ def _save_outcome(event: InboundEvent) -> None:
 
 
 def _mark_parked(event: InboundEvent, park: ParkEvent, now: dt.datetime) -> str:
-    same_identifier = (event.parked_system, event.parked_external_id) == (park.system, park.external_id)
+    same_identifier = (event.parked_system, event.parked_external_id) == (
+        park.system,
+        park.external_id,
+    )
     if event.parked_at is None or not same_identifier:
         event.parked_at = now  # the age limit counts from the first park on this identifier
     event.status = Status.PARKED
@@ -578,7 +643,9 @@ def _mark_rejected(event: InboundEvent, rejected: RejectEvent) -> str:
     event.attempts += 1
     event.status, event.next_attempt_at = Status.DEAD, None
     event.last_error = f"Rejected: {rejected.reason}"[:MAX_ERROR_CHARS]
-    logger.warning("Inbound event %s (%s) rejected: %s", event.pk, event.event_type, rejected.reason)
+    logger.warning(
+        "Inbound event %s (%s) rejected: %s", event.pk, event.event_type, rejected.reason
+    )
     return DEAD
 
 
@@ -630,7 +697,12 @@ def inbound_events_unpark(*, system: str, external_id: str) -> int:
         if not parked:
             return 0
         far_past = dt.datetime.min.replace(tzinfo=dt.UTC)
-        ordered = [pk for pk, occurred_at, received_at, in sorted(parked, key=lambda r: (r[1] or far_past, r[2], r[0]))]
+        ordered = [
+            pk
+            for pk, occurred_at, received_at in sorted(
+                parked, key=lambda r: (r[1] or far_past, r[2], r[0])
+            )
+        ]
         # The sweeper leaves them alone while the unpark task is on its way.
         grace = timezone.now() + conf.duration("AFFILIATEHUB_SWEEP_STUCK_AFTER_SECONDS")
         InboundEvent.objects.filter(pk__in=ordered).update(
@@ -643,7 +715,10 @@ def inbound_events_unpark(*, system: str, external_id: str) -> int:
 class StillInvalid(InboundEventError):
     def __init__(self, errors: dict):
         self.errors = errors
-        super().__init__("Still invalid against the current schema: " + "; ".join(f"{k}: {' '.join(v)}" for k, v in errors.items()))
+        super().__init__(
+            "Still invalid against the current schema: "
+            + "; ".join(f"{k}: {' '.join(v)}" for k, v in errors.items())
+        )
 
 
 def inbound_event_replay(*, event: InboundEvent, acting_user) -> InboundEvent:
@@ -655,7 +730,11 @@ def inbound_event_replay(*, event: InboundEvent, acting_user) -> InboundEvent:
     fields = ["status", "attempts", "last_error", "errors", "event_type"]
     still_invalid: StillInvalid | None = None
     with transaction.atomic():
-        locked = InboundEvent.objects.select_for_update(of=("self",)).select_related("integration").get(pk=event.pk)
+        locked = (
+            InboundEvent.objects.select_for_update(of=("self",))
+            .select_related("integration")
+            .get(pk=event.pk)
+        )
         if locked.status not in (Status.DEAD, Status.INVALID):
             raise InboundEventError(
                 f"Only dead or invalid events can be replayed; event {locked.pk} is {locked.status}."
@@ -743,7 +822,9 @@ def inbound_events_sweep(*, now: dt.datetime | None = None) -> SweepResult:
                 )[:MAX_ERROR_CHARS],
             )
         if too_old:
-            logger.warning("Dead-lettered %d event(s) parked longer than %s.", len(too_old), max_age)
+            logger.warning(
+                "Dead-lettered %d event(s) parked longer than %s.", len(too_old), max_age
+            )
 
         recheck = list(
             locked.filter(status=Status.PARKED, next_attempt_at__lte=now)
@@ -767,7 +848,9 @@ def inbound_events_sweep(*, now: dt.datetime | None = None) -> SweepResult:
                 status=Status.RECEIVED, next_attempt_at=look_again
             )
         if received:
-            InboundEvent.objects.filter(pk__in=[pk for pk, _ in received]).update(next_attempt_at=look_again)
+            InboundEvent.objects.filter(pk__in=[pk for pk, _ in received]).update(
+                next_attempt_at=look_again
+            )
         if failed:
             # Due now; the sweeper looks again only after another stuck_after.
             InboundEvent.objects.filter(pk__in=[pk for pk, _ in failed]).update(next_attempt_at=now)
@@ -778,7 +861,9 @@ def inbound_events_sweep(*, now: dt.datetime | None = None) -> SweepResult:
         if requeue:
             transaction.on_commit(lambda: dispatch.enqueue_events(requeue))
     if received or failed:
-        logger.info("Sweeper re-enqueued %d received and %d failed event(s).", len(received), len(failed))
+        logger.info(
+            "Sweeper re-enqueued %d received and %d failed event(s).", len(received), len(failed)
+        )
     return SweepResult(
         requeued_received=len(received),
         requeued_failed=len(failed),
@@ -790,13 +875,17 @@ def inbound_events_sweep(*, now: dt.datetime | None = None) -> SweepResult:
 SWEEP_TIME_BUDGET_SECONDS = 20.0
 
 
-def inbound_events_sweep_all(*, now: dt.datetime | None = None, budget_seconds: float = SWEEP_TIME_BUDGET_SECONDS) -> SweepResult:
+def inbound_events_sweep_all(
+    *, now: dt.datetime | None = None, budget_seconds: float = SWEEP_TIME_BUDGET_SECONDS
+) -> SweepResult:
     """The sweeper's beat run: sweep batch after batch while batches come back full, within a
     time budget below the beat interval. After a broker outage tens of thousands of events wait
     `received`; one batch per run would drain them at AFFILIATEHUB_SWEEP_BATCH_SIZE per 30 s."""
     limit = int(conf.get("AFFILIATEHUB_SWEEP_BATCH_SIZE"))
     started = time.monotonic()
-    total = SweepResult(requeued_received=0, requeued_failed=0, rechecked_parked=0, dead_lettered_parked=0)
+    total = SweepResult(
+        requeued_received=0, requeued_failed=0, rechecked_parked=0, dead_lettered_parked=0
+    )
     while True:
         result = inbound_events_sweep(now=now)
         total = SweepResult(
@@ -805,7 +894,14 @@ def inbound_events_sweep_all(*, now: dt.datetime | None = None, budget_seconds: 
             rechecked_parked=total.rechecked_parked + result.rechecked_parked,
             dead_lettered_parked=total.dead_lettered_parked + result.dead_lettered_parked,
         )
-        full = max(result.requeued_received, result.requeued_failed, result.rechecked_parked,
-                   result.dead_lettered_parked) >= limit
+        full = (
+            max(
+                result.requeued_received,
+                result.requeued_failed,
+                result.rechecked_parked,
+                result.dead_lettered_parked,
+            )
+            >= limit
+        )
         if not full or time.monotonic() - started >= budget_seconds:
             return total

@@ -76,7 +76,9 @@ def process_inbound_trade_events(event_ids: list[int]) -> dict[str, int]:
     return services.inbound_events_process_sequence(event_ids=event_ids)
 
 
-@shared_task(name=dispatch.SWEEP_TASK, acks_late=True, reject_on_worker_lost=True, ignore_result=True)
+@shared_task(
+    name=dispatch.SWEEP_TASK, acks_late=True, reject_on_worker_lost=True, ignore_result=True
+)
 def sweep_inbound_events() -> dict[str, int]:
     """Beat, every 30 s (PeriodicTask created by migration 0002): batch after batch while full."""
     result = services.inbound_events_sweep_all()
@@ -86,4 +88,3 @@ def sweep_inbound_events() -> dict[str, int]:
         "rechecked_parked": result.rechecked_parked,
         "dead_lettered_parked": result.dead_lettered_parked,
     }
-

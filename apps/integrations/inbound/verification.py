@@ -88,7 +88,9 @@ def verify(
         ]
         raise SignatureError(f"Missing header(s): {', '.join(missing)}.")
     if len(webhook_id) > MAX_WEBHOOK_ID_LENGTH or not _WEBHOOK_ID_RE.match(webhook_id):
-        raise SignatureError(f"webhook-id must be 1-{MAX_WEBHOOK_ID_LENGTH} visible ASCII characters.")
+        raise SignatureError(
+            f"webhook-id must be 1-{MAX_WEBHOOK_ID_LENGTH} visible ASCII characters."
+        )
     if not _TIMESTAMP_RE.match(timestamp):
         raise SignatureError("webhook-timestamp must be an integer number of Unix seconds.")
     sent_at = int(timestamp)
@@ -165,8 +167,10 @@ def _load(slug: str) -> IntegrationAuth | None:
     if row is None:
         return None
     keys = []
-    for secret, expires_at in IntegrationSecret.objects.filter(integration_id=row[0]).usable(timezone.now()).values_list(
-        "secret", "expires_at"
+    for secret, expires_at in (
+        IntegrationSecret.objects.filter(integration_id=row[0])
+        .usable(timezone.now())
+        .values_list("secret", "expires_at")
     ):
         try:
             keys.append((decode_secret(secret), expires_at))

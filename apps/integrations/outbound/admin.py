@@ -30,8 +30,10 @@ HEALTH_WINDOW = dt.timedelta(days=7)
 
 
 def _pretty(value) -> str:
-    return format_html("<pre style='white-space: pre-wrap; margin: 0'>{}</pre>",
-                       json.dumps(value, indent=2, ensure_ascii=False, sort_keys=True))
+    return format_html(
+        "<pre style='white-space: pre-wrap; margin: 0'>{}</pre>",
+        json.dumps(value, indent=2, ensure_ascii=False, sort_keys=True),
+    )
 
 
 # Where a payout goes is shown in full only on the payout approval page (Finance); a gateway
@@ -65,7 +67,9 @@ def masked_gateway_payload(payload):
 
 class EndpointForm(forms.ModelForm):
     event_types = forms.MultipleChoiceField(
-        choices=[(t, t) for t in SUBSCRIBER_EVENT_TYPES], required=False, widget=forms.CheckboxSelectMultiple
+        choices=[(t, t) for t in SUBSCRIBER_EVENT_TYPES],
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
     )
 
     class Meta:
@@ -83,13 +87,28 @@ class EndpointForm(forms.ModelForm):
 @admin.register(OutboundEndpoint)
 class OutboundEndpointAdmin(admin.ModelAdmin):
     form = EndpointForm
-    list_display = ("name", "kind", "url", "is_active", "success_rate", "last_success_at", "failing_since",
-                    "disabled_reason")
+    list_display = (
+        "name",
+        "kind",
+        "url",
+        "is_active",
+        "success_rate",
+        "last_success_at",
+        "failing_since",
+        "disabled_reason",
+    )
     list_filter = ("kind", "is_active")
     search_fields = ("name", "url")
     actions = ("enable_endpoints", "disable_endpoints")
-    readonly_fields = ("is_active", "disabled_reason", "disabled_at", "failing_since", "last_success_at",
-                       "last_failure_at", "health")
+    readonly_fields = (
+        "is_active",
+        "disabled_reason",
+        "disabled_at",
+        "failing_since",
+        "last_success_at",
+        "last_failure_at",
+        "health",
+    )
 
     def changelist_view(self, request, extra_context=None):
         self._health = None
@@ -111,7 +130,11 @@ class OutboundEndpointAdmin(admin.ModelAdmin):
     @admin.display(description="Health (7 days)")
     def health(self, obj):
         self._health = None
-        health = self._health_for(None, obj) or {"attempts": 0, "successes": 0, "success_rate": None}
+        health = self._health_for(None, obj) or {
+            "attempts": 0,
+            "successes": 0,
+            "success_rate": None,
+        }
         rate = "—" if health["success_rate"] is None else f"{health['success_rate']:.1%}"
         return f"{health['successes']} of {health['attempts']} attempts succeeded ({rate})"
 
@@ -125,22 +148,36 @@ class OutboundEndpointAdmin(admin.ModelAdmin):
             stored = OutboundEndpoint.objects.get(pk=obj.pk)
             if "url" in changes and stored.kind == OutboundEndpoint.Kind.GATEWAY:
                 try:
-                    outbound.endpoint_url_change_request(endpoint=stored, url=changes.pop("url"), acting_user=request.user)
-                    self.message_user(request, "The gateway's new URL waits for a second person's approval "
-                                               "(\"Gateway URL changes\"); until then payouts go to the current one.",
-                                      messages.WARNING)
+                    outbound.endpoint_url_change_request(
+                        endpoint=stored, url=changes.pop("url"), acting_user=request.user
+                    )
+                    self.message_user(
+                        request,
+                        "The gateway's new URL waits for a second person's approval "
+                        '("Gateway URL changes"); until then payouts go to the current one.',
+                        messages.WARNING,
+                    )
                 except outbound.OutboundError as exc:
                     self.message_user(request, str(exc), messages.ERROR)
                 obj.url = stored.url
             if changes:
                 outbound.endpoint_update(endpoint=obj, acting_user=request.user, **changes)
             return
-        created = outbound.endpoint_create(name=data["name"], kind=data["kind"], url=data["url"],
-                                           event_types=data.get("event_types") or (), acting_user=request.user)
+        created = outbound.endpoint_create(
+            name=data["name"],
+            kind=data["kind"],
+            url=data["url"],
+            event_types=data.get("event_types") or (),
+            acting_user=request.user,
+        )
         obj.pk = created.pk
         if created.kind == OutboundEndpoint.Kind.SUBSCRIBER:
             # Shown once, like an integration's secret: the subscriber verifies signatures with it.
-            self.message_user(request, f"Signing secret for {created.name} (shown once): {created.secret}", messages.WARNING)
+            self.message_user(
+                request,
+                f"Signing secret for {created.name} (shown once): {created.secret}",
+                messages.WARNING,
+            )
 
     def save_related(self, request, form, formsets, change):
         pass
@@ -148,7 +185,10 @@ class OutboundEndpointAdmin(admin.ModelAdmin):
     def has_delete_permission(self, request, obj=None):
         return False
 
-    @admin.action(description="Enable selected endpoints (waiting deliveries are sent)", permissions=["change"])
+    @admin.action(
+        description="Enable selected endpoints (waiting deliveries are sent)",
+        permissions=["change"],
+    )
     def enable_endpoints(self, request, queryset):
         for endpoint in queryset:
             outbound.endpoint_enable(endpoint=endpoint, acting_user=request.user)
@@ -157,7 +197,9 @@ class OutboundEndpointAdmin(admin.ModelAdmin):
     @admin.action(description="Disable selected endpoints", permissions=["change"])
     def disable_endpoints(self, request, queryset):
         count = sum(
-            outbound.endpoint_disable(endpoint=e, reason=f"Disabled by {request.user}", acting_user=request.user)
+            outbound.endpoint_disable(
+                endpoint=e, reason=f"Disabled by {request.user}", acting_user=request.user
+            )
             for e in queryset
         )
         self.message_user(request, f"{count} endpoint(s) disabled.", messages.SUCCESS)
@@ -165,7 +207,15 @@ class OutboundEndpointAdmin(admin.ModelAdmin):
 
 class DeliveryAttemptInline(admin.TabularInline):
     model = DeliveryAttempt
-    fields = ("number", "at", "response_code", "duration_ms", "retry_after_seconds", "error", "response_body")
+    fields = (
+        "number",
+        "at",
+        "response_code",
+        "duration_ms",
+        "retry_after_seconds",
+        "error",
+        "response_body",
+    )
     readonly_fields = fields
     extra = 0
     can_delete = False
@@ -175,8 +225,17 @@ class DeliveryAttemptInline(admin.TabularInline):
 
 
 class _DeliveryAdminBase(admin.ModelAdmin):
-    list_display = ("id", "event_type", "endpoint", "subject", "status", "attempts", "last_response_code",
-                    "next_attempt_at", "created_at")
+    list_display = (
+        "id",
+        "event_type",
+        "endpoint",
+        "subject",
+        "status",
+        "attempts",
+        "last_response_code",
+        "next_attempt_at",
+        "created_at",
+    )
     list_filter = ("status", "event_type", "endpoint__kind", "endpoint")
     search_fields = ("subject", "idempotency_key", "message_id")
     list_select_related = ("endpoint",)
@@ -184,9 +243,27 @@ class _DeliveryAdminBase(admin.ModelAdmin):
     date_hierarchy = "created_at"
     inlines = (DeliveryAttemptInline,)
     actions = ("resend",)
-    fields = ("endpoint", "event_type", "topic", "subject", "status", "method", "url", "message_id",
-              "idempotency_key", "headers_pretty", "payload_pretty", "attempts", "next_attempt_at",
-              "last_response_code", "last_response_body", "last_error", "created_at", "succeeded_at", "dead_at")
+    fields = (
+        "endpoint",
+        "event_type",
+        "topic",
+        "subject",
+        "status",
+        "method",
+        "url",
+        "message_id",
+        "idempotency_key",
+        "headers_pretty",
+        "payload_pretty",
+        "attempts",
+        "next_attempt_at",
+        "last_response_code",
+        "last_response_body",
+        "last_error",
+        "created_at",
+        "succeeded_at",
+        "dead_at",
+    )
     readonly_fields = fields
 
     def has_add_permission(self, request):
@@ -215,7 +292,9 @@ class _DeliveryAdminBase(admin.ModelAdmin):
             except outbound.OutboundError as exc:
                 refused.append(str(exc))
         if done:
-            self.message_user(request, f"{done} deliver(y/ies) queued to be sent again.", messages.SUCCESS)
+            self.message_user(
+                request, f"{done} deliver(y/ies) queued to be sent again.", messages.SUCCESS
+            )
         for reason in refused:
             self.message_user(request, reason, messages.ERROR)
 
@@ -233,10 +312,26 @@ class DeadDeliveryAdmin(_DeliveryAdminBase):
 
 @admin.register(OutboundAlert)
 class OutboundAlertAdmin(admin.ModelAdmin):
-    list_display = ("created_at", "kind", "endpoint", "delivery", "message", "acknowledged_at", "acknowledged_by")
+    list_display = (
+        "created_at",
+        "kind",
+        "endpoint",
+        "delivery",
+        "message",
+        "acknowledged_at",
+        "acknowledged_by",
+    )
     list_filter = ("kind", ("acknowledged_at", admin.EmptyFieldListFilter), "endpoint")
     list_select_related = ("endpoint", "delivery", "acknowledged_by")
-    readonly_fields = ("created_at", "kind", "endpoint", "delivery", "message", "acknowledged_at", "acknowledged_by")
+    readonly_fields = (
+        "created_at",
+        "kind",
+        "endpoint",
+        "delivery",
+        "message",
+        "acknowledged_at",
+        "acknowledged_by",
+    )
     actions = ("acknowledge",)
 
     def has_add_permission(self, request):
@@ -256,12 +351,30 @@ class OutboundAlertAdmin(admin.ModelAdmin):
 class EndpointUrlChangeAdmin(admin.ModelAdmin):
     """Requests to re-point the payment gateway, decided by a second person."""
 
-    list_display = ("id", "endpoint", "url_before", "url_after", "status", "requested_by", "requested_at",
-                    "decided_by", "decided_at")
+    list_display = (
+        "id",
+        "endpoint",
+        "url_before",
+        "url_after",
+        "status",
+        "requested_by",
+        "requested_at",
+        "decided_by",
+        "decided_at",
+    )
     list_filter = ("status",)
     list_select_related = ("endpoint", "requested_by", "decided_by")
-    readonly_fields = ("endpoint", "url_before", "url_after", "status", "requested_by", "requested_at",
-                       "decided_by", "decided_at", "reason")
+    readonly_fields = (
+        "endpoint",
+        "url_before",
+        "url_after",
+        "status",
+        "requested_by",
+        "requested_at",
+        "decided_by",
+        "decided_at",
+        "reason",
+    )
     actions = ("approve_changes", "reject_changes")
 
     def has_add_permission(self, request):
@@ -276,16 +389,31 @@ class EndpointUrlChangeAdmin(admin.ModelAdmin):
     def has_approve_permission(self, request):
         return request.user.has_perm("integrations.approve_endpointurlchange")
 
-    @admin.action(description="Approve selected changes (the gateway URL changes now)", permissions=["approve"])
+    @admin.action(
+        description="Approve selected changes (the gateway URL changes now)",
+        permissions=["approve"],
+    )
     @second_factor.approval_action
     def approve_changes(self, request, queryset):
-        self._decide(request, queryset, lambda change: outbound.endpoint_url_change_approve(
-            change=change, acting_user=request.user), "approved")
+        self._decide(
+            request,
+            queryset,
+            lambda change: outbound.endpoint_url_change_approve(
+                change=change, acting_user=request.user
+            ),
+            "approved",
+        )
 
     @admin.action(description="Reject selected changes", permissions=["approve"])
     def reject_changes(self, request, queryset):
-        self._decide(request, queryset, lambda change: outbound.endpoint_url_change_reject(
-            change=change, acting_user=request.user, reason=f"Rejected by {request.user}"), "rejected")
+        self._decide(
+            request,
+            queryset,
+            lambda change: outbound.endpoint_url_change_reject(
+                change=change, acting_user=request.user, reason=f"Rejected by {request.user}"
+            ),
+            "rejected",
+        )
 
     def _decide(self, request, queryset, decide, verb: str) -> None:
         done = 0

@@ -47,7 +47,9 @@ class OutboundEndpoint(TimeStampedModel):
     name = models.CharField(max_length=100, unique=True)
     kind = models.CharField(max_length=12, choices=Kind.choices)
     url = models.URLField(max_length=2000)
-    secret = models.CharField(max_length=200, blank=True, help_text="whsec_ + base64 key (subscribers). Never displayed.")
+    secret = models.CharField(
+        max_length=200, blank=True, help_text="whsec_ + base64 key (subscribers). Never displayed."
+    )
     event_types = ArrayField(
         models.CharField(max_length=40, choices=[(t, t) for t in SUBSCRIBER_EVENT_TYPES]),
         default=list,
@@ -58,7 +60,9 @@ class OutboundEndpoint(TimeStampedModel):
     disabled_reason = models.CharField(max_length=300, blank=True)
     disabled_at = models.DateTimeField(null=True, blank=True)
     failing_since = models.DateTimeField(
-        null=True, blank=True, help_text="First failure since the last success; empty while healthy."
+        null=True,
+        blank=True,
+        help_text="First failure since the last success; empty while healthy.",
     )
     last_success_at = models.DateTimeField(null=True, blank=True)
     last_failure_at = models.DateTimeField(null=True, blank=True)
@@ -66,12 +70,17 @@ class OutboundEndpoint(TimeStampedModel):
     class Meta:
         ordering = ["kind", "name"]
         constraints = [
-            models.CheckConstraint(condition=Q(kind__in=["subscriber", "gateway", "postback"]), name="outbound_endpoint_kind_valid"),
             models.CheckConstraint(
-                condition=~Q(kind="subscriber") | Q(secret__startswith="whsec_"), name="outbound_endpoint_subscriber_secret"
+                condition=Q(kind__in=["subscriber", "gateway", "postback"]),
+                name="outbound_endpoint_kind_valid",
             ),
             models.CheckConstraint(
-                condition=Q(is_active=True) | ~Q(disabled_reason=""), name="outbound_endpoint_disabled_has_reason"
+                condition=~Q(kind="subscriber") | Q(secret__startswith="whsec_"),
+                name="outbound_endpoint_subscriber_secret",
+            ),
+            models.CheckConstraint(
+                condition=Q(is_active=True) | ~Q(disabled_reason=""),
+                name="outbound_endpoint_disabled_has_reason",
             ),
         ]
         indexes = [models.Index(fields=["kind", "is_active"], name="outbound_endpoint_kind_idx")]
@@ -103,20 +112,36 @@ class OutboundDelivery(models.Model):
         POST = "POST", "POST"
         GET = "GET", "GET"
 
-    endpoint = models.ForeignKey(OutboundEndpoint, on_delete=models.PROTECT, related_name="deliveries")
-    event_type = models.CharField(max_length=40, help_text="§6 event type, or payout.request / postback.<event>.")
-    topic = models.CharField(max_length=40, blank=True, help_text="Who is told the outcome (outcome handler registry).")
-    subject = models.CharField(max_length=200, blank=True, help_text="The sender's object: a payout reference, a player...")
+    endpoint = models.ForeignKey(
+        OutboundEndpoint, on_delete=models.PROTECT, related_name="deliveries"
+    )
+    event_type = models.CharField(
+        max_length=40, help_text="§6 event type, or payout.request / postback.<event>."
+    )
+    topic = models.CharField(
+        max_length=40, blank=True, help_text="Who is told the outcome (outcome handler registry)."
+    )
+    subject = models.CharField(
+        max_length=200, blank=True, help_text="The sender's object: a payout reference, a player..."
+    )
     idempotency_key = models.CharField(max_length=255, unique=True)
-    message_id = models.CharField(max_length=64, help_text="webhook-id header: stable across retries.")
+    message_id = models.CharField(
+        max_length=64, help_text="webhook-id header: stable across retries."
+    )
     method = models.CharField(max_length=4, choices=Method.choices, default=Method.POST)
     url = models.URLField(max_length=4000)
     payload = models.JSONField(default=dict, blank=True)
-    headers = models.JSONField(default=dict, blank=True, help_text="Extra request headers (Idempotency-Key...).")
-    status = models.CharField(max_length=12, choices=DeliveryStatus.choices, default=DeliveryStatus.PENDING)
+    headers = models.JSONField(
+        default=dict, blank=True, help_text="Extra request headers (Idempotency-Key...)."
+    )
+    status = models.CharField(
+        max_length=12, choices=DeliveryStatus.choices, default=DeliveryStatus.PENDING
+    )
     attempts = models.PositiveIntegerField(default=0)
     next_attempt_at = models.DateTimeField(null=True, blank=True)
-    claimed_at = models.DateTimeField(null=True, blank=True, help_text="When a worker took it for sending.")
+    claimed_at = models.DateTimeField(
+        null=True, blank=True, help_text="When a worker took it for sending."
+    )
     last_response_code = models.PositiveSmallIntegerField(null=True, blank=True)
     last_response_body = models.TextField(blank=True)
     last_error = models.TextField(blank=True)
@@ -128,8 +153,12 @@ class OutboundDelivery(models.Model):
         ordering = ["-created_at", "-id"]
         verbose_name_plural = "outbound deliveries"
         constraints = [
-            models.CheckConstraint(condition=Q(status__in=DeliveryStatus.values), name="outbound_delivery_status_valid"),
-            models.CheckConstraint(condition=Q(method__in=["POST", "GET"]), name="outbound_delivery_method_valid"),
+            models.CheckConstraint(
+                condition=Q(status__in=DeliveryStatus.values), name="outbound_delivery_status_valid"
+            ),
+            models.CheckConstraint(
+                condition=Q(method__in=["POST", "GET"]), name="outbound_delivery_method_valid"
+            ),
         ]
         indexes = [
             # The sweeper: due pending/failed rows and stuck delivering rows.
@@ -138,7 +167,9 @@ class OutboundDelivery(models.Model):
                 name="outbound_delivery_due_idx",
                 condition=Q(status__in=["pending", "failed", "delivering"]),
             ),
-            models.Index(fields=["endpoint", "status", "created_at"], name="outbound_delivery_endpoint_idx"),
+            models.Index(
+                fields=["endpoint", "status", "created_at"], name="outbound_delivery_endpoint_idx"
+            ),
             models.Index(fields=["topic", "subject"], name="outbound_delivery_subject_idx"),
             models.Index(fields=["event_type", "created_at"], name="outbound_delivery_type_idx"),
         ]
@@ -150,18 +181,26 @@ class OutboundDelivery(models.Model):
 class DeliveryAttempt(models.Model):
     """One HTTP attempt of a delivery: what was answered (or what went wrong) and how long it took."""
 
-    delivery = models.ForeignKey(OutboundDelivery, on_delete=models.CASCADE, related_name="attempt_log")
+    delivery = models.ForeignKey(
+        OutboundDelivery, on_delete=models.CASCADE, related_name="attempt_log"
+    )
     number = models.PositiveIntegerField()
     at = models.DateTimeField()
     duration_ms = models.PositiveIntegerField()
     response_code = models.PositiveSmallIntegerField(null=True, blank=True)
     response_body = models.TextField(blank=True, help_text="The first KiB of the answer.")
-    error = models.TextField(blank=True, help_text="Connection error or timeout, when no answer came.")
+    error = models.TextField(
+        blank=True, help_text="Connection error or timeout, when no answer came."
+    )
     retry_after_seconds = models.PositiveIntegerField(null=True, blank=True)
 
     class Meta:
         ordering = ["delivery", "number"]
-        constraints = [models.UniqueConstraint(fields=["delivery", "number"], name="delivery_attempt_unique_number")]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["delivery", "number"], name="delivery_attempt_unique_number"
+            )
+        ]
 
     def __str__(self) -> str:
         return f"attempt {self.number}: {self.response_code or self.error[:40]}"
@@ -183,7 +222,9 @@ class OutboundAlert(models.Model):
 
     kind = models.CharField(max_length=20, choices=Kind.choices)
     endpoint = models.ForeignKey(OutboundEndpoint, on_delete=models.CASCADE, related_name="alerts")
-    delivery = models.ForeignKey(OutboundDelivery, null=True, blank=True, on_delete=models.CASCADE, related_name="alerts")
+    delivery = models.ForeignKey(
+        OutboundDelivery, null=True, blank=True, on_delete=models.CASCADE, related_name="alerts"
+    )
     message = models.TextField()
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     acknowledged_at = models.DateTimeField(null=True, blank=True)
@@ -220,10 +261,14 @@ class EndpointUrlChange(models.Model):
         APPROVED = "approved", "Approved"
         REJECTED = "rejected", "Rejected"
 
-    endpoint = models.ForeignKey(OutboundEndpoint, on_delete=models.PROTECT, related_name="url_changes")
+    endpoint = models.ForeignKey(
+        OutboundEndpoint, on_delete=models.PROTECT, related_name="url_changes"
+    )
     url_before = models.URLField(max_length=2000)
     url_after = models.URLField(max_length=2000)
-    requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
     requested_at = models.DateTimeField(default=timezone.now)
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
     decided_by = models.ForeignKey(
@@ -236,11 +281,18 @@ class EndpointUrlChange(models.Model):
         ordering = ["-requested_at", "-id"]
         permissions = [("approve_endpointurlchange", "Can approve a payment-gateway URL change")]
         constraints = [
-            models.CheckConstraint(condition=~Q(decided_by=F("requested_by")), name="endpointurlchange_four_eyes"),
-            models.UniqueConstraint(fields=["endpoint"], condition=Q(status="pending"),
-                                    name="endpointurlchange_one_pending_per_endpoint"),
-            models.CheckConstraint(condition=Q(status__in=["pending", "approved", "rejected"]),
-                                   name="endpointurlchange_status_valid"),
+            models.CheckConstraint(
+                condition=~Q(decided_by=F("requested_by")), name="endpointurlchange_four_eyes"
+            ),
+            models.UniqueConstraint(
+                fields=["endpoint"],
+                condition=Q(status="pending"),
+                name="endpointurlchange_one_pending_per_endpoint",
+            ),
+            models.CheckConstraint(
+                condition=Q(status__in=["pending", "approved", "rejected"]),
+                name="endpointurlchange_status_valid",
+            ),
         ]
 
     def __str__(self) -> str:

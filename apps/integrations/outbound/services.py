@@ -163,11 +163,15 @@ def endpoint_create(
 ) -> OutboundEndpoint:
     """Create an endpoint. Subscribers get a fresh `whsec_` secret unless one is given."""
     if kind not in Kind.values:
-        raise OutboundError(f"Unknown endpoint kind {kind!r}; choose one of {', '.join(Kind.values)}.")
+        raise OutboundError(
+            f"Unknown endpoint kind {kind!r}; choose one of {', '.join(Kind.values)}."
+        )
     event_types = sorted(set(event_types))
     unknown = [t for t in event_types if t not in SUBSCRIBER_EVENT_TYPES]
     if unknown:
-        raise OutboundError(f"Unknown event types {unknown}; subscribers may receive {', '.join(SUBSCRIBER_EVENT_TYPES)}.")
+        raise OutboundError(
+            f"Unknown event types {unknown}; subscribers may receive {', '.join(SUBSCRIBER_EVENT_TYPES)}."
+        )
     if kind == Kind.SUBSCRIBER:
         secret = secret or generate_secret()
         if not secret.startswith("whsec_"):
@@ -196,10 +200,16 @@ def endpoint_update(*, endpoint: OutboundEndpoint, acting_user=None, **changes) 
     unknown = set(changes) - allowed
     if unknown:
         raise OutboundError(f"Cannot change {', '.join(sorted(unknown))} here.")
-    if ("url" in changes and acting_user is not None and endpoint.kind == OutboundEndpoint.Kind.GATEWAY
-            and changes["url"] != endpoint.url):
-        raise OutboundError("The payment gateway's URL changes only with a second person's approval: "
-                            "request the change, and another user approves it.")
+    if (
+        "url" in changes
+        and acting_user is not None
+        and endpoint.kind == OutboundEndpoint.Kind.GATEWAY
+        and changes["url"] != endpoint.url
+    ):
+        raise OutboundError(
+            "The payment gateway's URL changes only with a second person's approval: "
+            "request the change, and another user approves it."
+        )
     if "event_types" in changes:
         bad = [t for t in changes["event_types"] if t not in SUBSCRIBER_EVENT_TYPES]
         if bad:
@@ -211,55 +221,98 @@ def endpoint_update(*, endpoint: OutboundEndpoint, acting_user=None, **changes) 
         for name, value in changes.items():
             setattr(locked, name, value)
         locked.save(update_fields=[*changes, "updated_at"])
-        audit_record(action="outbound_endpoint.updated", instance=locked, actor=acting_user,
-                     actor_label="" if acting_user else "system", before=before, after=snapshot(locked, sorted(changes)))
+        audit_record(
+            action="outbound_endpoint.updated",
+            instance=locked,
+            actor=acting_user,
+            actor_label="" if acting_user else "system",
+            before=before,
+            after=snapshot(locked, sorted(changes)),
+        )
     return locked
 
 
-def endpoint_url_change_request(*, endpoint: OutboundEndpoint, url: str, acting_user) -> EndpointUrlChange:
+def endpoint_url_change_request(
+    *, endpoint: OutboundEndpoint, url: str, acting_user
+) -> EndpointUrlChange:
     """Ask to point the payment-gateway endpoint at `url`; a second person approves (audited)."""
     with transaction.atomic():
         locked = OutboundEndpoint.objects.select_for_update().get(pk=endpoint.pk)
         if locked.kind != OutboundEndpoint.Kind.GATEWAY:
-            raise OutboundError("Only the payment gateway's URL needs an approval; change this one directly.")
+            raise OutboundError(
+                "Only the payment gateway's URL needs an approval; change this one directly."
+            )
         if url == locked.url:
             raise OutboundError("That is already the gateway's URL.")
         if locked.url_changes.filter(status=EndpointUrlChange.Status.PENDING).exists():
             raise OutboundError("A change of this endpoint's URL is already waiting for approval.")
-        change = EndpointUrlChange.objects.create(endpoint=locked, url_before=locked.url, url_after=url,
-                                                  requested_by=acting_user)
-        audit_record(action="outbound_endpoint.url_change_requested", instance=locked, actor=acting_user,
-                     before={"url": locked.url}, after={"url": url})
+        change = EndpointUrlChange.objects.create(
+            endpoint=locked, url_before=locked.url, url_after=url, requested_by=acting_user
+        )
+        audit_record(
+            action="outbound_endpoint.url_change_requested",
+            instance=locked,
+            actor=acting_user,
+            before={"url": locked.url},
+            after={"url": url},
+        )
     return change
 
 
 def endpoint_url_change_approve(*, change: EndpointUrlChange, acting_user) -> OutboundEndpoint:
     """A second person approves: the endpoint now points at the requested URL (audited)."""
     with transaction.atomic():
-        locked = EndpointUrlChange.objects.select_for_update().select_related("endpoint").get(pk=change.pk)
+        locked = (
+            EndpointUrlChange.objects.select_for_update()
+            .select_related("endpoint")
+            .get(pk=change.pk)
+        )
         _decidable(locked, acting_user)
         endpoint = OutboundEndpoint.objects.select_for_update().get(pk=locked.endpoint_id)
         if endpoint.url != locked.url_before:
-            raise OutboundError("The endpoint's URL changed since this request was made: reject it and ask again.")
+            raise OutboundError(
+                "The endpoint's URL changed since this request was made: reject it and ask again."
+            )
         endpoint.url = locked.url_after
         endpoint.save(update_fields=["url", "updated_at"])
-        locked.status, locked.decided_by, locked.decided_at = EndpointUrlChange.Status.APPROVED, acting_user, timezone.now()
+        locked.status, locked.decided_by, locked.decided_at = (
+            EndpointUrlChange.Status.APPROVED,
+            acting_user,
+            timezone.now(),
+        )
         locked.save(update_fields=["status", "decided_by", "decided_at"])
-        audit_record(action="outbound_endpoint.url_change_approved", instance=endpoint, actor=acting_user,
-                     before={"url": locked.url_before}, after={"url": locked.url_after},
-                     reason=f"requested by {locked.requested_by}")
+        audit_record(
+            action="outbound_endpoint.url_change_approved",
+            instance=endpoint,
+            actor=acting_user,
+            before={"url": locked.url_before},
+            after={"url": locked.url_after},
+            reason=f"requested by {locked.requested_by}",
+        )
     return endpoint
 
 
-def endpoint_url_change_reject(*, change: EndpointUrlChange, acting_user, reason: str) -> EndpointUrlChange:
+def endpoint_url_change_reject(
+    *, change: EndpointUrlChange, acting_user, reason: str
+) -> EndpointUrlChange:
     with transaction.atomic():
         locked = EndpointUrlChange.objects.select_for_update().get(pk=change.pk)
         _decidable(locked, acting_user)
-        locked.status, locked.decided_by, locked.decided_at = EndpointUrlChange.Status.REJECTED, acting_user, timezone.now()
+        locked.status, locked.decided_by, locked.decided_at = (
+            EndpointUrlChange.Status.REJECTED,
+            acting_user,
+            timezone.now(),
+        )
         locked.reason = reason
         locked.save(update_fields=["status", "decided_by", "decided_at", "reason"])
-        audit_record(action="outbound_endpoint.url_change_rejected", instance=locked.endpoint, actor=acting_user,
-                     before={"url": locked.url_before}, after={"url": locked.url_before}, reason=reason)
+        audit_record(
+            action="outbound_endpoint.url_change_rejected",
+            instance=locked.endpoint,
+            actor=acting_user,
+            before={"url": locked.url_before},
+            after={"url": locked.url_before},
+            reason=reason,
+        )
     return locked
 
 
@@ -267,22 +320,35 @@ def _decidable(change: EndpointUrlChange, acting_user) -> None:
     if change.status != EndpointUrlChange.Status.PENDING:
         raise OutboundError(f"This request is already {change.get_status_display().lower()}.")
     if acting_user is None or acting_user.pk == change.requested_by_id:
-        raise OutboundError("The person who asked for a gateway URL change cannot approve or reject it: "
-                            "another user decides.")
+        raise OutboundError(
+            "The person who asked for a gateway URL change cannot approve or reject it: "
+            "another user decides."
+        )
 
 
-def endpoint_disable(*, endpoint: OutboundEndpoint, reason: str, acting_user=None, actor_label: str = "") -> bool:
+def endpoint_disable(
+    *, endpoint: OutboundEndpoint, reason: str, acting_user=None, actor_label: str = ""
+) -> bool:
     """Disable an endpoint with its reason and an alert. False when it was already disabled."""
     with transaction.atomic():
         locked = OutboundEndpoint.objects.select_for_update().get(pk=endpoint.pk)
         if not locked.is_active:
             return False
-        locked.is_active, locked.disabled_reason, locked.disabled_at = False, reason[:300], timezone.now()
+        locked.is_active, locked.disabled_reason, locked.disabled_at = (
+            False,
+            reason[:300],
+            timezone.now(),
+        )
         locked.save(update_fields=["is_active", "disabled_reason", "disabled_at", "updated_at"])
-        OutboundAlert.objects.create(kind=OutboundAlert.Kind.ENDPOINT_DISABLED, endpoint=locked, message=reason)
+        OutboundAlert.objects.create(
+            kind=OutboundAlert.Kind.ENDPOINT_DISABLED, endpoint=locked, message=reason
+        )
         audit_record(
-            action="outbound_endpoint.disabled", instance=locked, actor=acting_user,
-            actor_label=actor_label or ("" if acting_user else "outbound engine"), reason=reason,
+            action="outbound_endpoint.disabled",
+            instance=locked,
+            actor=acting_user,
+            actor_label=actor_label or ("" if acting_user else "outbound engine"),
+            reason=reason,
         )
     logger.error("Outbound endpoint %s (%s) disabled: %s", locked.name, locked.url, reason)
     return True
@@ -297,12 +363,23 @@ def endpoint_enable(*, endpoint: OutboundEndpoint, acting_user=None) -> Outbound
         before = snapshot(locked, ["is_active", "disabled_reason"])
         locked.is_active, locked.disabled_reason, locked.disabled_at = True, "", None
         locked.failing_since = None
-        locked.save(update_fields=["is_active", "disabled_reason", "disabled_at", "failing_since", "updated_at"])
-        audit_record(action="outbound_endpoint.enabled", instance=locked, actor=acting_user, before=before)
+        locked.save(
+            update_fields=[
+                "is_active",
+                "disabled_reason",
+                "disabled_at",
+                "failing_since",
+                "updated_at",
+            ]
+        )
+        audit_record(
+            action="outbound_endpoint.enabled", instance=locked, actor=acting_user, before=before
+        )
         now = timezone.now()
         waiting = list(
-            OutboundDelivery.objects.filter(endpoint=locked, status__in=[Status.PENDING, Status.FAILED])
-            .values_list("pk", flat=True)
+            OutboundDelivery.objects.filter(
+                endpoint=locked, status__in=[Status.PENDING, Status.FAILED]
+            ).values_list("pk", flat=True)
         )
         OutboundDelivery.objects.filter(pk__in=waiting).update(next_attempt_at=now)
         transaction.on_commit(lambda: _enqueue_many(waiting))
@@ -359,9 +436,15 @@ def delivery_enqueue(
     return delivery, created
 
 
-def subscriber_envelope(event_type: str, data: dict, occurred_at: dt.datetime | None = None) -> dict:
+def subscriber_envelope(
+    event_type: str, data: dict, occurred_at: dt.datetime | None = None
+) -> dict:
     """The §1-shaped envelope subscribers receive: {"type", "timestamp", "data"}."""
-    return {"type": event_type, "timestamp": (occurred_at or timezone.now()).isoformat(), "data": data}
+    return {
+        "type": event_type,
+        "timestamp": (occurred_at or timezone.now()).isoformat(),
+        "data": data,
+    }
 
 
 def subscriber_event_publish(
@@ -377,7 +460,9 @@ def subscriber_event_publish(
     business fact (e.g. "payout.completed:PO-..."): publishing it again adds nothing.
     """
     if event_type not in SUBSCRIBER_EVENT_TYPES:
-        raise OutboundError(f"{event_type!r} is not a subscriber event type ({', '.join(SUBSCRIBER_EVENT_TYPES)}).")
+        raise OutboundError(
+            f"{event_type!r} is not a subscriber event type ({', '.join(SUBSCRIBER_EVENT_TYPES)})."
+        )
     key = idempotency_key or f"{event_type}:{uuid.uuid4().hex}"
     envelope = subscriber_envelope(event_type, payload, occurred_at)
     deliveries = []
@@ -405,7 +490,9 @@ def enqueue_send(delivery_id: int, *, countdown: float | None = None) -> None:
     try:
         task_named(SEND_TASK).apply_async(args=[delivery_id], countdown=countdown, retry=False)
     except (BrokerError, OSError):
-        logger.warning("Broker unavailable; delivery %s left to the sweeper.", delivery_id, exc_info=True)
+        logger.warning(
+            "Broker unavailable; delivery %s left to the sweeper.", delivery_id, exc_info=True
+        )
 
 
 def _enqueue_many(delivery_ids: Iterable[int]) -> None:
@@ -429,7 +516,10 @@ def retry_delay(attempts_done: int, retry_after: float | None = None) -> float |
     jitter = float(setting("AFFILIATEHUB_OUTBOUND_JITTER"))
     delay = base * (1 + random.uniform(-jitter, jitter))
     if retry_after is not None:
-        delay = max(delay, min(retry_after, _seconds(setting("AFFILIATEHUB_OUTBOUND_MAX_RETRY_AFTER_SECONDS"))))
+        delay = max(
+            delay,
+            min(retry_after, _seconds(setting("AFFILIATEHUB_OUTBOUND_MAX_RETRY_AFTER_SECONDS"))),
+        )
     return max(0.0, delay)
 
 
@@ -519,7 +609,9 @@ def delivery_claim(*, delivery_id: int, now: dt.datetime | None = None) -> Claim
         )
 
 
-def build_request(claimed: Claimed, *, at: dt.datetime | None = None) -> tuple[dict[str, str], bytes | None]:
+def build_request(
+    claimed: Claimed, *, at: dt.datetime | None = None
+) -> tuple[dict[str, str], bytes | None]:
     """Headers and body of one attempt. Subscriber messages are signed (Standard Webhooks):
     `webhook-id` is the stable message id, `webhook-timestamp` this attempt's time."""
     headers = {"User-Agent": USER_AGENT, **claimed.headers}
@@ -561,8 +653,13 @@ def http_send(claimed: Claimed) -> HttpResult:
     start = time.perf_counter()
     try:
         response = _session().request(
-            claimed.method, claimed.url, data=body, headers=headers, timeout=timeout,
-            allow_redirects=False, stream=True,
+            claimed.method,
+            claimed.url,
+            data=body,
+            headers=headers,
+            timeout=timeout,
+            allow_redirects=False,
+            stream=True,
         )
         try:
             excerpt = response.raw.read(RESPONSE_EXCERPT_BYTES, decode_content=True) or b""
@@ -585,8 +682,16 @@ def delivery_record(*, claimed: Claimed, result: HttpResult) -> str:
     """Record one attempt and decide what follows (short transaction). Returns the outcome."""
     now = timezone.now()
     with transaction.atomic():
-        delivery = OutboundDelivery.objects.select_for_update(of=("self",)).get(pk=claimed.delivery_id)
-        number = (DeliveryAttempt.objects.filter(delivery=delivery).order_by("-number").values_list("number", flat=True).first() or 0) + 1
+        delivery = OutboundDelivery.objects.select_for_update(of=("self",)).get(
+            pk=claimed.delivery_id
+        )
+        number = (
+            DeliveryAttempt.objects.filter(delivery=delivery)
+            .order_by("-number")
+            .values_list("number", flat=True)
+            .first()
+            or 0
+        ) + 1
         DeliveryAttempt.objects.create(
             delivery=delivery,
             number=number,
@@ -602,8 +707,17 @@ def delivery_record(*, claimed: Claimed, result: HttpResult) -> str:
         delivery.last_response_body = result.body
         delivery.last_error = result.error
         delivery.claimed_at = None
-        fields = ["attempts", "last_response_code", "last_response_body", "last_error", "claimed_at", "status",
-                  "next_attempt_at", "succeeded_at", "dead_at"]
+        fields = [
+            "attempts",
+            "last_response_code",
+            "last_response_body",
+            "last_error",
+            "claimed_at",
+            "status",
+            "next_attempt_at",
+            "succeeded_at",
+            "dead_at",
+        ]
         code = result.response_code
         endpoint_q = OutboundEndpoint.objects.filter(pk=claimed.endpoint_id)
 
@@ -611,16 +725,24 @@ def delivery_record(*, claimed: Claimed, result: HttpResult) -> str:
         # endpoint row updated by every delivery would serialise all senders on its row lock.
         stale = now - _HEALTH_REFRESH
         if code is not None and 200 <= code < 300:
-            delivery.status, delivery.succeeded_at, delivery.next_attempt_at = Status.SUCCEEDED, now, None
+            delivery.status, delivery.succeeded_at, delivery.next_attempt_at = (
+                Status.SUCCEEDED,
+                now,
+                None,
+            )
             delivery.save(update_fields=fields)
             endpoint_q.filter(
-                Q(failing_since__isnull=False) | Q(last_success_at__isnull=True) | Q(last_success_at__lt=stale)
+                Q(failing_since__isnull=False)
+                | Q(last_success_at__isnull=True)
+                | Q(last_success_at__lt=stale)
             ).update(last_success_at=now, failing_since=None)
             _notify(delivery)
             return SUCCEEDED
 
         endpoint_q.filter(
-            Q(failing_since__isnull=True) | Q(last_failure_at__isnull=True) | Q(last_failure_at__lt=stale)
+            Q(failing_since__isnull=True)
+            | Q(last_failure_at__isnull=True)
+            | Q(last_failure_at__lt=stale)
         ).update(failing_since=Coalesce("failing_since", Value(now)), last_failure_at=now)
         what = f"HTTP {code}" if code is not None else result.error
         if code == 410:
@@ -632,14 +754,24 @@ def delivery_record(*, claimed: Claimed, result: HttpResult) -> str:
             return DEAD
 
         if result.refused:
-            _dead(delivery, now, f"{result.error}. Not retried: correct the URL, or allow the host in "
-                                 "AFFILIATEHUB_OUTBOUND_ALLOWED_HOSTS, then resend.", fields)
+            _dead(
+                delivery,
+                now,
+                f"{result.error}. Not retried: correct the URL, or allow the host in "
+                "AFFILIATEHUB_OUTBOUND_ALLOWED_HOSTS, then resend.",
+                fields,
+            )
             _notify(delivery)
             return DEAD
 
         delay = retry_delay(delivery.attempts, result.retry_after)
         if delay is None:
-            _dead(delivery, now, f"No success after {delivery.attempts} attempts; last: {what}.", fields)
+            _dead(
+                delivery,
+                now,
+                f"No success after {delivery.attempts} attempts; last: {what}.",
+                fields,
+            )
             _notify(delivery)
             outcome = DEAD
         else:
@@ -663,14 +795,21 @@ def _dead(delivery: OutboundDelivery, now: dt.datetime, message: str, fields: li
         delivery=delivery,
         message=f"{delivery.event_type} {delivery.subject or delivery.idempotency_key}: {message}",
     )
-    logger.error("Outbound delivery %s (%s to endpoint %s) is dead: %s", delivery.pk, delivery.event_type,
-                 delivery.endpoint_id, message)
+    logger.error(
+        "Outbound delivery %s (%s to endpoint %s) is dead: %s",
+        delivery.pk,
+        delivery.event_type,
+        delivery.endpoint_id,
+        message,
+    )
 
 
 def _disable_if_failing_too_long(endpoint_id: int, now: dt.datetime) -> bool:
     limit = setting("AFFILIATEHUB_OUTBOUND_DISABLE_AFTER")
     limit = limit if isinstance(limit, dt.timedelta) else dt.timedelta(seconds=float(limit))
-    endpoint = OutboundEndpoint.objects.filter(pk=endpoint_id, is_active=True, failing_since__lte=now - limit).first()
+    endpoint = OutboundEndpoint.objects.filter(
+        pk=endpoint_id, is_active=True, failing_since__lte=now - limit
+    ).first()
     if endpoint is None:
         return False
     return endpoint_disable(
@@ -693,9 +832,12 @@ def deliveries_send_due(*, limit: int = 1000) -> dict[str, int]:
     counts: dict[str, int] = {}
     due = list(
         OutboundDelivery.objects.filter(
-            status__in=[Status.PENDING, Status.FAILED], next_attempt_at__lte=timezone.now() + _DUE_SLACK,
+            status__in=[Status.PENDING, Status.FAILED],
+            next_attempt_at__lte=timezone.now() + _DUE_SLACK,
             endpoint__is_active=True,
-        ).order_by("next_attempt_at", "pk").values_list("pk", flat=True)[:limit]
+        )
+        .order_by("next_attempt_at", "pk")
+        .values_list("pk", flat=True)[:limit]
     )
     for delivery_id in due:
         outcome = delivery_send(delivery_id=delivery_id)
@@ -713,13 +855,20 @@ def delivery_resend(*, delivery: OutboundDelivery, acting_user) -> OutboundDeliv
     with transaction.atomic():
         locked = OutboundDelivery.objects.select_for_update(of=("self",)).get(pk=delivery.pk)
         if locked.status == Status.DELIVERING:
-            raise OutboundError(f"Delivery {locked.pk} is being sent right now; try again in a moment.")
+            raise OutboundError(
+                f"Delivery {locked.pk} is being sent right now; try again in a moment."
+            )
         before = snapshot(locked, ["status", "attempts", "next_attempt_at"])
         locked.status, locked.attempts = Status.PENDING, 0
         locked.next_attempt_at, locked.dead_at = timezone.now(), None
         locked.save(update_fields=["status", "attempts", "next_attempt_at", "dead_at"])
-        audit_record(action="outbound_delivery.resent", instance=locked, actor=acting_user, before=before,
-                     after=snapshot(locked, ["status", "attempts", "next_attempt_at"]))
+        audit_record(
+            action="outbound_delivery.resent",
+            instance=locked,
+            actor=acting_user,
+            before=before,
+            after=snapshot(locked, ["status", "attempts", "next_attempt_at"]),
+        )
         delivery_id = locked.pk
         transaction.on_commit(lambda: enqueue_send(delivery_id))
     return locked
@@ -743,14 +892,17 @@ def deliveries_sweep(*, now: dt.datetime | None = None) -> OutboundSweepResult:
     locked = OutboundDelivery.objects.select_for_update(skip_locked=True, of=("self",))
     with transaction.atomic():
         reclaimed = list(
-            locked.filter(status=Status.DELIVERING, claimed_at__lt=now - timeout - stuck)
-            .values_list("pk", flat=True)[:limit]
+            locked.filter(
+                status=Status.DELIVERING, claimed_at__lt=now - timeout - stuck
+            ).values_list("pk", flat=True)[:limit]
         )
         if reclaimed:
             # The worker died mid-request: the receiver may or may not have it; send again
             # (same message id, so receivers dedupe).
             OutboundDelivery.objects.filter(pk__in=reclaimed).update(
-                status=Status.FAILED, next_attempt_at=now, claimed_at=None,
+                status=Status.FAILED,
+                next_attempt_at=now,
+                claimed_at=None,
                 last_error="The sending worker was lost; sent again.",
             )
         due = list(
@@ -763,18 +915,24 @@ def deliveries_sweep(*, now: dt.datetime | None = None) -> OutboundSweepResult:
             .values_list("pk", flat=True)[:limit]
         )
         # A pending row re-enqueued here is left alone for another `stuck` period.
-        OutboundDelivery.objects.filter(pk__in=due, status=Status.PENDING).update(next_attempt_at=now)
+        OutboundDelivery.objects.filter(pk__in=due, status=Status.PENDING).update(
+            next_attempt_at=now
+        )
         requeue = sorted(set(due) | set(reclaimed))
         if requeue:
             transaction.on_commit(lambda: _enqueue_many(requeue))
     disabled = 0
     limit_age = setting("AFFILIATEHUB_OUTBOUND_DISABLE_AFTER")
-    limit_age = limit_age if isinstance(limit_age, dt.timedelta) else dt.timedelta(seconds=float(limit_age))
+    limit_age = (
+        limit_age if isinstance(limit_age, dt.timedelta) else dt.timedelta(seconds=float(limit_age))
+    )
     for endpoint_id in OutboundEndpoint.objects.filter(
         is_active=True, failing_since__lte=now - limit_age
     ).values_list("pk", flat=True):
         disabled += int(_disable_if_failing_too_long(endpoint_id, now))
-    return OutboundSweepResult(requeued=len(requeue), reclaimed=len(reclaimed), endpoints_disabled=disabled)
+    return OutboundSweepResult(
+        requeued=len(requeue), reclaimed=len(reclaimed), endpoints_disabled=disabled
+    )
 
 
 def alert_acknowledge(*, alert: OutboundAlert, acting_user) -> OutboundAlert:
@@ -803,6 +961,9 @@ def endpoint_health(endpoint_ids: Iterable[int], *, since: dt.datetime) -> dict[
     health = {}
     for row in rows:
         total, ok = row["total"], row["ok"]
-        health[row["delivery__endpoint_id"]] = {"attempts": total, "successes": ok, "success_rate": ok / total if total else None}
+        health[row["delivery__endpoint_id"]] = {
+            "attempts": total,
+            "successes": ok,
+            "success_rate": ok / total if total else None,
+        }
     return health
-

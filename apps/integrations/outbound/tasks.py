@@ -28,8 +28,14 @@ def send_outbound_delivery(delivery_id: int) -> str:
     return outbound.delivery_send(delivery_id=delivery_id)
 
 
-@shared_task(name=outbound.SWEEP_TASK, acks_late=True, reject_on_worker_lost=True, ignore_result=True)
+@shared_task(
+    name=outbound.SWEEP_TASK, acks_late=True, reject_on_worker_lost=True, ignore_result=True
+)
 def sweep_outbound_deliveries() -> dict[str, int]:
     """Beat, every 10 s (PeriodicTask created by a data migration)."""
     result = outbound.deliveries_sweep()
-    return {"requeued": result.requeued, "reclaimed": result.reclaimed, "endpoints_disabled": result.endpoints_disabled}
+    return {
+        "requeued": result.requeued,
+        "reclaimed": result.reclaimed,
+        "endpoints_disabled": result.endpoints_disabled,
+    }

@@ -68,7 +68,11 @@ class GenericAdapter:
     """
 
     def params(self, request: WindowRequest) -> dict[str, str]:
-        params = {"since": _iso(request.since), "until": _iso(request.until), "limit": str(request.page_size)}
+        params = {
+            "since": _iso(request.since),
+            "until": _iso(request.until),
+            "limit": str(request.page_size),
+        }
         if request.event_types:
             params["type"] = ",".join(request.event_types)
         if request.cursor:
@@ -82,7 +86,9 @@ class GenericAdapter:
             raise PageFormatError(f"The page is not JSON: {exc}") from exc
         if not isinstance(page, dict) or not isinstance(page.get("events"), list):
             raise PageFormatError('Expected {"events": [...], "next_cursor": ...}.')
-        return PolledPage(events=page["events"], skipped=0, next_cursor=_cursor(page.get("next_cursor")))
+        return PolledPage(
+            events=page["events"], skipped=0, next_cursor=_cursor(page.get("next_cursor"))
+        )
 
 
 # --------------------------------------------------------------------------------------------
@@ -91,7 +97,10 @@ class GenericAdapter:
 MT5_VOLUME_UNITS = Decimal(10_000)  # Volume: 1/10,000 lot
 MT5_VOLUME_EXT_UNITS = Decimal(100_000_000)  # VolumeExt: 1/100,000,000 lot
 MT5_ENTRIES = {0: "in", 1: "out", 2: "inout", 3: "out_by"}
-MT5_TRADE_ACTIONS = {0: "buy", 1: "sell"}  # 2 balance, 3 credit, 4 charge, 5 correction, 6 bonus, ...
+MT5_TRADE_ACTIONS = {
+    0: "buy",
+    1: "sell",
+}  # 2 balance, 3 credit, 4 charge, 5 correction, 6 bonus, ...
 
 
 def _decimal(value, name: str) -> Decimal:
@@ -116,7 +125,9 @@ def mt5_time(deal: dict) -> dt.datetime:
     """Deal time as an aware UTC datetime: TimeMsc (milliseconds) when given, else Time (seconds)."""
     if deal.get("TimeMsc") not in (None, 0):
         millis = int(_decimal(deal["TimeMsc"], "TimeMsc"))
-        return dt.datetime.fromtimestamp(millis // 1000, tz=dt.UTC) + dt.timedelta(milliseconds=millis % 1000)
+        return dt.datetime.fromtimestamp(millis // 1000, tz=dt.UTC) + dt.timedelta(
+            milliseconds=millis % 1000
+        )
     if deal.get("Time") is None:
         raise PageFormatError(f"Deal {deal.get('Deal')!r} has neither Time nor TimeMsc.")
     return dt.datetime.fromtimestamp(int(_decimal(deal["Time"], "Time")), tz=dt.UTC)
@@ -160,7 +171,12 @@ def mt5_deal_envelope(deal: dict, *, server: str, currency: str) -> dict | None:
     for source, target in (("Storage", "swap"), ("Commission", "commission"), ("Price", "price")):
         if deal.get(source) is not None:
             data[target] = _plain(_decimal(deal[source], source))
-    return {"id": f"mt5:{server}:{deal_id}", "type": "trade.closed", "timestamp": data["closed_at"], "data": data}
+    return {
+        "id": f"mt5:{server}:{deal_id}",
+        "type": "trade.closed",
+        "timestamp": data["closed_at"],
+        "data": data,
+    }
 
 
 class Mt5DealsAdapter:
@@ -198,7 +214,8 @@ class Mt5DealsAdapter:
         violations = json_violations(page)
         if violations:  # deals are read field by field below: refuse the page, naming the place
             raise PageFormatError(
-                "The page is out of bounds: " + "; ".join(f"{k}: {' '.join(v)}" for k, v in list(violations.items())[:3])
+                "The page is out of bounds: "
+                + "; ".join(f"{k}: {' '.join(v)}" for k, v in list(violations.items())[:3])
             )
         if not isinstance(page, dict) or not isinstance(page.get("deals"), list):
             raise PageFormatError('Expected {"deals": [...], "next": ...}.')

@@ -21,7 +21,10 @@ RunWithDeltaFilter = filterset_list_filter(
     filterset_class=ReconciliationRunFilter,
     name="with_delta",
     title="missed by webhooks",
-    lookups=lambda request, model_admin: [("true", "Recovered events"), ("false", "Nothing missed")],
+    lookups=lambda request, model_admin: [
+        ("true", "Recovered events"),
+        ("false", "Nothing missed"),
+    ],
 )
 
 
@@ -38,9 +41,20 @@ class PollConfigForm(forms.ModelForm):
     class Meta:
         model = PollConfig
         fields = (
-            "integration", "url", "adapter", "server", "auth_header_name", "auth_header_value", "page_size",
-            "window_overlap", "event_types", "interval_minutes", "initial_lookback", "timeout_seconds",
-            "max_attempts", "enabled",
+            "integration",
+            "url",
+            "adapter",
+            "server",
+            "auth_header_name",
+            "auth_header_value",
+            "page_size",
+            "window_overlap",
+            "event_types",
+            "interval_minutes",
+            "initial_lookback",
+            "timeout_seconds",
+            "max_attempts",
+            "enabled",
         )
 
     def clean_url(self):
@@ -54,11 +68,26 @@ class PollConfigForm(forms.ModelForm):
 @admin.register(PollConfig)
 class PollConfigAdmin(admin.ModelAdmin):
     form = PollConfigForm
-    list_display = ("integration", "adapter", "url", "interval_minutes", "enabled", "last_window_end", "auth_masked", "runs_link")
+    list_display = (
+        "integration",
+        "adapter",
+        "url",
+        "interval_minutes",
+        "enabled",
+        "last_window_end",
+        "auth_masked",
+        "runs_link",
+    )
     list_filter = ("adapter", "enabled")
     list_select_related = ("integration",)
     search_fields = ("integration__slug", "url")
-    readonly_fields = ("auth_masked", "last_window_end", "periodic_task", "created_at", "updated_at")
+    readonly_fields = (
+        "auth_masked",
+        "last_window_end",
+        "periodic_task",
+        "created_at",
+        "updated_at",
+    )
     actions = ("poll_now", "backfill")
 
     def get_readonly_fields(self, request, obj=None):
@@ -67,7 +96,13 @@ class PollConfigAdmin(admin.ModelAdmin):
     def get_fields(self, request, obj=None):
         fields = [*self.form.Meta.fields, "clear_auth_header_value"]
         if obj:
-            fields += ["auth_masked", "last_window_end", "periodic_task", "created_at", "updated_at"]
+            fields += [
+                "auth_masked",
+                "last_window_end",
+                "periodic_task",
+                "created_at",
+                "updated_at",
+            ]
         return fields
 
     @admin.display(description="auth value")
@@ -76,18 +111,27 @@ class PollConfigAdmin(admin.ModelAdmin):
 
     @admin.display(description="runs")
     def runs_link(self, obj):
-        url = reverse("admin:integrations_reconciliationrun_changelist") + f"?integration__id__exact={obj.integration_id}"
+        url = (
+            reverse("admin:integrations_reconciliationrun_changelist")
+            + f"?integration__id__exact={obj.integration_id}"
+        )
         return format_html('<a href="{}">runs</a>', url)
 
     def save_model(self, request, obj, form, change):
         """Through the service: validated, audited, and the beat schedule kept in step."""
-        fields = {name: form.cleaned_data[name] for name in form.Meta.fields if name != "integration"}
+        fields = {
+            name: form.cleaned_data[name] for name in form.Meta.fields if name != "integration"
+        }
         if not fields["auth_header_value"]:
             fields.pop("auth_header_value")
         if form.cleaned_data.get("clear_auth_header_value"):
             fields["auth_header_value"] = ""
         try:
-            saved = poll_config_save(integration=form.cleaned_data.get("integration") or obj.integration, acting_user=request.user, **fields)
+            saved = poll_config_save(
+                integration=form.cleaned_data.get("integration") or obj.integration,
+                acting_user=request.user,
+                **fields,
+            )
         except PollError as exc:
             self.message_user(request, str(exc), messages.ERROR)
             return
@@ -103,7 +147,9 @@ class PollConfigAdmin(admin.ModelAdmin):
                 )
             )
         self.message_user(
-            request, f"Polling {len(configs)} integration(s) now; see Reconciliation runs for the result.", messages.SUCCESS
+            request,
+            f"Polling {len(configs)} integration(s) now; see Reconciliation runs for the result.",
+            messages.SUCCESS,
         )
 
     @admin.action(description="Backfill a date range…", permissions=["change"])
@@ -128,7 +174,12 @@ class PollConfigAdmin(admin.ModelAdmin):
                 messages.SUCCESS,
             )
             return None
-        context = {**self.admin_site.each_context(request), "form": form, "configs": configs, "title": "Backfill"}
+        context = {
+            **self.admin_site.each_context(request),
+            "form": form,
+            "configs": configs,
+            "title": "Backfill",
+        }
         return TemplateResponse(request, "admin/integrations/poll_backfill.html", context)
 
 
@@ -149,7 +200,14 @@ class BackfillForm(forms.Form):
 @admin.register(ReconciliationRun)
 class ReconciliationRunAdmin(admin.ModelAdmin):
     list_display = (
-        "id", "integration", "status", "window_start", "window_end", "polled", "recovered_link", "failed",
+        "id",
+        "integration",
+        "status",
+        "window_start",
+        "window_end",
+        "polled",
+        "recovered_link",
+        "failed",
         "started_at",
     )
     list_filter = ("status", "trigger", "integration", RunWithDeltaFilter, "started_at")
@@ -157,9 +215,23 @@ class ReconciliationRunAdmin(admin.ModelAdmin):
     show_full_result_count = False
     search_fields = ("integration__slug__exact",)
     readonly_fields = (
-        "integration", "trigger", "window_start", "window_end", "status", "started_at", "finished_at", "pages",
-        "polled", "already_received", "previously_polled", "recovered_link", "failed", "skipped", "delta",
-        "error", "requested_by",
+        "integration",
+        "trigger",
+        "window_start",
+        "window_end",
+        "status",
+        "started_at",
+        "finished_at",
+        "pages",
+        "polled",
+        "already_received",
+        "previously_polled",
+        "recovered_link",
+        "failed",
+        "skipped",
+        "delta",
+        "error",
+        "requested_by",
     )
     fields = readonly_fields
 

@@ -39,7 +39,9 @@ class PollConfig(TimeStampedModel):
     )
     adapter = models.CharField(max_length=20, choices=Adapter.choices, default=Adapter.GENERIC)
     server = models.CharField(
-        max_length=100, blank=True, help_text="Trading server name used in deal ids (mt5_deals); default: the slug."
+        max_length=100,
+        blank=True,
+        help_text="Trading server name used in deal ids (mt5_deals); default: the slug.",
     )
     page_size = models.PositiveIntegerField(
         default=1000, validators=[MinValueValidator(1), MaxValueValidator(10000)]
@@ -59,7 +61,8 @@ class PollConfig(TimeStampedModel):
     )
     timeout_seconds = models.PositiveIntegerField(default=30, validators=[MinValueValidator(1)])
     max_attempts = models.PositiveSmallIntegerField(
-        default=4, validators=[MinValueValidator(1), MaxValueValidator(10)],
+        default=4,
+        validators=[MinValueValidator(1), MaxValueValidator(10)],
         help_text="Tries per page request before the run fails.",
     )
     enabled = models.BooleanField(default=True)
@@ -67,7 +70,11 @@ class PollConfig(TimeStampedModel):
         null=True, blank=True, help_text="End of the last window whose every page was stored."
     )
     periodic_task = models.OneToOneField(
-        "django_celery_beat.PeriodicTask", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+        "django_celery_beat.PeriodicTask",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
     )
 
     class Meta:
@@ -122,9 +129,13 @@ class ReconciliationRun(models.Model):
     previously_polled = models.PositiveIntegerField(default=0)
     recovered = models.PositiveIntegerField(default=0)
     failed = models.PositiveIntegerField(default=0)
-    delta = models.GeneratedField(expression=F("recovered"), output_field=models.IntegerField(), db_persist=True)
+    delta = models.GeneratedField(
+        expression=F("recovered"), output_field=models.IntegerField(), db_persist=True
+    )
     error = models.TextField(blank=True)
-    requested_by = models.CharField(max_length=200, blank=True, help_text="User or command that asked for it.")
+    requested_by = models.CharField(
+        max_length=200, blank=True, help_text="User or command that asked for it."
+    )
 
     class Meta:
         ordering = ["-started_at", "-id"]
@@ -133,8 +144,13 @@ class ReconciliationRun(models.Model):
             models.Index(fields=["status", "-started_at"], name="recon_run_status_idx"),
         ]
         constraints = [
-            models.CheckConstraint(condition=Q(window_start__lt=F("window_end")), name="recon_run_window_ordered"),
-            models.CheckConstraint(condition=Q(status__in=["running", "succeeded", "failed"]), name="recon_run_status_valid"),
+            models.CheckConstraint(
+                condition=Q(window_start__lt=F("window_end")), name="recon_run_window_ordered"
+            ),
+            models.CheckConstraint(
+                condition=Q(status__in=["running", "succeeded", "failed"]),
+                name="recon_run_status_valid",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -147,8 +163,12 @@ class RecoveredEvent(models.Model):
     (A backfill's events are recorded the same way; the run's trigger tells them apart.)
     """
 
-    run = models.ForeignKey(ReconciliationRun, on_delete=models.CASCADE, related_name="recovered_events")
-    event = models.OneToOneField("integrations.InboundEvent", on_delete=models.CASCADE, related_name="recovery")
+    run = models.ForeignKey(
+        ReconciliationRun, on_delete=models.CASCADE, related_name="recovered_events"
+    )
+    event = models.OneToOneField(
+        "integrations.InboundEvent", on_delete=models.CASCADE, related_name="recovery"
+    )
 
     class Meta:
         indexes = [models.Index(fields=["run", "event"], name="recovered_event_run_idx")]

@@ -93,8 +93,19 @@ def _setting(name: str, default):
 # Configuration and schedule
 
 _CONFIG_FIELDS = {
-    "url", "auth_header_name", "auth_header_value", "adapter", "server", "page_size", "window_overlap",
-    "event_types", "interval_minutes", "initial_lookback", "timeout_seconds", "max_attempts", "enabled",
+    "url",
+    "auth_header_name",
+    "auth_header_value",
+    "adapter",
+    "server",
+    "page_size",
+    "window_overlap",
+    "event_types",
+    "interval_minutes",
+    "initial_lookback",
+    "timeout_seconds",
+    "max_attempts",
+    "enabled",
 }
 
 
@@ -104,7 +115,9 @@ def _audit_view(config: PollConfig) -> dict:
     return data
 
 
-def poll_config_save(*, integration: Integration, acting_user=None, actor_label: str = "", **fields) -> PollConfig:
+def poll_config_save(
+    *, integration: Integration, acting_user=None, actor_label: str = "", **fields
+) -> PollConfig:
     """Create or change an integration's poll configuration and keep its periodic task in step."""
     unknown = set(fields) - _CONFIG_FIELDS
     if unknown:
@@ -133,14 +146,18 @@ def poll_config_save(*, integration: Integration, acting_user=None, actor_label:
 def poll_schedule_sync(*, config: PollConfig) -> PeriodicTask:
     """The beat entry running this integration's poll every `interval_minutes` (enabled with the
     config and the integration), and the daily reconciliation across integrations."""
-    interval, _ = IntervalSchedule.objects.get_or_create(every=config.interval_minutes, period=IntervalSchedule.MINUTES)
+    interval, _ = IntervalSchedule.objects.get_or_create(
+        every=config.interval_minutes, period=IntervalSchedule.MINUTES
+    )
     task, _ = PeriodicTask.objects.update_or_create(
         name=f"integrations: poll {config.integration.slug}",
         defaults={
             "task": POLL_TASK,
             "interval": interval,
             "crontab": None,
-            "kwargs": json.dumps({"integration_id": config.integration_id, "trigger": Trigger.SCHEDULE}),
+            "kwargs": json.dumps(
+                {"integration_id": config.integration_id, "trigger": Trigger.SCHEDULE}
+            ),
             "enabled": bool(config.enabled and config.integration.is_active),
             "description": "Polling connector (PollConfig); change the interval on the poll configuration.",
         },
@@ -202,7 +219,11 @@ def integration_poll(
     poll has nothing to do: disabled or busy). Backfills and manual polls raise PollError instead."""
     if connection.in_atomic_block:
         raise PollError("Polls make HTTP requests: call integration_poll outside transactions.")
-    config = PollConfig.objects.select_related("integration").filter(integration_id=integration_id).first()
+    config = (
+        PollConfig.objects.select_related("integration")
+        .filter(integration_id=integration_id)
+        .first()
+    )
     scheduled = trigger in (Trigger.SCHEDULE, Trigger.DAILY)
     if config is None:
         raise PollError(f"Integration #{integration_id} has no poll configuration.")
@@ -229,13 +250,20 @@ def integration_poll(
         if since >= until:
             raise PollError(f"Empty window: {since.isoformat()} is not before {until.isoformat()}.")
         run = ReconciliationRun.objects.create(
-            integration_id=integration_id, trigger=trigger, window_start=since, window_end=until, requested_by=requested_by[:200]
+            integration_id=integration_id,
+            trigger=trigger,
+            window_start=since,
+            window_end=until,
+            requested_by=requested_by[:200],
         )
         try:
             _run_pages(run=run, config=config, session=session, sleep=sleep)
         except Exception as exc:
             _finish(run, config, error=exc)
-            if isinstance(exc, PollError | requests.RequestException | PageFormatError | OutboundAddressRefused):
+            if isinstance(
+                exc,
+                PollError | requests.RequestException | PageFormatError | OutboundAddressRefused,
+            ):
                 logger.warning("Poll of %s failed: %s", config.integration.slug, exc)
                 return run
             raise
@@ -258,12 +286,18 @@ def _unlock(integration_id: int) -> None:
 
 def _abandon_stale_runs(integration_id: int) -> None:
     """Runs left `running` by a worker that died: we hold the lock, so none of them is alive."""
-    ReconciliationRun.objects.filter(integration_id=integration_id, status=ReconciliationRun.Status.RUNNING).update(
-        status=ReconciliationRun.Status.FAILED, finished_at=timezone.now(), error="Abandoned: the worker stopped mid-run."
+    ReconciliationRun.objects.filter(
+        integration_id=integration_id, status=ReconciliationRun.Status.RUNNING
+    ).update(
+        status=ReconciliationRun.Status.FAILED,
+        finished_at=timezone.now(),
+        error="Abandoned: the worker stopped mid-run.",
     )
 
 
-def _finish(run: ReconciliationRun, config: PollConfig, *, error: BaseException | None = None) -> None:
+def _finish(
+    run: ReconciliationRun, config: PollConfig, *, error: BaseException | None = None
+) -> None:
     now = timezone.now()
     with transaction.atomic():
         if error is None:
@@ -312,7 +346,9 @@ def _run_pages(*, run: ReconciliationRun, config: PollConfig, session, sleep) ->
                 cursor = page.next_cursor
                 if cursor is not None and cursor in seen_cursors:
                     store.add(page.events, skipped=page.skipped)
-                    raise PageFormatError(f"The source repeated cursor {cursor!r}; stopping to avoid a loop.")
+                    raise PageFormatError(
+                        f"The source repeated cursor {cursor!r}; stopping to avoid a loop."
+                    )
                 if cursor is not None:
                     seen_cursors.add(cursor)
                     following = fetcher.submit(fetch, cursor)
@@ -320,7 +356,9 @@ def _run_pages(*, run: ReconciliationRun, config: PollConfig, session, sleep) ->
                 if cursor is None:
                     store.flush()
                     return
-            raise PollError(f"More than {MAX_PAGES_PER_RUN} pages in one window; poll a shorter window.")
+            raise PollError(
+                f"More than {MAX_PAGES_PER_RUN} pages in one window; poll a shorter window."
+            )
         except BaseException:
             following.cancel()
             store.flush()  # the pages received before the failure are kept (a failing page: none of it)
@@ -341,7 +379,9 @@ def _retry_after(response: requests.Response) -> float | None:
         return None
 
 
-def _fetch(http: requests.Session, config: PollConfig, params: dict, headers: dict, *, sleep) -> bytes:
+def _fetch(
+    http: requests.Session, config: PollConfig, params: dict, headers: dict, *, sleep
+) -> bytes:
     base = float(_setting("AFFILIATEHUB_POLL_RETRY_BASE_SECONDS", 2.0))
     cap = float(_setting("AFFILIATEHUB_POLL_RETRY_CAP_SECONDS", 120.0))
     backoff = tenacity.wait_exponential_jitter(multiplier=base, max=cap, jitter=base)
@@ -361,12 +401,16 @@ def _fetch(http: requests.Session, config: PollConfig, params: dict, headers: di
         sleep=sleep or tenacity.nap.sleep,
         before_sleep=lambda state: logger.info(
             "Poll of %s: attempt %d failed (%s); retrying.",
-            config.integration.slug, state.attempt_number, state.outcome.exception(),
+            config.integration.slug,
+            state.attempt_number,
+            state.outcome.exception(),
         ),
     )
     for attempt in retrying:
         with attempt:
-            response = http.get(config.url, params=params, headers=headers, timeout=config.timeout_seconds)
+            response = http.get(
+                config.url, params=params, headers=headers, timeout=config.timeout_seconds
+            )
             if response.status_code != 200:
                 raise PollHttpError(response.status_code, response.text, _retry_after(response))
             return response.content
@@ -434,7 +478,10 @@ def _page_ids(events: list) -> list[str]:
     except (TypeError, KeyError):
         return [polled_event_id(item) for item in events]
     if (
-        ids and set(map(type, ids)) == {str} and min(map(len, ids)) > 0 and max(map(len, ids)) <= inbound.MAX_ID_LENGTH
+        ids
+        and set(map(type, ids)) == {str}
+        and min(map(len, ids)) > 0
+        and max(map(len, ids)) <= inbound.MAX_ID_LENGTH
         and "\x00" not in "".join(ids)
     ):
         return ids
@@ -453,7 +500,11 @@ def _absent(integration_id: int, ids: list[str]) -> tuple[list[int], int]:
         sql, value = _ABSENT_JSON_SQL, orjson.dumps(ids).decode()
     with inbound.server_bound_cursor() as cursor, connection.wrap_database_errors:
         # Planned for each page (never prepared): the generic plan ran this query ~40% slower.
-        cursor.cursor.execute(sql, {"ids": value, "integration": integration_id, "poll": EventSource.POLL}, prepare=False)
+        cursor.cursor.execute(
+            sql,
+            {"ids": value, "integration": integration_id, "poll": EventSource.POLL},
+            prepare=False,
+        )
         rows = cursor.fetchall()
     polled = {webhook_id for position, webhook_id in rows if not position}
     positions = sorted(position for position, _ in rows if position)
@@ -497,7 +548,9 @@ class _Lookups:
         return self.executor.submit(_lookup, integration, events)
 
     def close(self) -> None:
-        self.executor.submit(lambda: connection.close()).result()  # the helper thread's own connection
+        self.executor.submit(
+            lambda: connection.close()
+        ).result()  # the helper thread's own connection
         self.executor.shutdown()
 
 
@@ -547,7 +600,9 @@ class PageStore:
         taken = self.last_stored_ids
         missing: list[inbound.IncomingEvent] = []
         for event in lookup.missing:
-            if event.webhook_id in taken:  # the same id earlier in this page or in the page stored last
+            if (
+                event.webhook_id in taken
+            ):  # the same id earlier in this page or in the page stored last
                 counts.previously_polled += 1
                 continue
             taken.add(event.webhook_id)
@@ -597,13 +652,19 @@ class PageStore:
             with inbound.server_bound_cursor() as cursor:
                 cursor.execute(
                     _PAGE_STORED_SQL,
-                    {"run": self.run.pk, "recovered_ids": recovered_ids, "skipped": page.skipped,
-                     **{name: getattr(counts, name) for name in _COUNTERS}},
+                    {
+                        "run": self.run.pk,
+                        "recovered_ids": recovered_ids,
+                        "skipped": page.skipped,
+                        **{name: getattr(counts, name) for name in _COUNTERS},
+                    },
                 )
         page.counts = counts
 
 
-def _count_stored(result: inbound.StoreResult, counts: PageCounts, recovered_ids: list[int]) -> None:
+def _count_stored(
+    result: inbound.StoreResult, counts: PageCounts, recovered_ids: list[int]
+) -> None:
     if result.outcome == inbound.ACCEPTED:
         recovered_ids.append(result.event_id)
         if result.status == EventStatus.INVALID:
@@ -619,7 +680,9 @@ def _count_stored(result: inbound.StoreResult, counts: PageCounts, recovered_ids
 _COUNTERS = ("polled", "already_received", "previously_polled", "recovered", "failed")
 
 
-def store_polled_page(*, integration: Integration, run: ReconciliationRun, events: list) -> PageCounts:
+def store_polled_page(
+    *, integration: Integration, run: ReconciliationRun, events: list
+) -> PageCounts:
     """Reconcile one page in one transaction: count what is stored, store what is missing."""
     with PageStore(integration=integration, run=run) as store:
         store.add(events)

@@ -21,14 +21,28 @@ def _time(value: str | None) -> dt.datetime | None:
 
 @shared_task(name=polling.POLL_TASK, **_OPTIONS)
 def poll_integration(
-    integration_id: int, trigger: str = "schedule", since: str | None = None, until: str | None = None, requested_by: str = ""
+    integration_id: int,
+    trigger: str = "schedule",
+    since: str | None = None,
+    until: str | None = None,
+    requested_by: str = "",
 ) -> dict | None:
     run = polling.integration_poll(
-        integration_id=integration_id, trigger=trigger, since=_time(since), until=_time(until), requested_by=requested_by
+        integration_id=integration_id,
+        trigger=trigger,
+        since=_time(since),
+        until=_time(until),
+        requested_by=requested_by,
     )
     if run is None:
         return None
-    return {"run_id": run.pk, "status": run.status, "polled": run.polled, "recovered": run.recovered, "failed": run.failed}
+    return {
+        "run_id": run.pk,
+        "status": run.status,
+        "polled": run.polled,
+        "recovered": run.recovered,
+        "failed": run.failed,
+    }
 
 
 @shared_task(name=polling.DAILY_TASK, **_OPTIONS)

@@ -14,16 +14,21 @@ _PLAYER = Player._meta
 
 class RegistrationRequestSerializer(serializers.Serializer):
     tracking_token = serializers.CharField(
-        required=False, allow_null=True, allow_blank=True, max_length=_PLAYER.get_field("tracking_token").max_length,
+        required=False,
+        allow_null=True,
+        allow_blank=True,
+        max_length=_PLAYER.get_field("tracking_token").max_length,
         help_text="The `ah_token` the landing page received from the click redirect; absent = organic.",
     )
     registered_at = serializers.DateTimeField(help_text="ISO 8601, with offset.")
-    country = serializers.CharField(min_length=2, max_length=2, help_text="ISO 3166-1 alpha-2, e.g. DE.")
+    country = serializers.CharField(
+        min_length=2, max_length=2, help_text="ISO 3166-1 alpha-2, e.g. DE."
+    )
     brand = serializers.CharField(max_length=_PLAYER.get_field("brand").max_length)
     identifiers = serializers.DictField(
         child=serializers.CharField(max_length=EXTERNAL_ID_MAX_LENGTH),
         allow_empty=False,
-        help_text="The player's id in each system, e.g. {\"crm\": \"C-1001\", \"mt5-live\": \"800123\"}.",
+        help_text='The player\'s id in each system, e.g. {"crm": "C-1001", "mt5-live": "800123"}.',
     )
 
     def validate_country(self, value: str) -> str:
@@ -43,7 +48,9 @@ class RegistrationRequestSerializer(serializers.Serializer):
 
 class RegistrationResponseSerializer(serializers.Serializer):
     player_id = serializers.IntegerField()
-    created = serializers.BooleanField(help_text="False when this registration was already known (200).")
+    created = serializers.BooleanField(
+        help_text="False when this registration was already known (200)."
+    )
     attribution_status = serializers.ChoiceField(choices=Player.AttributionStatus.choices)
     attribution_note = serializers.CharField()
     affiliate_id = serializers.IntegerField(allow_null=True)
@@ -60,5 +67,7 @@ class ProblemSerializer(serializers.Serializer):
     detail = serializers.CharField()
     errors = serializers.DictField(required=False, help_text="Per-field messages (400).")
     conflicts = serializers.ListField(
-        child=serializers.DictField(), required=False, help_text="Identifiers already mapped elsewhere (409)."
+        child=serializers.DictField(),
+        required=False,
+        help_text="Identifiers already mapped elsewhere (409).",
     )

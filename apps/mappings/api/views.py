@@ -53,15 +53,27 @@ class RegistrationView(APIView):
         request=RegistrationRequestSerializer,
         responses={
             201: OpenApiResponse(RegistrationResponseSerializer, description="Player created."),
-            200: OpenApiResponse(RegistrationResponseSerializer, description="Already registered: the same player."),
-            (400, "application/problem+json"): OpenApiResponse(ProblemSerializer, description="Invalid body; `errors` per field."),
-            (401, "application/problem+json"): OpenApiResponse(ProblemSerializer, description="No or unknown API key."),
-            (403, "application/problem+json"): OpenApiResponse(ProblemSerializer, description="The key lacks `registrations:write`."),
-            (409, "application/problem+json"): OpenApiResponse(ProblemSerializer, description="An identifier belongs to another player."),
+            200: OpenApiResponse(
+                RegistrationResponseSerializer, description="Already registered: the same player."
+            ),
+            (400, "application/problem+json"): OpenApiResponse(
+                ProblemSerializer, description="Invalid body; `errors` per field."
+            ),
+            (401, "application/problem+json"): OpenApiResponse(
+                ProblemSerializer, description="No or unknown API key."
+            ),
+            (403, "application/problem+json"): OpenApiResponse(
+                ProblemSerializer, description="The key lacks `registrations:write`."
+            ),
+            (409, "application/problem+json"): OpenApiResponse(
+                ProblemSerializer, description="An identifier belongs to another player."
+            ),
         },
         examples=[
             OpenApiExample("Attributed registration", value=_REQUEST_EXAMPLE, request_only=True),
-            OpenApiExample("Created", value=_RESPONSE_EXAMPLE, response_only=True, status_codes=["201"]),
+            OpenApiExample(
+                "Created", value=_RESPONSE_EXAMPLE, response_only=True, status_codes=["201"]
+            ),
             OpenApiExample(
                 "Identifier conflict",
                 value={
@@ -92,8 +104,13 @@ class RegistrationView(APIView):
             )
         except IdentifierConflict as exc:
             return problem_response(
-                409, str(exc), slug="identifier-conflict",
-                conflicts=[{"system": system, "external_id": external_id} for system, external_id in exc.conflicts],
+                409,
+                str(exc),
+                slug="identifier-conflict",
+                conflicts=[
+                    {"system": system, "external_id": external_id}
+                    for system, external_id in exc.conflicts
+                ],
             )
         except RegistrationInvalid as exc:
             return problem_response(400, str(exc), slug="invalid-registration")
@@ -109,4 +126,6 @@ class RegistrationView(APIView):
                 "identifiers": dict(sorted(data["identifiers"].items())),
             }
         ).data
-        return Response(body, status=status.HTTP_201_CREATED if result.created else status.HTTP_200_OK)
+        return Response(
+            body, status=status.HTTP_201_CREATED if result.created else status.HTTP_200_OK
+        )

@@ -15,21 +15,52 @@ from apps.payouts.models import Payout, PayoutMethod
 class PayoutReadSerializer(serializers.ModelSerializer):
     affiliate = serializers.IntegerField(source="affiliate_id", help_text="Affiliate id.")
     method_kind = serializers.ChoiceField(source="method.kind", choices=PayoutMethod.Kind.choices)
-    run = serializers.IntegerField(source="run_id", allow_null=True, help_text="The payout run that created it.")
-    amount = serializers.DecimalField(max_digits=20, decimal_places=8, help_text="What the method pays, in `currency`.")
-    source_amount = serializers.DecimalField(
-        max_digits=20, decimal_places=8, help_text="What the affiliate earned, in `source_currency`."
+    run = serializers.IntegerField(
+        source="run_id", allow_null=True, help_text="The payout run that created it."
     )
-    fx_rate = serializers.DecimalField(max_digits=24, decimal_places=10, help_text="1 source_currency = fx_rate currency.")
-    statements = serializers.SerializerMethodField(help_text="Ids of the statements this payout carries.")
+    amount = serializers.DecimalField(
+        max_digits=20, decimal_places=8, help_text="What the method pays, in `currency`."
+    )
+    source_amount = serializers.DecimalField(
+        max_digits=20,
+        decimal_places=8,
+        help_text="What the affiliate earned, in `source_currency`.",
+    )
+    fx_rate = serializers.DecimalField(
+        max_digits=24, decimal_places=10, help_text="1 source_currency = fx_rate currency."
+    )
+    statements = serializers.SerializerMethodField(
+        help_text="Ids of the statements this payout carries."
+    )
 
     class Meta:
         model = Payout
         fields = [
-            "id", "reference", "affiliate", "status", "method_kind", "run", "amount", "currency", "source_amount",
-            "source_currency", "fx_rate", "fx_source", "fx_as_of", "fx_locked_at", "fx_lock_mode", "gateway_reference",
-            "failure_code", "statements", "created_at", "updated_at", "approved_at", "submitted_at", "completed_at",
-            "failed_at", "cancelled_at",
+            "id",
+            "reference",
+            "affiliate",
+            "status",
+            "method_kind",
+            "run",
+            "amount",
+            "currency",
+            "source_amount",
+            "source_currency",
+            "fx_rate",
+            "fx_source",
+            "fx_as_of",
+            "fx_locked_at",
+            "fx_lock_mode",
+            "gateway_reference",
+            "failure_code",
+            "statements",
+            "created_at",
+            "updated_at",
+            "approved_at",
+            "submitted_at",
+            "completed_at",
+            "failed_at",
+            "cancelled_at",
         ]
         read_only_fields = fields
 

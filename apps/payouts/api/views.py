@@ -29,7 +29,11 @@ class PayoutListView(ReadListView):
             "Needs `payouts:read`."
         ),
         responses={200: PayoutReadSerializer(many=True), **READ_ERROR_RESPONSES},
-        examples=[OpenApiExample("A completed payout", value=PAYOUT_EXAMPLE, response_only=True, status_codes=["200"])],
+        examples=[
+            OpenApiExample(
+                "A completed payout", value=PAYOUT_EXAMPLE, response_only=True, status_codes=["200"]
+            )
+        ],
         tags=["payouts"],
     )
     def get(self, request, *args, **kwargs):

@@ -8,14 +8,28 @@ from apps.players.models import Player
 
 
 class PlayerReadSerializer(serializers.ModelSerializer):
-    affiliate = serializers.IntegerField(source="affiliate_id", allow_null=True, help_text="Credited affiliate id.")
+    affiliate = serializers.IntegerField(
+        source="affiliate_id", allow_null=True, help_text="Credited affiliate id."
+    )
     campaign = serializers.IntegerField(source="campaign_id", allow_null=True)
 
     class Meta:
         model = Player
         fields = [
-            "id", "brand", "country", "registered_at", "attribution_status", "attribution_note", "affiliate",
-            "campaign", "sub1", "sub2", "sub3", "sub4", "sub5", "created_at",
+            "id",
+            "brand",
+            "country",
+            "registered_at",
+            "attribution_status",
+            "attribution_note",
+            "affiliate",
+            "campaign",
+            "sub1",
+            "sub2",
+            "sub3",
+            "sub4",
+            "sub5",
+            "created_at",
         ]
         read_only_fields = fields
 

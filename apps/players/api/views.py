@@ -31,7 +31,14 @@ class PlayerListView(ReadListView):
             "(stable under concurrent inserts). Needs the `players:read` scope."
         ),
         responses={200: PlayerReadSerializer(many=True), **READ_ERROR_RESPONSES},
-        examples=[OpenApiExample("An attributed player", value=PLAYER_EXAMPLE, response_only=True, status_codes=["200"])],
+        examples=[
+            OpenApiExample(
+                "An attributed player",
+                value=PLAYER_EXAMPLE,
+                response_only=True,
+                status_codes=["200"],
+            )
+        ],
         tags=["players"],
     )
     def get(self, request, *args, **kwargs):

@@ -20,4 +20,6 @@ class Command(BaseCommand):
             close = statements_close(period=period)
         except (ValueError, StatementError) as exc:
             raise CommandError(str(exc)) from exc
-        self.stdout.write(f"{period:%Y-%m} closed at {close.closed_at:%Y-%m-%d %H:%M}: {close.summary}")
+        self.stdout.write(
+            f"{period:%Y-%m} closed at {close.closed_at:%Y-%m-%d %H:%M}: {close.summary}"
+        )

@@ -20,7 +20,10 @@ class Command(BaseCommand):
             help=f"One or more of: {', '.join(ApiKey.Scope.values)}",
         )
         parser.add_argument(
-            "--expires-in-days", type=int, metavar="DAYS", help="Refuse the key this many days from now."
+            "--expires-in-days",
+            type=int,
+            metavar="DAYS",
+            help="Refuse the key this many days from now.",
         )
         parser.add_argument(
             "--allowed-ips",
@@ -33,9 +36,13 @@ class Command(BaseCommand):
     def handle(self, *args, name, scopes, expires_in_days, allowed_ips, **options):
         if expires_in_days is not None and expires_in_days <= 0:
             raise CommandError("--expires-in-days must be a positive number of days.")
-        expires_at = timezone.now() + dt.timedelta(days=expires_in_days) if expires_in_days else None
+        expires_at = (
+            timezone.now() + dt.timedelta(days=expires_in_days) if expires_in_days else None
+        )
         try:
-            issued = apikey_create(name=name, scopes=scopes, expires_at=expires_at, allowed_ips=allowed_ips)
+            issued = apikey_create(
+                name=name, scopes=scopes, expires_at=expires_at, allowed_ips=allowed_ips
+            )
         except ApiKeyError as exc:
             raise CommandError(str(exc)) from exc
         api_key = issued.api_key

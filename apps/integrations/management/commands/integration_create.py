@@ -11,13 +11,21 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("slug", help="URL name: /api/v1/webhooks/<slug>/")
-        parser.add_argument("--kind", required=True, help=f"One of: {', '.join(Integration.Kind.values)}")
-        parser.add_argument("--id-system", dest="id_system", help="Identifier system of its player ids (default: the slug).")
+        parser.add_argument(
+            "--kind", required=True, help=f"One of: {', '.join(Integration.Kind.values)}"
+        )
+        parser.add_argument(
+            "--id-system",
+            dest="id_system",
+            help="Identifier system of its player ids (default: the slug).",
+        )
         parser.add_argument("--name", help="Display name (default: the slug).")
 
     def handle(self, *args, slug, kind, id_system=None, name=None, **options):
         try:
-            integration, secret = integration_create(slug=slug, kind=kind, id_system=id_system, name=name)
+            integration, secret = integration_create(
+                slug=slug, kind=kind, id_system=id_system, name=name
+            )
         except IntegrationError as exc:
             raise CommandError(str(exc)) from exc
         self.stdout.write(

@@ -38,7 +38,9 @@ class Command(BaseCommand):
         try:
             run = integration_poll(
                 integration_id=integration.pk,
-                trigger=ReconciliationRun.Trigger.BACKFILL if since else ReconciliationRun.Trigger.MANUAL,
+                trigger=ReconciliationRun.Trigger.BACKFILL
+                if since
+                else ReconciliationRun.Trigger.MANUAL,
                 since=start,
                 until=end,
                 requested_by="manage.py integration_poll",

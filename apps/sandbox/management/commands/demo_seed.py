@@ -54,8 +54,17 @@ HISTORY_DAYS = 150  # clicks and registrations reach this far back; the months s
 SOURCE = "demo_seed"
 
 JURISDICTIONS = {
-    "DE": "Germany", "AT": "Austria", "SE": "Sweden", "GB": "United Kingdom", "NL": "Netherlands",
-    "CA": "Canada", "FR": "France", "ES": "Spain", "CY": "Cyprus", "AU": "Australia", "US": "United States",
+    "DE": "Germany",
+    "AT": "Austria",
+    "SE": "Sweden",
+    "GB": "United Kingdom",
+    "NL": "Netherlands",
+    "CA": "Canada",
+    "FR": "France",
+    "ES": "Spain",
+    "CY": "Cyprus",
+    "AU": "Australia",
+    "US": "United States",
 }
 BRANDS = {
     # brand -> licensed countries
@@ -63,31 +72,95 @@ BRANDS = {
     "tradeking": ["CY", "DE", "GB", "AU", "ES"],
 }
 # Registration countries, weighted; FR, NL and US are licensed for neither brand (geo-blocked).
-COUNTRY_WEIGHTS = {"DE": 30, "GB": 20, "AT": 8, "SE": 8, "CA": 6, "CY": 4, "ES": 6, "AU": 6, "FR": 5, "NL": 4, "US": 3}
+COUNTRY_WEIGHTS = {
+    "DE": 30,
+    "GB": 20,
+    "AT": 8,
+    "SE": 8,
+    "CA": 6,
+    "CY": 4,
+    "ES": 6,
+    "AU": 6,
+    "FR": 5,
+    "NL": 4,
+    "US": 3,
+}
 
 AFFILIATES = [
     # (name, email, currency, parent email, campaigns [(name, brand, creatives [(name, decision)])])
-    ("Casino Guru Media", DEMO_MARKER_EMAIL, "EUR", None, [
-        ("Welcome bonus DE", "spinpalace", [("Hero banner 728x90", "approve"), ("Email teaser", "approve")]),
-        ("Live casino", "spinpalace", [("Video pre-roll", "approve"), ("Free spins popup", "reject")]),
-    ]),
-    ("Slots Review Ltd", "affiliates@slotsreview.demo", "GBP", None, [
-        ("UK reviews", "spinpalace", [("Review widget", "approve"), ("Comparison table", "pending")]),
-    ]),
-    ("FX Signals Pro", "ib@fxsignals.demo", "USD", None, [
-        ("Gold trading", "tradeking", [("XAUUSD landing", "approve"), ("Webinar banner", "approve")]),
-        ("Copy trading", "tradeking", [("Telegram post", "pending")]),
-    ]),
-    ("Bonus Hunters Network", "network@bonushunters.demo", "EUR", None, [
-        ("Network main", "spinpalace", [("Skyscraper 160x600", "approve")]),
-    ]),
-    ("Bonus Hunters DE", "de@bonushunters.demo", "EUR", "network@bonushunters.demo", [
-        ("Bundesliga", "spinpalace", [("Matchday banner", "approve")]),
-        ("Forex DE", "tradeking", [("Broker comparison", "approve")]),
-    ]),
-    ("Rogue Traffic", "ops@roguetraffic.demo", "USD", None, [
-        ("Push traffic", "spinpalace", [("Push notification", "approve")]),
-    ]),
+    (
+        "Casino Guru Media",
+        DEMO_MARKER_EMAIL,
+        "EUR",
+        None,
+        [
+            (
+                "Welcome bonus DE",
+                "spinpalace",
+                [("Hero banner 728x90", "approve"), ("Email teaser", "approve")],
+            ),
+            (
+                "Live casino",
+                "spinpalace",
+                [("Video pre-roll", "approve"), ("Free spins popup", "reject")],
+            ),
+        ],
+    ),
+    (
+        "Slots Review Ltd",
+        "affiliates@slotsreview.demo",
+        "GBP",
+        None,
+        [
+            (
+                "UK reviews",
+                "spinpalace",
+                [("Review widget", "approve"), ("Comparison table", "pending")],
+            ),
+        ],
+    ),
+    (
+        "FX Signals Pro",
+        "ib@fxsignals.demo",
+        "USD",
+        None,
+        [
+            (
+                "Gold trading",
+                "tradeking",
+                [("XAUUSD landing", "approve"), ("Webinar banner", "approve")],
+            ),
+            ("Copy trading", "tradeking", [("Telegram post", "pending")]),
+        ],
+    ),
+    (
+        "Bonus Hunters Network",
+        "network@bonushunters.demo",
+        "EUR",
+        None,
+        [
+            ("Network main", "spinpalace", [("Skyscraper 160x600", "approve")]),
+        ],
+    ),
+    (
+        "Bonus Hunters DE",
+        "de@bonushunters.demo",
+        "EUR",
+        "network@bonushunters.demo",
+        [
+            ("Bundesliga", "spinpalace", [("Matchday banner", "approve")]),
+            ("Forex DE", "tradeking", [("Broker comparison", "approve")]),
+        ],
+    ),
+    (
+        "Rogue Traffic",
+        "ops@roguetraffic.demo",
+        "USD",
+        None,
+        [
+            ("Push traffic", "spinpalace", [("Push notification", "approve")]),
+        ],
+    ),
 ]
 
 
@@ -95,17 +168,29 @@ class Command(BaseCommand):
     help = "Load the demo data set (once; skipped when it is already there)."
 
     def add_arguments(self, parser):
-        parser.add_argument("--staff-password-file", default=None,
-                            help="File holding the demo staff users' password (`make run` passes the demo "
-                                 "admin's, .data/admin-password). Without it or --staff-password they get no "
-                                 "usable password (an admin can set one).")
-        parser.add_argument("--staff-password", default=None, help="The demo staff users' password (tests).")
-        parser.add_argument("--base-url", default=None,
-                            help="Where the sandbox gateway is served (default http://127.0.0.1:$PORT).")
+        parser.add_argument(
+            "--staff-password-file",
+            default=None,
+            help="File holding the demo staff users' password (`make run` passes the demo "
+            "admin's, .data/admin-password). Without it or --staff-password they get no "
+            "usable password (an admin can set one).",
+        )
+        parser.add_argument(
+            "--staff-password", default=None, help="The demo staff users' password (tests)."
+        )
+        parser.add_argument(
+            "--base-url",
+            default=None,
+            help="Where the sandbox gateway is served (default http://127.0.0.1:$PORT).",
+        )
 
-    def handle(self, *args, staff_password=None, staff_password_file=None, base_url=None, **options):
+    def handle(
+        self, *args, staff_password=None, staff_password_file=None, base_url=None, **options
+    ):
         if Affiliate.objects.filter(email=DEMO_MARKER_EMAIL).exists():
-            self.stdout.write(f"Demo data already loaded; skipping. Demo staff: {', '.join(DEMO_STAFF)}.")
+            self.stdout.write(
+                f"Demo data already loaded; skipping. Demo staff: {', '.join(DEMO_STAFF)}."
+            )
             return
         started = time.monotonic()
         rng = random.Random(SEED)
@@ -132,17 +217,26 @@ class Command(BaseCommand):
         staff = demo_staff_ensure(password=password)
         maker, checker = staff["finance-demo-maker"], staff["finance-demo-checker"]
         history_start = now - timedelta(days=HISTORY_DAYS + 1)
-        plans = demo_finance.plans_assign(affiliates=affiliates, valid_from=history_start.date().replace(day=1),
-                                          acting_user=maker)
-        demo_finance.payment_setup(affiliates=affiliates, rates_from=history_start, acting_user=maker,
-                                   base_url=base_url)
+        plans = demo_finance.plans_assign(
+            affiliates=affiliates, valid_from=history_start.date().replace(day=1), acting_user=maker
+        )
+        demo_finance.payment_setup(
+            affiliates=affiliates, rates_from=history_start, acting_user=maker, base_url=base_url
+        )
         feed = DemoFeed()
         history = history_add(rng=rng, feed=feed, players=players, now=now)
         demo_operations.parked_and_dead_add(feed=feed, now=now)
         feed.flush()
         finance = demo_finance.FinanceResult(plans=plans)
-        demo_finance.payout_cycles(affiliates=affiliates, first_period=history_start.date().replace(day=1),
-                                   now=now, feed=feed, maker=maker, checker=checker, result=finance)
+        demo_finance.payout_cycles(
+            affiliates=affiliates,
+            first_period=history_start.date().replace(day=1),
+            now=now,
+            feed=feed,
+            maker=maker,
+            checker=checker,
+            result=finance,
+        )
         demo_finance.clawbacks_decide(checker=checker, result=finance)
         demo_finance.controls_pending(affiliates=affiliates, now=now, maker=maker)
         run = demo_operations.reconciliation_with_delta(feed=feed, now=now)
@@ -160,7 +254,9 @@ class Command(BaseCommand):
         )
 
     def _licences(self) -> None:
-        known = set(Jurisdiction.objects.filter(code__in=list(JURISDICTIONS)).values_list("code", flat=True))
+        known = set(
+            Jurisdiction.objects.filter(code__in=list(JURISDICTIONS)).values_list("code", flat=True)
+        )
         for code, name in JURISDICTIONS.items():
             if code not in known:  # audited like an admin save (demo data runs once, alone)
                 audited_save(Jurisdiction(code=code, name=name), actor_label="demo_seed")
@@ -173,7 +269,10 @@ class Command(BaseCommand):
         links = []
         for name, email, currency, parent_email, campaigns in AFFILIATES:
             affiliate = affiliate_create(
-                name=name, email=email, payout_currency=currency, parent=by_email.get(parent_email),
+                name=name,
+                email=email,
+                payout_currency=currency,
+                parent=by_email.get(parent_email),
                 actor_label=SOURCE,
             )
             by_email[email] = affiliate
@@ -182,14 +281,24 @@ class Command(BaseCommand):
                 for creative_name, decision in creatives:
                     creative = creative_create(campaign=campaign, name=creative_name)
                     if decision == "approve":
-                        creative = creative_approve(creative=creative, acting_user=None, note="demo: approved")
+                        creative = creative_approve(
+                            creative=creative, acting_user=None, note="demo: approved"
+                        )
                         slug = campaign_name.lower().replace(" ", "-")
-                        links.append(tracking_link_create(
-                            affiliate=affiliate, campaign=campaign, creative=creative,
-                            landing_url=f"https://{brand}.demo/landing/{slug}?lang=en",
-                        ))
+                        links.append(
+                            tracking_link_create(
+                                affiliate=affiliate,
+                                campaign=campaign,
+                                creative=creative,
+                                landing_url=f"https://{brand}.demo/landing/{slug}?lang=en",
+                            )
+                        )
                     elif decision == "reject":
-                        creative_reject(creative=creative, acting_user=None, reason="demo: misleading bonus terms")
+                        creative_reject(
+                            creative=creative,
+                            acting_user=None,
+                            reason="demo: misleading bonus terms",
+                        )
         return links, by_email
 
     def _clicks(self, rng: random.Random, links: list, now: datetime) -> list[Click]:
@@ -198,16 +307,27 @@ class Command(BaseCommand):
         for _ in range(CLICK_COUNT):
             link = rng.choice(links)
             ip = f"198.51.{rng.randrange(0, 256)}.{rng.randrange(1, 255)}"
-            clicks.append(Click(
-                link=link,
-                token=base64.urlsafe_b64encode(rng.randbytes(24)).decode(),
-                sub1=rng.choice(["google", "facebook", "newsletter", "seo", ""]),
-                sub2=f"adset-{rng.randrange(1, 20)}" if rng.random() < 0.6 else "",
-                sub3=rng.choice(["mobile", "desktop"]),
-                ip_hash=hash_ip(ip),
-                user_agent=rng.choice(["Mozilla/5.0 (iPhone)", "Mozilla/5.0 (Windows NT 10.0)", "Mozilla/5.0 (Android)"]),
-                created_at=now - timedelta(days=rng.randrange(1, HISTORY_DAYS), minutes=rng.randrange(0, 1440)),
-            ))
+            clicks.append(
+                Click(
+                    link=link,
+                    token=base64.urlsafe_b64encode(rng.randbytes(24)).decode(),
+                    sub1=rng.choice(["google", "facebook", "newsletter", "seo", ""]),
+                    sub2=f"adset-{rng.randrange(1, 20)}" if rng.random() < 0.6 else "",
+                    sub3=rng.choice(["mobile", "desktop"]),
+                    ip_hash=hash_ip(ip),
+                    user_agent=rng.choice(
+                        [
+                            "Mozilla/5.0 (iPhone)",
+                            "Mozilla/5.0 (Windows NT 10.0)",
+                            "Mozilla/5.0 (Android)",
+                        ]
+                    ),
+                    created_at=now
+                    - timedelta(
+                        days=rng.randrange(1, HISTORY_DAYS), minutes=rng.randrange(0, 1440)
+                    ),
+                )
+            )
         return Click.objects.bulk_create(clicks, batch_size=1000)
 
     def _players(self, rng: random.Random, clicks: list[Click], now: datetime) -> list:
@@ -222,7 +342,9 @@ class Command(BaseCommand):
                 token = click.token
             else:
                 brand = rng.choice(list(BRANDS))
-                registered_at = now - timedelta(days=rng.randrange(1, HISTORY_DAYS), minutes=rng.randrange(0, 1440))
+                registered_at = now - timedelta(
+                    days=rng.randrange(1, HISTORY_DAYS), minutes=rng.randrange(0, 1440)
+                )
                 token = "expired-or-forged-token" if roll > 0.95 else None
             identifiers = {"crm": f"C-{100000 + i}"}
             if brand == "tradeking" or rng.random() < 0.2:
@@ -243,22 +365,31 @@ class Command(BaseCommand):
     def _compliance(self, rng: random.Random, players: list, now: datetime) -> None:
         for player in rng.sample(players, KYC_CHECKED):
             started = player.registered_at + timedelta(hours=1)
-            kyc_record_update(player=player, status="pending", occurred_at=started, source="kyc-demo")
+            kyc_record_update(
+                player=player, status="pending", occurred_at=started, source="kyc-demo"
+            )
             outcome = rng.choices(["passed", "failed", None], weights=[75, 10, 15])[0]
             if outcome:
                 kyc_record_update(
-                    player=player, status=outcome, occurred_at=started + timedelta(hours=rng.randrange(1, 72)),
+                    player=player,
+                    status=outcome,
+                    occurred_at=started + timedelta(hours=rng.randrange(1, 72)),
                     source="kyc-demo",
                 )
         excluded = rng.sample(players, 3)
         for index, player in enumerate(excluded):
             starts_at = player.registered_at + timedelta(days=rng.randrange(1, 10))
             self_exclusion_start(
-                player=player, starts_at=starts_at, ends_at=starts_at + timedelta(days=180) if index else None,
-                scheme="gamstop" if index == 2 else "operator", source="compliance-demo",
+                player=player,
+                starts_at=starts_at,
+                ends_at=starts_at + timedelta(days=180) if index else None,
+                scheme="gamstop" if index == 2 else "operator",
+                source="compliance-demo",
             )
         # One exclusion that has already been ended.
         self_exclusion_end(
-            player=excluded[1], ended_at=excluded[1].registered_at + timedelta(days=12), source="compliance-demo",
+            player=excluded[1],
+            ended_at=excluded[1].registered_at + timedelta(days=12),
+            source="compliance-demo",
             reason="demo: ended at the player's request after the cooling-off period",
         )

@@ -9,11 +9,17 @@ from apps.sandbox.gateway_setup import sandbox_gateway_setup
 
 
 class Command(BaseCommand):
-    help = "Create or refresh the sandbox payment gateway's integration, endpoint and configuration."
+    help = (
+        "Create or refresh the sandbox payment gateway's integration, endpoint and configuration."
+    )
 
     def add_arguments(self, parser):
-        parser.add_argument("--base-url", default="http://127.0.0.1:8000", help="Where AffiliateHub listens.")
-        parser.add_argument("--failure-rate", type=Decimal, default=None, help="Share of payouts that fail (0-1).")
+        parser.add_argument(
+            "--base-url", default="http://127.0.0.1:8000", help="Where AffiliateHub listens."
+        )
+        parser.add_argument(
+            "--failure-rate", type=Decimal, default=None, help="Share of payouts that fail (0-1)."
+        )
 
     def handle(self, *args, base_url, failure_rate, **options):
         setup = sandbox_gateway_setup(base_url=base_url, failure_rate=failure_rate)

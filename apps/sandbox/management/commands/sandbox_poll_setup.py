@@ -20,12 +20,21 @@ class Command(BaseCommand):
     help = "Create or update the poll configurations of the sandbox CRM and trading platform."
 
     def add_arguments(self, parser):
-        parser.add_argument("--base-url", default="http://127.0.0.1:8000", help="Where the hub (and sandbox) answers.")
-        parser.add_argument("--interval", type=int, default=10, help="Minutes between polls (demo: 10).")
+        parser.add_argument(
+            "--base-url",
+            default="http://127.0.0.1:8000",
+            help="Where the hub (and sandbox) answers.",
+        )
+        parser.add_argument(
+            "--interval", type=int, default=10, help="Minutes between polls (demo: 10)."
+        )
 
     def handle(self, *args, base_url, interval, **options):
         sandbox_endpoints_ensure()
-        for slug, adapter in ((CRM, PollConfig.Adapter.GENERIC), (TRADING, PollConfig.Adapter.MT5_DEALS)):
+        for slug, adapter in (
+            (CRM, PollConfig.Adapter.GENERIC),
+            (TRADING, PollConfig.Adapter.MT5_DEALS),
+        ):
             integration = Integration.objects.get(slug=slug)
             secret = SandboxEndpoint.objects.get(slug=slug).secret
             config = poll_config_save(
@@ -41,4 +50,6 @@ class Command(BaseCommand):
                 initial_lookback=dt.timedelta(hours=2),
                 page_size=500,
             )
-            self.stdout.write(f"{slug}: polls {config.url} every {interval} min ({config.get_adapter_display()}).")
+            self.stdout.write(
+                f"{slug}: polls {config.url} every {interval} min ({config.get_adapter_display()})."
+            )

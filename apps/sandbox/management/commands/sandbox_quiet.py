@@ -13,9 +13,16 @@ class Command(BaseCommand):
     help = "Make a sandbox system (sandbox-crm, or just crm) send no webhooks for N minutes; --minutes 0 ends it."
 
     def add_arguments(self, parser):
-        parser.add_argument("system", help=f"One of {', '.join(sorted(ENDPOINTS))} (the 'sandbox-' prefix is optional).")
-        parser.add_argument("--minutes", type=float, default=45.0,
-                            help="How long it stays quiet (default 45; 0 ends a quiet spell now).")
+        parser.add_argument(
+            "system",
+            help=f"One of {', '.join(sorted(ENDPOINTS))} (the 'sandbox-' prefix is optional).",
+        )
+        parser.add_argument(
+            "--minutes",
+            type=float,
+            default=45.0,
+            help="How long it stays quiet (default 45; 0 ends a quiet spell now).",
+        )
 
     def handle(self, *args, system, minutes, **options):
         slug = system if system in ENDPOINTS else f"sandbox-{system}"
@@ -26,5 +33,7 @@ class Command(BaseCommand):
         if endpoint.quiet_until is None:
             self.stdout.write(f"{slug} sends webhooks again.")
         else:
-            self.stdout.write(f"{slug} sends no webhooks until {endpoint.quiet_until:%Y-%m-%d %H:%M:%S %Z} "
-                              "(its events are kept for polling).")
+            self.stdout.write(
+                f"{slug} sends no webhooks until {endpoint.quiet_until:%Y-%m-%d %H:%M:%S %Z} "
+                "(its events are kept for polling)."
+            )
