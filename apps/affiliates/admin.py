@@ -8,6 +8,7 @@ from django.core.exceptions import ValidationError
 
 from apps.affiliates import services
 from apps.affiliates.models import Affiliate, Campaign, Click, Creative, TrackingLink
+from apps.core.story import StoryAdminMixin
 
 
 def adopt(obj, created) -> None:
@@ -48,7 +49,8 @@ class AffiliateForm(forms.ModelForm):
 
 
 @admin.register(Affiliate)
-class AffiliateAdmin(admin.ModelAdmin):
+class AffiliateAdmin(StoryAdminMixin, admin.ModelAdmin):
+    story_subject = "affiliate"  # players, plans, ledger, statements, payouts, postbacks below
     form = AffiliateForm
     list_display = ("name", "email", "status", "parent", "payout_currency", "created_at")
     list_filter = ("status", "payout_currency", ("parent", admin.EmptyFieldListFilter))
@@ -346,4 +348,7 @@ class ClickAdmin(admin.ModelAdmin):
         return False
 
 
-from apps.affiliates import postbacks_admin  # noqa: E402,F401  (affiliate postback templates)
+from apps.affiliates import (  # noqa: E402  (register the admin and panels below)
+    postbacks_admin,  # noqa: F401  (affiliate postback templates)
+    story_panels,  # noqa: F401  (the affiliate page's panels)
+)

@@ -9,7 +9,7 @@ from django.utils.safestring import mark_safe
 
 from apps.compliance.models import ExclusionOverride, KycRecord, SelfExclusion
 from apps.compliance.selectors import brand_is_licensed, kyc_current_status, player_is_self_excluded
-from apps.players.story import ROWS, admin_url, dl, link, story_panel, table
+from apps.core.story import ROWS, admin_url, dl, link, story_panel, table
 
 _FLAG_YES = mark_safe('<strong class="story-flag">yes</strong>')
 _FLAG_UNLICENSED = mark_safe('<strong class="story-flag">not licensed</strong>')

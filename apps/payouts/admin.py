@@ -1183,3 +1183,6 @@ class ManualAdjustmentAdmin(admin.ModelAdmin):
                 "opts": self.model._meta,
             },
         )
+
+
+from apps.payouts import story_panels  # noqa: E402,F401  (the affiliate page's payouts)

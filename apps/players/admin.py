@@ -5,8 +5,8 @@ from __future__ import annotations
 from django.contrib import admin
 from django.utils.html import format_html_join
 
+from apps.core.story import StoryAdminMixin
 from apps.players.models import Player
-from apps.players.story import panels_for
 
 ATTRIBUTION_FIELDS = (
     "attribution_status",
@@ -25,7 +25,7 @@ ATTRIBUTION_FIELDS = (
 
 
 @admin.register(Player)
-class PlayerAdmin(admin.ModelAdmin):
+class PlayerAdmin(StoryAdminMixin, admin.ModelAdmin):
     list_display = (
         "id",
         "brand",
@@ -62,20 +62,6 @@ class PlayerAdmin(admin.ModelAdmin):
         "created_at",
         *ATTRIBUTION_FIELDS,
     )
-    change_form_template = "players/admin/player_change_form.html"
-
-    def change_view(self, request, object_id, form_url="", extra_context=None):
-        """The player's whole story below the form: panels from every app that knows a part of it."""
-        player = self.get_object(request, object_id)
-        panels = []
-        if player is not None:
-            panels = [
-                {"key": p.key, "title": p.title, "html": p.render(player)}
-                for p in panels_for(request.user)
-            ]
-        return super().change_view(
-            request, object_id, form_url, {**(extra_context or {}), "story_panels": panels}
-        )
 
     @admin.display(description="Identifiers")
     def identifiers(self, obj):

@@ -1,5 +1,6 @@
-"""The player page's panels for what the players app records: identifiers and attribution live
-in the form above; here the facts (with totals per currency) and the events that brought them."""
+"""Panels for what the players app records. A player's page: identifiers and attribution live in
+the form above; here the facts (with totals per currency) and the events that brought them. An
+affiliate's page: the players it referred. An event's page: the facts it recorded."""
 
 from __future__ import annotations
 
@@ -9,8 +10,9 @@ from decimal import Decimal
 from django.db.models import Sum
 
 from apps.core.display import format_money
+from apps.core.story import ROWS, admin_url, link, story_panel, table
 from apps.players.facts import Chargeback, Deposit, Purchase, RevenueReport, Trade
-from apps.players.story import ROWS, admin_url, link, story_panel, table
+from apps.players.models import Player
 
 EVENT = "integrations.inboundevent"
 
@@ -181,4 +183,73 @@ def events(player):
         rows,
         total=len(ids),
         empty="No events recorded facts for this player.",
+    )
+
+
+# --- an affiliate's page -------------------------------------------------------------------
+
+
+@story_panel(
+    subject="affiliate",
+    key="players",
+    title="Referred players",
+    order=10,
+    permission="players.view_player",
+)
+def affiliate_players(affiliate):
+    qs = Player.objects.filter(affiliate=affiliate).select_related("campaign")
+    rows = [
+        (
+            link("players.player", p.pk, f"Player {p.pk}"),
+            p.registered_at.strftime("%Y-%m-%d"),
+            p.brand,
+            p.country,
+            link("affiliates.campaign", p.campaign_id, p.campaign) if p.campaign_id else "—",
+        )
+        for p in qs.order_by("-registered_at", "-pk")[:ROWS]
+    ]
+    return table(
+        ("Player", "Registered", "Brand", "Country", "Campaign"),
+        rows,
+        total=qs.count(),
+        more_url=admin_url("players.player", affiliate__id__exact=affiliate.pk),
+        empty="No players referred yet.",
+    )
+
+
+# --- an inbound event's page ----------------------------------------------------------------
+
+FACTS = (
+    (Deposit, "players.deposit", "Deposit"),
+    (RevenueReport, "players.revenuereport", "Revenue report"),
+    (Trade, "players.trade", "Trade"),
+    (Purchase, "players.purchase", "Purchase"),
+    (Chargeback, "players.chargeback", "Chargeback"),
+)
+
+
+@story_panel(
+    subject="event",
+    key="facts",
+    title="What it recorded",
+    order=10,
+    permission="players.view_player",
+)
+def event_facts(event):
+    """The facts this event recorded, each with its player (a duplicate delivery records none)."""
+    rows = []
+    for model, label, name in FACTS:
+        for fact in model.objects.filter(source_event_id=event.pk).order_by("pk")[:ROWS]:
+            rows.append(
+                (
+                    link(label, fact.pk, name),
+                    link("players.player", fact.player_id, f"Player {fact.player_id}"),
+                )
+            )
+    return table(
+        ("Fact", "Player"),
+        rows[:ROWS],
+        total=len(rows),
+        empty="No facts recorded by this event (a registration, KYC or compliance event, "
+        "a duplicate, or not processed yet).",
     )

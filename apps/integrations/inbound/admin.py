@@ -11,6 +11,7 @@ from django.utils.text import Truncator
 
 from apps.core.bounded import json_preview
 from apps.core.filters import filterset_list_filter
+from apps.core.story import StoryAdminMixin
 from apps.integrations.filters import InboundEventFilter
 from apps.integrations.inbound.registry import EVENT_TYPES
 from apps.integrations.inbound.services import (
@@ -74,7 +75,8 @@ class EventTypeFilter(admin.SimpleListFilter):
         return queryset.filter(event_type=self.value()) if self.value() else queryset
 
 
-class _EventAdminBase(admin.ModelAdmin):
+class _EventAdminBase(StoryAdminMixin, admin.ModelAdmin):
+    story_subject = "event"  # the facts and ledger lines it produced, from the apps that hold them
     # What the Integrations role needs first; source and times of occurrence are in the detail.
     list_display = (
         "id",

@@ -1,10 +1,11 @@
-"""A player's whole story on the player's admin page, in panels.
+"""A record's whole story on its admin page, in panels: a player's, an affiliate's, an event's.
 
-Each app contributes the panels it knows (facts here; compliance state in compliance; ledger
-lines and clawback cases in commissions) with `story_panel`, from its own admin module, so the
-player page shows everything without players importing the apps above it. A panel is shown
-to users who may view its model; it renders at most ROWS rows and links to the full, filtered
-list for the rest.
+Each app contributes the panels it knows for a subject ("player", "affiliate", "event") with
+`story_panel`, from its own story_panels module, so the page shows everything without the
+subject's app importing the apps above it (facts, compliance state, ledger lines, statements,
+payouts...). A panel is shown to users who may view its model; it renders at most ROWS rows and
+links to the full, filtered list for the rest. `StoryAdminMixin` puts the panels under a
+ModelAdmin's change form.
 """
 
 from __future__ import annotations
@@ -20,8 +21,12 @@ from django.utils.safestring import SafeString, mark_safe
 ROWS = 25
 
 
+SUBJECTS = ("player", "affiliate", "event")
+
+
 @dataclass(frozen=True)
 class StoryPanel:
+    subject: str
     key: str
     title: str
     order: int
@@ -29,25 +34,47 @@ class StoryPanel:
     render: Callable[[object], SafeString]
 
 
-_PANELS: dict[str, StoryPanel] = {}
+_PANELS: dict[tuple[str, str], StoryPanel] = {}
 
 
-def story_panel(*, key: str, title: str, order: int, permission: str):
-    """Register `render(player) -> html` as a panel of the player page (idempotent per key)."""
+def story_panel(*, key: str, title: str, order: int, permission: str, subject: str = "player"):
+    """Register `render(obj) -> html` as a panel of `subject`'s page (idempotent per key)."""
+    if subject not in SUBJECTS:
+        raise ValueError(f"Unknown story subject {subject!r}; choose one of {', '.join(SUBJECTS)}.")
 
     def register(render: Callable[[object], SafeString]):
-        _PANELS[key] = StoryPanel(
-            key=key, title=title, order=order, permission=permission, render=render
+        _PANELS[(subject, key)] = StoryPanel(
+            subject=subject, key=key, title=title, order=order, permission=permission, render=render
         )
         return render
 
     return register
 
 
-def panels_for(user) -> list[StoryPanel]:
+def panels_for(user, subject: str = "player") -> list[StoryPanel]:
     return sorted(
-        (p for p in _PANELS.values() if user.has_perm(p.permission)), key=lambda p: p.order
+        (p for p in _PANELS.values() if p.subject == subject and user.has_perm(p.permission)),
+        key=lambda p: p.order,
     )
+
+
+class StoryAdminMixin:
+    """A ModelAdmin whose change page shows the `story_subject` panels below the form."""
+
+    story_subject = "player"
+    change_form_template = "core/admin/story_change_form.html"
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        obj = self.get_object(request, object_id)
+        panels = []
+        if obj is not None:
+            panels = [
+                {"key": p.key, "title": p.title, "html": p.render(obj)}
+                for p in panels_for(request.user, self.story_subject)
+            ]
+        return super().change_view(
+            request, object_id, form_url, {**(extra_context or {}), "story_panels": panels}
+        )
 
 
 # --- small HTML helpers the panels share -----------------------------------------------------
