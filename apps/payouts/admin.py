@@ -17,7 +17,7 @@ from django.shortcuts import get_object_or_404
 from django.template.loader import render_to_string
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
 from import_export.admin import ImportExportModelAdmin
 
 from apps.accounts import second_factor
@@ -496,7 +496,7 @@ class PayoutAdmin(admin.ModelAdmin):
                 )
             },
         ),
-        ("Amounts", {"fields": ("amount_display", "source_display")}),
+        ("Amounts", {"fields": ("amount_display", "source_display", "statements_paid")}),
         (
             "Exchange rate",
             {
@@ -511,7 +511,15 @@ class PayoutAdmin(admin.ModelAdmin):
         ),
         (
             "Gateway",
-            {"fields": ("gateway_reference", "submission_count", "failure_code", "failure_reason")},
+            {
+                "fields": (
+                    "gateway_reference",
+                    "submission_count",
+                    "gateway_requests",
+                    "failure_code",
+                    "failure_reason",
+                )
+            },
         ),
         (
             "People and times",
@@ -561,6 +569,31 @@ class PayoutAdmin(admin.ModelAdmin):
             else ""
         )
         return describe(obj.destination) + changed
+
+    @admin.display(description="Statements it pays")
+    def statements_paid(self, obj):
+        allocations = obj.allocations.select_related("statement").order_by("statement__period")
+        links = [
+            format_html(
+                '<a href="{}">{} {}</a>{}',
+                reverse("admin:commissions_statement_change", args=[a.statement_id]),
+                a.statement.period.strftime("%Y-%m"),
+                format_money(a.amount, a.currency),
+                " (released)" if a.released_at else "",
+            )
+            for a in allocations
+        ]
+        return format_html_join(", ", "{}", ((link,) for link in links)) or "—"
+
+    @admin.display(description="Gateway requests")
+    def gateway_requests(self, obj):
+        url = reverse("admin:integrations_outbounddelivery_changelist")
+        return format_html(
+            '<a href="{}?topic=payout.request&amp;subject={}">Requests sent for {}</a>',
+            url,
+            obj.reference,
+            obj.reference,
+        )
 
     @admin.display(description="History")
     def history(self, obj):

@@ -87,3 +87,18 @@ def test_an_event_page_shows_what_it_recorded_and_booked(client, story):
     assert "/admin/players/deposit/" in html
     assert f"/admin/players/player/{story['player'].pk}/change/" in html
     assert "/admin/commissions/commissionentry/" in html and "200.00 EUR" in html
+
+
+def test_a_payout_links_the_statements_it_pays_and_its_gateway_requests(client, story):
+    from apps.payouts.models import Payout
+
+    payout = Payout.objects.get(affiliate=story["affiliate"])
+    html = _page(
+        client,
+        UserFactory(is_superuser=True, is_staff=True),
+        f"/admin/payouts/payout/{payout.pk}/change/",
+    )
+    statement = payout.allocations.get().statement
+    assert f"/admin/commissions/statement/{statement.pk}/change/" in html
+    assert "310.00 EUR" in html
+    assert f"topic=payout.request&amp;subject={payout.reference}" in html
