@@ -17,7 +17,7 @@ from django.template.loader import render_to_string
 from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
 from import_export import fields
 from import_export.admin import ExportMixin
 from import_export.formats.base_formats import CSV, XLSX
@@ -432,10 +432,43 @@ class CommissionEntryAdmin(ExportMixin, ReadOnlyAdmin):
     list_select_related = ("affiliate", "player")
     date_hierarchy = "occurred_at"
     show_full_result_count = False
-    readonly_fields = [f.name for f in CommissionEntry._meta.fields]
+    readonly_fields = [*(f.name for f in CommissionEntry._meta.fields), "statement_and_payouts"]
 
     def has_change_permission(self, request, obj=None):
         return False
+
+    @admin.display(description="statement and payouts")
+    def statement_and_payouts(self, obj):
+        """The statement this line is carried by, and the payouts that pay that statement."""
+        if obj.statement_period is None:
+            return "— (not on a statement: only approved lines are)"
+        statement = (
+            Statement.objects.filter(
+                affiliate_id=obj.affiliate_id, period=obj.statement_period, currency=obj.currency
+            )
+            .prefetch_related("payout_allocations__payout")
+            .first()
+        )
+        if statement is None:
+            return f"{obj.statement_period:%Y-%m} (its month is not closed yet)"
+        parts = [
+            format_html(
+                '<a href="{}">Statement {}</a>',
+                reverse("admin:commissions_statement_change", args=[statement.pk]),
+                statement.period.strftime("%Y-%m"),
+            )
+        ]
+        for allocation in statement.payout_allocations.all():
+            payout = allocation.payout
+            parts.append(
+                format_html(
+                    '<a href="{}">{}</a> ({})',
+                    reverse("admin:payouts_payout_change", args=[payout.pk]),
+                    payout.reference,
+                    payout.get_status_display(),
+                )
+            )
+        return format_html_join(" → ", "{}", ((part,) for part in parts))
 
     @admin.display(description="player")
     def player_link(self, obj):

@@ -102,3 +102,17 @@ def test_a_payout_links_the_statements_it_pays_and_its_gateway_requests(client, 
     assert f"/admin/commissions/statement/{statement.pk}/change/" in html
     assert "310.00 EUR" in html
     assert f"topic=payout.request&amp;subject={payout.reference}" in html
+
+
+def test_a_ledger_line_links_its_statement_and_the_payout_paying_it(client, story):
+    from apps.commissions.models import CommissionEntry
+
+    line = CommissionEntry.objects.filter(
+        affiliate=story["affiliate"], statement_period__isnull=False
+    ).first()
+    html = _page(
+        client,
+        UserFactory(is_superuser=True, is_staff=True),
+        f"/admin/commissions/commissionentry/{line.pk}/change/",
+    )
+    assert "/admin/commissions/statement/" in html and "/admin/payouts/payout/" in html
