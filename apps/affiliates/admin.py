@@ -8,6 +8,7 @@ from django.core.exceptions import ValidationError
 
 from apps.affiliates import services
 from apps.affiliates.models import Affiliate, Campaign, Click, Creative, TrackingLink
+from apps.core.admin_mixins import ReadOnlyAdminMixin
 from apps.core.story import StoryAdminMixin
 
 
@@ -310,7 +311,7 @@ class TrackingLinkAdmin(admin.ModelAdmin):
 
 
 @admin.register(Click)
-class ClickAdmin(admin.ModelAdmin):
+class ClickAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ("created_at", "link", "affiliate_name", "sub1", "sub2", "sub3", "short_ip_hash")
     list_filter = (("created_at", admin.DateFieldListFilter),)
     search_fields = ("=token", "=link__code", "sub1")
@@ -337,15 +338,6 @@ class ClickAdmin(admin.ModelAdmin):
     @admin.display(description="IP hash")
     def short_ip_hash(self, obj):
         return obj.ip_hash[:12]
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 from apps.affiliates import (  # noqa: E402  (register the admin and panels below)

@@ -41,6 +41,7 @@ from apps.commissions.models import (
 )
 from apps.commissions.services.plans import assignment_overlap
 from apps.core.admin_audit import AuditedAdminMixin
+from apps.core.admin_mixins import ReadOnlyAdminMixin
 from apps.core.display import format_money, money_column
 from apps.core.exports import SafeExportResource
 
@@ -52,15 +53,8 @@ def _adopt(obj, created) -> None:
     obj._state.db = created._state.db
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
+class ReadOnlyAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    """Viewed only: ledger rows, statements and clawback history change through services."""
 
 
 # --- instruments and plans --------------------------------------------------------------------

@@ -11,6 +11,7 @@ from import_export.admin import ExportMixin
 from import_export.formats.base_formats import CSV, JSON
 
 from apps.core.admin_audit import AuditedAdminMixin
+from apps.core.admin_mixins import ReadOnlyAdminMixin
 from apps.core.exports import SafeExportResource
 from apps.core.models import ApiKey, AuditLog
 from apps.core.services import apikey_revoke
@@ -75,7 +76,7 @@ def _brief(value, limit: int = 60) -> str:
 
 
 @admin.register(AuditLog)
-class AuditLogAdmin(ExportMixin, admin.ModelAdmin):
+class AuditLogAdmin(ReadOnlyAdminMixin, ExportMixin, admin.ModelAdmin):
     resource_classes = [AuditLogResource]
     formats = [CSV, JSON]
     list_display = (
@@ -121,15 +122,6 @@ class AuditLogAdmin(ExportMixin, admin.ModelAdmin):
             if parts
             else "no change"
         )
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 class ApiKeyExpiryFilter(admin.SimpleListFilter):

@@ -6,6 +6,7 @@ from django import forms
 from django.contrib import admin, messages
 from django.template.response import TemplateResponse
 
+from apps.core.admin_mixins import ReadOnlyAdminMixin
 from apps.mappings import services
 from apps.mappings.models import IdentifierMapping, ResolutionStat
 
@@ -106,17 +107,8 @@ class IdentifierMappingAdmin(admin.ModelAdmin):
 
 
 @admin.register(ResolutionStat)
-class ResolutionStatAdmin(admin.ModelAdmin):
+class ResolutionStatAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ("hour", "system", "shard", "lookups", "misses")
     list_filter = ("system",)
     date_hierarchy = "hour"
     show_full_result_count = False
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False

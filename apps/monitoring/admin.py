@@ -6,6 +6,7 @@ from django import forms
 from django.contrib import admin, messages
 
 from apps.core.admin_audit import AuditedAdminMixin
+from apps.core.admin_mixins import ReadOnlyAdminMixin
 from apps.core.display import format_rate
 from apps.monitoring.models import Alert, AlertRule, InboundHourlyStat, Metric
 from apps.monitoring.services import alert_acknowledge
@@ -156,7 +157,7 @@ class AlertAdmin(admin.ModelAdmin):
 
 
 @admin.register(InboundHourlyStat)
-class InboundHourlyStatAdmin(admin.ModelAdmin):
+class InboundHourlyStatAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = (
         "hour",
         "integration",
@@ -176,15 +177,6 @@ class InboundHourlyStatAdmin(admin.ModelAdmin):
     date_hierarchy = "hour"
     exclude = ("latency_buckets",)
     show_full_result_count = False
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 from apps.monitoring import admin_retention  # noqa: E402,F401

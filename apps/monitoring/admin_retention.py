@@ -23,6 +23,7 @@ from import_export import fields, widgets
 from import_export.admin import ExportMixin
 
 from apps.compliance import retention
+from apps.core.admin_mixins import ReadOnlyAdminMixin
 from apps.core.display import format_money
 from apps.core.exports import SafeExportResource
 from apps.core.filters import (
@@ -190,7 +191,7 @@ class RetentionPlayerResource(SafeExportResource):
 
 
 @admin.register(RetentionPlayer)
-class RetentionPlayerAdmin(ExportMixin, admin.ModelAdmin):
+class RetentionPlayerAdmin(ReadOnlyAdminMixin, ExportMixin, admin.ModelAdmin):
     resource_classes = [RetentionPlayerResource]
     change_list_template = "monitoring/admin/retention_change_list.html"
     list_display = (
@@ -250,15 +251,6 @@ class RetentionPlayerAdmin(ExportMixin, admin.ModelAdmin):
         if request.GET.get("excluded") != "true":
             extra["export_note"] = "Exports leave self-excluded players out (contact suppression)."
         return super().changelist_view(request, {**(extra_context or {}), **extra})
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
     def has_export_permission(self, request):
         user = request.user

@@ -22,6 +22,7 @@ from import_export.admin import ImportExportModelAdmin
 
 from apps.accounts import second_factor
 from apps.core.admin_audit import AuditedAdminMixin
+from apps.core.admin_mixins import ReadOnlyAdminMixin
 from apps.core.display import format_money, format_rate, money_column
 from apps.payouts import adjustments, method_changes, selectors, services
 from apps.payouts.destinations import describe
@@ -242,7 +243,8 @@ def _values_table(change: PayoutMethodChange) -> str:
 
 
 @admin.register(PayoutMethodChange)
-class PayoutMethodChangeAdmin(admin.ModelAdmin):
+class PayoutMethodChangeAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    # Read-only: requested from "Payout methods"; decided through the approve / reject actions only.
     """Destination changes: requested by one Finance user, approved or rejected by another."""
 
     list_display = (
@@ -287,15 +289,6 @@ class PayoutMethodChangeAdmin(admin.ModelAdmin):
     @admin.display(description="Before and after")
     def values(self, obj):
         return _values_table(obj)
-
-    def has_add_permission(self, request):
-        return False  # requested from "Payout methods"
-
-    def has_change_permission(self, request, obj=None):
-        return False  # decided through the approve / reject actions only
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
     def has_approve_permission(self, request):
         return request.user.has_perm(method_changes.APPROVE_PERMISSION)

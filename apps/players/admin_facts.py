@@ -11,6 +11,7 @@ from django.contrib import admin
 from django.urls import NoReverseMatch, reverse
 from django.utils.html import format_html, format_html_join
 
+from apps.core.admin_mixins import ReadOnlyAdminMixin
 from apps.core.display import format_money, money_column
 from apps.players.facts import Chargeback, Deposit, Purchase, RevenueReport, Trade
 
@@ -25,7 +26,7 @@ def _event_link(event_id: int | None):
     return format_html('<a href="{}">#{}</a>', url, event_id)
 
 
-class ReadOnlyFactAdmin(admin.ModelAdmin):
+class ReadOnlyFactAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     """Every field shown, none editable; no add, change or delete for anyone."""
 
     list_select_related = ("player",)
@@ -38,15 +39,6 @@ class ReadOnlyFactAdmin(admin.ModelAdmin):
             *own,
             *(name for name in super().get_readonly_fields(request, obj) if name not in own),
         ]
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
     @admin.display(description="Source event", ordering="source_event_id")
     def source_event(self, obj):

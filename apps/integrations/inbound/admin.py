@@ -9,6 +9,7 @@ from django.contrib import admin, messages
 from django.utils.html import format_html
 from django.utils.text import Truncator
 
+from apps.core.admin_mixins import ReadOnlyAdminMixin
 from apps.core.bounded import json_preview
 from apps.core.filters import filterset_list_filter
 from apps.core.story import StoryAdminMixin
@@ -75,7 +76,8 @@ class EventTypeFilter(admin.SimpleListFilter):
         return queryset.filter(event_type=self.value()) if self.value() else queryset
 
 
-class _EventAdminBase(StoryAdminMixin, admin.ModelAdmin):
+class _EventAdminBase(ReadOnlyAdminMixin, StoryAdminMixin, admin.ModelAdmin):
+    # Read-only: events are evidence: viewed, replayed, never edited (no Save button).
     story_subject = "event"  # the facts and ledger lines it produced, from the apps that hold them
     # What the Integrations role needs first; source and times of occurrence are in the detail.
     list_display = (
@@ -123,15 +125,6 @@ class _EventAdminBase(StoryAdminMixin, admin.ModelAdmin):
     )
     readonly_fields = fields
     actions = ("replay_events",)
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False  # events are evidence: viewed, replayed, never edited (no Save button)
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
     def has_replay_permission(self, request):
         return request.user.has_perm("integrations.replay_inboundevent")

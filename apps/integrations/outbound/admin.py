@@ -14,6 +14,7 @@ from django.utils import timezone
 from django.utils.html import format_html
 
 from apps.accounts import second_factor
+from apps.core.admin_mixins import ReadOnlyAdminMixin
 from apps.core.outbound_policy import url_refusal_message
 from apps.integrations.outbound import services as outbound
 from apps.integrations.outbound.models import (
@@ -348,7 +349,8 @@ class OutboundAlertAdmin(admin.ModelAdmin):
 
 
 @admin.register(EndpointUrlChange)
-class EndpointUrlChangeAdmin(admin.ModelAdmin):
+class EndpointUrlChangeAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    # Read-only: requested by changing the endpoint's URL.
     """Requests to re-point the payment gateway, decided by a second person."""
 
     list_display = (
@@ -376,15 +378,6 @@ class EndpointUrlChangeAdmin(admin.ModelAdmin):
         "reason",
     )
     actions = ("approve_changes", "reject_changes")
-
-    def has_add_permission(self, request):
-        return False  # requested by changing the endpoint's URL
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
     def has_approve_permission(self, request):
         return request.user.has_perm("integrations.approve_endpointurlchange")

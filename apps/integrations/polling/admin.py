@@ -10,6 +10,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html
 
+from apps.core.admin_mixins import ReadOnlyAdminMixin
 from apps.core.filters import filterset_list_filter
 from apps.core.outbound_policy import url_refusal_message
 from apps.integrations.filters import ReconciliationRunFilter
@@ -198,7 +199,7 @@ class BackfillForm(forms.Form):
 
 
 @admin.register(ReconciliationRun)
-class ReconciliationRunAdmin(admin.ModelAdmin):
+class ReconciliationRunAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = (
         "id",
         "integration",
@@ -241,12 +242,3 @@ class ReconciliationRunAdmin(admin.ModelAdmin):
             return obj.recovered
         url = reverse("admin:integrations_inboundevent_changelist") + f"?recovered_by_run={obj.pk}"
         return format_html('<a href="{}">{}</a>', url, obj.recovered)
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
