@@ -1,8 +1,8 @@
 """Second-factor writes: enrolling an authenticator app, its backup codes, checking a code.
 
 Confirming a device changes who may approve (an approver without one is refused), so it is
-audited in the same transaction. A device is removed by a superuser in the admin (Django OTP >
-TOTP devices) when a phone is lost; the user then enrols again at the next sign-in.
+audited in the same transaction, and so is removing one (a superuser, in the admin, when a phone
+is lost; the user then enrols again at the next sign-in).
 """
 
 from __future__ import annotations
@@ -107,3 +107,21 @@ def _backup_codes_replace(*, user) -> list[str]:
     codes = [StaticToken.random_token() for _ in range(BACKUP_CODE_COUNT)]
     StaticToken.objects.bulk_create(StaticToken(device=device, token=code) for code in codes)
     return codes
+
+
+def second_factor_remove(*, device: Device, acting_user) -> None:
+    """Remove a user's authenticator app or backup codes (a lost phone), audited in the same
+    transaction; the user enrols again at the next sign-in if a second factor is due."""
+    with transaction.atomic():
+        audit_record(
+            action="second_factor.removed",
+            instance=device,
+            actor=acting_user,
+            before={
+                "user": device.user.get_username(),
+                "device": device.name,
+                "kind": type(device).__name__,
+                "confirmed": device.confirmed,
+            },
+        )
+        device.delete()
