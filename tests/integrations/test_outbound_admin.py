@@ -141,3 +141,21 @@ def test_enabling_or_disabling_an_endpoint_needs_the_change_permission(client):
     )
     endpoint.refresh_from_db()
     assert endpoint.is_active
+
+
+def test_a_gateway_request_page_leads_back_to_its_payout(admin_client):
+    endpoint = outbound.endpoint_create(name="psp", kind="gateway", url="https://psp.example")
+    delivery, _ = outbound.delivery_enqueue(
+        endpoint=endpoint,
+        event_type="payout.request",
+        topic="payout.request",
+        subject="PO-7",
+        url="https://psp.example/payouts",
+        idempotency_key="payout-request:PO-7:1",
+        headers={},
+        payload={"reference": "PO-7", "amount": "10.00", "currency": "EUR"},
+    )
+    page = admin_client.get(
+        reverse("admin:integrations_outbounddelivery_change", args=[delivery.pk])
+    ).content.decode()
+    assert '/admin/payouts/payout/?reference=PO-7">Payout PO-7</a>' in page
