@@ -44,6 +44,7 @@ from apps.core.admin_audit import AuditedAdminMixin
 from apps.core.admin_mixins import ReadOnlyAdminMixin
 from apps.core.display import format_money, money_column
 from apps.core.exports import SafeExportResource
+from apps.core.story import link
 
 
 def _adopt(obj, created) -> None:
@@ -445,20 +446,13 @@ class CommissionEntryAdmin(ExportMixin, ReadOnlyAdmin):
         )
         if statement is None:
             return f"{obj.statement_period:%Y-%m} (its month is not closed yet)"
-        parts = [
-            format_html(
-                '<a href="{}">Statement {}</a>',
-                reverse("admin:commissions_statement_change", args=[statement.pk]),
-                statement.period.strftime("%Y-%m"),
-            )
-        ]
+        parts = [link("commissions.statement", statement.pk, f"Statement {statement.period:%Y-%m}")]
         for allocation in statement.payout_allocations.all():
             payout = allocation.payout
             parts.append(
                 format_html(
-                    '<a href="{}">{}</a> ({})',
-                    reverse("admin:payouts_payout_change", args=[payout.pk]),
-                    payout.reference,
+                    "{} ({})",
+                    link("payouts.payout", payout.pk, payout.reference),
                     payout.get_status_display(),
                 )
             )

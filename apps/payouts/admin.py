@@ -24,6 +24,7 @@ from apps.accounts import second_factor
 from apps.core.admin_audit import AuditedAdminMixin
 from apps.core.admin_mixins import ReadOnlyAdminMixin
 from apps.core.display import format_money, format_rate, money_column
+from apps.core.story import admin_url, link
 from apps.payouts import adjustments, method_changes, selectors, services
 from apps.payouts.destinations import describe
 from apps.payouts.models import (
@@ -566,27 +567,25 @@ class PayoutAdmin(admin.ModelAdmin):
     @admin.display(description="Statements it pays")
     def statements_paid(self, obj):
         allocations = obj.allocations.select_related("statement").order_by("statement__period")
-        links = [
-            format_html(
-                '<a href="{}">{} {}</a>{}',
-                reverse("admin:commissions_statement_change", args=[a.statement_id]),
-                a.statement.period.strftime("%Y-%m"),
-                format_money(a.amount, a.currency),
+        links = (
+            (
+                link(
+                    "commissions.statement",
+                    a.statement_id,
+                    f"{a.statement.period:%Y-%m} {format_money(a.amount, a.currency)}",
+                ),
                 " (released)" if a.released_at else "",
             )
             for a in allocations
-        ]
-        return format_html_join(", ", "{}", ((link,) for link in links)) or "—"
+        )
+        return format_html_join(", ", "{}{}", links) or "—"
 
     @admin.display(description="Gateway requests")
     def gateway_requests(self, obj):
-        url = reverse("admin:integrations_outbounddelivery_changelist")
-        return format_html(
-            '<a href="{}?topic=payout.request&amp;subject={}">Requests sent for {}</a>',
-            url,
-            obj.reference,
-            obj.reference,
+        url = admin_url(
+            "integrations.outbounddelivery", topic="payout.request", subject=obj.reference
         )
+        return format_html('<a href="{}">Requests sent for {}</a>', url, obj.reference)
 
     @admin.display(description="History")
     def history(self, obj):
@@ -922,7 +921,7 @@ class PendingApprovalPayoutAdmin(_QueueAdmin):
         "affiliate",
         "amount_display",
         "source_display",
-        "fx_rate",
+        "fx_rate_display",
         "fx_source",
         "method_kind",
         "prepared_by",

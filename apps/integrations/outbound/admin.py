@@ -10,13 +10,13 @@ import json
 
 from django import forms
 from django.contrib import admin, messages
-from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 from django.utils.html import format_html
 
 from apps.accounts import second_factor
 from apps.core.admin_mixins import ReadOnlyAdminMixin
 from apps.core.outbound_policy import url_refusal_message
+from apps.core.story import admin_url
 from apps.integrations.outbound import services as outbound
 from apps.integrations.outbound.models import (
     SUBSCRIBER_EVENT_TYPES,
@@ -285,15 +285,10 @@ class _DeliveryAdminBase(admin.ModelAdmin):
     def subject_link(self, obj):
         """A payout request leads back to its payout (found by reference: the payouts app sits
         above this one, so the link goes through the admin's URL, not an import)."""
-        if obj.topic == "payout.request" and obj.subject:
-            try:
-                url = reverse("admin:payouts_payout_changelist")
-            except NoReverseMatch:
-                return "—"
-            return format_html(
-                '<a href="{}?reference={}">Payout {}</a>', url, obj.subject, obj.subject
-            )
-        return "—"
+        if obj.topic != "payout.request" or not obj.subject:
+            return "—"
+        url = admin_url("payouts.payout", reference=obj.subject)
+        return format_html('<a href="{}">Payout {}</a>', url, obj.subject) if url else "—"
 
     @admin.display(description="Headers")
     def headers_pretty(self, obj):
