@@ -44,6 +44,7 @@ from apps.payouts.services import (
     payout_run_create,
     payout_submit_for_approval,
 )
+from apps.sandbox import gateway
 from apps.sandbox.demo_feed import DemoFeed
 from apps.sandbox.gateway_setup import sandbox_gateway_setup
 from apps.sandbox.simulator import PAYMENTS
@@ -254,9 +255,14 @@ def payment_setup(
         sandbox_gateway_setup(base_url=base_url)  # a hub that has a payment gateway keeps it
 
 
-def gateway_accepts(payout: Payout) -> None:
+def gateway_accepts(payout: Payout, *, gateway_settles: bool = False) -> None:
     """The gateway answered our payout request 202: recorded as the outbound engine records an
-    answer (its outcome handler moves the payout to submitted). No HTTP in the seed."""
+    answer (its outcome handler moves the payout to submitted). No HTTP in the seed.
+
+    `gateway_settles`: the sandbox gateway also records the request, exactly as its HTTP view
+    would, so it settles the payout and reports the result once `make run` is up (its sweeper,
+    a minute or two after start), as a real gateway reports a payout it accepted. Otherwise the
+    seed reports the result itself (failed, retried and completed payouts)."""
     delivery = (
         OutboundDelivery.objects.filter(topic=GATEWAY_TOPIC, subject=payout.reference)
         .order_by("-pk")
@@ -274,6 +280,10 @@ def gateway_accepts(payout: Payout) -> None:
             started_at=timezone.now(),
         ),
     )
+    if gateway_settles:
+        gateway.gateway_payout_request(
+            idempotency_key=delivery.headers["Idempotency-Key"], body=delivery.payload
+        )
 
 
 def _gateway_reports(feed: DemoFeed, payout: Payout, event_type: str, **extra) -> None:
@@ -312,7 +322,7 @@ def _payout_walk(*, payout: Payout, state: str, feed: DemoFeed, maker, checker) 
     payout = payout_approve(payout=payout, acting_user=checker)
     if state == "approved":
         return  # the live sandbox gateway pays it once `make run` is up
-    gateway_accepts(payout)
+    gateway_accepts(payout, gateway_settles=state == "submitted")
     if state in ("failed", "retried"):
         _gateway_reports(feed, payout, "payout.failed", reason_code=FAILURE[0], message=FAILURE[1])
         if state == "failed":

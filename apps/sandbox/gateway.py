@@ -17,6 +17,7 @@ from decimal import Decimal, InvalidOperation
 
 import orjson
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 from standardwebhooks.webhooks import Webhook
 
@@ -186,6 +187,33 @@ def callback_for(payout: SandboxGatewayPayout, cfg: SandboxGatewayConfig) -> Cal
         slug=cfg.integration_slug,
         webhook_id=f"{payout.gateway_reference}-{payout.attempt}-{event_type.split('.')[1]}",
         body=orjson.dumps(envelope),
+    )
+
+
+# The sweeper stops re-sending a result the hub keeps refusing after this many posts (the
+# payout stays visible in the sandbox admin with the hub's last answer).
+SWEEP_MAX_CALLBACKS = 20
+
+
+def gateway_payouts_overdue(
+    *, now: dt.datetime | None = None, grace_seconds: int = 60
+) -> list[tuple[int, int]]:
+    """(payout id, attempt) of every payout whose result should have reached the hub by now:
+    still processing, or settled with no 2xx answer from the hub yet, `settle_seconds` plus
+    `grace_seconds` after its last request. A real gateway settles its backlog whatever became
+    of a single timer; the sweeper does the same for a settle task lost with a broker or
+    started before the hub was listening (the demo seed's submitted payout)."""
+    now = now or timezone.now()
+    due_before = now - dt.timedelta(seconds=config().settle_seconds + grace_seconds)
+    unanswered = Q(callbacks_sent__lt=SWEEP_MAX_CALLBACKS) & (
+        Q(last_callback_status__isnull=True)
+        | ~Q(last_callback_status__gte=200, last_callback_status__lt=300)
+    )
+    return list(
+        SandboxGatewayPayout.objects.filter(updated_at__lt=due_before)
+        .filter(Q(status=SandboxGatewayPayout.Status.PROCESSING) | unanswered)
+        .order_by("pk")
+        .values_list("pk", "attempt")[:500]
     )
 
 

@@ -44,3 +44,14 @@ def post_callback(*, payout_id: int, callback: gateway.Callback, session=request
     if not 200 <= response.status_code < 300:
         raise CallbackNotAccepted(f"Hub answered {response.status_code} to {callback.webhook_id}")
     return response.status_code
+
+
+@shared_task(name="sandbox.gateway_sweep", ignore_result=True)
+def sweep_overdue() -> int:
+    """Settle (or report again) every payout whose result is overdue; see
+    gateway.gateway_payouts_overdue. Settling is idempotent, so a payout whose own timer
+    fires meanwhile is still paid at most once and reported under one webhook id."""
+    overdue = gateway.gateway_payouts_overdue()
+    for payout_id, attempt in overdue:
+        settle_payout.delay(payout_id, attempt)
+    return len(overdue)

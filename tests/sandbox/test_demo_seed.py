@@ -26,6 +26,7 @@ from apps.payouts.models import ManualAdjustment, Payout, PayoutHold, PayoutMeth
 from apps.players.facts import Chargeback, Deposit, RevenueReport, Trade
 from apps.players.models import Player
 from apps.sandbox.demo_staff import DEMO_STAFF
+from apps.sandbox.gateway_models import SandboxGatewayPayout
 
 pytestmark = pytest.mark.django_db
 
@@ -143,6 +144,8 @@ def test_demo_seed_leaves_work_waiting_in_every_queue():
         "failed",
         "cancelled",
     }
+    submitted = Payout.objects.get(status="submitted")  # the gateway reports it once running
+    assert SandboxGatewayPayout.objects.get(reference=submitted.reference).status == "processing"
     pending = Payout.objects.get(status="pending_approval")
     assert pending.prepared_by.username == "finance-demo-maker" and pending.destination
     assert Payout.objects.get(status="failed").failure_reason.startswith(

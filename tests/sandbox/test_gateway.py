@@ -1,10 +1,12 @@
 """The sandbox payment gateway: idempotent payout requests, results signed for the hub, and the
 whole payout loop end to end over real HTTP."""
 
+import datetime as dt
 import json
 from decimal import Decimal
 
 import pytest
+from django.utils import timezone
 from standardwebhooks.webhooks import Webhook
 
 from apps.sandbox import gateway
@@ -125,6 +127,51 @@ def test_results_are_signed_with_the_payments_integration_secret(config):
     assert callback.url == "http://127.0.0.1:8123/api/v1/webhooks/sandbox-payments/"
     headers = gateway.callback_headers(callback, secret=secret)
     assert Webhook(secret).verify(callback.body, headers)["data"]["gateway_reference"] == "gw_1"
+
+
+def _gateway_payout(key, *, age_seconds, **fields):
+    payout = SandboxGatewayPayout.objects.create(
+        idempotency_key=key,
+        reference=key,
+        gateway_reference=f"gw_{key}",
+        amount=Decimal(10),
+        currency="EUR",
+        **fields,
+    )
+    SandboxGatewayPayout.objects.filter(pk=payout.pk).update(
+        updated_at=timezone.now() - dt.timedelta(seconds=age_seconds)
+    )
+    return payout
+
+
+def test_the_sweeper_settles_what_is_overdue_and_re_reports_what_the_hub_did_not_take(config):
+    config.settle_seconds = 10
+    config.save()
+    lost_timer = _gateway_payout("PO-LOST", age_seconds=71)
+    _gateway_payout("PO-FRESH", age_seconds=69)  # its own timer may still fire
+    refused = _gateway_payout(
+        "PO-REFUSED", age_seconds=600, status="paid", callbacks_sent=3, last_callback_status=503
+    )
+    _gateway_payout(
+        "PO-TAKEN", age_seconds=600, status="paid", callbacks_sent=1, last_callback_status=200
+    )
+    _gateway_payout(
+        "PO-GIVEN-UP",
+        age_seconds=600,
+        status="failed",
+        callbacks_sent=gateway.SWEEP_MAX_CALLBACKS,
+        last_callback_status=422,
+    )
+    assert gateway.gateway_payouts_overdue() == [(lost_timer.pk, 1), (refused.pk, 1)]
+
+
+def test_the_sweep_task_queues_one_settlement_per_overdue_payout(config, monkeypatch):
+    from apps.sandbox import gateway_tasks
+
+    overdue = _gateway_payout("PO-LOST", age_seconds=3600)
+    queued = []
+    monkeypatch.setattr(gateway_tasks.settle_payout, "delay", lambda *a: queued.append(a))
+    assert gateway_tasks.sweep_overdue() == 1 and queued == [(overdue.pk, 1)]
 
 
 def test_setup_is_idempotent_and_follows_the_port(db):
