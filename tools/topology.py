@@ -182,7 +182,14 @@ class Topology:
         ensure_packages("pgbouncer", "haproxy")
         self._bindir = postgres_bindir()
         # PostgreSQL and PgBouncer refuse to run as root: the `postgres` user runs them then.
-        self._run_as = pwd.getpwnam("postgres") if os.geteuid() == 0 else None
+        if os.geteuid() == 0:
+            try:
+                self._run_as = pwd.getpwnam("postgres")
+            except KeyError:
+                raise TopologyError(
+                    "Running as root needs the `postgres` user (PostgreSQL's package makes it) "
+                    "to run PostgreSQL and PgBouncer."
+                ) from None
         for name in ("primary", "replica", "pgbouncer", "haproxy", *self._web_names()):
             self.ports[name] = free_port()
         self._step("primary", self._start_primary)

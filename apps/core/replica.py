@@ -50,7 +50,6 @@ PRIMARY_ONLY = frozenset(
         "axes",
         "otp_totp",
         "otp_static",
-        "otp_email",
         "django_otp",
         "accounts",
         "core.apikey",
@@ -116,9 +115,10 @@ def pin_to_primary() -> None:
 class ReplicaRouter:
     """DATABASE_ROUTERS entry: reads in a read scope to the replica, all writes to the primary."""
 
-    def db_for_read(self, model, **hints) -> str | None:
-        alias = read_alias(model)
-        return alias if alias == REPLICA else None
+    def db_for_read(self, model, **hints) -> str:
+        # Always an explicit alias: left to Django, a related object of a row read from the
+        # replica would follow that row's database even after the request wrote.
+        return read_alias(model)
 
     def db_for_write(self, model, **hints) -> str:
         pin_to_primary()

@@ -69,6 +69,15 @@ def test_writes_always_go_to_the_primary_and_pin_the_scope(with_replica):
         assert read_alias() == DEFAULT_DB_ALIAS
 
 
+def test_related_rows_follow_the_pin_not_the_row_they_hang_from(with_replica):
+    read_from_replica = Player()
+    read_from_replica._state.db = REPLICA
+    with replica_reads():
+        router.db_for_write(ApiKey)
+        # Without an explicit answer Django would read the relation from the row's database.
+        assert router.db_for_read(Deposit, instance=read_from_replica) == DEFAULT_DB_ALIAS
+
+
 def test_a_new_scope_starts_unpinned(with_replica):
     with replica_reads():
         router.db_for_write(Player)
