@@ -56,6 +56,8 @@ MIDDLEWARE = [
     # Static files (admin, API docs) from the web server itself, as `make run` and a deployment
     # without a separate static host need; `manage.py collectstatic` fills STATIC_ROOT.
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    # Read-only requests read from the replica when DATABASE_REPLICA_URL is set (apps.core.replica).
+    "apps.core.replica.ReplicaReadsMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -104,6 +106,30 @@ if env.bool("DATABASE_SERVER_BINDING", default=True):
     DATABASES["default"].setdefault("OPTIONS", {}).update(
         server_side_binding=True, prepare_threshold=_threshold if _threshold > 0 else None
     )
+# Behind a transaction-pooling PgBouncer a server-side cursor (QuerySet.iterator() outside a
+# transaction) cannot outlive its transaction: set DATABASE_DISABLE_SERVER_SIDE_CURSORS=true.
+DATABASES["default"]["DISABLE_SERVER_SIDE_CURSORS"] = env.bool(
+    "DATABASE_DISABLE_SERVER_SIDE_CURSORS", default=False
+)
+# Read replica (docs/operations.md, "Read replica"): with DATABASE_REPLICA_URL set, read-only
+# requests (safe methods on AFFILIATEHUB_REPLICA_READ_PATHS) read from this PostgreSQL streaming
+# replica through apps.core.replica; writes, workers, beat and everything else use `default`.
+DATABASE_REPLICA_URL = env("DATABASE_REPLICA_URL", default="")
+if DATABASE_REPLICA_URL:
+    DATABASES["replica"] = {
+        **environ.Env.db_url_config(DATABASE_REPLICA_URL),
+        **{
+            key: DATABASES["default"][key]
+            for key in ("CONN_MAX_AGE", "CONN_HEALTH_CHECKS", "DISABLE_SERVER_SIDE_CURSORS")
+        },
+        "OPTIONS": dict(DATABASES["default"].get("OPTIONS", {})),
+        "TEST": {"MIRROR": "default"},
+    }
+DATABASE_ROUTERS = ["apps.core.replica.ReplicaRouter"]
+AFFILIATEHUB_REPLICA_READ_PATHS = env.list(
+    "AFFILIATEHUB_REPLICA_READ_PATHS",
+    default=["/api/v1/", "/admin/health/", "/admin/retention/cohorts/"],
+)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [

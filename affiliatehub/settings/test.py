@@ -8,6 +8,9 @@ from affiliatehub.settings.base import ALLOWED_HOSTS, DATABASES
 # Several suites may share one server (parallel checkouts, CI): a suffix keeps them apart.
 DATABASES["default"]["TEST"] = {"NAME": "test_affiliatehub" + os.environ.get("TEST_DB_SUFFIX", "")}
 DATABASES["default"]["CONN_MAX_AGE"] = 0
+# The suite reads and writes one database: a DATABASE_REPLICA_URL in the environment (say, left
+# from a topology run) is ignored; tests/core/test_replica.py routes to a replica alias of its own.
+DATABASES.pop("replica", None)
 # Django's test client calls itself "testserver"; only the suite accepts that host.
 ALLOWED_HOSTS = [*ALLOWED_HOSTS, "testserver"]
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

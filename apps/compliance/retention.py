@@ -23,7 +23,6 @@ from decimal import Decimal
 import django_filters
 from django import forms
 from django.conf import settings
-from django.db import connection
 from django.db.models import (
     CharField,
     DateTimeField,
@@ -47,6 +46,7 @@ from apps.affiliates.models import Affiliate
 from apps.compliance.models import KycRecord, SelfExclusion
 from apps.core.filters import IntegerFilter, IsoDateTimeFilter, TextFilter, filterset_apply
 from apps.core.rates import rate
+from apps.core.replica import read_connection
 from apps.players.filters import PlayerFilter
 from apps.players.models import Deposit, Player, Purchase, RevenueReport, Trade
 
@@ -413,7 +413,8 @@ def cohorts(
         "cutoff": now - dt.timedelta(days=days),
         "since": dt.datetime.combine(since, dt.time(), tzinfo=dt.UTC),
     }
-    with connection.cursor() as cursor:
+    # The report's page reads from the replica when one is configured (apps.core.replica).
+    with read_connection().cursor() as cursor:
         cursor.execute(sql, params)
         raw = cursor.fetchall()
     names = dict(
