@@ -257,6 +257,9 @@ class Topology:
             AFFILIATEHUB_TRUSTED_PROXIES="127.0.0.1",
             AFFILIATEHUB_OUTBOUND_ALLOWED_HOSTS="127.0.0.1",
             AFFILIATEHUB_SWEEP_STUCK_AFTER_SECONDS="5",
+            # The machine's RabbitMQ keeps its default consumer_timeout (30 min): a retry's
+            # countdown must stay below it (docs/operations.md, "RabbitMQ").
+            AFFILIATEHUB_EVENT_RETRY_CAP_SECONDS="1500",
             # Every simulated click comes from 127.0.0.1: no per-client click limit here.
             AFFILIATEHUB_CLICK_THROTTLE_RATE="",
             AFFILIATEHUB_METRICS_TOKEN=secrets.token_urlsafe(32),
