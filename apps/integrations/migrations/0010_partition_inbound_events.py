@@ -9,7 +9,7 @@ On an existing database, in one transaction holding an ACCESS EXCLUSIVE lock on 
 2. InboundEventKey (integration, webhook_id) -> (event id, received_at, body hash) is created
    and filled from the events: global idempotency, across partitions and archived months.
 3. The table is renamed away; a partitioned table of the same name and columns is created with
-   one partition per month that holds events, the current month and the next
+   one partition per month that holds events, the previous and the current month and the next
    AFFILIATEHUB_EVENT_PARTITIONS_AHEAD months, and a default partition (a safety net the
    maintenance task keeps empty); every row is copied; the old table is dropped; its indexes,
    check constraints and the foreign key to the integration are recreated on the partitioned
@@ -76,7 +76,7 @@ def partition(apps, schema_editor):
         now = dt.datetime.now(dt.UTC)
         current = dt.date(now.year, now.month, 1)
         months = {row[0] for row in cursor.fetchall()}
-        months |= {_month_add(current, offset) for offset in range(ahead + 1)}
+        months |= {_month_add(current, offset) for offset in range(-1, ahead + 1)}
 
         cursor.execute(f"ALTER TABLE {TABLE} RENAME TO {TABLE}_old")
         cursor.execute(f"ALTER TABLE {TABLE}_old ALTER COLUMN id DROP IDENTITY")
