@@ -14,6 +14,7 @@ BENCHMARKS = {
     "reconciliation": "bench.reconciliation",
     "outage": "bench.broker_outage",
     "soak": "bench.soak",
+    "scale": "bench.scale",
 }
 
 
@@ -23,13 +24,21 @@ def main() -> int:
         "names", nargs="*", help=f"benchmarks to run: {', '.join(BENCHMARKS)} (default: all)"
     )
     parser.add_argument("--quick", action="store_true", help="short runs, for checking the harness")
+    parser.add_argument(
+        "--events",
+        type=int,
+        help="scale: events to load (default 200,000; 10000000 or 30000000 where the disk allows)",
+    )
     args = parser.parse_args()
     unknown = sorted(set(args.names) - set(BENCHMARKS))
     if unknown:
         parser.error(f"unknown benchmark(s): {', '.join(unknown)}")
     for name in args.names or list(BENCHMARKS):
         module = importlib.import_module(BENCHMARKS[name])
-        module.run(quick=args.quick)
+        if name == "scale":
+            module.run(quick=args.quick, events=args.events)
+        else:
+            module.run(quick=args.quick)
     return 0
 
 

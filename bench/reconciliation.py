@@ -149,7 +149,14 @@ def generate(total: int) -> dict:
                     batch.clear()
             if batch:
                 copy.write("\n".join(batch) + "\n")
+        # The idempotency keys the store writes with each event (InboundEventKey).
+        cursor.execute(
+            "INSERT INTO integrations_inboundeventkey "
+            "(integration_id, webhook_id, event_id, received_at, body_hash) "
+            "SELECT integration_id, webhook_id, id, received_at, body_hash FROM integrations_inboundevent"
+        )
         cursor.execute("ANALYZE integrations_inboundevent")
+        cursor.execute("ANALYZE integrations_inboundeventkey")
     return {
         "stored_webhook_events": total - len(range(0, total, MISSED_EVERY)),
         "load_seconds": round(time.perf_counter() - started, 1),
@@ -179,7 +186,7 @@ def antijoin(total: int) -> dict:
             started = time.perf_counter()
             cursor.execute(
                 """SELECT count(*) FROM source_ids s
-                   WHERE NOT EXISTS (SELECT 1 FROM integrations_inboundevent e
+                   WHERE NOT EXISTS (SELECT 1 FROM integrations_inboundeventkey e
                                      WHERE e.integration_id = %s AND e.webhook_id = s.webhook_id)""",
                 [integration_id],
             )

@@ -175,6 +175,27 @@ STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 
+# Where archived months of raw inbound events go (docs/operations.md, "Retention and archive"):
+# a directory by default (AFFILIATEHUB_EVENT_ARCHIVE_DIR, else .data/event-archive); any Django
+# storage backend can take its place, e.g. an S3-compatible bucket through django-storages.
+EVENT_ARCHIVE_STORAGE = {
+    "BACKEND": "django.core.files.storage.FileSystemStorage",
+    "OPTIONS": {
+        "location": env(
+            "AFFILIATEHUB_EVENT_ARCHIVE_DIR", default=str(embedded.DATA_DIR / "event-archive")
+        )
+    },
+}
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    "event_archive": EVENT_ARCHIVE_STORAGE,
+}
+# Months of raw inbound events kept in the database (None: for ever); older months are archived
+# to STORAGES["event_archive"] and dropped by the daily maintenance task.
+AFFILIATEHUB_EVENT_RETENTION_MONTHS = env.int("AFFILIATEHUB_EVENT_RETENTION_MONTHS", default=None)
+AFFILIATEHUB_EVENT_PARTITIONS_AHEAD = env.int("AFFILIATEHUB_EVENT_PARTITIONS_AHEAD", default=3)
+
 # Celery: CELERY_BROKER_URL (Redis or RabbitMQ in production), else the embedded Redis-protocol
 # server under .data/broker (affiliatehub/embedded.py): the same transport either way.
 CELERY_BROKER_URL = env("CELERY_BROKER_URL", default="")

@@ -39,6 +39,7 @@ X_FRAME_OPTIONS = "DENY"
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.ManifestStaticFilesStorage"},
+    "event_archive": EVENT_ARCHIVE_STORAGE,  # noqa: F405
 }
 
 # Celery: one message at a time per worker process, late acks, and a visibility timeout (Redis,

@@ -20,6 +20,7 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {}
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.InMemoryStorage"},
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    "event_archive": {"BACKEND": "django.core.files.storage.InMemoryStorage"},
 }
 LOGGING = {"version": 1, "disable_existing_loggers": False}
 

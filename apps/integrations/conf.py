@@ -31,6 +31,13 @@ DEFAULTS: dict[str, object] = {
     # when their identifier stays unknown longer than the maximum age.
     "AFFILIATEHUB_PARK_RECHECK_SECONDS": 3600,
     "AFFILIATEHUB_PARK_MAX_AGE": dt.timedelta(days=7),
+    # Monthly partitions of the inbound event store (docs/operations.md): how many months
+    # after the current one the beat creates ahead.
+    "AFFILIATEHUB_EVENT_PARTITIONS_AHEAD": 3,
+    # Retention of raw inbound events, in whole months before the current one; None keeps them
+    # for ever. Older months are archived (STORAGES["event_archive"]) then their partition is
+    # dropped, once every event in them is processed, dead or invalid.
+    "AFFILIATEHUB_EVENT_RETENTION_MONTHS": None,
 }
 
 

@@ -33,6 +33,7 @@ from django.db.models.functions import TruncHour
 from django.utils import timezone
 
 from apps.core.rates import rate
+from apps.integrations.inbound.public import default_partition_rows
 from apps.integrations.models import InboundEvent, Integration, OutboundDelivery, ReconciliationRun
 from apps.mappings.models import ResolutionStat
 from apps.monitoring.models import LATENCY_BOUNDS_MS, InboundHourlyStat, Metric
@@ -272,6 +273,9 @@ class HealthReport:
     integrations: list[ScopeHealth]
     hours: list[HourPoint]
     rollup_refreshed_at: dt.datetime | None
+    # Events in the event store's default partition (a month's partition was missing when they
+    # arrived): 0 unless the daily partition maintenance has not run; it moves them.
+    unpartitioned_events: int = 0
 
     def scope(self, key: str) -> ScopeHealth | None:
         if key == ALL:
@@ -420,4 +424,5 @@ def health_report(
         integrations=list(scopes.values()),
         hours=ordered_hours,
         rollup_refreshed_at=refreshed,
+        unpartitioned_events=default_partition_rows(),
     )

@@ -9,7 +9,13 @@ from django.utils import timezone
 
 from apps.integrations.accounts import generate_secret
 from apps.integrations.inbound import verification
-from apps.integrations.models import InboundEvent, Integration, IntegrationSecret, ReconciliationRun
+from apps.integrations.models import (
+    InboundEvent,
+    InboundEventKey,
+    Integration,
+    IntegrationSecret,
+    ReconciliationRun,
+)
 
 
 class IntegrationFactory(factory.django.DjangoModelFactory):
@@ -68,6 +74,18 @@ class InboundEventFactory(factory.django.DjangoModelFactory):
     )
     status = InboundEvent.Status.RECEIVED
     source = InboundEvent.Source.WEBHOOK
+
+    @factory.post_generation
+    def idempotency_key(obj, create, extracted, **kwargs):
+        """The key row the store writes with every event (InboundEventKey), as it would."""
+        if create:
+            InboundEventKey.objects.create(
+                integration_id=obj.integration_id,
+                webhook_id=obj.webhook_id,
+                event_id=obj.pk,
+                received_at=obj.received_at,
+                body_hash=obj.body_hash,
+            )
 
 
 class ReconciliationRunFactory(factory.django.DjangoModelFactory):

@@ -238,3 +238,22 @@ def test_metrics_endpoint_reads_the_database(client):
     assert all(count == 12 for le, count in buckets.items() if le > 0.041)
     assert len(buckets) >= 10
     assert client.get("/healthz").status_code == 200
+
+
+def test_dashboard_warns_of_events_in_the_default_partition(client):
+    """The event store's safety net is monitored: rows there mean a month had no partition."""
+    crm = IntegrationFactory(slug="crm-p")
+    url = reverse("monitoring-dashboard")
+    client.force_login(UserFactory(roles=["Integrations"]))
+    assert 'id="unpartitioned-events"' not in client.get(url).content.decode()
+    InboundEvent.objects.create(  # a month far ahead: no partition yet
+        integration=crm,
+        webhook_id="far",
+        body_hash="x",
+        received_at=dt.datetime(2041, 5, 1, tzinfo=dt.UTC),
+    )
+    html = client.get(url).content.decode()
+    assert 'id="unpartitioned-events"' in html
+    assert "1 inbound event(s) sit in the event store&#x27;s default partition" in html or (
+        "1 inbound event(s) sit in the event store's default partition" in html
+    )

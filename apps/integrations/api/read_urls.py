@@ -2,8 +2,9 @@
 
 from django.urls import path
 
-from apps.integrations.api.read_views import InboundEventListView
+from apps.integrations.api.read_views import InboundEventDetailView, InboundEventListView
 
 urlpatterns = [
     path("events/", InboundEventListView.as_view(), name="events"),
+    path("events/<int:pk>/", InboundEventDetailView.as_view(), name="event"),
 ]

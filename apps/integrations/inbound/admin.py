@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 
 from django.contrib import admin, messages
+from django.http import HttpResponseRedirect
+from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.text import Truncator
 
@@ -14,6 +16,8 @@ from apps.core.bounded import json_preview
 from apps.core.filters import filterset_list_filter
 from apps.core.story import StoryAdminMixin
 from apps.integrations.filters import InboundEventFilter
+from apps.integrations.inbound import partitions
+from apps.integrations.inbound.archive import archived_event_location
 from apps.integrations.inbound.registry import EVENT_TYPES
 from apps.integrations.inbound.services import (
     InboundEventError,
@@ -23,9 +27,12 @@ from apps.integrations.inbound.services import (
 )
 from apps.integrations.models import (
     DeadLetterEvent,
+    EventArchive,
     EventStatus,
     InboundConflict,
     InboundEvent,
+    InboundEventKey,
+    Integration,
     ParkedEvent,
     SchemaWarningSeen,
 )
@@ -191,7 +198,57 @@ class _EventAdminBase(ReadOnlyAdminMixin, StoryAdminMixin, admin.ModelAdmin):
 
 @admin.register(InboundEvent)
 class InboundEventAdmin(_EventAdminBase):
-    pass
+    """All events. An event whose month was archived is no longer a row: opening its id, or
+    searching its webhook id, says which archive file holds it."""
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        if object_id.isdigit() and not InboundEvent.objects.filter(pk=object_id).exists():
+            archive = archived_event_location(event_id=int(object_id))
+            if archive is not None:
+                self.message_user(
+                    request,
+                    f"Event {object_id} was archived in {archive.path} "
+                    f"({archive.month:%Y-%m}, SHA-256 {archive.sha256}): "
+                    f"manage.py inbound_events read {archive.month:%Y-%m} --id {object_id}",
+                    messages.WARNING,
+                )
+                return HttpResponseRedirect(reverse("admin:integrations_inboundevent_changelist"))
+        return super().change_view(request, object_id, form_url, extra_context)
+
+    def changelist_view(self, request, extra_context=None):
+        term = request.GET.get("q", "").strip()
+        if term:
+            integrations = request.GET.get("integration__id__exact")
+            for key, archive in _archived_webhook_ids(term, integrations):
+                self.message_user(
+                    request,
+                    f"Webhook id {term!r} of {key.integration} (event {key.event_id}) was "
+                    f"archived in {archive.path} ({archive.month:%Y-%m}).",
+                    messages.INFO,
+                )
+        return super().changelist_view(request, extra_context)
+
+
+def _archived_webhook_ids(webhook_id: str, integration_id: str | None):
+    """(key, archive) of each archived event with this webhook id (any or one integration)."""
+    integration_ids = (
+        [int(integration_id)]
+        if integration_id and integration_id.isdigit()
+        else list(Integration.objects.values_list("pk", flat=True))
+    )
+    keys = InboundEventKey.objects.filter(
+        integration_id__in=integration_ids, webhook_id=webhook_id
+    ).select_related("integration")
+    archives = {
+        (archive.month): archive
+        for archive in EventArchive.objects.filter(table=InboundEvent._meta.db_table)
+    }
+    found = []
+    for key in keys:
+        archive = archives.get(partitions.month_start(key.received_at))
+        if archive is not None:
+            found.append((key, archive))
+    return found
 
 
 @admin.register(DeadLetterEvent)

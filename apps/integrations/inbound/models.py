@@ -37,17 +37,23 @@ class InboundEvent(models.Model):
 
     Unique per (integration, webhook_id): redelivery of the same event never makes a second row.
     `payload` is the envelope as received (`{"type", "timestamp", "data", ...}`; batch and poll
-    items also carry `id`). Rows are never deleted by the application; invalid, dead and
-    conflicting deliveries are kept for review and replay.
+    items also carry `id`). The application never deletes a row; invalid, dead and conflicting
+    deliveries are kept for review and replay until retention archives their month.
 
-    Partitioning plan (not implemented yet): this is the highest-volume table. Partition it by
-    RANGE (received_at) per calendar month. PostgreSQL requires the partition key in every
-    unique constraint, so the idempotency key becomes (integration, webhook_id, received_at)
-    per partition plus a small `inbound_event_key` table (integration, webhook_id) -> event id
-    that keeps global idempotency (ON CONFLICT on that table, then insert into the partition);
-    the primary key becomes (id, received_at). Old partitions are detached and archived once
-    all their events are processed/dead and past retention; status sweeps only touch the
-    current and previous month's partitions thanks to the partial indexes below.
+    Partitioned (migration 0010, docs/operations.md "Inbound event partitions"): the table is
+    partitioned by RANGE (received_at), one partition per calendar month (UTC) named
+    `integrations_inboundevent_pYYYY_MM`, plus an empty `_default` partition as a safety net.
+    The database's primary key is (id, received_at) because PostgreSQL requires the partition
+    key in every unique constraint; Django keeps `id` as the model's pk (ids come from one
+    sequence, so `id` alone is still unique). Global idempotency lives in InboundEventKey
+    (`integration, webhook_id` -> event id), written in the same statement as the event
+    (apps.integrations.inbound.services._INSERT_SQL), so a duplicate months later, even after
+    its month was archived, is still answered as a duplicate. Foreign keys *to* this table are
+    declared with db_constraint=False: a foreign key must reference a unique constraint, and
+    the only one here is (id, received_at), which the referencing tables do not carry; and
+    an archived month's rows are gone while the conflicts and recoveries that name them stay.
+    Partitions are created ahead by beat (integrations.maintain_inbound_partitions) and on first
+    use by the store; old months are archived then dropped (apps.integrations.inbound.archive).
     """
 
     Source = EventSource
@@ -89,9 +95,7 @@ class InboundEvent(models.Model):
             ("replay_inboundevent", "Can replay dead and invalid events and re-run parked ones")
         ]
         constraints = [
-            models.UniqueConstraint(
-                fields=["integration", "webhook_id"], name="inbound_event_unique_webhook_id"
-            ),
+            # Uniqueness of (integration, webhook_id) is InboundEventKey's primary key.
             models.CheckConstraint(
                 condition=Q(status__in=EventStatus.values), name="inbound_event_status_valid"
             ),
@@ -124,6 +128,58 @@ class InboundEvent(models.Model):
         return f"{self.event_type or '?'} {self.webhook_id}"
 
 
+class InboundEventKey(models.Model):
+    """The global idempotency key of inbound events: (integration, webhook_id) -> the event.
+
+    Unpartitioned and narrow, so it can carry the unique key the partitioned InboundEvent
+    cannot (its unique keys must include received_at). The store inserts the key and the event
+    in one statement (`INSERT ... ON CONFLICT DO NOTHING` on this table, the event only for the
+    keys it created). Keys are kept when their month is archived: a redelivery years later is
+    still a duplicate (or a conflict, told by `body_hash`), and `received_at` says in which
+    month's archive the event is.
+    """
+
+    pk = models.CompositePrimaryKey("integration_id", "webhook_id")
+    integration = models.ForeignKey(
+        "integrations.Integration", on_delete=models.PROTECT, related_name="+"
+    )
+    webhook_id = models.CharField(max_length=255)
+    event_id = models.BigIntegerField()
+    received_at = models.DateTimeField()
+    body_hash = models.CharField(max_length=64)
+
+    class Meta:
+        db_table = "integrations_inboundeventkey"
+
+    def __str__(self) -> str:
+        return f"{self.webhook_id} -> #{self.event_id}"
+
+
+class EventArchive(models.Model):
+    """One archived month of a partitioned table: where its rows went, how many, and the file's
+    SHA-256, recorded before the partition was dropped (apps.integrations.inbound.archive)."""
+
+    table = models.CharField(max_length=63)
+    month = models.DateField(help_text="First day of the archived month (UTC).")
+    path = models.CharField(max_length=500, help_text="Name in the archive storage.")
+    rows = models.BigIntegerField()
+    min_id = models.BigIntegerField(null=True, blank=True)
+    max_id = models.BigIntegerField(null=True, blank=True)
+    sha256 = models.CharField(max_length=64)
+    size_bytes = models.BigIntegerField()
+    archived_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-month", "table"]
+        constraints = [
+            models.UniqueConstraint(fields=["table", "month"], name="event_archive_unique_month"),
+            models.CheckConstraint(condition=Q(rows__gte=0), name="event_archive_rows_gte_0"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.table} {self.month:%Y-%m}: {self.path}"
+
+
 class DeadLetterEvent(InboundEvent):
     """Admin view of events that need a person: dead (retries exhausted) and invalid."""
 
@@ -151,7 +207,10 @@ class InboundConflict(models.Model):
     integration = models.ForeignKey(
         "integrations.Integration", on_delete=models.PROTECT, related_name="conflicts"
     )
-    original = models.ForeignKey(InboundEvent, on_delete=models.PROTECT, related_name="conflicts")
+    # No database constraint: the event table is partitioned (see InboundEvent).
+    original = models.ForeignKey(
+        InboundEvent, on_delete=models.PROTECT, db_constraint=False, related_name="conflicts"
+    )
     webhook_id = models.CharField(max_length=255)
     body_hash = models.CharField(max_length=64)
     payload = BoundedJSONField(default=dict, blank=True)
@@ -176,8 +235,13 @@ class SchemaWarningSeen(models.Model):
     event_type = models.CharField(max_length=64)
     field = models.CharField(max_length=200)
     first_seen_at = models.DateTimeField(default=timezone.now)
-    example_event = models.ForeignKey(
-        InboundEvent, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    example_event = models.ForeignKey(  # no database constraint: see InboundEvent
+        InboundEvent,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        db_constraint=False,
+        related_name="+",
     )
 
     class Meta:

@@ -9,10 +9,26 @@
 - `inbound_event_process()`, `body_hash()`: the sandbox's demo feed stores and processes events
   in its own process.
 - `integration_forget()`: drop an integration's cached secrets after a change (accounts).
+- The event store's months: `partitions_maintain()`, `partition_list()`,
+  `default_partition_rows()` (monitoring), `archive_month()`, `archive_due()`,
+  `archive_read()`, `archived_event_location()` and their errors (management command, read API).
 
 Models are imported from `apps.integrations.models`.
 """
 
+from apps.integrations.inbound.archive import (
+    ArchiveCorrupt,
+    ArchiveRefused,
+    archive_due,
+    archive_month,
+    archive_read,
+    archived_event_location,
+)
+from apps.integrations.inbound.partitions import (
+    default_partition_rows,
+    partition_list,
+    partitions_maintain,
+)
 from apps.integrations.inbound.registry import (
     EVENT_TYPES,
     EventContext,
@@ -46,13 +62,20 @@ __all__ = [
     "DUPLICATE",
     "EVENT_TYPES",
     "MAX_ID_LENGTH",
+    "ArchiveCorrupt",
+    "ArchiveRefused",
     "EventContext",
     "Handler",
     "IncomingEvent",
     "ParkEvent",
     "RejectEvent",
     "StoreResult",
+    "archive_due",
+    "archive_month",
+    "archive_read",
+    "archived_event_location",
     "body_hash",
+    "default_partition_rows",
     "inbound_event_process",
     "inbound_events_store",
     "inbound_events_unpark",
@@ -61,6 +84,8 @@ __all__ = [
     "integration_forget",
     "item_hash",
     "limit",
+    "partition_list",
+    "partitions_maintain",
     "server_bound_cursor",
     "usable_event_id",
 ]

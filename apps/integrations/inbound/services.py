@@ -31,7 +31,7 @@ from django.utils import timezone
 from apps.core.audit import audit_record, snapshot
 from apps.core.bounded import NUL, json_clipped
 from apps.integrations import conf
-from apps.integrations.inbound import dispatch, registry
+from apps.integrations.inbound import dispatch, partitions, registry
 from apps.integrations.inbound.registry import EventContext, ParkEvent, RejectEvent
 from apps.integrations.inbound.schemas import validate_envelope
 from apps.integrations.models import (
@@ -84,7 +84,8 @@ class StoreResult:
 
     outcome: `accepted` (new row), `duplicate` (same id and body already stored) or `conflict`
     (same id, different body: kept as an InboundConflict). `status`/`errors` are those of the
-    stored event (for duplicates: of the original).
+    stored event (for duplicates: of the original); `archived` (errors empty) when the
+    original's month was archived and its row is in the archive file only.
     """
 
     event_id: int
@@ -94,6 +95,7 @@ class StoreResult:
 
 
 ACCEPTED, DUPLICATE, CONFLICT = "accepted", "duplicate", "conflict"
+ARCHIVED = "archived"  # StoreResult.status of a duplicate whose original was archived
 
 
 def body_hash(body: bytes) -> str:
@@ -172,19 +174,33 @@ def unreadable_body_event(
     )
 
 
-# Run on server_bound_cursor(): the arrays travel as binary parameters (%b).
+# The event table is partitioned by month (apps.integrations.inbound.partitions) and cannot hold
+# a unique key without received_at, so idempotency lives in the key table: one statement inserts
+# the keys (ON CONFLICT DO NOTHING), takes each new key's event id from the event table's
+# sequence, and inserts the events of the keys it created, nothing else. A key already present,
+# even for an event whose month was archived, is a duplicate or a conflict.
+# Run on server_bound_cursor(): the arrays travel as binary parameters (%b); the ids are unique
+# within one call (inbound_events_store keeps the first of repeated ids).
 _INSERT_SQL = """
+WITH u AS MATERIALIZED (
+    SELECT * FROM unnest(%b::text[], %b::text[], %b::timestamptz[], %b::text[], %b::text[],
+                         %b::text[], %b::text[], %b::text[], %b::text[])
+    AS u(webhook_id, event_type, occurred_at, payload, raw_body, body_hash, status, warnings, errors)
+),
+k AS (
+    INSERT INTO integrations_inboundeventkey (integration_id, webhook_id, event_id, received_at, body_hash)
+    SELECT %s, u.webhook_id, nextval('integrations_inboundevent_id_seq'), %s, u.body_hash FROM u
+    ON CONFLICT (integration_id, webhook_id) DO NOTHING
+    RETURNING webhook_id, event_id
+)
 INSERT INTO integrations_inboundevent (
-    integration_id, webhook_id, event_type, occurred_at, payload, raw_body, body_hash, received_at,
+    id, integration_id, webhook_id, event_type, occurred_at, payload, raw_body, body_hash, received_at,
     source, status, attempts, next_attempt_at, last_error, warnings, errors,
     parked_system, parked_external_id, parked_at, processed_at
 )
-SELECT %s, u.webhook_id, u.event_type, u.occurred_at, u.payload::jsonb, u.raw_body, u.body_hash, %s,
-       %s, u.status, 0, NULL, '', u.warnings::jsonb, u.errors::jsonb, '', '', NULL, NULL
-FROM unnest(%b::text[], %b::text[], %b::timestamptz[], %b::text[], %b::text[], %b::text[], %b::text[],
-            %b::text[], %b::text[])
-     AS u(webhook_id, event_type, occurred_at, payload, raw_body, body_hash, status, warnings, errors)
-ON CONFLICT (integration_id, webhook_id) DO NOTHING
+SELECT k.event_id, %s, u.webhook_id, u.event_type, u.occurred_at, u.payload::jsonb, u.raw_body, u.body_hash,
+       %s, %s, u.status, 0, NULL, '', u.warnings::jsonb, u.errors::jsonb, '', '', NULL, NULL
+FROM k JOIN u ON u.webhook_id = k.webhook_id
 RETURNING id, webhook_id
 """
 
@@ -192,20 +208,32 @@ RETURNING id, webhook_id
 # The single-event form of _INSERT_SQL: a webhook stores one row per request, and binding
 # nine one-element arrays costs more client time than the insert itself.
 _INSERT_ONE_SQL = """
+WITH k AS (
+    INSERT INTO integrations_inboundeventkey (integration_id, webhook_id, event_id, received_at, body_hash)
+    VALUES (%(integration)s, %(webhook_id)s, nextval('integrations_inboundevent_id_seq'), %(now)s, %(body_hash)s)
+    ON CONFLICT (integration_id, webhook_id) DO NOTHING
+    RETURNING webhook_id, event_id
+)
 INSERT INTO integrations_inboundevent (
-    integration_id, webhook_id, event_type, occurred_at, payload, raw_body, body_hash, received_at,
+    id, integration_id, webhook_id, event_type, occurred_at, payload, raw_body, body_hash, received_at,
     source, status, attempts, next_attempt_at, last_error, warnings, errors,
     parked_system, parked_external_id, parked_at, processed_at
 )
-VALUES (%s, %s, %s, %s, %s::jsonb, %s, %s, %s, %s, %s, 0, NULL, '', %s::jsonb, %s::jsonb, '', '', NULL, NULL)
-ON CONFLICT (integration_id, webhook_id) DO NOTHING
+SELECT k.event_id, %(integration)s, k.webhook_id, %(event_type)s, %(occurred_at)s, %(payload)s::jsonb,
+       %(raw_body)s, %(body_hash)s, %(now)s, %(source)s, %(status)s, 0, NULL, '', %(warnings)s::jsonb,
+       %(errors)s::jsonb, '', '', NULL, NULL
+FROM k
 RETURNING id, webhook_id
 """
 
 
+# The stored event of each known key; an event whose month was archived has no row any more:
+# its status reads as NULL (see StoreResult) and its body hash comes from the key.
 _STORED_SQL = """
-SELECT id, webhook_id, body_hash, status, errors FROM integrations_inboundevent
-WHERE integration_id = %s AND webhook_id = ANY(%s)
+SELECT k.event_id, k.webhook_id, k.body_hash, e.status, e.errors
+FROM integrations_inboundeventkey k
+LEFT JOIN integrations_inboundevent e ON e.id = k.event_id AND e.received_at = k.received_at
+WHERE k.integration_id = %s AND k.webhook_id = ANY(%s)
 """
 
 
@@ -239,8 +267,13 @@ def inbound_events_store(
     if not events:
         return []
     now = timezone.now()
+    partitions.partitions_ensure_for(now)
     columns: list[list] = [[] for _ in range(9)]
+    first_of_id: set[str] = set()
     for event in events:
+        if event.webhook_id in first_of_id:
+            continue  # a repeated id inside one call is a duplicate of the first
+        first_of_id.add(event.webhook_id)
         for column, value in zip(
             columns,
             (
@@ -264,25 +297,27 @@ def inbound_events_store(
         with connection.cursor() as cursor:
             cursor.execute(
                 _INSERT_ONE_SQL,
-                [
-                    integration_id,
-                    webhook_id,
-                    event_type,
-                    occurred_at,
-                    payload,
-                    raw_body,
-                    digest,
-                    now,
-                    source,
-                    status,
-                    warnings,
-                    errors,
-                ],
+                {
+                    "integration": integration_id,
+                    "webhook_id": webhook_id,
+                    "event_type": event_type,
+                    "occurred_at": occurred_at,
+                    "payload": payload,
+                    "raw_body": raw_body,
+                    "body_hash": digest,
+                    "now": now,
+                    "source": source,
+                    "status": status,
+                    "warnings": warnings,
+                    "errors": errors,
+                },
             )
             inserted = {webhook_id: event_id for event_id, webhook_id in cursor.fetchall()}
     else:
         with server_bound_cursor() as cursor:
-            cursor.execute(_INSERT_SQL, [integration_id, now, source, *columns])
+            cursor.execute(
+                _INSERT_SQL, [*columns, integration_id, now, integration_id, now, source]
+            )
             inserted = {webhook_id: event_id for event_id, webhook_id in cursor.fetchall()}
 
     results: list[StoreResult | None] = [None] * len(events)
@@ -308,8 +343,8 @@ def inbound_events_store(
                     event_id,
                     webhook_id,
                     digest,
-                    status,
-                    orjson.loads(errors) if isinstance(errors, str) else errors,
+                    status or ARCHIVED,
+                    (orjson.loads(errors) if isinstance(errors, str) else errors) or {},
                 )
                 for event_id, webhook_id, digest, status, errors in cursor.fetchall()
             }

@@ -166,8 +166,12 @@ class RecoveredEvent(models.Model):
     run = models.ForeignKey(
         ReconciliationRun, on_delete=models.CASCADE, related_name="recovered_events"
     )
+    # No database constraint: InboundEvent is partitioned and its unique key is (id, received_at).
     event = models.OneToOneField(
-        "integrations.InboundEvent", on_delete=models.CASCADE, related_name="recovery"
+        "integrations.InboundEvent",
+        on_delete=models.CASCADE,
+        db_constraint=False,
+        related_name="recovery",
     )
 
     class Meta:

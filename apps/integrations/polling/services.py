@@ -422,8 +422,8 @@ def _fetch(
 
 
 # One query per page. The page's ids travel as one newline-separated text (split by
-# string_to_array in microseconds). `found` reads the stored ones with a single index walk over
-# the whole array (`= ANY` of the array as one value: PostgreSQL sorts it and walks the unique
+# string_to_array in microseconds). `found` reads the stored ones (from the key table, which keeps
+# the ids of archived months too) with a single index walk over the whole array (`= ANY` of the array as one value: PostgreSQL sorts it and walks the unique
 # index once; index-only, the rows are never read), and a hash join against the page keeps the
 # positions of the ids not stored yet (one row per occurrence). The ids an earlier poll stored
 # come back as text (position 0) from the small partial index on polled events
@@ -432,7 +432,7 @@ def _fetch(
 _ABSENT_SQL = """
 WITH page AS MATERIALIZED (SELECT {ids} AS ids),
 found AS MATERIALIZED (
-    SELECT e.webhook_id::text AS webhook_id FROM integrations_inboundevent e
+    SELECT e.webhook_id::text AS webhook_id FROM integrations_inboundeventkey e
     WHERE e.integration_id = %(integration)s AND e.webhook_id = ANY((SELECT ids FROM page)::text[])
 )
 SELECT u.position, NULL FROM page, unnest(page.ids) WITH ORDINALITY AS u(webhook_id, position)
