@@ -1,0 +1,107 @@
+"""Reads of the risk queue: cases with their held amounts, per-rule statistics, daily figures."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from decimal import Decimal
+
+from django.db.models import Count, Prefetch, Q, QuerySet, Sum
+from django.utils import timezone
+
+from apps.commissions.models import CommissionHold
+from apps.core.filters import filterset_apply
+from apps.players.models import Player
+from apps.risk.filters import RiskCaseFilter
+from apps.risk.models import RiskCase, RiskDecision, RiskRule, RiskSignal
+
+
+def held_amounts(case_ids) -> dict[int, dict[str, Decimal]]:
+    """{case id: {currency: amount held now}} from the live ledger-line holds (one query)."""
+    result: dict[int, dict[str, Decimal]] = defaultdict(dict)
+    rows = (
+        CommissionHold.objects.filter(
+            reference__in=[f"risk_case:{pk}" for pk in case_ids], released_at__isnull=True
+        )
+        .values("reference", "entry__currency")
+        .annotate(total=Sum("entry__amount"))
+        .order_by()
+    )
+    for row in rows:
+        case_id = int(row["reference"].split(":", 1)[1])
+        result[case_id][row["entry__currency"]] = row["total"]
+    return result
+
+
+def risk_case_list(*, filters=None, queryset: QuerySet[RiskCase] | None = None) -> QuerySet:
+    """Cases for the read API and the admin: players and signals prefetched (no N+1)."""
+    base = queryset if queryset is not None else RiskCase.objects.all()
+    return filterset_apply(RiskCaseFilter, data=filters, queryset=base).prefetch_related(
+        Prefetch("players", queryset=Player.objects.order_by("pk")),
+        Prefetch("signals", queryset=RiskSignal.objects.select_related("rule").order_by("pk")),
+    )
+
+
+def affiliate_live_cases(affiliate_ids) -> dict[int, RiskCase]:
+    return {
+        c.affiliate_id: c
+        for c in RiskCase.objects.filter(
+            affiliate_id__in=list(affiliate_ids), status__in=RiskCase.LIVE
+        )
+    }
+
+
+def rule_statistics() -> dict[int, dict]:
+    """Per rule: signals raised, decided cases they were in, confirmed among those, and the
+    precision (confirmed / decided): confirmed cases are the labels."""
+    rows = RiskRule.objects.annotate(
+        signal_count=Count("signals", distinct=True),
+        decided=Count(
+            "signals__case",
+            filter=Q(signals__case__status__in=["cleared", "confirmed"]),
+            distinct=True,
+        ),
+        confirmed=Count(
+            "signals__case", filter=Q(signals__case__status="confirmed"), distinct=True
+        ),
+    ).values("pk", "signal_count", "decided", "confirmed")
+    return {
+        row["pk"]: {
+            **row,
+            "precision": (Decimal(row["confirmed"]) / Decimal(row["decided"]))
+            if row["decided"]
+            else None,
+        }
+        for row in rows
+    }
+
+
+def risk_figures(*, now: dt.datetime | None = None) -> dict:
+    """For the health page and /metrics: cases opened today and live, held amounts per
+    currency, decisions today."""
+    now = now or timezone.now()
+    day = now - dt.timedelta(days=1)
+    held: dict[str, Decimal] = defaultdict(Decimal)
+    for currency, total in (
+        CommissionHold.objects.filter(reference__startswith="risk_case:", released_at__isnull=True)
+        .values_list("entry__currency")
+        .annotate(total=Sum("entry__amount"))
+        .order_by()
+    ):
+        held[currency] += total
+    decisions = dict(
+        RiskDecision.objects.filter(decided_at__gte=day)
+        .values_list("action")
+        .annotate(n=Count("id"))
+        .order_by()
+    )
+    return {
+        "cases_opened_24h": RiskCase.objects.filter(opened_at__gte=day).count(),
+        "cases_live": RiskCase.objects.filter(status__in=RiskCase.LIVE).count(),
+        "cases_opened_total": RiskCase.objects.count(),
+        "held": dict(sorted(held.items())),
+        "decisions_24h": {a: decisions.get(a, 0) for a in RiskDecision.Action.values},
+        "decisions_total": dict(
+            RiskDecision.objects.values_list("action").annotate(n=Count("id")).order_by()
+        ),
+    }
