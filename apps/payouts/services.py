@@ -59,6 +59,7 @@ from apps.payouts.models import (
     PayoutStatus,
     destination_request_details,
 )
+from apps.payouts.selectors import held_statement_labels
 
 logger = logging.getLogger(__name__)
 
@@ -160,6 +161,12 @@ def can_approve(payout: Payout, acting_user) -> None:
     if payout.destination is None:
         raise PayoutTransitionRefused(
             f"Payout {payout.reference} has no recorded destination; submit it for approval."
+        )
+    held = held_statement_labels([payout.pk]).get(payout.pk)
+    if held:
+        raise PayoutTransitionRefused(
+            f"Payout {payout.reference} carries a held commission line (held: {held}); it is paid "
+            "once the hold is released, or cancel it."
         )
     if pending_destination_changes(payout.affiliate_id).exists():
         raise PayoutTransitionRefused(

@@ -10,6 +10,7 @@ from django.db.models import Count, Prefetch, Q, QuerySet, Sum
 from django.utils import timezone
 
 from apps.commissions.models import CommissionHold
+from apps.core.display import format_money
 from apps.core.filters import filterset_apply
 from apps.players.models import Player
 from apps.risk.filters import RiskCaseFilter
@@ -105,3 +106,26 @@ def risk_figures(*, now: dt.datetime | None = None) -> dict:
             RiskDecision.objects.values_list("action").annotate(n=Count("id")).order_by()
         ),
     }
+
+
+def approval_notes(affiliate_ids: set[int]) -> dict[int, list[str]]:
+    """For the payout approval page (apps.payouts.selectors.approval_note_register): one line per
+    open case of each affiliate, with what it holds (two queries for the whole page)."""
+    cases = list(
+        RiskCase.objects.filter(affiliate_id__in=affiliate_ids, status__in=RiskCase.LIVE).order_by(
+            "pk"
+        )
+    )
+    held = held_amounts([c.pk for c in cases])
+    notes: dict[int, list[str]] = defaultdict(list)
+    for case in cases:
+        amounts = (
+            ", ".join(format_money(a, c) for c, a in sorted(held.get(case.pk, {}).items()))
+            or "no commission"
+        )
+        notes[case.affiliate_id].append(
+            f"Under review: {case.label} ({case.get_status_display().lower()}, score {case.score}) "
+            f"holds {amounts}"
+            + ("; the affiliate's payouts are held." if case.payout_hold_id else ".")
+        )
+    return notes

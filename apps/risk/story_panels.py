@@ -41,3 +41,37 @@ def affiliate_risk_cases(affiliate):
         more_url=admin_url("risk.riskcase", affiliate__id__exact=affiliate.pk),
         empty="No risk cases.",
     )
+
+
+@story_panel(
+    subject="payout",
+    key="risk_cases",
+    title="Risk cases of this affiliate",
+    order=10,
+    permission="risk.view_riskcase",
+)
+def payout_risk_cases(payout):
+    """On the payout's page (where Finance approves it): the affiliate's open cases and what
+    they hold, so "is anything about this affiliate suspicious?" is answered where it is asked."""
+    cases = list(
+        RiskCase.objects.filter(
+            affiliate_id=payout.affiliate_id, status__in=RiskCase.LIVE
+        ).order_by("-opened_at")
+    )
+    held = held_amounts([c.pk for c in cases])
+    rows = [
+        (
+            link("risk.riskcase", c.pk, c.label),
+            c.get_status_display(),
+            c.score,
+            held_text(held.get(c.pk, {})),
+            "yes" if c.payout_hold_id else "",
+        )
+        for c in cases
+    ]
+    return table(
+        ("Case", "Status", "Score", "Held now", "Payouts held"),
+        rows,
+        total=len(rows),
+        empty="No open risk case for this affiliate.",
+    )

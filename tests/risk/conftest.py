@@ -57,3 +57,27 @@ def cpa_affiliate(db):
         ),
     )
     return assignment.affiliate
+
+
+def ring_deposit(events, player, *, device="ring-device-hash-01", amount="20", minutes=0):
+    return events.send(
+        "payments",
+        "deposit.created",
+        {
+            "deposit_id": f"D-{player.pk}",
+            "player_id": player.ref,
+            "amount": amount,
+            "currency": "EUR",
+            "device_hash": device,
+        },
+        at=AT + dt.timedelta(minutes=minutes),
+    )
+
+
+@pytest.fixture
+def ring(pipeline, make_player, cpa_affiliate):  # noqa: F811
+    """Three players of one affiliate sharing a device, each depositing the 20 EUR minimum."""
+    players = [make_player(cpa_affiliate) for _ in range(3)]
+    for i, player in enumerate(players):
+        ring_deposit(pipeline, player, minutes=i)
+    return players

@@ -22,35 +22,11 @@ from apps.risk.models import RiskCase, RiskDecision, RiskSignal
 from tests.factories import AffiliateFactory, UserFactory
 from tests.payouts.factories import PayoutMethodFactory, approved_statement
 
-from .conftest import AT, rule
+from .conftest import AT, ring_deposit, rule
 
 pytestmark = pytest.mark.django_db
 D = Decimal
 JAN = dt.date(2026, 1, 1)
-
-
-def ring_deposit(pipeline, player, *, device="ring-device-hash-01", amount="20", minutes=0):
-    return pipeline.send(
-        "payments",
-        "deposit.created",
-        {
-            "deposit_id": f"D-{player.pk}",
-            "player_id": player.ref,
-            "amount": amount,
-            "currency": "EUR",
-            "device_hash": device,
-        },
-        at=AT + dt.timedelta(minutes=minutes),
-    )
-
-
-@pytest.fixture
-def ring(pipeline, make_player, cpa_affiliate):
-    """Three players of one affiliate sharing a device, each depositing the 20 EUR minimum."""
-    players = [make_player(cpa_affiliate) for _ in range(3)]
-    for i, player in enumerate(players):
-        ring_deposit(pipeline, player, minutes=i)
-    return players
 
 
 def cpa_lines(affiliate):
