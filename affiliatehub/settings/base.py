@@ -309,4 +309,7 @@ AFFILIATEHUB = {
     # The request header the edge puts the visitor's country in (e.g. "CF-IPCountry"), recorded
     # on clicks for the geo-mismatch risk rule; empty: clicks carry no country.
     "CLICK_COUNTRY_HEADER": env("CLICK_COUNTRY_HEADER", default=""),
+    # The risk queue's per-event rules in the inbound pipeline (apps/risk/conf.py); off: only
+    # the nightly pass runs (bench/risk_rules.py measures both).
+    "RISK_EVENT_RULES": env.bool("AFFILIATEHUB_RISK_EVENT_RULES", default=True),
 }
