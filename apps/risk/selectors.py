@@ -39,7 +39,12 @@ def risk_case_list(*, filters=None, queryset: QuerySet[RiskCase] | None = None) 
     base = queryset if queryset is not None else RiskCase.objects.all()
     return filterset_apply(RiskCaseFilter, data=filters, queryset=base).prefetch_related(
         Prefetch("players", queryset=Player.objects.order_by("pk")),
-        Prefetch("signals", queryset=RiskSignal.objects.select_related("rule").order_by("pk")),
+        Prefetch(
+            "signals",
+            queryset=RiskSignal.objects.select_related("rule")
+            .prefetch_related("players")
+            .order_by("pk"),
+        ),
     )
 
 

@@ -159,39 +159,43 @@ def signal_raise(
 ) -> RiskSignal | None:
     """Write the finding as a signal once (None when its key was raised before) and file it in
     the affiliate's live case: players joined, score recomputed, money held."""
-    if RiskSignal.objects.filter(key=finding.key[:200]).exists():
+    key = finding.key[:200]
+    if RiskSignal.objects.filter(key=key).exists():
         return None
-    with transaction.atomic():
-        Affiliate.objects.filter(pk=finding.affiliate_id).select_for_update().first()
-        case, opened = _live_case(finding.affiliate_id)
-        before = snapshot(case, CASE_FIELDS)
-        try:
-            with transaction.atomic():
-                signal = RiskSignal.objects.create(
-                    rule=rule,
-                    key=finding.key[:200],
-                    affiliate_id=finding.affiliate_id,
-                    evidence=finding.evidence,
-                    summary=finding.summary[:300],
-                    score=rule.score,
-                    case=case,
-                    source_event_id=source_event_id,
-                )
-        except IntegrityError:
-            return None  # raised concurrently under the same key
-        if finding.players:
-            signal.players.add(*finding.players)
-            case.players.add(*finding.players)
-        case.score = case_score(case)
-        case.save(update_fields=["score", "updated_at"])
-        _case_hold(case)
-        audit_record(
-            action="risk_case.opened" if opened else "risk_case.signal_added",
-            instance=case,
-            actor_label=f"risk rule {rule.code}",
-            before=None if opened else before,
-            after=snapshot(case, CASE_FIELDS) | {"signal": signal.pk, "summary": signal.summary},
-        )
+    try:
+        with transaction.atomic():
+            Affiliate.objects.filter(pk=finding.affiliate_id).select_for_update().first()
+            case, opened = _live_case(finding.affiliate_id)
+            before = snapshot(case, CASE_FIELDS)
+            signal = RiskSignal.objects.create(
+                rule=rule,
+                key=key,
+                affiliate_id=finding.affiliate_id,
+                evidence=finding.evidence,
+                summary=finding.summary[:300],
+                score=rule.score,
+                case=case,
+                source_event_id=source_event_id,
+            )
+            if finding.players:
+                signal.players.add(*finding.players)
+                case.players.add(*finding.players)
+            case.score = case_score(case)
+            case.save(update_fields=["score", "updated_at"])
+            _case_hold(case)
+            audit_record(
+                action="risk_case.opened" if opened else "risk_case.signal_added",
+                instance=case,
+                actor_label=f"risk rule {rule.code}",
+                before=None if opened else before,
+                after=snapshot(case, CASE_FIELDS)
+                | {"signal": signal.pk, "summary": signal.summary},
+            )
+    except IntegrityError:
+        # Raised concurrently under the same key: that one stands, this one left nothing behind.
+        if RiskSignal.objects.filter(key=key).exists():
+            return None
+        raise
     return signal
 
 
