@@ -26,8 +26,6 @@ def landing_url_with_token(landing_url: str, token: str) -> str:
     return urlunsplit(parts._replace(query=urlencode(query)))
 
 
-@never_cache
-@require_GET
 def _visitor_country(request) -> str:
     """The country the edge (CDN, load balancer) located the visitor in, from the header named
     by AFFILIATEHUB["CLICK_COUNTRY_HEADER"] (e.g. CF-IPCountry); empty when none is configured."""
@@ -35,6 +33,8 @@ def _visitor_country(request) -> str:
     return request.headers.get(header, "") if header else ""
 
 
+@never_cache
+@require_GET
 def track_click(request, link_code: str):
     # PostgreSQL cannot store a NUL: refused, naming the parameter, before anything is read.
     nul = text_violations(

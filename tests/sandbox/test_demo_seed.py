@@ -172,7 +172,8 @@ def test_demo_seed_leaves_work_waiting_in_every_queue():
     # The risk queue: one open case on the ring of four sharing a device, holding their lines.
     case = RiskCase.objects.get()
     assert case.status == "open" and case.affiliate.name == "Slots Review Ltd"
-    assert case.players.count() == 4 and case.signals.get().rule.code == "duplicate_identity"
+    assert case.players.count() == 4
+    assert set(case.signals.values_list("rule__code", flat=True)) == {"duplicate_identity"}
 
     # Integrations' queues and the alerts they raise.
     assert InboundEvent.objects.filter(status="parked").count() == 2

@@ -11,75 +11,33 @@ transaction); nightly rules receive `NightlyFacts` (the time of the pass).
 
 from __future__ import annotations
 
-import datetime as dt
-import hashlib
-from dataclasses import dataclass, field
 from types import ModuleType
 
-from apps.players.models import Player, PlayerIdentityValue
+from apps.risk.rules import (
+    click_token_reuse,
+    click_too_fast,
+    click_too_late,
+    cpa_farming,
+    duplicate_identity,
+    geo_mismatch,
+    self_referral,
+    velocity,
+)
+from apps.risk.rules.base import EventFacts, Finding, NightlyFacts, param, value_digest
 
+__all__ = ["EventFacts", "Finding", "NightlyFacts", "param", "rule_modules", "value_digest"]
 
-@dataclass(frozen=True)
-class Finding:
-    """What a rule found about one affiliate: the players, a one-line summary, the evidence
-    (shared values masked), and the idempotency key of the signal it becomes."""
-
-    affiliate_id: int
-    key: str
-    summary: str
-    players: tuple[int, ...] = ()
-    evidence: dict = field(default_factory=dict)
-
-
-@dataclass
-class EventFacts:
-    trigger: str  # "registration" or "deposit"
-    player: Player
-    now: dt.datetime
-    deposit: object | None = None  # apps.players.facts.Deposit
-    identity_values: list[PlayerIdentityValue] = field(default_factory=list)
-    source_event_id: int | None = None
-
-
-@dataclass
-class NightlyFacts:
-    trigger: str
-    now: dt.datetime
-
-
-def value_digest(value: str) -> str:
-    """A short stable digest of a shared value, for signal keys (never the value itself)."""
-    return hashlib.sha256(value.encode()).hexdigest()[:16]
-
-
-def param(params: dict, defaults: dict, name: str):
-    value = params.get(name, defaults[name])
-    return value if value is not None else defaults[name]
-
-
-def _modules() -> list[ModuleType]:
-    from apps.risk.rules import (
-        click_token_reuse,
-        click_too_fast,
-        click_too_late,
-        cpa_farming,
-        duplicate_identity,
-        geo_mismatch,
-        self_referral,
-        velocity,
-    )
-
-    return [
-        duplicate_identity,
-        self_referral,
-        click_token_reuse,
-        click_too_fast,
-        click_too_late,
-        velocity,
-        cpa_farming,
-        geo_mismatch,
-    ]
+MODULES: tuple[ModuleType, ...] = (
+    duplicate_identity,
+    self_referral,
+    click_token_reuse,
+    click_too_fast,
+    click_too_late,
+    velocity,
+    cpa_farming,
+    geo_mismatch,
+)
 
 
 def rule_modules() -> dict[str, ModuleType]:
-    return {module.CODE: module for module in _modules()}
+    return {module.CODE: module for module in MODULES}

@@ -11,7 +11,7 @@ Parameters:
 from __future__ import annotations
 
 from apps.players.models import Player
-from apps.risk.rules import EventFacts, Finding, param
+from apps.risk.rules.base import EventFacts, Finding, param
 
 CODE = "click_token_reuse"
 NAME = "Click-token reuse"

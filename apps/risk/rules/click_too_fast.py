@@ -10,7 +10,7 @@ Parameters:
 
 from __future__ import annotations
 
-from apps.risk.rules import EventFacts, Finding, param
+from apps.risk.rules.base import EventFacts, Finding, param
 
 CODE = "click_too_fast"
 NAME = "Click to registration too fast"

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from apps.risk.rules import EventFacts, Finding, param
+from apps.risk.rules.base import EventFacts, Finding, param
 
 CODE = "click_too_late"
 NAME = "Registration beyond the attribution window"

@@ -27,7 +27,7 @@ from django.db.models import Exists, OuterRef, Subquery, Sum
 
 from apps.commissions.models import CommissionEntry
 from apps.players.facts import Deposit, RevenueReport, Trade
-from apps.risk.rules import Finding, NightlyFacts, param
+from apps.risk.rules.base import Finding, NightlyFacts, param
 
 CODE = "cpa_farming"
 NAME = "CPA farming"

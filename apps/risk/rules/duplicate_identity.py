@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections import defaultdict
 
 from apps.players.models import PlayerIdentityValue, mask_identity
-from apps.risk.rules import EventFacts, Finding, param, value_digest
+from apps.risk.rules.base import EventFacts, Finding, param, value_digest
 
 CODE = "duplicate_identity"
 NAME = "Duplicate identity"

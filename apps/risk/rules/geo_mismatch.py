@@ -11,7 +11,7 @@ Parameters:
 
 from __future__ import annotations
 
-from apps.risk.rules import EventFacts, Finding, param
+from apps.risk.rules.base import EventFacts, Finding, param
 
 CODE = "geo_mismatch"
 NAME = "Geo mismatch"

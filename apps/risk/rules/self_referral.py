@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from apps.players.models import mask_identity
 from apps.risk.models import AffiliateIdentityValue
-from apps.risk.rules import EventFacts, Finding, param, value_digest
+from apps.risk.rules.base import EventFacts, Finding, param, value_digest
 
 CODE = "self_referral"
 NAME = "Self-referral"

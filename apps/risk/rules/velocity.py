@@ -10,7 +10,8 @@ and clock hour.
 Parameters:
 - `multiplier` (default 5): N in "N x the baseline"; exactly N x does not fire;
 - `baseline_days` (default 7): the trailing window of the baseline;
-- `min_count` (default 5): fewer FTDs in the hour never fire;
+- `min_count` (default 20): fewer FTDs in the hour never fire (a small affiliate's busy hour
+  is not a burst);
 - `min_baseline` (default 0.5): the floor of the hourly baseline.
 """
 
@@ -20,13 +21,13 @@ import datetime as dt
 from decimal import Decimal
 
 from apps.players.facts import Deposit
-from apps.risk.rules import EventFacts, Finding, param
+from apps.risk.rules.base import EventFacts, Finding, param
 
 CODE = "velocity"
 NAME = "First-deposit velocity"
 SCORE = 30
 TRIGGERS = ("deposit",)
-DEFAULTS = {"multiplier": 5, "baseline_days": 7, "min_count": 5, "min_baseline": 0.5}
+DEFAULTS = {"multiplier": 5, "baseline_days": 7, "min_count": 20, "min_baseline": 0.5}
 
 HOUR = dt.timedelta(hours=1)
 
