@@ -8,6 +8,7 @@ import json
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.db.models import Case, Value, When
 from django.http import Http404, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
@@ -60,7 +61,6 @@ class RiskRuleAdmin(admin.ModelAdmin):
 
     form = RiskRuleForm
     list_display = ("name", "code", "enabled", "score", "signals", "decided", "precision")
-    list_editable = ()
     readonly_fields = ("code", "name", "definition", "updated_at")
     fields = ("code", "name", "definition", "enabled", "score", "params", "updated_at")
 
@@ -211,14 +211,10 @@ class RiskCaseAdmin(admin.ModelAdmin):
             *super().get_urls(),
         ]
 
-    def changelist_view(self, request, extra_context=None):
-        if "status__exact" not in request.GET and not request.GET.get("q"):
-            # The queue: live cases first.
-            pass
-        return super().changelist_view(request, extra_context)
-
     def get_ordering(self, request):
-        return ("status", "-score", "-opened_at")
+        # The queue: open and escalated cases first, the highest score first among them.
+        live_first = Case(When(status__in=RiskCase.LIVE, then=Value(0)), default=Value(1))
+        return (live_first.asc(), "-score", "-opened_at")
 
     def get_changelist_instance(self, request):
         cl = super().get_changelist_instance(request)

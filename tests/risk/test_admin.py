@@ -14,7 +14,7 @@ from apps.payouts import services as payouts
 from apps.payouts.models import Payout
 from apps.payouts.selectors import approval_preview
 from apps.risk.models import RiskCase, RiskRule
-from tests.factories import UserFactory
+from tests.factories import AffiliateFactory, UserFactory
 from tests.payouts.factories import GatewayEndpointFactory, PayoutMethodFactory, approved_statement
 
 pytestmark = pytest.mark.django_db
@@ -27,10 +27,20 @@ def compliance(client):
     return user
 
 
-def test_the_queue_lists_live_cases_with_what_they_hold(client, compliance, ring):
+def test_the_queue_lists_live_cases_first_with_what_they_hold(client, compliance, ring):
     case = RiskCase.objects.get()
+    decided = RiskCase.objects.create(
+        affiliate=AffiliateFactory(),
+        score=90,
+        status="cleared",
+        decided_by=compliance,
+        decided_at=case.opened_at,
+        decision_reason="ok",
+    )
     page = client.get(reverse("admin:risk_riskcase_changelist")).content.decode()
     assert "600.00 EUR" in page
+    change = reverse("admin:risk_riskcase_change", args=[case.pk])
+    assert page.index(change) < page.index(reverse("admin:risk_riskcase_change", args=[decided.pk]))
     detail = client.get(reverse("admin:risk_riskcase_change", args=[case.pk])).content.decode()
     assert "decide-clear" in detail and "decide-confirm" in detail and "decide-escalate" in detail
     assert "ring-device-hash-01" not in detail  # evidence shows the masked value only
