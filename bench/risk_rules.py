@@ -17,6 +17,7 @@ Ports: gunicorn on 18101; broker: CELERY_BROKER_URL (or the embedded one, Redis 
 from __future__ import annotations
 
 import os
+import subprocess
 import sys
 import tempfile
 import time
@@ -113,6 +114,46 @@ def _phase(secret, db_url, env, workdir, *, rules: bool, seconds: int, players, 
         }
 
 
+def evaluation_cost(samples: int = 400) -> dict:
+    """In a child process with the bench database: the time the per-event rules take for one
+    event (registration and deposit triggers, the players' own identity values), each inside a
+    transaction rolled back afterwards. The figure that stays meaningful on a busy machine."""
+    import django
+
+    django.setup()
+    from django.db import transaction
+
+    from apps.players.facts import Deposit
+    from apps.players.models import PlayerIdentityValue
+    from apps.risk.services import rules_evaluate_event
+
+    timings: dict[str, list[float]] = {"registration": [], "deposit": []}
+    values = list(PlayerIdentityValue.objects.select_related("player").order_by("-pk")[:samples])
+    deposits = list(Deposit.objects.select_related("player").order_by("-pk")[:samples])
+
+    class Rollback(Exception):
+        pass
+
+    def timed(trigger, **kwargs):
+        started = time.perf_counter()
+        try:
+            with transaction.atomic():
+                rules_evaluate_event(trigger=trigger, **kwargs)
+                raise Rollback
+        except Rollback:
+            pass
+        timings[trigger].append((time.perf_counter() - started) * 1000)
+
+    for value in values:
+        timed("registration", player=value.player, identity_values=[value])
+    for deposit in deposits:
+        own = [v for v in deposit.player.identity_values.all() if v.kind == "payment_fingerprint"]
+        timed("deposit", player=deposit.player, deposit=deposit, identity_values=own)
+    return {
+        trigger: ingest._summary(ms) | {"samples": len(ms)} for trigger, ms in timings.items() if ms
+    }
+
+
 def run(*, quick: bool = False) -> dict:
     seconds = 5 if quick else 20
     db_url = bench_database_url("risk")
@@ -168,8 +209,25 @@ def run(*, quick: bool = False) -> dict:
                     f"load {phases[-1]['load_avg_at_start']})",
                     flush=True,
                 )
+    cost = subprocess.run(
+        [sys.executable, "-m", "bench.risk_rules", "--evaluation-cost"],
+        env=env,
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    evaluation = orjson.loads(cost.strip().splitlines()[-1])
+    for trigger, figures in evaluation.items():
+        print(
+            f"  per-event evaluation, {trigger}: p50 {figures['p50_ms']} ms, p95 {figures['p95_ms']} ms, "
+            f"p99 {figures['p99_ms']} ms ({figures['samples']} events, in-process, rolled back)",
+            flush=True,
+        )
     result = {
         "measured_at": datetime.now(UTC).isoformat(),
+        "evaluation_per_event": evaluation,
+        "load_avg_after": [round(x, 2) for x in os.getloadavg()],
         "rate_per_s": RATE,
         "seconds_per_phase": seconds,
         "cpus": os.cpu_count(),
@@ -179,3 +237,7 @@ def run(*, quick: bool = False) -> dict:
     path = write_result("risk_rules", result)
     print(f"written to {path}")
     return result
+
+
+if __name__ == "__main__" and "--evaluation-cost" in sys.argv:
+    print(orjson.dumps(evaluation_cost()).decode())

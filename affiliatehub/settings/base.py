@@ -312,4 +312,6 @@ AFFILIATEHUB = {
     # The risk queue's per-event rules in the inbound pipeline (apps/risk/conf.py); off: only
     # the nightly pass runs (bench/risk_rules.py measures both).
     "RISK_EVENT_RULES": env.bool("AFFILIATEHUB_RISK_EVENT_RULES", default=True),
+    # A risk case whose score reaches this also holds the affiliate's payouts.
+    "RISK_PAYOUT_HOLD_SCORE": env.int("AFFILIATEHUB_RISK_PAYOUT_HOLD_SCORE", default=60),
 }
