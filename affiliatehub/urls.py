@@ -23,6 +23,7 @@ api_v1 = [
     path("", include("apps.affiliates.api.urls")),
     path("", include("apps.commissions.api.urls")),
     path("", include("apps.payouts.api.urls")),
+    path("", include("apps.risk.api.urls")),
 ]
 
 urlpatterns = [

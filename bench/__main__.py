@@ -15,6 +15,7 @@ BENCHMARKS = {
     "outage": "bench.broker_outage",
     "soak": "bench.soak",
     "scale": "bench.scale",
+    "risk": "bench.risk_rules",
 }
 
 

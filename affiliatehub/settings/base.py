@@ -46,6 +46,7 @@ INSTALLED_APPS = [
     "apps.integrations",
     "apps.commissions",
     "apps.payouts",
+    "apps.risk",  # fraud signals, cases and their holds (issue 17)
     "apps.monitoring",
     "apps.sandbox",
     "apps.pipeline",  # the inbound event pipelines (apps/pipeline/pipelines.py)
@@ -301,7 +302,7 @@ SPECTACULAR_SETTINGS = {
         "hashed. Send it as `Authorization: Bearer <key>`.\n\n"
         "**Scopes.** `registrations:write` (POST /api/v1/registrations/), `events:read`, "
         "`players:read`, `affiliates:read`, `commissions:read`, `statements:read`, `payouts:read` "
-        "(the polling endpoints of the same name). A key without the scope an endpoint needs is "
+        "(the polling endpoints of the same name), `risk:read` (GET /api/v1/risk-cases/). A key without the scope an endpoint needs is "
         "answered 403.\n\n"
         "**Webhooks** (`POST /api/v1/webhooks/{integration}/`) are not called with a key: they are "
         "signed the Standard Webhooks way with the integration's `whsec_` secret "
@@ -352,4 +353,12 @@ AFFILIATEHUB = {
     "CLICK_IP_SALT": env("CLICK_IP_SALT", default=SECRET_KEY),
     # Operator time zone for statement periods (DOMAIN.md "Statements and payouts").
     "OPERATOR_TIME_ZONE": env("OPERATOR_TIME_ZONE", default=TIME_ZONE),
+    # The request header the edge puts the visitor's country in (e.g. "CF-IPCountry"), recorded
+    # on clicks for the geo-mismatch risk rule; empty: clicks carry no country.
+    "CLICK_COUNTRY_HEADER": env("CLICK_COUNTRY_HEADER", default=""),
+    # The risk queue's per-event rules in the inbound pipeline (apps/risk/conf.py); off: only
+    # the nightly pass runs (bench/risk_rules.py measures both).
+    "RISK_EVENT_RULES": env.bool("AFFILIATEHUB_RISK_EVENT_RULES", default=True),
+    # A risk case whose score reaches this also holds the affiliate's payouts.
+    "RISK_PAYOUT_HOLD_SCORE": env.int("AFFILIATEHUB_RISK_PAYOUT_HOLD_SCORE", default=60),
 }

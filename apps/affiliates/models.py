@@ -150,6 +150,11 @@ class Click(models.Model):
     sub5 = models.CharField(max_length=255, blank=True)
     ip_hash = models.CharField(max_length=64, blank=True)
     user_agent = models.CharField(max_length=512, blank=True)
+    country = models.CharField(
+        max_length=2,
+        blank=True,
+        help_text="ISO 3166-1 alpha-2 the edge located the visitor in, where it sends one.",
+    )
     created_at = models.DateTimeField(db_index=True)
 
     class Meta:

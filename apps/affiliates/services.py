@@ -404,8 +404,12 @@ def click_record(
     ip: str | None = None,
     user_agent: str = "",
     occurred_at: datetime | None = None,
+    country: str = "",
 ) -> Click:
-    """Record one visit and give it an unguessable token. Not audited: it is traffic, not a change."""
+    """Record one visit and give it an unguessable token. Not audited: it is traffic, not a change.
+    `country` is the visitor's country as the edge located it (kept only when it is a valid
+    alpha-2 code; the geo-mismatch risk rule compares it with the registration's)."""
+    country = (country or "").strip().upper()
     if not tracking_link_is_clickable(link):
         raise LinkNotClickable(f"Link {link} does not accept clicks.")
     subs = {f"sub{i}": (sub_ids or {}).get(f"sub{i}", "")[:SUB_ID_MAX_LENGTH] for i in range(1, 6)}
@@ -414,6 +418,7 @@ def click_record(
         token=secrets.token_urlsafe(24),
         ip_hash=hash_ip(ip) if ip else "",
         user_agent=user_agent[:USER_AGENT_MAX_LENGTH],
+        country=country if len(country) == 2 and country.isalpha() and country.isascii() else "",
         created_at=occurred_at or timezone.now(),
         **subs,
     )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
+from django.conf import settings
 from django.http import HttpResponseRedirect
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
@@ -23,6 +24,13 @@ def landing_url_with_token(landing_url: str, token: str) -> str:
     query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k != TOKEN_PARAM]
     query.append((TOKEN_PARAM, token))
     return urlunsplit(parts._replace(query=urlencode(query)))
+
+
+def _visitor_country(request) -> str:
+    """The country the edge (CDN, load balancer) located the visitor in, from the header named
+    by AFFILIATEHUB["CLICK_COUNTRY_HEADER"] (e.g. CF-IPCountry); empty when none is configured."""
+    header = (getattr(settings, "AFFILIATEHUB", None) or {}).get("CLICK_COUNTRY_HEADER", "")
+    return request.headers.get(header, "") if header else ""
 
 
 @never_cache
@@ -54,6 +62,7 @@ def track_click(request, link_code: str):
         sub_ids={f"sub{i}": request.GET.get(f"sub{i}", "") for i in range(1, 6)},
         ip=ip,
         user_agent=request.headers.get("User-Agent", ""),
+        country=_visitor_country(request),
     )
     response = HttpResponseRedirect(landing_url_with_token(link.landing_url, click.token))
     response["Referrer-Policy"] = "no-referrer"

@@ -11,7 +11,7 @@ from decimal import Decimal
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
-from django.db.models import Count, Sum
+from django.db.models import Count, OuterRef, Subquery, Sum
 from django.http import Http404, HttpResponseRedirect
 from django.template.loader import render_to_string
 from django.template.response import TemplateResponse
@@ -29,6 +29,7 @@ from apps.commissions.models import (
     ClawbackCaseEvent,
     ClawbackProposal,
     CommissionEntry,
+    CommissionHold,
     InstrumentGroup,
     InstrumentSymbol,
     LotRate,
@@ -408,6 +409,7 @@ class CommissionEntryAdmin(ExportMixin, ReadOnlyAdmin):
         "period",
         "source_event",
         "status_reason",
+        "held",
     )
     amount_money = money_column("amount")
     list_filter = (
@@ -427,10 +429,25 @@ class CommissionEntryAdmin(ExportMixin, ReadOnlyAdmin):
     list_select_related = ("affiliate", "player")
     date_hierarchy = "occurred_at"
     show_full_result_count = False
-    readonly_fields = [*(f.name for f in CommissionEntry._meta.fields), "statement_and_payouts"]
+    readonly_fields = [
+        *(f.name for f in CommissionEntry._meta.fields),
+        "held",
+        "statement_and_payouts",
+    ]
+
+    def get_queryset(self, request):
+        # The live hold's label in the same query (no per-row lookup).
+        live = CommissionHold.objects.filter(entry_id=OuterRef("pk"), released_at__isnull=True)
+        return super().get_queryset(request).annotate(held_by=Subquery(live.values("label")[:1]))
 
     def has_change_permission(self, request, obj=None):
         return False
+
+    @admin.display(description="held")
+    def held(self, obj):
+        """A live hold keeps the line out of statements and payouts (e.g. a risk case)."""
+        label = getattr(obj, "held_by", None)
+        return f"held: {label}" if label else ""
 
     @admin.display(description="statement and payouts")
     def statement_and_payouts(self, obj):
@@ -753,6 +770,7 @@ class StatementAdmin(ReadOnlyAdmin):
         "status",
         "total",
         "lines_by_kind",
+        "held_lines",
         "adjusted_by",
         "created_at",
         "approved_by",
@@ -760,6 +778,36 @@ class StatementAdmin(ReadOnlyAdmin):
     )
     inlines = [StatementRevshareInline]
     actions = ("approve_statements",)
+
+    @admin.display(description="held lines (not paid until released)")
+    def held_lines(self, obj):
+        """This statement's lines under a live hold (a risk case placed after the close): a payout
+        run leaves the statement unpaid while any is held."""
+        rows = list(
+            CommissionHold.objects.filter(
+                released_at__isnull=True,
+                entry__statement_period=obj.period,
+                entry__affiliate_id=obj.affiliate_id,
+                entry__currency=obj.currency,
+                entry__status=CommissionEntry.Status.APPROVED,
+            )
+            .select_related("entry")
+            .order_by("entry_id")
+        )
+        if not rows:
+            return "—"
+        return format_html_join(
+            "<br>",
+            "{} {}: held: {}",
+            (
+                (
+                    link("commissions.commissionentry", h.entry_id, f"line {h.entry_id}"),
+                    format_money(h.entry.amount, h.entry.currency),
+                    h.label,
+                )
+                for h in rows
+            ),
+        )
 
     @admin.display(description="adjusted by (later restatements of this period)")
     def adjusted_by(self, obj):

@@ -566,6 +566,39 @@ class CommissionEntry(models.Model):
         return self.status in (self.Status.APPROVED, self.Status.PAID)
 
 
+class CommissionHold(models.Model):
+    """A hold on one ledger line: while it is live (`released_at` empty) the period close does
+    not approve the line and a payout run pays no statement carrying it, so the money never
+    leaves before someone decides. `label` is what the screens show ("risk case 41"),
+    `reference` what placed it (e.g. "risk_case:41"), so the decision releases exactly its holds.
+    At most one live hold per line."""
+
+    entry = models.ForeignKey(CommissionEntry, on_delete=models.PROTECT, related_name="holds")
+    reference = models.CharField(max_length=100)
+    label = models.CharField(max_length=200)
+    created_at = models.DateTimeField(auto_now_add=True)
+    released_at = models.DateTimeField(null=True, blank=True)
+    release_reason = models.CharField(max_length=500, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["entry"],
+                condition=Q(released_at__isnull=True),
+                name="commissionhold_one_live_per_entry",
+            ),
+            models.CheckConstraint(
+                condition=Q(released_at__isnull=True) | ~Q(release_reason=""),
+                name="commissionhold_release_has_reason",
+            ),
+        ]
+        indexes = [models.Index(fields=["reference"], name="commissionhold_reference_idx")]
+
+    def __str__(self) -> str:
+        return f"Line {self.entry_id} held: {self.label}"
+
+
 class ClawbackCase(models.Model):
     """One chargeback under Finance review, with the negative lines it proposes.
 

@@ -68,6 +68,7 @@ class ApiKey(TimeStampedModel):
         COMMISSIONS_READ = "commissions:read", "Read commissions"
         STATEMENTS_READ = "statements:read", "Read statements"
         PAYOUTS_READ = "payouts:read", "Read payouts"
+        RISK_READ = "risk:read", "Read risk cases"
 
     name = models.CharField(max_length=100, unique=True)
     prefix = models.CharField(

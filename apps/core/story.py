@@ -1,4 +1,5 @@
-"""A record's whole story on its admin page, in panels: a player's, an affiliate's, an event's.
+"""A record's whole story on its admin page, in panels: a player's, an affiliate's, an event's, a
+payout's.
 
 Each app contributes the panels it knows for a subject ("player", "affiliate", "event") with
 `story_panel`, from its own story_panels module, so the page shows everything without the
@@ -21,7 +22,7 @@ from django.utils.safestring import SafeString, mark_safe
 ROWS = 25
 
 
-SUBJECTS = ("player", "affiliate", "event")
+SUBJECTS = ("player", "affiliate", "event", "payout")
 
 
 @dataclass(frozen=True)

@@ -41,6 +41,7 @@ from apps.players.models import Player
 from apps.players.services import (
     chargeback_record,
     deposit_record,
+    player_identity_values_record,
     purchase_record,
     purchase_refund,
     revenue_report_record,
@@ -76,7 +77,7 @@ def player_registered(ctx: EventContext) -> None:
     """Same service as the registration API; a known player gains the identifiers it lacked."""
     data = ctx.data
     try:
-        player_register(
+        result = player_register(
             tracking_token=data.get("tracking_token"),
             registered_at=data["registered_at"],
             country=data.get("country", ""),
@@ -88,12 +89,24 @@ def player_registered(ctx: EventContext) -> None:
     except (IdentifierConflict, RegistrationInvalid) as exc:
         # Retrying cannot change the answer: straight to the dead letters, for a person.
         raise RejectEvent(str(exc)) from exc
+    if result.created:
+        ctx.record(result.player)
+    # Identity-bearing values (WEBHOOKS.md §2), for the risk rules after this handler.
+    ctx.record(
+        *player_identity_values_record(
+            player=result.player,
+            data=data,
+            seen_at=data["registered_at"],
+            source_event_id=ctx.event_id,
+        )
+    )
 
 
 def deposit_created(ctx: EventContext) -> None:
     data = ctx.data
+    player = _player(ctx, data["player_id"])
     result = deposit_record(
-        player=_player(ctx, data["player_id"]),
+        player=player,
         system=ctx.id_system,
         deposit_id=data["deposit_id"],
         amount=data["amount"],
@@ -103,6 +116,14 @@ def deposit_created(ctx: EventContext) -> None:
     )
     if result.created:
         ctx.record(result.deposit)
+    ctx.record(
+        *player_identity_values_record(
+            player=player,
+            data=data,
+            seen_at=_occurred_at(ctx),
+            source_event_id=ctx.event_id,
+        )
+    )
 
 
 def revenue_reported(ctx: EventContext) -> None:

@@ -26,6 +26,7 @@ from apps.integrations.models import (
 )
 from apps.mappings.models import ResolutionStat
 from apps.monitoring.models import LATENCY_BOUNDS_MS, Alert, InboundHourlyStat
+from apps.risk.selectors import risk_figures
 
 # Histogram buckets exposed (seconds): a subset of the rollup's bounds, so each is exact.
 _EXPOSED_BOUNDS_MS = [
@@ -39,7 +40,7 @@ _EXPOSED_BOUNDS_MS = [
 
 
 class DatabaseCollector:
-    """Collects AffiliateHub's metrics from the database (9 queries per scrape)."""
+    """Collects AffiliateHub's metrics from the database (12 queries per scrape)."""
 
     def collect(self):
         slugs = dict(Integration.objects.values_list("pk", "slug"))
@@ -50,6 +51,7 @@ class DatabaseCollector:
         yield from self._resolution()
         yield from self._reconciliation(slugs)
         yield from self._alerts()
+        yield from self._risk()
         yield from self._runtime()
 
     def _inbound(self, slugs):
@@ -181,6 +183,33 @@ class DatabaseCollector:
         ):
             family.add_metric([row["rule__name"]], row["n"])
         yield family
+
+    def _risk(self):
+        figures = risk_figures()
+        opened = CounterMetricFamily(
+            "affiliatehub_risk_cases_opened", "Risk cases opened (issue 17), in all."
+        )
+        opened.add_metric([], figures["cases_opened_total"])
+        yield opened
+        live = GaugeMetricFamily("affiliatehub_risk_cases_open", "Risk cases open or escalated.")
+        live.add_metric([], figures["cases_live"])
+        yield live
+        held = GaugeMetricFamily(
+            "affiliatehub_risk_held_amount",
+            "Commission held by open risk cases, per currency.",
+            labels=["currency"],
+        )
+        for currency, amount in figures["held"].items():
+            held.add_metric([currency], float(amount))
+        yield held
+        decisions = CounterMetricFamily(
+            "affiliatehub_risk_decisions",
+            "Decisions on risk cases, by action (rate() over a day: decisions per day).",
+            labels=["action"],
+        )
+        for action in ("escalate", "clear", "confirm"):
+            decisions.add_metric([action], figures["decisions_total"].get(action, 0))
+        yield decisions
 
     def _runtime(self):
         failures = CounterMetricFamily(

@@ -1,10 +1,10 @@
-"""Permissions monitoring adds to the staff roles, merged on top of the payouts roles (which
-merge on commissions and core), so a later re-sync keeps every app's permissions."""
+"""Permissions monitoring adds to the staff roles, merged on top of the risk roles (which merge on
+payouts, commissions and core), so a later re-sync keeps every app's permissions."""
 
 from __future__ import annotations
 
 from apps.core.roles import FINANCE, INTEGRATIONS, RETENTION
-from apps.payouts.roles import merged_roles as payouts_roles
+from apps.risk.roles import merged_roles as risk_roles
 
 EXTRA_ROLE_PERMISSIONS: dict[str, list[str]] = {
     # Integration engineers watch health, tune the rules and acknowledge alerts.
@@ -45,7 +45,7 @@ EXTRA_ROLE_PERMISSIONS: dict[str, list[str]] = {
 
 
 def merged_roles() -> dict[str, list[str]]:
-    merged = payouts_roles()
+    merged = risk_roles()
     for name, perms in EXTRA_ROLE_PERMISSIONS.items():
         merged.setdefault(name, [])
         merged[name] += [perm for perm in perms if perm not in merged[name]]

@@ -16,6 +16,7 @@ from apps.monitoring.access import metrics_refusal
 from apps.monitoring.health import WINDOWS, health_report
 from apps.monitoring.metrics import registry
 from apps.monitoring.selectors import alerts_for_dashboard, runtime_health
+from apps.risk.selectors import risk_figures
 
 
 def admin_link(name: str, **params) -> str | None:
@@ -117,6 +118,8 @@ def dashboard(request):
         "chart": chart,
         "alerts": alerts_for_dashboard(),
         "runtime": runtime_health(since=report.since),
+        "risk": risk_figures(),
+        "risk_link": admin_link("risk_riskcase", status__exact="open"),
         "alerts_link": admin_link("monitoring_alert"),
         "open_alerts_link": admin_link("monitoring_alert", resolved_at__isnull="True"),
     }

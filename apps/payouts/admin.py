@@ -24,7 +24,7 @@ from apps.accounts import second_factor
 from apps.core.admin_audit import AuditedAdminMixin
 from apps.core.admin_mixins import ReadOnlyAdminMixin
 from apps.core.display import format_money, format_rate, money_column
-from apps.core.story import admin_url, link
+from apps.core.story import StoryAdminMixin, admin_url, link
 from apps.payouts import adjustments, method_changes, selectors, services
 from apps.payouts.destinations import describe
 from apps.payouts.models import (
@@ -455,9 +455,12 @@ class PayoutRunAdmin(admin.ModelAdmin):
 # Payouts
 
 
-class PayoutAdmin(admin.ModelAdmin):
+class PayoutAdmin(StoryAdminMixin, admin.ModelAdmin):
     """All payouts. The change page is read-only, with buttons for the allowed transitions and
-    the full history (audit trail and gateway request attempts)."""
+    the full history (audit trail and gateway request attempts); apps above payouts add panels
+    (the risk queue: the affiliate's open cases and held amounts)."""
+
+    story_subject = "payout"
 
     list_display = (
         "reference",

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Callable
 from decimal import Decimal
 
-from django.db.models import Count, Prefetch, QuerySet, Sum
+from django.db.models import Count, OuterRef, Prefetch, QuerySet, Subquery, Sum
 from django.utils import timezone
 
+from apps.commissions.models import CommissionEntry, CommissionHold
 from apps.core.filters import filterset_apply
 from apps.core.models import AuditLog
 from apps.integrations.models import DeliveryAttempt, OutboundDelivery
@@ -43,6 +45,38 @@ def last_paid_destinations(affiliate_ids) -> dict[int, Payout]:
     return {payout.affiliate_id: payout for payout in latest}
 
 
+# Apps above payouts (the risk queue) add their notes on an affiliate to the approval page:
+# each provider maps affiliate ids to lines of text (one query per provider, not per payout).
+_approval_note_providers: list[Callable[[set[int]], dict[int, list[str]]]] = []
+
+
+def approval_note_register(provider: Callable[[set[int]], dict[int, list[str]]]) -> None:
+    if provider not in _approval_note_providers:
+        _approval_note_providers.append(provider)
+
+
+def held_statement_labels(payout_ids) -> dict[int, str]:
+    """{payout id: "risk case 41"} for payouts carrying a statement with a held ledger line
+    (a hold placed after the payout was drafted): their approval is refused until release."""
+    rows = (
+        CommissionHold.objects.filter(
+            released_at__isnull=True,
+            entry__status=CommissionEntry.Status.APPROVED,
+            entry__statement_period=OuterRef("statement__period"),
+            entry__affiliate_id=OuterRef("statement__affiliate_id"),
+            entry__currency=OuterRef("statement__currency"),
+        )
+        .order_by("pk")
+        .values("label")[:1]
+    )
+    return dict(
+        PayoutAllocation.objects.filter(payout_id__in=list(payout_ids), released_at__isnull=True)
+        .annotate(held_by=Subquery(rows))
+        .filter(held_by__isnull=False)
+        .values_list("payout_id", "held_by")
+    )
+
+
 def approval_preview(payouts: QuerySet[Payout]) -> dict:
     """What a bulk approval will commit to: count, totals per currency, the rate of each payout
     (the locked one, or for disbursement-locked payouts the rate that approval would lock now),
@@ -62,6 +96,12 @@ def approval_preview(payouts: QuerySet[Payout]) -> dict:
             status=PayoutMethodChange.Status.PENDING,
         ).values_list("affiliate_id", flat=True)
     )
+    affiliate_ids = {p.affiliate_id for p in payouts}
+    notes: dict[int, list[str]] = defaultdict(list)
+    for provider in _approval_note_providers:
+        for affiliate_id, lines in provider(affiliate_ids).items():
+            notes[affiliate_id] += lines
+    held = held_statement_labels([p.pk for p in payouts])
     for payout in payouts:
         rate, source, as_of, amount, note = (
             payout.fx_rate,
@@ -101,6 +141,11 @@ def approval_preview(payouts: QuerySet[Payout]) -> dict:
             )
         if payout.destination_changed_by_id:
             warnings.append(f"Destination set by {payout.destination_changed_by} (method change).")
+        if payout.pk in held:
+            warnings.append(
+                f"Carries a held commission line (held: {held[payout.pk]}): approval is refused."
+            )
+        warnings += notes.get(payout.affiliate_id, [])
         rows.append(
             {
                 "payout": payout,

@@ -35,11 +35,11 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 
 from django.db import transaction
-from django.db.models import Exists, OuterRef, Sum
+from django.db.models import Exists, OuterRef, Subquery, Sum
 from django.utils import timezone
 
 from apps.affiliates.models import Affiliate
-from apps.commissions.models import CommissionEntry, Statement
+from apps.commissions.models import CommissionEntry, CommissionHold, Statement
 from apps.commissions.services import commission_entries_set_status
 from apps.core.audit import audit_change, audit_record, snapshot
 from apps.core.display import format_money
@@ -59,6 +59,7 @@ from apps.payouts.models import (
     PayoutStatus,
     destination_request_details,
 )
+from apps.payouts.selectors import held_statement_labels
 
 logger = logging.getLogger(__name__)
 
@@ -160,6 +161,12 @@ def can_approve(payout: Payout, acting_user) -> None:
     if payout.destination is None:
         raise PayoutTransitionRefused(
             f"Payout {payout.reference} has no recorded destination; submit it for approval."
+        )
+    held = held_statement_labels([payout.pk]).get(payout.pk)
+    if held:
+        raise PayoutTransitionRefused(
+            f"Payout {payout.reference} carries a held commission line (held: {held}); it is paid "
+            "once the hold is released, or cancel it."
         )
     if pending_destination_changes(payout.affiliate_id).exists():
         raise PayoutTransitionRefused(
@@ -765,16 +772,34 @@ def payout_run_create(*, acting_user=None, now: dt.datetime | None = None) -> Pa
         raise PayoutError(f"AFFILIATEHUB['PAYOUT_FX_LOCK'] must be one of {FxLockMode.values}.")
     with transaction.atomic():
         statements = list(
-            unpaid_statements().select_for_update(of=("self",), skip_locked=True).order_by("pk")
+            unpaid_statements()
+            .annotate(held_by=Subquery(_statement_line_holds().values("label")[:1]))
+            .select_for_update(of=("self",), skip_locked=True)
+            .order_by("pk")
         )
         groups: dict[tuple[int, str], list[Statement]] = defaultdict(list)
+        held_groups: dict[tuple[int, str], list[Statement]] = defaultdict(list)
         for statement in statements:
-            groups[(statement.affiliate_id, statement.currency)].append(statement)
+            # A statement carrying a held ledger line (a risk case) is not paid until released.
+            target = held_groups if statement.held_by else groups
+            target[(statement.affiliate_id, statement.currency)].append(statement)
         methods = _default_methods({affiliate_id for affiliate_id, _ in groups})
         holds = _holds_for({affiliate_id for affiliate_id, _ in groups}, acting_user)
         run = PayoutRun.objects.create(created_by=acting_user, source="statements")
         totals: dict[str, Decimal] = defaultdict(Decimal)
-        lines = []
+        lines = [
+            PayoutRunLine(
+                run=run,
+                affiliate_id=affiliate_id,
+                source_amount=sum((s.total for s in group), Decimal(0)),
+                source_currency=currency,
+                outcome=PayoutRunLine.Outcome.HELD,
+                note=f"Held: {group[0].held_by} (statement {', '.join(str(s.pk) for s in group)})"[
+                    :300
+                ],
+            )
+            for (affiliate_id, currency), group in sorted(held_groups.items())
+        ]
         for (affiliate_id, currency), group in sorted(groups.items()):
             balance = sum((s.total for s in group), Decimal(0))
             line = PayoutRunLine(
@@ -848,6 +873,40 @@ def payout_run_create(*, acting_user=None, now: dt.datetime | None = None) -> Pa
     return run
 
 
+def _statement_line_holds():
+    """Live holds on approved lines of the statement `OuterRef` (its period, affiliate, currency)."""
+    return CommissionHold.objects.filter(
+        released_at__isnull=True,
+        entry__status=CommissionEntry.Status.APPROVED,
+        entry__statement_period=OuterRef("period"),
+        entry__affiliate_id=OuterRef("affiliate_id"),
+        entry__currency=OuterRef("currency"),
+    ).order_by("pk")
+
+
+def payout_hold_place(*, affiliate: Affiliate, reason: str, actor_label: str) -> PayoutHold:
+    """Hold the affiliate's payable balance (e.g. a risk case above its score): payout runs leave
+    it unpaid until released. The live hold is returned when one exists already."""
+    with transaction.atomic():
+        live = PayoutHold.objects.filter(affiliate=affiliate, released_at__isnull=True)
+        existing = live.first()
+        if existing is not None:
+            return existing
+        # The partial unique index makes a concurrent placement a no-op; read back the winner.
+        PayoutHold.objects.bulk_create(
+            [PayoutHold(affiliate=affiliate, reason=reason[:300])], ignore_conflicts=True
+        )
+        hold = live.get()
+        if hold.reason == reason[:300]:
+            audit_record(
+                action="payout_hold.placed",
+                instance=hold,
+                actor_label=actor_label,
+                after=snapshot(hold, ["affiliate", "reason"]),
+            )
+        return hold
+
+
 def _holds_for(affiliate_ids: set[int], acting_user) -> dict[int, PayoutHold]:
     """The live holds of these affiliates, placing one on each suspended or banned affiliate that
     has none (the partial unique index makes a concurrent run's insert a no-op)."""
@@ -883,10 +942,17 @@ def _holds_for(affiliate_ids: set[int], acting_user) -> dict[int, PayoutHold]:
     }
 
 
-def payout_hold_release(*, hold: PayoutHold, acting_user, reason: str) -> PayoutHold:
+def payout_hold_release(
+    *,
+    hold: PayoutHold,
+    acting_user,
+    reason: str,
+    permission: str = "payouts.release_payouthold",
+) -> PayoutHold:
     """Finance releases a held balance: the next payout run pays it. Refused while the affiliate
-    is still suspended or banned (Compliance reactivates it first) and without a reason."""
-    if acting_user is None or not acting_user.has_perm("payouts.release_payouthold"):
+    is still suspended or banned (Compliance reactivates it first) and without a reason. A hold a
+    risk case placed is released by that case's decision (`permission`: deciding risk cases)."""
+    if acting_user is None or not acting_user.has_perm(permission):
         raise PayoutError("Releasing a held balance needs the Finance permission to release holds.")
     if not (reason or "").strip():
         raise PayoutError("Releasing a held balance needs a reason.")

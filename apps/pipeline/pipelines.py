@@ -9,7 +9,8 @@ A duplicate delivery records nothing, so the reactions after a fact handler act 
 
 The first handler of a fact event is the fact handler (apps/mappings/handlers.py): it resolves
 the player (parks the event when the identifier is unknown) and records the fact. Reactions
-(postbacks, commissions, payouts) come after the fact they react to.
+(postbacks, commissions, payouts) come after the fact they react to; the risk steps come last, so
+the rules see the facts and lines the event recorded and their holds commit with them.
 
 This module sits above every domain app (the top of the layers contract); PipelineConfig.ready()
 (apps/pipeline/apps.py) installs it in the registry, which knows no domain app.
@@ -25,26 +26,31 @@ from apps.integrations.inbound.public import Handler
 from apps.mappings import handlers as facts
 from apps.mappings import postbacks as mapping_postbacks
 from apps.payouts import handlers as payouts
+from apps.risk import handlers as risk
 
 PIPELINES: dict[str, tuple[Handler, ...]] = {
     "player.registered": (
         facts.player_registered,  # maps the identifiers, unparks waiting events; player.attributed + registration postback
+        risk.player_registered,  # recorded new Player / identity values -> registration risk rules (signals, case, holds)
     ),
     "deposit.created": (
         facts.deposit_created,  # records the Deposit (ctx.record) when this delivery created it
         mapping_postbacks.first_deposit_postbacks,  # recorded first Deposit -> the affiliate's first_deposit postback
         commissions.deposit_created,  # recorded Deposit -> CPA evaluation; a booked CPA line (ctx.record)
         commission_postbacks.qualified_cpa_postbacks,  # recorded pending/approved CPA line -> qualified_cpa postback
+        risk.deposit_created,  # recorded Deposit / identity values -> deposit risk rules; a booked line of a player under review is held
     ),
     "revenue.reported": (
         facts.revenue_reported,  # records the RevenueReport (or its restatement)
         commissions.revenue_reported,  # recorded report -> RevShare / restatement of a closed month, CPA wagering (ctx.record)
         commission_postbacks.qualified_cpa_postbacks,  # recorded CPA line -> qualified_cpa postback
+        risk.hold_new_lines,  # a booked line of a player under review (risk case) is held
     ),
     "kyc.updated": (
         facts.kyc_updated,  # records the player's KYC status
         commissions.kyc_updated,  # KYC passed -> CPA evaluation; a booked CPA line (ctx.record)
         commission_postbacks.qualified_cpa_postbacks,  # recorded CPA line -> qualified_cpa postback
+        risk.hold_new_lines,  # a booked line of a player under review (risk case) is held
     ),
     "trade.closed": (
         facts.trade_closed,  # records the Trade

@@ -95,3 +95,49 @@ class Player(TimeStampedModel):
 
 
 from apps.players.facts import *  # noqa: E402,F403
+
+
+class PlayerIdentityValue(models.Model):
+    """One identity-bearing value seen for one player: a device, IP or e-mail hash or a payment
+    fingerprint, as the sending system keyed-hashed it (WEBHOOKS.md §2; never a raw address,
+    e-mail or card number). Recorded once per (player, kind, value) from `player.registered` and
+    `deposit.created`; looked up by (kind, value) to find players who share one (apps.risk)."""
+
+    class Kind(models.TextChoices):
+        DEVICE = "device_hash", "Device hash"
+        IP = "ip_hash", "IP hash"
+        EMAIL = "email_hash", "E-mail hash"
+        PAYMENT = "payment_fingerprint", "Payment fingerprint"
+
+    player = models.ForeignKey(Player, on_delete=models.PROTECT, related_name="identity_values")
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    value = models.CharField(max_length=128)
+    first_seen_at = models.DateTimeField()
+    source_event_id = models.BigIntegerField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["player", "kind", "value"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["player", "kind", "value"], name="identityvalue_unique_per_player"
+            ),
+            models.CheckConstraint(
+                condition=Q(
+                    kind__in=["device_hash", "ip_hash", "email_hash", "payment_fingerprint"]
+                )
+                & ~Q(value=""),
+                name="identityvalue_kind_valid",
+            ),
+        ]
+        indexes = [models.Index(fields=["kind", "value"], name="identityvalue_lookup_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} {mask_identity(self.value)} of player #{self.player_id}"
+
+
+def mask_identity(value: str) -> str:
+    """A shared value as staff and the API see it: enough to tell two apart, not to reuse."""
+    value = value or ""
+    if len(value) <= 8:
+        return "…" + value[-2:]
+    return f"{value[:4]}…{value[-4:]}"

@@ -78,7 +78,14 @@ ACTIONS: dict[str, float] = {
     "chargeback": 2,
     "exclusion_start": 1,
     "exclusion_end": 0.7,
+    "ring": 2,  # a member of the fraud ring registers and deposits the minimum once
 }
+
+# The fraud ring the sandbox plays (issue 17): players of one tracking link (one affiliate) who
+# share a device, each depositing the minimum once and never again. The risk queue opens a case
+# for it as soon as two have registered; it stops growing at RING_SIZE members.
+RING_SIZE = 12
+RING_DEPOSIT = {"EUR": Decimal("20.00"), "USD": Decimal("20.00")}
 
 
 # Players the simulator acts for: the newest this many (older ones are dropped, so a run of days
@@ -140,6 +147,8 @@ class SimPlayer:
     purchases: list[tuple[str, Decimal]] = field(default_factory=list)
     kyc: str | None = None
     excluded: bool = False
+    device_hash: str = ""
+    ring: bool = False  # a fraud-ring member: deposits the minimum once, nothing else
 
     @property
     def currency(self) -> str:
@@ -182,6 +191,9 @@ class Simulator:
         ) * 10_000_000
         self._seq = 0
         self._actions, self._weights = zip(*ACTIONS.items(), strict=True)
+        self.ring_link: str | None = None
+        self.ring_device = f"ring-{hashlib.sha256(self.run_tag.encode()).hexdigest()[:24]}"
+        self.ring_members = 0
 
     # --- ids ------------------------------------------------------------------------------
 
@@ -238,20 +250,27 @@ class Simulator:
         return event
 
     def _pick(self, predicate: Callable[[SimPlayer], bool] = lambda p: True) -> SimPlayer | None:
-        candidates = [p for p in self.players[-ACTIVE_PLAYERS:] if predicate(p)]
+        candidates = [p for p in self.players[-ACTIVE_PLAYERS:] if not p.ring and predicate(p)]
         return self.rng.choice(candidates) if candidates else None
 
     # --- happenings -----------------------------------------------------------------------
 
-    def _register(self) -> list[Outgoing]:
+    def _register(self, *, ring: bool = False) -> list[Outgoing]:
         now = self.clock()
         token = None
         brand = self.rng.choice(list(BRANDS))
-        if self.link_codes and self.click is not None and self.rng.random() < 0.7:
+        if ring:
+            token = self.click(self.ring_link)
+        elif self.link_codes and self.click is not None and self.rng.random() < 0.7:
             token = self.click(self.rng.choice(self.link_codes))
         countries, weights = zip(*COUNTRIES.items(), strict=True)
         player = SimPlayer(
-            crm_id=self._ext_id("C"), brand=brand, country=self.rng.choices(countries, weights)[0]
+            crm_id=self._ext_id("C"),
+            brand=brand,
+            country=self.rng.choices(countries, weights)[0],
+            # The CRM's keyed hashes (WEBHOOKS.md §2): one device per player, but the ring's.
+            device_hash=self.ring_device if ring else f"dev-{self.rng.getrandbits(96):024x}",
+            ring=ring,
         )
         if self.rng.random() < 0.7:
             player.payments_id = self._ext_id("P")
@@ -267,6 +286,8 @@ class Simulator:
             "registered_at": _iso(now),
             "country": player.country,
             "brand": brand,
+            "device_hash": player.device_hash,
+            "ip_hash": f"ip-{self.rng.getrandbits(96):024x}",
         }
         if token:
             data["tracking_token"] = token
@@ -278,6 +299,10 @@ class Simulator:
             len(self.players) > 2 * ACTIVE_PLAYERS
         ):  # only the newest are ever picked: keep memory flat
             del self.players[:-ACTIVE_PLAYERS]
+        if ring:
+            # The one minimum deposit, a minute later, from the same device.
+            deposit_at = now + dt.timedelta(seconds=self.rng.randrange(30, 90))
+            return [registration, self._deposit_for(player, deposit_at, minimum=True)]
         if self.rng.random() < self.faults.out_of_order:
             # The first deposit overtakes the registration: it parks, then is unparked.
             return [
@@ -292,14 +317,32 @@ class Simulator:
             return self._register()
         return [self._deposit_for(player, self.clock())]
 
-    def _deposit_for(self, player: SimPlayer, at: dt.datetime) -> Outgoing:
-        amount = _money(
-            self.rng.choice([10, 20, 25, 50, 100, 150, 200, 250, 500, 1000])
-            * self.rng.uniform(0.9, 1.1)
+    def _ring(self) -> list[Outgoing]:
+        """One more fraud-ring member (until the ring has RING_SIZE); an ordinary registration
+        when the sandbox has no tracking link to abuse or the ring is complete."""
+        if not self.link_codes or self.click is None or self.ring_members >= RING_SIZE:
+            return self._register()
+        if self.ring_link is None:
+            self.ring_link = self.rng.choice(self.link_codes)
+        self.ring_members += 1
+        return self._register(ring=True)
+
+    def _deposit_for(
+        self, player: SimPlayer, at: dt.datetime, *, minimum: bool = False
+    ) -> Outgoing:
+        amount = (
+            RING_DEPOSIT[player.currency]
+            if minimum
+            else _money(
+                self.rng.choice([10, 20, 25, 50, 100, 150, 200, 250, 500, 1000])
+                * self.rng.uniform(0.9, 1.1)
+            )
         )
         deposit_id = self._ext_id("D")
         player.deposits.append((deposit_id, amount))
         data = {"deposit_id": deposit_id, "amount": str(amount), "currency": player.currency}
+        if player.device_hash:
+            data["device_hash"] = player.device_hash
         if player.payments_id and self.rng.random() < 0.8:
             return self._event(
                 PAYMENTS, "deposit.created", at, {**data, "player_id": player.payments_id}

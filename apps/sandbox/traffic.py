@@ -176,6 +176,7 @@ def run_traffic(
     try:
         client.wait_until_up()
         client.secrets.update(services.sandbox_endpoints_ensure())
+        services.sandbox_velocity_rule_tune(rate=rate)
         rng = random.Random(seed)
         simulator = Simulator(
             rng=rng,

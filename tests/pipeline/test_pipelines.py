@@ -10,6 +10,7 @@ from apps.integrations.inbound.schemas import EVENT_SERIALIZERS
 from apps.mappings import handlers as facts
 from apps.mappings import postbacks as mapping_postbacks
 from apps.pipeline.pipelines import PIPELINES
+from apps.risk import handlers as risk
 
 
 def test_deposit_created_runs_the_fact_then_its_reactions_in_the_declared_order():
@@ -18,7 +19,15 @@ def test_deposit_created_runs_the_fact_then_its_reactions_in_the_declared_order(
         mapping_postbacks.first_deposit_postbacks,
         commissions.deposit_created,
         commission_postbacks.qualified_cpa_postbacks,
+        risk.deposit_created,
     )
+
+
+def test_the_risk_steps_come_after_every_other_handler():
+    """The rules see what the event recorded, and their holds commit with it (issue 17 §4)."""
+    assert PIPELINES["player.registered"][-1] is risk.player_registered
+    for event_type in ("revenue.reported", "kyc.updated"):
+        assert PIPELINES[event_type][-1] is risk.hold_new_lines, event_type
 
 
 def test_every_event_type_of_the_wire_schema_has_a_pipeline():

@@ -19,6 +19,7 @@ from apps.integrations.outbound import services as outbound
 from apps.integrations.outbound.models import EndpointUrlChange, OutboundDelivery, OutboundEndpoint
 from apps.payouts import method_changes, services
 from apps.payouts.models import PayoutMethodChange
+from apps.risk.models import RiskCase, RiskRule
 from tests.factories import AffiliateFactory, UserFactory
 from tests.payouts.factories import GatewayEndpointFactory, PayoutMethodFactory, approved_statement
 
@@ -68,6 +69,7 @@ def world(db):
         "method_change": method_change,
         "affiliate": affiliate,
         "api_key": apikey_create(name="crm", scopes=["players:read"]).api_key,
+        "risk_case": RiskCase.objects.create(affiliate=AffiliateFactory(), score=40),
     }
 
 
@@ -175,6 +177,26 @@ def revoke_api_key(client, w):
     return not w["api_key"].is_active
 
 
+def decide_risk_case(client, w):
+    case = w["risk_case"]
+    client.post(
+        reverse("admin:risk_riskcase_decide", args=[case.pk, "escalate"]),
+        {"reason": "needs a second look"},
+    )
+    case.refresh_from_db()
+    return case.status == "escalated"
+
+
+def tune_risk_rule(client, w):
+    rule = RiskRule.objects.get(code="velocity")
+    client.post(
+        reverse("admin:risk_riskrule_change", args=[rule.pk]),
+        {"enabled": "on", "score": "35", "params": '{"multiplier": 6}'},
+    )
+    rule.refresh_from_db()
+    return rule.score == 35
+
+
 # (act, how to try it, the roles that may)
 MATRIX = [
     ("see payouts, destinations masked", see_payout_masked, {"Finance"}),
@@ -200,6 +222,8 @@ MATRIX = [
     ("change a subscriber endpoint", change_subscriber_endpoint, {"Integrations"}),
     ("add a postback template", add_postback_template, {"Integrations"}),
     ("revoke an API key", revoke_api_key, {"Integrations"}),
+    ("decide a risk case (clear, confirm, escalate)", decide_risk_case, {"Finance", "Compliance"}),
+    ("tune a risk rule", tune_risk_rule, {"Compliance"}),
 ]
 
 

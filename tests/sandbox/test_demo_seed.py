@@ -25,6 +25,7 @@ from apps.monitoring.models import Alert
 from apps.payouts.models import ManualAdjustment, Payout, PayoutHold, PayoutMethodChange
 from apps.players.facts import Chargeback, Deposit, RevenueReport, Trade
 from apps.players.models import Player
+from apps.risk.models import RiskCase
 from apps.sandbox.demo_staff import DEMO_STAFF
 from apps.sandbox.gateway_models import SandboxGatewayPayout
 
@@ -170,6 +171,12 @@ def test_demo_seed_leaves_work_waiting_in_every_queue():
     assert set(ClawbackCase.objects.values_list("chargeback_id", flat=True)) <= set(
         Chargeback.objects.values_list("chargeback_id", flat=True)
     )
+
+    # The risk queue: one open case on the ring of four sharing a device, holding their lines.
+    case = RiskCase.objects.get()
+    assert case.status == "open" and case.affiliate.name == "Slots Review Ltd"
+    assert case.players.count() == 4
+    assert set(case.signals.values_list("rule__code", flat=True)) == {"duplicate_identity"}
 
     # Integrations' queues and the alerts they raise.
     assert InboundEvent.objects.filter(status="parked").count() == 2

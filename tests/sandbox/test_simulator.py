@@ -198,3 +198,28 @@ def test_a_long_run_keeps_only_the_newest_players_in_memory():
     registered = sum(e.event_type == "player.registered" for e in play(sim, 20_000))
     assert registered > 2 * ACTIVE_PLAYERS  # enough registrations to have trimmed
     assert len(sim.players) <= 2 * ACTIVE_PLAYERS
+
+
+def test_the_fraud_ring_shares_one_device_on_one_link_and_deposits_the_minimum_once():
+    """Issue 17 §8: the ring the risk queue must catch in `make run`."""
+    from apps.sandbox.simulator import RING_SIZE
+
+    sim = make(links=("ring01", "other2", "other3"))
+    events = play(sim, 2000)
+    registrations = [e.envelope["data"] for e in events if e.event_type == "player.registered"]
+    ring = [d for d in registrations if d["device_hash"] == sim.ring_device]
+    assert len(ring) == RING_SIZE == sim.ring_members
+    assert {d["tracking_token"].split("-")[1] for d in ring} == {sim.ring_link}
+    ids = {d["player_id"] for d in ring}
+    ring_players = [p for p in sim.players if p.crm_id in ids]
+    assert all(len(p.deposits) == 1 and p.deposits[0][1] == Decimal("20.00") for p in ring_players)
+    deposits = [
+        e.envelope["data"]
+        for e in events
+        if e.event_type == "deposit.created"
+        and e.envelope["data"].get("device_hash") == sim.ring_device
+    ]
+    assert len(deposits) == RING_SIZE
+    # Everybody else has a device of their own.
+    others = [d["device_hash"] for d in registrations if d["device_hash"] != sim.ring_device]
+    assert len(others) == len(set(others))

@@ -18,6 +18,13 @@ from apps.commissions.services.clawbacks import (
     clawback_case_dismiss,
     clawback_case_open,
 )
+from apps.commissions.services.holds import (
+    commission_holds_release,
+    commission_lines_hold,
+    held_entries,
+    hold_labels,
+    live_hold_exists,
+)
 from apps.commissions.services.ledger import (
     LedgerError,
     Line,
@@ -58,9 +65,14 @@ __all__ = [
     "clawback_case_dismiss",
     "clawback_case_open",
     "commission_entries_set_status",
+    "commission_holds_release",
+    "commission_lines_hold",
     "cpa_evaluate",
     "cpa_qualification",
     "entry_book",
+    "held_entries",
+    "hold_labels",
+    "live_hold_exists",
     "open_period",
     "overrides_book",
     "payable_lots",

@@ -224,15 +224,18 @@ def plan_bands(plan: Plan, applies_to: str) -> list[Band]:
 
 
 def _approve_past_hold(period: dt.date, end: dt.datetime) -> int:
-    """Pending lines booked up to this period whose hold / refund window ended by its end."""
+    """Pending lines booked up to this period whose hold / refund window ended by its end, unless
+    a live hold (a risk case) keeps them back: they wait for the close after its release."""
     with connection.cursor() as cursor:
         cursor.execute(
             """
-            UPDATE commissions_commissionentry
+            UPDATE commissions_commissionentry e
                SET status = 'approved', statement_period = %(period)s, status_changed_at = now(),
                    status_reason = 'Approved at the close of ' || %(label)s
              WHERE status = 'pending' AND period <= %(period)s AND approve_after <= %(end)s
                AND (basis_id IS NULL OR kind <> 'override')
+               AND NOT EXISTS (SELECT 1 FROM commissions_commissionhold h
+                                WHERE h.entry_id = e.id AND h.released_at IS NULL)
             """,
             {"period": period, "end": end, "label": f"{period:%Y-%m}"},
         )

@@ -265,6 +265,11 @@ class IdentifiersField(serializers.Field):
         return value
 
 
+# `device_hash`, `ip_hash`, `email_hash`, `payment_fingerprint` (WEBHOOKS.md §2): the sender's
+# keyed hashes, stored as PlayerIdentityValue rows (apps/players) for the risk rules.
+IDENTITY_HASH_MAX_LENGTH = 128
+
+
 def optional(field_factory, **kwargs):
     return field_factory(required=False, allow_null=True, **kwargs)
 
@@ -290,6 +295,10 @@ class PlayerRegisteredSerializer(EventDataSerializer):
     country = CountryField()
     brand = TextField(max_length=100, allow_blank=False)
     identifiers = optional(IdentifiersField)
+    # Identity-bearing values (the sender's keyed hashes, never raw values): risk signals.
+    device_hash = optional(TextField, max_length=IDENTITY_HASH_MAX_LENGTH, allow_blank=False)
+    ip_hash = optional(TextField, max_length=IDENTITY_HASH_MAX_LENGTH, allow_blank=False)
+    email_hash = optional(TextField, max_length=IDENTITY_HASH_MAX_LENGTH, allow_blank=False)
 
 
 class DepositCreatedSerializer(EventDataSerializer):
@@ -297,6 +306,11 @@ class DepositCreatedSerializer(EventDataSerializer):
     player_id = ExternalIdField()
     amount = DecimalAmountField(positive=True)
     currency = CurrencyField()
+    payment_fingerprint = optional(
+        TextField, max_length=IDENTITY_HASH_MAX_LENGTH, allow_blank=False
+    )
+    device_hash = optional(TextField, max_length=IDENTITY_HASH_MAX_LENGTH, allow_blank=False)
+    ip_hash = optional(TextField, max_length=IDENTITY_HASH_MAX_LENGTH, allow_blank=False)
 
 
 class RevenueReportedSerializer(EventDataSerializer):

@@ -40,7 +40,7 @@ from apps.compliance.services import (
 from apps.core.audit import audited_save
 from apps.mappings.services import player_register
 from apps.payouts.models import PayoutHold
-from apps.sandbox import demo_finance, demo_operations
+from apps.sandbox import demo_finance, demo_operations, demo_risk
 from apps.sandbox.demo_feed import DemoFeed
 from apps.sandbox.demo_history import history_add
 from apps.sandbox.demo_staff import DEMO_STAFF, demo_staff_ensure
@@ -239,6 +239,8 @@ class Command(BaseCommand):
         )
         demo_finance.clawbacks_decide(checker=checker, result=finance)
         demo_finance.controls_pending(affiliates=affiliates, now=now, maker=maker)
+        ring = demo_risk.fraud_ring_add(feed=feed, now=now)
+        feed.flush()
         run = demo_operations.reconciliation_with_delta(feed=feed, now=now)
         alerts = demo_operations.alerts_evaluate(now=timezone.now())
         held = PayoutHold.objects.filter(released_at__isnull=True).count()
@@ -250,7 +252,8 @@ class Command(BaseCommand):
             f"payouts: {payouts}, {held} held; clawback cases: "
             f"{', '.join(f'{n} {s}' for s, n in sorted(finance.clawbacks.items()))}; "
             f"events {', '.join(f'{n} {o}' for o, n in sorted(feed.outcomes.items()))}; "
-            f"reconciliation delta {run.delta}; {alerts} alerts open"
+            f"reconciliation delta {run.delta}; {alerts} alerts open; a risk case on a ring of {ring} "
+            "players"
         )
 
     def _licences(self) -> None:
