@@ -270,6 +270,8 @@ def test_read_api_answers_410_for_an_archived_event(api_key_factory, archived_mo
     assert kept.status_code == 200
     assert kept.json()["webhook_id"] == "new"
     assert client.get("/api/v1/events/999999999/").status_code == 404
+    bad = client.get("/api/v1/events/abc/")
+    assert (bad.status_code, bad["Content-Type"]) == (404, "application/problem+json")
     # The list pages straight over the dropped month.
     listed = client.get("/api/v1/events/").json()
     assert [e["webhook_id"] for e in listed["results"]] == ["new"]

@@ -6,5 +6,5 @@ from apps.integrations.api.read_views import InboundEventDetailView, InboundEven
 
 urlpatterns = [
     path("events/", InboundEventListView.as_view(), name="events"),
-    path("events/<int:pk>/", InboundEventDetailView.as_view(), name="event"),
+    path("events/<str:pk>/", InboundEventDetailView.as_view(), name="event"),
 ]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import generics
 from rest_framework.response import Response
 
@@ -72,9 +72,15 @@ class InboundEventDetailView(generics.GenericAPIView):
             ),
             **{k: v for k, v in READ_ERROR_RESPONSES.items() if k[0] != 400},
         },
+        parameters=[
+            OpenApiParameter("pk", int, OpenApiParameter.PATH, description="The event's id.")
+        ],
         tags=["events"],
     )
-    def get(self, request, pk: int):
+    def get(self, request, pk: str):
+        if not (pk.isascii() and pk.isdigit() and 0 < int(pk) < 2**63):
+            return problem_response(404, f"No event {pk[:40]!r}: event ids are positive integers.")
+        pk = int(pk)
         event = inbound_event_list().filter(pk=pk).first()
         if event is not None:
             return Response(self.get_serializer(event).data)
