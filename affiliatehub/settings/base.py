@@ -189,7 +189,7 @@ CELERY_TASK_ROUTES = {
     "integrations.process_inbound_trade_events": {"queue": "trades"},
 }
 
-# Inbound events (apps/integrations/conf.py lists every setting with its default).
+# Inbound events (apps/core/conf.py lists every setting with its default).
 AFFILIATEHUB_SECRET_ROTATION_GRACE = env.int(
     "AFFILIATEHUB_SECRET_ROTATION_GRACE", default=24 * 3600
 )
@@ -299,10 +299,21 @@ LOGGING = {
     },
 }
 
-# Domain settings.
-AFFILIATEHUB = {
-    # Hashing salt for click IPs: clicks keep a hash, never the address.
-    "CLICK_IP_SALT": env("CLICK_IP_SALT", default=SECRET_KEY),
-    # Operator time zone for statement periods (DOMAIN.md "Statements and payouts").
-    "OPERATOR_TIME_ZONE": env("OPERATOR_TIME_ZONE", default=TIME_ZONE),
-}
+# Domain settings (flat AFFILIATEHUB_* names like every other knob; apps/core/conf.py lists
+# them all with their defaults). The salt of click IP hashes (clicks keep a hash, never the
+# address) defaults to SECRET_KEY; the operator time zone of statement periods (DOMAIN.md
+# "Statements and payouts") to TIME_ZONE. CLICK_IP_SALT and OPERATOR_TIME_ZONE, the variables'
+# former names, are still read.
+AFFILIATEHUB_CLICK_IP_SALT = env(
+    "AFFILIATEHUB_CLICK_IP_SALT", default=env("CLICK_IP_SALT", default=SECRET_KEY)
+)
+AFFILIATEHUB_OPERATOR_TIME_ZONE = env(
+    "AFFILIATEHUB_OPERATOR_TIME_ZONE", default=env("OPERATOR_TIME_ZONE", default=TIME_ZONE)
+)
+AFFILIATEHUB_RETENTION_CHURN_DAYS = env.int("AFFILIATEHUB_RETENTION_CHURN_DAYS", default=30)
+# Payouts: maker-checker (the approver is not the preparer), when the FX rate becomes final
+# ("statement_approval" or "disbursement"), and the gateway endpoint by name (empty: the only
+# active one).
+AFFILIATEHUB_PAYOUT_MAKER_CHECKER = env.bool("AFFILIATEHUB_PAYOUT_MAKER_CHECKER", default=True)
+AFFILIATEHUB_PAYOUT_FX_LOCK = env("AFFILIATEHUB_PAYOUT_FX_LOCK", default="statement_approval")
+AFFILIATEHUB_PAYOUT_GATEWAY_ENDPOINT = env("AFFILIATEHUB_PAYOUT_GATEWAY_ENDPOINT", default="")

@@ -8,13 +8,13 @@ import secrets
 from collections.abc import Mapping
 from datetime import datetime
 
-from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import URLValidator
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from apps.affiliates.models import Affiliate, Campaign, Click, Creative, TrackingLink
+from apps.core import conf
 from apps.core.audit import audit_record, snapshot
 
 LINK_CODE_ALPHABET = "abcdefghijkmnpqrstuvwxyz23456789"  # no 0/o/1/l: codes get typed by hand
@@ -385,7 +385,7 @@ def tracking_link_deactivate(
 
 def hash_ip(ip: str) -> str:
     """HMAC-SHA256 of the address with the configured salt: comparable, not reversible."""
-    salt = settings.AFFILIATEHUB["CLICK_IP_SALT"]
+    salt = conf.click_ip_salt()
     return hmac.new(salt.encode(), ip.encode(), hashlib.sha256).hexdigest()
 
 

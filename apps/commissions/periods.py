@@ -6,8 +6,9 @@ import datetime as dt
 from functools import lru_cache
 from zoneinfo import ZoneInfo
 
-from django.conf import settings
 from django.db import connection
+
+from apps.core import conf
 
 # Advisory lock namespace for periods ("CM"); the object id is YYYYMM.
 _LOCK_CLASS = 0x434D
@@ -19,7 +20,7 @@ def _zone(name: str) -> ZoneInfo:
 
 
 def operator_zone() -> ZoneInfo:
-    return _zone(settings.AFFILIATEHUB["OPERATOR_TIME_ZONE"])
+    return _zone(conf.operator_time_zone())
 
 
 def _require_aware(at: dt.datetime) -> None:

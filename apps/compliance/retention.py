@@ -22,7 +22,6 @@ from decimal import Decimal
 
 import django_filters
 from django import forms
-from django.conf import settings
 from django.db import connection
 from django.db.models import (
     CharField,
@@ -45,6 +44,7 @@ from drf_spectacular.utils import extend_schema_field
 
 from apps.affiliates.models import Affiliate
 from apps.compliance.models import KycRecord, SelfExclusion
+from apps.core import conf
 from apps.core.filters import IntegerFilter, IsoDateTimeFilter, TextFilter, filterset_apply
 from apps.core.rates import rate
 from apps.players.filters import PlayerFilter
@@ -79,7 +79,7 @@ class DaysFilter(IntegerFilter):
 
 
 def churn_days() -> int:
-    return int(getattr(settings, "AFFILIATEHUB", {}).get("RETENTION_CHURN_DAYS", 30))
+    return conf.integer("AFFILIATEHUB_RETENTION_CHURN_DAYS")
 
 
 def _per_player(queryset, aggregate):

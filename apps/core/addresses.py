@@ -12,8 +12,9 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Iterable
 
-from django.conf import settings
 from django.core.exceptions import ValidationError
+
+from apps.core import conf
 
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -63,7 +64,7 @@ def validate_networks(values: Iterable[str]) -> None:
 
 
 def trusted_proxies() -> list[IPNetwork]:
-    return parse_networks(getattr(settings, "AFFILIATEHUB_TRUSTED_PROXIES", []))
+    return parse_networks(conf.items("AFFILIATEHUB_TRUSTED_PROXIES"))
 
 
 def client_address(request) -> IPAddress | None:

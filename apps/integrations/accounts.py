@@ -14,8 +14,8 @@ from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from apps.core import conf
 from apps.core.audit import audit_record, snapshot
-from apps.integrations import conf
 from apps.integrations.inbound import public as inbound
 from apps.integrations.models import Integration, IntegrationSecret
 from apps.integrations.signing import SECRET_PREFIX, generate_secret

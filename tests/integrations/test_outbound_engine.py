@@ -10,6 +10,7 @@ from django.test import override_settings
 from django.utils import timezone
 from standardwebhooks.webhooks import Webhook
 
+from apps.core import conf
 from apps.integrations.outbound import services as outbound
 from apps.integrations.outbound.models import (
     DeliveryAttempt,
@@ -195,7 +196,7 @@ def test_timeout_is_an_attempt_with_its_error(receiver, subscriber):
 
 
 def test_default_timeout_is_15_seconds():
-    assert outbound.setting("AFFILIATEHUB_OUTBOUND_TIMEOUT_SECONDS") == 15
+    assert conf.get("AFFILIATEHUB_OUTBOUND_TIMEOUT_SECONDS") == 15
 
 
 def test_connection_refused_is_retried(subscriber):

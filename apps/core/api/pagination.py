@@ -20,7 +20,6 @@ import datetime as dt
 from collections import OrderedDict
 
 import orjson
-from django.conf import settings
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 from rest_framework import serializers
@@ -29,12 +28,14 @@ from rest_framework.pagination import BasePagination
 from rest_framework.response import Response
 from rest_framework.utils.urls import remove_query_param, replace_query_param
 
+from apps.core import conf
+
 DEFAULT_PAGE_SIZE = 100
 MAX_PAGE_SIZE = 1000
 
 
 def settle_seconds() -> float:
-    return float(getattr(settings, "AFFILIATEHUB_API_SETTLE_SECONDS", 2))
+    return conf.number("AFFILIATEHUB_API_SETTLE_SECONDS")
 
 
 def encode_cursor(timestamp: dt.datetime, pk: int) -> str:

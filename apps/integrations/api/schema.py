@@ -29,8 +29,8 @@ from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiRespo
 from rest_framework import serializers
 from rest_framework.views import APIView
 
+from apps.core import conf
 from apps.core.bounded import MAX_JSON_DEPTH
-from apps.integrations import conf
 from apps.integrations.api import views
 from apps.integrations.inbound import registry, schemas, verification
 
@@ -171,7 +171,7 @@ def _components() -> dict[str, Any]:
         "oneOf": [{"allOf": [{"$ref": _SCHEMAS + _component_name(t)}, _ITEM_ID]} for t in types],
         "description": "One canonical event with its own `id`.",
     }
-    max_events = int(conf.get("AFFILIATEHUB_WEBHOOK_BATCH_MAX_EVENTS"))
+    max_events = conf.integer("AFFILIATEHUB_WEBHOOK_BATCH_MAX_EVENTS")
     components["WebhookBatch"] = {
         "type": "object",
         "required": ["events"],

@@ -31,11 +31,9 @@ import time
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any
 
 import orjson
 import requests
-from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import Q, Value
 from django.db.models.functions import Coalesce
@@ -43,6 +41,7 @@ from django.utils import timezone
 from kombu.exceptions import OperationalError as BrokerError
 from standardwebhooks.webhooks import Webhook
 
+from apps.core import conf
 from apps.core.audit import audit_record, snapshot
 from apps.core.enqueue import task_named
 from apps.core.outbound_policy import OutboundAddressRefused, policy_session
@@ -66,35 +65,8 @@ SWEEP_TASK = "integrations.sweep_outbound_deliveries"
 Status = DeliveryStatus
 Kind = OutboundEndpoint.Kind
 
-# Defaults; each can be overridden by a Django setting of the same name.
-DEFAULTS: dict[str, Any] = {
-    # Delay before attempt n+1 (seconds): §6 "at once, 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h".
-    "AFFILIATEHUB_OUTBOUND_RETRY_SCHEDULE": (0, 5, 300, 1800, 7200, 18000, 36000, 36000),
-    # Jitter: each delay is spread by +/- this fraction so retries of many messages do not align.
-    "AFFILIATEHUB_OUTBOUND_JITTER": 0.1,
-    "AFFILIATEHUB_OUTBOUND_TIMEOUT_SECONDS": 15,
-    # An endpoint failing (no success) this long is disabled with an alert.
-    "AFFILIATEHUB_OUTBOUND_DISABLE_AFTER": dt.timedelta(days=5),
-    # Retries due within this many seconds get a Celery countdown; later ones are left to the
-    # sweeper (beat), so no message ever waits in the broker near its visibility timeout.
-    "AFFILIATEHUB_OUTBOUND_MAX_COUNTDOWN_SECONDS": 300,
-    # The sweeper re-enqueues pending rows older than this (their first message was lost) and
-    # reclaims rows left `delivering` by a dead worker after timeout + this.
-    "AFFILIATEHUB_OUTBOUND_STUCK_AFTER_SECONDS": 30,
-    "AFFILIATEHUB_OUTBOUND_SWEEP_BATCH_SIZE": 1000,
-    # Retry-After is honoured up to this many seconds.
-    "AFFILIATEHUB_OUTBOUND_MAX_RETRY_AFTER_SECONDS": 24 * 3600,
-}
 RESPONSE_EXCERPT_BYTES = 1024
 USER_AGENT = "AffiliateHub-Webhooks/1.0"
-
-
-def setting(name: str):
-    return getattr(settings, name, DEFAULTS[name])
-
-
-def _seconds(value) -> float:
-    return value.total_seconds() if isinstance(value, dt.timedelta) else float(value)
 
 
 class OutboundError(ValueError):
@@ -509,16 +481,16 @@ def retry_delay(attempts_done: int, retry_after: float | None = None) -> float |
 
     The §6 schedule with +/- jitter; a Retry-After answer pushes the retry later, never earlier.
     """
-    schedule = tuple(setting("AFFILIATEHUB_OUTBOUND_RETRY_SCHEDULE"))
+    schedule = tuple(conf.get("AFFILIATEHUB_OUTBOUND_RETRY_SCHEDULE"))
     if attempts_done >= len(schedule):
         return None
     base = float(schedule[attempts_done])
-    jitter = float(setting("AFFILIATEHUB_OUTBOUND_JITTER"))
+    jitter = conf.number("AFFILIATEHUB_OUTBOUND_JITTER")
     delay = base * (1 + random.uniform(-jitter, jitter))
     if retry_after is not None:
         delay = max(
             delay,
-            min(retry_after, _seconds(setting("AFFILIATEHUB_OUTBOUND_MAX_RETRY_AFTER_SECONDS"))),
+            min(retry_after, conf.seconds("AFFILIATEHUB_OUTBOUND_MAX_RETRY_AFTER_SECONDS")),
         )
     return max(0.0, delay)
 
@@ -649,7 +621,7 @@ def http_send(claimed: Claimed) -> HttpResult:
     """The HTTP request itself. Never called with a database transaction open."""
     started_at = timezone.now()
     headers, body = build_request(claimed, at=started_at)
-    timeout = float(setting("AFFILIATEHUB_OUTBOUND_TIMEOUT_SECONDS"))
+    timeout = conf.seconds("AFFILIATEHUB_OUTBOUND_TIMEOUT_SECONDS")
     start = time.perf_counter()
     try:
         response = _session().request(
@@ -778,7 +750,7 @@ def delivery_record(*, claimed: Claimed, result: HttpResult) -> str:
             delivery.status = Status.FAILED
             delivery.next_attempt_at = now + dt.timedelta(seconds=delay)
             delivery.save(update_fields=fields)
-            if delay <= _seconds(setting("AFFILIATEHUB_OUTBOUND_MAX_COUNTDOWN_SECONDS")):
+            if delay <= conf.seconds("AFFILIATEHUB_OUTBOUND_MAX_COUNTDOWN_SECONDS"):
                 delivery_id = delivery.pk
                 transaction.on_commit(lambda: enqueue_send(delivery_id, countdown=delay))
             outcome = FAILED
@@ -805,8 +777,7 @@ def _dead(delivery: OutboundDelivery, now: dt.datetime, message: str, fields: li
 
 
 def _disable_if_failing_too_long(endpoint_id: int, now: dt.datetime) -> bool:
-    limit = setting("AFFILIATEHUB_OUTBOUND_DISABLE_AFTER")
-    limit = limit if isinstance(limit, dt.timedelta) else dt.timedelta(seconds=float(limit))
+    limit = conf.duration("AFFILIATEHUB_OUTBOUND_DISABLE_AFTER")
     endpoint = OutboundEndpoint.objects.filter(
         pk=endpoint_id, is_active=True, failing_since__lte=now - limit
     ).first()
@@ -886,9 +857,9 @@ def deliveries_sweep(*, now: dt.datetime | None = None) -> OutboundSweepResult:
     pending rows whose first message was lost, and reclaim rows a dead worker left
     `delivering`; disable endpoints failing for too long. Safe to run twice."""
     now = now or timezone.now()
-    stuck = dt.timedelta(seconds=_seconds(setting("AFFILIATEHUB_OUTBOUND_STUCK_AFTER_SECONDS")))
-    timeout = dt.timedelta(seconds=_seconds(setting("AFFILIATEHUB_OUTBOUND_TIMEOUT_SECONDS")))
-    limit = int(setting("AFFILIATEHUB_OUTBOUND_SWEEP_BATCH_SIZE"))
+    stuck = conf.duration("AFFILIATEHUB_OUTBOUND_STUCK_AFTER_SECONDS")
+    timeout = conf.duration("AFFILIATEHUB_OUTBOUND_TIMEOUT_SECONDS")
+    limit = conf.integer("AFFILIATEHUB_OUTBOUND_SWEEP_BATCH_SIZE")
     locked = OutboundDelivery.objects.select_for_update(skip_locked=True, of=("self",))
     with transaction.atomic():
         reclaimed = list(
@@ -922,10 +893,7 @@ def deliveries_sweep(*, now: dt.datetime | None = None) -> OutboundSweepResult:
         if requeue:
             transaction.on_commit(lambda: _enqueue_many(requeue))
     disabled = 0
-    limit_age = setting("AFFILIATEHUB_OUTBOUND_DISABLE_AFTER")
-    limit_age = (
-        limit_age if isinstance(limit_age, dt.timedelta) else dt.timedelta(seconds=float(limit_age))
-    )
+    limit_age = conf.duration("AFFILIATEHUB_OUTBOUND_DISABLE_AFTER")
     for endpoint_id in OutboundEndpoint.objects.filter(
         is_active=True, failing_since__lte=now - limit_age
     ).values_list("pk", flat=True):

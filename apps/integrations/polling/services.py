@@ -36,12 +36,12 @@ from dataclasses import dataclass
 import orjson
 import requests
 import tenacity
-from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 from django_celery_beat.models import CrontabSchedule, IntervalSchedule, PeriodicTask
 
+from apps.core import conf
 from apps.core.audit import audit_record, snapshot
 from apps.core.outbound_policy import OutboundAddressRefused, policy_session
 from apps.integrations.inbound import public as inbound
@@ -83,10 +83,6 @@ class PollHttpError(PollError):
         super().__init__(f"HTTP {status}: {detail[:300]}")
         self.status = status
         self.retry_after = retry_after
-
-
-def _setting(name: str, default):
-    return getattr(settings, name, default)
 
 
 # --------------------------------------------------------------------------------------------
@@ -382,8 +378,8 @@ def _retry_after(response: requests.Response) -> float | None:
 def _fetch(
     http: requests.Session, config: PollConfig, params: dict, headers: dict, *, sleep
 ) -> bytes:
-    base = float(_setting("AFFILIATEHUB_POLL_RETRY_BASE_SECONDS", 2.0))
-    cap = float(_setting("AFFILIATEHUB_POLL_RETRY_CAP_SECONDS", 120.0))
+    base = conf.number("AFFILIATEHUB_POLL_RETRY_BASE_SECONDS")
+    cap = conf.number("AFFILIATEHUB_POLL_RETRY_CAP_SECONDS")
     backoff = tenacity.wait_exponential_jitter(multiplier=base, max=cap, jitter=base)
 
     def wait(state: tenacity.RetryCallState) -> float:

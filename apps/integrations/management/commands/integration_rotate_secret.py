@@ -2,7 +2,7 @@
 
 from django.core.management.base import BaseCommand, CommandError
 
-from apps.integrations import conf
+from apps.core import conf
 from apps.integrations.accounts import integration_rotate_secret
 from apps.integrations.models import Integration
 
