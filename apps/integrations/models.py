@@ -105,7 +105,6 @@ from apps.integrations.outbound.models import (  # noqa: E402
     DeliveryAttempt,
     DeliveryStatus,
     EndpointUrlChange,
-    OutboundAlert,
     OutboundDelivery,
     OutboundEndpoint,
 )
@@ -124,7 +123,6 @@ __all__ = [
     "InboundEvent",
     "Integration",
     "IntegrationSecret",
-    "OutboundAlert",
     "OutboundDelivery",
     "OutboundEndpoint",
     "ParkedEvent",

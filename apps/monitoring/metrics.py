@@ -13,6 +13,7 @@ from collections import defaultdict
 
 from django.db import connection
 from django.db.models import Count, Sum
+from django.db.models.functions import Coalesce
 from prometheus_client import CollectorRegistry
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 
@@ -172,14 +173,17 @@ class DatabaseCollector:
 
     def _alerts(self):
         family = GaugeMetricFamily(
-            "affiliatehub_alerts_open", "Open alerts, by rule.", labels=["rule"]
+            "affiliatehub_alerts_open",
+            "Open alerts, by rule (event alerts by kind).",
+            labels=["rule"],
         )
         for row in (
             Alert.objects.filter(resolved_at__isnull=True)
-            .values("rule__name")
+            .annotate(label=Coalesce("rule__name", "kind"))
+            .values("label")
             .annotate(n=Count("id"))
         ):
-            family.add_metric([row["rule__name"]], row["n"])
+            family.add_metric([row["label"]], row["n"])
         yield family
 
     def _runtime(self):

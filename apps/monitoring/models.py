@@ -11,6 +11,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
+from apps.core import alerts as core_alerts
 from apps.players.models import Player
 
 # Upper bounds (ms) of the receipt-to-processed latency histogram kept per hour: geometric,
@@ -202,12 +203,23 @@ class AlertRule(models.Model):
 
 
 class Alert(models.Model):
-    """One breach of a rule for one scope, from when it fired until the figure recovered.
+    """Something a person must look at: the one alert system of the project.
 
-    At most one open (unresolved) alert per rule and scope, enforced by a partial unique
-    constraint, so evaluating twice never fires twice."""
+    A *rule* alert is one breach of a rule for one scope, from when it fired until the figure
+    recovered; at most one is open per rule and scope (a partial unique constraint), so
+    evaluating twice never fires twice. An *event* alert records something that happened
+    (an outbound delivery dead-lettered, an endpoint disabled), raised through
+    apps.core.alerts by the layers below; it stays open until someone acknowledges it."""
 
-    rule = models.ForeignKey(AlertRule, on_delete=models.CASCADE, related_name="alerts")
+    class Kind(models.TextChoices):
+        RULE = "rule", "Rule breached"
+        DELIVERY_DEAD = core_alerts.DELIVERY_DEAD, "Outbound delivery dead-lettered"
+        ENDPOINT_DISABLED = core_alerts.ENDPOINT_DISABLED, "Outbound endpoint disabled"
+
+    kind = models.CharField(max_length=20, choices=Kind.choices, default=Kind.RULE)
+    rule = models.ForeignKey(
+        AlertRule, null=True, blank=True, on_delete=models.CASCADE, related_name="alerts"
+    )
     integration = models.ForeignKey(
         "integrations.Integration",
         null=True,
@@ -215,12 +227,32 @@ class Alert(models.Model):
         on_delete=models.CASCADE,
         related_name="+",
     )
-    scope = models.CharField(max_length=80, help_text="'all' or the integration's slug.")
-    value = models.DecimalField(
-        max_digits=16, decimal_places=4, help_text="The figure when it fired (updated while open)."
+    endpoint = models.ForeignKey(
+        "integrations.OutboundEndpoint",
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="+",
     )
-    threshold = models.DecimalField(max_digits=12, decimal_places=4)
-    message = models.CharField(max_length=500)
+    delivery = models.ForeignKey(
+        "integrations.OutboundDelivery",
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="+",
+    )
+    scope = models.CharField(
+        max_length=80, help_text="'all', the integration's slug or the outbound endpoint's name."
+    )
+    value = models.DecimalField(
+        max_digits=16,
+        decimal_places=4,
+        null=True,
+        blank=True,
+        help_text="Rule alerts: the figure when it fired (updated while open).",
+    )
+    threshold = models.DecimalField(max_digits=12, decimal_places=4, null=True, blank=True)
+    message = models.TextField()
     fired_at = models.DateTimeField(default=timezone.now)
     resolved_at = models.DateTimeField(null=True, blank=True)
     acknowledged_at = models.DateTimeField(null=True, blank=True)
@@ -243,11 +275,32 @@ class Alert(models.Model):
                 condition=Q(acknowledged_at__isnull=True) | Q(acknowledged_by__isnull=False),
                 name="alert_acknowledged_by_someone",
             ),
+            models.CheckConstraint(
+                condition=(
+                    Q(
+                        kind="rule",
+                        rule__isnull=False,
+                        value__isnull=False,
+                        threshold__isnull=False,
+                    )
+                    | Q(
+                        kind__in=[core_alerts.DELIVERY_DEAD, core_alerts.ENDPOINT_DISABLED],
+                        rule__isnull=True,
+                        endpoint__isnull=False,
+                    )
+                ),
+                name="alert_rule_or_event_complete",
+            ),
         ]
         indexes = [models.Index(fields=["resolved_at", "-fired_at"], name="alert_open_idx")]
 
     def __str__(self) -> str:
-        return f"{self.rule} [{self.scope}]"
+        return f"{self.title} [{self.scope}]"
+
+    @property
+    def title(self) -> str:
+        """The rule's name, or what happened for an event alert."""
+        return self.rule.name if self.rule_id else self.get_kind_display()
 
     @property
     def is_open(self) -> bool:

@@ -330,17 +330,32 @@ def alert_email_send(*, alert_id: int, event: str) -> bool:
 
 
 def alert_acknowledge(*, alert: Alert, acting_user) -> Alert:
-    """Mark an alert as seen by `acting_user` (audited). Acknowledging twice changes nothing."""
+    """Mark an alert as seen by `acting_user` (audited). Acknowledging twice changes nothing.
+    An event alert has no figure to recover: acknowledging it also closes it."""
     with transaction.atomic():
         locked = Alert.objects.select_for_update().get(pk=alert.pk)
         if locked.acknowledged_at is not None:
             return locked
         locked.acknowledged_at, locked.acknowledged_by = timezone.now(), acting_user
-        locked.save(update_fields=["acknowledged_at", "acknowledged_by"])
+        fields = ["acknowledged_at", "acknowledged_by"]
+        if locked.kind != Alert.Kind.RULE and locked.resolved_at is None:
+            locked.resolved_at = locked.acknowledged_at
+            fields.append("resolved_at")
+        locked.save(update_fields=fields)
         audit_record(
             action="alert.acknowledged",
             instance=locked,
             actor=acting_user,
-            after={"acknowledged_at": locked.acknowledged_at.isoformat()},
+            after={
+                "acknowledged_at": locked.acknowledged_at.isoformat(),
+                "resolved_at": locked.resolved_at.isoformat() if locked.resolved_at else None,
+            },
         )
     return locked
+
+
+def alert_record_event(*, kind: str, message: str, scope: str, refs: dict, **kwargs) -> Alert:
+    """Write an event alert raised through apps.core.alerts.alert_raise() (the receiver of its
+    signal, connected in MonitoringConfig.ready()); runs in the raiser's transaction."""
+    fields = {name: refs.get(name) for name in ("integration_id", "endpoint_id", "delivery_id")}
+    return Alert.objects.create(kind=kind, message=message, scope=scope[:80], **fields)

@@ -14,10 +14,10 @@ from apps.core import conf
 from apps.integrations.outbound import services as outbound
 from apps.integrations.outbound.models import (
     DeliveryAttempt,
-    OutboundAlert,
     OutboundDelivery,
     OutboundEndpoint,
 )
+from apps.monitoring.models import Alert
 from tests.factories import UserFactory
 from tests.outbound_receiver import Receiver
 
@@ -126,7 +126,7 @@ def test_the_retry_schedule_then_dead_letter_and_alert(receiver, subscriber, cap
         assert expected * 0.9 - 1 <= delay <= expected * 1.1 + 1, (delay, expected)
     assert delivery.status == "dead" and delivery.attempts == 8 and delivery.dead_at is not None
     assert len(receiver.requests) == 8
-    alert = OutboundAlert.objects.get(kind="delivery_dead")
+    alert = Alert.objects.get(kind="delivery_dead")
     assert alert.delivery == delivery and "8 attempts" in alert.message
     assert any(r.levelname == "ERROR" and "dead" in r.getMessage() for r in caplog.records)
 
@@ -160,8 +160,8 @@ def test_410_disables_the_endpoint_and_pauses_its_other_deliveries(receiver, sub
     assert outbound.delivery_send(delivery_id=gone.pk) == outbound.DEAD
     subscriber.refresh_from_db()
     assert not subscriber.is_active and "410" in subscriber.disabled_reason
-    assert OutboundAlert.objects.filter(kind="endpoint_disabled", endpoint=subscriber).exists()
-    assert OutboundAlert.objects.filter(kind="delivery_dead", delivery=gone).exists()
+    assert Alert.objects.filter(kind="endpoint_disabled", endpoint=subscriber).exists()
+    assert Alert.objects.filter(kind="delivery_dead", delivery=gone).exists()
     assert outbound.delivery_send(delivery_id=waiting.pk) == outbound.PAUSED
     assert len(receiver.requests) == 1
 
@@ -216,7 +216,7 @@ def test_an_endpoint_failing_for_five_days_is_disabled(receiver, subscriber):
     assert outbound.delivery_send(delivery_id=delivery.pk) == outbound.FAILED
     subscriber.refresh_from_db()
     assert not subscriber.is_active and "over 5 days" in subscriber.disabled_reason
-    assert OutboundAlert.objects.filter(kind="endpoint_disabled").count() == 1
+    assert Alert.objects.filter(kind="endpoint_disabled").count() == 1
 
 
 def test_the_sweeper_disables_long_failing_endpoints_without_traffic(subscriber):

@@ -42,6 +42,7 @@ from kombu.exceptions import OperationalError as BrokerError
 from standardwebhooks.webhooks import Webhook
 
 from apps.core import conf
+from apps.core.alerts import DELIVERY_DEAD, ENDPOINT_DISABLED, alert_raise
 from apps.core.audit import audit_record, snapshot
 from apps.core.enqueue import task_named
 from apps.core.outbound_policy import OutboundAddressRefused, policy_session
@@ -50,7 +51,6 @@ from apps.integrations.outbound.models import (
     DeliveryAttempt,
     DeliveryStatus,
     EndpointUrlChange,
-    OutboundAlert,
     OutboundDelivery,
     OutboundEndpoint,
 )
@@ -312,8 +312,11 @@ def endpoint_disable(
             timezone.now(),
         )
         locked.save(update_fields=["is_active", "disabled_reason", "disabled_at", "updated_at"])
-        OutboundAlert.objects.create(
-            kind=OutboundAlert.Kind.ENDPOINT_DISABLED, endpoint=locked, message=reason
+        alert_raise(
+            kind=ENDPOINT_DISABLED,
+            message=reason,
+            scope=locked.name,
+            refs={"endpoint_id": locked.pk},
         )
         audit_record(
             action="outbound_endpoint.disabled",
@@ -761,11 +764,11 @@ def delivery_record(*, claimed: Claimed, result: HttpResult) -> str:
 def _dead(delivery: OutboundDelivery, now: dt.datetime, message: str, fields: list[str]) -> None:
     delivery.status, delivery.dead_at, delivery.next_attempt_at = Status.DEAD, now, None
     delivery.save(update_fields=fields)
-    OutboundAlert.objects.create(
-        kind=OutboundAlert.Kind.DELIVERY_DEAD,
-        endpoint_id=delivery.endpoint_id,
-        delivery=delivery,
+    alert_raise(
+        kind=DELIVERY_DEAD,
         message=f"{delivery.event_type} {delivery.subject or delivery.idempotency_key}: {message}",
+        scope=delivery.endpoint.name,
+        refs={"endpoint_id": delivery.endpoint_id, "delivery_id": delivery.pk},
     )
     logger.error(
         "Outbound delivery %s (%s to endpoint %s) is dead: %s",
@@ -901,17 +904,6 @@ def deliveries_sweep(*, now: dt.datetime | None = None) -> OutboundSweepResult:
     return OutboundSweepResult(
         requeued=len(requeue), reclaimed=len(reclaimed), endpoints_disabled=disabled
     )
-
-
-def alert_acknowledge(*, alert: OutboundAlert, acting_user) -> OutboundAlert:
-    with transaction.atomic():
-        updated = OutboundAlert.objects.filter(pk=alert.pk, acknowledged_at__isnull=True).update(
-            acknowledged_at=timezone.now(), acknowledged_by=acting_user
-        )
-        if updated:
-            audit_record(action="outbound_alert.acknowledged", instance=alert, actor=acting_user)
-    alert.refresh_from_db()
-    return alert
 
 
 def endpoint_health(endpoint_ids: Iterable[int], *, since: dt.datetime) -> dict[int, dict]:
