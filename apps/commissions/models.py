@@ -561,10 +561,6 @@ class CommissionEntry(models.Model):
     def delete(self, *args, **kwargs):
         raise ValueError("Commission entries are never deleted; book a reversal instead.")
 
-    @property
-    def counts_toward_balance(self) -> bool:
-        return self.status in (self.Status.APPROVED, self.Status.PAID)
-
 
 class ClawbackCase(models.Model):
     """One chargeback under Finance review, with the negative lines it proposes.

@@ -330,7 +330,7 @@ class ExclusionOverrideAdmin(admin.ModelAdmin):
             return None
         return TemplateResponse(
             request,
-            "compliance/admin/reason_form.html",
+            "core/admin/reason_form.html",
             {
                 **self.admin_site.each_context(request),
                 "title": "Revoke overrides",

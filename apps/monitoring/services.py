@@ -36,10 +36,6 @@ logger = logging.getLogger(__name__)
 FIRED, RESOLVED = "fired", "resolved"
 
 
-class AlertError(ValueError):
-    """The requested move on an alert is not possible (shown to the user)."""
-
-
 @dataclass
 class EvaluationResult:
     fired: list[int] = field(default_factory=list)

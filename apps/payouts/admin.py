@@ -352,7 +352,7 @@ class PayoutMethodChangeAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
             return None
         return TemplateResponse(
             request,
-            "payouts/admin/reason_form.html",
+            "core/admin/reason_form.html",
             {
                 **self.admin_site.each_context(request),
                 "title": "Reject destination changes",
@@ -680,7 +680,7 @@ class PayoutAdmin(admin.ModelAdmin):
     def _confirm(self, request, payout, title, intro):
         return TemplateResponse(
             request,
-            "payouts/admin/reason_form.html",
+            "core/admin/reason_form.html",
             {
                 **self.admin_site.each_context(request),
                 "title": title,
@@ -751,7 +751,7 @@ class PayoutAdmin(admin.ModelAdmin):
             )
         return TemplateResponse(
             request,
-            "payouts/admin/reason_form.html",
+            "core/admin/reason_form.html",
             {
                 **self.admin_site.each_context(request),
                 "title": "Cancel payout",
@@ -850,7 +850,7 @@ class PayoutAdmin(admin.ModelAdmin):
             return None
         return TemplateResponse(
             request,
-            "payouts/admin/reason_form.html",
+            "core/admin/reason_form.html",
             {
                 **self.admin_site.each_context(request),
                 "title": "Cancel payouts",
@@ -1030,7 +1030,7 @@ class PayoutHoldAdmin(admin.ModelAdmin):
             return None
         return TemplateResponse(
             request,
-            "payouts/admin/reason_form.html",
+            "core/admin/reason_form.html",
             {
                 **self.admin_site.each_context(request),
                 "title": "Release held balances",
@@ -1196,7 +1196,7 @@ class ManualAdjustmentAdmin(admin.ModelAdmin):
             return None
         return TemplateResponse(
             request,
-            "payouts/admin/reason_form.html",
+            "core/admin/reason_form.html",
             {
                 **self.admin_site.each_context(request),
                 "title": "Reject adjustments",

@@ -26,7 +26,7 @@ from rest_framework import serializers
 from rest_framework.exceptions import NotFound
 from rest_framework.pagination import BasePagination
 from rest_framework.response import Response
-from rest_framework.utils.urls import remove_query_param, replace_query_param
+from rest_framework.utils.urls import replace_query_param
 
 from apps.core import conf
 
@@ -170,7 +170,3 @@ class KeysetPagination(BasePagination):
                 },
             },
         ]
-
-
-def strip_cursor(url: str) -> str:
-    return remove_query_param(url, KeysetPagination.cursor_query_param)
