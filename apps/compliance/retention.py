@@ -22,7 +22,6 @@ from decimal import Decimal
 
 import django_filters
 from django import forms
-from django.db import connection
 from django.db.models import (
     CharField,
     DateTimeField,
@@ -43,6 +42,7 @@ from django.utils import timezone
 from drf_spectacular.utils import extend_schema_field
 
 from apps.affiliates.models import Affiliate
+from apps.compliance import sql
 from apps.compliance.models import KycRecord, SelfExclusion
 from apps.core import conf
 from apps.core.filters import IntegerFilter, IsoDateTimeFilter, TextFilter, filterset_apply
@@ -389,33 +389,11 @@ def cohorts(
     now = now or timezone.now()
     days = days or churn_days()
     since = since or (now - dt.timedelta(days=365)).date().replace(day=1)
-    sql = f"""
-        WITH gaps AS (
-            SELECT player_id, occurred_at,
-                   occurred_at - lag(occurred_at) OVER (PARTITION BY player_id ORDER BY occurred_at) AS gap
-            FROM {Deposit._meta.db_table}
-        ), per_player AS (
-            SELECT player_id, max(occurred_at) AS last_at, bool_or(gap >= %(gap)s) AS reactivated
-            FROM gaps GROUP BY player_id
-        )
-        SELECT date_trunc('month', p.registered_at AT TIME ZONE 'UTC')::date AS month,
-               p.affiliate_id,
-               count(*) AS players,
-               count(pp.player_id) AS depositors,
-               count(*) FILTER (WHERE pp.last_at < %(cutoff)s) AS churned,
-               count(*) FILTER (WHERE pp.reactivated) AS reactivated
-        FROM {Player._meta.db_table} p LEFT JOIN per_player pp ON pp.player_id = p.id
-        WHERE p.registered_at >= %(since)s
-        GROUP BY 1, 2 ORDER BY 1, 2
-    """  # noqa: S608 - table names are ours; values are parameters
-    params = {
-        "gap": dt.timedelta(days=days),
-        "cutoff": now - dt.timedelta(days=days),
-        "since": dt.datetime.combine(since, dt.time(), tzinfo=dt.UTC),
-    }
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        raw = cursor.fetchall()
+    raw = sql.deposit_cohorts(
+        gap=dt.timedelta(days=days),
+        cutoff=now - dt.timedelta(days=days),
+        since=dt.datetime.combine(since, dt.time(), tzinfo=dt.UTC),
+    )
     names = dict(
         Affiliate.objects.filter(pk__in={r[1] for r in raw if r[1]}).values_list("pk", "name")
     )

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from collections import defaultdict
 
-from django.db import connection
 from django.db.models import Count, Sum
 from django.db.models.functions import Coalesce
 from prometheus_client import CollectorRegistry
@@ -26,6 +25,7 @@ from apps.integrations.models import (
     ReconciliationRun,
 )
 from apps.mappings.models import ResolutionStat
+from apps.monitoring import sql
 from apps.monitoring.models import LATENCY_BOUNDS_MS, Alert, InboundHourlyStat
 
 # Histogram buckets exposed (seconds): a subset of the rollup's bounds, so each is exact.
@@ -81,14 +81,9 @@ class DatabaseCollector:
             "Receipt-to-processed latency of processed inbound events.",
             labels=["integration"],
         )
-        with connection.cursor() as cursor:
-            cursor.execute(
-                f"SELECT integration_id, i, sum(v) FROM {InboundHourlyStat._meta.db_table}, "  # noqa: S608
-                "unnest(latency_buckets) WITH ORDINALITY AS u(v, i) GROUP BY 1, 2"
-            )
-            buckets: dict[int, dict[int, int]] = defaultdict(dict)
-            for integration_id, index, count in cursor.fetchall():
-                buckets[integration_id][index - 1] = int(count)
+        buckets: dict[int, dict[int, int]] = defaultdict(dict)
+        for integration_id, index, count in sql.latency_bucket_totals():
+            buckets[integration_id][index - 1] = int(count)
         sums = dict(
             InboundHourlyStat.objects.values("integration_id")
             .annotate(s=Sum("latency_sum_ms"))

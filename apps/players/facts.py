@@ -2,7 +2,7 @@
 
 One table per kind of fact: deposits, daily revenue reports, closed trades, prop-firm purchases
 and chargebacks. Rows are written only by `apps.players.services` (the inbound pipeline calls
-those services through `apps.mappings.handlers`); nothing edits them afterwards except the
+those services through `apps.players.handlers`); nothing edits them afterwards except the
 flags the hub derives itself (first deposit, first purchase, current revenue report, refund).
 
 Every row keeps:
