@@ -17,6 +17,7 @@ from apps.integrations.outbound.models import (
     OutboundDelivery,
     OutboundEndpoint,
 )
+from apps.integrations.outbound.services import deliveries
 from apps.monitoring.models import Alert
 from tests.factories import UserFactory
 from tests.outbound_receiver import Receiver
@@ -251,8 +252,9 @@ def test_a_delivery_not_due_or_done_is_skipped(receiver, subscriber):
 
 def test_sweeper_requeues_due_retries_and_reclaims_lost_workers(subscriber, monkeypatch):
     sent = []
+    # The sweeper enqueues through the deliveries module's enqueue_send.
     monkeypatch.setattr(
-        outbound, "enqueue_send", lambda delivery_id, countdown=None: sent.append(delivery_id)
+        deliveries, "enqueue_send", lambda delivery_id, countdown=None: sent.append(delivery_id)
     )
     [due] = _publish("a")
     [lost] = _publish("b")
