@@ -60,8 +60,10 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
-    "django_otp.middleware.OTPMiddleware",  # request.user.is_verified(): second factor in this session
-    "apps.accounts.middleware.SecondFactorMiddleware",  # admin pages wait for a second factor that is due
+    # request.user.is_verified(): second factor in this session
+    "django_otp.middleware.OTPMiddleware",
+    # admin pages wait for a second factor that is due
+    "apps.accounts.middleware.SecondFactorMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "axes.middleware.AxesMiddleware",  # last: turns a locked-out sign-in into the lock-out page
@@ -175,14 +177,16 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 # this is set: a new PostgreSQL connection per task (~10 ms of server CPU), which capped a
 # 2-core worker at ~120 tasks/s doing nothing. Connections are reused instead, with Django's
 # own per-request hygiene (CONN_MAX_AGE, health checks, closing broken connections) applied
-# around each task by apps.integrations.inbound.tasks; the fixup still recycles them every this many.
+# around each task by apps.integrations.inbound.tasks; the fixup still recycles them every this
+# many.
 CELERY_DB_REUSE_MAX = env.int("CELERY_DB_REUSE_MAX", default=10000)
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
-# Queues: "celery" for everything, "trades" for the high-volume trade feed (workers: -Q celery,trades).
+# Queues: "celery" for everything, "trades" for the high-volume trade feed (workers: -Q
+# celery,trades).
 CELERY_TASK_DEFAULT_QUEUE = "celery"
 CELERY_TASK_ROUTES = {
     "integrations.process_inbound_trade_event": {"queue": "trades"},
@@ -268,7 +272,8 @@ SPECTACULAR_SETTINGS = {
     "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
     "SERVE_AUTHENTICATION": [],
     "COMPONENT_SPLIT_REQUEST": True,
-    # The webhook endpoints (plain Django views) and their components: apps/integrations/api/schema.py.
+    # The webhook endpoints (plain Django views) and their components:
+    # apps/integrations/api/schema.py.
     "PREPROCESSING_HOOKS": ["apps.integrations.api.schema.webhook_endpoints"],
     "POSTPROCESSING_HOOKS": [
         "apps.integrations.api.schema.webhook_components",  # before the enum hook

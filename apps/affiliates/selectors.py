@@ -23,6 +23,7 @@ def clickable_link(*, code: str) -> TrackingLink | None:
 
 
 def affiliate_list(*, filters=None, queryset=None):
-    """Affiliates narrowed by AffiliateFilter (shared with the read API); FilterError on bad values."""
+    """Affiliates narrowed by AffiliateFilter (shared with the read API); FilterError on bad
+    values."""
     base = Affiliate.objects.all() if queryset is None else queryset
     return filterset_apply(AffiliateFilter, data=filters, queryset=base)

@@ -313,7 +313,8 @@ def tracking_link_check(*, affiliate: Affiliate, campaign: Campaign, creative: C
         raise TrackingLinkRefused(f"Creative {creative} does not belong to campaign {campaign}.")
     if creative.status != Creative.Status.APPROVED:
         raise TrackingLinkRefused(
-            f"Creative {creative} is {creative.get_status_display().lower()}; links need an approved creative."
+            f"Creative {creative} is {creative.get_status_display().lower()}; links need an "
+            "approved creative."
         )
 
 
@@ -405,7 +406,8 @@ def click_record(
     user_agent: str = "",
     occurred_at: datetime | None = None,
 ) -> Click:
-    """Record one visit and give it an unguessable token. Not audited: it is traffic, not a change."""
+    """Record one visit and give it an unguessable token. Not audited: it is traffic, not a
+    change."""
     if not tracking_link_is_clickable(link):
         raise LinkNotClickable(f"Link {link} does not accept clicks.")
     subs = {f"sub{i}": (sub_ids or {}).get(f"sub{i}", "")[:SUB_ID_MAX_LENGTH] for i in range(1, 6)}

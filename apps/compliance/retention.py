@@ -93,7 +93,8 @@ def _per_player(queryset, aggregate):
 
 
 def with_retention_figures(queryset: QuerySet, *, now: dt.datetime | None = None) -> QuerySet:
-    """Annotate first/last deposit, lifetime deposits, NGR, current KYC status and 'excluded now'."""
+    """Annotate first/last deposit, lifetime deposits, NGR, current KYC status and 'excluded
+    now'."""
     now = now or timezone.now()
     ngr = (
         F("stakes")
@@ -241,7 +242,8 @@ class RetentionPlayerFilter(PlayerFilter):
     last_activity_after = IsoDateTimeFilter(
         field_name="last_activity_at",
         lookup_expr="gte",
-        help_text="Last activity (deposit, revenue day, trade or purchase) at or after this ISO 8601 time.",
+        help_text="Last activity (deposit, revenue day, trade or purchase) at or after this ISO "
+        "8601 time.",
     )
     last_activity_before = IsoDateTimeFilter(
         field_name="last_activity_at",
@@ -275,7 +277,8 @@ class RetentionPlayerFilter(PlayerFilter):
     )
     identifier = TextFilter(
         method="filter_identifier",
-        help_text="Any identifier: the player id, a tracking token, or an id in any system (CRM id, MT5 login...).",
+        help_text="Any identifier: the player id, a tracking token, or an id in any system (CRM "
+        "id, MT5 login...).",
     )
 
     class Meta(PlayerFilter.Meta):
@@ -351,7 +354,8 @@ class RetentionPlayerFilter(PlayerFilter):
 def retention_player_list(
     *, filters: Mapping | None = None, queryset: QuerySet | None = None
 ) -> QuerySet:
-    """Players with retention figures, narrowed by RetentionPlayerFilter (FilterError on bad values)."""
+    """Players with retention figures, narrowed by RetentionPlayerFilter (FilterError on bad
+    values)."""
     base = with_retention_figures(Player.objects.all() if queryset is None else queryset)
     return filterset_apply(RetentionPlayerFilter, data=filters, queryset=base)
 

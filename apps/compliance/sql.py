@@ -17,7 +17,8 @@ from apps.players.models import Deposit, Player
 _DEPOSIT_COHORTS_SQL = f"""
     WITH gaps AS (
         SELECT player_id, occurred_at,
-               occurred_at - lag(occurred_at) OVER (PARTITION BY player_id ORDER BY occurred_at) AS gap
+               occurred_at - lag(occurred_at) OVER (PARTITION BY player_id ORDER BY occurred_at) AS
+                   gap
         FROM {Deposit._meta.db_table}
     ), per_player AS (
         SELECT player_id, max(occurred_at) AS last_at, bool_or(gap >= %(gap)s) AS reactivated

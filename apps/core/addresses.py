@@ -21,7 +21,8 @@ IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 
 def parse_network(value: str) -> IPNetwork:
-    """One allow-list entry as a network (a bare address is a /32 or /128). ValueError if invalid."""
+    """One allow-list entry as a network (a bare address is a /32 or /128). ValueError if
+    invalid."""
     return ipaddress.ip_network(str(value).strip(), strict=False)
 
 
@@ -41,7 +42,8 @@ def parse_address(value: str | None) -> IPAddress | None:
 
 
 def address_allowed(address: IPAddress | None, networks: Iterable[IPNetwork]) -> bool:
-    """True when `address` is inside one of `networks` (an address of the other IP version never is)."""
+    """True when `address` is inside one of `networks` (an address of the other IP version never
+    is)."""
     if address is None:
         return False
     return any(address.version == network.version and address in network for network in networks)

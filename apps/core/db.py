@@ -112,7 +112,8 @@ def lock_row(model: type[models.Model], pk: int) -> bool:
         meta = model._meta
         pk_column = connection.ops.quote_name(meta.pk.column)
         sql = _sql[key] = (
-            f"SELECT 1 FROM {connection.ops.quote_name(meta.db_table)} WHERE {pk_column} = %s FOR NO KEY UPDATE"  # noqa: S608
+            f"SELECT 1 FROM {connection.ops.quote_name(meta.db_table)} "  # noqa: S608 - names from meta
+            f"WHERE {pk_column} = %s FOR NO KEY UPDATE"
         )
     with connection.cursor() as cursor:
         cursor.execute(sql, [pk])

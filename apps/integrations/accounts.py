@@ -45,7 +45,8 @@ def integration_create(
     slug = (slug or "").strip()
     if not SLUG_RE.match(slug) or len(slug) > 64:
         raise IntegrationError(
-            f"Invalid slug {slug!r}: use lower-case letters, digits, '-' or '_' (at most 64 characters)."
+            f"Invalid slug {slug!r}: use lower-case letters, digits, '-' or '_' (at most 64 "
+            "characters)."
         )
     if kind not in Integration.Kind.values:
         raise IntegrationError(

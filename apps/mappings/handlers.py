@@ -12,7 +12,8 @@ compliance, whose services they call.
 
 Reactions to the same events (postbacks, commissions) come after these handlers in each event
 type's pipeline (apps/pipeline/pipelines.py, the one declaration of what runs, in which order),
-so a reaction runs after the fact is recorded, in the same transaction. Each fact handler passes what this
+so a reaction runs after the fact is recorded, in the same transaction. Each fact handler passes
+what this
 delivery recorded on with `ctx.record(...)` (a refund: the refunded purchase) and the reaction
 reads `ctx.recorded(<Fact>)`, without a query; a duplicate delivery records nothing new, so the
 reaction finds nothing and acts once. When the player is unknown the event parks before any

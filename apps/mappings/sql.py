@@ -46,7 +46,8 @@ def active_mappings_of(pairs: list[tuple[str, str]]) -> list[tuple[int, str, str
     """(player id, system, external id) of the active mappings among `pairs`."""
     match = " OR ".join(['(m."system" = %s AND m."external_id" = %s)'] * len(pairs))
     return fetch_all(
-        f'SELECT m."player_id", m."system", m."external_id" FROM "{IdentifierMapping._meta.db_table}" m '  # noqa: S608
+        'SELECT m."player_id", m."system", m."external_id" FROM '  # noqa: S608 - names from meta
+        f'"{IdentifierMapping._meta.db_table}" m '
         f'WHERE m."retired_at" IS NULL AND ({match})',
         [value for pair in pairs for value in pair],
     )
@@ -61,7 +62,8 @@ def resolution_counts_add(rows: list[tuple[str, dt.datetime, int, int]], *, shar
             INSERT INTO {table} (system, hour, shard, lookups, misses)
             VALUES {", ".join(["(%s, %s, %s, %s, %s)"] * len(rows))}
             ON CONFLICT (system, hour, shard) DO UPDATE
-            SET lookups = {table}.lookups + EXCLUDED.lookups, misses = {table}.misses + EXCLUDED.misses
+            SET lookups = {table}.lookups + EXCLUDED.lookups, misses = {table}.misses +
+                EXCLUDED.misses
             """,  # noqa: S608 - the table name is ours, values are parameters
             [
                 value

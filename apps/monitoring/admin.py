@@ -86,8 +86,10 @@ class AlertRuleAdmin(AuditedAdminMixin, admin.ModelAdmin):
             "Source rules (volume, silence, failed polls)",
             {
                 "fields": ("baseline_days",),
-                "description": "Volume: the fraction (threshold, in %) of the usual volume for this hour of the day, "
-                "the minimum baseline (minimum samples) and the baseline days. Silence: the minutes "
+                "description": "Volume: the fraction (threshold, in %) of the usual volume for "
+                "this hour of the day, "
+                "the minimum baseline (minimum samples) and the baseline days. Silence: the "
+                "minutes "
                 "without an event (threshold). Failed polls: the runs in a row (threshold). Each "
                 "integration gets its own alert.",
             },

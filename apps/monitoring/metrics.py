@@ -184,7 +184,8 @@ class DatabaseCollector:
     def _runtime(self):
         failures = CounterMetricFamily(
             "affiliatehub_publish_failures",
-            "Task publishes the broker did not take (the outbox sweeper enqueued those events later).",
+            "Task publishes the broker did not take (the outbox sweeper enqueued those events "
+            "later).",
         )
         failures.add_metric([], PublishFailureStat.objects.aggregate(n=Sum("failures"))["n"] or 0)
         yield failures

@@ -60,7 +60,8 @@ class InboundHourlyStat(models.Model):
         models.PositiveIntegerField(),
         default=list,
         blank=True,
-        help_text="Processed events per latency bucket (LATENCY_BOUNDS_MS; the last counts everything above).",
+        help_text="Processed events per latency bucket (LATENCY_BOUNDS_MS; the last counts "
+        "everything above).",
     )
     refreshed_at = models.DateTimeField(default=timezone.now)
 
@@ -131,14 +132,16 @@ class AlertRule(models.Model):
     threshold = models.DecimalField(
         max_digits=12,
         decimal_places=4,
-        help_text="The figure is compared to this. Volume rule: the fraction of the usual volume, in % (25 = a "
+        help_text="The figure is compared to this. Volume rule: the fraction of the usual volume, "
+        "in % (25 = a "
         "quarter); silence: minutes without an event; poll failures: failed runs in a row.",
     )
     window = models.CharField(
         max_length=3,
         choices=Window.choices,
         default=Window.HOUR,
-        help_text="Not used by the source rules (volume: the last 60 minutes; silence and poll failures: now).",
+        help_text="Not used by the source rules (volume: the last 60 minutes; silence and poll "
+        "failures: now).",
     )
     integration = models.ForeignKey(
         "integrations.Integration",
@@ -151,14 +154,17 @@ class AlertRule(models.Model):
     min_samples = models.PositiveIntegerField(
         default=20,
         verbose_name="minimum samples / baseline",
-        help_text="Rates and percentiles are not judged on fewer events than this. Volume and silence rules: the "
-        "minimum baseline, i.e. they fire only when the source usually sends at least this many events in this "
+        help_text="Rates and percentiles are not judged on fewer events than this. Volume and "
+        "silence rules: the "
+        "minimum baseline, i.e. they fire only when the source usually sends at least this many "
+        "events in this "
         "hour of the day (0: silence is judged at every hour).",
     )
     baseline_days = models.PositiveSmallIntegerField(
         default=14,
         validators=[MinValueValidator(1), MaxValueValidator(60)],
-        help_text="Volume and silence rules: the usual volume is the median of the same hour of the day over this "
+        help_text="Volume and silence rules: the usual volume is the median of the same hour of "
+        "the day over this "
         "many trailing days (only days since the source first sent anything).",
     )
     notify_email = models.TextField(
@@ -171,7 +177,8 @@ class AlertRule(models.Model):
         on_delete=models.PROTECT,
         related_name="+",
         limit_choices_to={"kind": "subscriber"},
-        help_text="A subscriber endpoint: alert.fired / alert.resolved are sent there, signed, through the "
+        help_text="A subscriber endpoint: alert.fired / alert.resolved are sent there, signed, "
+        "through the "
         "outbound delivery engine (retries, dead letters). Empty: no webhook.",
     )
     is_active = models.BooleanField(default=True)

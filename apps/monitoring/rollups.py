@@ -2,7 +2,8 @@
 
 One pass over the hours asked for (the event table's `received_at` index bounds it) computes
 counts by status, what the source pushed itself (webhook or batch, not polling) and when it last
-did (the silence and volume alerts read only this table), exact per-hour latency percentiles (`percentile_cont`) and a latency
+did (the silence and volume alerts read only this table), exact per-hour latency percentiles
+(`percentile_cont`) and a latency
 histogram; rows are upserted, so refreshing an hour twice gives the same row. The beat runs
 the last 3 hours every minute and the last 48 hours every 15 minutes, because an event's status
 keeps changing after it arrives (retries, parking, dead-lettering) for up to about a day.

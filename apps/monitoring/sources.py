@@ -29,7 +29,8 @@ WINDOW = dt.timedelta(minutes=60)
 
 @dataclass(frozen=True)
 class SourceActivity:
-    """What one active integration pushed: the last 60 minutes, its usual for them, its last event."""
+    """What one active integration pushed: the last 60 minutes, its usual for them, its last
+    event."""
 
     integration_id: int
     slug: str
@@ -80,7 +81,8 @@ def source_activity(*, now: dt.datetime, baseline_days: int) -> list[SourceActiv
 
 
 def poll_failures() -> list[PollFailures]:
-    """Every active integration that has finished a poll run, with its failures since the last success."""
+    """Every active integration that has finished a poll run, with its failures since the last
+    success."""
     return [
         PollFailures(integration_id=pk, slug=slug, in_a_row=n, last_error=error or "")
         for pk, slug, n, error in sql.poll_failure_streaks()

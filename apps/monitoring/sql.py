@@ -25,10 +25,12 @@ from apps.monitoring.models import InboundHourlyStat
 
 _EVENTS_SQL = f"""
 WITH ev AS (
-    SELECT integration_id, date_trunc('hour', received_at AT TIME ZONE 'UTC') AS hour, status, attempts, received_at,
+    SELECT integration_id, date_trunc('hour', received_at AT TIME ZONE 'UTC') AS hour, status,
+        attempts, received_at,
            source IN ('webhook', 'batch') AS pushed,
            CASE WHEN status = 'processed' AND processed_at IS NOT NULL
-                THEN GREATEST(0, EXTRACT(EPOCH FROM (processed_at - received_at)) * 1000) END AS latency_ms
+                THEN GREATEST(0, EXTRACT(EPOCH FROM (processed_at - received_at)) * 1000) END AS
+                    latency_ms
     FROM {InboundEvent._meta.db_table}
     WHERE received_at >= %(since)s AND received_at < %(until)s
 )
@@ -59,19 +61,22 @@ SELECT integration_id, date_trunc('hour', received_at AT TIME ZONE 'UTC') AS hou
                     %(bounds)s::float8[]) AS bucket,
        count(*)
 FROM {InboundEvent._meta.db_table}
-WHERE received_at >= %(since)s AND received_at < %(until)s AND status = 'processed' AND processed_at IS NOT NULL
+WHERE received_at >= %(since)s AND received_at < %(until)s AND status = 'processed' AND
+    processed_at IS NOT NULL
 GROUP BY 1, 2, 3
 """  # noqa: S608
 
 _ACTIVITY_SQL = f"""
 WITH days AS (
-    SELECT d, %(hour)s::timestamptz - d * interval '24 hours' AS h FROM generate_series(0, %(days)s) AS d
+    SELECT d, %(hour)s::timestamptz - d * interval '24 hours' AS h FROM generate_series(0,
+        %(days)s) AS d
 ),
 sources AS (
     SELECT i.id, i.slug, first.hour AS first_hour, last.last_pushed_at
     FROM {Integration._meta.db_table} i
     JOIN LATERAL (SELECT s.hour FROM {InboundHourlyStat._meta.db_table} s
-                  WHERE s.integration_id = i.id AND s.pushed > 0 ORDER BY s.hour LIMIT 1) first ON true
+                  WHERE s.integration_id = i.id AND s.pushed > 0 ORDER BY s.hour LIMIT 1) first ON
+                      true
     JOIN LATERAL (SELECT coalesce(s.last_pushed_at, s.hour + interval '1 hour') AS last_pushed_at
                   FROM {InboundHourlyStat._meta.db_table} s
                   WHERE s.integration_id = i.id AND s.pushed > 0 AND s.hour <= %(hour)s
@@ -84,7 +89,8 @@ per_day AS (
            + coalesce(prev.pushed, 0) * (1 - %(elapsed)s) AS volume
     FROM sources src
     CROSS JOIN days
-    LEFT JOIN {InboundHourlyStat._meta.db_table} cur ON cur.integration_id = src.id AND cur.hour = days.h
+    LEFT JOIN {InboundHourlyStat._meta.db_table} cur ON cur.integration_id = src.id AND cur.hour =
+        days.h
     LEFT JOIN {InboundHourlyStat._meta.db_table} prev
            ON prev.integration_id = src.id AND prev.hour = days.h - interval '1 hour'
     WHERE days.d = 0 OR days.h - interval '1 hour' >= src.first_hour
@@ -105,8 +111,10 @@ JOIN LATERAL (
     SELECT count(*) AS n, (array_agg(r.error ORDER BY r.started_at DESC))[1] AS last_error
     FROM {ReconciliationRun._meta.db_table} r
     WHERE r.integration_id = i.id AND r.status = 'failed'
-      AND r.started_at > coalesce((SELECT max(s.started_at) FROM {ReconciliationRun._meta.db_table} s
-                                   WHERE s.integration_id = i.id AND s.status = 'succeeded'), '-infinity')
+      AND r.started_at > coalesce((SELECT max(s.started_at) FROM {ReconciliationRun._meta.db_table}
+          s
+                                   WHERE s.integration_id = i.id AND s.status = 'succeeded'),
+                                       '-infinity')
 ) streak ON true
 WHERE i.is_active
   AND EXISTS (SELECT 1 FROM {ReconciliationRun._meta.db_table} f

@@ -91,7 +91,8 @@ def quiet_slugs() -> frozenset[str]:
 
 
 def clickable_link_codes(*, limit: int = 200) -> list[str]:
-    """Codes of tracking links that redirect today (active link and affiliate, approved creative)."""
+    """Codes of tracking links that redirect today (active link and affiliate, approved
+    creative)."""
     return list(
         TrackingLink.objects.filter(
             is_active=True,

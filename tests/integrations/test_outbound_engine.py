@@ -121,7 +121,8 @@ def test_the_retry_schedule_then_dead_letter_and_alert(receiver, subscriber, cap
         assert outcome == outbound.FAILED and delivery.status == "failed"
         delays.append((delivery.next_attempt_at - before).total_seconds())
         _make_due(delivery)
-    # After attempt n the wait is schedule[n] (+/- 10 % jitter): 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h.
+    # After attempt n the wait is schedule[n] (+/- 10 % jitter): 5 s, 5 min, 30 min, 2 h, 5 h, 10 h,
+    # 10 h.
     assert len(delays) == 7
     for delay, expected in zip(delays, SCHEDULE[1:], strict=True):
         assert expected * 0.9 - 1 <= delay <= expected * 1.1 + 1, (delay, expected)

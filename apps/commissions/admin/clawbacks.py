@@ -111,7 +111,8 @@ class ClawbackCaseAdmin(admin.ModelAdmin):
             "approve_cases",
             "Approve",
             "approved",
-            "Approving books the proposed negative lines below in the current period ({period}), each "
+            "Approving books the proposed negative lines below in the current period ({period}), "
+            "each "
             "referencing the line it claws back.",
         ),
         "dismiss": (

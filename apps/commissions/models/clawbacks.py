@@ -30,7 +30,8 @@ class ClawbackCase(models.Model):
     chargeback_id = models.CharField(
         max_length=255,
         unique=True,
-        help_text="The chargeback's id: one case per chargeback, whichever system reports it and however often.",
+        help_text="The chargeback's id: one case per chargeback, whichever system reports it and "
+        "however often.",
     )
     chargeback_event_id = models.BigIntegerField(
         unique=True, help_text="The chargeback.created event that opened it."
@@ -65,7 +66,10 @@ class ClawbackCase(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"Clawback #{self.pk}: player #{self.player_id} {format_money(self.chargeback_amount, self.currency)}"
+        return (
+            f"Clawback #{self.pk}: player #{self.player_id} "
+            f"{format_money(self.chargeback_amount, self.currency)}"
+        )
 
 
 class ClawbackCaseEvent(models.Model):

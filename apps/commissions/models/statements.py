@@ -1,4 +1,5 @@
-"""Statements: an affiliate's lines for a closed period, its RevShare summary and each player's NGR."""
+"""Statements: an affiliate's lines for a closed period, its RevShare summary and each player's
+NGR."""
 
 from __future__ import annotations
 

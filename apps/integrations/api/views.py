@@ -171,7 +171,8 @@ def webhook(request: HttpRequest, slug: str) -> HttpResponse:
     if result.outcome == services.CONFLICT:
         return _problem(
             409,
-            "This webhook-id was already stored with a different body; the new body is kept for review.",
+            "This webhook-id was already stored with a different body; the new body is kept for "
+            "review.",
             event_id=result.event_id,
         )
     if unreadable:

@@ -179,7 +179,8 @@ class OutboundDelivery(models.Model):
 
 
 class DeliveryAttempt(models.Model):
-    """One HTTP attempt of a delivery: what was answered (or what went wrong) and how long it took."""
+    """One HTTP attempt of a delivery: what was answered (or what went wrong) and how long it
+    took."""
 
     delivery = models.ForeignKey(
         OutboundDelivery, on_delete=models.CASCADE, related_name="attempt_log"

@@ -107,7 +107,8 @@ class PageStore:
     the page before it: in one transaction, that page's missing events (validated now), their
     RecoveredEvent rows and the run's counters (pages, polled, already received, recovered,
     failed, skipped), so the counts always match what is stored and a page is never stored in
-    part. The lookup runs in a helper thread on its own connection (see apps.integrations.polling.threads.ReadingHelper; on this
+    part. The lookup runs in a helper thread on its own connection (see
+    apps.integrations.polling.threads.ReadingHelper; on this
     thread's connection inside an atomic block, where another connection would not see the
     block's rows). At most two pages are held: the one being looked up, the one being stored.
 

@@ -150,7 +150,8 @@ def poll_schedule_sync(*, config: PollConfig) -> PeriodicTask:
                 {"integration_id": config.integration_id, "trigger": Trigger.SCHEDULE}
             ),
             "enabled": bool(config.enabled and config.integration.is_active),
-            "description": "Polling connector (PollConfig); change the interval on the poll configuration.",
+            "description": "Polling connector (PollConfig); change the interval on the poll "
+            "configuration.",
         },
     )
     if config.periodic_task_id != task.pk:
@@ -170,7 +171,8 @@ def daily_reconciliation_schedule() -> PeriodicTask:
             "task": DAILY_TASK,
             "crontab": crontab,
             "enabled": True,
-            "description": "Re-polls the last 24 h of every polled integration and records the delta.",
+            "description": "Re-polls the last 24 h of every polled integration and records the "
+            "delta.",
         },
     )
     return task
@@ -181,7 +183,8 @@ def daily_reconciliation_schedule() -> PeriodicTask:
 
 
 def poll_window(*, config: PollConfig, now: dt.datetime) -> tuple[dt.datetime, dt.datetime]:
-    """From the last completed window's end minus the overlap (first run: the initial lookback) to now."""
+    """From the last completed window's end minus the overlap (first run: the initial lookback)
+    to now."""
     if config.last_window_end is None:
         return now - config.initial_lookback, now
     return min(config.last_window_end - config.window_overlap, now - config.window_overlap), now
@@ -198,7 +201,8 @@ def integration_poll(
     sleep: Callable[[float], None] | None = None,
 ) -> ReconciliationRun | None:
     """Poll one integration over a window and reconcile it. Returns the run (None when a scheduled
-    poll has nothing to do: disabled or busy). Backfills and manual polls raise PollError instead."""
+    poll has nothing to do: disabled or busy). Backfills and manual polls raise PollError
+    instead."""
     if connection.in_atomic_block:
         raise PollError("Polls make HTTP requests: call integration_poll outside transactions.")
     config = (
@@ -340,7 +344,8 @@ def _run_pages(*, run: ReconciliationRun, config: PollConfig, session, sleep) ->
             )
         except BaseException:
             following.cancel()
-            store.flush()  # the pages received before the failure are kept (a failing page: none of it)
+            # the pages received before the failure are kept (a failing page: none of it)
+            store.flush()
             raise
 
 

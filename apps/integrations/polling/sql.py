@@ -36,7 +36,8 @@ LEFT JOIN found f ON f.webhook_id = u.webhook_id
 WHERE f.webhook_id IS NULL
 UNION ALL
 SELECT 0, e.webhook_id::text FROM integrations_inboundevent e
-WHERE e.integration_id = %(integration)s AND e.source = %(poll)s AND e.webhook_id = ANY((SELECT ids FROM page)::text[])
+WHERE e.integration_id = %(integration)s AND e.source = %(poll)s AND e.webhook_id = ANY((SELECT ids
+    FROM page)::text[])
 """
 _ABSENT_TEXT_SQL = _ABSENT_SQL.format(ids="string_to_array(%(ids)b, E'\\n')")
 # Ids holding a newline cannot be split that way: they travel as a JSON array instead.
@@ -45,7 +46,8 @@ _ABSENT_JSON_SQL = _ABSENT_SQL.format(ids="ARRAY(SELECT jsonb_array_elements_tex
 # A stored page's RecoveredEvent rows and the run's counters, in one statement.
 _PAGE_STORED_SQL = """
 WITH recovered AS (
-    INSERT INTO integrations_recoveredevent (run_id, event_id) SELECT %(run)s, unnest(%(recovered_ids)b::bigint[])
+    INSERT INTO integrations_recoveredevent (run_id, event_id) SELECT %(run)s,
+        unnest(%(recovered_ids)b::bigint[])
 )
 UPDATE integrations_reconciliationrun
 SET pages = pages + 1, skipped = skipped + %(skipped)s, polled = polled + %(polled)s,

@@ -141,7 +141,8 @@ class PayoutMethodAdmin(admin.ModelAdmin):
         change = request._destination_change
         self.message_user(
             request,
-            f"Destination change #{change.pk} recorded ({change.get_action_display().lower()}). Nothing changes "
+            f"Destination change #{change.pk} recorded ({change.get_action_display().lower()}). "
+            "Nothing changes "
             "until another Finance user approves it.",
             messages.WARNING,
         )

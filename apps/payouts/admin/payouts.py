@@ -128,7 +128,10 @@ class PayoutAdmin(admin.ModelAdmin):
     @admin.display(description="Pays to (masked; in full on the approval page)")
     def destination_masked(self, obj):
         if obj.destination is None:
-            return f"Not recorded yet (taken when submitted for approval): now {describe(obj.method.destination())}"
+            return (
+                "Not recorded yet (taken when submitted for approval): now "
+                f"{describe(obj.method.destination())}"
+            )
         changed = (
             f" — set by {obj.destination_changed_by} (method change)"
             if obj.destination_changed_by_id

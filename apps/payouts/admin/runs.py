@@ -60,7 +60,8 @@ class PayoutRunAdmin(admin.ModelAdmin):
             run = services.payout_run_create(acting_user=request.user)
             self.message_user(
                 request,
-                f"Payout run #{run.pk}: {run.payout_count} draft payout(s), {run.carried_forward_count} balance(s) "
+                f"Payout run #{run.pk}: {run.payout_count} draft payout(s), "
+                f"{run.carried_forward_count} balance(s) "
                 "carried forward.",
                 messages.SUCCESS,
             )

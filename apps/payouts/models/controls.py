@@ -169,7 +169,8 @@ class ManualAdjustment(models.Model):
     reason_code = models.CharField(max_length=20, choices=ReasonCode.choices)
     note = models.TextField()
     period = models.DateField(
-        help_text="First day of the month it belongs to (a closed month books into the next open one)."
+        help_text="First day of the month it belongs to (a closed month books into the next open "
+        "one)."
     )
     status = models.CharField(
         max_length=10, choices=DecisionStatus.choices, default=DecisionStatus.PENDING
@@ -219,4 +220,7 @@ class ManualAdjustment(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"Adjustment #{self.pk}: {format_money(self.amount, self.currency)} for affiliate #{self.affiliate_id} ({self.status})"
+        return (
+            f"Adjustment #{self.pk}: {format_money(self.amount, self.currency)} for affiliate "
+            f"#{self.affiliate_id} ({self.status})"
+        )

@@ -96,7 +96,8 @@ class Payout(models.Model):
     destination = models.JSONField(
         null=True,
         blank=True,
-        help_text="Where the money goes, as approved: the method's kind, currency, account details and "
+        help_text="Where the money goes, as approved: the method's kind, currency, account details "
+        "and "
         "beneficiary, copied when the payout is submitted for approval. Every gateway request is "
         "built from it, never from the method's current values.",
     )
@@ -232,7 +233,10 @@ class PayoutRunLine(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.affiliate_id}: {format_money(self.source_amount, self.source_currency)} -> {self.get_outcome_display()}"
+        return (
+            f"{self.affiliate_id}: {format_money(self.source_amount, self.source_currency)} -> "
+            f"{self.get_outcome_display()}"
+        )
 
 
 class PayoutAllocation(models.Model):

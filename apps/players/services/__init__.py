@@ -1,7 +1,8 @@
 """Recording player facts: deposits, revenue reports, trades, purchases and chargebacks.
 
 The inbound pipeline (apps.players.handlers, composed with resolution in
-apps.mappings.handlers) calls these once per event, at least once per delivery, in any order. So every service:
+apps.mappings.handlers) calls these once per event, at least once per delivery, in any order. So
+every service:
 
 - is idempotent on the fact's natural key through the database's unique constraint (`INSERT ...
   ON CONFLICT DO NOTHING`, reading the stored row on conflict; never check-then-insert);

@@ -137,7 +137,8 @@ def purchase_refund(
             return PurchaseRefundResult(purchase=purchase, refunded=False)
         if currency != purchase.currency:
             raise FactError(
-                f"Refund in {currency} of purchase {system}:{purchase_id} made in {purchase.currency}."
+                f"Refund in {currency} of purchase {system}:{purchase_id} made in "
+                f"{purchase.currency}."
             )
         if amount > purchase.amount:
             raise FactError(

@@ -21,6 +21,7 @@ class Command(BaseCommand):
         secret = integration_rotate_secret(integration=integration)
         grace = conf.duration("AFFILIATEHUB_SECRET_ROTATION_GRACE")
         self.stdout.write(
-            f"New signing secret for {slug} (shown once). The previous secret keeps verifying for {grace}:\n"
+            f"New signing secret for {slug} (shown once). The previous secret keeps verifying for "
+            f"{grace}:\n"
         )
         self.stdout.write(secret)

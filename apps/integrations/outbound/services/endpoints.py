@@ -45,7 +45,8 @@ def endpoint_create(
     unknown = [t for t in event_types if t not in SUBSCRIBER_EVENT_TYPES]
     if unknown:
         raise OutboundError(
-            f"Unknown event types {unknown}; subscribers may receive {', '.join(SUBSCRIBER_EVENT_TYPES)}."
+            f"Unknown event types {unknown}; subscribers may receive "
+            f"{', '.join(SUBSCRIBER_EVENT_TYPES)}."
         )
     if kind == Kind.SUBSCRIBER:
         secret = secret or generate_secret()

@@ -349,7 +349,8 @@ def endpoint_disable_if_failing_too_long(endpoint_id: int, now: dt.datetime) -> 
         return False
     return endpoint_disable(
         endpoint=endpoint,
-        reason=f"No successful delivery since {endpoint.failing_since:%Y-%m-%d %H:%M} UTC (over {limit.days} days).",
+        reason=f"No successful delivery since {endpoint.failing_since:%Y-%m-%d %H:%M} UTC (over "
+        f"{limit.days} days).",
     )
 
 
