@@ -241,9 +241,3 @@ def broker_url() -> str:
         atexit.register(_leave_broker)
         _broker_url = _url(state)
     return _broker_url
-
-
-def broker_running() -> bool:
-    """Whether an embedded broker answers (for tests and the runner's banner)."""
-    state = _read_json(BROKER_DIR / "server.json", None)
-    return bool(state) and _answers(state)

@@ -160,7 +160,8 @@ class Supervisor:
     def banner(self, note: str = "") -> None:
         print(
             f"\n{note}AffiliateHub is running.\n"
-            f"  Admin:     http://127.0.0.1:{self.port}/admin/   user: admin   password: {self.password}\n"
+            f"  Admin:     http://127.0.0.1:{self.port}/admin/   user: admin   password: "
+            f"{self.password}\n"
             f"             (the password is kept in {PASSWORD_FILE})\n"
             f"  Health:    http://127.0.0.1:{self.port}/admin/health/\n"
             f"  API docs:  http://127.0.0.1:{self.port}/api/docs/\n"

@@ -4,7 +4,8 @@ Requests under /api/v1/webhooks/ (the inbound webhook endpoints, the hottest pat
 Django handler without the middleware that only serves browser sessions: sessions, CSRF,
 authentication, messages and staff sign-in (second factor, lock-out). The webhook views never
 use them (no session, no user, no messages, csrf_exempt), and none of them changes a response
-that does not use them, so the answers are the same; every other middleware (security headers, CommonMiddleware,
+that does not use them, so the answers are the same; every other middleware (security headers,
+CommonMiddleware,
 X-Frame-Options, anything added later) still runs. Everything else gets the full stack.
 tests/integrations/test_wsgi_dispatch.py sends the same requests through both and compares.
 """
@@ -24,7 +25,8 @@ WEBHOOK_PATH_PREFIX = "/api/v1/webhooks/"
 # Middleware the webhook endpoints do without.
 BROWSER_ONLY_MIDDLEWARE = frozenset(
     {
-        "whitenoise.middleware.WhiteNoiseMiddleware",  # static files never live under the webhook path
+        # static files never live under the webhook path
+        "whitenoise.middleware.WhiteNoiseMiddleware",
         "django.contrib.sessions.middleware.SessionMiddleware",
         "django.middleware.csrf.CsrfViewMiddleware",
         "django.contrib.auth.middleware.AuthenticationMiddleware",

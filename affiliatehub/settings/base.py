@@ -63,8 +63,10 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
-    "django_otp.middleware.OTPMiddleware",  # request.user.is_verified(): second factor in this session
-    "apps.accounts.middleware.SecondFactorMiddleware",  # admin pages wait for a second factor that is due
+    # request.user.is_verified(): second factor in this session
+    "django_otp.middleware.OTPMiddleware",
+    # admin pages wait for a second factor that is due
+    "apps.accounts.middleware.SecondFactorMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "axes.middleware.AxesMiddleware",  # last: turns a locked-out sign-in into the lock-out page
@@ -223,21 +225,23 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 # this is set: a new PostgreSQL connection per task (~10 ms of server CPU), which capped a
 # 2-core worker at ~120 tasks/s doing nothing. Connections are reused instead, with Django's
 # own per-request hygiene (CONN_MAX_AGE, health checks, closing broken connections) applied
-# around each task by apps.integrations.inbound.tasks; the fixup still recycles them every this many.
+# around each task by apps.integrations.inbound.tasks; the fixup still recycles them every this
+# many.
 CELERY_DB_REUSE_MAX = env.int("CELERY_DB_REUSE_MAX", default=10000)
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
-# Queues: "celery" for everything, "trades" for the high-volume trade feed (workers: -Q celery,trades).
+# Queues: "celery" for everything, "trades" for the high-volume trade feed (workers: -Q
+# celery,trades).
 CELERY_TASK_DEFAULT_QUEUE = "celery"
 CELERY_TASK_ROUTES = {
     "integrations.process_inbound_trade_event": {"queue": "trades"},
     "integrations.process_inbound_trade_events": {"queue": "trades"},
 }
 
-# Inbound events (apps/integrations/conf.py lists every setting with its default).
+# Inbound events (apps/core/conf.py lists every setting with its default).
 AFFILIATEHUB_SECRET_ROTATION_GRACE = env.int(
     "AFFILIATEHUB_SECRET_ROTATION_GRACE", default=24 * 3600
 )
@@ -302,8 +306,8 @@ SPECTACULAR_SETTINGS = {
         "hashed. Send it as `Authorization: Bearer <key>`.\n\n"
         "**Scopes.** `registrations:write` (POST /api/v1/registrations/), `events:read`, "
         "`players:read`, `affiliates:read`, `commissions:read`, `statements:read`, `payouts:read` "
-        "(the polling endpoints of the same name), `risk:read` (GET /api/v1/risk-cases/). A key without the scope an endpoint needs is "
-        "answered 403.\n\n"
+        "(the polling endpoints of the same name), `risk:read` (GET /api/v1/risk-cases/). A key "
+        "without the scope an endpoint needs is answered 403.\n\n"
         "**Webhooks** (`POST /api/v1/webhooks/{integration}/`) are not called with a key: they are "
         "signed the Standard Webhooks way with the integration's `whsec_` secret "
         "(`manage.py integration_create`)."
@@ -316,7 +320,8 @@ SPECTACULAR_SETTINGS = {
     "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
     "SERVE_AUTHENTICATION": [],
     "COMPONENT_SPLIT_REQUEST": True,
-    # The webhook endpoints (plain Django views) and their components: apps/integrations/api/schema.py.
+    # The webhook endpoints (plain Django views) and their components:
+    # apps/integrations/api/schema.py.
     "PREPROCESSING_HOOKS": ["apps.integrations.api.schema.webhook_endpoints"],
     "POSTPROCESSING_HOOKS": [
         "apps.integrations.api.schema.webhook_components",  # before the enum hook
@@ -347,18 +352,31 @@ LOGGING = {
     },
 }
 
-# Domain settings.
-AFFILIATEHUB = {
-    # Hashing salt for click IPs: clicks keep a hash, never the address.
-    "CLICK_IP_SALT": env("CLICK_IP_SALT", default=SECRET_KEY),
-    # Operator time zone for statement periods (DOMAIN.md "Statements and payouts").
-    "OPERATOR_TIME_ZONE": env("OPERATOR_TIME_ZONE", default=TIME_ZONE),
-    # The request header the edge puts the visitor's country in (e.g. "CF-IPCountry"), recorded
-    # on clicks for the geo-mismatch risk rule; empty: clicks carry no country.
-    "CLICK_COUNTRY_HEADER": env("CLICK_COUNTRY_HEADER", default=""),
-    # The risk queue's per-event rules in the inbound pipeline (apps/risk/conf.py); off: only
-    # the nightly pass runs (bench/risk_rules.py measures both).
-    "RISK_EVENT_RULES": env.bool("AFFILIATEHUB_RISK_EVENT_RULES", default=True),
-    # A risk case whose score reaches this also holds the affiliate's payouts.
-    "RISK_PAYOUT_HOLD_SCORE": env.int("AFFILIATEHUB_RISK_PAYOUT_HOLD_SCORE", default=60),
-}
+# Domain settings (flat AFFILIATEHUB_* names like every other knob; apps/core/conf.py lists
+# them all with their defaults). The salt of click IP hashes (clicks keep a hash, never the
+# address) defaults to SECRET_KEY; the operator time zone of statement periods (DOMAIN.md
+# "Statements and payouts") to TIME_ZONE. CLICK_IP_SALT and OPERATOR_TIME_ZONE, the variables'
+# former names, are still read.
+AFFILIATEHUB_CLICK_IP_SALT = env(
+    "AFFILIATEHUB_CLICK_IP_SALT", default=env("CLICK_IP_SALT", default=SECRET_KEY)
+)
+AFFILIATEHUB_OPERATOR_TIME_ZONE = env(
+    "AFFILIATEHUB_OPERATOR_TIME_ZONE", default=env("OPERATOR_TIME_ZONE", default=TIME_ZONE)
+)
+AFFILIATEHUB_RETENTION_CHURN_DAYS = env.int("AFFILIATEHUB_RETENTION_CHURN_DAYS", default=30)
+# Payouts: maker-checker (the approver is not the preparer), when the FX rate becomes final
+# ("statement_approval" or "disbursement"), and the gateway endpoint by name (empty: the only
+# active one).
+AFFILIATEHUB_PAYOUT_MAKER_CHECKER = env.bool("AFFILIATEHUB_PAYOUT_MAKER_CHECKER", default=True)
+AFFILIATEHUB_PAYOUT_FX_LOCK = env("AFFILIATEHUB_PAYOUT_FX_LOCK", default="statement_approval")
+AFFILIATEHUB_PAYOUT_GATEWAY_ENDPOINT = env("AFFILIATEHUB_PAYOUT_GATEWAY_ENDPOINT", default="")
+# The request header the edge puts the visitor's country in (e.g. "CF-IPCountry"), recorded on
+# clicks for the geo-mismatch risk rule; empty: clicks carry no country.
+AFFILIATEHUB_CLICK_COUNTRY_HEADER = env(
+    "AFFILIATEHUB_CLICK_COUNTRY_HEADER", default=env("CLICK_COUNTRY_HEADER", default="")
+)
+# The risk queue's per-event rules in the inbound pipeline; off: only the nightly pass runs
+# (bench/risk_rules.py measures both). A risk case whose score reaches the hold score also
+# holds the affiliate's payouts.
+AFFILIATEHUB_RISK_EVENT_RULES = env.bool("AFFILIATEHUB_RISK_EVENT_RULES", default=True)
+AFFILIATEHUB_RISK_PAYOUT_HOLD_SCORE = env.int("AFFILIATEHUB_RISK_PAYOUT_HOLD_SCORE", default=60)

@@ -4,12 +4,13 @@ from django.conf import settings
 from django.core.checks import Error, Warning, register
 
 from apps.accounts.second_factor import REQUIRED_FOR_CHOICES
+from apps.core import conf
 
 
 @register()
 def second_factor_settings(app_configs, **kwargs):
     problems = []
-    mode = getattr(settings, "AFFILIATEHUB_OTP_REQUIRED_FOR", "approvers")
+    mode = conf.text("AFFILIATEHUB_OTP_REQUIRED_FOR")
     if mode not in REQUIRED_FOR_CHOICES:
         problems.append(
             Error(
@@ -18,7 +19,7 @@ def second_factor_settings(app_configs, **kwargs):
                 id="accounts.E001",
             )
         )
-    exempt = list(getattr(settings, "AFFILIATEHUB_OTP_EXEMPT_USERNAMES", ()))
+    exempt = list(conf.items("AFFILIATEHUB_OTP_EXEMPT_USERNAMES"))
     if exempt and not settings.DEBUG:
         problems.append(
             Warning(

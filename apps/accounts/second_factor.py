@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import functools
 
-from django.conf import settings
 from django.contrib import messages
 from django.http import HttpRequest
 from django.urls import reverse
 from django.utils.html import format_html
 from django_otp import user_has_device
+
+from apps.core import conf
 
 REQUIRED_FOR_CHOICES = ("approvers", "all", "none")
 
@@ -32,11 +33,11 @@ APPROVAL_PERMISSIONS = (
 
 
 def required_for() -> str:
-    return getattr(settings, "AFFILIATEHUB_OTP_REQUIRED_FOR", "approvers")
+    return conf.text("AFFILIATEHUB_OTP_REQUIRED_FOR")
 
 
 def is_exempt(user) -> bool:
-    return user.get_username() in getattr(settings, "AFFILIATEHUB_OTP_EXEMPT_USERNAMES", ())
+    return user.get_username() in conf.items("AFFILIATEHUB_OTP_EXEMPT_USERNAMES")
 
 
 def holds_approval_permission(user) -> bool:

@@ -13,7 +13,8 @@ from apps.core.story import StoryAdminMixin
 
 
 def adopt(obj, created) -> None:
-    """Make the admin's unsaved `obj` the row a service created (the admin then logs and redirects)."""
+    """Make the admin's unsaved `obj` the row a service created (the admin then logs and
+    redirects)."""
     for field in obj._meta.concrete_fields:
         setattr(obj, field.attname, getattr(created, field.attname))
     obj._state.adding = False

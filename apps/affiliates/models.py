@@ -112,10 +112,6 @@ class Creative(TimeStampedModel):
     def __str__(self) -> str:
         return self.name
 
-    @property
-    def is_approved(self) -> bool:
-        return self.status == self.Status.APPROVED
-
 
 class TrackingLink(TimeStampedModel):
     """One short URL an affiliate publishes (`/t/<code>/`); each visit records a Click."""

@@ -33,7 +33,8 @@ class PostbackTemplateForm(forms.ModelForm):
         if unknown:
             self.add_error(
                 "url_template",
-                f"Unknown macros: {', '.join(sorted(unknown))}. Known: {', '.join(POSTBACK_MACROS)}.",
+                f"Unknown macros: {', '.join(sorted(unknown))}. Known: "
+                f"{', '.join(POSTBACK_MACROS)}.",
             )
         return data
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from django.db import connection
-
 from apps.affiliates.filters import AffiliateFilter
 from apps.affiliates.models import Affiliate, Creative, TrackingLink
 from apps.core.filters import filterset_apply
@@ -24,24 +22,8 @@ def clickable_link(*, code: str) -> TrackingLink | None:
     )
 
 
-def affiliate_descendant_ids(*, affiliate: Affiliate) -> list[int]:
-    """Ids of every sub-affiliate below `affiliate`, at any depth (one recursive query)."""
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"""
-            WITH RECURSIVE tree(id) AS (
-                SELECT id FROM {Affiliate._meta.db_table} WHERE parent_id = %s
-                UNION
-                SELECT a.id FROM {Affiliate._meta.db_table} a JOIN tree t ON a.parent_id = t.id
-            )
-            SELECT id FROM tree ORDER BY id
-            """,  # noqa: S608 - the table name is ours, values are parameters
-            [affiliate.pk],
-        )
-        return [row[0] for row in cursor.fetchall()]
-
-
 def affiliate_list(*, filters=None, queryset=None):
-    """Affiliates narrowed by AffiliateFilter (shared with the read API); FilterError on bad values."""
+    """Affiliates narrowed by AffiliateFilter (shared with the read API); FilterError on bad
+    values."""
     base = Affiliate.objects.all() if queryset is None else queryset
     return filterset_apply(AffiliateFilter, data=filters, queryset=base)

@@ -8,13 +8,13 @@ import secrets
 from collections.abc import Mapping
 from datetime import datetime
 
-from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import URLValidator
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from apps.affiliates.models import Affiliate, Campaign, Click, Creative, TrackingLink
+from apps.core import conf
 from apps.core.audit import audit_record, snapshot
 
 LINK_CODE_ALPHABET = "abcdefghijkmnpqrstuvwxyz23456789"  # no 0/o/1/l: codes get typed by hand
@@ -313,7 +313,8 @@ def tracking_link_check(*, affiliate: Affiliate, campaign: Campaign, creative: C
         raise TrackingLinkRefused(f"Creative {creative} does not belong to campaign {campaign}.")
     if creative.status != Creative.Status.APPROVED:
         raise TrackingLinkRefused(
-            f"Creative {creative} is {creative.get_status_display().lower()}; links need an approved creative."
+            f"Creative {creative} is {creative.get_status_display().lower()}; links need an "
+            "approved creative."
         )
 
 
@@ -385,7 +386,7 @@ def tracking_link_deactivate(
 
 def hash_ip(ip: str) -> str:
     """HMAC-SHA256 of the address with the configured salt: comparable, not reversible."""
-    salt = settings.AFFILIATEHUB["CLICK_IP_SALT"]
+    salt = conf.click_ip_salt()
     return hmac.new(salt.encode(), ip.encode(), hashlib.sha256).hexdigest()
 
 
@@ -406,9 +407,9 @@ def click_record(
     occurred_at: datetime | None = None,
     country: str = "",
 ) -> Click:
-    """Record one visit and give it an unguessable token. Not audited: it is traffic, not a change.
-    `country` is the visitor's country as the edge located it (kept only when it is a valid
-    alpha-2 code; the geo-mismatch risk rule compares it with the registration's)."""
+    """Record one visit and give it an unguessable token. Not audited: it is traffic, not a
+    change. `country` is the visitor's country as the edge located it (kept only when it is a
+    valid alpha-2 code; the geo-mismatch risk rule compares it with the registration's)."""
     country = (country or "").strip().upper()
     if not tracking_link_is_clickable(link):
         raise LinkNotClickable(f"Link {link} does not accept clicks.")

@@ -7,15 +7,14 @@ networks (carrier NAT, offices) share an address: keep the rate well above one p
 
 from __future__ import annotations
 
-from django.conf import settings
-
 from apps.affiliates.services import hash_ip
+from apps.core import conf
 from apps.core.throttle import fixed_window_retry_after, parse_rate
 
 
 def click_retry_after(*, ip: str | None) -> int | None:
     """Count one click from `ip`; None when allowed, else the seconds to wait."""
-    rate = parse_rate(getattr(settings, "AFFILIATEHUB_CLICK_THROTTLE_RATE", "120/minute"))
+    rate = parse_rate(conf.text("AFFILIATEHUB_CLICK_THROTTLE_RATE"))
     if rate is None or not ip:
         return None
     limit, period = rate

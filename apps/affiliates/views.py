@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from django.conf import settings
 from django.http import HttpResponseRedirect
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
@@ -12,6 +11,7 @@ from django.views.decorators.http import require_GET
 from apps.affiliates.selectors import clickable_link
 from apps.affiliates.services import click_record
 from apps.affiliates.throttle import click_retry_after
+from apps.core import conf
 from apps.core.api.problems import problem_json_response
 from apps.core.bounded import text_violations
 
@@ -28,8 +28,8 @@ def landing_url_with_token(landing_url: str, token: str) -> str:
 
 def _visitor_country(request) -> str:
     """The country the edge (CDN, load balancer) located the visitor in, from the header named
-    by AFFILIATEHUB["CLICK_COUNTRY_HEADER"] (e.g. CF-IPCountry); empty when none is configured."""
-    header = (getattr(settings, "AFFILIATEHUB", None) or {}).get("CLICK_COUNTRY_HEADER", "")
+    by AFFILIATEHUB_CLICK_COUNTRY_HEADER (e.g. CF-IPCountry); empty when none is configured."""
+    header = conf.text("AFFILIATEHUB_CLICK_COUNTRY_HEADER")
     return request.headers.get(header, "") if header else ""
 
 

@@ -6,8 +6,7 @@ import datetime as dt
 from functools import lru_cache
 from zoneinfo import ZoneInfo
 
-from django.conf import settings
-from django.db import connection
+from apps.core import conf, db
 
 # Advisory lock namespace for periods ("CM"); the object id is YYYYMM.
 _LOCK_CLASS = 0x434D
@@ -19,7 +18,7 @@ def _zone(name: str) -> ZoneInfo:
 
 
 def operator_zone() -> ZoneInfo:
-    return _zone(settings.AFFILIATEHUB["OPERATOR_TIME_ZONE"])
+    return _zone(conf.operator_time_zone())
 
 
 def _require_aware(at: dt.datetime) -> None:
@@ -70,13 +69,9 @@ def _lock_id(period: dt.date) -> int:
 
 def lock_period_shared(period: dt.date) -> None:
     """Held by accruals booking into `period` until their transaction ends: the close waits."""
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT pg_advisory_xact_lock_shared(%s, %s)", [_LOCK_CLASS, _lock_id(period)]
-        )
+    db.advisory_xact_lock(_LOCK_CLASS, _lock_id(period), shared=True)
 
 
 def lock_period_exclusive(period: dt.date) -> None:
     """Taken by the period close: no accrual is half-way into the period while it closes."""
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [_LOCK_CLASS, _lock_id(period)])
+    db.advisory_xact_lock(_LOCK_CLASS, _lock_id(period))

@@ -250,7 +250,8 @@ class RevokeForm(forms.Form):
 @admin.register(ExclusionOverride)
 class ExclusionOverrideAdmin(admin.ModelAdmin):
     """Overrides of a player's exclusion or geo block: created with a reason and an expiry, never
-    edited; revoked (with a reason) to end early. Every use by the accrual gate is in the audit log."""
+    edited; revoked (with a reason) to end early. Every use by the accrual gate is in the audit
+    log."""
 
     form = ExclusionOverrideForm
     list_display = (
@@ -330,7 +331,7 @@ class ExclusionOverrideAdmin(admin.ModelAdmin):
             return None
         return TemplateResponse(
             request,
-            "compliance/admin/reason_form.html",
+            "core/admin/reason_form.html",
             {
                 **self.admin_site.each_context(request),
                 "title": "Revoke overrides",

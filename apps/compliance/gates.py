@@ -156,13 +156,15 @@ WITH days AS (
            'Brand not licensed in the player''s country: licence withdrawn' AS reason
     FROM compliance_licencewithdrawal w
     JOIN days d ON w.starts_at < d.day_end AND (w.ended_at IS NULL OR w.ended_at > d.day_start)
-    JOIN players_player p ON p.brand = w.brand AND p.country = w.country AND p.affiliate_id IS NOT NULL
+    JOIN players_player p ON p.brand = w.brand AND p.country = w.country AND p.affiliate_id IS NOT
+        NULL
     WHERE true {player_filter}
     UNION ALL
     SELECT p.id, d.date, 1, 'exclusion', 'Player self-excluded'
     FROM compliance_selfexclusion e
     JOIN days d ON e.starts_at < d.day_end
-     AND (e.ended_at IS NULL OR e.ended_at > d.day_start) AND (e.ends_at IS NULL OR e.ends_at > d.day_start)
+     AND (e.ended_at IS NULL OR e.ended_at > d.day_start) AND (e.ends_at IS NULL OR e.ends_at >
+         d.day_start)
     JOIN players_player p ON p.id = e.player_id AND p.affiliate_id IS NOT NULL
     WHERE true {player_filter}
 ), gated AS (

@@ -178,7 +178,10 @@ class SelfExclusion(models.Model):
         indexes = [models.Index(fields=["player", "starts_at"], name="selfexcl_player_start_idx")]
 
     def __str__(self) -> str:
-        return f"Self-exclusion ({self.scheme}) of player #{self.player_id} from {self.starts_at:%Y-%m-%d}"
+        return (
+            f"Self-exclusion ({self.scheme}) of player #{self.player_id} from "
+            f"{self.starts_at:%Y-%m-%d}"
+        )
 
 
 class ExclusionOverrideQuerySet(models.QuerySet):
@@ -242,4 +245,7 @@ class ExclusionOverride(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.get_kind_display()} override for player #{self.player_id} until {self.expires_at:%Y-%m-%d}"
+        return (
+            f"{self.get_kind_display()} override for player #{self.player_id} until "
+            f"{self.expires_at:%Y-%m-%d}"
+        )

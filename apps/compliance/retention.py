@@ -22,7 +22,6 @@ from decimal import Decimal
 
 import django_filters
 from django import forms
-from django.conf import settings
 from django.db.models import (
     CharField,
     DateTimeField,
@@ -43,10 +42,11 @@ from django.utils import timezone
 from drf_spectacular.utils import extend_schema_field
 
 from apps.affiliates.models import Affiliate
+from apps.compliance import sql
 from apps.compliance.models import KycRecord, SelfExclusion
+from apps.core import conf
 from apps.core.filters import IntegerFilter, IsoDateTimeFilter, TextFilter, filterset_apply
 from apps.core.rates import rate
-from apps.core.replica import read_connection
 from apps.players.filters import PlayerFilter
 from apps.players.models import Deposit, Player, Purchase, RevenueReport, Trade
 
@@ -79,7 +79,7 @@ class DaysFilter(IntegerFilter):
 
 
 def churn_days() -> int:
-    return int(getattr(settings, "AFFILIATEHUB", {}).get("RETENTION_CHURN_DAYS", 30))
+    return conf.integer("AFFILIATEHUB_RETENTION_CHURN_DAYS")
 
 
 def _per_player(queryset, aggregate):
@@ -93,7 +93,8 @@ def _per_player(queryset, aggregate):
 
 
 def with_retention_figures(queryset: QuerySet, *, now: dt.datetime | None = None) -> QuerySet:
-    """Annotate first/last deposit, lifetime deposits, NGR, current KYC status and 'excluded now'."""
+    """Annotate first/last deposit, lifetime deposits, NGR, current KYC status and 'excluded
+    now'."""
     now = now or timezone.now()
     ngr = (
         F("stakes")
@@ -241,7 +242,8 @@ class RetentionPlayerFilter(PlayerFilter):
     last_activity_after = IsoDateTimeFilter(
         field_name="last_activity_at",
         lookup_expr="gte",
-        help_text="Last activity (deposit, revenue day, trade or purchase) at or after this ISO 8601 time.",
+        help_text="Last activity (deposit, revenue day, trade or purchase) at or after this ISO "
+        "8601 time.",
     )
     last_activity_before = IsoDateTimeFilter(
         field_name="last_activity_at",
@@ -275,7 +277,8 @@ class RetentionPlayerFilter(PlayerFilter):
     )
     identifier = TextFilter(
         method="filter_identifier",
-        help_text="Any identifier: the player id, a tracking token, or an id in any system (CRM id, MT5 login...).",
+        help_text="Any identifier: the player id, a tracking token, or an id in any system (CRM "
+        "id, MT5 login...).",
     )
 
     class Meta(PlayerFilter.Meta):
@@ -351,7 +354,8 @@ class RetentionPlayerFilter(PlayerFilter):
 def retention_player_list(
     *, filters: Mapping | None = None, queryset: QuerySet | None = None
 ) -> QuerySet:
-    """Players with retention figures, narrowed by RetentionPlayerFilter (FilterError on bad values)."""
+    """Players with retention figures, narrowed by RetentionPlayerFilter (FilterError on bad
+    values)."""
     base = with_retention_figures(Player.objects.all() if queryset is None else queryset)
     return filterset_apply(RetentionPlayerFilter, data=filters, queryset=base)
 
@@ -389,34 +393,11 @@ def cohorts(
     now = now or timezone.now()
     days = days or churn_days()
     since = since or (now - dt.timedelta(days=365)).date().replace(day=1)
-    sql = f"""
-        WITH gaps AS (
-            SELECT player_id, occurred_at,
-                   occurred_at - lag(occurred_at) OVER (PARTITION BY player_id ORDER BY occurred_at) AS gap
-            FROM {Deposit._meta.db_table}
-        ), per_player AS (
-            SELECT player_id, max(occurred_at) AS last_at, bool_or(gap >= %(gap)s) AS reactivated
-            FROM gaps GROUP BY player_id
-        )
-        SELECT date_trunc('month', p.registered_at AT TIME ZONE 'UTC')::date AS month,
-               p.affiliate_id,
-               count(*) AS players,
-               count(pp.player_id) AS depositors,
-               count(*) FILTER (WHERE pp.last_at < %(cutoff)s) AS churned,
-               count(*) FILTER (WHERE pp.reactivated) AS reactivated
-        FROM {Player._meta.db_table} p LEFT JOIN per_player pp ON pp.player_id = p.id
-        WHERE p.registered_at >= %(since)s
-        GROUP BY 1, 2 ORDER BY 1, 2
-    """  # noqa: S608 - table names are ours; values are parameters
-    params = {
-        "gap": dt.timedelta(days=days),
-        "cutoff": now - dt.timedelta(days=days),
-        "since": dt.datetime.combine(since, dt.time(), tzinfo=dt.UTC),
-    }
-    # The report's page reads from the replica when one is configured (apps.core.replica).
-    with read_connection().cursor() as cursor:
-        cursor.execute(sql, params)
-        raw = cursor.fetchall()
+    raw = sql.deposit_cohorts(
+        gap=dt.timedelta(days=days),
+        cutoff=now - dt.timedelta(days=days),
+        since=dt.datetime.combine(since, dt.time(), tzinfo=dt.UTC),
+    )
     names = dict(
         Affiliate.objects.filter(pk__in={r[1] for r in raw if r[1]}).values_list("pk", "name")
     )

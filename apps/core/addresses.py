@@ -12,15 +12,17 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Iterable
 
-from django.conf import settings
 from django.core.exceptions import ValidationError
+
+from apps.core import conf
 
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 
 def parse_network(value: str) -> IPNetwork:
-    """One allow-list entry as a network (a bare address is a /32 or /128). ValueError if invalid."""
+    """One allow-list entry as a network (a bare address is a /32 or /128). ValueError if
+    invalid."""
     return ipaddress.ip_network(str(value).strip(), strict=False)
 
 
@@ -40,7 +42,8 @@ def parse_address(value: str | None) -> IPAddress | None:
 
 
 def address_allowed(address: IPAddress | None, networks: Iterable[IPNetwork]) -> bool:
-    """True when `address` is inside one of `networks` (an address of the other IP version never is)."""
+    """True when `address` is inside one of `networks` (an address of the other IP version never
+    is)."""
     if address is None:
         return False
     return any(address.version == network.version and address in network for network in networks)
@@ -63,7 +66,7 @@ def validate_networks(values: Iterable[str]) -> None:
 
 
 def trusted_proxies() -> list[IPNetwork]:
-    return parse_networks(getattr(settings, "AFFILIATEHUB_TRUSTED_PROXIES", []))
+    return parse_networks(conf.items("AFFILIATEHUB_TRUSTED_PROXIES"))
 
 
 def client_address(request) -> IPAddress | None:

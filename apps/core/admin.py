@@ -99,7 +99,8 @@ class AuditLogAdmin(ReadOnlyAdminMixin, ExportMixin, admin.ModelAdmin):
     def object_link(self, obj):
         url = reverse("admin:core_auditlog_changelist")
         return format_html(
-            '<a href="{}?object_type={}&object_id={}" title="This object\'s whole history">{} #{}</a>',
+            '<a href="{}?object_type={}&object_id={}" title="This object\'s whole history">{} '
+            "#{}</a>",
             url,
             obj.object_type,
             obj.object_id,
@@ -109,7 +110,8 @@ class AuditLogAdmin(ReadOnlyAdminMixin, ExportMixin, admin.ModelAdmin):
 
     @admin.display(description="before → after")
     def changes(self, obj):
-        """What changed, briefly: the fields whose values differ (all of them on the detail page)."""
+        """What changed, briefly: the fields whose values differ (all of them on the detail
+        page)."""
         before, after = obj.before or {}, obj.after or {}
         if not (isinstance(before, dict) and isinstance(after, dict)):
             return "—"

@@ -9,7 +9,7 @@ class CoreConfig(AppConfig):
         from django.core import checks
         from django.core.signals import request_finished, request_started
 
-        from apps.core.checks import check_address_allow_lists
+        from apps.core.checks import check_address_allow_lists, check_no_nested_settings
         from apps.core.db import connections_note_used, connections_skip_fresh_health_checks
 
         # Connected after django.db's close_old_connections, so they run after it.
@@ -18,3 +18,4 @@ class CoreConfig(AppConfig):
         )
         request_finished.connect(connections_note_used, dispatch_uid="core.fresh_connections")
         checks.register(check_address_allow_lists)
+        checks.register(check_no_nested_settings)

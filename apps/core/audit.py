@@ -118,21 +118,3 @@ def audited_save(
             action=action,
         )
     return instance
-
-
-def audited_delete(
-    instance: models.Model, *, actor=None, actor_label: str = "", reason: str = ""
-) -> None:
-    with transaction.atomic():
-        before = snapshot(instance)
-        pk = instance.pk
-        instance.delete()
-        instance.pk = pk
-        audit_change(
-            instance=instance,
-            before=before,
-            deleted=True,
-            actor=actor,
-            actor_label=actor_label,
-            reason=reason,
-        )

@@ -16,6 +16,15 @@ Two statements the ORM cannot say in one round trip:
 
 Both build their SQL from the model's meta once per process; values are parameters and go
 through each field's own database preparation, as `Model.save()` does.
+
+PostgreSQL features with no ORM spelling, each named for what it does:
+
+- `advisory_xact_lock` / `advisory_try_lock` / `advisory_unlock`: advisory locks on a number,
+  not a row (the period close against accruals, one poll per integration at a time).
+- `commit_without_wal_wait`: `SET LOCAL synchronous_commit TO OFF` for a transaction whose
+  loss in a crash is harmless (a lease that is simply taken again).
+- `database_ping`: one `SELECT 1` round trip (the health check).
+- `fetch_all` / `fetch_one`: run a named, parameterised SQL statement of an app's `sql.py`.
 """
 
 from __future__ import annotations
@@ -103,8 +112,57 @@ def lock_row(model: type[models.Model], pk: int) -> bool:
         meta = model._meta
         pk_column = connection.ops.quote_name(meta.pk.column)
         sql = _sql[key] = (
-            f"SELECT 1 FROM {connection.ops.quote_name(meta.db_table)} WHERE {pk_column} = %s FOR NO KEY UPDATE"  # noqa: S608
+            f"SELECT 1 FROM {connection.ops.quote_name(meta.db_table)} "  # noqa: S608 - names from meta
+            f"WHERE {pk_column} = %s FOR NO KEY UPDATE"
         )
     with connection.cursor() as cursor:
         cursor.execute(sql, [pk])
         return cursor.fetchone() is not None
+
+
+def advisory_xact_lock(class_id: int, key: int, *, shared: bool = False) -> None:
+    """Take an advisory lock on (class_id, key) until the transaction ends; waits for it.
+    Shared holders exclude only exclusive ones (many accruals against one period close)."""
+    function = "pg_advisory_xact_lock_shared" if shared else "pg_advisory_xact_lock"
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT {function}(%s, %s)", [class_id, key])
+
+
+def advisory_try_lock(class_id: int, key: int) -> bool:
+    """Take a session-level advisory lock on (class_id, key) if free; never waits. Release it
+    with `advisory_unlock` (it outlives transactions, for work that commits as it goes)."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_try_advisory_lock(%s, %s)", [class_id, key])
+        return bool(cursor.fetchone()[0])
+
+
+def advisory_unlock(class_id: int, key: int) -> None:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_unlock(%s, %s)", [class_id, key])
+
+
+def commit_without_wal_wait() -> None:
+    """This transaction's commit does not wait for the WAL flush: only for writes whose loss in
+    a server crash is harmless (they are redone), as PostgreSQL documents for the setting."""
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL synchronous_commit TO OFF")
+
+
+def database_ping() -> None:
+    """One round trip to the database; raises when it does not answer."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1")
+
+
+def fetch_all(sql: str, params=None, *, on=None) -> list[tuple]:
+    """Rows of one parameterised statement (the callers are the apps' `sql.py` modules), on the
+    default connection or `on` (e.g. apps.core.replica.read_connection() for a report)."""
+    with (on or connection).cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchall()
+
+
+def fetch_one(sql: str, params=None) -> tuple | None:
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchone()

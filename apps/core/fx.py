@@ -50,7 +50,8 @@ _source: Callable[..., FxQuote] | None = None
 
 
 def fx_rate_source_register(lookup: Callable[..., FxQuote]) -> None:
-    """Install the FX table's lookup: `lookup(base=, quote=, at=) -> FxQuote`, raising FxRateMissing."""
+    """Install the FX table's lookup: `lookup(base=, quote=, at=) -> FxQuote`, raising
+    FxRateMissing."""
     global _source
     _source = lookup
 

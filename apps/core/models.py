@@ -88,7 +88,8 @@ class ApiKey(TimeStampedModel):
         blank=True,
         validators=[validate_networks],
         verbose_name="allowed addresses",
-        help_text="IP addresses or CIDR networks (IPv4 or IPv6), comma-separated, e.g. 203.0.113.0/24, "
+        help_text="IP addresses or CIDR networks (IPv4 or IPv6), comma-separated, e.g. "
+        "203.0.113.0/24, "
         "2001:db8::/48. Empty: any address.",
     )
     last_used_at = models.DateTimeField(null=True, blank=True)

@@ -48,7 +48,8 @@ def to_decimal(value: object) -> Decimal:
 
 
 def round_money(amount: Decimal, currency: str, mode: str = RoundingMode.HALF_EVEN) -> Decimal:
-    """Round once, to the currency's minor unit. 1259.685 USD -> 1259.68 half-even, 1259.69 half-up."""
+    """Round once, to the currency's minor unit. 1259.685 USD -> 1259.68 half-even, 1259.69
+    half-up."""
     quantum = Decimal(1).scaleb(-currency_exponent(currency))
     return amount.quantize(quantum, rounding=ROUNDING_MODES[mode])
 

@@ -23,12 +23,13 @@ import sys
 from urllib.parse import urlsplit
 
 import requests
-from django.conf import settings
 from requests.adapters import HTTPAdapter
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 from urllib3.exceptions import ConnectTimeoutError, NameResolutionError, NewConnectionError
 from urllib3.util import connection as urllib3_connection
+
+from apps.core import conf
 
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 
@@ -107,7 +108,7 @@ def _normal_host(host: str) -> str:
 def host_is_allowed(host: str, port: int | None) -> bool:
     """True when the setting lists this host (for any port, or for this port)."""
     host = _normal_host(host)
-    for entry in getattr(settings, "AFFILIATEHUB_OUTBOUND_ALLOWED_HOSTS", ()):
+    for entry in conf.items("AFFILIATEHUB_OUTBOUND_ALLOWED_HOSTS"):
         allowed_host, allowed_port = _split_host_port(entry)
         if _normal_host(allowed_host) == host and allowed_port in (None, port):
             return True

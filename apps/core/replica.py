@@ -37,6 +37,8 @@ from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS, connections
 from django.http import HttpRequest, HttpResponse
 
+from apps.core import conf
+
 REPLICA = "replica"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
@@ -136,7 +138,7 @@ class ReplicaRouter:
 
 
 def _read_paths() -> tuple[str, ...]:
-    return tuple(getattr(settings, "AFFILIATEHUB_REPLICA_READ_PATHS", ()))
+    return conf.items("AFFILIATEHUB_REPLICA_READ_PATHS")
 
 
 def is_read_only_request(request: HttpRequest) -> bool:

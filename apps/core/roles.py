@@ -84,17 +84,23 @@ ROLES: dict[str, list[str]] = {
 def roles_for_state(apps, roles: dict[str, list[str]] | None = None) -> dict[str, list[str]]:
     """ROLES restricted to models that exist in a migration state.
 
-    A data migration runs against the schema of its time; permissions of models added by later
-    migrations are granted by the later migration that calls sync_roles again.
+    A data migration runs against the schema of its time; permissions of models (or custom
+    permissions) added by later migrations are granted by the later migration that calls
+    sync_roles again. Which of them exist depends on the order the migration plan applies the
+    apps' migrations in, so a permission declared by another app's later migration is skipped,
+    not an error.
     """
-    present = {(model._meta.app_label, model._meta.model_name) for model in apps.get_models()}
+    present = set()
+    for model in apps.get_models():
+        opts = model._meta
+        present |= {
+            (opts.app_label, f"{action}_{opts.model_name}") for action in opts.default_permissions
+        }
+        # Custom permissions (Meta.permissions) exist from the migration that declares them.
+        present |= {(opts.app_label, codename) for codename, _ in opts.permissions}
     result = {}
     for name, labels in (roles or ROLES).items():
-        result[name] = [
-            label
-            for label in labels
-            if (label.split(".")[0], label.split(".")[1].split("_", 1)[1]) in present
-        ]
+        result[name] = [label for label in labels if tuple(label.split(".", 1)) in present]
     return result
 
 

@@ -7,12 +7,12 @@ import hashlib
 import secrets
 from dataclasses import dataclass
 
-from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from apps.core import conf
 from apps.core.addresses import IPAddress, parse_network, validate_networks
 from apps.core.audit import audit_record
 from apps.core.models import ApiKey
@@ -119,7 +119,7 @@ def apikey_record_use(
 
     The condition is part of the UPDATE, so processes racing on one key write it once."""
     now = now or timezone.now()
-    due = now - dt.timedelta(seconds=settings.AFFILIATEHUB_API_KEY_LAST_USED_INTERVAL)
+    due = now - conf.duration("AFFILIATEHUB_API_KEY_LAST_USED_INTERVAL")
     if api_key.last_used_at is not None and api_key.last_used_at > due:
         return False  # the row just read says it is recent: no query at all
     written = (

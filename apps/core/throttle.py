@@ -37,7 +37,8 @@ def parse_rate(rate: str | None) -> tuple[int, int] | None:
 def fixed_window_retry_after(
     key: str, *, limit: int, period: int, cache_alias: str = "default", now: float | None = None
 ) -> int | None:
-    """Count one request under `key`; None when allowed, else the seconds until the window resets."""
+    """Count one request under `key`; None when allowed, else the seconds until the window
+    resets."""
     now = time.time() if now is None else now
     window = int(now // period)
     cache = caches[cache_alias]

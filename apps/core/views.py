@@ -5,22 +5,17 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
-from django.db import connection
 from django.http import JsonResponse
 from django.shortcuts import redirect
 from django.templatetags.static import static
 from django.views.decorators.http import require_GET
 
 from affiliatehub.celery import app as celery_app
+from apps.core import db
 
 logger = logging.getLogger("affiliatehub.healthz")
 
 OK, FAILING = "ok", "failing"
-
-
-def _check_database() -> None:
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT 1")
 
 
 def _check_broker() -> None:
@@ -30,7 +25,7 @@ def _check_broker() -> None:
 
 # Each component's check raises when the component does not answer.
 HEALTH_CHECKS: dict[str, Callable[[], None]] = {
-    "database": _check_database,
+    "database": db.database_ping,
     "broker": _check_broker,
 }
 

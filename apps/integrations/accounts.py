@@ -14,8 +14,8 @@ from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from apps.core import conf
 from apps.core.audit import audit_record, snapshot
-from apps.integrations import conf
 from apps.integrations.inbound import public as inbound
 from apps.integrations.models import Integration, IntegrationSecret
 from apps.integrations.signing import SECRET_PREFIX, generate_secret
@@ -45,7 +45,8 @@ def integration_create(
     slug = (slug or "").strip()
     if not SLUG_RE.match(slug) or len(slug) > 64:
         raise IntegrationError(
-            f"Invalid slug {slug!r}: use lower-case letters, digits, '-' or '_' (at most 64 characters)."
+            f"Invalid slug {slug!r}: use lower-case letters, digits, '-' or '_' (at most 64 "
+            "characters)."
         )
     if kind not in Integration.Kind.values:
         raise IntegrationError(

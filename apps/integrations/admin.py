@@ -8,7 +8,7 @@ from __future__ import annotations
 from django import forms
 from django.contrib import admin, messages
 
-from apps.integrations import conf
+from apps.core import conf
 from apps.integrations.accounts import (
     SLUG_RE,
     integration_create,

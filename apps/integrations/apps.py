@@ -48,7 +48,7 @@ def check_retry_below_visibility_timeout(app_configs=None, **kwargs):
     """A retry countdown at or above the broker's visibility timeout gets redelivered early."""
     from django.conf import settings
 
-    from apps.integrations import conf
+    from apps.core import conf
 
     options = getattr(settings, "CELERY_BROKER_TRANSPORT_OPTIONS", None) or {}
     visibility = options.get("visibility_timeout")

@@ -34,7 +34,8 @@ class Integration(TimeStampedModel):
     kind = models.CharField(max_length=20, choices=Kind.choices)
     id_system = models.CharField(
         max_length=64,
-        help_text="Identifier system of the player ids this integration sends (crm, payments, mt5-live...).",
+        help_text="Identifier system of the player ids this integration sends (crm, payments, "
+        "mt5-live...).",
     )
     is_active = models.BooleanField(
         default=True, help_text="Disabled integrations are answered 403."
@@ -107,7 +108,6 @@ from apps.integrations.outbound.models import (  # noqa: E402
     DeliveryAttempt,
     DeliveryStatus,
     EndpointUrlChange,
-    OutboundAlert,
     OutboundDelivery,
     OutboundEndpoint,
 )
@@ -128,7 +128,6 @@ __all__ = [
     "InboundEventKey",
     "Integration",
     "IntegrationSecret",
-    "OutboundAlert",
     "OutboundDelivery",
     "OutboundEndpoint",
     "ParkedEvent",

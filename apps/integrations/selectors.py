@@ -7,8 +7,8 @@ from collections.abc import Mapping
 from django.db.models import QuerySet
 
 from apps.core.filters import filterset_apply
-from apps.integrations.filters import InboundEventFilter, ReconciliationRunFilter
-from apps.integrations.models import InboundEvent, ReconciliationRun
+from apps.integrations.filters import InboundEventFilter
+from apps.integrations.models import InboundEvent
 
 
 def inbound_event_list(
@@ -17,10 +17,3 @@ def inbound_event_list(
     """Inbound events narrowed by InboundEventFilter (raises FilterError on bad values)."""
     base = InboundEvent.objects.select_related("integration") if queryset is None else queryset
     return filterset_apply(InboundEventFilter, data=filters, queryset=base)
-
-
-def reconciliation_run_list(
-    *, filters: Mapping | None = None, queryset: QuerySet | None = None
-) -> QuerySet:
-    base = ReconciliationRun.objects.select_related("integration") if queryset is None else queryset
-    return filterset_apply(ReconciliationRunFilter, data=filters, queryset=base)

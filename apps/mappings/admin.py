@@ -38,7 +38,8 @@ class IdentifierMappingForm(forms.ModelForm):
                 system=system, external_id=external_id, retired_at__isnull=True
             ).exists():
                 raise forms.ValidationError(
-                    f"{system}:{external_id} is already mapped to a player. Retire that mapping first."
+                    f"{system}:{external_id} is already mapped to a player. Retire that mapping "
+                    "first."
                 )
         return data
 

@@ -12,7 +12,8 @@ compliance, whose services they call.
 
 Reactions to the same events (postbacks, commissions) come after these handlers in each event
 type's pipeline (apps/pipeline/pipelines.py, the one declaration of what runs, in which order),
-so a reaction runs after the fact is recorded, in the same transaction. Each fact handler passes what this
+so a reaction runs after the fact is recorded, in the same transaction. Each fact handler passes
+what this
 delivery recorded on with `ctx.record(...)` (a refund: the refunded purchase) and the reaction
 reads `ctx.recorded(<Fact>)`, without a query; a duplicate delivery records nothing new, so the
 reaction finds nothing and acts once. When the player is unknown the event parks before any
@@ -23,11 +24,9 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from datetime import datetime
 
-from apps.compliance.models import SelfExclusion
-from apps.compliance.services import kyc_record_update, self_exclusion_end, self_exclusion_start
-from apps.integrations.inbound.public import EventContext, ParkEvent, RejectEvent
+from apps.compliance import handlers as compliance_facts
+from apps.integrations.inbound.public import EventContext, Handler, ParkEvent, RejectEvent
 from apps.mappings.models import IdentifierMapping
 from apps.mappings.services import (
     SYSTEM_PATTERN,
@@ -36,17 +35,10 @@ from apps.mappings.services import (
     player_register,
     resolve_player,
 )
-from apps.players.facts import Chargeback, Deposit, Purchase, RevenueReport, Trade
+from apps.players import handlers as player_facts
+from apps.players.handlers import PlayerFactHandler
 from apps.players.models import Player
-from apps.players.services import (
-    chargeback_record,
-    deposit_record,
-    player_identity_values_record,
-    purchase_record,
-    purchase_refund,
-    revenue_report_record,
-    trade_record,
-)
+from apps.players.services import player_identity_values_record
 
 
 def _player(ctx: EventContext, external_id: str) -> Player:
@@ -59,14 +51,6 @@ def _player(ctx: EventContext, external_id: str) -> Player:
             f"No player is mapped to {ctx.id_system}:{external_id} yet ({ctx.event_type}).",
         )
     return player
-
-
-def _occurred_at(ctx: EventContext) -> datetime:
-    # The envelope timestamp is required and validated before handlers run; this guards the
-    # contract rather than guessing a time.
-    if ctx.occurred_at is None:
-        raise ValueError(f"Event {ctx.event_id} ({ctx.event_type}) has no occurrence time.")
-    return ctx.occurred_at
 
 
 def _source(ctx: EventContext) -> str:
@@ -102,222 +86,66 @@ def player_registered(ctx: EventContext) -> None:
     )
 
 
-def deposit_created(ctx: EventContext) -> None:
-    data = ctx.data
-    player = _player(ctx, data["player_id"])
-    result = deposit_record(
-        player=player,
-        system=ctx.id_system,
-        deposit_id=data["deposit_id"],
-        amount=data["amount"],
-        currency=data["currency"],
-        occurred_at=_occurred_at(ctx),
-        source_event_id=ctx.event_id,
+def resolved(fact_handler: PlayerFactHandler) -> Handler:
+    """The pipeline's handler for a fact: resolve the player named by the handler's
+    `player_field` (park when unknown), then let the fact's own app record it."""
+    field = fact_handler.player_field
+
+    def handler(ctx: EventContext) -> None:
+        fact_handler(ctx, _player(ctx, ctx.data[field]))
+
+    handler.__name__ = handler.__qualname__ = fact_handler.__name__
+    handler.__doc__ = (
+        f"Resolve data[{field!r}], then {fact_handler.__module__}.{fact_handler.__name__}."
     )
-    if result.created:
-        ctx.record(result.deposit)
-    ctx.record(
-        *player_identity_values_record(
-            player=player,
-            data=data,
-            seen_at=_occurred_at(ctx),
-            source_event_id=ctx.event_id,
-        )
-    )
+    handler.__wrapped__ = fact_handler
+    return handler
 
 
-def revenue_reported(ctx: EventContext) -> None:
-    data = ctx.data
-    result = revenue_report_record(
-        player=_player(ctx, data["player_id"]),
-        system=ctx.id_system,
-        report_id=data["report_id"],
-        date=data["date"],
-        currency=data["currency"],
-        stakes=data["stakes"],
-        winnings=data["winnings"],
-        bonuses=data.get("bonuses"),
-        jackpot_contributions=data.get("jackpot_contributions"),
-        taxes=data.get("taxes"),
-        payment_fees=data.get("payment_fees"),
-        adjustments=data.get("adjustments"),
-        occurred_at=_occurred_at(ctx),
-        source_event_id=ctx.event_id,
-    )
-    if result.created:
-        ctx.record(result.report)
+# The fact handlers the pipelines run (apps/pipeline/pipelines.py): each resolves its player here
+# and records its fact in the app that owns it.
+deposit_created = resolved(player_facts.deposit_created)
+revenue_reported = resolved(player_facts.revenue_reported)
+trade_closed = resolved(player_facts.trade_closed)
+purchase_created = resolved(player_facts.purchase_created)
+purchase_refunded = resolved(player_facts.purchase_refunded)
+chargeback_created = resolved(player_facts.chargeback_created)
+kyc_updated = resolved(compliance_facts.kyc_updated)
+self_exclusion_started = resolved(compliance_facts.self_exclusion_started)
+self_exclusion_ended = resolved(compliance_facts.self_exclusion_ended)
 
 
-def trade_closed(ctx: EventContext) -> None:
-    data = ctx.data
-    result = trade_record(
-        player=_player(ctx, data["login"]),
-        system=ctx.id_system,
-        platform=data["platform"],
-        server=data["server"],
-        login=data["login"],
-        deal_id=data["deal_id"],
-        position_id=data["position_id"],
-        symbol=data["symbol"],
-        volume_lots=data["volume_lots"],
-        entry=data["entry"],
-        profit=data["profit"],
-        currency=data["currency"],
-        closed_at=data["closed_at"],
-        opened_at=data.get("opened_at"),
-        swap=data.get("swap"),
-        commission=data.get("commission"),
-        price=data.get("price"),
-        source_event_id=ctx.event_id,
-    )
-    if result.created:
-        ctx.record(result.trade)
-
-
-def purchase_created(ctx: EventContext) -> None:
-    data = ctx.data
-    result = purchase_record(
-        player=_player(ctx, data["player_id"]),
-        system=ctx.id_system,
-        purchase_id=data["purchase_id"],
-        product=data["product"],
-        amount=data["amount"],
-        currency=data["currency"],
-        purchased_at=_occurred_at(ctx),
-        source_event_id=ctx.event_id,
-    )
-    if result.created:
-        ctx.record(result.purchase)
-
-
-def purchase_refunded(ctx: EventContext) -> None:
-    data = ctx.data
-    result = purchase_refund(
-        player=_player(ctx, data["player_id"]),
-        system=ctx.id_system,
-        purchase_id=data["purchase_id"],
-        amount=data["amount"],
-        currency=data["currency"],
-        refunded_at=_occurred_at(ctx),
-        source_event_id=ctx.event_id,
-    )
-    if result.refunded:
-        ctx.record(result.purchase)
-
-
-def chargeback_created(ctx: EventContext) -> None:
-    data = ctx.data
-    result = chargeback_record(
-        player=_player(ctx, data["player_id"]),
-        system=ctx.id_system,
-        chargeback_id=data["chargeback_id"],
-        amount=data["amount"],
-        currency=data["currency"],
-        occurred_at=_occurred_at(ctx),
-        deposit_external_id=data.get("deposit_id", ""),
-        reason=data.get("reason", ""),
-        source_event_id=ctx.event_id,
-    )
-    # A chargeback reported again (a new event for the same id) is passed on too: its clawback
-    # case adds the report to its history.
-    ctx.record(result.chargeback)
-
-
-def kyc_updated(ctx: EventContext) -> None:
-    data = ctx.data
-    kyc_record_update(
-        player=_player(ctx, data["player_id"]),
-        status=data["status"],
-        occurred_at=data["updated_at"],
-        source=_source(ctx),
-    )
-
-
-def self_exclusion_started(ctx: EventContext) -> None:
-    data = ctx.data
-    self_exclusion_start(
-        player=_player(ctx, data["player_id"]),
-        starts_at=data["starts_at"],
-        ends_at=data.get("ends_at"),
-        scheme=data.get("scheme") or "operator",
-        source=_source(ctx),
-    )
-
-
-def self_exclusion_ended(ctx: EventContext) -> None:
-    data = ctx.data
-    self_exclusion_end(
-        player=_player(ctx, data["player_id"]),
-        ended_at=data["ended_at"],
-        scheme=data.get("scheme"),
-        source=_source(ctx),
-    )
-
-
-def _column(model, name: str) -> int:
-    return model._meta.get_field(name).max_length
-
-
-def _stored_text_limits() -> dict[str, dict[str, int]]:
-    """Per event type, the `data` fields these handlers store in a column, and its length. A
-    `player_id` (a trading `login`) is looked up as a mapping's external id, so a longer one
-    could never resolve and would park until it is dead-lettered."""
-    mapped_id = _column(IdentifierMapping, "external_id")
-    return {
-        "player.registered": {
-            "player_id": mapped_id,
-            "tracking_token": _column(Player, "tracking_token"),
-            "brand": _column(Player, "brand"),
-        },
-        "deposit.created": {"player_id": mapped_id, "deposit_id": _column(Deposit, "deposit_id")},
-        "revenue.reported": {
-            "player_id": mapped_id,
-            "report_id": _column(RevenueReport, "report_id"),
-        },
-        "trade.closed": {
-            "login": min(mapped_id, _column(Trade, "login")),
-            "server": _column(Trade, "server"),
-            "deal_id": _column(Trade, "deal_id"),
-            "position_id": _column(Trade, "position_id"),
-            "symbol": _column(Trade, "symbol"),
-        },
-        "purchase.created": {
-            "player_id": mapped_id,
-            "purchase_id": _column(Purchase, "purchase_id"),
-            "product": _column(Purchase, "product"),
-        },
-        "purchase.refunded": {
-            "player_id": mapped_id,
-            "purchase_id": _column(Purchase, "purchase_id"),
-        },
-        "chargeback.created": {
-            "player_id": mapped_id,
-            "chargeback_id": _column(Chargeback, "chargeback_id"),
-            "deposit_id": _column(Chargeback, "deposit_external_id"),
-            "reason": _column(Chargeback, "reason"),
-        },
-        "kyc.updated": {"player_id": mapped_id},
-        "self_exclusion.started": {
-            "player_id": mapped_id,
-            "scheme": _column(SelfExclusion, "scheme"),
-        },
-        "self_exclusion.ended": {
-            "player_id": mapped_id,
-            "scheme": _column(SelfExclusion, "scheme"),
-        },
-    }
+FACT_EVENT_TYPES = (
+    "deposit.created",
+    "revenue.reported",
+    "trade.closed",
+    "purchase.created",
+    "purchase.refunded",
+    "chargeback.created",
+    "kyc.updated",
+    "self_exclusion.started",
+    "self_exclusion.ended",
+)
 
 
 def column_limits() -> Iterator[tuple[str, str, int, re.Pattern | None]]:
-    """(event type, field, max length, key pattern) of what these handlers store, which the door
-    enforces (declared through apps/pipeline/pipelines.py)."""
-    for event_type, fields in _stored_text_limits().items():
-        for name, max_length in fields.items():
-            yield event_type, name, max_length, None
+    """(event type, field, max length, key pattern) of what the fact handlers store, which the
+    door enforces (declared through apps/pipeline/pipelines.py). A `player_id` (a trading
+    `login`) is looked up as a mapping's external id, so a longer one could never resolve and
+    would park until it is dead-lettered: the shorter of the two limits applies."""
+    mapped_id = IdentifierMapping._meta.get_field("external_id").max_length
+    limits: dict[tuple[str, str], int] = {
+        ("player.registered", "player_id"): mapped_id,
+        **{(event_type, "player_id"): mapped_id for event_type in FACT_EVENT_TYPES},
+    }
+    limits[("trade.closed", "login")] = limits.pop(("trade.closed", "player_id"))
+    for event_type, name, max_length, _ in (
+        *player_facts.column_limits(),
+        *compliance_facts.column_limits(),
+    ):
+        key = (event_type, name)
+        limits[key] = min(limits.get(key, max_length), max_length)
+    for (event_type, name), max_length in limits.items():
+        yield event_type, name, max_length, None
     # {system: id}: each becomes an identifier mapping.
-    yield (
-        "player.registered",
-        "identifiers",
-        _column(IdentifierMapping, "external_id"),
-        SYSTEM_PATTERN,
-    )
+    yield ("player.registered", "identifiers", mapped_id, SYSTEM_PATTERN)

@@ -48,10 +48,6 @@ class IdentifierMapping(models.Model):
     def __str__(self) -> str:
         return f"{self.system}:{self.external_id}"
 
-    @property
-    def is_retired(self) -> bool:
-        return self.retired_at is not None
-
 
 class ResolutionStat(models.Model):
     """Identifier lookups in one system during one hour, and how many found no player.

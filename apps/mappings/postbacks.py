@@ -91,7 +91,10 @@ def postback_fire(
     if template is None:
         return "no_template"
     if player_is_self_excluded(player=player, at=timezone.now()):
-        reason = f"{event} postback to affiliate {player.affiliate_id} suppressed: the player is self-excluded."
+        reason = (
+            f"{event} postback to affiliate {player.affiliate_id} suppressed: the player is "
+            "self-excluded."
+        )
         audit_record(
             action="postback.suppressed",
             instance=player,

@@ -19,7 +19,8 @@ from apps.affiliates.models import Click
 from apps.compliance.selectors import brand_is_licensed
 from apps.core.audit import audit_record, snapshot
 from apps.integrations.inbound.public import inbound_events_unpark
-from apps.mappings.models import IdentifierMapping, ResolutionStat
+from apps.mappings import sql
+from apps.mappings.models import IdentifierMapping
 from apps.mappings.postbacks import player_attributed_publish
 from apps.players.models import SUB_ID_FIELDS, Player
 
@@ -97,23 +98,11 @@ def resolution_stats_flush(*, only_if_due: bool = False) -> int:
         pending = sorted(_resolution_pending.items())
         _resolution_pending.clear()
         _resolution_flushed_at = time.monotonic()
-    table = ResolutionStat._meta.db_table
-    shard = os.getpid() % RESOLUTION_STAT_SHARDS
     try:
-        with connection.cursor() as cursor:
-            cursor.execute(
-                f"""
-                INSERT INTO {table} (system, hour, shard, lookups, misses)
-                VALUES {", ".join(["(%s, %s, %s, %s, %s)"] * len(pending))}
-                ON CONFLICT (system, hour, shard) DO UPDATE
-                SET lookups = {table}.lookups + EXCLUDED.lookups, misses = {table}.misses + EXCLUDED.misses
-                """,  # noqa: S608 - the table name is ours, values are parameters
-                [
-                    value
-                    for (system, hour), (lookups, misses) in pending
-                    for value in (system, hour, shard, lookups, misses)
-                ],
-            )
+        sql.resolution_counts_add(
+            [(system, hour, lookups, misses) for (system, hour), (lookups, misses) in pending],
+            shard=os.getpid() % RESOLUTION_STAT_SHARDS,
+        )
     except Exception:
         with _resolution_lock:  # not written: count them again next time
             for key, (lookups, misses) in pending:
@@ -130,27 +119,9 @@ def resolve_player(*, system: str, external_id: str) -> Player | None:
     Never guesses (no fallback to e-mail, name or a retired mapping). Every lookup is counted
     for the miss-rate dashboard (ResolutionStat, see `resolution_stats_flush`).
     """
-    players = list(Player.objects.raw(_resolve_sql(), [system, external_id]))
-    resolution_stat_count(system=system, hit=bool(players))
-    return players[0] if players else None
-
-
-_sql_cache: dict[str, str] = {}
-
-
-def _resolve_sql() -> str:
-    """The player of an active mapping, in plain SQL: this runs for nearly every inbound event,
-    and compiling it through the ORM cost the worker more CPU than PostgreSQL spent on it.
-    At most one row: active mappings are unique per (system, external_id)."""
-    sql = _sql_cache.get("resolve")
-    if sql is None:
-        columns = ", ".join(f'p."{f.column}"' for f in Player._meta.concrete_fields)
-        sql = _sql_cache["resolve"] = f"""
-            SELECT {columns} FROM "{IdentifierMapping._meta.db_table}" m
-            JOIN "{Player._meta.db_table}" p ON p."id" = m."player_id"
-            WHERE m."system" = %s AND m."external_id" = %s AND m."retired_at" IS NULL
-        """  # noqa: S608 - names from the models' meta, values are parameters
-    return sql
+    player = sql.active_mapping_player(system=system, external_id=external_id)
+    resolution_stat_count(system=system, hit=player is not None)
+    return player
 
 
 # --- creating and retiring mappings -----------------------------------------------------------
@@ -274,16 +245,7 @@ def _existing_registration(identifiers: dict[str, str]) -> tuple[Player, dict[st
 
     None when no identifier is mapped. Identifiers mapped to two different players: conflict.
     """
-    pairs = list(identifiers.items())
-    # Plain SQL for the same reason as _resolve_sql: every registration asks this first.
-    match = " OR ".join(['(m."system" = %s AND m."external_id" = %s)'] * len(pairs))
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f'SELECT m."player_id", m."system", m."external_id" FROM "{IdentifierMapping._meta.db_table}" m '  # noqa: S608
-            f'WHERE m."retired_at" IS NULL AND ({match})',
-            [value for pair in pairs for value in pair],
-        )
-        mappings = cursor.fetchall()
+    mappings = sql.active_mappings_of(list(identifiers.items()))
     if not mappings:
         return None
     player_ids = {player_id for player_id, _, _ in mappings}

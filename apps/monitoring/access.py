@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import secrets
 
-from django.conf import settings
 from django.http import HttpRequest, JsonResponse
 
+from apps.core import conf
 from apps.core.addresses import address_allowed, client_address, parse_networks
 from apps.core.api.problems import problem_json_response
 
@@ -25,14 +25,14 @@ def _token_matches(presented: str | None, expected: str) -> bool:
 
 def metrics_refusal(request: HttpRequest) -> JsonResponse | None:
     """None when the request may read the metrics, else the 401 problem to answer."""
-    token = settings.AFFILIATEHUB_METRICS_TOKEN
+    token = conf.text("AFFILIATEHUB_METRICS_TOKEN")
     if token:
         if _token_matches(_bearer_token(request), token):
             return None
         return _unauthorized(
             "Send 'Authorization: Bearer <metrics token>' with the configured metrics token."
         )
-    networks = parse_networks(settings.AFFILIATEHUB_METRICS_ALLOWED_IPS)
+    networks = parse_networks(conf.items("AFFILIATEHUB_METRICS_ALLOWED_IPS"))
     if address_allowed(client_address(request), networks):
         return None
     return _unauthorized(

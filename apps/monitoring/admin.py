@@ -86,8 +86,10 @@ class AlertRuleAdmin(AuditedAdminMixin, admin.ModelAdmin):
             "Source rules (volume, silence, failed polls)",
             {
                 "fields": ("baseline_days",),
-                "description": "Volume: the fraction (threshold, in %) of the usual volume for this hour of the day, "
-                "the minimum baseline (minimum samples) and the baseline days. Silence: the minutes "
+                "description": "Volume: the fraction (threshold, in %) of the usual volume for "
+                "this hour of the day, "
+                "the minimum baseline (minimum samples) and the baseline days. Silence: the "
+                "minutes "
                 "without an event (threshold). Failed polls: the runs in a row (threshold). Each "
                 "integration gets its own alert.",
             },
@@ -98,8 +100,12 @@ class AlertRuleAdmin(AuditedAdminMixin, admin.ModelAdmin):
 
 @admin.register(Alert)
 class AlertAdmin(admin.ModelAdmin):
+    """The one list of alerts: rule breaches and outbound events (dead deliveries, disabled
+    endpoints) alike."""
+
     list_display = (
-        "rule",
+        "title_shown",
+        "kind",
         "scope",
         "value_shown",
         "threshold_shown",
@@ -111,6 +117,7 @@ class AlertAdmin(admin.ModelAdmin):
     list_filter = (
         ("resolved_at", admin.EmptyFieldListFilter),
         ("acknowledged_at", admin.EmptyFieldListFilter),
+        "kind",
         "rule",
         "scope",
     )
@@ -118,8 +125,11 @@ class AlertAdmin(admin.ModelAdmin):
     date_hierarchy = "fired_at"
     actions = ["acknowledge"]
     readonly_fields = (
+        "kind",
         "rule",
         "integration",
+        "endpoint",
+        "delivery",
         "scope",
         "value_shown",
         "threshold_shown",
@@ -131,13 +141,17 @@ class AlertAdmin(admin.ModelAdmin):
         "notifications",
     )
 
+    @admin.display(description="alert", ordering="rule__name")
+    def title_shown(self, obj):
+        return obj.title
+
     @admin.display(description="value", ordering="value")
     def value_shown(self, obj):
-        return format_rate(obj.value, 2)
+        return "" if obj.value is None else format_rate(obj.value, 2)
 
     @admin.display(description="threshold", ordering="threshold")
     def threshold_shown(self, obj):
-        return format_rate(obj.threshold, 2)
+        return "" if obj.threshold is None else format_rate(obj.threshold, 2)
 
     show_full_result_count = False
 

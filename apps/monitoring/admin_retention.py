@@ -242,10 +242,9 @@ class RetentionPlayerAdmin(ReadOnlyAdminMixin, ExportMixin, admin.ModelAdmin):
 
     def changelist_view(self, request, extra_context=None):
         query = urlencode([(k, v) for k, v in request.GET.items() if k not in ("p", "o", "e")])
+        add_url = reverse("admin:monitoring_retentionsegment_add")
         extra = {
-            "segment_add_url": f"{reverse('admin:monitoring_retentionsegment_add')}?{urlencode({'query': query})}"
-            if query
-            else None,
+            "segment_add_url": f"{add_url}?{urlencode({'query': query})}" if query else None,
             "segments": RetentionSegment.objects.all()[:20],
         }
         if request.GET.get("excluded") != "true":

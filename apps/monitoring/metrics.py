@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from collections import defaultdict
 
-from django.db import connection
 from django.db.models import Count, Sum
+from django.db.models.functions import Coalesce
 from prometheus_client import CollectorRegistry
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 
@@ -25,6 +25,7 @@ from apps.integrations.models import (
     ReconciliationRun,
 )
 from apps.mappings.models import ResolutionStat
+from apps.monitoring import sql
 from apps.monitoring.models import LATENCY_BOUNDS_MS, Alert, InboundHourlyStat
 from apps.risk.selectors import risk_figures
 
@@ -82,14 +83,9 @@ class DatabaseCollector:
             "Receipt-to-processed latency of processed inbound events.",
             labels=["integration"],
         )
-        with connection.cursor() as cursor:
-            cursor.execute(
-                f"SELECT integration_id, i, sum(v) FROM {InboundHourlyStat._meta.db_table}, "  # noqa: S608
-                "unnest(latency_buckets) WITH ORDINALITY AS u(v, i) GROUP BY 1, 2"
-            )
-            buckets: dict[int, dict[int, int]] = defaultdict(dict)
-            for integration_id, index, count in cursor.fetchall():
-                buckets[integration_id][index - 1] = int(count)
+        buckets: dict[int, dict[int, int]] = defaultdict(dict)
+        for integration_id, index, count in sql.latency_bucket_totals():
+            buckets[integration_id][index - 1] = int(count)
         sums = dict(
             InboundHourlyStat.objects.values("integration_id")
             .annotate(s=Sum("latency_sum_ms"))
@@ -174,14 +170,17 @@ class DatabaseCollector:
 
     def _alerts(self):
         family = GaugeMetricFamily(
-            "affiliatehub_alerts_open", "Open alerts, by rule.", labels=["rule"]
+            "affiliatehub_alerts_open",
+            "Open alerts, by rule (event alerts by kind).",
+            labels=["rule"],
         )
         for row in (
             Alert.objects.filter(resolved_at__isnull=True)
-            .values("rule__name")
+            .annotate(label=Coalesce("rule__name", "kind"))
+            .values("label")
             .annotate(n=Count("id"))
         ):
-            family.add_metric([row["rule__name"]], row["n"])
+            family.add_metric([row["label"]], row["n"])
         yield family
 
     def _risk(self):
@@ -214,7 +213,8 @@ class DatabaseCollector:
     def _runtime(self):
         failures = CounterMetricFamily(
             "affiliatehub_publish_failures",
-            "Task publishes the broker did not take (the outbox sweeper enqueued those events later).",
+            "Task publishes the broker did not take (the outbox sweeper enqueued those events "
+            "later).",
         )
         failures.add_metric([], PublishFailureStat.objects.aggregate(n=Sum("failures"))["n"] or 0)
         yield failures

@@ -11,6 +11,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
+from apps.core import alerts as core_alerts
 from apps.players.models import Player
 
 # Upper bounds (ms) of the receipt-to-processed latency histogram kept per hour: geometric,
@@ -59,7 +60,8 @@ class InboundHourlyStat(models.Model):
         models.PositiveIntegerField(),
         default=list,
         blank=True,
-        help_text="Processed events per latency bucket (LATENCY_BOUNDS_MS; the last counts everything above).",
+        help_text="Processed events per latency bucket (LATENCY_BOUNDS_MS; the last counts "
+        "everything above).",
     )
     refreshed_at = models.DateTimeField(default=timezone.now)
 
@@ -130,14 +132,16 @@ class AlertRule(models.Model):
     threshold = models.DecimalField(
         max_digits=12,
         decimal_places=4,
-        help_text="The figure is compared to this. Volume rule: the fraction of the usual volume, in % (25 = a "
+        help_text="The figure is compared to this. Volume rule: the fraction of the usual volume, "
+        "in % (25 = a "
         "quarter); silence: minutes without an event; poll failures: failed runs in a row.",
     )
     window = models.CharField(
         max_length=3,
         choices=Window.choices,
         default=Window.HOUR,
-        help_text="Not used by the source rules (volume: the last 60 minutes; silence and poll failures: now).",
+        help_text="Not used by the source rules (volume: the last 60 minutes; silence and poll "
+        "failures: now).",
     )
     integration = models.ForeignKey(
         "integrations.Integration",
@@ -150,14 +154,17 @@ class AlertRule(models.Model):
     min_samples = models.PositiveIntegerField(
         default=20,
         verbose_name="minimum samples / baseline",
-        help_text="Rates and percentiles are not judged on fewer events than this. Volume and silence rules: the "
-        "minimum baseline, i.e. they fire only when the source usually sends at least this many events in this "
+        help_text="Rates and percentiles are not judged on fewer events than this. Volume and "
+        "silence rules: the "
+        "minimum baseline, i.e. they fire only when the source usually sends at least this many "
+        "events in this "
         "hour of the day (0: silence is judged at every hour).",
     )
     baseline_days = models.PositiveSmallIntegerField(
         default=14,
         validators=[MinValueValidator(1), MaxValueValidator(60)],
-        help_text="Volume and silence rules: the usual volume is the median of the same hour of the day over this "
+        help_text="Volume and silence rules: the usual volume is the median of the same hour of "
+        "the day over this "
         "many trailing days (only days since the source first sent anything).",
     )
     notify_email = models.TextField(
@@ -170,7 +177,8 @@ class AlertRule(models.Model):
         on_delete=models.PROTECT,
         related_name="+",
         limit_choices_to={"kind": "subscriber"},
-        help_text="A subscriber endpoint: alert.fired / alert.resolved are sent there, signed, through the "
+        help_text="A subscriber endpoint: alert.fired / alert.resolved are sent there, signed, "
+        "through the "
         "outbound delivery engine (retries, dead letters). Empty: no webhook.",
     )
     is_active = models.BooleanField(default=True)
@@ -202,12 +210,23 @@ class AlertRule(models.Model):
 
 
 class Alert(models.Model):
-    """One breach of a rule for one scope, from when it fired until the figure recovered.
+    """Something a person must look at: the one alert system of the project.
 
-    At most one open (unresolved) alert per rule and scope, enforced by a partial unique
-    constraint, so evaluating twice never fires twice."""
+    A *rule* alert is one breach of a rule for one scope, from when it fired until the figure
+    recovered; at most one is open per rule and scope (a partial unique constraint), so
+    evaluating twice never fires twice. An *event* alert records something that happened
+    (an outbound delivery dead-lettered, an endpoint disabled), raised through
+    apps.core.alerts by the layers below; it stays open until someone acknowledges it."""
 
-    rule = models.ForeignKey(AlertRule, on_delete=models.CASCADE, related_name="alerts")
+    class Kind(models.TextChoices):
+        RULE = "rule", "Rule breached"
+        DELIVERY_DEAD = core_alerts.DELIVERY_DEAD, "Outbound delivery dead-lettered"
+        ENDPOINT_DISABLED = core_alerts.ENDPOINT_DISABLED, "Outbound endpoint disabled"
+
+    kind = models.CharField(max_length=20, choices=Kind.choices, default=Kind.RULE)
+    rule = models.ForeignKey(
+        AlertRule, null=True, blank=True, on_delete=models.CASCADE, related_name="alerts"
+    )
     integration = models.ForeignKey(
         "integrations.Integration",
         null=True,
@@ -215,12 +234,32 @@ class Alert(models.Model):
         on_delete=models.CASCADE,
         related_name="+",
     )
-    scope = models.CharField(max_length=80, help_text="'all' or the integration's slug.")
-    value = models.DecimalField(
-        max_digits=16, decimal_places=4, help_text="The figure when it fired (updated while open)."
+    endpoint = models.ForeignKey(
+        "integrations.OutboundEndpoint",
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="+",
     )
-    threshold = models.DecimalField(max_digits=12, decimal_places=4)
-    message = models.CharField(max_length=500)
+    delivery = models.ForeignKey(
+        "integrations.OutboundDelivery",
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="+",
+    )
+    scope = models.CharField(
+        max_length=80, help_text="'all', the integration's slug or the outbound endpoint's name."
+    )
+    value = models.DecimalField(
+        max_digits=16,
+        decimal_places=4,
+        null=True,
+        blank=True,
+        help_text="Rule alerts: the figure when it fired (updated while open).",
+    )
+    threshold = models.DecimalField(max_digits=12, decimal_places=4, null=True, blank=True)
+    message = models.TextField()
     fired_at = models.DateTimeField(default=timezone.now)
     resolved_at = models.DateTimeField(null=True, blank=True)
     acknowledged_at = models.DateTimeField(null=True, blank=True)
@@ -243,11 +282,32 @@ class Alert(models.Model):
                 condition=Q(acknowledged_at__isnull=True) | Q(acknowledged_by__isnull=False),
                 name="alert_acknowledged_by_someone",
             ),
+            models.CheckConstraint(
+                condition=(
+                    Q(
+                        kind="rule",
+                        rule__isnull=False,
+                        value__isnull=False,
+                        threshold__isnull=False,
+                    )
+                    | Q(
+                        kind__in=[core_alerts.DELIVERY_DEAD, core_alerts.ENDPOINT_DISABLED],
+                        rule__isnull=True,
+                        endpoint__isnull=False,
+                    )
+                ),
+                name="alert_rule_or_event_complete",
+            ),
         ]
         indexes = [models.Index(fields=["resolved_at", "-fired_at"], name="alert_open_idx")]
 
     def __str__(self) -> str:
-        return f"{self.rule} [{self.scope}]"
+        return f"{self.title} [{self.scope}]"
+
+    @property
+    def title(self) -> str:
+        """The rule's name, or what happened for an event alert."""
+        return self.rule.name if self.rule_id else self.get_kind_display()
 
     @property
     def is_open(self) -> bool:

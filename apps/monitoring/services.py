@@ -36,10 +36,6 @@ logger = logging.getLogger(__name__)
 FIRED, RESOLVED = "fired", "resolved"
 
 
-class AlertError(ValueError):
-    """The requested move on an alert is not possible (shown to the user)."""
-
-
 @dataclass
 class EvaluationResult:
     fired: list[int] = field(default_factory=list)
@@ -50,9 +46,10 @@ class EvaluationResult:
 
 def _message(rule: AlertRule, scope: str, value: Decimal) -> str:
     label = Metric(rule.metric).label
-    return f"{label} for {scope} over {rule.window} is {value} ({rule.get_comparison_display()} {rule.threshold})."[
-        :500
-    ]
+    return (
+        f"{label} for {scope} over {rule.window} is {value} ({rule.get_comparison_display()} "
+        f"{rule.threshold})."
+    )[:500]
 
 
 @dataclass(frozen=True)
@@ -93,7 +90,8 @@ def alert_rules_evaluate(*, now: dt.datetime | None = None) -> EvaluationResult:
         scope = report.scope(scope_key)
         value, samples = scope.figures().get(rule.metric, (None, 0)) if scope else (None, 0)
         if value is None or samples < rule.min_samples:
-            # No data is not a recovery either: an open alert stays open until a real figure is good.
+            # No data is not a recovery either: an open alert stays open until a real figure is
+            # good.
             result.skipped += 1
             continue
         value = Decimal(str(value))
@@ -158,7 +156,8 @@ def _source_figures(rule: AlertRule, now: dt.datetime) -> list[SourceFigure]:
                 value=Decimal(row.in_a_row),
                 samples=row.in_a_row,
                 message=(
-                    f"{row.slug}: {row.in_a_row} poll run(s) failed in a row (alert at {rule.threshold:g})."
+                    f"{row.slug}: {row.in_a_row} poll run(s) failed in a row (alert at "
+                    f"{rule.threshold:g})."
                     + (f" Last error: {row.last_error}" if row.last_error else "")
                 )[:500],
             )
@@ -168,7 +167,8 @@ def _source_figures(rule: AlertRule, now: dt.datetime) -> list[SourceFigure]:
     out = []
     for row in activity:
         usual = (
-            f"its usual {row.baseline:.0f} (median of this hour of the day over {row.baseline_days} day(s))"
+            f"its usual {row.baseline:.0f} (median of this hour of the day over "
+            f"{row.baseline_days} day(s))"
             if row.baseline is not None
             else "no usual volume yet"
         )
@@ -177,14 +177,16 @@ def _source_figures(rule: AlertRule, now: dt.datetime) -> list[SourceFigure]:
             value, message = (
                 minutes,
                 (
-                    f"{row.slug} has sent nothing for {minutes} minutes (last event {row.last_pushed_at:%Y-%m-%d %H:%M} "
+                    f"{row.slug} has sent nothing for {minutes} minutes (last event "
+                    f"{row.last_pushed_at:%Y-%m-%d %H:%M} "
                     f"UTC; alert at {rule.threshold:g}); {usual}."
                 ),
             )
         else:
             value = row.percent_of_baseline
             message = (
-                f"{row.slug} sent {row.volume:.0f} events in the last 60 minutes, {value} % of {usual} "
+                f"{row.slug} sent {row.volume:.0f} events in the last 60 minutes, {value} % of "
+                f"{usual} "
                 f"(alert {rule.get_comparison_display()} {rule.threshold:g} %)."
             )
         out.append(
@@ -308,7 +310,10 @@ def alert_email_send(*, alert_id: int, event: str) -> bool:
     ):
         return False
     recipients = [a.strip() for a in alert.rule.notify_email.split(",") if a.strip()]
-    subject = f"[AffiliateHub] {'ALERT' if event == FIRED else 'Recovered'}: {alert.rule.name} ({alert.scope})"
+    subject = (
+        f"[AffiliateHub] {'ALERT' if event == FIRED else 'Recovered'}: {alert.rule.name} "
+        f"({alert.scope})"
+    )
     body = f"{alert.message}\n\nFired at {alert.fired_at:%Y-%m-%d %H:%M:%S %Z}."
     if alert.resolved_at:
         body += f"\nRecovered at {alert.resolved_at:%Y-%m-%d %H:%M:%S %Z} (value {alert.value})."
@@ -330,17 +335,32 @@ def alert_email_send(*, alert_id: int, event: str) -> bool:
 
 
 def alert_acknowledge(*, alert: Alert, acting_user) -> Alert:
-    """Mark an alert as seen by `acting_user` (audited). Acknowledging twice changes nothing."""
+    """Mark an alert as seen by `acting_user` (audited). Acknowledging twice changes nothing.
+    An event alert has no figure to recover: acknowledging it also closes it."""
     with transaction.atomic():
         locked = Alert.objects.select_for_update().get(pk=alert.pk)
         if locked.acknowledged_at is not None:
             return locked
         locked.acknowledged_at, locked.acknowledged_by = timezone.now(), acting_user
-        locked.save(update_fields=["acknowledged_at", "acknowledged_by"])
+        fields = ["acknowledged_at", "acknowledged_by"]
+        if locked.kind != Alert.Kind.RULE and locked.resolved_at is None:
+            locked.resolved_at = locked.acknowledged_at
+            fields.append("resolved_at")
+        locked.save(update_fields=fields)
         audit_record(
             action="alert.acknowledged",
             instance=locked,
             actor=acting_user,
-            after={"acknowledged_at": locked.acknowledged_at.isoformat()},
+            after={
+                "acknowledged_at": locked.acknowledged_at.isoformat(),
+                "resolved_at": locked.resolved_at.isoformat() if locked.resolved_at else None,
+            },
         )
     return locked
+
+
+def alert_record_event(*, kind: str, message: str, scope: str, refs: dict, **kwargs) -> Alert:
+    """Write an event alert raised through apps.core.alerts.alert_raise() (the receiver of its
+    signal, connected in MonitoringConfig.ready()); runs in the raiser's transaction."""
+    fields = {name: refs.get(name) for name in ("integration_id", "endpoint_id", "delivery_id")}
+    return Alert.objects.create(kind=kind, message=message, scope=scope[:80], **fields)

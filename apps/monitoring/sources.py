@@ -22,17 +22,15 @@ import datetime as dt
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 
-from django.db import connection
-
-from apps.integrations.models import Integration, ReconciliationRun
-from apps.monitoring.models import InboundHourlyStat
+from apps.monitoring import sql
 
 WINDOW = dt.timedelta(minutes=60)
 
 
 @dataclass(frozen=True)
 class SourceActivity:
-    """What one active integration pushed: the last 60 minutes, its usual for them, its last event."""
+    """What one active integration pushed: the last 60 minutes, its usual for them, its last
+    event."""
 
     integration_id: int
     slug: str
@@ -63,50 +61,12 @@ class PollFailures:
     last_error: str
 
 
-_ACTIVITY_SQL = f"""
-WITH days AS (
-    SELECT d, %(hour)s::timestamptz - d * interval '24 hours' AS h FROM generate_series(0, %(days)s) AS d
-),
-sources AS (
-    SELECT i.id, i.slug, first.hour AS first_hour, last.last_pushed_at
-    FROM {Integration._meta.db_table} i
-    JOIN LATERAL (SELECT s.hour FROM {InboundHourlyStat._meta.db_table} s
-                  WHERE s.integration_id = i.id AND s.pushed > 0 ORDER BY s.hour LIMIT 1) first ON true
-    JOIN LATERAL (SELECT coalesce(s.last_pushed_at, s.hour + interval '1 hour') AS last_pushed_at
-                  FROM {InboundHourlyStat._meta.db_table} s
-                  WHERE s.integration_id = i.id AND s.pushed > 0 AND s.hour <= %(hour)s
-                  ORDER BY s.hour DESC LIMIT 1) last ON true
-    WHERE i.is_active
-),
-per_day AS (
-    SELECT src.id, days.d,
-           coalesce(cur.pushed, 0) * (CASE WHEN days.d = 0 THEN 1 ELSE %(elapsed)s END)
-           + coalesce(prev.pushed, 0) * (1 - %(elapsed)s) AS volume
-    FROM sources src
-    CROSS JOIN days
-    LEFT JOIN {InboundHourlyStat._meta.db_table} cur ON cur.integration_id = src.id AND cur.hour = days.h
-    LEFT JOIN {InboundHourlyStat._meta.db_table} prev
-           ON prev.integration_id = src.id AND prev.hour = days.h - interval '1 hour'
-    WHERE days.d = 0 OR days.h - interval '1 hour' >= src.first_hour
-)
-SELECT src.id, src.slug, src.last_pushed_at,
-       max(p.volume) FILTER (WHERE p.d = 0),
-       percentile_cont(0.5) WITHIN GROUP (ORDER BY p.volume) FILTER (WHERE p.d > 0),
-       count(*) FILTER (WHERE p.d > 0)
-FROM sources src JOIN per_day p ON p.id = src.id
-GROUP BY src.id, src.slug, src.last_pushed_at
-ORDER BY src.slug
-"""  # noqa: S608 - table names are ours; values are parameters
-
-
 def source_activity(*, now: dt.datetime, baseline_days: int) -> list[SourceActivity]:
     """Every active integration that has ever pushed an event, in one query over the rollup
     (about 2 x (baseline_days + 1) rows per integration, by its unique index)."""
     hour = now.astimezone(dt.UTC).replace(minute=0, second=0, microsecond=0)
     elapsed = (now - hour) / WINDOW
-    with connection.cursor() as cursor:
-        cursor.execute(_ACTIVITY_SQL, {"hour": hour, "days": baseline_days, "elapsed": elapsed})
-        rows = cursor.fetchall()
+    rows = sql.source_activity(hour=hour, baseline_days=baseline_days, elapsed=elapsed)
     return [
         SourceActivity(
             integration_id=pk,
@@ -120,28 +80,10 @@ def source_activity(*, now: dt.datetime, baseline_days: int) -> list[SourceActiv
     ]
 
 
-_POLL_FAILURES_SQL = f"""
-SELECT i.id, i.slug, streak.n, streak.last_error
-FROM {Integration._meta.db_table} i
-JOIN LATERAL (
-    SELECT count(*) AS n, (array_agg(r.error ORDER BY r.started_at DESC))[1] AS last_error
-    FROM {ReconciliationRun._meta.db_table} r
-    WHERE r.integration_id = i.id AND r.status = 'failed'
-      AND r.started_at > coalesce((SELECT max(s.started_at) FROM {ReconciliationRun._meta.db_table} s
-                                   WHERE s.integration_id = i.id AND s.status = 'succeeded'), '-infinity')
-) streak ON true
-WHERE i.is_active
-  AND EXISTS (SELECT 1 FROM {ReconciliationRun._meta.db_table} f
-              WHERE f.integration_id = i.id AND f.status <> 'running')
-ORDER BY i.slug
-"""  # noqa: S608 - table names are ours
-
-
 def poll_failures() -> list[PollFailures]:
-    """Every active integration that has finished a poll run, with its failures since the last success."""
-    with connection.cursor() as cursor:
-        cursor.execute(_POLL_FAILURES_SQL)
-        return [
-            PollFailures(integration_id=pk, slug=slug, in_a_row=n, last_error=error or "")
-            for pk, slug, n, error in cursor.fetchall()
-        ]
+    """Every active integration that has finished a poll run, with its failures since the last
+    success."""
+    return [
+        PollFailures(integration_id=pk, slug=slug, in_a_row=n, last_error=error or "")
+        for pk, slug, n, error in sql.poll_failure_streaks()
+    ]

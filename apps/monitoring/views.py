@@ -129,7 +129,8 @@ def dashboard(request):
 def metrics(request):
     """Prometheus text format, read from the database at scrape time (correct across processes).
 
-    Only for a scraper holding the metrics token, or on an allowed address (apps.monitoring.access)."""
+    Only for a scraper holding the metrics token, or on an allowed address
+    (apps.monitoring.access)."""
     refusal = metrics_refusal(request)
     if refusal is not None:
         return refusal

@@ -118,7 +118,8 @@ def manual_adjustment_approve(*, adjustment: ManualAdjustment, acting_user) -> M
                 currency=locked.currency,
                 occurred_at=occurred_at,
                 status=CommissionEntry.Status.APPROVED,
-                status_reason=f"Manual adjustment #{locked.pk} ({locked.get_reason_code_display()})",
+                status_reason=f"Manual adjustment #{locked.pk} "
+                f"({locked.get_reason_code_display()})",
                 detail={
                     "manual_adjustment": locked.pk,
                     "reason_code": locked.reason_code,

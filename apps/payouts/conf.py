@@ -1,19 +1,14 @@
-"""Settings of the payouts app, read from settings.AFFILIATEHUB with their defaults."""
+"""The payouts settings by their short names, for apps/payouts/services.py.
+
+Every setting and its default lives in apps/core/conf.py (flat AFFILIATEHUB_* names); this
+module only maps "PAYOUT_FX_LOCK" to "AFFILIATEHUB_PAYOUT_FX_LOCK" until services.py reads
+apps.core.conf directly.
+"""
 
 from __future__ import annotations
 
-from django.conf import settings
-
-DEFAULTS: dict[str, object] = {
-    # Maker-checker: the approver of a payout must not be the one who prepared it.
-    "PAYOUT_MAKER_CHECKER": True,
-    # When the FX rate becomes final: "statement_approval" (default) or "disbursement".
-    "PAYOUT_FX_LOCK": "statement_approval",
-    # The OutboundEndpoint (kind gateway) payout requests go to, by name; empty = the only
-    # active gateway endpoint.
-    "PAYOUT_GATEWAY_ENDPOINT": "",
-}
+from apps.core import conf
 
 
 def get(name: str):
-    return (getattr(settings, "AFFILIATEHUB", None) or {}).get(name, DEFAULTS[name])
+    return conf.get(f"AFFILIATEHUB_{name}")

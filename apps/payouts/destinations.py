@@ -36,7 +36,8 @@ def mask(value) -> str:
 def _parts(destination: dict, masked: bool) -> list[str]:
     show = mask if masked else str
     parts = [
-        f"{KIND_LABELS.get(destination.get('kind'), destination.get('kind'))} {destination.get('currency', '')}"
+        f"{KIND_LABELS.get(destination.get('kind'), destination.get('kind'))} "
+        f"{destination.get('currency', '')}"
     ]
     for key, value in sorted((destination.get("details") or {}).items()):
         if value not in ("", None):
@@ -44,7 +45,8 @@ def _parts(destination: dict, masked: bool) -> list[str]:
     for key in ("beneficiary_name", "beneficiary_address", "wallet_address"):
         if destination.get(key):
             parts.append(
-                f"{key.replace('_', ' ')}: {destination[key] if key == 'beneficiary_name' else show(destination[key])}"
+                f"{key.replace('_', ' ')}: "
+                f"{destination[key] if key == 'beneficiary_name' else show(destination[key])}"
             )
     return parts
 

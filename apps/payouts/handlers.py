@@ -84,7 +84,8 @@ def gateway_request_outcome(outcome: DeliveryOutcome) -> None:
                 reason_code="gateway_unreachable"
                 if outcome.response_code is None
                 else f"gateway_http_{outcome.response_code}",
-                message=f"The gateway never accepted the payout request (delivery {outcome.delivery_id}; last: {what}).",
+                message="The gateway never accepted the payout request (delivery "
+                f"{outcome.delivery_id}; last: {what}).",
                 actor_label="outbound engine",
             )
     except services.PayoutTransitionRefused:

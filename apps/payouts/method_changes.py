@@ -203,7 +203,8 @@ def _unset_other_defaults(
 
 
 def payout_method_change_approve(*, change: PayoutMethodChange, acting_user) -> PayoutMethodChange:
-    """A second Finance user approves: the change is applied to the method, with its values audited."""
+    """A second Finance user approves: the change is applied to the method, with its values
+    audited."""
     with transaction.atomic():
         locked = _lock_change(change)
         can_decide(locked, acting_user, approving=True)
@@ -211,7 +212,10 @@ def payout_method_change_approve(*, change: PayoutMethodChange, acting_user) -> 
             pk=locked.affiliate_id
         )  # one default at a time
         after = locked.after
-        note = f"Destination change #{locked.pk} requested by {locked.requested_by}, approved by {acting_user}"
+        note = (
+            f"Destination change #{locked.pk} requested by {locked.requested_by}, approved by "
+            f"{acting_user}"
+        )
         if locked.action == Action.CREATE:
             if after.get("is_default"):
                 _unset_other_defaults(locked.affiliate_id, None, acting_user, locked)
@@ -223,7 +227,8 @@ def payout_method_change_approve(*, change: PayoutMethodChange, acting_user) -> 
             current = method_values(method)
             if any(current.get(k) != v for k, v in (locked.before or {}).items()):
                 raise PayoutMethodChangeRefused(
-                    f"The method changed after destination change #{locked.pk} was requested; reject it and request again."
+                    f"The method changed after destination change #{locked.pk} was requested; "
+                    "reject it and request again."
                 )
             if locked.action == Action.SET_DEFAULT:
                 _unset_other_defaults(locked.affiliate_id, method.pk, acting_user, locked)
@@ -268,7 +273,8 @@ def payout_method_change_reject(
         locked.decision_reason = reason.strip()
         if locked.decided_by_id == locked.requested_by_id:
             raise PayoutMethodChangeRefused(
-                "You requested this change; another Finance user rejects it (or leave it for them to decide)."
+                "You requested this change; another Finance user rejects it (or leave it for them "
+                "to decide)."
             )
         locked.save(update_fields=["status", "decided_by", "decided_at", "decision_reason"])
         audit_record(

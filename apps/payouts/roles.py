@@ -56,8 +56,6 @@ EXTRA_ROLE_PERMISSIONS: dict[str, list[str]] = {
         "integrations.view_deaddelivery",
         "integrations.change_deaddelivery",
         "integrations.view_deliveryattempt",
-        "integrations.view_outboundalert",
-        "integrations.change_outboundalert",
     ],
 }
 

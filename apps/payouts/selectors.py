@@ -137,7 +137,8 @@ def approval_preview(payouts: QuerySet[Payout]) -> dict:
             )
         if payout.affiliate_id in pending_changes:
             warnings.append(
-                "A payout destination change for this affiliate is waiting for approval: approval is refused."
+                "A payout destination change for this affiliate is waiting for approval: approval "
+                "is refused."
             )
         if payout.destination_changed_by_id:
             warnings.append(f"Destination set by {payout.destination_changed_by} (method change).")

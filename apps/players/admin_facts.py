@@ -108,13 +108,15 @@ class RevenueReportAdmin(ReadOnlyFactAdmin):
 
     @admin.display(description="Reports for this player and day (newest first)")
     def history(self, obj):
-        # Detail page only: every report for the day, so a restatement is read with what it replaced.
+        # Detail page only: every report for the day, so a restatement is read with what it
+        # replaced.
         reports = RevenueReport.objects.filter(player_id=obj.player_id, date=obj.date).order_by(
             "-occurred_at", "-pk"
         )
         rows = format_html_join(
             "",
-            "<tr><td><a href='{}'>{}</a></td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            "<tr><td><a "
+            "href='{}'>{}</a></td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
             (
                 (
                     reverse("admin:players_revenuereport_change", args=[report.pk]),
@@ -130,7 +132,8 @@ class RevenueReportAdmin(ReadOnlyFactAdmin):
             ),
         )
         return format_html(
-            "<table><thead><tr><th>Report</th><th>Produced at</th><th>Stakes</th><th>Winnings</th><th>GGR</th>"
+            "<table><thead><tr><th>Report</th><th>Produced "
+            "at</th><th>Stakes</th><th>Winnings</th><th>GGR</th>"
             "<th>State</th><th></th></tr></thead><tbody>{}</tbody></table>",
             rows,
         )

@@ -2,7 +2,7 @@
 
 One table per kind of fact: deposits, daily revenue reports, closed trades, prop-firm purchases
 and chargebacks. Rows are written only by `apps.players.services` (the inbound pipeline calls
-those services through `apps.mappings.handlers`); nothing edits them afterwards except the
+those services through `apps.players.handlers`); nothing edits them afterwards except the
 flags the hub derives itself (first deposit, first purchase, current revenue report, refund).
 
 Every row keeps:
@@ -256,7 +256,10 @@ class Trade(InboundFact):
         ]
 
     def __str__(self) -> str:
-        return f"Deal {self.platform}/{self.server}/{self.deal_id} {self.symbol} {self.volume_lots} lots"
+        return (
+            f"Deal {self.platform}/{self.server}/{self.deal_id} {self.symbol} "
+            f"{self.volume_lots} lots"
+        )
 
 
 class Purchase(InboundFact):
@@ -326,7 +329,10 @@ class Purchase(InboundFact):
         ]
 
     def __str__(self) -> str:
-        return f"Purchase {self.system}:{self.purchase_id} {self.product} {format_money(self.amount, self.currency)}"
+        return (
+            f"Purchase {self.system}:{self.purchase_id} {self.product} "
+            f"{format_money(self.amount, self.currency)}"
+        )
 
     @property
     def is_refunded(self) -> bool:
@@ -379,4 +385,7 @@ class Chargeback(InboundFact):
         ]
 
     def __str__(self) -> str:
-        return f"Chargeback {self.system}:{self.chargeback_id} {format_money(self.amount, self.currency)}"
+        return (
+            f"Chargeback {self.system}:{self.chargeback_id} "
+            f"{format_money(self.amount, self.currency)}"
+        )

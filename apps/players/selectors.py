@@ -17,6 +17,7 @@ def player_list(
     queryset: QuerySet | None = None,
     filterset_class=PlayerFilter,
 ) -> QuerySet:
-    """Players narrowed by `filterset_class` (PlayerFilter or a subclass); FilterError on bad values."""
+    """Players narrowed by `filterset_class` (PlayerFilter or a subclass); FilterError on bad
+    values."""
     base = Player.objects.all() if queryset is None else queryset
     return filterset_apply(filterset_class, data=filters, queryset=base)

@@ -193,8 +193,8 @@ class RiskCaseAdmin(admin.ModelAdmin):
         "clear": ("Clear", "Not fraud: every hold this case placed is released.", DecisionForm),
         "confirm": (
             "Confirm",
-            "Fraud: every line this case holds is reversed (a pending line fails, an approved or paid "
-            "one is clawed back in the current period, to the cent). The payout hold stays.",
+            "Fraud: every line this case holds is reversed (a pending line fails, an approved or "
+            "paid one is clawed back in the current period, to the cent). The payout hold stays.",
             ConfirmForm,
         ),
         "escalate": (

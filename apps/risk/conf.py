@@ -1,16 +1,13 @@
-"""Settings of the risk app, read from settings.AFFILIATEHUB with their defaults."""
+"""The risk app's settings by their short names ("RISK_EVENT_RULES").
+
+Every setting and its default lives in apps/core/conf.py (flat AFFILIATEHUB_* names); this module
+only maps the short name to "AFFILIATEHUB_RISK_…".
+"""
 
 from __future__ import annotations
 
-from django.conf import settings
-
-DEFAULTS: dict[str, object] = {
-    # Run the per-event rules in the inbound pipeline (off: only the nightly pass runs).
-    "RISK_EVENT_RULES": True,
-    # A case whose score reaches this also holds the affiliate's payouts (PayoutHold).
-    "RISK_PAYOUT_HOLD_SCORE": 60,
-}
+from apps.core import conf
 
 
 def get(name: str):
-    return (getattr(settings, "AFFILIATEHUB", None) or {}).get(name, DEFAULTS[name])
+    return conf.get(f"AFFILIATEHUB_{name}")

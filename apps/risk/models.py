@@ -214,4 +214,5 @@ class AffiliateIdentityValue(models.Model):
     def __str__(self) -> str:
         from apps.players.models import mask_identity
 
-        return f"{self.get_kind_display()} {mask_identity(self.value)} of affiliate #{self.affiliate_id}"
+        masked = mask_identity(self.value)
+        return f"{self.get_kind_display()} {masked} of affiliate #{self.affiliate_id}"

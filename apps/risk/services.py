@@ -6,7 +6,7 @@ money they concern, and people decide (escalate, clear, confirm).
 - `signal_raise` writes a signal once per key and files it in the affiliate's live case (one
   open or escalated case per affiliate, enforced by the database), which then holds the case's
   players' CPA and RevShare lines (`commission_lines_hold`) and, from
-  AFFILIATEHUB["RISK_PAYOUT_HOLD_SCORE"], the affiliate's payouts (`payout_hold_place`).
+  AFFILIATEHUB_RISK_PAYOUT_HOLD_SCORE, the affiliate's payouts (`payout_hold_place`).
 - `risk_case_escalate` / `risk_case_clear` / `risk_case_confirm`: decisions, each with a reason,
   recorded (RiskDecision) and audited with before/after values in the same transaction.
 """

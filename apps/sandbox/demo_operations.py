@@ -5,7 +5,6 @@ all this makes fire (evaluated by the same service Celery beat runs every minute
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
 
 from django.utils import timezone
 
@@ -16,14 +15,6 @@ from apps.monitoring.models import Alert
 from apps.monitoring.services import alert_rules_evaluate
 from apps.sandbox.demo_feed import DemoFeed
 from apps.sandbox.simulator import CRM, PAYMENTS
-
-
-@dataclass
-class OperationsResult:
-    parked: int
-    dead: int
-    recovered: int
-    alerts: int
 
 
 def parked_and_dead_add(*, feed: DemoFeed, now: dt.datetime) -> None:

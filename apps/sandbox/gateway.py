@@ -89,7 +89,8 @@ def _validate(body) -> tuple[str, Decimal, str, dict]:
         method.get(f) for f in ("beneficiary_name", "beneficiary_address", "wallet_address")
     ):
         errors["method"] = (
-            "USDT payouts need beneficiary_name, beneficiary_address and wallet_address (travel rule)."
+            "USDT payouts need beneficiary_name, beneficiary_address and wallet_address (travel "
+            "rule)."
         )
     if errors:
         raise GatewayRequestInvalid(errors)
@@ -117,7 +118,8 @@ def gateway_payout_request(*, idempotency_key: str, body) -> Accepted:
             return Accepted(payout, True, settle_in)
         if (payout.reference, payout.amount, payout.currency) != (reference, amount, currency):
             raise IdempotencyConflict(
-                f"Idempotency-Key {idempotency_key} was used for {payout.reference} {format_money(payout.amount, payout.currency)}."
+                f"Idempotency-Key {idempotency_key} was used for {payout.reference} "
+                f"{format_money(payout.amount, payout.currency)}."
             )
         payout.requests += 1
         retry = payout.status == SandboxGatewayPayout.Status.FAILED

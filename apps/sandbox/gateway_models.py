@@ -38,7 +38,8 @@ class SandboxGatewayConfig(models.Model):
     failure_reasons = models.JSONField(
         default=list,
         blank=True,
-        help_text='[["code", "message"], ...] the gateway picks from when a payout fails; empty = the built-in list.',
+        help_text='[["code", "message"], ...] the gateway picks from when a payout fails; empty = '
+        "the built-in list.",
     )
 
     class Meta:

@@ -23,7 +23,8 @@ class SandboxEndpoint(models.Model):
     quiet_until = models.DateTimeField(
         null=True,
         blank=True,
-        help_text="Until then the system sends no webhooks (its events are kept for polling), so the silence "
+        help_text="Until then the system sends no webhooks (its events are kept for polling), so "
+        "the silence "
         "alerts can be seen firing and then resolving. Set by `manage.py sandbox_quiet`.",
     )
 

@@ -93,7 +93,8 @@ def quiet_slugs() -> frozenset[str]:
 
 
 def clickable_link_codes(*, limit: int = 200) -> list[str]:
-    """Codes of tracking links that redirect today (active link and affiliate, approved creative)."""
+    """Codes of tracking links that redirect today (active link and affiliate, approved
+    creative)."""
     return list(
         TrackingLink.objects.filter(
             is_active=True,
@@ -176,6 +177,9 @@ def sandbox_velocity_rule_tune(*, rate: float) -> RiskRule | None:
             instance=rule,
             before=before,
             actor_label="sandbox",
-            reason=f"Sandbox traffic at {rate:g} events/s would trip the velocity rule for every affiliate.",
+            reason=(
+                f"Sandbox traffic at {rate:g} events/s would trip the velocity rule for every "
+                "affiliate."
+            ),
         )
     return rule

@@ -210,7 +210,8 @@ class Simulator:
     def _event(self, slug: str, event_type: str, occurred_at: dt.datetime, data: dict) -> Outgoing:
         envelope = {"type": event_type, "timestamp": _iso(occurred_at), "data": data}
         # A trading platform's events are its deals: the deal is the stable id in its webhooks and
-        # in its deals feed alike (`mt5:{server}:{deal}`), which is what lets polling reconcile them.
+        # in its deals feed alike (`mt5:{server}:{deal}`), which is what lets polling reconcile
+        # them.
         webhook_id = (
             f"mt5:{data['server']}:{data['deal_id']}"
             if event_type == "trade.closed"

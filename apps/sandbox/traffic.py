@@ -78,7 +78,8 @@ class HubClient:
         return (query.get(TOKEN_PARAM) or [None])[0]
 
     def deliver(self, event: Outgoing) -> int:
-        """POST one signed event; the final HTTP status. A 401 re-reads the secret once (rotation)."""
+        """POST one signed event; the final HTTP status. A 401 re-reads the secret once
+        (rotation)."""
         body = event.body
         status = self._post_signed(event, body)
         if status == 401:
@@ -155,7 +156,10 @@ class TrafficStats:
 
     def summary(self) -> str:
         statuses = ", ".join(f"{code}: {count}" for code, count in sorted(self.by_status.items()))
-        return f"{self.events} events, {self.deliveries} deliveries, {self.dropped} dropped ({statuses})"
+        return (
+            f"{self.events} events, {self.deliveries} deliveries, {self.dropped} dropped "
+            f"({statuses})"
+        )
 
 
 def run_traffic(

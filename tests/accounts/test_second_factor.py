@@ -33,7 +33,8 @@ def verify(client, device):
     return client.post(VERIFY, {"code": current_code(device), "next": INDEX})
 
 
-# ---- who is asked ---------------------------------------------------------------------------------
+# ---- who is asked
+# ---------------------------------------------------------------------------------
 
 
 def test_a_finance_approver_without_a_device_is_sent_to_enrolment(
@@ -123,7 +124,8 @@ def test_a_backup_code_verifies_once(client, otp_required, finance_checker):
     # the backup device's throttle)
 
 
-# ---- approving a payout ---------------------------------------------------------------------------
+# ---- approving a payout
+# ---------------------------------------------------------------------------
 
 
 def test_an_unverified_approver_cannot_approve_a_payout_through_the_admin(

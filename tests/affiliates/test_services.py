@@ -192,7 +192,7 @@ def test_click_record_hashes_ip_truncates_subs_and_makes_unique_tokens():
         link=link, sub_ids={"sub1": "x" * 1000, "sub5": "five"}, ip="203.0.113.9", user_agent="UA"
     )
     expected = hmac.new(
-        settings.AFFILIATEHUB["CLICK_IP_SALT"].encode(), b"203.0.113.9", hashlib.sha256
+        settings.AFFILIATEHUB_CLICK_IP_SALT.encode(), b"203.0.113.9", hashlib.sha256
     ).hexdigest()
     assert click.ip_hash == expected == hash_ip("203.0.113.9")
     assert "203.0.113.9" not in str(click.__dict__)

@@ -1,4 +1,5 @@
-"""GET /api/v1/commissions/, /statements/, /payouts/: filters, pagination, scopes, shapes, no N+1."""
+"""GET /api/v1/commissions/, /statements/, /payouts/: filters, pagination, scopes, shapes, no
+N+1."""
 
 import datetime as dt
 from decimal import Decimal

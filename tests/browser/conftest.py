@@ -57,7 +57,8 @@ def page(browser):
     context = browser.new_context(viewport={"width": 1400, "height": 1000})
     page = context.new_page()
     page.console_errors = []
-    # Failed loads are judged by URL below (the browser's own /favicon.ico probe is no error of ours).
+    # Failed loads are judged by URL below (the browser's own /favicon.ico probe is no error of
+    # ours).
     page.on(
         "console",
         lambda msg: (

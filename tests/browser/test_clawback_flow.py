@@ -41,7 +41,8 @@ def test_finance_approves_a_clawback_case_with_a_reason(live_server, page):
     page.goto(f"{live_server.url}/admin/commissions/clawbackcase/?status__exact=open")
     assert page.locator("#result_list tbody tr").count() == 1
     run_action(page, "approve_cases")
-    # The confirmation names the case, says what will be booked, and will not decide without a reason.
+    # The confirmation names the case, says what will be booked, and will not decide without a
+    # reason.
     assert page.locator("textarea[name=reason]").count() == 1
     assert f"#{player.pk}" in page.content()
     assert "Approve 1 clawback case(s)?" in page.content()

@@ -44,8 +44,8 @@ def busy_back_office():
                 body_hash="x",
                 received_at=now - dt.timedelta(minutes=i),
                 status="dead" if i % 3 else "processed",
-                last_error="Player C-1000234 not found in crm mapping; parked for 24 h then dead-lettered"
-                * 2,
+                last_error="Player C-1000234 not found in crm mapping; parked for 24 h then "
+                "dead-lettered" * 2,
             )
             for i in range(30)
         ]

@@ -1,4 +1,5 @@
-"""Drive accruals through the real inbound pipeline: store an envelope, process it (shared fixtures)."""
+"""Drive accruals through the real inbound pipeline: store an envelope, process it (shared
+fixtures)."""
 
 from __future__ import annotations
 
@@ -45,7 +46,8 @@ def _jsonable(value):
 
 
 class Pipeline:
-    """One integration per kind; `send()` stores an event the way the webhook does and processes it."""
+    """One integration per kind; `send()` stores an event the way the webhook does and processes
+    it."""
 
     _ids = itertools.count(1)
 

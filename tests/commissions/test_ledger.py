@@ -56,7 +56,8 @@ def test_database_refuses_amount_change_delete_and_backward_status():
     for sql in (
         "UPDATE commissions_commissionentry SET amount = 1 WHERE id = %s",
         "DELETE FROM commissions_commissionentry WHERE id = %s",
-        "UPDATE commissions_commissionentry SET status = 'pending', statement_period = NULL WHERE id = %s",
+        "UPDATE commissions_commissionentry SET status = 'pending', statement_period = NULL WHERE "
+        "id = %s",
     ):
         with pytest.raises(IntegrityError), transaction.atomic(), connection.cursor() as cursor:
             cursor.execute(sql, [entry.pk])

@@ -39,7 +39,8 @@ lots = st.decimals(min_value=Decimal("0.01"), max_value=Decimal("20"), places=2)
 
 @st.composite
 def event_streams(draw):
-    """Envelopes for 3 players: KYC, deposits, revenue, positions closed in partial deals, purchases."""
+    """Envelopes for 3 players: KYC, deposits, revenue, positions closed in partial deals,
+    purchases."""
     events = []
     for p in range(3):
         minute = draw(st.integers(0, 600))

@@ -1,5 +1,6 @@
 """Commission terms that hold (issue 13): RevShare goes through the compliance gate, plans are
-versioned, restatements reach later closed months. Worked examples with the arithmetic written out."""
+versioned, restatements reach later closed months. Worked examples with the arithmetic written
+out."""
 
 from __future__ import annotations
 
@@ -171,7 +172,8 @@ def test_withdrawn_licence_gates_the_days_it_was_withdrawn(pipeline, make_player
         brand="spinpalace", country="DE", is_active=True, at=dt.datetime(2026, 10, 20, tzinfo=UTC)
     )
     statements_close(period=OCT)
-    # Licensed on 5 and 25 October: 30% x (1,000 + 600) = 480.00; 12 October: 30% x 400 = 120.00 suppressed.
+    # Licensed on 5 and 25 October: 30% x (1,000 + 600) = 480.00; 12 October: 30% x 400 = 120.00
+    # suppressed.
     assert lines(player.affiliate, OCT) == {"revshare": D("480.00")}
     suppressed = CommissionEntry.objects.get(status="suppressed")
     assert suppressed.amount == D(120)
@@ -270,7 +272,8 @@ def test_revshare_version_applies_per_period(pipeline, make_player):
     )
     statements_close(period=JAN)
     statements_close(period=FEB)
-    # January at the terms in force on 1 January: 25% x 2,000 = 500.00; February: 30% x 1,000 = 300.00.
+    # January at the terms in force on 1 January: 25% x 2,000 = 500.00; February: 30% x 1,000 =
+    # 300.00.
     assert lines(player.affiliate, JAN) == {"revshare": D("500.00")}
     assert lines(player.affiliate, FEB) == {"revshare": D("300.00")}
     # A January restatement is priced at January's terms (25%), not today's: +400 -> +100.00.

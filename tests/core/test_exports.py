@@ -68,7 +68,8 @@ def test_every_admin_export_uses_a_safe_export_resource():
     for model, model_admin in exports.items():
         for resource_class in model_admin.get_export_resource_classes(request):
             assert issubclass(resource_class, SafeExportResource), (
-                f"{model._meta.label}'s export {resource_class.__name__} must derive from SafeExportResource"
+                f"{model._meta.label}'s export {resource_class.__name__} must derive from "
+                "SafeExportResource"
             )
 
 

@@ -30,7 +30,8 @@ def deposit_with(extra_json: str, *, event_id: str | None = None) -> bytes:
     head = f'{{"id": "{event_id}", ' if event_id else "{"
     return (
         head
-        + '"type": "deposit.created", "timestamp": "2026-11-27T10:15:00Z", "data": {"deposit_id": "D-1", '
+        + '"type": "deposit.created", "timestamp": "2026-11-27T10:15:00Z", "data": {"deposit_id": '
+        '"D-1", '
         f'"player_id": "C-1", "amount": "50.00", "currency": "EUR", "extra": {extra_json}}}}}'
     ).encode()
 
@@ -104,12 +105,14 @@ def test_a_webhook_deeper_than_the_parser_reads_is_a_400_kept_as_text(post_webho
     "body, field",
     [
         (
-            b'{"type": "deposit.created", "timestamp": "2026-11-27T10:15:00Z", "data": {"deposit_id": "D-1", '
+            b'{"type": "deposit.created", "timestamp": "2026-11-27T10:15:00Z", "data": '
+            b'{"deposit_id": "D-1", '
             b'"player_id": "C\\u0000-1", "amount": "50.00", "currency": "EUR"}}',
             "data.player_id",
         ),
         (
-            b'{"type": "deposit.created", "timestamp": "2026-11-27T10:15:00Z", "data": {"deposit_id": "D-1", '
+            b'{"type": "deposit.created", "timestamp": "2026-11-27T10:15:00Z", "data": '
+            b'{"deposit_id": "D-1", '
             b'"player_id": "C-1", "amount": "50.00", "currency": "EUR", "no\\u0000te": 1}}',
             "data.no\\u0000te",
         ),

@@ -11,9 +11,10 @@ from django.utils import timezone
 from apps.affiliates.postbacks import PostbackTemplate
 from apps.integrations.models import ReconciliationRun
 from apps.integrations.outbound import services as outbound
-from apps.integrations.outbound.models import DeliveryAttempt, OutboundAlert, OutboundDelivery
+from apps.integrations.outbound.models import DeliveryAttempt, OutboundDelivery
 from apps.integrations.polling.services import integration_poll, poll_config_save
 from apps.mappings.postbacks import postback_fire
+from apps.monitoring.models import Alert
 from tests.factories import AffiliateFactory, PlayerFactory, UserFactory
 from tests.fake_dns import FakeDns
 from tests.outbound_receiver import Receiver
@@ -60,7 +61,7 @@ def _assert_refused_and_dead(delivery: OutboundDelivery, reason: str) -> None:
     assert (
         attempt.error == expected and attempt.response_body == "" and attempt.response_code is None
     )
-    alert = OutboundAlert.objects.get(kind="delivery_dead", delivery=delivery)
+    alert = Alert.objects.get(kind="delivery_dead", delivery=delivery)
     assert expected in alert.message and "AFFILIATEHUB_OUTBOUND_ALLOWED_HOSTS" in alert.message
 
 

@@ -4,7 +4,8 @@ import pytest
 from django.urls import reverse
 
 from apps.integrations.outbound import services as outbound
-from apps.integrations.outbound.models import OutboundAlert, OutboundDelivery, OutboundEndpoint
+from apps.integrations.outbound.models import OutboundDelivery, OutboundEndpoint
+from apps.monitoring.models import Alert
 from tests.factories import UserFactory
 from tests.outbound_receiver import Receiver
 
@@ -75,7 +76,7 @@ def test_deliveries_filter_show_attempts_and_resend(admin_client, receiver):
         reverse("admin:integrations_outbounddelivery_change", args=[delivery.pk])
     ).content.decode()
     assert "410" in detail
-    assert OutboundAlert.objects.filter(endpoint=endpoint).count() == 2
+    assert Alert.objects.filter(endpoint=endpoint).count() == 2
 
     admin_client.post(
         reverse("admin:integrations_outboundendpoint_changelist"),
@@ -91,13 +92,15 @@ def test_deliveries_filter_show_attempts_and_resend(admin_client, receiver):
     assert OutboundDelivery.objects.get(pk=delivery.pk).status == "succeeded"
 
     admin_client.post(
-        reverse("admin:integrations_outboundalert_changelist"),
+        reverse("admin:monitoring_alert_changelist"),
         {
             "action": "acknowledge",
-            "_selected_action": list(OutboundAlert.objects.values_list("pk", flat=True)),
+            "_selected_action": list(Alert.objects.values_list("pk", flat=True)),
         },
     )
-    assert not OutboundAlert.objects.filter(acknowledged_at__isnull=True).exists()
+    assert not Alert.objects.filter(acknowledged_at__isnull=True).exists()
+    # The one alert list shows them; an acknowledged event alert is closed.
+    assert not Alert.objects.filter(resolved_at__isnull=True).exists()
 
 
 def test_a_gateway_request_page_masks_where_the_money_goes(client):

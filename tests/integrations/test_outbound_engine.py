@@ -10,13 +10,15 @@ from django.test import override_settings
 from django.utils import timezone
 from standardwebhooks.webhooks import Webhook
 
+from apps.core import conf
 from apps.integrations.outbound import services as outbound
 from apps.integrations.outbound.models import (
     DeliveryAttempt,
-    OutboundAlert,
     OutboundDelivery,
     OutboundEndpoint,
 )
+from apps.integrations.outbound.services import deliveries
+from apps.monitoring.models import Alert
 from tests.factories import UserFactory
 from tests.outbound_receiver import Receiver
 
@@ -119,13 +121,14 @@ def test_the_retry_schedule_then_dead_letter_and_alert(receiver, subscriber, cap
         assert outcome == outbound.FAILED and delivery.status == "failed"
         delays.append((delivery.next_attempt_at - before).total_seconds())
         _make_due(delivery)
-    # After attempt n the wait is schedule[n] (+/- 10 % jitter): 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h.
+    # After attempt n the wait is schedule[n] (+/- 10 % jitter): 5 s, 5 min, 30 min, 2 h, 5 h, 10 h,
+    # 10 h.
     assert len(delays) == 7
     for delay, expected in zip(delays, SCHEDULE[1:], strict=True):
         assert expected * 0.9 - 1 <= delay <= expected * 1.1 + 1, (delay, expected)
     assert delivery.status == "dead" and delivery.attempts == 8 and delivery.dead_at is not None
     assert len(receiver.requests) == 8
-    alert = OutboundAlert.objects.get(kind="delivery_dead")
+    alert = Alert.objects.get(kind="delivery_dead")
     assert alert.delivery == delivery and "8 attempts" in alert.message
     assert any(r.levelname == "ERROR" and "dead" in r.getMessage() for r in caplog.records)
 
@@ -159,8 +162,8 @@ def test_410_disables_the_endpoint_and_pauses_its_other_deliveries(receiver, sub
     assert outbound.delivery_send(delivery_id=gone.pk) == outbound.DEAD
     subscriber.refresh_from_db()
     assert not subscriber.is_active and "410" in subscriber.disabled_reason
-    assert OutboundAlert.objects.filter(kind="endpoint_disabled", endpoint=subscriber).exists()
-    assert OutboundAlert.objects.filter(kind="delivery_dead", delivery=gone).exists()
+    assert Alert.objects.filter(kind="endpoint_disabled", endpoint=subscriber).exists()
+    assert Alert.objects.filter(kind="delivery_dead", delivery=gone).exists()
     assert outbound.delivery_send(delivery_id=waiting.pk) == outbound.PAUSED
     assert len(receiver.requests) == 1
 
@@ -195,7 +198,7 @@ def test_timeout_is_an_attempt_with_its_error(receiver, subscriber):
 
 
 def test_default_timeout_is_15_seconds():
-    assert outbound.setting("AFFILIATEHUB_OUTBOUND_TIMEOUT_SECONDS") == 15
+    assert conf.get("AFFILIATEHUB_OUTBOUND_TIMEOUT_SECONDS") == 15
 
 
 def test_connection_refused_is_retried(subscriber):
@@ -215,7 +218,7 @@ def test_an_endpoint_failing_for_five_days_is_disabled(receiver, subscriber):
     assert outbound.delivery_send(delivery_id=delivery.pk) == outbound.FAILED
     subscriber.refresh_from_db()
     assert not subscriber.is_active and "over 5 days" in subscriber.disabled_reason
-    assert OutboundAlert.objects.filter(kind="endpoint_disabled").count() == 1
+    assert Alert.objects.filter(kind="endpoint_disabled").count() == 1
 
 
 def test_the_sweeper_disables_long_failing_endpoints_without_traffic(subscriber):
@@ -250,8 +253,9 @@ def test_a_delivery_not_due_or_done_is_skipped(receiver, subscriber):
 
 def test_sweeper_requeues_due_retries_and_reclaims_lost_workers(subscriber, monkeypatch):
     sent = []
+    # The sweeper enqueues through the deliveries module's enqueue_send.
     monkeypatch.setattr(
-        outbound, "enqueue_send", lambda delivery_id, countdown=None: sent.append(delivery_id)
+        deliveries, "enqueue_send", lambda delivery_id, countdown=None: sent.append(delivery_id)
     )
     [due] = _publish("a")
     [lost] = _publish("b")

@@ -22,7 +22,8 @@ def store_deep_payload(event: InboundEvent, depth: int) -> InboundEvent:
     """Give a stored event a payload whose data nests `depth` levels (written as SQL text: the
     ORM's encoder would recurse)."""
     text = (
-        '{"type": "deposit.created", "timestamp": "2026-11-27T10:15:00Z", "data": {"deposit_id": "D-deep", '
+        '{"type": "deposit.created", "timestamp": "2026-11-27T10:15:00Z", "data": {"deposit_id": '
+        '"D-deep", '
         '"player_id": "P-1", "amount": "5.00", "currency": "EUR", "extra": '
         + "[" * depth
         + "]" * depth

@@ -1,4 +1,5 @@
-"""Reconciliation runs: the daily window, the admin's runs list and drill-down to recovered events."""
+"""Reconciliation runs: the daily window, the admin's runs list and drill-down to recovered
+events."""
 
 import datetime as dt
 

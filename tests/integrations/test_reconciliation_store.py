@@ -17,8 +17,8 @@ from apps.integrations.models import (
     ReconciliationRun,
     RecoveredEvent,
 )
-from apps.integrations.polling import services as polling
-from apps.integrations.polling.services import PageStore
+from apps.integrations.polling import pages as polling
+from apps.integrations.polling.pages import PageStore
 
 from .factories import IntegrationFactory
 from .polling_source import envelope

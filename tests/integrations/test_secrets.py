@@ -1,4 +1,5 @@
-"""Integrations and their signing secrets: services, commands, rotation with a grace period, admin."""
+"""Integrations and their signing secrets: services, commands, rotation with a grace period,
+admin."""
 
 import datetime as dt
 import io

@@ -97,7 +97,8 @@ def test_409_same_id_different_body_keeps_new_body(post_webhook):
     assert conflict.webhook_id == "msg_c"
 
 
-# A NUL (\u0000) in a JSON object is a 422 naming the field: tests/integrations/test_bounded_input.py.
+# A NUL (\u0000) in a JSON object is a 422 naming the field:
+# tests/integrations/test_bounded_input.py.
 @pytest.mark.parametrize("body", [b"[1, 2]", b'"text"', b"not json at all", b"\xff\xfe", b" "])
 def test_400_not_a_json_object_is_still_kept(post_webhook, body):
     response = post_webhook(body, webhook_id="msg_bad")

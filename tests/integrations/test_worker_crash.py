@@ -1,7 +1,8 @@
 """A Celery worker on a real broker is SIGKILLed while events are inside their handler.
 
 Runs on a real broker: AFFILIATEHUB_REAL_BROKER_URL (`.ci/run` sets it to the machine's Redis
-for its second run), else the embedded one `make test` starts (tests/brokers.py). The worker blocks inside the deposit handler on a table lock this test holds,
+for its second run), else the embedded one `make test` starts (tests/brokers.py). The worker blocks
+inside the deposit handler on a table lock this test holds,
 is killed, and a new worker picks the events up again: the queued ones straight away, the ones
 that were inside the killed worker through the outbox sweeper (which beat runs every 30 s in
 production; here the test publishes it every second) or the broker's redelivery after its

@@ -190,7 +190,8 @@ def test_depth_resolution_outbound_and_reconciliation():
     assert pay_scope.resolution.miss_rate == Decimal("0.00")
     assert report.overall.resolution.miss_rate == rate(10, 300)
     out = report.overall.outbound
-    # Finished: 7 succeeded, 1 failing, 1 dead -> 7 / 9; attempts 6 + 3 + 8 + 2 = 19, retries 19 - 9 = 10.
+    # Finished: 7 succeeded, 1 failing, 1 dead -> 7 / 9; attempts 6 + 3 + 8 + 2 = 19, retries 19 - 9
+    # = 10.
     assert (out.deliveries, out.succeeded, out.failing, out.dead, out.attempts) == (10, 7, 1, 1, 19)
     assert out.success_rate == Decimal("77.78")
     assert out.attempt_success_rate == rate(7, 19)

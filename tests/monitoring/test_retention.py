@@ -1,4 +1,5 @@
-"""Retention: filters and aggregates, export permissions and minimised columns, cohort arithmetic."""
+"""Retention: filters and aggregates, export permissions and minimised columns, cohort
+arithmetic."""
 
 import datetime as dt
 from decimal import Decimal

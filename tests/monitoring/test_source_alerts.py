@@ -42,7 +42,8 @@ def send(integration, at: dt.datetime, count: int, *, source=InboundEvent.Source
 
 
 def usual(integration, *, per_hour: dict[int, int], days: int = 14) -> None:
-    """The source's history: `per_hour[h]` events in hour h (UTC) on each of the last `days` days."""
+    """The source's history: `per_hour[h]` events in hour h (UTC) on each of the last `days`
+    days."""
     for day in range(1, days + 1):
         for hour, count in per_hour.items():
             send(integration, TODAY - dt.timedelta(days=day) + dt.timedelta(hours=hour), count)

@@ -123,7 +123,8 @@ def test_failed_queue_retry_and_cancel(client, finance_checker, approved_payout)
 
 
 def test_change_page_shows_the_full_history(client, finance_checker, approved_payout, monkeypatch):
-    outbound.deliveries_send_due()  # the gateway at 127.0.0.1:9 refuses the connection: one attempt logged
+    # the gateway at 127.0.0.1:9 refuses the connection: one attempt logged
+    outbound.deliveries_send_due()
     client.force_login(finance_checker)
     page = client.get(
         reverse("admin:payouts_payout_change", args=[approved_payout.pk])

@@ -20,7 +20,7 @@ def test_the_preparer_cannot_approve(pending_payout, finance_maker):
 
 
 def test_maker_checker_can_be_turned_off(pending_payout, finance_maker, settings):
-    with override_settings(AFFILIATEHUB={**settings.AFFILIATEHUB, "PAYOUT_MAKER_CHECKER": False}):
+    with override_settings(AFFILIATEHUB_PAYOUT_MAKER_CHECKER=False):
         approved = services.payout_approve(payout=pending_payout, acting_user=finance_maker)
     assert approved.status == Payout.Status.APPROVED
     assert approved.approved_by == approved.prepared_by == finance_maker

@@ -165,9 +165,7 @@ def test_route_two_new_default_method_change_method_retry(
     )
     with pytest.raises(PayoutTransitionRefused, match="Only failed payouts can be retried"):
         services.payout_retry(payout=moved, acting_user=finance_maker)
-    no_maker_checker = override_settings(
-        AFFILIATEHUB={**settings.AFFILIATEHUB, "PAYOUT_MAKER_CHECKER": False}
-    )
+    no_maker_checker = override_settings(AFFILIATEHUB_PAYOUT_MAKER_CHECKER=False)
     with no_maker_checker, pytest.raises(PayoutTransitionRefused, match="You changed where payout"):
         services.payout_approve(payout=moved, acting_user=finance_maker)
     assert never_sent_anywhere(ATTACKER_EMAIL)

@@ -88,9 +88,7 @@ def test_rate_locked_at_disbursement(settings, finance_maker, finance_checker, g
     approval = timezone.now() - dt.timedelta(days=3)
     FxRateFactory(rate=Decimal("1.0850"), as_of=approval - dt.timedelta(hours=2))
     approved_statement(affiliate=affiliate, total="1161.00", approved_at=approval)
-    with override_settings(
-        AFFILIATEHUB={**settings.AFFILIATEHUB, "PAYOUT_FX_LOCK": "disbursement"}
-    ):
+    with override_settings(AFFILIATEHUB_PAYOUT_FX_LOCK="disbursement"):
         payout = services.payout_run_create().payouts.get()
         assert payout.fx_lock_mode == FxLockMode.DISBURSEMENT and payout.fx_locked_at is None
         latest = FxRateFactory(

@@ -118,7 +118,8 @@ def test_every_transition_and_refusal(
             "cancel": S.CANCELLED,
             "mark_completed": S.COMPLETED,
             "mark_failed": S.FAILED,
-            # Another method on a failed payout is a new destination: back to approval, never retried.
+            # Another method on a failed payout is a new destination: back to approval, never
+            # retried.
             "change_method": S.PENDING_APPROVAL if status == S.FAILED else status,
         }[operation]
         assert after.status == expected

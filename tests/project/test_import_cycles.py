@@ -92,7 +92,8 @@ def test_the_check_sees_a_circle_made_of_imports_inside_functions(tmp_path, monk
     (package / "__init__.py").write_text("")
     (package / "models.py").write_text("")
     (package / "services.py").write_text(
-        "from circular_fixture import models\n\ndef enqueue():\n    from circular_fixture import tasks\n"
+        "from circular_fixture import models\n\ndef enqueue():\n    from circular_fixture import "
+        "tasks\n"
     )
     (package / "tasks.py").write_text("def run():\n    from circular_fixture import services\n")
     monkeypatch.syspath_prepend(str(tmp_path))

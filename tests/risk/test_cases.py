@@ -7,7 +7,6 @@ import datetime as dt
 from decimal import Decimal
 
 import pytest
-from django.conf import settings
 from django.test import override_settings
 
 from apps.affiliates.models import Affiliate
@@ -107,7 +106,7 @@ def test_a_case_above_the_score_limit_holds_the_affiliates_payouts(
 
 
 def test_with_event_rules_off_nothing_is_evaluated(make_player, pipeline, cpa_affiliate):
-    with override_settings(AFFILIATEHUB={**settings.AFFILIATEHUB, "RISK_EVENT_RULES": False}):
+    with override_settings(AFFILIATEHUB_RISK_EVENT_RULES=False):
         for i, p in enumerate([make_player(cpa_affiliate) for _ in range(3)]):
             ring_deposit(pipeline, p, minutes=i)
     assert RiskCase.objects.count() == 0

@@ -188,10 +188,10 @@ def test_the_click_records_the_country_from_the_configured_edge_header(client, s
     from tests.factories import TrackingLinkFactory
 
     link = TrackingLinkFactory()
-    settings.AFFILIATEHUB = {**settings.AFFILIATEHUB, "CLICK_COUNTRY_HEADER": "CF-IPCountry"}
+    settings.AFFILIATEHUB_CLICK_COUNTRY_HEADER = "CF-IPCountry"
     assert client.get(f"/t/{link.code}/", HTTP_CF_IPCOUNTRY="br").status_code == 302
     assert client.get(f"/t/{link.code}/", HTTP_CF_IPCOUNTRY="XX1").status_code == 302
-    settings.AFFILIATEHUB = {**settings.AFFILIATEHUB, "CLICK_COUNTRY_HEADER": ""}
+    settings.AFFILIATEHUB_CLICK_COUNTRY_HEADER = ""
     assert client.get(f"/t/{link.code}/", HTTP_CF_IPCOUNTRY="FR").status_code == 302
     assert list(link.clicks.order_by("pk").values_list("country", flat=True)) == ["BR", "", ""]
 

@@ -47,8 +47,8 @@ def test_demo_seed_loads_a_complete_data_set_quickly():
     assert time.monotonic() - started < 90
     assert "Demo data loaded" in output
     assert (
-        "finance-demo-maker, finance-demo-checker, retention-demo, compliance-demo, integrations-demo"
-        in output
+        "finance-demo-maker, finance-demo-checker, retention-demo, compliance-demo, "
+        "integrations-demo" in output
     )
 
     assert Affiliate.objects.count() == 6

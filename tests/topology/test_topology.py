@@ -180,7 +180,8 @@ def test_scale_out_topology_exactly_once_with_reads_on_the_replica():
 
         # The kills happened mid-run (each had done work) and the survivors kept going.
         print(
-            f"before the kills: web1 answered {served_by_web1} webhooks, worker1 ran {done_by_worker1} tasks"
+            f"before the kills: web1 answered {served_by_web1} webhooks, "
+            f"worker1 ran {done_by_worker1} tasks"
         )
         assert served_by_web1 > 0 and done_by_worker1 > 0
         assert _count(topology, "web2", "POST /api/v1/webhooks/") > 0

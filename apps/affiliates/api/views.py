@@ -22,7 +22,8 @@ class AffiliateListView(ReadListView):
     @extend_schema(
         operation_id="affiliates_list",
         summary="List affiliates",
-        description="Affiliates in the order they were created, in pages linked by `next`. Needs `affiliates:read`.",
+        description="Affiliates in the order they were created, in pages linked by `next`. Needs "
+        "`affiliates:read`.",
         responses={200: AffiliateReadSerializer(many=True), **READ_ERROR_RESPONSES},
         examples=[
             OpenApiExample(

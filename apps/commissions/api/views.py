@@ -28,9 +28,12 @@ class CommissionEntryListView(ReadListView):
         operation_id="commissions_list",
         summary="List commission ledger lines",
         description=(
-            "The commission ledger: one immutable line per fact, affiliate and kind (corrections are new "
-            "lines pointing at what they correct), in the order they were booked, in pages linked by `next` "
-            "(stable under concurrent inserts). Only `status` ever changes on a line. Needs `commissions:read`."
+            "The commission ledger: one immutable line per fact, affiliate and kind (corrections "
+            "are new "
+            "lines pointing at what they correct), in the order they were booked, in pages linked "
+            "by `next` "
+            "(stable under concurrent inserts). Only `status` ever changes on a line. Needs "
+            "`commissions:read`."
         ),
         responses={200: CommissionEntryReadSerializer(many=True), **READ_ERROR_RESPONSES},
         examples=[
@@ -60,7 +63,8 @@ class StatementListView(ReadListView):
         operation_id="statements_list",
         summary="List statements",
         description=(
-            "Statements built by the period close (one per affiliate, period and currency) with their lines, "
+            "Statements built by the period close (one per affiliate, period and currency) with "
+            "their lines, "
             "in the order they were created, in pages linked by `next`. Needs `statements:read`."
         ),
         responses={200: StatementReadSerializer(many=True), **READ_ERROR_RESPONSES},

@@ -60,9 +60,8 @@ def _override_proposals(
             original=original,
             amount=amount,
             currency=proposal.currency,
-            explanation=f"Level-{level} override of {proposal.affiliate} on: {proposal.explanation}"[
-                :500
-            ],
+            explanation=f"Level-{level} override of {proposal.affiliate} on: "
+            f"{proposal.explanation}"[:500],
         )
 
 
@@ -138,7 +137,8 @@ def clawback_case_open(*, chargeback: Chargeback, source_event_id: int) -> Clawb
                         original=cpa,
                         amount=-cpa.amount,
                         currency=cpa.currency,
-                        explanation=f"CPA #{cpa.pk} qualified {cpa.occurred_at:%Y-%m-%d}, within the "
+                        explanation=f"CPA #{cpa.pk} qualified {cpa.occurred_at:%Y-%m-%d}, within "
+                        "the "
                         f"{cpa.plan.clawback_window_days}-day clawback window",
                     )
                 )
@@ -161,7 +161,9 @@ def clawback_case_open(*, chargeback: Chargeback, source_event_id: int) -> Clawb
                     plan=plan,
                     amount=amount,
                     currency=chargeback.currency,
-                    explanation=f"Chargeback {format_money(chargeback.amount, chargeback.currency)} deducted from NGR "
+                    explanation="Chargeback "
+                    f"{format_money(chargeback.amount, chargeback.currency)} deducted "
+                    "from NGR "
                     f"(admin fee {plan.admin_fee_percent}%) at {plan.revshare_percent}% RevShare",
                 )
             )

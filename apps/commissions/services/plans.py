@@ -108,7 +108,8 @@ PLAN_TERM_FIELDS = tuple(
 
 
 class PlanError(ValueError):
-    """A change of plan terms was refused (edit of an accrued plan, a version dated in the past...)."""
+    """A change of plan terms was refused (edit of an accrued plan, a version dated in the
+    past...)."""
 
 
 def plan_has_accrued(plan: Plan) -> bool:
@@ -270,7 +271,8 @@ def plan_version_create(
             )
         if PeriodClose.objects.filter(period=effective_from.replace(day=1)).exists():
             raise PlanError(
-                f"{effective_from:%Y-%m} is closed: a version cannot take effect in a closed period."
+                f"{effective_from:%Y-%m} is closed: a version cannot take effect in a closed "
+                "period."
             )
         starts = dt.datetime.combine(effective_from, dt.time.min, tzinfo=periods.operator_zone())
         accrued_after = CommissionEntry.objects.filter(

@@ -29,11 +29,11 @@ import datetime as dt
 from dataclasses import dataclass
 from decimal import Decimal
 
-from django.db import connection, transaction
+from django.db import transaction
 from django.db.models import Q
 
 from apps.affiliates.models import Affiliate
-from apps.commissions import periods
+from apps.commissions import periods, sql
 from apps.commissions.calculators import ZERO, ledger_amount, percent_of, revshare_with_carryover
 from apps.commissions.models import (
     CommissionEntry,
@@ -52,7 +52,6 @@ from apps.commissions.services.ledger import (
     plan_for_period,
 )
 from apps.commissions.services.statements import (
-    PLAYER_NGR_SELECT,
     assignment_bounds,
     plan_bands,
     plan_version_params,
@@ -60,15 +59,8 @@ from apps.commissions.services.statements import (
     revshare_effective_percent,
 )
 from apps.commissions.versions import plan_version_at
-from apps.compliance.gates import REVSHARE_GATED_DAYS_SQL
 from apps.players.facts import RevenueReport
 from apps.players.models import Player
-
-_ONE_PLAYER_NGR_SQL = PLAYER_NGR_SELECT.format(
-    report_filter="AND r.player_id = %(player)s AND r.currency = %(currency)s",
-    player_filter="AND COALESCE(v.version_id, a.plan_id) = %(plan)s",
-    gated="(" + REVSHARE_GATED_DAYS_SQL.format(player_filter="AND p.id = %(player)s") + ")",
-)
 
 
 @dataclass(frozen=True)
@@ -106,9 +98,7 @@ def _player_ngr(*, period: dt.date, player_id: int, plan_id: int, currency: str)
         "plan": plan_id,
         "currency": currency,
     }
-    with connection.cursor() as cursor:
-        cursor.execute(_ONE_PLAYER_NGR_SQL, params)
-        rows = cursor.fetchall()
+    rows = sql.one_player_ngr_rows(params)
     # Columns: ..., ngr, suppressed_ngr, suppressed_reason, suppressed_from, suppressed_to
     return PlayerNgr(
         ngr=ledger_amount(sum((row[7] for row in rows), ZERO)),

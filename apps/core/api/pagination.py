@@ -20,21 +20,22 @@ import datetime as dt
 from collections import OrderedDict
 
 import orjson
-from django.conf import settings
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 from rest_framework import serializers
 from rest_framework.exceptions import NotFound
 from rest_framework.pagination import BasePagination
 from rest_framework.response import Response
-from rest_framework.utils.urls import remove_query_param, replace_query_param
+from rest_framework.utils.urls import replace_query_param
+
+from apps.core import conf
 
 DEFAULT_PAGE_SIZE = 100
 MAX_PAGE_SIZE = 1000
 
 
 def settle_seconds() -> float:
-    return float(getattr(settings, "AFFILIATEHUB_API_SETTLE_SECONDS", 2))
+    return conf.number("AFFILIATEHUB_API_SETTLE_SECONDS")
 
 
 def encode_cursor(timestamp: dt.datetime, pk: int) -> str:
@@ -160,7 +161,8 @@ class KeysetPagination(BasePagination):
                 "name": self.page_size_query_param,
                 "required": False,
                 "in": "query",
-                "description": f"Rows per page, 1 to {MAX_PAGE_SIZE} (default {DEFAULT_PAGE_SIZE}).",
+                "description": f"Rows per page, 1 to {MAX_PAGE_SIZE} (default "
+                f"{DEFAULT_PAGE_SIZE}).",
                 "schema": {
                     "type": "integer",
                     "minimum": 1,
@@ -169,7 +171,3 @@ class KeysetPagination(BasePagination):
                 },
             },
         ]
-
-
-def strip_cursor(url: str) -> str:
-    return remove_query_param(url, KeysetPagination.cursor_query_param)

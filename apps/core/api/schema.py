@@ -11,5 +11,6 @@ class ApiKeyAuthenticationScheme(OpenApiAuthenticationExtension):
         return {
             "type": "http",
             "scheme": "bearer",
-            "description": "`Authorization: Bearer <api key>`. Keys are stored hashed and carry scopes.",
+            "description": "`Authorization: Bearer <api key>`. Keys are stored hashed and carry "
+            "scopes.",
         }

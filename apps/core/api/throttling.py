@@ -6,9 +6,9 @@ counted per key in the default cache: with several web nodes point it at a share
 
 from __future__ import annotations
 
-from django.conf import settings
 from rest_framework.throttling import SimpleRateThrottle
 
+from apps.core import conf
 from apps.core.models import ApiKey
 
 
@@ -16,7 +16,7 @@ class ApiKeyRateThrottle(SimpleRateThrottle):
     scope = "api_key"
 
     def get_rate(self):
-        return getattr(settings, "AFFILIATEHUB_API_THROTTLE_RATE", "600/minute") or None
+        return conf.text("AFFILIATEHUB_API_THROTTLE_RATE") or None
 
     def get_cache_key(self, request, view):
         api_key = request.auth

@@ -14,8 +14,10 @@ from apps.integrations.models import EventSource, EventStatus, InboundEvent
         "type": "object",
         "additionalProperties": True,
         "description": (
-            "The envelope as the source sent it: type, timestamp, data (batch and poll items also id). "
-            f"Parts nested deeper than {MAX_JSON_DEPTH} levels (only in events stored before the intake "
+            "The envelope as the source sent it: type, timestamp, data (batch and poll items also "
+            "id). "
+            f"Parts nested deeper than {MAX_JSON_DEPTH} levels (only in events stored before the "
+            "intake "
             "refused them) are replaced by a marker string."
         ),
         "example": {

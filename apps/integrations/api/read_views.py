@@ -28,8 +28,10 @@ class InboundEventListView(ReadListView):
         operation_id="events_list",
         summary="List inbound events",
         description=(
-            "Every event AffiliateHub received (webhook, batch, poll, replay), oldest first, in pages "
-            "linked by `next`. The cursor is stable: rows inserted between two page fetches are neither "
+            "Every event AffiliateHub received (webhook, batch, poll, replay), oldest first, in "
+            "pages "
+            "linked by `next`. The cursor is stable: rows inserted between two page fetches are "
+            "neither "
             "skipped nor repeated; events younger than a couple of seconds appear on a later call. "
             "Needs the `events:read` scope."
         ),

@@ -29,8 +29,8 @@ from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiRespo
 from rest_framework import serializers
 from rest_framework.views import APIView
 
+from apps.core import conf
 from apps.core.bounded import MAX_JSON_DEPTH
-from apps.integrations import conf
 from apps.integrations.api import views
 from apps.integrations.inbound import registry, schemas, verification
 
@@ -48,7 +48,8 @@ def _field_schema(
         schema = {
             "type": "string",
             "pattern": r"^[+-]?[0-9]{1,12}(\.[0-9]{1,8})?$",
-            "description": "Decimal string of ASCII digits (JSON floats and other digits are refused).",
+            "description": "Decimal string of ASCII digits (JSON floats and other digits are "
+            "refused).",
             "example": "50.00",
         }
     elif isinstance(field, schemas.PatternCodeField):
@@ -137,8 +138,10 @@ def _envelope(event_type: str) -> dict[str, Any]:
 
 
 _BOUNDS = (
-    f"At most {MAX_JSON_DEPTH} levels of nested objects and arrays (the envelope itself is the first), "
-    "no NUL character (\\u0000) in any key or string, and no text longer than the column that keeps it "
+    f"At most {MAX_JSON_DEPTH} levels of nested objects and arrays (the envelope itself is the "
+    "first), "
+    "no NUL character (\\u0000) in any key or string, and no text longer than the column that "
+    "keeps it "
     "(`maxLength`): anything else is refused (422, `errors` naming the field)."
 )
 
@@ -171,7 +174,7 @@ def _components() -> dict[str, Any]:
         "oneOf": [{"allOf": [{"$ref": _SCHEMAS + _component_name(t)}, _ITEM_ID]} for t in types],
         "description": "One canonical event with its own `id`.",
     }
-    max_events = int(conf.get("AFFILIATEHUB_WEBHOOK_BATCH_MAX_EVENTS"))
+    max_events = conf.integer("AFFILIATEHUB_WEBHOOK_BATCH_MAX_EVENTS")
     components["WebhookBatch"] = {
         "type": "object",
         "required": ["events"],
@@ -283,8 +286,10 @@ _SIGNATURE_HEADERS = [
         location=OpenApiParameter.HEADER,
         required=True,
         description=(
-            "Space-separated `v1,<base64 HMAC-SHA256>` of `{webhook-id}.{webhook-timestamp}.{raw body}` with "
-            "the integration's secret (`whsec_` removed, base64-decoded). Any active secret matches."
+            "Space-separated `v1,<base64 HMAC-SHA256>` of `{webhook-id}.{webhook-timestamp}.{raw "
+            "body}` with "
+            "the integration's secret (`whsec_` removed, base64-decoded). Any active secret "
+            "matches."
         ),
         type={
             "type": "string",
@@ -328,7 +333,8 @@ _COMMON_PROBLEMS = {
     (404, PROBLEM): _problem("No such integration."),
     (405, PROBLEM): _problem("Only POST."),
     (409, PROBLEM): _problem(
-        "This webhook-id was already stored with a different body (the new body is kept for review)."
+        "This webhook-id was already stored with a different body (the new body is kept for "
+        "review)."
     ),
     (415, PROBLEM): _problem("The body is not sent as application/json."),
     (429, PROBLEM): _problem("Throttled for this integration; retry after `Retry-After` seconds."),
@@ -354,9 +360,12 @@ class WebhookSchemaView(_SchemaOnlyView):
         operation_id="webhooks_receive",
         summary="Receive one signed event",
         description=(
-            "Standard Webhooks, symmetric (WEBHOOKS.md §1). The signature is verified on the raw bytes "
-            "before anything parses the body. Idempotent on `webhook-id`. Every signed body that passes the "
-            "throttle is stored, even when refused (400, 409, 422): invalid events are visible and replayable "
+            "Standard Webhooks, symmetric (WEBHOOKS.md §1). The signature is verified on the raw "
+            "bytes "
+            "before anything parses the body. Idempotent on `webhook-id`. Every signed body that "
+            "passes the "
+            "throttle is stored, even when refused (400, 409, 422): invalid events are visible and "
+            "replayable "
             f"in the admin. {_BOUNDS} A body out of these bounds is kept as text, never queued."
         ),
         parameters=[_SLUG, *_SIGNATURE_HEADERS],
@@ -368,16 +377,21 @@ class WebhookSchemaView(_SchemaOnlyView):
             ),
             (200, "application/json"): OpenApiResponse(
                 {"$ref": _SCHEMAS + "WebhookReceipt"},
-                description="This webhook-id was already stored with the same body (`status: duplicate`).",
+                description="This webhook-id was already stored with the same body (`status: "
+                "duplicate`).",
             ),
             (400, PROBLEM): _problem(
-                "The body is not a JSON object, or nests deeper than 1,024 levels (stored as invalid, as text)."
+                "The body is not a JSON object, or nests deeper than 1,024 levels (stored as "
+                "invalid, as text)."
             ),
             (413, PROBLEM): _problem("The body is larger than 1 MiB."),
             (422, PROBLEM): _problem(
-                "Envelope or payload invalid (a field the processing needs is missing or malformed, a text is "
-                f"longer than its column, nesting deeper than {MAX_JSON_DEPTH} levels, a NUL character), or a "
-                "type this integration's kind does not send: stored as `invalid` with `errors` per field."
+                "Envelope or payload invalid (a field the processing needs is missing or "
+                "malformed, a text is "
+                f"longer than its column, nesting deeper than {MAX_JSON_DEPTH} levels, a NUL "
+                "character), or a "
+                "type this integration's kind does not send: stored as `invalid` with `errors` per "
+                "field."
             ),
             **_COMMON_PROBLEMS,
         },
@@ -393,11 +407,16 @@ class WebhookBatchSchemaView(_SchemaOnlyView):
         operation_id="webhooks_receive_batch",
         summary="Receive a signed batch of events",
         description=(
-            "Up to 5,000 events signed as a whole (16 MiB). Each item is idempotent on its own `id`. "
-            "202 when at least one item was accepted, else 200, with counts and the index and errors of "
-            "each invalid or conflicting item. A body that is not an object with a non-empty `events` list "
-            "is stored whole as one invalid event and refused (400/422). Each item is held to the bounds of a "
-            f"single event ({MAX_JSON_DEPTH} levels counted from the item, no NUL, column lengths); an item out "
+            "Up to 5,000 events signed as a whole (16 MiB). Each item is idempotent on its own "
+            "`id`. "
+            "202 when at least one item was accepted, else 200, with counts and the index and "
+            "errors of "
+            "each invalid or conflicting item. A body that is not an object with a non-empty "
+            "`events` list "
+            "is stored whole as one invalid event and refused (400/422). Each item is held to the "
+            "bounds of a "
+            f"single event ({MAX_JSON_DEPTH} levels counted from the item, no NUL, column "
+            "lengths); an item out "
             "of bounds is invalid on its own and kept with its deep parts replaced by a marker."
         ),
         parameters=[_SLUG, *_SIGNATURE_HEADERS],
@@ -443,7 +462,8 @@ def _routes(patterns, prefix: str = ""):
 
 
 def webhook_endpoints(endpoints):
-    """drf-spectacular preprocessing hook: add the webhook routes, described by schema-only views."""
+    """drf-spectacular preprocessing hook: add the webhook routes, described by schema-only
+    views."""
     enumerator = EndpointEnumerator()
     added = []
     for route, view_class in _routes(get_resolver().url_patterns):

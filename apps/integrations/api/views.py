@@ -20,9 +20,9 @@ from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 
+from apps.core import conf
 from apps.core.api.problems import PROBLEM_CONTENT_TYPE, problem_body
 from apps.core.bounded import json_violations
-from apps.integrations import conf
 from apps.integrations.inbound import services, verification
 from apps.integrations.inbound.throttle import throttle_retry_after
 from apps.integrations.inbound.verification import (
@@ -145,7 +145,7 @@ def webhook(request: HttpRequest, slug: str) -> HttpResponse:
         return _problem(405, "Use POST.", headers={"Allow": "POST"})
     try:
         auth, body, webhook_id = _authenticated_body(
-            request, slug, max_bytes=int(conf.get("AFFILIATEHUB_WEBHOOK_MAX_BODY_BYTES"))
+            request, slug, max_bytes=conf.integer("AFFILIATEHUB_WEBHOOK_MAX_BODY_BYTES")
         )
     except _Rejected as rejected:
         return rejected.response
@@ -171,7 +171,8 @@ def webhook(request: HttpRequest, slug: str) -> HttpResponse:
     if result.outcome == services.CONFLICT:
         return _problem(
             409,
-            "This webhook-id was already stored with a different body; the new body is kept for review.",
+            "This webhook-id was already stored with a different body; the new body is kept for "
+            "review.",
             event_id=result.event_id,
         )
     if unreadable:
@@ -199,14 +200,14 @@ def webhook_batch(request: HttpRequest, slug: str) -> HttpResponse:
         return _problem(405, "Use POST.", headers={"Allow": "POST"})
     try:
         auth, body, batch_id = _authenticated_body(
-            request, slug, max_bytes=int(conf.get("AFFILIATEHUB_WEBHOOK_BATCH_MAX_BODY_BYTES"))
+            request, slug, max_bytes=conf.integer("AFFILIATEHUB_WEBHOOK_BATCH_MAX_BODY_BYTES")
         )
     except _Rejected as rejected:
         return rejected.response
 
     digest = hashlib.sha256(body).hexdigest()
     batch, unreadable = _parse_object(body)
-    max_events = int(conf.get("AFFILIATEHUB_WEBHOOK_BATCH_MAX_EVENTS"))
+    max_events = conf.integer("AFFILIATEHUB_WEBHOOK_BATCH_MAX_EVENTS")
     items = batch.get("events") if batch is not None else None
     if unreadable or not isinstance(items, list) or not items or len(items) > max_events:
         if unreadable:

@@ -23,7 +23,6 @@ from apps.integrations.outbound.models import (
     DeadDelivery,
     DeliveryAttempt,
     EndpointUrlChange,
-    OutboundAlert,
     OutboundDelivery,
     OutboundEndpoint,
 )
@@ -320,43 +319,6 @@ class OutboundDeliveryAdmin(_DeliveryAdminBase):
 class DeadDeliveryAdmin(_DeliveryAdminBase):
     def get_queryset(self, request):
         return super().get_queryset(request).filter(status=OutboundDelivery.Status.DEAD)
-
-
-@admin.register(OutboundAlert)
-class OutboundAlertAdmin(admin.ModelAdmin):
-    list_display = (
-        "created_at",
-        "kind",
-        "endpoint",
-        "delivery",
-        "message",
-        "acknowledged_at",
-        "acknowledged_by",
-    )
-    list_filter = ("kind", ("acknowledged_at", admin.EmptyFieldListFilter), "endpoint")
-    list_select_related = ("endpoint", "delivery", "acknowledged_by")
-    readonly_fields = (
-        "created_at",
-        "kind",
-        "endpoint",
-        "delivery",
-        "message",
-        "acknowledged_at",
-        "acknowledged_by",
-    )
-    actions = ("acknowledge",)
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
-    @admin.action(description="Acknowledge selected alerts", permissions=["change"])
-    def acknowledge(self, request, queryset):
-        for alert in queryset:
-            outbound.alert_acknowledge(alert=alert, acting_user=request.user)
-        self.message_user(request, f"{queryset.count()} alert(s) acknowledged.", messages.SUCCESS)
 
 
 @admin.register(EndpointUrlChange)

@@ -179,7 +179,8 @@ class OutboundDelivery(models.Model):
 
 
 class DeliveryAttempt(models.Model):
-    """One HTTP attempt of a delivery: what was answered (or what went wrong) and how long it took."""
+    """One HTTP attempt of a delivery: what was answered (or what went wrong) and how long it
+    took."""
 
     delivery = models.ForeignKey(
         OutboundDelivery, on_delete=models.CASCADE, related_name="attempt_log"
@@ -208,38 +209,6 @@ class DeliveryAttempt(models.Model):
     @property
     def succeeded(self) -> bool:
         return self.response_code is not None and 200 <= self.response_code < 300
-
-
-class OutboundAlert(models.Model):
-    """Something about outbound traffic a person must look at: a dead letter, a disabled endpoint.
-
-    Kept simple and queryable (admin list, filters) until a general alerting module exists.
-    """
-
-    class Kind(models.TextChoices):
-        DELIVERY_DEAD = "delivery_dead", "Delivery dead-lettered"
-        ENDPOINT_DISABLED = "endpoint_disabled", "Endpoint disabled"
-
-    kind = models.CharField(max_length=20, choices=Kind.choices)
-    endpoint = models.ForeignKey(OutboundEndpoint, on_delete=models.CASCADE, related_name="alerts")
-    delivery = models.ForeignKey(
-        OutboundDelivery, null=True, blank=True, on_delete=models.CASCADE, related_name="alerts"
-    )
-    message = models.TextField()
-    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
-    acknowledged_at = models.DateTimeField(null=True, blank=True)
-    acknowledged_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
-    )
-
-    class Meta:
-        ordering = ["-created_at", "-id"]
-        indexes = [
-            models.Index(fields=["acknowledged_at", "-created_at"], name="outbound_alert_open_idx"),
-        ]
-
-    def __str__(self) -> str:
-        return f"{self.get_kind_display()}: {self.endpoint_id}"
 
 
 class DeadDelivery(OutboundDelivery):

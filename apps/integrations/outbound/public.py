@@ -1,7 +1,9 @@
 """What the outbound room offers other rooms and other apps: every message we send goes through
 these (the delivery row is the outbox, written inside the caller's transaction; a Celery task
-sends it after commit). `delivery_claim`/`delivery_record` (with an `HttpResult`) are the engine's two
-steps around an HTTP request: the sandbox's demo records a receiver's answer with them. Models are imported
+sends it after commit). `delivery_claim`/`delivery_record` (with an `HttpResult`) are the engine's
+two
+steps around an HTTP request: the sandbox's demo records a receiver's answer with them. Models are
+imported
 from `apps.integrations.models`."""
 
 from apps.integrations.outbound.services import (

@@ -122,7 +122,8 @@ def _plain(value: Decimal) -> str:
 
 
 def mt5_time(deal: dict) -> dt.datetime:
-    """Deal time as an aware UTC datetime: TimeMsc (milliseconds) when given, else Time (seconds)."""
+    """Deal time as an aware UTC datetime: TimeMsc (milliseconds) when given, else Time
+    (seconds)."""
     if deal.get("TimeMsc") not in (None, 0):
         millis = int(_decimal(deal["TimeMsc"], "TimeMsc"))
         return dt.datetime.fromtimestamp(millis // 1000, tz=dt.UTC) + dt.timedelta(
@@ -184,7 +185,8 @@ class Mt5DealsAdapter:
 
     `GET {url}?from=<unix s>&to=<unix s>&limit=&cursor=` -> `{"server": "...", "currency": "USD",
     "deals": [{"Deal", "Login", "Action", "Entry", "Symbol", "Volume" | "VolumeExt", "Price",
-    "Profit", "Storage", "Commission", "Time" | "TimeMsc", "PositionID", "Currency"?}], "next": ...}`.
+    "Profit", "Storage", "Commission", "Time" | "TimeMsc", "PositionID", "Currency"?}], "next":
+    ...}`.
     Numbers are read as exact decimals. Only buy/sell deals become events; the others are counted
     as skipped. `to` is exclusive.
     """

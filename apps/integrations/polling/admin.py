@@ -171,7 +171,8 @@ class PollConfigAdmin(admin.ModelAdmin):
                 )
             self.message_user(
                 request,
-                f"Backfill of {since:%Y-%m-%d %H:%M} to {until:%Y-%m-%d %H:%M} queued for {len(configs)} integration(s).",
+                f"Backfill of {since:%Y-%m-%d %H:%M} to {until:%Y-%m-%d %H:%M} queued for "
+                f"{len(configs)} integration(s).",
                 messages.SUCCESS,
             )
             return None

@@ -154,7 +154,10 @@ class ReconciliationRun(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.integration} {self.window_start:%Y-%m-%d %H:%M} to {self.window_end:%H:%M} ({self.status})"
+        return (
+            f"{self.integration} {self.window_start:%Y-%m-%d %H:%M} to {self.window_end:%H:%M} "
+            f"({self.status})"
+        )
 
 
 class RecoveredEvent(models.Model):

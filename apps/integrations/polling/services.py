@@ -25,29 +25,22 @@ Rules kept here:
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 import json
 import logging
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass
 
-import orjson
 import requests
 import tenacity
-from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 from django_celery_beat.models import CrontabSchedule, IntervalSchedule, PeriodicTask
 
+from apps.core import conf, db
 from apps.core.audit import audit_record, snapshot
 from apps.core.outbound_policy import OutboundAddressRefused, policy_session
-from apps.integrations.inbound import public as inbound
 from apps.integrations.models import (
-    EventSource,
-    EventStatus,
     Integration,
     PollConfig,
     ReconciliationRun,
@@ -58,6 +51,8 @@ from apps.integrations.polling.adapters import (
     WindowRequest,
     adapter_for,
 )
+from apps.integrations.polling.pages import PageStore
+from apps.integrations.polling.threads import prefetching
 
 logger = logging.getLogger(__name__)
 
@@ -83,10 +78,6 @@ class PollHttpError(PollError):
         super().__init__(f"HTTP {status}: {detail[:300]}")
         self.status = status
         self.retry_after = retry_after
-
-
-def _setting(name: str, default):
-    return getattr(settings, name, default)
 
 
 # --------------------------------------------------------------------------------------------
@@ -159,7 +150,8 @@ def poll_schedule_sync(*, config: PollConfig) -> PeriodicTask:
                 {"integration_id": config.integration_id, "trigger": Trigger.SCHEDULE}
             ),
             "enabled": bool(config.enabled and config.integration.is_active),
-            "description": "Polling connector (PollConfig); change the interval on the poll configuration.",
+            "description": "Polling connector (PollConfig); change the interval on the poll "
+            "configuration.",
         },
     )
     if config.periodic_task_id != task.pk:
@@ -179,7 +171,8 @@ def daily_reconciliation_schedule() -> PeriodicTask:
             "task": DAILY_TASK,
             "crontab": crontab,
             "enabled": True,
-            "description": "Re-polls the last 24 h of every polled integration and records the delta.",
+            "description": "Re-polls the last 24 h of every polled integration and records the "
+            "delta.",
         },
     )
     return task
@@ -189,17 +182,9 @@ def daily_reconciliation_schedule() -> PeriodicTask:
 # Runs
 
 
-@dataclass
-class PageCounts:
-    polled: int = 0
-    already_received: int = 0
-    previously_polled: int = 0
-    recovered: int = 0
-    failed: int = 0
-
-
 def poll_window(*, config: PollConfig, now: dt.datetime) -> tuple[dt.datetime, dt.datetime]:
-    """From the last completed window's end minus the overlap (first run: the initial lookback) to now."""
+    """From the last completed window's end minus the overlap (first run: the initial lookback)
+    to now."""
     if config.last_window_end is None:
         return now - config.initial_lookback, now
     return min(config.last_window_end - config.window_overlap, now - config.window_overlap), now
@@ -216,7 +201,8 @@ def integration_poll(
     sleep: Callable[[float], None] | None = None,
 ) -> ReconciliationRun | None:
     """Poll one integration over a window and reconcile it. Returns the run (None when a scheduled
-    poll has nothing to do: disabled or busy). Backfills and manual polls raise PollError instead."""
+    poll has nothing to do: disabled or busy). Backfills and manual polls raise PollError
+    instead."""
     if connection.in_atomic_block:
         raise PollError("Polls make HTTP requests: call integration_poll outside transactions.")
     config = (
@@ -274,14 +260,11 @@ def integration_poll(
 
 
 def _try_lock(integration_id: int) -> bool:
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_try_advisory_lock(%s, %s)", [_LOCK_CLASS, integration_id])
-        return bool(cursor.fetchone()[0])
+    return db.advisory_try_lock(_LOCK_CLASS, integration_id)
 
 
 def _unlock(integration_id: int) -> None:
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_advisory_unlock(%s, %s)", [_LOCK_CLASS, integration_id])
+    db.advisory_unlock(_LOCK_CLASS, integration_id)
 
 
 def _abandon_stale_runs(integration_id: int) -> None:
@@ -338,8 +321,8 @@ def _run_pages(*, run: ReconciliationRun, config: PollConfig, session, sleep) ->
         return adapter.parse(_fetch(http, config, adapter.params(request), headers, sleep=sleep))
 
     seen_cursors: set[str] = set()
-    with store, ThreadPoolExecutor(max_workers=1, thread_name_prefix="poll-fetch") as fetcher:
-        following = fetcher.submit(fetch, None)
+    with store, prefetching(fetch) as prefetch:
+        following = prefetch(None)
         try:
             for _ in range(MAX_PAGES_PER_RUN):
                 page = following.result()
@@ -351,7 +334,7 @@ def _run_pages(*, run: ReconciliationRun, config: PollConfig, session, sleep) ->
                     )
                 if cursor is not None:
                     seen_cursors.add(cursor)
-                    following = fetcher.submit(fetch, cursor)
+                    following = prefetch(cursor)
                 store.add(page.events, skipped=page.skipped)
                 if cursor is None:
                     store.flush()
@@ -361,7 +344,8 @@ def _run_pages(*, run: ReconciliationRun, config: PollConfig, session, sleep) ->
             )
         except BaseException:
             following.cancel()
-            store.flush()  # the pages received before the failure are kept (a failing page: none of it)
+            # the pages received before the failure are kept (a failing page: none of it)
+            store.flush()
             raise
 
 
@@ -382,8 +366,8 @@ def _retry_after(response: requests.Response) -> float | None:
 def _fetch(
     http: requests.Session, config: PollConfig, params: dict, headers: dict, *, sleep
 ) -> bytes:
-    base = float(_setting("AFFILIATEHUB_POLL_RETRY_BASE_SECONDS", 2.0))
-    cap = float(_setting("AFFILIATEHUB_POLL_RETRY_CAP_SECONDS", 120.0))
+    base = conf.number("AFFILIATEHUB_POLL_RETRY_BASE_SECONDS")
+    cap = conf.number("AFFILIATEHUB_POLL_RETRY_CAP_SECONDS")
     backoff = tenacity.wait_exponential_jitter(multiplier=base, max=cap, jitter=base)
 
     def wait(state: tenacity.RetryCallState) -> float:
@@ -415,278 +399,6 @@ def _fetch(
                 raise PollHttpError(response.status_code, response.text, _retry_after(response))
             return response.content
     raise AssertionError("unreachable")  # pragma: no cover - reraise=True raises the last error
-
-
-# --------------------------------------------------------------------------------------------
-# Pages: anti-join each page as it arrives, store what is missing in batches of pages
-
-
-# One query per page. The page's ids travel as one newline-separated text (split by
-# string_to_array in microseconds). `found` reads the stored ones (from the key table, which keeps
-# the ids of archived months too) with a single index walk over the whole array (`= ANY` of the array as one value: PostgreSQL sorts it and walks the unique
-# index once; index-only, the rows are never read), and a hash join against the page keeps the
-# positions of the ids not stored yet (one row per occurrence). The ids an earlier poll stored
-# come back as text (position 0) from the small partial index on polled events
-# (inbound_event_polled_idx), so telling them apart never reads the table either. Ids already
-# received by webhook, the bulk of every page, never leave the server.
-_ABSENT_SQL = """
-WITH page AS MATERIALIZED (SELECT {ids} AS ids),
-found AS MATERIALIZED (
-    SELECT e.webhook_id::text AS webhook_id FROM integrations_inboundeventkey e
-    WHERE e.integration_id = %(integration)s AND e.webhook_id = ANY((SELECT ids FROM page)::text[])
-)
-SELECT u.position, NULL FROM page, unnest(page.ids) WITH ORDINALITY AS u(webhook_id, position)
-LEFT JOIN found f ON f.webhook_id = u.webhook_id
-WHERE f.webhook_id IS NULL
-UNION ALL
-SELECT 0, e.webhook_id::text FROM integrations_inboundevent e
-WHERE e.integration_id = %(integration)s AND e.source = %(poll)s AND e.webhook_id = ANY((SELECT ids FROM page)::text[])
-"""
-_ABSENT_TEXT_SQL = _ABSENT_SQL.format(ids="string_to_array(%(ids)b, E'\\n')")
-# Ids holding a newline cannot be split that way: they travel as a JSON array instead.
-_ABSENT_JSON_SQL = _ABSENT_SQL.format(ids="ARRAY(SELECT jsonb_array_elements_text(%(ids)b::jsonb))")
-
-# A stored page's RecoveredEvent rows and the run's counters, in one statement.
-_PAGE_STORED_SQL = """
-WITH recovered AS (
-    INSERT INTO integrations_recoveredevent (run_id, event_id) SELECT %(run)s, unnest(%(recovered_ids)b::bigint[])
-)
-UPDATE integrations_reconciliationrun
-SET pages = pages + 1, skipped = skipped + %(skipped)s, polled = polled + %(polled)s,
-    already_received = already_received + %(already_received)s,
-    previously_polled = previously_polled + %(previously_polled)s,
-    recovered = recovered + %(recovered)s, failed = failed + %(failed)s
-WHERE id = %(run)s
-"""
-
-STORE_CHUNK = 5_000  # events per inbound_events_store call (one INSERT)
-
-
-def polled_event_id(item) -> str:
-    """The item's id (the source's event id, the same as its webhook-id); items without a usable
-    id get one derived from their content, so polling them again stays idempotent."""
-    item_id = item.get("id") if isinstance(item, dict) else None
-    if inbound.usable_event_id(item_id, max_length=inbound.MAX_ID_LENGTH):
-        return item_id
-    return f"poll:{inbound.item_hash(item)}"
-
-
-def _page_ids(events: list) -> list[str]:
-    """Each item's id (see polled_event_id), with a fast path for pages where every id is usable."""
-    try:
-        ids = [item["id"] for item in events]
-    except (TypeError, KeyError):
-        return [polled_event_id(item) for item in events]
-    if (
-        ids
-        and set(map(type, ids)) == {str}
-        and min(map(len, ids)) > 0
-        and max(map(len, ids)) <= inbound.MAX_ID_LENGTH
-        and "\x00" not in "".join(ids)
-    ):
-        return ids
-    return [polled_event_id(item) for item in events]
-
-
-def _absent(integration_id: int, ids: list[str]) -> tuple[list[int], int]:
-    """The 1-based positions of the page's items not stored yet, and how many of its items a
-    poll stored."""
-    if not ids:
-        return [], 0
-    text = "\n".join(ids)
-    if text.count("\n") == len(ids) - 1:
-        sql, value = _ABSENT_TEXT_SQL, text
-    else:
-        sql, value = _ABSENT_JSON_SQL, orjson.dumps(ids).decode()
-    with inbound.server_bound_cursor() as cursor, connection.wrap_database_errors:
-        # Planned for each page (never prepared): the generic plan ran this query ~40% slower.
-        cursor.cursor.execute(
-            sql,
-            {"ids": value, "integration": integration_id, "poll": EventSource.POLL},
-            prepare=False,
-        )
-        rows = cursor.fetchall()
-    polled = {webhook_id for position, webhook_id in rows if not position}
-    positions = sorted(position for position, _ in rows if position)
-    return positions, sum(webhook_id in polled for webhook_id in ids) if polled else 0
-
-
-@dataclass
-class _PageLookup:
-    """A page's missing items, validated and shaped for the store (in page order), and how many
-    of its items an earlier poll stored."""
-
-    missing: list[inbound.IncomingEvent]
-    previously_polled: int
-
-
-def _lookup(integration: Integration, events: list) -> _PageLookup:
-    ids = _page_ids(events)
-    positions, previously_polled = _absent(integration.pk, ids)
-    missing = [
-        inbound.incoming_event(
-            integration_kind=integration.kind,
-            webhook_id=ids[position - 1],
-            envelope=events[position - 1],
-            body_hash=inbound.item_hash(events[position - 1]),
-            require_id=True,
-        )
-        for position in positions
-    ]
-    return _PageLookup(missing=missing, previously_polled=previously_polled)
-
-
-class _Lookups:
-    """Runs `_lookup` in one helper thread on a database connection of its own, so that a page's
-    lookup (and the validation of its missing items) and the previous page's storing run at once.
-    The helper only reads, outside any transaction; its connection is closed by `close`."""
-
-    def __init__(self):
-        self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="poll-lookup")
-
-    def submit(self, integration: Integration, events: list) -> Future:
-        return self.executor.submit(_lookup, integration, events)
-
-    def close(self) -> None:
-        self.executor.submit(
-            lambda: connection.close()
-        ).result()  # the helper thread's own connection
-        self.executor.shutdown()
-
-
-@dataclass
-class _PendingPage:
-    """A page looked up and not stored yet."""
-
-    counts: PageCounts
-    missing: list[inbound.IncomingEvent]
-    skipped: int = 0
-
-
-class PageStore:
-    """Reconciles a run's pages: `add` each page as it arrives, `flush` at the end, then `close`
-    (or use it as a context manager).
-
-    `add` finds the page's missing items (one query, outside any transaction) while it stores
-    the page before it: in one transaction, that page's missing events (validated now), their
-    RecoveredEvent rows and the run's counters (pages, polled, already received, recovered,
-    failed, skipped), so the counts always match what is stored and a page is never stored in
-    part. The lookup runs in a helper thread on its own connection (see _Lookups; on this
-    thread's connection inside an atomic block, where another connection would not see the
-    block's rows). At most two pages are held: the one being looked up, the one being stored.
-
-    When storing a page fails, its error is raised and nothing of it is kept; the pages before
-    it are stored, the page whose lookup ran meanwhile is dropped (the next run polls it again).
-    An id repeated within a page, or in the page after the one holding it, counts as previously
-    polled, as it would if the first had been stored already.
-    """
-
-    def __init__(self, *, integration: Integration, run: ReconciliationRun):
-        self.integration = integration
-        self.run = run
-        self.pending: _PendingPage | None = None
-        self.last_stored_ids: set[str] = set()
-        self.lookups = None if connection.in_atomic_block else _Lookups()
-
-    def __enter__(self) -> PageStore:
-        return self
-
-    def __exit__(self, *exc_info) -> None:
-        self.close()
-
-    def add(self, events: list, *, skipped: int = 0) -> None:
-        lookup = self._lookup_while_storing_pending(events)
-        counts = PageCounts(polled=len(events), previously_polled=lookup.previously_polled)
-        taken = self.last_stored_ids
-        missing: list[inbound.IncomingEvent] = []
-        for event in lookup.missing:
-            if (
-                event.webhook_id in taken
-            ):  # the same id earlier in this page or in the page stored last
-                counts.previously_polled += 1
-                continue
-            taken.add(event.webhook_id)
-            missing.append(event)
-        counts.already_received = counts.polled - len(missing)
-        self.pending = _PendingPage(counts=counts, missing=missing, skipped=skipped)
-
-    def _lookup_while_storing_pending(self, events: list) -> _PageLookup:
-        if self.lookups is None:
-            self.flush()
-            return _lookup(self.integration, events)
-        lookup = self.lookups.submit(self.integration, events)
-        try:
-            self.flush()
-        except BaseException:
-            wait([lookup])  # never leave the helper's query running behind an error
-            raise
-        return lookup.result()
-
-    def flush(self) -> list[PageCounts]:
-        """Store the pending page; returns its final counts (none when no page was pending)."""
-        page, self.pending = self.pending, None
-        self.last_stored_ids = set()
-        if page is None:
-            return []
-        self._commit(page)
-        self.last_stored_ids = {event.webhook_id for event in page.missing}
-        return [page.counts]
-
-    def close(self) -> None:
-        if self.lookups is not None:
-            self.lookups.close()
-            self.lookups = None
-
-    def _commit(self, page: _PendingPage) -> None:
-        counts = dataclasses.replace(page.counts)  # applied only once committed
-        recovered_ids: list[int] = []
-        with transaction.atomic():
-            for start in range(0, len(page.missing), STORE_CHUNK):
-                results = inbound.inbound_events_store(
-                    integration_id=self.integration.pk,
-                    events=page.missing[start : start + STORE_CHUNK],
-                    source=EventSource.POLL,
-                )
-                for result in results:
-                    _count_stored(result, counts, recovered_ids)
-            with inbound.server_bound_cursor() as cursor:
-                cursor.execute(
-                    _PAGE_STORED_SQL,
-                    {
-                        "run": self.run.pk,
-                        "recovered_ids": recovered_ids,
-                        "skipped": page.skipped,
-                        **{name: getattr(counts, name) for name in _COUNTERS},
-                    },
-                )
-        page.counts = counts
-
-
-def _count_stored(
-    result: inbound.StoreResult, counts: PageCounts, recovered_ids: list[int]
-) -> None:
-    if result.outcome == inbound.ACCEPTED:
-        recovered_ids.append(result.event_id)
-        if result.status == EventStatus.INVALID:
-            counts.failed += 1
-        else:
-            counts.recovered += 1
-    elif result.outcome == inbound.DUPLICATE:
-        counts.already_received += 1  # a webhook won the race since the anti-join
-    else:
-        counts.failed += 1  # same id, different body: kept as an InboundConflict
-
-
-_COUNTERS = ("polled", "already_received", "previously_polled", "recovered", "failed")
-
-
-def store_polled_page(
-    *, integration: Integration, run: ReconciliationRun, events: list
-) -> PageCounts:
-    """Reconcile one page in one transaction: count what is stored, store what is missing."""
-    with PageStore(integration=integration, run=run) as store:
-        store.add(events)
-        return store.flush()[0]
 
 
 # --------------------------------------------------------------------------------------------

@@ -1,4 +1,5 @@
-"""Registration API shapes. Validation only: the work is done by mappings.services.player_register."""
+"""Registration API shapes. Validation only: the work is done by
+mappings.services.player_register."""
 
 from __future__ import annotations
 
@@ -18,7 +19,8 @@ class RegistrationRequestSerializer(serializers.Serializer):
         allow_null=True,
         allow_blank=True,
         max_length=_PLAYER.get_field("tracking_token").max_length,
-        help_text="The `ah_token` the landing page received from the click redirect; absent = organic.",
+        help_text="The `ah_token` the landing page received from the click redirect; absent = "
+        "organic.",
     )
     registered_at = serializers.DateTimeField(help_text="ISO 8601, with offset.")
     country = serializers.CharField(
@@ -41,7 +43,8 @@ class RegistrationRequestSerializer(serializers.Serializer):
         bad = sorted(system for system in value if not SYSTEM_PATTERN.fullmatch(system))
         if bad:
             raise serializers.ValidationError(
-                f"Invalid identifier system name(s): {', '.join(bad)}. Use lower-case letters, digits, '.', '_' or '-'."
+                f"Invalid identifier system name(s): {', '.join(bad)}. Use lower-case letters, "
+                "digits, '.', '_' or '-'."
             )
         return value
 

@@ -43,11 +43,15 @@ class RegistrationView(APIView):
         operation_id="registrations_create",
         summary="Register a player",
         description=(
-            "Creates the player, its attribution (from the click's tracking token; organic without one; "
-            "geo_blocked when the brand is not licensed in the country) and its identifier mappings, in "
-            "one transaction. Sending the same registration again answers 200 with the same player. "
+            "Creates the player, its attribution (from the click's tracking token; organic without "
+            "one; "
+            "geo_blocked when the brand is not licensed in the country) and its identifier "
+            "mappings, in "
+            "one transaction. Sending the same registration again answers 200 with the same "
+            "player. "
             "Needs an API key with the `registrations:write` scope. A body nested deeper than "
-            f"{MAX_JSON_DEPTH} levels, or holding a NUL character (\\u0000) anywhere, is refused with 400 "
+            f"{MAX_JSON_DEPTH} levels, or holding a NUL character (\\u0000) anywhere, is refused "
+            "with 400 "
             "naming the field."
         ),
         request=RegistrationRequestSerializer,

@@ -23,8 +23,10 @@ class PayoutListView(ReadListView):
         operation_id="payouts_list",
         summary="List payouts",
         description=(
-            "Payouts with their state, amounts and locked exchange rate, in the order they were created, in "
-            "pages linked by `next`. Poll with `created_after` for new payouts; a payout's `status` and "
+            "Payouts with their state, amounts and locked exchange rate, in the order they were "
+            "created, in "
+            "pages linked by `next`. Poll with `created_after` for new payouts; a payout's "
+            "`status` and "
             "timestamps change as it moves (subscribe to payout.* webhooks to hear of changes). "
             "Needs `payouts:read`."
         ),

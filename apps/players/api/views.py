@@ -27,7 +27,8 @@ class PlayerListView(ReadListView):
         operation_id="players_list",
         summary="List players",
         description=(
-            "Players with their attribution, in the order they were recorded, in pages linked by `next` "
+            "Players with their attribution, in the order they were recorded, in pages linked by "
+            "`next` "
             "(stable under concurrent inserts). Needs the `players:read` scope."
         ),
         responses={200: PlayerReadSerializer(many=True), **READ_ERROR_RESPONSES},

@@ -32,7 +32,10 @@ def evaluate(facts: EventFacts, params: dict) -> list[Finding]:
         Finding(
             affiliate_id=player.affiliate_id,
             key=f"{CODE}:{player.pk}",
-            summary=f"Player #{player.pk} registered {seconds:.0f} s after the click (under {min_seconds:g} s)",
+            summary=(
+                f"Player #{player.pk} registered {seconds:.0f} s after the click "
+                f"(under {min_seconds:g} s)"
+            ),
             players=(player.pk,),
             evidence={
                 "click": player.click_id,

@@ -63,8 +63,13 @@ def evaluate(facts: EventFacts, params: dict) -> list[Finding]:
             findings.append(
                 Finding(
                     affiliate_id=affiliate_id,
-                    key=f"{CODE}:{affiliate_id}:{new.kind}:{value_digest(new.value)}:{facts.player.pk}",
-                    summary=f"{len(sharers)} players share {new.get_kind_display().lower()} {masked}",
+                    key=(
+                        f"{CODE}:{affiliate_id}:{new.kind}:{value_digest(new.value)}"
+                        f":{facts.player.pk}"
+                    ),
+                    summary=(
+                        f"{len(sharers)} players share {new.get_kind_display().lower()} {masked}"
+                    ),
                     players=tuple(row.player_id for row in rows),
                     evidence={
                         "kind": new.kind,

@@ -2,7 +2,7 @@
 
 Definition: at a player's registration, its click carries a country (recorded at the tracking
 redirect from the edge's country header, where the deployment sends one; see
-AFFILIATEHUB["CLICK_COUNTRY_HEADER"]) and it differs from the registration country. Clicks
+AFFILIATEHUB_CLICK_COUNTRY_HEADER) and it differs from the registration country. Clicks
 without a country never fire.
 
 Parameters:
@@ -32,7 +32,9 @@ def evaluate(facts: EventFacts, params: dict) -> list[Finding]:
         Finding(
             affiliate_id=player.affiliate_id,
             key=f"{CODE}:{player.pk}",
-            summary=f"Player #{player.pk} clicked from {click_country}, registered in {player.country}",
+            summary=(
+                f"Player #{player.pk} clicked from {click_country}, registered in {player.country}"
+            ),
             players=(player.pk,),
             evidence={
                 "click": player.click_id,

@@ -29,7 +29,8 @@ class Command(BaseCommand):
         except IntegrationError as exc:
             raise CommandError(str(exc)) from exc
         self.stdout.write(
-            f"Created integration {integration.slug} ({integration.kind}, identifier system {integration.id_system}).\n"
+            f"Created integration {integration.slug} ({integration.kind}, identifier system "
+            f"{integration.id_system}).\n"
             f"Webhook URL path: /api/v1/webhooks/{integration.slug}/\n"
             "Signing secret (shown once, store it now):\n"
         )

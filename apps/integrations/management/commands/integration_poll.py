@@ -48,9 +48,11 @@ class Command(BaseCommand):
         except PollError as exc:
             raise CommandError(str(exc)) from exc
         self.stdout.write(
-            f"run #{run.pk} {run.status}: window {run.window_start.isoformat()} .. {run.window_end.isoformat()}, "
+            f"run #{run.pk} {run.status}: window {run.window_start.isoformat()} .. "
+            f"{run.window_end.isoformat()}, "
             f"pages {run.pages}, polled {run.polled}, already received {run.already_received} "
-            f"({run.previously_polled} by earlier polls), recovered {run.recovered}, failed {run.failed}, "
+            f"({run.previously_polled} by earlier polls), recovered {run.recovered}, failed "
+            f"{run.failed}, "
             f"skipped {run.skipped}"
         )
         if run.status != ReconciliationRun.Status.SUCCEEDED:

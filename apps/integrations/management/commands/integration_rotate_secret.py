@@ -2,7 +2,7 @@
 
 from django.core.management.base import BaseCommand, CommandError
 
-from apps.integrations import conf
+from apps.core import conf
 from apps.integrations.accounts import integration_rotate_secret
 from apps.integrations.models import Integration
 
@@ -21,6 +21,7 @@ class Command(BaseCommand):
         secret = integration_rotate_secret(integration=integration)
         grace = conf.duration("AFFILIATEHUB_SECRET_ROTATION_GRACE")
         self.stdout.write(
-            f"New signing secret for {slug} (shown once). The previous secret keeps verifying for {grace}:\n"
+            f"New signing secret for {slug} (shown once). The previous secret keeps verifying for "
+            f"{grace}:\n"
         )
         self.stdout.write(secret)

@@ -207,7 +207,8 @@ class Command(BaseCommand):
             self._compliance(rng, players, now)
             loaded = self._finance(rng, affiliates, players, now, staff_password, base_url)
         self.stdout.write(
-            f"Demo data loaded: {len(AFFILIATES)} affiliates, {len(links)} tracking links, {len(clicks)} clicks, "
+            f"Demo data loaded: {len(AFFILIATES)} affiliates, {len(links)} tracking links, "
+            f"{len(clicks)} clicks, "
             f"{len(players)} players; {loaded} in {time.monotonic() - started:.1f} s.\n"
             f"Demo staff ({'the password given' if staff_password else 'no usable password'}): "
             f"{', '.join(DEMO_STAFF)}."
@@ -248,12 +249,13 @@ class Command(BaseCommand):
         return (
             f"{plans} plans, {len(feed.sent)} events ({history.depositors} depositing players: "
             f"{', '.join(f'{n} {p}' for p, n in sorted(history.profiles.items()))}), "
-            f"months closed {', '.join(finance.closed)} ({finance.statements} statements approved), "
+            f"months closed {', '.join(finance.closed)} ({finance.statements} statements "
+            "approved), "
             f"payouts: {payouts}, {held} held; clawback cases: "
             f"{', '.join(f'{n} {s}' for s, n in sorted(finance.clawbacks.items()))}; "
             f"events {', '.join(f'{n} {o}' for o, n in sorted(feed.outcomes.items()))}; "
-            f"reconciliation delta {run.delta}; {alerts} alerts open; a risk case on a ring of {ring} "
-            "players"
+            f"reconciliation delta {run.delta}; {alerts} alerts open; "
+            f"a risk case on a ring of {ring} players"
         )
 
     def _licences(self) -> None:

@@ -25,5 +25,6 @@ class Command(BaseCommand):
         setup = sandbox_gateway_setup(base_url=base_url, failure_rate=failure_rate)
         self.stdout.write(
             f"Sandbox gateway: payout requests -> {setup.endpoint.url}/payouts; results -> "
-            f"/api/v1/webhooks/{setup.integration.slug}/; {setup.methods_created} payout method(s) added."
+            f"/api/v1/webhooks/{setup.integration.slug}/; {setup.methods_created} payout method(s) "
+            "added."
         )

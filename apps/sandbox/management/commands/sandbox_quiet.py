@@ -10,7 +10,10 @@ from apps.sandbox.simulator import ENDPOINTS
 
 
 class Command(BaseCommand):
-    help = "Make a sandbox system (sandbox-crm, or just crm) send no webhooks for N minutes; --minutes 0 ends it."
+    help = (
+        "Make a sandbox system (sandbox-crm, or just crm) send no webhooks for N minutes; "
+        "--minutes 0 ends it."
+    )
 
     def add_arguments(self, parser):
         parser.add_argument(
