@@ -318,7 +318,7 @@ def gateway_endpoint() -> OutboundEndpoint:
         endpoint = candidates[0] if len(candidates) == 1 else None
         if len(candidates) > 1:
             raise PayoutError(
-                "Several payment gateway endpoints are active; name one in AFFILIATEHUB['PAYOUT_GATEWAY_ENDPOINT']."
+                "Several payment gateway endpoints are active; name one in AFFILIATEHUB_PAYOUT_GATEWAY_ENDPOINT."
             )
     if endpoint is None:
         raise PayoutError(
@@ -769,7 +769,7 @@ def payout_run_create(*, acting_user=None, now: dt.datetime | None = None) -> Pa
     now = now or timezone.now()
     lock_mode = conf.get("PAYOUT_FX_LOCK")
     if lock_mode not in FxLockMode.values:
-        raise PayoutError(f"AFFILIATEHUB['PAYOUT_FX_LOCK'] must be one of {FxLockMode.values}.")
+        raise PayoutError(f"AFFILIATEHUB_PAYOUT_FX_LOCK must be one of {FxLockMode.values}.")
     with transaction.atomic():
         statements = list(
             unpaid_statements()
