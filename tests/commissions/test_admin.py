@@ -10,6 +10,7 @@ from django.urls import reverse
 
 from apps.commissions.models import ClawbackCase, CommissionEntry, Plan, Statement
 from apps.commissions.services import Line, entry_book, statements_close
+from apps.players.facts import Chargeback
 from tests.commissions.factories import PlanAssignmentFactory, PlanFactory
 from tests.factories import AffiliateFactory, UserFactory
 
@@ -136,6 +137,16 @@ def test_a_case_is_decided_from_its_own_page_after_seeing_what_will_be_booked(
     case = ClawbackCase.objects.get()
     page = finance_client.get(reverse("admin:commissions_clawbackcase_change", args=[case.pk]))
     assert b'id="decide-approve"' in page.content and b'id="decide-dismiss"' in page.content
+    # The case links the chargeback it is about, the event that reported it and the line it
+    # would claw back, with the proposed amount as money.
+    html = page.content.decode()
+    chargeback = Chargeback.objects.get(chargeback_id="CB-5")
+    assert reverse("admin:players_chargeback_change", args=[chargeback.pk]) in html
+    event_url = reverse("admin:integrations_inboundevent_change", args=[case.chargeback_event_id])
+    assert event_url in html
+    cpa = CommissionEntry.objects.get(kind="cpa")
+    assert reverse("admin:commissions_commissionentry_change", args=[cpa.pk]) in html
+    assert "-200.00 EUR" in html
     decide = reverse("admin:commissions_clawbackcase_decide", args=[case.pk, "dismiss"])
     confirm = finance_client.get(decide)
     assert b"Dismissing books nothing" in confirm.content and b"-200.00 EUR" in confirm.content

@@ -20,6 +20,8 @@ from apps.commissions.models import (
     ClawbackProposal,
 )
 from apps.core.display import format_money
+from apps.core.story import link
+from apps.players.facts import Chargeback
 
 # --- clawback review --------------------------------------------------------------------------
 
@@ -34,11 +36,15 @@ class ClawbackProposalInline(admin.TabularInline):
     model = ClawbackProposal
     extra = 0
     can_delete = False
-    fields = ("kind", "affiliate", "amount", "currency", "original", "explanation", "booked_entry")
+    fields = ("kind", "affiliate", "amount_money", "original", "explanation", "booked_entry")
     readonly_fields = fields
 
     def has_add_permission(self, request, obj=None):
         return False
+
+    @admin.display(description="amount")
+    def amount_money(self, obj):
+        return format_money(obj.amount, obj.currency)
 
 
 class ClawbackCaseEventInline(admin.TabularInline):
@@ -51,9 +57,8 @@ class ClawbackCaseEventInline(admin.TabularInline):
     fields = (
         "kind",
         "system",
-        "source_event_id",
-        "amount",
-        "currency",
+        "source_event",
+        "amount_money",
         "occurred_at",
         "recorded_at",
     )
@@ -61,6 +66,14 @@ class ClawbackCaseEventInline(admin.TabularInline):
 
     def has_add_permission(self, request, obj=None):
         return False
+
+    @admin.display(description="event")
+    def source_event(self, obj):
+        return link("integrations.inboundevent", obj.source_event_id)
+
+    @admin.display(description="amount")
+    def amount_money(self, obj):
+        return format_money(obj.amount, obj.currency)
 
 
 @admin.register(ClawbackCase)
@@ -89,8 +102,8 @@ class ClawbackCaseAdmin(admin.ModelAdmin):
     inlines = [ClawbackProposalInline, ClawbackCaseEventInline]
     readonly_fields = (
         "player",
-        "chargeback_id",
-        "chargeback_event_id",
+        "chargeback",
+        "chargeback_event",
         "chargeback_reference",
         "chargeback_money",
         "chargeback_at",
@@ -135,6 +148,20 @@ class ClawbackCaseAdmin(admin.ModelAdmin):
             path("<int:pk>/decide/<str:decision>/", decide, name="commissions_clawbackcase_decide"),
             *super().get_urls(),
         ]
+
+    @admin.display(description="chargeback id")
+    def chargeback(self, obj):
+        """The chargeback fact the case is about (the player's recorded chargeback)."""
+        fact = (
+            Chargeback.objects.filter(player_id=obj.player_id, chargeback_id=obj.chargeback_id)
+            .values_list("pk", flat=True)
+            .first()
+        )
+        return link("players.chargeback", fact, obj.chargeback_id) if fact else obj.chargeback_id
+
+    @admin.display(description="chargeback event")
+    def chargeback_event(self, obj):
+        return link("integrations.inboundevent", obj.chargeback_event_id)
 
     @admin.display(description="chargeback", ordering="chargeback_amount")
     def chargeback_money(self, obj):
