@@ -14,6 +14,7 @@ BENCHMARKS = {
     "reconciliation": "bench.reconciliation",
     "outage": "bench.broker_outage",
     "soak": "bench.soak",
+    "throughput": "bench.throughput",
 }
 
 
