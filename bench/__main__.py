@@ -16,6 +16,7 @@ BENCHMARKS = {
     "soak": "bench.soak",
     "scale": "bench.scale",
     "risk": "bench.risk_rules",
+    "throughput": "bench.throughput",
 }
 
 

@@ -42,3 +42,8 @@ AFFILIATEHUB_OUTBOUND_ALLOWED_HOSTS = ["127.0.0.1", "localhost"]
 # rule is off by default here; tests/accounts switches it on ("approvers", the product's default)
 # with the `settings` fixture and tests the enrolment, the redirects and the refused approvals.
 AFFILIATEHUB_OTP_REQUIRED_FOR = "none"
+
+# The suite's intake and processing tests pin the one-message-per-event contract (what each
+# webhook publishes); tests/integrations/test_batch_claiming.py switches batch claiming (the
+# production default) on and pins its contract: drains, per-player order, exactly once.
+AFFILIATEHUB_INBOUND_CLAIM_BATCH = 0

@@ -71,6 +71,9 @@ DEFAULTS: dict[str, Any] = {
     "AFFILIATEHUB_PUBLISH_BACKOFF_SECONDS": 2.0,
     # Publish processing tasks with the direct publisher (Redis brokers only).
     "AFFILIATEHUB_DIRECT_PUBLISH": True,
+    # Batch claiming: a drain task claims this many ready events at a time and processes each in
+    # its own transaction; 0 = one Celery message per event (docs/operations.md, "Scaling").
+    "AFFILIATEHUB_INBOUND_CLAIM_BATCH": 100,
     # --- Inbound event store (docs/operations.md, "Inbound event partitions") ------------------
     # How many months after the current one the beat creates partitions ahead.
     "AFFILIATEHUB_EVENT_PARTITIONS_AHEAD": 3,

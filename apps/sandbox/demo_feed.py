@@ -17,7 +17,7 @@ from apps.integrations.inbound.public import (
 )
 from apps.integrations.models import EventSource, Integration
 from apps.sandbox.services import sandbox_endpoints_ensure
-from apps.sandbox.simulator import COMPLIANCE, CRM, PAYMENTS, TRADING
+from apps.sandbox.world import COMPLIANCE, CRM, PAYMENTS, TRADING
 
 # Events are stored a few at a time just before they are processed, so the time from receipt to
 # processing (the health page's latency) stays what a worker keeping up would show.

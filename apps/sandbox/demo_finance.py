@@ -47,7 +47,7 @@ from apps.payouts.services import (
 from apps.sandbox import gateway
 from apps.sandbox.demo_feed import DemoFeed
 from apps.sandbox.gateway_setup import sandbox_gateway_setup
-from apps.sandbox.simulator import PAYMENTS
+from apps.sandbox.world import PAYMENTS
 
 SOURCE = "demo_seed"
 D = Decimal

@@ -15,7 +15,7 @@ from decimal import ROUND_HALF_EVEN, Decimal
 from apps.mappings.models import IdentifierMapping
 from apps.players.models import Player
 from apps.sandbox.demo_feed import DemoFeed
-from apps.sandbox.simulator import CRM, MT5_SERVER, PAYMENTS, SYMBOLS, TRADING
+from apps.sandbox.world import CRM, MT5_SERVER, PAYMENTS, SYMBOLS, TRADING
 
 WINDOW = dt.timedelta(days=30)
 CURRENCY = {"spinpalace": "EUR", "tradeking": "USD"}

@@ -14,7 +14,7 @@ from apps.integrations.polling.public import store_polled_page
 from apps.monitoring.models import Alert
 from apps.monitoring.services import alert_rules_evaluate
 from apps.sandbox.demo_feed import DemoFeed
-from apps.sandbox.simulator import CRM, PAYMENTS
+from apps.sandbox.world import CRM, PAYMENTS
 
 
 def parked_and_dead_add(*, feed: DemoFeed, now: dt.datetime) -> None:

@@ -14,7 +14,7 @@ from apps.mappings.models import IdentifierMapping
 from apps.players.models import Player
 from apps.sandbox.demo_feed import DemoFeed
 from apps.sandbox.demo_history import CURRENCY
-from apps.sandbox.simulator import CRM
+from apps.sandbox.world import CRM
 
 RING_AFFILIATE_EMAIL = "affiliates@slotsreview.demo"
 RING_SIZE = 4

@@ -25,7 +25,7 @@ from django.views.decorators.http import require_GET
 
 from apps.integrations.models import Integration
 from apps.sandbox.models import SandboxEndpoint, SandboxSentEvent
-from apps.sandbox.simulator import MT5_SERVER
+from apps.sandbox.world import MT5_SERVER
 
 MAX_LIMIT = 5000
 MT5_ENTRY_CODES = {"in": 0, "out": 1, "inout": 2, "out_by": 3}

@@ -19,7 +19,8 @@ from apps.mappings.models import IdentifierMapping
 from apps.players.models import Player
 from apps.risk.models import RiskRule
 from apps.sandbox.models import SandboxEndpoint, SandboxSentEvent
-from apps.sandbox.simulator import ENDPOINTS, Outgoing, SimPlayer
+from apps.sandbox.simulator import Outgoing, SimPlayer
+from apps.sandbox.world import ENDPOINTS
 
 logger = logging.getLogger(__name__)
 

@@ -23,7 +23,8 @@ from django.utils import timezone
 from standardwebhooks.webhooks import Webhook
 
 from apps.sandbox import services
-from apps.sandbox.simulator import DROP, DUPLICATE, Faults, Outgoing, Simulator
+from apps.sandbox.simulator import Faults, Outgoing, Simulator
+from apps.sandbox.world import DROP, DUPLICATE
 
 logger = logging.getLogger(__name__)
 

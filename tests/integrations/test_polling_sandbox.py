@@ -11,7 +11,7 @@ from apps.integrations.inbound import services
 from apps.integrations.models import EventSource, InboundEvent, Integration
 from apps.integrations.polling.services import integration_poll
 from apps.sandbox.models import SandboxEndpoint, SandboxSentEvent
-from apps.sandbox.simulator import CRM, MT5_SERVER, TRADING
+from apps.sandbox.world import CRM, MT5_SERVER, TRADING
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

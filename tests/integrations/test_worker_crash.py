@@ -104,7 +104,10 @@ def _backends_waiting_on_lock(db_url: str) -> int:
         ).fetchone()[0]
 
 
-def test_killed_worker_loses_nothing_and_processes_each_event_once():
+@pytest.mark.parametrize("claim_batch", [0, 5], ids=["message-per-event", "batch-claiming"])
+def test_killed_worker_loses_nothing_and_processes_each_event_once(claim_batch):
+    """With batch claiming the killed worker held a drain with leased events: the leases
+    expire, the sweeper re-enqueues those events and the new worker's drain takes the rest."""
     import redis
 
     redis.Redis.from_url(BROKER_URL).flushdb()
@@ -117,6 +120,7 @@ def test_killed_worker_loses_nothing_and_processes_each_event_once():
         CELERY_VISIBILITY_TIMEOUT="5",  # redeliver the killed worker's unacked messages quickly
         AFFILIATEHUB_EVENT_RETRY_CAP_SECONDS="4",
         AFFILIATEHUB_SWEEP_STUCK_AFTER_SECONDS="2",
+        AFFILIATEHUB_INBOUND_CLAIM_BATCH=str(claim_batch),
         LOG_LEVEL="WARNING",
     )
 
@@ -160,8 +164,11 @@ def test_killed_worker_loses_nothing_and_processes_each_event_once():
 
     # Publish to the real broker (the test process itself is configured with memory://).
     with celery_app.connection_for_write(url=BROKER_URL) as conn:
-        for event_id in event_ids:
-            tasks.process_inbound_event.apply_async(args=[event_id], connection=conn)
+        if claim_batch:  # what intake publishes then: a wake-up of the drain
+            tasks.drain_inbound_events.apply_async(connection=conn)
+        else:
+            for event_id in event_ids:
+                tasks.process_inbound_event.apply_async(args=[event_id], connection=conn)
 
     # Hold a lock that every deposit insert needs, so the worker stops inside the handler.
     locker = psycopg.connect(db_url)

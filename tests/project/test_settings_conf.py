@@ -14,7 +14,7 @@ from apps.core.checks import check_no_nested_settings
 APPS = Path(__file__).resolve().parents[2] / "apps"
 DIRECT_READ = re.compile(r"settings\.AFFILIATEHUB|getattr\(\s*settings,\s*[\"']AFFILIATEHUB")
 # Out of this change's bounds (being reworked in parallel); converted when merged.
-NOT_YET_CONVERTED = {"integrations/inbound/dispatch.py"}
+NOT_YET_CONVERTED: set[str] = set()
 
 
 def test_every_project_setting_has_its_default_in_conf():
@@ -28,6 +28,8 @@ def test_no_module_reads_project_settings_but_conf():
     for path in APPS.rglob("*.py"):
         relative = path.relative_to(APPS).as_posix()
         if relative == "core/checks.py" or relative in NOT_YET_CONVERTED:
+            continue
+        if "migrations" in path.parts:  # frozen at the time they were written
             continue
         if DIRECT_READ.search(path.read_text()):
             readers.add(relative)

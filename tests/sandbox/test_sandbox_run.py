@@ -13,8 +13,9 @@ from apps.affiliates.models import Click
 from apps.integrations.accounts import integration_rotate_secret
 from apps.integrations.models import InboundEvent, Integration
 from apps.sandbox.models import SandboxEndpoint, SandboxSentEvent
-from apps.sandbox.simulator import ENDPOINTS, Faults, Simulator
+from apps.sandbox.simulator import Faults, Simulator
 from apps.sandbox.traffic import HubClient, run_traffic
+from apps.sandbox.world import ENDPOINTS
 from tests.factories import TrackingLinkFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -8,15 +8,8 @@ from decimal import Decimal
 import orjson
 
 from apps.integrations.inbound.schemas import validate_envelope
-from apps.sandbox.simulator import (
-    CRM,
-    DROP,
-    DUPLICATE,
-    ENDPOINTS,
-    SEND,
-    Faults,
-    Simulator,
-)
+from apps.sandbox.simulator import Faults, Simulator
+from apps.sandbox.world import CRM, DROP, DUPLICATE, ENDPOINTS, SEND
 
 START = dt.datetime(2026, 11, 20, 12, 0, tzinfo=dt.UTC)
 

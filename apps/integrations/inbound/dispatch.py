@@ -31,6 +31,7 @@ import orjson
 from celery.utils.saferepr import saferepr
 from kombu.exceptions import OperationalError as BrokerError
 
+from apps.core import conf
 from apps.core.enqueue import task_named
 
 logger = logging.getLogger(__name__)
@@ -47,6 +48,10 @@ PROCESS_TRADE_EVENT_TASK = "integrations.process_inbound_trade_event"
 PROCESS_EVENTS_TASK = "integrations.process_inbound_events"
 PROCESS_TRADE_EVENTS_TASK = "integrations.process_inbound_trade_events"
 SWEEP_TASK = "integrations.sweep_inbound_events"
+# Batch claiming (AFFILIATEHUB_INBOUND_CLAIM_BATCH > 0): intake wakes a drain task per queue
+# instead of publishing one message per event; the drain claims ready events in batches.
+DRAIN_TASK = "integrations.drain_inbound_events"
+DRAIN_TRADES_TASK = "integrations.drain_inbound_trade_events"
 
 
 class _RedisPublisher:
@@ -78,6 +83,7 @@ class _RedisPublisher:
         self.origin = anon_nodename()
         self.reply_to = app.thread_oid
         self.queues: dict[str, str | None] = {}
+        self.wake_script = None
 
     def queue_for(self, task) -> str | None:
         """The Redis list of the task's queue, or None when routing is not a plain direct queue."""
@@ -158,11 +164,44 @@ class _RedisPublisher:
                     )
         return None
 
+    # SET the queue's "a drain is on its way" key unless it is set, and only then push the
+    # wake-up: one round trip, atomic, so N webhooks in a burst publish one message, not N.
+    _WAKE_SCRIPT = (
+        "if redis.call('set', KEYS[1], '1', 'NX', 'PX', ARGV[1]) then "
+        "redis.call('lpush', KEYS[2], ARGV[2]) return 1 end return 0"
+    )
+
+    def wake(self, task, key: str, ttl_ms: int) -> bool | None:
+        """Push a drain wake-up unless one is pending (`key` set): True when pushed or already
+        pending, False when the task needs the regular path, None when the broker failed."""
+        queue = self.queue_for(task)
+        if queue is None:
+            return False
+        if self.wake_script is None:
+            self.wake_script = self.client.register_script(self._WAKE_SCRIPT)
+        message = self.message(task, [], queue)
+        for attempt in (1, 2):
+            try:
+                self.wake_script(keys=[key, queue], args=[ttl_ms, message])
+                return True
+            except self.errors:
+                if attempt == 2:
+                    logger.warning("Broker unavailable; %s not woken.", task.name, exc_info=True)
+        return None
+
+    def forget_wake(self, key: str) -> None:
+        """The drain found nothing: the next event must wake a new one."""
+        for attempt in (1, 2):
+            try:
+                self.client.delete(key)
+                return
+            except self.errors:
+                if attempt == 2:
+                    raise
+
 
 def _publish_timeout() -> float:
-    from django.conf import settings
-
-    return float(getattr(settings, "AFFILIATEHUB_PUBLISH_TIMEOUT", 0.25))
+    return conf.number("AFFILIATEHUB_PUBLISH_TIMEOUT")
 
 
 class _BrokerGate:
@@ -181,9 +220,7 @@ class _BrokerGate:
         return time.monotonic() >= self.closed_until
 
     def note_failure(self) -> None:
-        from django.conf import settings
-
-        backoff = float(getattr(settings, "AFFILIATEHUB_PUBLISH_BACKOFF_SECONDS", 2.0))
+        backoff = conf.number("AFFILIATEHUB_PUBLISH_BACKOFF_SECONDS")
         with self.lock:
             self.pending += 1
             self.closed_until = time.monotonic() + backoff
@@ -219,22 +256,20 @@ def _fast_publisher(task) -> _RedisPublisher | None:
     pid = os.getpid()
     if _publisher_checked_pid == pid:
         return _publisher
-    from django.conf import settings
-
     app = task.app
-    conf = app.conf
-    url = conf.broker_url or ""
-    options = dict(conf.broker_transport_options or {})
+    celery = app.conf
+    url = celery.broker_url or ""
+    options = dict(celery.broker_transport_options or {})
     usable = (
-        getattr(settings, "AFFILIATEHUB_DIRECT_PUBLISH", True)
+        conf.flag("AFFILIATEHUB_DIRECT_PUBLISH")
         and isinstance(url, str)
         and url.startswith("redis://")
         and ";" not in url  # failover lists: kombu's job
-        and not conf.task_always_eager
+        and not celery.task_always_eager
         and not options.get("global_keyprefix")
-        and conf.task_protocol == 2
-        and conf.task_serializer == "json"
-        and not conf.task_compression
+        and celery.task_protocol == 2
+        and celery.task_serializer == "json"
+        and not celery.task_compression
     )
     _publisher = _RedisPublisher(app, url, options) if usable else None
     _publisher_checked_pid = pid  # after fork (prefork workers) a new connection is made
@@ -302,6 +337,67 @@ def enqueue_events(events: Iterable[tuple[int, str]]) -> None:
         task = task_named(name)
         for start in range(0, len(ids), CHUNK_SIZE):
             _publish_chunk(task, ids[start : start + CHUNK_SIZE])
+
+
+def claim_batch_size() -> int:
+    """AFFILIATEHUB_INBOUND_CLAIM_BATCH: events a drain claims at a time; 0 = one message per
+    event (the path before batch claiming)."""
+    return conf.integer("AFFILIATEHUB_INBOUND_CLAIM_BATCH")
+
+
+DEFAULT_CLAIM_BATCH = conf.DEFAULTS["AFFILIATEHUB_INBOUND_CLAIM_BATCH"]
+# How long a drain wake-up counts as pending when no drain says it went idle (a drain that
+# died): after that the next event publishes a new one.
+WAKE_PENDING_MS = 2000
+
+
+def _drain_key(task_name: str) -> str:
+    return f"affiliatehub:pending:{task_name}"
+
+
+def wake_drain(*, trades: bool, force: bool = False) -> None:
+    """Make sure a drain task of the queue will run: publish one unless one is pending (Redis
+    brokers; others get a message each time). `force`: publish even if one is pending (a drain
+    that found a full batch asks another worker to help)."""
+    task = task_named(DRAIN_TRADES_TASK if trades else DRAIN_TASK)
+    if not broker_gate.is_open():
+        broker_gate.note_skipped()
+        return
+    publisher = None if force else _fast_publisher(task)
+    if publisher is not None:
+        woken = publisher.wake(task, _drain_key(task.name), WAKE_PENDING_MS)
+        if woken:
+            return
+        if woken is None:
+            broker_gate.note_failure()
+            return
+    _publish(task, [], direct=True)
+
+
+def drain_idle(*, trades: bool) -> None:
+    """A drain found no ready event: forget its pending mark, so the next event wakes a new one
+    (the drain then claims once more, for events that came in between)."""
+    name = DRAIN_TRADES_TASK if trades else DRAIN_TASK
+    publisher = _fast_publisher(task_named(name))
+    if publisher is not None:
+        try:
+            publisher.forget_wake(_drain_key(name))
+        except publisher.errors:
+            logger.warning("Broker unavailable; pending mark of %s kept.", name, exc_info=True)
+
+
+def announce_events(events: Iterable[tuple[int, str]]) -> None:
+    """New events are ready (intake): with batch claiming, wake the drains of their
+    queues; otherwise publish their messages (`enqueue_events`)."""
+    events = list(events)
+    if not events:
+        return
+    if claim_batch_size() <= 0:
+        enqueue_events(events)
+        return
+    kinds = {event_type in TRADE_EVENT_TYPES for _, event_type in events}
+    for trades in sorted(kinds):
+        wake_drain(trades=trades)
 
 
 def enqueue_sequence(event_ids: Sequence[int]) -> None:

@@ -37,7 +37,6 @@ from apps.integrations.inbound.schemas import validate_envelope
 from apps.integrations.models import (
     InboundConflict,
     InboundEvent,
-    Integration,
     SchemaWarningSeen,
 )
 
@@ -387,7 +386,7 @@ def inbound_events_store(
         if event.status == Status.RECEIVED
     ]
     if to_process:
-        transaction.on_commit(lambda: dispatch.enqueue_events(to_process))
+        transaction.on_commit(lambda: dispatch.announce_events(to_process))
     if any(event.warnings for _, event in accepted):
         _record_schema_warnings(integration_id, accepted)
     return results  # type: ignore[return-value]
@@ -621,23 +620,9 @@ def _lock_for_processing(event_id: int, *, with_payload: bool = True) -> Inbound
     integration's kind, slug and id_system as `integration_kind`, `integration_slug` and
     `integration_id_system`. Without the payload (and raw body) when only the outcome is
     recorded: whatever made the payload fail cannot fail the recording too."""
-    key = "lock" if with_payload else "lock-outcome"
-    sql = _sql_cache.get(key)
-    if sql is None:
-        fields = [
-            f
-            for f in InboundEvent._meta.concrete_fields
-            if with_payload or f.name not in ("payload", "raw_body")
-        ]
-        columns = ", ".join(f'e."{f.column}"' for f in fields)
-        sql = _sql_cache[key] = f"""
-            SELECT {columns}, i."kind" AS integration_kind, i."slug" AS integration_slug,
-                   i."id_system" AS integration_id_system
-            FROM "{InboundEvent._meta.db_table}" e JOIN "{Integration._meta.db_table}" i ON i."id" = e."integration_id"
-            WHERE e."id" = %s FOR UPDATE OF e SKIP LOCKED
-        """  # noqa: S608 - names from the models' meta, values are parameters
-    rows = list(InboundEvent.objects.raw(sql, [event_id]))
-    return rows[0] if rows else None
+    from apps.integrations.inbound import fastpath
+
+    return fastpath.lock_event(event_id, with_payload=with_payload)
 
 
 def _save_outcome(event: InboundEvent) -> None:
@@ -705,6 +690,79 @@ def inbound_events_process_sequence(*, event_ids: Sequence[int]) -> dict[str, in
         outcome = inbound_event_process(event_id=event_id)
         counts[outcome] = counts.get(outcome, 0) + 1
     return counts
+
+
+@dataclass(frozen=True)
+class DrainResult:
+    """What one drain task did: events claimed, outcomes counted, batches, and whether it
+    stopped for its time budget (it then woke a successor) rather than for lack of work."""
+
+    claimed: int
+    outcomes: dict[str, int]
+    batches: int
+    out_of_time: bool
+
+
+DRAIN_TIME_BUDGET_SECONDS = 20.0
+
+
+def inbound_events_drain(
+    *, trades: bool, batch_size: int | None = None, budget_seconds: float | None = None
+) -> DrainResult:
+    """Batch claiming (issue 18 §3): claim ready events of one queue in batches and process
+    them one after another, each exactly as `inbound_event_process` does (its own transaction,
+    its own retry/park/dead-letter outcome: one event failing never touches the others).
+
+    A claim leases up to `batch_size` events in receipt order (`fastpath.claim_ready`), never
+    one whose player has an event in flight elsewhere, so a player's events keep their order
+    across workers. The first full batch wakes one more drain (another worker joins a backlog).
+    When a claim comes back empty the drain forgets its pending mark and claims once more
+    (events stored in between either show up in that claim or wake a new drain), then stops.
+    After `budget_seconds` it wakes a successor and stops, so no task runs for ever. Events
+    the drain could not process (another worker held the row) get their lease back."""
+    from apps.integrations.inbound import fastpath
+
+    batch_size = batch_size or dispatch.claim_batch_size() or dispatch.DEFAULT_CLAIM_BATCH
+    budget = DRAIN_TIME_BUDGET_SECONDS if budget_seconds is None else budget_seconds
+    lease = conf.duration("AFFILIATEHUB_SWEEP_STUCK_AFTER_SECONDS")
+    started = time.monotonic()
+    outcomes: dict[str, int] = {}
+    claimed_total = batches = 0
+    helper_woken = idle_announced = False
+    # Skipped events keep their lease until the drain ends (claiming them again at once would
+    # only find the same row held); then they are ready for the next drain.
+    skipped: dict[dt.datetime, list[int]] = {}
+    try:
+        while True:
+            now = timezone.now()
+            lease_until = now + lease
+            with transaction.atomic():
+                claimed = fastpath.claim_ready(
+                    trades=trades, limit=batch_size, lease_until=lease_until, now=now
+                )
+            if not claimed:
+                if idle_announced:
+                    return DrainResult(claimed_total, outcomes, batches, out_of_time=False)
+                dispatch.drain_idle(trades=trades)
+                idle_announced = True
+                continue
+            idle_announced = False
+            batches += 1
+            claimed_total += len(claimed)
+            if len(claimed) >= batch_size and not helper_woken:
+                dispatch.wake_drain(trades=trades, force=True)
+                helper_woken = True
+            for event in claimed:
+                outcome = inbound_event_process(event_id=event.id)
+                outcomes[outcome] = outcomes.get(outcome, 0) + 1
+                if outcome == SKIPPED:
+                    skipped.setdefault(lease_until, []).append(event.id)
+            if time.monotonic() - started >= budget:
+                dispatch.wake_drain(trades=trades, force=True)
+                return DrainResult(claimed_total, outcomes, batches, out_of_time=True)
+    finally:
+        for lease_until, event_ids in skipped.items():
+            fastpath.release_leases(event_ids=event_ids, lease_until=lease_until)
 
 
 # ---------------------------------------------------------------------------------------------

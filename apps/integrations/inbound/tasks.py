@@ -76,6 +76,24 @@ def process_inbound_trade_events(event_ids: list[int]) -> dict[str, int]:
     return services.inbound_events_process_sequence(event_ids=event_ids)
 
 
+def _drain(trades: bool) -> dict[str, int]:
+    result = services.inbound_events_drain(trades=trades)
+    return {"claimed": result.claimed, "batches": result.batches, **result.outcomes}
+
+
+@shared_task(name=dispatch.DRAIN_TASK, **_OPTIONS)
+def drain_inbound_events() -> dict[str, int]:
+    """Batch claiming: process ready events in batches until none is left (or for the drain's
+    time budget); woken by intake instead of one message per event."""
+    return _drain(trades=False)
+
+
+@shared_task(name=dispatch.DRAIN_TRADES_TASK, **_OPTIONS)
+def drain_inbound_trade_events() -> dict[str, int]:
+    """The same for trade events, on the `trades` queue (CELERY_TASK_ROUTES)."""
+    return _drain(trades=True)
+
+
 @shared_task(
     name=dispatch.SWEEP_TASK, acks_late=True, reject_on_worker_lost=True, ignore_result=True
 )

@@ -13,7 +13,7 @@ from apps.integrations.polling.public import poll_config_save
 from apps.sandbox.models import SandboxEndpoint
 from apps.sandbox.poll_views import sandbox_poll_token
 from apps.sandbox.services import sandbox_endpoints_ensure
-from apps.sandbox.simulator import CRM, MT5_SERVER, TRADING
+from apps.sandbox.world import CRM, MT5_SERVER, TRADING
 
 
 class Command(BaseCommand):

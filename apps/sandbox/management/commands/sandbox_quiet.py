@@ -6,7 +6,7 @@ from __future__ import annotations
 from django.core.management.base import BaseCommand, CommandError
 
 from apps.sandbox.services import sandbox_quiet
-from apps.sandbox.simulator import ENDPOINTS
+from apps.sandbox.world import ENDPOINTS
 
 
 class Command(BaseCommand):
