@@ -112,9 +112,12 @@ def test_window_with_received_and_missed_events(integration, source, config):
 def test_overlapping_windows_count_previous_polls_and_store_nothing_twice(
     integration, source, config
 ):
+    # Relative to this test's clock, not the module's import: a long suite run must not move
+    # old_2 out of the overlap.
+    now = timezone.now()
     source.items = [
-        envelope("old_1", NOW - dt.timedelta(minutes=40)),
-        envelope("old_2", NOW - dt.timedelta(minutes=5)),
+        envelope("old_1", now - dt.timedelta(minutes=40)),
+        envelope("old_2", now - dt.timedelta(minutes=5)),
     ]
     first = integration_poll(integration_id=integration.pk)
     assert (first.polled, first.recovered) == (2, 2)
