@@ -16,6 +16,7 @@ from django.utils.html import format_html, format_html_join
 
 from apps.core.admin_mixins import ReadOnlyAdminMixin
 from apps.core.audit import audit_change, stored_values
+from apps.core.story import link
 from apps.risk import services
 from apps.risk.models import AffiliateIdentityValue, RiskCase, RiskDecision, RiskRule, RiskSignal
 from apps.risk.rules import rule_modules
@@ -107,14 +108,18 @@ class RiskSignalInline(admin.TabularInline):
     model = RiskSignal
     extra = 0
     can_delete = False
-    fields = ("created_at", "rule", "score", "summary", "evidence_shown", "source_event_id")
+    fields = ("created_at", "rule", "score", "summary", "evidence_shown", "source_event")
     readonly_fields = fields
+
+    @admin.display(description="event")
+    def source_event(self, obj):
+        return link("integrations.inboundevent", obj.source_event_id)
 
     @admin.display(description="evidence (shared values masked)")
     def evidence_shown(self, obj):
         return format_html(
             '<pre style="white-space: pre-wrap; max-height: 12em; overflow: auto">{}</pre>',
-            json.dumps(obj.evidence, indent=1)[:4000],
+            json.dumps(obj.evidence, indent=1, ensure_ascii=False)[:4000],
         )
 
     def has_add_permission(self, request, obj=None):

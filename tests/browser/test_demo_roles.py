@@ -199,3 +199,31 @@ def test_integrations_replays_the_dead_letter(live_server, page, demo):
     page.goto(f"{live_server.url}/admin/health/?window=24h")
     screenshot(page, "integrations-health")
     assert page.console_errors == []
+
+
+def test_compliance_works_the_risk_queue_from_the_demo_case(live_server, page, demo):
+    from apps.risk.models import RiskCase
+
+    case = RiskCase.objects.get(status="open")
+    login(page, live_server, demo.get(username="compliance-demo"), PASSWORD)
+    page.goto(f"{live_server.url}/admin/risk/riskcase/")
+    first = page.locator("#result_list tbody tr").first
+    assert case.affiliate.name in first.inner_text()  # live cases first
+    screenshot(page, "risk-queue")
+
+    page.goto(f"{live_server.url}/admin/risk/riskcase/{case.pk}/change/")
+    body = page.locator("#content").inner_text()
+    assert "Players share" in body or "players share" in body  # the duplicate-identity evidence
+    assert "demo-ring-device-5e1c0a7f93b2" not in page.content()  # shared values are masked
+    screenshot(page, "risk-case")
+
+    page.click("#decide-escalate")
+    assert "The case stays open, its holds stay" in page.content()
+    page.fill("textarea[name=reason]", "Four players on one device: senior review of the link")
+    page.click("input[type=submit]")
+    page.wait_for_load_state()
+    screenshot(page, "risk-case-escalated")
+    assert "escalated" in " ".join(messages(page)).lower(), page.locator("#content").inner_text()
+    case.refresh_from_db()
+    assert case.status == "escalated" and case.decisions.get().reason.startswith("Four players")
+    assert page.console_errors == []

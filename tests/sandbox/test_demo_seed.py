@@ -11,6 +11,7 @@ from apps.affiliates.models import Affiliate, Click, Creative, TrackingLink
 from apps.commissions.models import (
     ClawbackCase,
     CommissionEntry,
+    CommissionHold,
     PeriodClose,
     Plan,
     PlanAssignment,
@@ -57,10 +58,10 @@ def test_demo_seed_loads_a_complete_data_set_quickly():
     statuses = dict(Creative.objects.values_list("status").annotate(n=Count("id")))
     assert statuses["approved"] >= 8 and statuses["pending"] == 2 and statuses["rejected"] == 1
     assert TrackingLink.objects.count() == statuses["approved"]
-    assert Click.objects.count() == 1200
+    assert Click.objects.count() == 1200 + 4  # the history's clicks and the fraud ring's
     assert set(BrandLicence.objects.values_list("brand", flat=True)) == {"spinpalace", "tradeking"}
 
-    assert Player.objects.count() == 300
+    assert Player.objects.count() == 300 + 4
     by_status = dict(Player.objects.values_list("attribution_status").annotate(n=Count("id")))
     assert (
         by_status["attributed"] > 100
@@ -72,9 +73,9 @@ def test_demo_seed_loads_a_complete_data_set_quickly():
         attribution_status="geo_blocked", affiliate__isnull=False
     ).exists()
     systems = dict(IdentifierMapping.objects.values_list("system").annotate(n=Count("id")))
-    assert systems["crm"] == 300 and systems["mt5-live"] > 50 and systems["payments"] > 100
+    assert systems["crm"] == 300 + 4 and systems["mt5-live"] > 50 and systems["payments"] > 100
 
-    assert KycRecord.objects.filter(is_current=True).count() == 180
+    assert KycRecord.objects.filter(is_current=True).count() == 180 + 4  # the ring passed KYC
     assert KycRecord.objects.filter(is_current=True, status="passed").exists()
     assert SelfExclusion.objects.count() == 3
     assert SelfExclusion.objects.filter(ended_at__isnull=False).count() == 1
@@ -177,6 +178,8 @@ def test_demo_seed_leaves_work_waiting_in_every_queue():
     assert case.status == "open" and case.affiliate.name == "Slots Review Ltd"
     assert case.players.count() == 4
     assert set(case.signals.values_list("rule__code", flat=True)) == {"duplicate_identity"}
+    held = CommissionHold.objects.filter(released_at__isnull=True)
+    assert sorted(held.values_list("entry__kind", "entry__amount")) == [("cpa", 150)] * 4
 
     # Integrations' queues and the alerts they raise.
     assert InboundEvent.objects.filter(status="parked").count() == 2
