@@ -12,7 +12,6 @@ ALLOWED = {
     "apps/commissions/services/accrual.py",
     "apps/commissions/services/statements.py",
     "apps/integrations/inbound/schemas.py",
-    "apps/integrations/inbound/services.py",
     "apps/payouts/services.py",
     "bench/reconciliation.py",
 }
