@@ -11,7 +11,6 @@ PACKAGES = ("apps", "affiliatehub", "bench")
 ALLOWED = {
     "apps/integrations/inbound/schemas.py",
     "apps/payouts/services.py",
-    "bench/reconciliation.py",
 }
 
 
