@@ -132,11 +132,13 @@ def run(*, quick: bool = False) -> dict:
     path = write_result("broker_outage", result)
     for p in phases:
         print(
-            f"  broker {p['phase']:5}: {p['rps']:>7} req/s  p50 {p['p50_ms']} ms  p99 {p['p99_ms']} ms  "
+            f"  broker {p['phase']:5}: {p['rps']:>7} req/s  p50 {p['p50_ms']} ms  p99 "
+            f"{p['p99_ms']} ms  "
             f"non-2xx {p['non_2xx']}  errors {p['errors']}"
         )
     print(
-        f"  p50 down / up: {result['p50_down_over_up']} (target <= 2); stored {stored}; after: {counts}; "
+        f"  p50 down / up: {result['p50_down_over_up']} (target <= 2); stored {stored}; after: "
+        f"{counts}; "
         f"exactly once: {result['exactly_once']}"
     )
     print(f"written to {path.relative_to(ROOT)}\n", flush=True)

@@ -43,14 +43,17 @@ def run(*, quick: bool = False) -> dict:
     with connection.cursor() as cursor:
         cursor.execute(
             f"""INSERT INTO {InboundEvent._meta.db_table}
-                (integration_id, webhook_id, event_type, payload, raw_body, body_hash, received_at, source, status,
-                 attempts, last_error, warnings, errors, parked_system, parked_external_id, processed_at)
-            SELECT (%(ids)s::bigint[])[1 + g %% 4], 'bench-' || g, 'deposit.created', '{{}}', '', 'x',
+                (integration_id, webhook_id, event_type, payload, raw_body, body_hash, received_at,
+                 source, status, attempts, last_error, warnings, errors, parked_system,
+                 parked_external_id, processed_at)
+            SELECT (%(ids)s::bigint[])[1 + g %% 4], 'bench-' || g, 'deposit.created', '{{}}', '',
+                   'x',
                    now() - (g %% 86000) * interval '1 second', 'webhook',
                    CASE WHEN g %% 1000 = 0 THEN 'dead' WHEN g %% 997 = 0 THEN 'invalid'
                         WHEN g %% 499 = 0 THEN 'parked' ELSE 'processed' END,
                    0, '', '[]', '{{}}', '', '',
-                   now() - (g %% 86000) * interval '1 second' + ((g %% 400) + 20) * interval '1 millisecond'
+                   now() - (g %% 86000) * interval '1 second' + ((g %% 400) + 20) * interval
+                     '1 millisecond'
             FROM generate_series(1, %(n)s) g""",  # noqa: S608
             {"ids": ids, "n": events},
         )

@@ -18,8 +18,9 @@ _conn: psycopg.Connection | None = None
 TABLE = "bench_floor_event"
 
 INSERT = f"""
-INSERT INTO {TABLE} (integration_id, webhook_id, event_type, occurred_at, payload, raw_body, body_hash,
-    received_at, source, status, attempts, last_error, warnings, errors, parked_system, parked_external_id)
+INSERT INTO {TABLE} (integration_id, webhook_id, event_type, occurred_at, payload, raw_body,
+    body_hash, received_at, source, status, attempts, last_error, warnings, errors, parked_system,
+    parked_external_id)
 VALUES (%s, %s, %s, %s, %s, '', %s, %s, 'webhook', 'received', 0, '', '[]', '{{}}', '', '')
 ON CONFLICT (integration_id, webhook_id) DO NOTHING
 RETURNING id

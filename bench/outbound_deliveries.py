@@ -190,7 +190,8 @@ def run(*, quick: bool = False) -> dict:
             result = json.loads(out.strip().splitlines()[-1])
             results.append(result)
             print(
-                f"outbound: {senders:>2} sender(s): {result['deliveries_per_s']:>8.1f} deliveries/s, "
+                f"outbound: {senders:>2} sender(s): {result['deliveries_per_s']:>8.1f} "
+                "deliveries/s, "
                 f"send p50 {result['send_p50_ms']} ms p99 {result['send_p99_ms']} ms, "
                 f"delivery p50 {result['delivery_p50_ms']} ms p99 {result['delivery_p99_ms']} ms "
                 f"({result['outcomes']})",

@@ -226,7 +226,8 @@ def run(*, quick: bool = False) -> dict:
     evaluation = orjson.loads(cost.strip().splitlines()[-1])
     for trigger, figures in evaluation.items():
         print(
-            f"  per-event evaluation, {trigger}: p50 {figures['p50_ms']} ms, p95 {figures['p95_ms']} ms, "
+            f"  per-event evaluation, {trigger}: p50 {figures['p50_ms']} ms, p95 "
+            f"{figures['p95_ms']} ms, "
             f"p99 {figures['p99_ms']} ms ({figures['samples']} events, in-process, rolled back)",
             flush=True,
         )

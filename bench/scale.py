@@ -115,7 +115,8 @@ def _ingest(secret: str, workdir: Path, tag: str, seconds: int) -> dict:
 
 
 def _load(url: str, integration_id: int, events: int) -> dict:
-    """COPY `events` deposit events, ids after the sequence's in receipt order over the last SPAN."""
+    """COPY `events` deposit events, ids after the sequence's in receipt order over the last
+    SPAN."""
     now = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=1)
     start = now - SPAN
     step = SPAN / events
@@ -319,8 +320,10 @@ def _print(result: dict, path: Path) -> None:
     empty, full = result["ingest_empty"], result["ingest_full"]
     kept = round(full["ratio"] / empty["ratio"], 3) if empty["ratio"] else None
     lines = [
-        f"\nscale: {result['events']:,} events (load average at start {result['load_avg_at_start']})",
-        f"  load with COPY: {result['load']['copy_s']} s ({result['load']['rows_per_s']:,} rows/s), "
+        f"\nscale: {result['events']:,} events (load average at start "
+        f"{result['load_avg_at_start']})",
+        f"  load with COPY: {result['load']['copy_s']} s ({result['load']['rows_per_s']:,} "
+        "rows/s), "
         f"with keys and ANALYZE {result['load']['load_s']} s",
         f"  ingest c16, empty: Django {empty['django_rps']} req/s p99 {empty['django_p99_ms']} ms; "
         f"floor {empty['floor_rps']} req/s p99 {empty['floor_p99_ms']} ms; ratio {empty['ratio']}",

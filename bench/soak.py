@@ -257,7 +257,8 @@ def _figures(database_url: str, since) -> dict:
     dead_reasons = _sql(
         database_url,
         f"""SELECT left(last_error, 120), count(*) FROM integrations_inboundevent
-            WHERE status = 'dead' AND received_at >= '{since.isoformat()}' GROUP BY 1 ORDER BY 2 DESC LIMIT 10""",  # noqa: S608
+            WHERE status = 'dead' AND received_at >= '{since.isoformat()}' GROUP BY 1 ORDER BY 2
+                 DESC LIMIT 10""",  # noqa: S608
     )
     p50, p95, p99 = rows[6] or (None, None, None)
     return {

@@ -49,7 +49,8 @@ def generate(database_url: str, players: int) -> dict:
     with psycopg.connect(database_url) as conn, conn.cursor() as cur:
         now = "2026-02-01 00:00:00+00"
         cur.execute(
-            """INSERT INTO affiliates_affiliate (created_at, updated_at, name, email, status, payout_currency)
+            """INSERT INTO affiliates_affiliate (created_at, updated_at, name, email, status,
+                 payout_currency)
                SELECT now(), now(), 'Affiliate ' || g, 'a' || g || '@bench.example', 'active', 'EUR'
                FROM generate_series(1, %s) g""",
             [affiliates],
@@ -57,26 +58,31 @@ def generate(database_url: str, players: int) -> dict:
         cur.execute("SELECT min(id) FROM affiliates_affiliate")
         first_affiliate = cur.fetchone()[0]
         cur.execute(
-            """INSERT INTO commissions_plan (created_at, updated_at, name, kind, currency, rounding_mode, cpa_amount,
-                 cpa_min_ftd, cpa_ftd_sum_24h, cpa_min_wagering, cpa_kyc_required, cpa_window_days, cpa_hold_days,
-                 cpa_tier_mode, clawback_window_days, revshare_percent, deduct_bonuses, deduct_jackpot, deduct_taxes,
-                 deduct_payment_fees, deduct_chargebacks, deduct_adjustments, admin_fee_percent, revshare_tier_basis,
-                 revshare_tier_mode, carryover, rebate_side, min_hold_seconds, spread_share_percent, prop_fee_percent,
-                 prop_first_purchase_only, prop_refund_window_days, override_percent, override_depth)
-               VALUES (now(), now(), %s, %s, %s, 'half_even', 0, 0, false, 0, true, 30, 0, 'whole', 90, %s,
-                 true, true, true, true, true, true, 10, 'ngr', 'marginal', 'carry', 'close', 0, 0, 0, true, 14, 0, 1)
+            """INSERT INTO commissions_plan (created_at, updated_at, name, kind, currency,
+                 rounding_mode, cpa_amount, cpa_min_ftd, cpa_ftd_sum_24h, cpa_min_wagering,
+                 cpa_kyc_required, cpa_window_days, cpa_hold_days, cpa_tier_mode,
+                 clawback_window_days, revshare_percent, deduct_bonuses, deduct_jackpot,
+                 deduct_taxes, deduct_payment_fees, deduct_chargebacks, deduct_adjustments,
+                 admin_fee_percent, revshare_tier_basis, revshare_tier_mode, carryover, rebate_side,
+                 min_hold_seconds, spread_share_percent, prop_fee_percent, prop_first_purchase_only,
+                 prop_refund_window_days, override_percent, override_depth)
+               VALUES (now(), now(), %s, %s, %s, 'half_even', 0, 0, false, 0, true, 30, 0, 'whole',
+                 90, %s, true, true, true, true, true, true, 10, 'ngr', 'marginal', 'carry',
+                 'close', 0, 0, 0, true, 14, 0, 1)
                RETURNING id""",
             ["Bench RevShare", "revshare", "EUR", 30],
         )
         revshare_plan = cur.fetchone()[0]
         cur.execute(
-            """INSERT INTO commissions_plan SELECT nextval(pg_get_serial_sequence('commissions_plan', 'id')),
-                 created_at, updated_at, 'Bench rebate', 'lot_rebate', 'USD', rounding_mode, cpa_amount, cpa_min_ftd,
-                 cpa_ftd_sum_24h, cpa_min_wagering, cpa_kyc_required, cpa_window_days, cpa_hold_days, cpa_tier_mode,
-                 clawback_window_days, 0, deduct_bonuses, deduct_jackpot, deduct_taxes, deduct_payment_fees,
-                 deduct_chargebacks, deduct_adjustments, 0, revshare_tier_basis, revshare_tier_mode, carryover,
-                 rebate_side, min_hold_seconds, spread_share_percent, prop_fee_percent, prop_first_purchase_only,
-                 prop_refund_window_days, override_percent, override_depth
+            """INSERT INTO commissions_plan SELECT
+                 nextval(pg_get_serial_sequence('commissions_plan', 'id')), created_at, updated_at,
+                 'Bench rebate', 'lot_rebate', 'USD', rounding_mode, cpa_amount, cpa_min_ftd,
+                 cpa_ftd_sum_24h, cpa_min_wagering, cpa_kyc_required, cpa_window_days,
+                 cpa_hold_days, cpa_tier_mode, clawback_window_days, 0, deduct_bonuses,
+                 deduct_jackpot, deduct_taxes, deduct_payment_fees, deduct_chargebacks,
+                 deduct_adjustments, 0, revshare_tier_basis, revshare_tier_mode, carryover,
+                 rebate_side, min_hold_seconds, spread_share_percent, prop_fee_percent,
+                 prop_first_purchase_only, prop_refund_window_days, override_percent, override_depth
                FROM commissions_plan WHERE id = %s RETURNING id""",
             [revshare_plan],
         )
@@ -87,16 +93,19 @@ def generate(database_url: str, players: int) -> dict:
             [revshare_plan, revshare_plan],
         )
         cur.execute(
-            """INSERT INTO commissions_planassignment (created_at, updated_at, affiliate_id, brand, plan_id, valid_from)
-               SELECT now(), now(), a.id, b.brand, CASE b.brand WHEN 'casino' THEN %s ELSE %s END, '2025-01-01'
+            """INSERT INTO commissions_planassignment (created_at, updated_at, affiliate_id, brand,
+                 plan_id, valid_from)
+               SELECT now(), now(), a.id, b.brand, CASE b.brand WHEN 'casino' THEN %s ELSE %s END,
+                 '2025-01-01'
                FROM affiliates_affiliate a CROSS JOIN (VALUES ('casino'), ('fx')) b(brand)""",
             [revshare_plan, rebate_plan],
         )
         cur.execute(
-            """INSERT INTO players_player (created_at, updated_at, brand, country, registered_at, affiliate_id,
-                 tracking_token, sub1, sub2, sub3, sub4, sub5, attribution_status, attribution_note)
-               SELECT now(), now(), CASE WHEN g %% 2 = 0 THEN 'casino' ELSE 'fx' END, 'DE', '2025-12-01',
-                 %s + (g %% %s), '', '', '', '', '', '', 'attributed', 'bench'
+            """INSERT INTO players_player (created_at, updated_at, brand, country, registered_at,
+                 affiliate_id, tracking_token, sub1, sub2, sub3, sub4, sub5, attribution_status,
+                 attribution_note)
+               SELECT now(), now(), CASE WHEN g %% 2 = 0 THEN 'casino' ELSE 'fx' END, 'DE',
+                 '2025-12-01', %s + (g %% %s), '', '', '', '', '', '', 'attributed', 'bench'
                FROM generate_series(0, %s - 1) g""",
             [first_affiliate, affiliates, players],
         )
@@ -289,8 +298,9 @@ def generate(database_url: str, players: int) -> dict:
 
 
 AGGREGATE_SQL = """
-SELECT 'revenue', p.affiliate_id, SUM(r.stakes - r.winnings - r.bonuses - r.jackpot_contributions - r.taxes
-                                       - r.payment_fees - r.adjustments), COUNT(*)
+SELECT 'revenue', p.affiliate_id,
+       SUM(r.stakes - r.winnings - r.bonuses - r.jackpot_contributions - r.taxes
+           - r.payment_fees - r.adjustments), COUNT(*)
   FROM players_revenuereport r JOIN players_player p ON p.id = r.player_id
  WHERE r.is_current AND r.date >= %(start)s AND r.date < %(end)s
  GROUP BY p.affiliate_id
@@ -353,10 +363,12 @@ def close_and_measure() -> dict:
         # Revenue rows behind the players whose NGR the close summed; ledger rows its statements
         # carry, less the lines the close booked itself.
         cursor.execute(
-            """SELECT (SELECT COUNT(*) FROM players_revenuereport WHERE is_current AND date >= %(start)s
-                         AND date < %(end)s AND player_id IN (SELECT player_id FROM commissions_statementplayerngr)),
-                      (SELECT COUNT(*) FROM commissions_commissionentry WHERE statement_period = %(start)s
-                         AND status = 'approved' AND idempotency_key IS NULL)""",
+            """SELECT (SELECT COUNT(*) FROM players_revenuereport
+                        WHERE is_current AND date >= %(start)s AND date < %(end)s
+                          AND player_id IN (SELECT player_id FROM commissions_statementplayerngr)),
+                      (SELECT COUNT(*) FROM commissions_commissionentry
+                        WHERE statement_period = %(start)s
+                          AND status = 'approved' AND idempotency_key IS NULL)""",
             params,
         )
         revenue_rows, ledger_rows = cursor.fetchone()

@@ -127,7 +127,8 @@ def _setup(db_url: str, env: dict[str, str]) -> tuple[str, int]:
             "CREATE TABLE bench_floor_event (LIKE integrations_inboundevent INCLUDING ALL)"
         )
         conn.execute(
-            "ALTER TABLE bench_floor_event ADD CONSTRAINT bench_floor_unique UNIQUE (integration_id, webhook_id)"
+            "ALTER TABLE bench_floor_event ADD CONSTRAINT bench_floor_unique UNIQUE "
+            "(integration_id, webhook_id)"
         )
     return secret, integration_id
 
@@ -209,7 +210,8 @@ def _wait_processed(db_url: str, ids: list[str], timeout: float = 120) -> int:
     with psycopg.connect(db_url, autocommit=True) as conn:
         while True:
             pending = conn.execute(
-                "SELECT count(*) FROM integrations_inboundevent WHERE webhook_id = ANY(%s) AND processed_at IS NULL",
+                "SELECT count(*) FROM integrations_inboundevent WHERE webhook_id = ANY(%s) AND "
+                "processed_at IS NULL",
                 [ids],
             ).fetchone()[0]
             if pending == 0 or time.monotonic() > deadline:
@@ -366,7 +368,8 @@ def run(*, quick: bool = False) -> dict:
 
 def _print(result: dict, path: Path) -> None:
     print(
-        f"\n{'server':8} {'ids':10} {'conns':>5} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'non-2xx':>8} {'errors':>7}"
+        f"\n{'server':8} {'ids':10} {'conns':>5} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} "
+        f"{'non-2xx':>8} {'errors':>7}"
     )
     for r in result["throughput"]:
         print(
@@ -390,7 +393,8 @@ def _print(result: dict, path: Path) -> None:
     )
     for event_type, summary in lat["by_type"].items():
         print(
-            f"  {event_type}: p50 {summary['p50_ms']} ms, p95 {summary['p95_ms']} ms, p99 {summary['p99_ms']} ms "
+            f"  {event_type}: p50 {summary['p50_ms']} ms, p95 {summary['p95_ms']} ms, p99 "
+            f"{summary['p99_ms']} ms "
             f"({summary['processed']})"
         )
     print(f"written to {path.relative_to(ROOT)}\n")

@@ -12,7 +12,7 @@ import pytest
 from django.core.cache import caches
 from standardwebhooks.webhooks import Webhook
 
-from apps.integrations.inbound import dispatch, registry, services, verification
+from apps.integrations.inbound import dispatch, registry, store, verification
 
 from .factories import IntegrationFactory
 
@@ -47,7 +47,7 @@ def _isolated_state():
     """Each test starts with the production registry, an empty lookup cache and no counters."""
     saved = registry.snapshot()
     verification.forget()
-    services._warnings_seen.clear()
+    store._warnings_seen.clear()
     caches["default"].clear()
     yield
     registry.restore(saved)

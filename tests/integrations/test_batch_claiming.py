@@ -12,7 +12,7 @@ import pytest
 from django.db import connection
 from django.utils import timezone
 
-from apps.integrations.inbound import dispatch, fastpath, registry, services
+from apps.integrations.inbound import dispatch, drain, fastpath, registry, services
 from apps.integrations.models import InboundEvent
 from tests.factories import IdentifierMappingFactory
 
@@ -255,7 +255,7 @@ def test_an_event_another_worker_holds_is_skipped_and_its_lease_given_back(
             return services.SKIPPED  # what the SKIP LOCKED row lock answers
         return real_process(event_id=event_id)
 
-    monkeypatch.setattr(services, "inbound_event_process", held_elsewhere)
+    monkeypatch.setattr(drain, "inbound_event_process", held_elsewhere)
     result = services.inbound_events_drain(trades=False, batch_size=10)
 
     assert result.outcomes == {"skipped": 1, "processed": 1}

@@ -14,7 +14,7 @@ from django.core.files.base import ContentFile
 from django.db import connection
 from django.utils import timezone
 
-from apps.integrations.inbound import archive, partitions, services
+from apps.integrations.inbound import archive, partitions, services, store
 from apps.integrations.models import EventArchive, InboundEvent, InboundEventKey
 from tests.integrations.conftest import load_fixture
 
@@ -53,11 +53,11 @@ def _event(webhook_id: str, body: bytes = b'{"type": "x"}') -> services.Incoming
 
 
 def _store_at(monkeypatch, moment: dt.datetime, integration, *events, status=None):
-    monkeypatch.setattr(services, "timezone", types.SimpleNamespace(now=lambda: moment))
+    monkeypatch.setattr(store, "timezone", types.SimpleNamespace(now=lambda: moment))
     results = services.inbound_events_store(
         integration_id=integration.pk, events=list(events), source="webhook"
     )
-    monkeypatch.setattr(services, "timezone", timezone)
+    monkeypatch.setattr(store, "timezone", timezone)
     if status:
         InboundEvent.objects.filter(pk__in=[r.event_id for r in results]).update(status=status)
     return results
@@ -143,13 +143,13 @@ def test_a_batch_repeating_an_id_stores_it_once(monkeypatch, integration):
 def test_webhook_redelivered_in_another_month_answers_200(monkeypatch, post_webhook):
     envelope = load_fixture("deposit_created.json")
     monkeypatch.setattr(
-        services,
+        store,
         "timezone",
         types.SimpleNamespace(now=lambda: dt.datetime(2030, 5, 20, tzinfo=UTC)),
     )
     first = post_webhook(envelope, webhook_id="msg_months")
     monkeypatch.setattr(
-        services, "timezone", types.SimpleNamespace(now=lambda: dt.datetime(2030, 9, 1, tzinfo=UTC))
+        store, "timezone", types.SimpleNamespace(now=lambda: dt.datetime(2030, 9, 1, tzinfo=UTC))
     )
     second = post_webhook(envelope, webhook_id="msg_months")
     assert first.status_code == 202

@@ -9,7 +9,7 @@ from django.db import connection
 from django.urls import reverse
 
 from apps.core.bounded import CLIPPED_MARKER, UNREADABLE_KEY, json_violations
-from apps.integrations.inbound import registry, services, tasks
+from apps.integrations.inbound import process, registry, services, tasks
 from apps.integrations.models import InboundEvent
 from tests.factories import IdentifierMappingFactory
 
@@ -123,14 +123,14 @@ def test_a_stored_deeply_nested_payload_ends_invalid_and_does_not_hold_up_the_ot
 
 def test_a_failure_before_the_handlers_run_is_dead_lettered_without_retries(crm, monkeypatch):
     poison, behind = InboundEventFactory(integration=crm), InboundEventFactory(integration=crm)
-    validate = services.validate_envelope
+    validate = process.validate_envelope
 
     def validate_or_run_out_of_memory(envelope, **kwargs):
         if envelope["data"]["deposit_id"] == f"dep-{poison.webhook_id}":
             raise MemoryError("simulated")
         return validate(envelope, **kwargs)
 
-    monkeypatch.setattr(services, "validate_envelope", validate_or_run_out_of_memory)
+    monkeypatch.setattr(process, "validate_envelope", validate_or_run_out_of_memory)
     assert services.inbound_events_process_sequence(event_ids=[poison.pk, behind.pk]) == {
         "dead": 1,
         "processed": 1,
@@ -161,7 +161,7 @@ def test_a_database_outage_is_left_to_the_task_retry(crm, monkeypatch):
     def database_down(event_id, **kwargs):
         raise OperationalError("server closed the connection")
 
-    monkeypatch.setattr(services, "_lock_for_processing", database_down)
+    monkeypatch.setattr(process, "_lock_for_processing", database_down)
     with pytest.raises(OperationalError):
         services.inbound_event_process(event_id=event.pk)
 

@@ -1,6 +1,6 @@
 """The one private Django API the project uses: `connection._prepare_cursor` (issue 14 §4).
 
-`apps.integrations.inbound.services.server_bound_cursor()` wraps a server-binding psycopg cursor
+`apps.integrations.inbound.store.server_bound_cursor()` wraps a server-binding psycopg cursor
 with it, so that the intake's batch insert gets Django's error translation, query logging and
 thread-sharing check while sending its arrays as binary parameters. A Django upgrade that
 renames or changes it must fail here, by name, not somewhere in the webhook path.
@@ -23,7 +23,7 @@ def test_prepare_cursor_still_exists_with_the_signature_used():
     prepare = getattr(connection, "_prepare_cursor", None)
     assert prepare is not None, (
         "Django removed BaseDatabaseWrapper._prepare_cursor: replace its use in "
-        "apps.integrations.inbound.services.server_bound_cursor"
+        "apps.integrations.inbound.store.server_bound_cursor"
     )
     assert list(inspect.signature(prepare).parameters) == ["cursor"]
 

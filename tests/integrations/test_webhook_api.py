@@ -352,7 +352,7 @@ def test_unknown_fields_accepted_with_warnings_logged_once(post_webhook, caplog)
     envelope = load_fixture("deposit_created.json")
     envelope["data"]["bonus_code"] = "WELCOME"
     envelope["source"] = "crm-v2"
-    with caplog.at_level("WARNING", logger="apps.integrations.inbound.services"):
+    with caplog.at_level("WARNING", logger="apps.integrations.inbound.store"):
         first = post_webhook(envelope, webhook_id="msg_u1")
         second = post_webhook(envelope, webhook_id="msg_u2")
     assert first.status_code == second.status_code == 202

@@ -43,6 +43,13 @@ from apps.commissions.models import (
     StatementPlayerNgr,
     StatementRevshare,
 )
+from apps.commissions.services.close_lines import (
+    assignment_bounds,
+    plan_bands,
+    plan_version_params,
+    restating,
+    revshare_effective_percent,
+)
 from apps.commissions.services.ledger import (
     Kind,
     Line,
@@ -50,13 +57,6 @@ from apps.commissions.services.ledger import (
     entry_book,
     overrides_book,
     plan_for_period,
-)
-from apps.commissions.services.statements import (
-    assignment_bounds,
-    plan_bands,
-    plan_version_params,
-    restating,
-    revshare_effective_percent,
 )
 from apps.commissions.versions import plan_version_at
 from apps.players.facts import RevenueReport

@@ -44,7 +44,8 @@ PREVIEW_MAX_CHARS = 20_000
 def _preview_text(text: str) -> str:
     if len(text) <= PREVIEW_MAX_CHARS:
         return text
-    return f"{text[:PREVIEW_MAX_CHARS]}\n… ({len(text) - PREVIEW_MAX_CHARS:,} more characters not shown)"
+    hidden = len(text) - PREVIEW_MAX_CHARS
+    return f"{text[:PREVIEW_MAX_CHARS]}\n… ({hidden:,} more characters not shown)"
 
 
 def _raw_body_html(text: str) -> str:
@@ -310,7 +311,8 @@ class ParkedEventAdmin(_EventAdminBase):
         )
         self.message_user(
             request,
-            f"Re-queued {total} parked event(s) for {len(identifiers)} identifier(s); unresolved ones park again.",
+            f"Re-queued {total} parked event(s) for {len(identifiers)} identifier(s); "
+            "unresolved ones park again.",
             messages.SUCCESS,
         )
 

@@ -435,7 +435,8 @@ def publish_failures_flush(*, only_if_due: bool = False) -> int:
             cursor.execute(
                 f"""
                 INSERT INTO {table} (hour, shard, failures) VALUES (%s, %s, %s)
-                ON CONFLICT (hour, shard) DO UPDATE SET failures = {table}.failures + EXCLUDED.failures
+                ON CONFLICT (hour, shard)
+                DO UPDATE SET failures = {table}.failures + EXCLUDED.failures
                 """,  # noqa: S608 - the table name is ours, values are parameters
                 [hour, os.getpid() % PUBLISH_FAILURE_SHARDS, pending],
             )

@@ -47,7 +47,7 @@ class InboundEvent(models.Model):
     key in every unique constraint; Django keeps `id` as the model's pk (ids come from one
     sequence, so `id` alone is still unique). Global idempotency lives in InboundEventKey
     (`integration, webhook_id` -> event id), written in the same statement as the event
-    (apps.integrations.inbound.services._INSERT_SQL), so a duplicate months later, even after
+    (apps.integrations.inbound.store._INSERT_SQL), so a duplicate months later, even after
     its month was archived, is still answered as a duplicate. Foreign keys *to* this table are
     declared with db_constraint=False: a foreign key must reference a unique constraint, and
     the only one here is (id, received_at), which the referencing tables do not carry; and

@@ -40,8 +40,8 @@ Contract for handlers:
 - A player that is not known yet: raise `ParkEvent(system, external_id, reason)`. Everything
   the handlers wrote for this event is rolled back, the event becomes `parked` (not failed, no
   attempt counted). When the identifier gets mapped, the mappings service calls
-  `apps.integrations.inbound.services.inbound_events_unpark(system=..., external_id=...)`, which re-runs
-  the parked events of that identifier in occurrence order.
+  `apps.integrations.inbound.services.inbound_events_unpark(system=..., external_id=...)`, which
+  re-runs the parked events of that identifier in occurrence order.
 - An event that can never succeed however often it is retried (it contradicts what is stored,
   e.g. identifiers of two different players): raise `RejectEvent(reason)`. The handlers' writes
   are rolled back and the event goes straight to the dead letters with the reason, for a person
