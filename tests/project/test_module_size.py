@@ -13,7 +13,6 @@ ALLOWED = {
     "apps/commissions/services/statements.py",
     "apps/integrations/inbound/schemas.py",
     "apps/integrations/inbound/services.py",
-    "apps/payouts/services.py",
     "bench/reconciliation.py",
 }
 
