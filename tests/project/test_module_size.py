@@ -11,7 +11,6 @@ PACKAGES = ("apps", "affiliatehub", "bench")
 ALLOWED = {
     "apps/commissions/services/accrual.py",
     "apps/commissions/services/statements.py",
-    "apps/integrations/inbound/schemas.py",
     "apps/integrations/inbound/services.py",
     "bench/reconciliation.py",
 }
