@@ -19,8 +19,10 @@ through each field's own database preparation, as `Model.save()` does.
 
 PostgreSQL features with no ORM spelling, each named for what it does:
 
-- `advisory_xact_lock` / `advisory_try_lock` / `advisory_unlock`: advisory locks on a number,
-  not a row (the period close against accruals, one poll per integration at a time).
+- `advisory_xact_lock`: an advisory lock on a number, not a row, until the transaction ends
+  (the period close against accruals). No session-level lock is offered: behind a
+  transaction-pooling PgBouncer its unlock can reach another server connection (one poll per
+  integration at a time is a row lease instead, apps/integrations/polling/lease.py).
 - `commit_without_wal_wait`: `SET LOCAL synchronous_commit TO OFF` for a transaction whose
   loss in a crash is harmless (a lease that is simply taken again).
 - `database_ping`: one `SELECT 1` round trip (the health check).
@@ -126,19 +128,6 @@ def advisory_xact_lock(class_id: int, key: int, *, shared: bool = False) -> None
     function = "pg_advisory_xact_lock_shared" if shared else "pg_advisory_xact_lock"
     with connection.cursor() as cursor:
         cursor.execute(f"SELECT {function}(%s, %s)", [class_id, key])
-
-
-def advisory_try_lock(class_id: int, key: int) -> bool:
-    """Take a session-level advisory lock on (class_id, key) if free; never waits. Release it
-    with `advisory_unlock` (it outlives transactions, for work that commits as it goes)."""
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_try_advisory_lock(%s, %s)", [class_id, key])
-        return bool(cursor.fetchone()[0])
-
-
-def advisory_unlock(class_id: int, key: int) -> None:
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_advisory_unlock(%s, %s)", [class_id, key])
 
 
 def commit_without_wal_wait() -> None:

@@ -1,4 +1,4 @@
-"""The payouts settings by their short names, for apps/payouts/services.py.
+"""The payouts settings by their short names, for apps/payouts/services/.
 
 Every setting and its default lives in apps/core/conf.py (flat AFFILIATEHUB_* names); this
 module only maps "PAYOUT_FX_LOCK" to "AFFILIATEHUB_PAYOUT_FX_LOCK" until services.py reads

@@ -30,19 +30,27 @@ from apps.risk import handlers as risk
 
 PIPELINES: dict[str, tuple[Handler, ...]] = {
     "player.registered": (
-        facts.player_registered,  # maps the identifiers, unparks waiting events; player.attributed + registration postback
-        risk.player_registered,  # recorded new Player / identity values -> registration risk rules (signals, case, holds)
+        # maps the identifiers, unparks waiting events; player.attributed + registration postback
+        facts.player_registered,
+        # recorded new Player / identity values -> registration risk rules (signals, case, holds)
+        risk.player_registered,
     ),
     "deposit.created": (
         facts.deposit_created,  # records the Deposit (ctx.record) when this delivery created it
-        mapping_postbacks.first_deposit_postbacks,  # recorded first Deposit -> the affiliate's first_deposit postback
-        commissions.deposit_created,  # recorded Deposit -> CPA evaluation; a booked CPA line (ctx.record)
-        commission_postbacks.qualified_cpa_postbacks,  # recorded pending/approved CPA line -> qualified_cpa postback
-        risk.deposit_created,  # recorded Deposit / identity values -> deposit risk rules; a booked line of a player under review is held
+        # recorded first Deposit -> the affiliate's first_deposit postback
+        mapping_postbacks.first_deposit_postbacks,
+        # recorded Deposit -> CPA evaluation; a booked CPA line (ctx.record)
+        commissions.deposit_created,
+        # recorded pending/approved CPA line -> qualified_cpa postback
+        commission_postbacks.qualified_cpa_postbacks,
+        # recorded Deposit / identity values -> deposit risk rules; a booked line of a player under
+        # review is held
+        risk.deposit_created,
     ),
     "revenue.reported": (
         facts.revenue_reported,  # records the RevenueReport (or its restatement)
-        commissions.revenue_reported,  # recorded report -> RevShare / restatement of a closed month, CPA wagering (ctx.record)
+        # recorded report -> RevShare / restatement of a closed month, CPA wagering (ctx.record)
+        commissions.revenue_reported,
         commission_postbacks.qualified_cpa_postbacks,  # recorded CPA line -> qualified_cpa postback
         risk.hold_new_lines,  # a booked line of a player under review (risk case) is held
     ),
@@ -61,7 +69,8 @@ PIPELINES: dict[str, tuple[Handler, ...]] = {
         commissions.purchase_created,  # recorded Purchase -> commission
     ),
     "purchase.refunded": (
-        facts.purchase_refunded,  # records the refund on its Purchase (ctx.record: the refunded purchase)
+        # records the refund on its Purchase (ctx.record: the refunded purchase)
+        facts.purchase_refunded,
         commissions.purchase_refunded,  # refunded Purchase -> reversal line
     ),
     "chargeback.created": (
@@ -76,10 +85,12 @@ PIPELINES: dict[str, tuple[Handler, ...]] = {
         facts.self_exclusion_ended,  # ends the self-exclusion
     ),
     "payout.confirmed": (
-        payouts.payout_confirmed,  # the gateway paid: the Payout is completed (an unknown or final one: RejectEvent)
+        # the gateway paid: the Payout is completed (an unknown or final one: RejectEvent)
+        payouts.payout_confirmed,
     ),
     "payout.failed": (
-        payouts.payout_failed,  # the gateway failed it: the Payout is failed, for the failed-payout queue
+        # the gateway failed it: the Payout is failed, for the failed-payout queue
+        payouts.payout_failed,
     ),
 }
 

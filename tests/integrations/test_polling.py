@@ -6,7 +6,7 @@ import datetime as dt
 import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
-from django.db import DataError, connection, connections
+from django.db import DataError, connection
 from django.utils import timezone
 from django_celery_beat.models import PeriodicTask
 
@@ -19,6 +19,7 @@ from apps.integrations.models import (
     ReconciliationRun,
     RecoveredEvent,
 )
+from apps.integrations.polling.lease import PollLease
 from apps.integrations.polling.services import (
     PollBusy,
     PollError,
@@ -237,15 +238,14 @@ def test_unreadable_page_fails_the_run(integration, source, config):
 
 
 def test_one_run_per_integration_at_a_time(integration, source, config):
-    other = connections.create_connection("default")
-    try:
-        with other.cursor() as cursor:
-            cursor.execute("SELECT pg_advisory_lock(%s, %s)", [0x706F6C6C, integration.pk])
-        assert integration_poll(integration_id=integration.pk) is None  # scheduled: skipped
-        with pytest.raises(PollBusy):
-            integration_poll(integration_id=integration.pk, trigger="manual")
-    finally:
-        other.close()
+    other = PollLease(config)  # another worker's run, alive
+    assert other.take()
+    assert integration_poll(integration_id=integration.pk) is None  # scheduled: skipped
+    with pytest.raises(PollBusy):
+        integration_poll(integration_id=integration.pk, trigger="manual")
+    config.refresh_from_db()
+    assert config.lease_owner == other.owner  # the refused runs left it alone
+    other.release()
     assert integration_poll(integration_id=integration.pk, trigger="manual").status == "succeeded"
 
 

@@ -205,7 +205,8 @@ def archived_event_location(
     webhook_id: str | None = None,
     table: str = partitions.TABLE,
 ) -> EventArchive | None:
-    """The archive holding an event no longer in the table, by id or by (integration, webhook id)."""
+    """The archive holding an event no longer in the table, by id or by (integration, webhook
+    id)."""
     if webhook_id is not None:
         key = InboundEventKey.objects.filter(
             integration_id=integration_id, webhook_id=webhook_id

@@ -151,7 +151,8 @@ def _lock_plan(with_payload: bool) -> tuple[str, list[str], list]:
     columns = ", ".join(f"e.{quote(f.column)}" for f in fields)
     sql = f"""
         SELECT {columns}, i."kind", i."slug", i."id_system"
-        FROM {quote(meta.db_table)} e JOIN {quote(Integration._meta.db_table)} i ON i."id" = e."integration_id"
+        FROM {quote(meta.db_table)} e
+        JOIN {quote(Integration._meta.db_table)} i ON i."id" = e."integration_id"
         WHERE e."id" = %s FOR UPDATE OF e SKIP LOCKED
     """  # noqa: S608 - names from the models' meta, values are parameters
     converters = []

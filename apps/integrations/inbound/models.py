@@ -260,7 +260,8 @@ class PublishFailureStat(models.Model):
 
     Each such event stays `received` and the outbox sweeper enqueues it later: nothing is lost,
     but processing waits. Counted in memory per process and added here at most once a second
-    (apps.integrations.inbound.dispatch); split over shards so processes do not queue on one row lock.
+    (apps.integrations.inbound.dispatch); split over shards so processes do not queue on one row
+    lock.
     """
 
     hour = models.DateTimeField(help_text="Start of the hour (UTC).")

@@ -182,7 +182,8 @@ def partitions_maintain(*, now: dt.datetime | None = None, table: str = TABLE) -
     moved_months = 0
     if _default_exists(table) and default_partition_rows(table=table):
         with connection.cursor() as cursor:
-            months_sql = f"SELECT DISTINCT date_trunc('month', {PARTITION_KEY} AT TIME ZONE 'UTC')::date FROM {table}_default"  # noqa: S608 - our table
+            month = f"date_trunc('month', {PARTITION_KEY} AT TIME ZONE 'UTC')::date"
+            months_sql = f"SELECT DISTINCT {month} FROM {table}_default"  # noqa: S608 - our table
             cursor.execute(months_sql)
             months = [row[0] for row in cursor.fetchall()]
         for month in months:

@@ -56,7 +56,7 @@ Contract for handlers:
   `transaction.on_commit`.
 - What a handler needs from `ctx.data` is checked at the door, so an accepted event never fails
   later because of its own shape: a field the handler reads with `data[...]` is required by the
-  type's schema (apps/integrations/schemas.py), and a text the handler stores in a column is
+  type's schema (apps/integrations/inbound/schemas/), and a text the handler stores in a column is
   declared with `limit(event_type, field, max_length)` (the column's own `max_length`), which
   the door enforces. tests/integrations/test_handler_requirements.py walks both.
 """

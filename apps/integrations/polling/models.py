@@ -69,6 +69,10 @@ class PollConfig(TimeStampedModel):
     last_window_end = models.DateTimeField(
         null=True, blank=True, help_text="End of the last window whose every page was stored."
     )
+    # One run at a time (apps/integrations/polling/lease.py): the run holding the lease, and
+    # when the lease expires unless that run renews it.
+    lease_owner = models.CharField(max_length=64, blank=True, default="", editable=False)
+    lease_until = models.DateTimeField(null=True, blank=True, editable=False)
     periodic_task = models.OneToOneField(
         "django_celery_beat.PeriodicTask",
         null=True,

@@ -16,7 +16,9 @@ Rules kept here:
 - A window counts as done (`PollConfig.last_window_end`) only when every page of it is stored.
   A failed run leaves the window to the next run, whose overlap makes the store skip what the
   failed run already stored.
-- One run per integration at a time: a session advisory lock, released even if the worker dies.
+- One run per integration at a time: a lease on the PollConfig row (apps/integrations/polling/
+  lease.py), taken, renewed per page and released in single statements, so it works through a
+  transaction-pooling PgBouncer; a dead worker's lease expires by itself.
 - Page requests are retried with exponential backoff and jitter (tenacity), honouring
   Retry-After; 4xx other than 408/429 are not retried. A source the outbound address policy
   refuses (apps/core/outbound_policy.py: a private, loopback or metadata address) fails the
@@ -37,7 +39,7 @@ from django.db.models import Q
 from django.utils import timezone
 from django_celery_beat.models import CrontabSchedule, IntervalSchedule, PeriodicTask
 
-from apps.core import conf, db
+from apps.core import conf
 from apps.core.audit import audit_record, snapshot
 from apps.core.outbound_policy import OutboundAddressRefused, policy_session
 from apps.integrations.models import (
@@ -51,6 +53,7 @@ from apps.integrations.polling.adapters import (
     WindowRequest,
     adapter_for,
 )
+from apps.integrations.polling.lease import PollLease
 from apps.integrations.polling.pages import PageStore
 from apps.integrations.polling.threads import prefetching
 
@@ -60,7 +63,6 @@ Trigger = ReconciliationRun.Trigger
 POLL_TASK = "integrations.poll_integration"
 DAILY_TASK = "integrations.reconcile_all"
 DAILY_TASK_NAME = "integrations: daily reconciliation"
-_LOCK_CLASS = 0x706F6C6C  # "poll": advisory lock namespace, keyed by integration id
 MAX_PAGES_PER_RUN = 100_000
 MAX_ERROR_CHARS = 4000
 
@@ -70,7 +72,11 @@ class PollError(RuntimeError):
 
 
 class PollBusy(PollError):
-    """Another run of the same integration holds the lock."""
+    """Another run of the same integration holds the lease."""
+
+
+class PollLeaseLost(PollError):
+    """This run's lease expired (its worker stalled past it) and another run took it."""
 
 
 class PollHttpError(PollError):
@@ -219,7 +225,8 @@ def integration_poll(
         raise PollError(f"Integration {config.integration.slug} is disabled.")
     if (since is None) != (until is None) and trigger == Trigger.BACKFILL:
         raise PollError("A backfill needs both since and until.")
-    if not _try_lock(integration_id):
+    lease = PollLease(config)
+    if not lease.take():
         if scheduled:
             logger.info("Poll of %s skipped: another run is in progress.", config.integration.slug)
             return None
@@ -243,7 +250,7 @@ def integration_poll(
             requested_by=requested_by[:200],
         )
         try:
-            _run_pages(run=run, config=config, session=session, sleep=sleep)
+            _run_pages(run=run, config=config, lease=lease, session=session, sleep=sleep)
         except Exception as exc:
             _finish(run, config, error=exc)
             if isinstance(
@@ -256,19 +263,12 @@ def integration_poll(
         _finish(run, config)
         return run
     finally:
-        _unlock(integration_id)
-
-
-def _try_lock(integration_id: int) -> bool:
-    return db.advisory_try_lock(_LOCK_CLASS, integration_id)
-
-
-def _unlock(integration_id: int) -> None:
-    db.advisory_unlock(_LOCK_CLASS, integration_id)
+        lease.release()
 
 
 def _abandon_stale_runs(integration_id: int) -> None:
-    """Runs left `running` by a worker that died: we hold the lock, so none of them is alive."""
+    """Runs left `running` by a worker that died: we hold the lease, so none of them is alive (one
+    whose worker stalled past its lease stops at its next renewal)."""
     ReconciliationRun.objects.filter(
         integration_id=integration_id, status=ReconciliationRun.Status.RUNNING
     ).update(
@@ -299,10 +299,13 @@ def _finish(
     run.refresh_from_db()
 
 
-def _run_pages(*, run: ReconciliationRun, config: PollConfig, session, sleep) -> None:
+def _run_pages(
+    *, run: ReconciliationRun, config: PollConfig, lease: PollLease, session, sleep
+) -> None:
     """Fetch the window's pages and reconcile them. The next page is fetched (in one helper
     thread, which never touches the database) while the current one is stored, so the source's
-    latency and the database's work overlap; at most two pages are in memory."""
+    latency and the database's work overlap; at most two pages are in memory. The lease is
+    renewed as each page arrives, before it is stored."""
     adapter = adapter_for(config)
     http = session or policy_session()
     headers = {"Accept": "application/json", "User-Agent": "AffiliateHub-poller/1"}
@@ -326,6 +329,11 @@ def _run_pages(*, run: ReconciliationRun, config: PollConfig, session, sleep) ->
         try:
             for _ in range(MAX_PAGES_PER_RUN):
                 page = following.result()
+                if not lease.renew():
+                    raise PollLeaseLost(
+                        f"The poll lease of {config.integration.slug} expired and another run "
+                        "took it; this run stopped."
+                    )
                 cursor = page.next_cursor
                 if cursor is not None and cursor in seen_cursors:
                     store.add(page.events, skipped=page.skipped)
