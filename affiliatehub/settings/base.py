@@ -263,7 +263,9 @@ AFFILIATEHUB_SWEEP_STUCK_AFTER_SECONDS = env.int(
 # claims this many ready events at a time (per-player order kept) and processes each in its own
 # transaction. 0 = one Celery message per event, the path before (about half the events per
 # worker CPU-second).
-AFFILIATEHUB_INBOUND_CLAIM_BATCH = env.int("AFFILIATEHUB_INBOUND_CLAIM_BATCH", default=100)
+# Unset: 100 with a Redis broker (where a burst of webhooks wakes one drain), 0 with any other
+# (RabbitMQ: every webhook would still publish a wake-up, so per-event messages are kept).
+AFFILIATEHUB_INBOUND_CLAIM_BATCH = env.int("AFFILIATEHUB_INBOUND_CLAIM_BATCH", default=None)
 
 # Read (polling) API: per-key rate ("<count>/<second|minute|hour|day>", empty = off) and how long
 # new rows are held back so a cursor never passes a row whose transaction has not committed yet.

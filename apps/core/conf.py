@@ -73,7 +73,8 @@ DEFAULTS: dict[str, Any] = {
     "AFFILIATEHUB_DIRECT_PUBLISH": True,
     # Batch claiming: a drain task claims this many ready events at a time and processes each in
     # its own transaction; 0 = one Celery message per event (docs/operations.md, "Scaling").
-    "AFFILIATEHUB_INBOUND_CLAIM_BATCH": 100,
+    # None: 100 with a Redis broker (wake-ups coalesce there), 0 with any other broker.
+    "AFFILIATEHUB_INBOUND_CLAIM_BATCH": None,
     # --- Inbound event store (docs/operations.md, "Inbound event partitions") ------------------
     # How many months after the current one the beat creates partitions ahead.
     "AFFILIATEHUB_EVENT_PARTITIONS_AHEAD": 3,

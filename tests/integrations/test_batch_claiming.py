@@ -382,3 +382,22 @@ def uuid_tag() -> str:
     import uuid
 
     return uuid.uuid4().hex[:10]
+
+
+@pytest.mark.parametrize(
+    "broker, expected",
+    [("redis://127.0.0.1:6379/0", 100), ("amqp://guest:guest@127.0.0.1:5672//", 0)],
+)
+def test_unset_batch_size_follows_the_broker(settings, broker, expected):
+    """Batch claiming pays where wake-ups coalesce (Redis); elsewhere one message per event."""
+    from celery import current_app
+
+    settings.AFFILIATEHUB_INBOUND_CLAIM_BATCH = None
+    previous = current_app.conf.broker_url
+    current_app.conf.broker_url = broker
+    try:
+        assert dispatch.claim_batch_size() == expected
+    finally:
+        current_app.conf.broker_url = previous
+    settings.AFFILIATEHUB_INBOUND_CLAIM_BATCH = 25
+    assert dispatch.claim_batch_size() == 25  # an explicit size wins

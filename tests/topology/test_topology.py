@@ -91,6 +91,11 @@ def _scalar(dsn: str, sql: str, params=()):
         return conn.execute(sql, params).fetchone()[0]
 
 
+def _rows(dsn: str, sql: str, params=()) -> list[tuple]:
+    with psycopg.connect(dsn, autocommit=True, connect_timeout=5) as conn:
+        return conn.execute(sql, params).fetchall()
+
+
 def _replica_statements(topology: Topology) -> list[tuple[str, int]]:
     with psycopg.connect(topology.dsn("replica"), autocommit=True) as conn:
         return conn.execute(
@@ -108,7 +113,15 @@ def _drained(topology: Topology, sender) -> bool:
     waiting = _scalar(
         primary, "SELECT count(*) FROM integrations_inboundevent WHERE status <> 'processed'"
     )
+    if waiting:
+        print("not processed yet:", _rows(primary, WAITING_SQL))
     return sent > 0 and stored >= sent and waiting == 0
+
+
+WAITING_SQL = (
+    "SELECT status, event_type, left(last_error, 200), count(*) FROM integrations_inboundevent "
+    "WHERE status <> 'processed' GROUP BY 1, 2, 3 ORDER BY 4 DESC LIMIT 8"
+)
 
 
 def _verify(topology: Topology) -> dict:

@@ -341,11 +341,19 @@ def enqueue_events(events: Iterable[tuple[int, str]]) -> None:
 
 def claim_batch_size() -> int:
     """AFFILIATEHUB_INBOUND_CLAIM_BATCH: events a drain claims at a time; 0 = one message per
-    event (the path before batch claiming)."""
-    return conf.integer("AFFILIATEHUB_INBOUND_CLAIM_BATCH")
+    event (the path before batch claiming). Unset, it follows the broker: batch claiming pays
+    where a burst of webhooks wakes one drain (Redis: `_wake` coalesces), and with any other
+    broker each webhook would still publish a wake-up, so one message per event is kept there."""
+    value = conf.get("AFFILIATEHUB_INBOUND_CLAIM_BATCH")
+    if value is None:
+        from celery import current_app
+
+        url = current_app.conf.broker_url or ""
+        return DEFAULT_CLAIM_BATCH if isinstance(url, str) and url.startswith("redis") else 0
+    return int(value)
 
 
-DEFAULT_CLAIM_BATCH = conf.DEFAULTS["AFFILIATEHUB_INBOUND_CLAIM_BATCH"]
+DEFAULT_CLAIM_BATCH = 100
 # How long a drain wake-up counts as pending when no drain says it went idle (a drain that
 # died): after that the next event publishes a new one.
 WAKE_PENDING_MS = 2000
