@@ -13,6 +13,7 @@ import datetime as dt
 
 from apps.affiliates.models import Affiliate, TrackingLink
 from apps.affiliates.services import click_record
+from apps.risk.services import rules_sync
 from apps.sandbox.demo_feed import DemoFeed
 from apps.sandbox.world import BRANDS, COMPLIANCE, CRM
 
@@ -26,6 +27,7 @@ RING_DEPOSIT = "20.00"  # the CPA plan's minimum first deposit
 def fraud_ring_add(*, feed: DemoFeed, now: dt.datetime) -> int:
     """Queue the ring's registrations and deposits on `feed` (sent at its next flush), a few
     hours before `now` so their CPAs fall in the open month; returns the ring's size."""
+    rules_sync()  # the rules the ring meets, with their defaults where a database has none
     affiliate = Affiliate.objects.get(email=RING_AFFILIATE_EMAIL)
     link = (
         TrackingLink.objects.filter(campaign__affiliate=affiliate, campaign__brand=RING_BRAND)

@@ -115,9 +115,17 @@ def _drained(topology: Topology, sender) -> bool:
     )
     if waiting:
         print("not processed yet:", _rows(primary, WAITING_SQL))
+        print("their players' registrations as sent:", _rows(primary, REGISTRATIONS_SQL))
     return sent > 0 and stored >= sent and waiting == 0
 
 
+REGISTRATIONS_SQL = (
+    "SELECT s.webhook_id, s.last_status, s.deliveries, s.dropped, e.status, left(e.last_error, 120)"
+    " FROM sandbox_sandboxsentevent s LEFT JOIN integrations_inboundevent e"
+    " ON e.webhook_id = s.webhook_id WHERE s.event_type = 'player.registered' AND"
+    " s.payload::text LIKE ANY (SELECT '%' || w.parked_external_id || '%'"
+    " FROM integrations_inboundevent w WHERE w.status = 'parked') LIMIT 8"
+)
 WAITING_SQL = (
     "SELECT status, event_type, left(last_error, 200), count(*) FROM integrations_inboundevent "
     "WHERE status <> 'processed' GROUP BY 1, 2, 3 ORDER BY 4 DESC LIMIT 8"
