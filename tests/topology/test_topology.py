@@ -120,11 +120,10 @@ def _drained(topology: Topology, sender) -> bool:
 
 
 REGISTRATIONS_SQL = (
-    "SELECT s.webhook_id, s.last_status, s.deliveries, s.dropped, e.status, left(e.last_error, 120)"
-    " FROM sandbox_sandboxsentevent s LEFT JOIN integrations_inboundevent e"
-    " ON e.webhook_id = s.webhook_id WHERE s.event_type = 'player.registered' AND"
-    " s.payload::text LIKE ANY (SELECT '%' || w.parked_external_id || '%'"
-    " FROM integrations_inboundevent w WHERE w.status = 'parked') LIMIT 8"
+    "SELECT 'sent', last_status::text, count(*) FROM sandbox_sandboxsentevent"
+    " WHERE event_type = 'player.registered' GROUP BY 1, 2 UNION ALL"
+    " SELECT 'stored', status, count(*) FROM integrations_inboundevent"
+    " WHERE event_type = 'player.registered' GROUP BY 1, 2"
 )
 WAITING_SQL = (
     "SELECT status, event_type, left(last_error, 200), count(*) FROM integrations_inboundevent "
