@@ -33,10 +33,10 @@ from apps.commissions.services import (
     commission_lines_hold,
     entry_book,
 )
+from apps.core import conf
 from apps.core.audit import audit_change, audit_record, snapshot, stored_values
 from apps.payouts.services import payout_hold_place, payout_hold_release
 from apps.players.models import Player
-from apps.risk import conf
 from apps.risk.models import RiskCase, RiskDecision, RiskRule, RiskSignal
 from apps.risk.rules import EventFacts, Finding, NightlyFacts, rule_modules
 
@@ -87,7 +87,7 @@ def rules_evaluate_event(
 ) -> list[RiskSignal]:
     """Run the enabled per-event rules of `trigger` ("registration", "deposit") on one event's
     facts; returns the signals raised (already filed in cases, with their holds)."""
-    if not conf.get("RISK_EVENT_RULES"):
+    if not conf.flag("AFFILIATEHUB_RISK_EVENT_RULES"):
         return []
     facts = EventFacts(
         trigger=trigger,
@@ -211,7 +211,9 @@ def _case_hold(case: RiskCase) -> None:
     commission_lines_hold(
         entries=entries, reference=case.reference, label=case.label, actor_label="risk queue"
     )
-    if case.payout_hold_id is None and case.score >= int(conf.get("RISK_PAYOUT_HOLD_SCORE")):
+    if case.payout_hold_id is None and case.score >= conf.integer(
+        "AFFILIATEHUB_RISK_PAYOUT_HOLD_SCORE"
+    ):
         hold = payout_hold_place(
             affiliate=case.affiliate,
             reason=f"Held: {case.label} (score {case.score})",

@@ -3,9 +3,9 @@ outbound delivery, the outbox, with `Idempotency-Key: <reference>`)."""
 
 from __future__ import annotations
 
+from apps.core import conf
 from apps.integrations.models import OutboundEndpoint
 from apps.integrations.outbound import public as outbound
-from apps.payouts import conf
 from apps.payouts.models import (
     Payout,
     destination_request_details,
@@ -40,7 +40,7 @@ def _publish(payout: Payout, event_type: str, *, key_suffix: str = "", **extra) 
 
 def gateway_endpoint() -> OutboundEndpoint:
     """The payment gateway payout requests go to (setting PAYOUT_GATEWAY_ENDPOINT, by name)."""
-    name = conf.get("PAYOUT_GATEWAY_ENDPOINT")
+    name = conf.text("AFFILIATEHUB_PAYOUT_GATEWAY_ENDPOINT")
     gateways = OutboundEndpoint.objects.filter(kind=OutboundEndpoint.Kind.GATEWAY)
     if name:
         endpoint = gateways.filter(name=name).first()

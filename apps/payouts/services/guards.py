@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from apps.payouts import conf
+from apps.core import conf
 from apps.payouts.models import (
     Payout,
     PayoutMethod,
@@ -61,7 +61,7 @@ def can_approve(payout: Payout, acting_user) -> None:
             f"Approving payout {payout.reference} needs the Finance permission to approve payouts."
         )
     if (
-        conf.get("PAYOUT_MAKER_CHECKER")
+        conf.flag("AFFILIATEHUB_PAYOUT_MAKER_CHECKER")
         and payout.prepared_by_id is not None
         and payout.prepared_by_id == acting_user.pk
     ):

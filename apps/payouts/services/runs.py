@@ -13,8 +13,8 @@ from django.db.models import Exists, OuterRef, Subquery, Sum
 from django.utils import timezone
 
 from apps.commissions.models import CommissionEntry, CommissionHold, Statement
+from apps.core import conf
 from apps.core.audit import audit_record, snapshot
-from apps.payouts import conf
 from apps.payouts.fx import FxQuote, FxRateMissing, fx_quote
 from apps.payouts.models import (
     FxLockMode,
@@ -76,7 +76,7 @@ def payout_run_create(*, acting_user=None, now: dt.datetime | None = None) -> Pa
     once never pay a statement twice.
     """
     now = now or timezone.now()
-    lock_mode = conf.get("PAYOUT_FX_LOCK")
+    lock_mode = conf.text("AFFILIATEHUB_PAYOUT_FX_LOCK")
     if lock_mode not in FxLockMode.values:
         raise PayoutError(f"AFFILIATEHUB_PAYOUT_FX_LOCK must be one of {FxLockMode.values}.")
     with transaction.atomic():
