@@ -165,8 +165,8 @@ def test_demo_seeding_announces_its_attributed_players(click, monkeypatch):
 
 
 def test_registering_alone_announces_nothing(click):
-    """Announcing is the caller's step (the pipeline's, or `player_register_announced`): a
-    registration service that published too would announce twice on every path above."""
+    """Announcing is the caller's step (the pipeline's, or `player_register_announced`), so a
+    new way of registering players must take one of those two (docs/architecture.md)."""
     player_register(
         tracking_token=click.token,
         registered_at=T0,
