@@ -18,7 +18,7 @@ api_v1 = [
     # Each app contributes its own api/urls.py here.
     path("", include("apps.integrations.api.urls")),
     path("", include("apps.integrations.api.read_urls")),
-    path("", include("apps.mappings.api.urls")),
+    path("", include("apps.postbacks.api.urls")),  # registrations (and their announcement)
     path("", include("apps.compliance.api.urls")),  # players, with the retention filters
     path("", include("apps.affiliates.api.urls")),
     path("", include("apps.commissions.api.urls")),

@@ -45,6 +45,7 @@ INSTALLED_APPS = [
     "apps.mappings",
     "apps.integrations",
     "apps.commissions",
+    "apps.postbacks",  # postbacks and player.attributed: when to tell the outside world
     "apps.payouts",
     "apps.risk",  # fraud signals, cases and their holds (issue 17)
     "apps.monitoring",

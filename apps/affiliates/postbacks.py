@@ -1,7 +1,8 @@
 """Affiliate postback settings (imported at the bottom of apps/affiliates/models.py).
 
-Firing lives in apps.mappings.postbacks (it needs players and compliance, which sit above this
-app); this module only says where each affiliate wants to hear about which conversion.
+When to fire lives in apps.postbacks (it needs players, compliance, mappings and commissions,
+which sit above this app), the sending in the outbound room (`postback_enqueue`); this module
+only says where each affiliate wants to hear about which conversion.
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@ Registered in CommissionsConfig.ready(), after the fact handlers of apps.mapping
 order), so each runs in the same transaction, after the fact exists, and finds it in
 `ctx.recorded(...)`. A duplicate delivery records no new fact, so these find nothing and book
 nothing; the ledger's unique keys are the second line of defence. A CPA line booked here is
-passed on (`ctx.record`) to the qualified-CPA postback.
+passed on (`ctx.record`) to the qualified-CPA postback (apps/postbacks/handlers.py).
 """
 
 from __future__ import annotations

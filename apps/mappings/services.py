@@ -21,7 +21,6 @@ from apps.core.audit import audit_record, snapshot
 from apps.integrations.inbound.public import inbound_events_unpark
 from apps.mappings import sql
 from apps.mappings.models import IdentifierMapping
-from apps.mappings.postbacks import player_attributed_publish
 from apps.players.models import SUB_ID_FIELDS, Player
 
 SYSTEM_PATTERN = re.compile(r"^[a-z0-9][a-z0-9._-]{0,39}$")
@@ -371,6 +370,9 @@ def player_register(
     - Race-safe: two identical concurrent calls make one player; the loser hits the unique
       mapping constraint inside a savepoint and returns the winner's player.
     - Each new mapping un-parks inbound events that were waiting for that identifier.
+    - Announcing a new player (`player.attributed`, the registration postback) is apps.postbacks'
+      job: the `player.registered` pipeline's step after this one, or
+      `apps.postbacks.services.player_register_announced` (registration API, demo seeding).
     """
     country = (country or "").upper()
     token = (tracking_token or "").strip()
@@ -445,7 +447,4 @@ def player_register(
             after=snapshot(player) | {"identifiers": dict(sorted(identifiers.items()))},
         )
         _after_mappings_created(mappings, acting_user=acting_user, actor_label=source, audit=False)
-        # player.attributed to subscribers and the registration postback: delivery rows written
-        # in this transaction (the outbox), sent by the outbound engine after commit.
-        player_attributed_publish(player=player)
     return RegistrationResult(player=player, created=True)

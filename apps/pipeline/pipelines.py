@@ -21,28 +21,30 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from apps.commissions import handlers as commissions
-from apps.commissions import postbacks as commission_postbacks
 from apps.integrations.inbound.public import Handler
 from apps.mappings import handlers as facts
-from apps.mappings import postbacks as mapping_postbacks
 from apps.payouts import handlers as payouts
+from apps.postbacks import handlers as postbacks
 from apps.risk import handlers as risk
 
 PIPELINES: dict[str, tuple[Handler, ...]] = {
     "player.registered": (
-        # maps the identifiers, unparks waiting events; player.attributed + registration postback
+        # creates the player (ctx.record) or adds identifiers; unparks waiting events; identity
+        # values (ctx.record)
         facts.player_registered,
+        # recorded new Player -> player.attributed to subscribers + the registration postback
+        postbacks.player_registered,
         # recorded new Player / identity values -> registration risk rules (signals, case, holds)
         risk.player_registered,
     ),
     "deposit.created": (
         facts.deposit_created,  # records the Deposit (ctx.record) when this delivery created it
         # recorded first Deposit -> the affiliate's first_deposit postback
-        mapping_postbacks.first_deposit_postbacks,
+        postbacks.first_deposit_postbacks,
         # recorded Deposit -> CPA evaluation; a booked CPA line (ctx.record)
         commissions.deposit_created,
         # recorded pending/approved CPA line -> qualified_cpa postback
-        commission_postbacks.qualified_cpa_postbacks,
+        postbacks.qualified_cpa_postbacks,
         # recorded Deposit / identity values -> deposit risk rules; a booked line of a player under
         # review is held
         risk.deposit_created,
@@ -51,13 +53,13 @@ PIPELINES: dict[str, tuple[Handler, ...]] = {
         facts.revenue_reported,  # records the RevenueReport (or its restatement)
         # recorded report -> RevShare / restatement of a closed month, CPA wagering (ctx.record)
         commissions.revenue_reported,
-        commission_postbacks.qualified_cpa_postbacks,  # recorded CPA line -> qualified_cpa postback
+        postbacks.qualified_cpa_postbacks,  # recorded CPA line -> qualified_cpa postback
         risk.hold_new_lines,  # a booked line of a player under review (risk case) is held
     ),
     "kyc.updated": (
         facts.kyc_updated,  # records the player's KYC status
         commissions.kyc_updated,  # KYC passed -> CPA evaluation; a booked CPA line (ctx.record)
-        commission_postbacks.qualified_cpa_postbacks,  # recorded CPA line -> qualified_cpa postback
+        postbacks.qualified_cpa_postbacks,  # recorded CPA line -> qualified_cpa postback
         risk.hold_new_lines,  # a booked line of a player under review (risk case) is held
     ),
     "trade.closed": (

@@ -13,8 +13,8 @@ from apps.integrations.models import ReconciliationRun
 from apps.integrations.outbound import services as outbound
 from apps.integrations.outbound.models import DeliveryAttempt, OutboundDelivery
 from apps.integrations.polling.services import integration_poll, poll_config_save
-from apps.mappings.postbacks import postback_fire
 from apps.monitoring.models import Alert
+from apps.postbacks.services import postback_fire
 from tests.factories import AffiliateFactory, PlayerFactory, UserFactory
 from tests.fake_dns import FakeDns
 from tests.outbound_receiver import Receiver

@@ -20,8 +20,8 @@ from apps.integrations.inbound.services import (
 from apps.integrations.models import InboundEvent
 from apps.integrations.outbound import services as outbound
 from apps.integrations.outbound.models import OutboundDelivery
-from apps.mappings.postbacks import expand_template, postback_fire
-from apps.mappings.services import player_register
+from apps.integrations.outbound.public import postback_url_expand
+from apps.postbacks.services import player_register_announced, postback_fire
 from tests.factories import (
     BrandLicenceFactory,
     ClickFactory,
@@ -53,7 +53,7 @@ def click(db):
 
 
 def _register(click, external_id="C-1"):
-    return player_register(
+    return player_register_announced(
         tracking_token=click.token if click else None,
         registered_at=T0,
         country="DE",
@@ -210,7 +210,7 @@ def test_postbacks_are_logged_like_any_delivery(receiver, click):
 
 def test_unknown_braces_are_left_alone():
     assert (
-        expand_template("https://t.example/?a={amount}&x={unknown}", {"amount": "1 000"})
+        postback_url_expand("https://t.example/?a={amount}&x={unknown}", {"amount": "1 000"})
         == "https://t.example/?a=1%20000&x={unknown}"
     )
 

@@ -1,10 +1,10 @@
 """What the outbound room offers other rooms and other apps: every message we send goes through
 these (the delivery row is the outbox, written inside the caller's transaction; a Celery task
-sends it after commit). `delivery_claim`/`delivery_record` (with an `HttpResult`) are the engine's
-two
-steps around an HTTP request: the sandbox's demo records a receiver's answer with them. Models are
-imported
-from `apps.integrations.models`."""
+sends it after commit). `postback_enqueue` is the transport of affiliate postbacks (macros
+URL-encoded, one endpoint per template); when to fire one is apps.postbacks'.
+`delivery_claim`/`delivery_record` (with an `HttpResult`) are the engine's two steps around an
+HTTP request: the sandbox's demo records a receiver's answer with them. Models are imported from
+`apps.integrations.models`."""
 
 from apps.integrations.outbound.services import (
     DeliveryOutcome,
@@ -16,6 +16,8 @@ from apps.integrations.outbound.services import (
     endpoint_create,
     endpoint_health,
     endpoint_update,
+    postback_enqueue,
+    postback_url_expand,
     register_outcome_handler,
     subscriber_envelope,
     subscriber_event_publish,
@@ -31,6 +33,8 @@ __all__ = [
     "endpoint_create",
     "endpoint_health",
     "endpoint_update",
+    "postback_enqueue",
+    "postback_url_expand",
     "register_outcome_handler",
     "subscriber_envelope",
     "subscriber_event_publish",

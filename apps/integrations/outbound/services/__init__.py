@@ -5,7 +5,9 @@ Domain apps call, inside their own transaction (the delivery row is the outbox):
 - `delivery_enqueue(endpoint=..., event_type=..., payload=..., idempotency_key=...)`: one
   message to one endpoint (payout requests, postbacks), idempotent on the key;
 - `subscriber_event_publish(event_type, payload, idempotency_key=...)`: one message to every
-  active subscriber of a §6 event type, signed the Standard Webhooks way.
+  active subscriber of a §6 event type, signed the Standard Webhooks way;
+- `postback_enqueue(template_id=..., url_template=..., event=..., player_id=..., values=...)`:
+  an affiliate postback, its macros URL-encoded, to the template's own endpoint.
 
 After commit a Celery task sends it, outside any database transaction: a short transaction
 claims the row (`SKIP LOCKED`), the HTTP request runs with no transaction open (15 s timeout),
@@ -19,8 +21,8 @@ never did") register an outcome handler for their `topic` in their AppConfig.rea
 `outbound.register_outcome_handler("payout.request", handler)`. The handler runs inside the
 transaction that records the outcome, and must be idempotent.
 
-One module per part (`deliveries`, `endpoints`, `engine`, `sweeper`, `common`); callers import
-from this package.
+One module per part (`deliveries`, `postbacks`, `endpoints`, `engine`, `sweeper`, `common`);
+callers import from this package.
 """
 
 from apps.integrations.outbound.services.common import (
@@ -69,6 +71,7 @@ from apps.integrations.outbound.services.engine import (
     parse_retry_after,
     retry_delay,
 )
+from apps.integrations.outbound.services.postbacks import postback_enqueue, postback_url_expand
 from apps.integrations.outbound.services.sweeper import (
     OutboundSweepResult,
     deliveries_sweep,
@@ -113,6 +116,8 @@ __all__ = [
     "http_send",
     "new_message_id",
     "parse_retry_after",
+    "postback_enqueue",
+    "postback_url_expand",
     "register_outcome_handler",
     "retry_delay",
     "subscriber_envelope",

@@ -38,8 +38,8 @@ from apps.compliance.services import (
     self_exclusion_start,
 )
 from apps.core.audit import audited_save
-from apps.mappings.services import player_register
 from apps.payouts.models import PayoutHold
+from apps.postbacks.services import player_register_announced
 from apps.sandbox import demo_finance, demo_operations, demo_risk
 from apps.sandbox.demo_feed import DemoFeed
 from apps.sandbox.demo_history import history_add
@@ -356,7 +356,7 @@ class Command(BaseCommand):
                 identifiers["mt5-live"] = str(800000 + i)
             if rng.random() < 0.6:
                 identifiers["payments"] = f"P-{500000 + i}"
-            result = player_register(
+            result = player_register_announced(
                 tracking_token=token,
                 registered_at=min(registered_at, now),
                 country=rng.choices(countries, weights=weights)[0],

@@ -2,13 +2,13 @@
 
 - `player.attributed` subscriber webhook, so the CRM knows which affiliate brought a player;
 - affiliate S2S postbacks (apps.affiliates.postbacks.PostbackTemplate) on registration, first
-  deposit and qualified CPA, with the §6 macros URL-encoded; never for a self-excluded player
-  (the suppression is audited with its reason).
+  deposit and qualified CPA: the campaign's template over the affiliate-wide one; never for a
+  self-excluded player (the suppression is audited with its reason).
 
-Why here: firing needs affiliates (templates, clicks), players (attribution, deposits) and
-compliance (self-exclusion); mappings is the lowest layer that sees all three, and it owns
-registration. The qualified-CPA trigger needs the commission ledger, so it is registered by
-apps.commissions (which calls `postback_fire` from this module).
+Why here: deciding needs affiliates (templates), players (attribution, deposits), compliance
+(self-exclusion), mappings (registration, identifiers) and commissions (the qualified CPA line);
+this app sits just above all of them. The wire part (macros URL-encoded, the per-template
+endpoint, the GET delivery and its idempotency key) is the outbound room's `postback_enqueue`.
 
 Everything here writes outbound delivery rows inside the caller's transaction (the outbox);
 the HTTP requests happen after commit, in the outbound engine.
@@ -17,32 +17,23 @@ the HTTP requests happen after commit, in the outbound engine.
 from __future__ import annotations
 
 import logging
-import re
 from decimal import Decimal
-from urllib.parse import quote
 
+from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from apps.affiliates.postbacks import POSTBACK_MACROS, PostbackTemplate
+from apps.affiliates.postbacks import PostbackTemplate
 from apps.compliance.selectors import player_is_self_excluded
 from apps.core.audit import audit_record
-from apps.integrations.inbound.public import EventContext
-from apps.integrations.models import OutboundEndpoint
 from apps.integrations.outbound import public as outbound
 from apps.mappings.models import IdentifierMapping
-from apps.players.facts import Deposit
+from apps.mappings.services import RegistrationResult, player_register
 from apps.players.models import SUB_ID_FIELDS, Player
 
 logger = logging.getLogger(__name__)
 
 Event = PostbackTemplate.Event
-_MACRO_RE = re.compile(r"\{(" + "|".join(POSTBACK_MACROS) + r")\}")
-
-
-def expand_template(template: str, values: dict[str, str]) -> str:
-    """Replace the known macros with URL-encoded values (unknown braces are left as they are)."""
-    return _MACRO_RE.sub(lambda m: quote(str(values.get(m.group(1), "") or ""), safe=""), template)
 
 
 def _template_for(player: Player, event: str) -> PostbackTemplate | None:
@@ -56,18 +47,6 @@ def _template_for(player: Player, event: str) -> PostbackTemplate | None:
             return template
         chosen = template
     return chosen
-
-
-def _postback_endpoint(template: PostbackTemplate) -> OutboundEndpoint:
-    """Each template is an endpoint of its own, so its health (and a 410) is tracked per tracker."""
-    name = f"postback-template-{template.pk}"
-    endpoint = OutboundEndpoint.objects.filter(name=name).first()
-    if endpoint is None:
-        endpoint, _ = OutboundEndpoint.objects.get_or_create(
-            name=name,
-            defaults={"kind": OutboundEndpoint.Kind.POSTBACK, "url": template.url_template[:2000]},
-        )
-    return endpoint
 
 
 def postback_fire(
@@ -104,6 +83,7 @@ def postback_fire(
         )
         logger.info("Player %s: %s", player.pk, reason)
         return "suppressed"
+    # Every macro of apps.affiliates.postbacks.POSTBACK_MACROS, in that order.
     values = {
         "click_id": player.click_id or "",
         "token": player.tracking_token,
@@ -113,15 +93,12 @@ def postback_fire(
         "currency": currency,
         "commission": "" if commission is None else str(commission),
     }
-    _, created = outbound.delivery_enqueue(
-        endpoint=_postback_endpoint(template),
-        event_type=f"postback.{event}",
-        payload={"player_id": player.pk, "template_id": template.pk, "values": values},
-        idempotency_key=f"postback:{template.pk}:{player.pk}:{event}",
-        url=expand_template(template.url_template, values),
-        method="GET",
-        topic="postback",
-        subject=f"player:{player.pk}",
+    created = outbound.postback_enqueue(
+        template_id=template.pk,
+        url_template=template.url_template,
+        event=event,
+        player_id=player.pk,
+        values=values,
     )
     return "queued" if created else "duplicate"
 
@@ -155,14 +132,13 @@ def player_attributed_publish(*, player: Player) -> None:
     postback_fire(player=player, event=Event.REGISTRATION)
 
 
-def first_deposit_postbacks(ctx: EventContext) -> None:
-    """deposit.created (after the fact handler recorded it): the first deposit's postback."""
-    for deposit in ctx.recorded(Deposit):
-        if not deposit.is_first:
-            continue
-        postback_fire(
-            player=deposit.player,
-            event=Event.FIRST_DEPOSIT,
-            amount=deposit.amount,
-            currency=deposit.currency,
-        )
+def player_register_announced(**registration) -> RegistrationResult:
+    """`apps.mappings.services.player_register`, and for a new player `player.attributed` and the
+    registration postback, in one transaction: registration outside the inbound pipeline (the
+    registration API, demo seeding). The `player.registered` pipeline announces through its
+    own step (apps.postbacks.handlers.player_registered)."""
+    with transaction.atomic():
+        result = player_register(**registration)
+        if result.created:
+            player_attributed_publish(player=result.player)
+    return result

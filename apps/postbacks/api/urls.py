@@ -1,6 +1,6 @@
 from django.urls import path
 
-from apps.mappings.api.views import RegistrationView
+from apps.postbacks.api.views import RegistrationView
 
 urlpatterns = [
     path("registrations/", RegistrationView.as_view(), name="registrations"),

@@ -1,5 +1,5 @@
 """Registration API shapes. Validation only: the work is done by
-mappings.services.player_register."""
+mappings.services.player_register (through apps.postbacks.services.player_register_announced)."""
 
 from __future__ import annotations
 

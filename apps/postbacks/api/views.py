@@ -1,4 +1,8 @@
-"""`POST /api/v1/registrations/`: registration-time enrichment (WEBHOOKS.md §3)."""
+"""`POST /api/v1/registrations/`: registration-time enrichment (WEBHOOKS.md §3).
+
+The registration is mappings' (`player_register`); this door lives here, above it, because a new
+attributed player is announced in the same transaction (`player.attributed`, the registration
+postback): `apps.postbacks.services.player_register_announced`."""
 
 from __future__ import annotations
 
@@ -9,12 +13,13 @@ from rest_framework.views import APIView
 
 from apps.core.api.problems import problem_response
 from apps.core.bounded import MAX_JSON_DEPTH
-from apps.mappings.api.serializers import (
+from apps.mappings.services import IdentifierConflict, RegistrationInvalid
+from apps.postbacks.api.serializers import (
     ProblemSerializer,
     RegistrationRequestSerializer,
     RegistrationResponseSerializer,
 )
-from apps.mappings.services import IdentifierConflict, RegistrationInvalid, player_register
+from apps.postbacks.services import player_register_announced
 
 _REQUEST_EXAMPLE = {
     "tracking_token": "q3J8m2k1Zx9XbV0cT5nR7wLa4sYd6PfE",
@@ -98,7 +103,7 @@ class RegistrationView(APIView):
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
         try:
-            result = player_register(
+            result = player_register_announced(
                 tracking_token=data.get("tracking_token"),
                 registered_at=data["registered_at"],
                 country=data["country"],
