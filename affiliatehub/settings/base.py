@@ -43,6 +43,7 @@ INSTALLED_APPS = [
     "apps.players",
     "apps.compliance",
     "apps.mappings",
+    "apps.retention",  # retention filters, admin, exports, segments, cohorts, players API
     "apps.integrations",
     "apps.commissions",
     "apps.payouts",
