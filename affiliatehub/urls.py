@@ -6,6 +6,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, Spec
 from apps.affiliates.views import track_click
 from apps.core.views import favicon, healthz
 from apps.monitoring import views as monitoring_views
+from apps.retention import views as retention_views
 
 admin.site.site_header = "AffiliateHub"
 admin.site.site_title = "AffiliateHub"
@@ -19,7 +20,7 @@ api_v1 = [
     path("", include("apps.integrations.api.urls")),
     path("", include("apps.integrations.api.read_urls")),
     path("", include("apps.postbacks.api.urls")),  # registrations (and their announcement)
-    path("", include("apps.compliance.api.urls")),  # players, with the retention filters
+    path("", include("apps.retention.api.urls")),  # players, with the retention filters
     path("", include("apps.affiliates.api.urls")),
     path("", include("apps.commissions.api.urls")),
     path("", include("apps.payouts.api.urls")),
@@ -36,7 +37,7 @@ urlpatterns = [
     ),
     path(
         "admin/retention/cohorts/",
-        admin.site.admin_view(monitoring_views.cohorts),
+        admin.site.admin_view(retention_views.cohorts),
         name="retention-cohorts",
     ),
     path("admin/account/", include("apps.accounts.urls")),  # second factor: enrol, enter a code

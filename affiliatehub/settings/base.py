@@ -43,6 +43,7 @@ INSTALLED_APPS = [
     "apps.players",
     "apps.compliance",
     "apps.mappings",
+    "apps.retention",  # retention filters, admin, exports, segments, cohorts, players API
     "apps.integrations",
     "apps.commissions",
     "apps.postbacks",  # postbacks and player.attributed: when to tell the outside world

@@ -1,14 +1,15 @@
 """Permissions the commission engine adds to the staff roles of apps.core.roles (least privilege).
 
-apps/core/roles.py lists the base roles; these are merged into them by
-`merged_roles()`, which the commissions data migration passes to `sync_roles`. A later
-migration that re-syncs roles must merge these again (call `merged_roles()`), or the groups
-lose them.
+apps/core/roles.py lists the base roles and apps/retention/roles.py adds retention's; these are
+merged on top of them by `merged_roles()`, which the commissions data migration passes to
+`sync_roles`. A later migration that re-syncs roles must merge these again (call
+`merged_roles()`), or the groups lose them.
 """
 
 from __future__ import annotations
 
-from apps.core.roles import COMPLIANCE, FINANCE, ROLES
+from apps.core.roles import COMPLIANCE, FINANCE
+from apps.retention.roles import merged_roles as retention_roles
 
 EXTRA_ROLE_PERMISSIONS: dict[str, list[str]] = {
     FINANCE: [
@@ -58,7 +59,7 @@ EXTRA_ROLE_PERMISSIONS: dict[str, list[str]] = {
 
 
 def merged_roles(base: dict[str, list[str]] | None = None) -> dict[str, list[str]]:
-    merged = {name: list(perms) for name, perms in (base or ROLES).items()}
+    merged = {name: list(perms) for name, perms in (base or retention_roles()).items()}
     for name, perms in EXTRA_ROLE_PERMISSIONS.items():
         merged.setdefault(name, [])
         merged[name] += [perm for perm in perms if perm not in merged[name]]

@@ -191,6 +191,3 @@ class InboundHourlyStatAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     date_hierarchy = "hour"
     exclude = ("latency_buckets",)
     show_full_result_count = False
-
-
-from apps.monitoring import admin_retention  # noqa: E402,F401

@@ -12,7 +12,6 @@ from django.db.models import Q
 from django.utils import timezone
 
 from apps.core import alerts as core_alerts
-from apps.players.models import Player
 
 # Upper bounds (ms) of the receipt-to-processed latency histogram kept per hour: geometric,
 # ~25 % apart from 1 ms to 10 min, so merged hours give window percentiles within one bucket.
@@ -312,35 +311,3 @@ class Alert(models.Model):
     @property
     def is_open(self) -> bool:
         return self.resolved_at is None
-
-
-class RetentionPlayer(Player):
-    """Admin view of players for retention work: aggregates, retention filters, exports."""
-
-    class Meta:
-        proxy = True
-        verbose_name = "retention player"
-        verbose_name_plural = "retention: players"
-
-
-class RetentionSegment(models.Model):
-    """A saved set of retention filters ("dormant German depositors of Acme, FTD in Q3") that
-    Retention re-runs: `query` is the retention list's query string, checked when saved."""
-
-    name = models.CharField(max_length=120, unique=True)
-    query = models.TextField(
-        help_text="The retention list's filters as a query string (dormant_days=30&country=DE…)."
-    )
-    description = models.CharField(max_length=500, blank=True)
-    created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
-    )
-    created_at = models.DateTimeField(auto_now_add=True)
-    updated_at = models.DateTimeField(auto_now=True)
-
-    class Meta:
-        ordering = ["name"]
-        verbose_name = "retention segment"
-
-    def __str__(self) -> str:
-        return self.name

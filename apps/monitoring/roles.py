@@ -1,9 +1,9 @@
 """Permissions monitoring adds to the staff roles, merged on top of the risk roles (which merge on
-payouts, commissions and core), so a later re-sync keeps every app's permissions."""
+payouts, commissions, retention and core), so a later re-sync keeps every app's permissions."""
 
 from __future__ import annotations
 
-from apps.core.roles import FINANCE, INTEGRATIONS, RETENTION
+from apps.core.roles import FINANCE, INTEGRATIONS
 from apps.risk.roles import merged_roles as risk_roles
 
 EXTRA_ROLE_PERMISSIONS: dict[str, list[str]] = {
@@ -27,16 +27,7 @@ EXTRA_ROLE_PERMISSIONS: dict[str, list[str]] = {
         "affiliates.add_postbacktemplate",
         "affiliates.change_postbacktemplate",
     ],
-    # The retention player list and its exports (the export itself is limited to these roles).
-    RETENTION: [
-        "monitoring.view_retentionplayer",
-        "monitoring.view_retentionsegment",
-        "monitoring.add_retentionsegment",
-        "monitoring.change_retentionsegment",
-        "monitoring.delete_retentionsegment",
-    ],
     FINANCE: [
-        "monitoring.view_retentionplayer",
         # Where payout requests go: a second person (Finance) approves a gateway URL change.
         "integrations.view_endpointurlchange",
         "integrations.approve_endpointurlchange",

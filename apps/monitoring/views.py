@@ -11,7 +11,6 @@ from django.shortcuts import render
 from django.urls import NoReverseMatch, reverse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from apps.compliance import retention
 from apps.monitoring.access import metrics_refusal
 from apps.monitoring.health import WINDOWS, health_report
 from apps.monitoring.metrics import registry
@@ -70,21 +69,13 @@ def _links(scope, since) -> dict[str, str | None]:
     }
 
 
-# Which role reads which report (README's role table): the health page is the Integrations
-# role's, the cohort report Retention's and Finance's; superusers read both.
+# Who reads the health page (README's role table): the Integrations role; superusers too.
 HEALTH_PERMISSION = "monitoring.view_inboundhourlystat"
-COHORTS_PERMISSION = "monitoring.view_retentionplayer"
-
-
-def _require(request, permission: str, report: str, roles: str) -> None:
-    if not request.user.has_perm(permission):
-        raise PermissionDenied(
-            f"The {report} is for the {roles} role{'s' if ' and ' in roles else ''}."
-        )
 
 
 def dashboard(request):
-    _require(request, HEALTH_PERMISSION, "integration health page", "Integrations")
+    if not request.user.has_perm(HEALTH_PERMISSION):
+        raise PermissionDenied("The integration health page is for the Integrations role.")
     window = request.GET.get("window", "24h")
     if window not in WINDOWS:
         window = "24h"
@@ -135,36 +126,3 @@ def metrics(request):
     if refusal is not None:
         return refusal
     return HttpResponse(generate_latest(registry()), content_type=CONTENT_TYPE_LATEST)
-
-
-def cohorts(request):
-    """Churn and reactivation by registration month, per affiliate versus organic."""
-    _require(request, COHORTS_PERMISSION, "retention cohort report", "Retention and Finance")
-    rows = retention.cohorts()
-    months = sorted({row.month for row in rows})
-    groups = sorted({row.group for row in rows}, key=lambda g: (g != "organic", g))
-    by_key = {(row.month, row.group): row for row in rows}
-    chart = {
-        "labels": [m.strftime("%Y-%m") for m in months],
-        "series": [
-            {
-                "group": g,
-                "churn": [_float(by_key.get((m, g)), "churn_rate") for m in months],
-                "reactivation": [_float(by_key.get((m, g)), "reactivation_rate") for m in months],
-            }
-            for g in groups
-        ],
-    }
-    context = {
-        **admin.site.each_context(request),
-        "title": "Retention cohorts",
-        "rows": rows,
-        "days": retention.churn_days(),
-        "chart": chart,
-    }
-    return render(request, "monitoring/cohorts.html", context)
-
-
-def _float(row, name):
-    value = getattr(row, name) if row else None
-    return float(value) if value is not None else None

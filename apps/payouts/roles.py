@@ -1,8 +1,8 @@
 """Permissions the payouts app adds to the staff roles (least privilege).
 
 Finance prepares, approves and works the failed queue; only Finance holds
-`payouts.approve_payout`. Merged on top of the commissions roles (which merge on apps.core.roles),
-so a re-sync keeps every app's permissions.
+`payouts.approve_payout`. Merged on top of the commissions roles (which merge on retention's and
+apps.core.roles), so a re-sync keeps every app's permissions.
 """
 
 from __future__ import annotations

@@ -1,7 +1,8 @@
 """FilterSets over players, shared by the read API, the admin and exports (via selectors).
 
-PlayerFilter holds the basic filters; retention filters (dormant, churned, reactivated…) extend
-it by subclassing and adding their own filters, so every consumer keeps the same parameters.
+PlayerFilter holds the basic filters; the retention filters (apps/retention/filters.py: dormant,
+KYC, deposit bands…) extend it by subclassing and adding their own filters, so every consumer
+keeps the same parameters.
 """
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 """Permissions the risk queue adds to the staff roles (issue 17 §6), merged on top of the payouts
-roles (which merge on commissions and core); monitoring merges on these.
+roles (which merge on commissions, retention and core); monitoring merges on these.
 
 Compliance and Finance both work the queue: see cases, signals and rules, and decide cases
 (clear, confirm, escalate). Compliance tunes the rules and keeps the affiliates' own identity

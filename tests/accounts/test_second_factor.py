@@ -53,7 +53,7 @@ def test_a_superuser_without_a_device_is_sent_to_enrolment(client, otp_required)
 def test_staff_without_approval_permissions_are_not_forced(client, otp_required, retention_user):
     client.force_login(retention_user)
     assert client.get(INDEX).status_code == 200
-    assert client.get(reverse("admin:monitoring_retentionplayer_changelist")).status_code == 200
+    assert client.get(reverse("admin:retention_retentionplayer_changelist")).status_code == 200
 
 
 def test_all_staff_are_asked_when_the_setting_says_all(client, otp_required, retention_user):

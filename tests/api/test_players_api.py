@@ -101,7 +101,7 @@ def test_the_api_and_the_retention_admin_answer_the_same_question(api_key_factor
     params = {"origin": "referred", "dormant_days": "30", "kyc": "passed"}
     api = ids(api_key_factory("players:read"), **params)
     client.force_login(UserFactory(roles=["Retention"]))
-    response = client.get(reverse("admin:monitoring_retentionplayer_changelist"), params)
+    response = client.get(reverse("admin:retention_retentionplayer_changelist"), params)
     assert response.status_code == 200
     assert {row.pk for row in response.context["cl"].result_list} == api == {players["dormant"].pk}
 

@@ -18,8 +18,8 @@ from django.core.management import call_command
 
 from apps.commissions.models import ClawbackCase
 from apps.integrations.models import InboundEvent
-from apps.monitoring.models import RetentionSegment
 from apps.payouts.models import Payout
+from apps.retention.models import RetentionSegment
 from tests.browser.conftest import login, messages, run_action, screenshot
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -99,7 +99,7 @@ def test_finance_approves_the_waiting_payout_and_retries_the_failed_one(live_ser
 
 def test_retention_saves_a_segment_and_exports_it(live_server, page, demo):
     login(page, live_server, demo.get(username="retention-demo"), PASSWORD)
-    page.goto(f"{live_server.url}/admin/monitoring/retentionplayer/")
+    page.goto(f"{live_server.url}/admin/retention/retentionplayer/")
     with page.expect_navigation():
         page.click("#changelist-filter a:has-text('Referred')")
     with page.expect_navigation():

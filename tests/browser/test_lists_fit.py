@@ -21,7 +21,7 @@ PAGES = [
     ("events", "/admin/integrations/inboundevent/"),
     ("dead-letters", "/admin/integrations/deadletterevent/"),
     ("reconciliation-runs", "/admin/integrations/reconciliationrun/"),
-    ("retention-players", "/admin/monitoring/retentionplayer/"),
+    ("retention-players", "/admin/retention/retentionplayer/"),
     ("players", "/admin/players/player/"),
     ("payouts", "/admin/payouts/payout/"),
     ("ledger", "/admin/commissions/commissionentry/"),

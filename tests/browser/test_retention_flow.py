@@ -50,7 +50,7 @@ def test_retention_filters_dormant_referred_players_and_exports_them(live_server
     deposit(organic_dormant, 100, "500")
 
     login(page, live_server, UserFactory(username="retention-browser", roles=["Retention"]))
-    page.goto(f"{live_server.url}/admin/monitoring/retentionplayer/")
+    page.goto(f"{live_server.url}/admin/retention/retentionplayer/")
     assert page.locator("#result_list tbody tr").count() == 3
     with page.expect_navigation():
         page.click("#changelist-filter a:has-text('Referred')")

@@ -61,7 +61,7 @@ def test_every_admin_export_uses_a_safe_export_resource():
     exports = _export_admins()
     assert {m._meta.label for m in exports} >= {
         "commissions.CommissionEntry",
-        "monitoring.RetentionPlayer",
+        "retention.RetentionPlayer",
         "core.AuditLog",
         "payouts.FxRate",
     }
@@ -111,7 +111,7 @@ def _fx_rate():
 
 EXPORTS = {
     "commissions.CommissionEntry": _commission_entry,
-    "monitoring.RetentionPlayer": _retention_player,
+    "retention.RetentionPlayer": _retention_player,
     "core.AuditLog": _audit_log,
     "payouts.FxRate": _fx_rate,
 }
@@ -205,7 +205,7 @@ def test_numbers_stay_numbers_in_exports(superuser_client):
 
 def test_the_retention_export_neutralises_every_text_column(superuser_client):
     _retention_player()
-    [row] = _csv_rows(_export(superuser_client, "monitoring.RetentionPlayer", CSV))
+    [row] = _csv_rows(_export(superuser_client, "retention.RetentionPlayer", CSV))
     assert row["brand"] == "'@brand" and row["affiliate"] == "'" + FORMULA
 
 

@@ -27,15 +27,15 @@ PAGES = [
     ("see KYC reports", "admin:compliance_kycrecord_changelist", {"Compliance"}),
     (
         "filter players for retention",
-        "admin:monitoring_retentionplayer_changelist",
+        "admin:retention_retentionplayer_changelist",
         {"Retention", "Finance"},
     ),
     (
         "export retention players",
-        "admin:monitoring_retentionplayer_export",
+        "admin:retention_retentionplayer_export",
         {"Retention", "Finance"},
     ),
-    ("save retention segments", "admin:monitoring_retentionsegment_add", {"Retention"}),
+    ("save retention segments", "admin:retention_retentionsegment_add", {"Retention"}),
     ("see dead letters", "admin:integrations_deadletterevent_changelist", {"Integrations"}),
     ("see parked events", "admin:integrations_parkedevent_changelist", {"Integrations"}),
     ("read the integration health page", "monitoring-dashboard", {"Integrations"}),

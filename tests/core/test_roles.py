@@ -122,16 +122,16 @@ def test_finance_and_retention_read_the_player_facts_after_every_merge(client):
     }
     finance, retention = perms(FINANCE), perms(RETENTION)
     assert facts <= finance
-    # The tail re-sync kept what commissions, payouts and monitoring merged in.
+    # The tail re-sync kept what retention, commissions, payouts and monitoring merged in.
     assert {
         "commissions.view_clawbackcase",
         "payouts.approve_payout",
-        "monitoring.view_retentionplayer",
+        "retention.view_retentionplayer",
     } <= finance
     assert {
         "players.view_deposit",
         "players.view_revenuereport",
-        "monitoring.view_retentionplayer",
+        "retention.view_retentionplayer",
     } <= retention
     assert (
         not {"players.view_trade", "players.view_purchase", "players.view_chargeback"} & retention

@@ -1,6 +1,6 @@
 """GET /api/v1/players/ (WEBHOOKS.md §4): the endpoint's shape.
 
-Mounted by apps/compliance/api with the retention FilterSet (its filters need KYC and
+Mounted by apps/retention/api with the retention FilterSet (its filters need KYC and
 self-exclusion, above this layer); `select` here is the plain player list.
 """
 

@@ -7,8 +7,9 @@ selector and FilterSet are the ones the retention admin and its exports use.
 
 from __future__ import annotations
 
-from apps.compliance.retention import RetentionPlayerFilter, retention_player_list
 from apps.players.api.views import PlayerListView
+from apps.retention.filters import RetentionPlayerFilter
+from apps.retention.selectors import retention_player_list
 
 
 class RetentionPlayerListView(PlayerListView):

@@ -1,4 +1,4 @@
-"""The compliance app's SQL: statements the ORM cannot say, each behind a named function.
+"""The retention app's SQL: statements the ORM cannot say, each behind a named function.
 
 - `deposit_cohorts`: players by registration month and affiliate with depositors, churned and
   reactivated counts in one query (the gaps between consecutive deposits need the `lag()` window

@@ -10,8 +10,8 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
-from apps.compliance.retention import cohorts, retention_player_list
 from apps.players.models import Deposit, Player
+from apps.retention.selectors import cohorts, retention_player_list
 from tests.factories import (
     AffiliateFactory,
     KycRecordFactory,
@@ -104,7 +104,7 @@ def test_dormant_referred_players_with_aggregates_in_one_query(players):
 
 
 def test_admin_list_filters_and_export_permissions(client, players):
-    url = reverse("admin:monitoring_retentionplayer_changelist")
+    url = reverse("admin:retention_retentionplayer_changelist")
     retention = UserFactory(roles=["Retention"])
     client.force_login(retention)
     response = client.get(url, {"origin": "referred", "dormant_days": "30"})
@@ -113,7 +113,7 @@ def test_admin_list_filters_and_export_permissions(client, players):
         Player.objects.get(pk=players["dormant"].pk)
     ]
 
-    export_url = reverse("admin:monitoring_retentionplayer_export")
+    export_url = reverse("admin:retention_retentionplayer_export")
     response = client.post(
         export_url + "?origin=referred&dormant_days=30",
         {
@@ -147,10 +147,10 @@ def test_export_is_refused_to_a_viewer_outside_retention_and_finance(
     viewer = UserFactory(username="viewer")
     viewer.user_permissions.add(Permission.objects.get(codename="view_retentionplayer"))
     client.force_login(viewer)
-    assert client.get(reverse("admin:monitoring_retentionplayer_changelist")).status_code == 200
-    assert client.get(reverse("admin:monitoring_retentionplayer_export")).status_code == 403
+    assert client.get(reverse("admin:retention_retentionplayer_changelist")).status_code == 200
+    assert client.get(reverse("admin:retention_retentionplayer_export")).status_code == 403
     client.force_login(UserFactory(roles=["Finance"]))
-    assert client.get(reverse("admin:monitoring_retentionplayer_export")).status_code == 200
+    assert client.get(reverse("admin:retention_retentionplayer_export")).status_code == 200
 
 
 def test_cohort_arithmetic_on_a_hand_built_cohort(client):
@@ -193,8 +193,8 @@ def test_cohort_arithmetic_on_a_hand_built_cohort(client):
 
 # --- the retention workplace: ranges, any identifier, segments, suppressed exports -------------
 
-from apps.monitoring.models import RetentionSegment  # noqa: E402
 from apps.players.models import Purchase  # noqa: E402
+from apps.retention.models import RetentionSegment  # noqa: E402
 from tests.factories import IdentifierMappingFactory  # noqa: E402
 
 
@@ -237,7 +237,7 @@ def test_amount_bounds_are_ascii_decimals(players, amount):
 def test_the_admin_list_takes_date_ranges_and_finds_a_player_by_crm_id(client, players):
     IdentifierMappingFactory(player=players["dormant"], system="crm", external_id="CRM-42")
     client.force_login(UserFactory(roles=["Retention"]))
-    url = reverse("admin:monitoring_retentionplayer_changelist")
+    url = reverse("admin:retention_retentionplayer_changelist")
     today = timezone.now().date()
     response = client.get(
         url,
@@ -258,7 +258,7 @@ def _export(client, query: str) -> list[dict]:
     import io
 
     response = client.post(
-        reverse("admin:monitoring_retentionplayer_export") + query,
+        reverse("admin:retention_retentionplayer_export") + query,
         {
             "format": "0",
             "resource": "0",
@@ -292,11 +292,11 @@ def test_retention_saves_a_segment_and_reruns_it(client, players):
     retention = UserFactory(roles=["Retention"])
     client.force_login(retention)
     listing = client.get(
-        reverse("admin:monitoring_retentionplayer_changelist"),
+        reverse("admin:retention_retentionplayer_changelist"),
         {"origin": "referred", "dormant_days": "30"},
     )
     assert b"Save these filters as a segment" in listing.content
-    add = reverse("admin:monitoring_retentionsegment_add")
+    add = reverse("admin:retention_retentionsegment_add")
     response = client.post(
         add,
         {"name": "Dormant referred", "query": "origin=referred&dormant_days=30", "description": ""},
@@ -304,7 +304,7 @@ def test_retention_saves_a_segment_and_reruns_it(client, players):
     assert response.status_code == 302
     segment = RetentionSegment.objects.get()
     assert segment.created_by == retention
-    rerun = client.get(reverse("admin:monitoring_retentionplayer_changelist") + "?" + segment.query)
+    rerun = client.get(reverse("admin:retention_retentionplayer_changelist") + "?" + segment.query)
     assert [p.pk for p in rerun.context["cl"].result_list] == [players["dormant"].pk]
     refused = client.post(
         add, {"name": "Broken", "query": "dormant_days=soon&colour=red", "description": ""}

@@ -9,23 +9,17 @@ filtered to them explicitly (contact suppression).
 
 from __future__ import annotations
 
-from decimal import Decimal
 from urllib.parse import parse_qsl, urlencode
 
 from django import forms
 from django.contrib import admin, messages
-from django.contrib.postgres.aggregates import StringAgg
-from django.db.models import OuterRef, Q, Subquery, Value
-from django.db.models.functions import Concat
+from django.db.models import Q
 from django.urls import reverse
 from django.utils.html import format_html
-from import_export import fields, widgets
 from import_export.admin import ExportMixin
 
-from apps.compliance import retention
 from apps.core.admin_mixins import ReadOnlyAdminMixin
 from apps.core.display import format_money
-from apps.core.exports import SafeExportResource
 from apps.core.filters import (
     FilterError,
     filterset_apply,
@@ -33,13 +27,13 @@ from apps.core.filters import (
     filterset_range_filter,
 )
 from apps.core.roles import FINANCE, RETENTION
-from apps.mappings.models import IdentifierMapping
-from apps.monitoring.models import RetentionPlayer, RetentionSegment
-from apps.players.models import Purchase
+from apps.players.models import Deposit, Purchase
+from apps.retention import filters, selectors
+from apps.retention.models import RetentionPlayer, RetentionSegment
+from apps.retention.resources import RetentionPlayerResource, identifiers_annotations
 
 EXPORT_ROLES = (RETENTION, FINANCE)
-CRM_SYSTEM = "crm"
-Filter = retention.RetentionPlayerFilter
+Filter = filters.RetentionPlayerFilter
 
 
 def _filterset_list_filter(param: str, title: str, choices):
@@ -55,8 +49,6 @@ def _range(low: str, high: str, title: str, kind: str = "date"):
 
 
 def _currencies(request, model_admin):
-    from apps.players.models import Deposit
-
     return [
         (c, c)
         for c in Deposit.objects.order_by("currency")
@@ -95,105 +87,16 @@ RETENTION_FILTERS = [
     _filterset_list_filter("currency", "currency", _currencies),
     _filterset_list_filter("product", "product bought", _products),
     _filterset_list_filter(
-        "deposits_band", "lifetime deposits band", [(k, k) for k in retention.DEPOSIT_BANDS]
+        "deposits_band", "lifetime deposits band", [(k, k) for k in filters.DEPOSIT_BANDS]
     ),
-    _filterset_list_filter("ngr_band", "NGR band", [(k, k) for k in retention.NGR_BANDS]),
+    _filterset_list_filter("ngr_band", "NGR band", [(k, k) for k in filters.NGR_BANDS]),
 ]
-
-
-def _identifiers_annotations():
-    mappings = IdentifierMapping.objects.filter(player=OuterRef("pk"), retired_at__isnull=True)
-    return {
-        "crm_id": Subquery(
-            mappings.filter(system=CRM_SYSTEM).order_by("pk").values("external_id")[:1]
-        ),
-        "all_identifiers": Subquery(
-            mappings.order_by()
-            .values("player")
-            .annotate(
-                v=StringAgg(
-                    Concat("system", Value(":"), "external_id"),
-                    delimiter="; ",
-                    ordering=("system",),
-                )
-            )
-            .values("v")
-        ),
-    }
-
-
-class IsoDateWidget(widgets.Widget):
-    """An aware time as its ISO date (UTC): the same format in every date column."""
-
-    def render(self, value, obj=None, **kwargs):
-        return value.date().isoformat() if value else ""
-
-
-class AmountWidget(widgets.DecimalWidget):
-    """An amount rounded to two decimals (the currency is its own column); stays a number."""
-
-    def render(self, value, obj=None, **kwargs):
-        return super().render(
-            value.quantize(Decimal("0.01")) if value is not None else None, obj, **kwargs
-        )
-
-
-class RetentionPlayerResource(SafeExportResource):
-    """Minimised personal data: identifiers, brand, country, dates, status and aggregates; no names
-    or e-mails (the CRM holds those, under its own consent rules)."""
-
-    player_id = fields.Field(attribute="id", column_name="player_id")
-    crm_id = fields.Field(attribute="crm_id", column_name="crm_id")
-    identifiers = fields.Field(attribute="all_identifiers", column_name="identifiers")
-    affiliate = fields.Field(attribute="affiliate__name", column_name="affiliate")
-    campaign = fields.Field(attribute="campaign__name", column_name="campaign")
-    registered_on = fields.Field(
-        attribute="registered_at", column_name="registered_on", widget=IsoDateWidget()
-    )
-    first_deposit_on = fields.Field(
-        attribute="first_deposit_at", column_name="first_deposit_on", widget=IsoDateWidget()
-    )
-    last_deposit_on = fields.Field(
-        attribute="last_deposit_at", column_name="last_deposit_on", widget=IsoDateWidget()
-    )
-    last_activity_on = fields.Field(
-        attribute="last_activity_at", column_name="last_activity_on", widget=IsoDateWidget()
-    )
-    currency = fields.Field(attribute="currency", column_name="currency")
-    lifetime_deposits = fields.Field(
-        attribute="lifetime_deposits", column_name="lifetime_deposits", widget=AmountWidget()
-    )
-    ngr = fields.Field(attribute="ngr", column_name="ngr", widget=AmountWidget())
-    kyc_status = fields.Field(attribute="kyc_status", column_name="kyc_status")
-    self_excluded = fields.Field(attribute="is_excluded", column_name="self_excluded")
-
-    class Meta:
-        model = RetentionPlayer
-        fields = (
-            "player_id",
-            "crm_id",
-            "identifiers",
-            "affiliate",
-            "campaign",
-            "brand",
-            "country",
-            "registered_on",
-            "first_deposit_on",
-            "last_deposit_on",
-            "last_activity_on",
-            "currency",
-            "lifetime_deposits",
-            "ngr",
-            "kyc_status",
-            "self_excluded",
-        )
-        export_order = fields
 
 
 @admin.register(RetentionPlayer)
 class RetentionPlayerAdmin(ReadOnlyAdminMixin, ExportMixin, admin.ModelAdmin):
     resource_classes = [RetentionPlayerResource]
-    change_list_template = "monitoring/admin/retention_change_list.html"
+    change_list_template = "retention/admin/retention_change_list.html"
     list_display = (
         "player_link",
         "crm_id",
@@ -223,15 +126,15 @@ class RetentionPlayerAdmin(ReadOnlyAdminMixin, ExportMixin, admin.ModelAdmin):
     list_per_page = 100
 
     def get_queryset(self, request):
-        queryset = retention.with_retention_figures(super().get_queryset(request))
-        return queryset.annotate(**_identifiers_annotations())
+        queryset = selectors.with_retention_figures(super().get_queryset(request))
+        return queryset.annotate(**identifiers_annotations())
 
     def get_search_results(self, request, queryset, search_term):
         term = search_term.strip()
         if not term:
             return queryset, False
         subs = Q(sub1=term) | Q(sub2=term) | Q(sub3=term) | Q(sub4=term) | Q(sub5=term)
-        return queryset.filter(retention.identifier_query(term) | subs), False
+        return queryset.filter(filters.identifier_query(term) | subs), False
 
     def get_export_queryset(self, request):
         """What the list shows, without self-excluded players unless asked for by the filter."""
@@ -242,7 +145,7 @@ class RetentionPlayerAdmin(ReadOnlyAdminMixin, ExportMixin, admin.ModelAdmin):
 
     def changelist_view(self, request, extra_context=None):
         query = urlencode([(k, v) for k, v in request.GET.items() if k not in ("p", "o", "e")])
-        add_url = reverse("admin:monitoring_retentionsegment_add")
+        add_url = reverse("admin:retention_retentionsegment_add")
         extra = {
             "segment_add_url": f"{add_url}?{urlencode({'query': query})}" if query else None,
             "segments": RetentionSegment.objects.all()[:20],
@@ -322,7 +225,7 @@ class RetentionSegmentForm(forms.ModelForm):
             filterset_apply(
                 Filter,
                 data={k: v for k, v in params.items() if k in Filter.base_filters},
-                queryset=retention.with_retention_figures(RetentionPlayer.objects.all()),
+                queryset=selectors.with_retention_figures(RetentionPlayer.objects.all()),
             )
         except FilterError as exc:
             raise forms.ValidationError(str(exc)) from exc
@@ -349,7 +252,7 @@ class RetentionSegmentAdmin(admin.ModelAdmin):
 
     @staticmethod
     def _run_url(obj) -> str:
-        return f"{reverse('admin:monitoring_retentionplayer_changelist')}?{obj.query}"
+        return f"{reverse('admin:retention_retentionplayer_changelist')}?{obj.query}"
 
     @admin.display(description="Run")
     def run_link(self, obj):
