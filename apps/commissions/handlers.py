@@ -1,9 +1,10 @@
 """Commission reactions to inbound events. Thin: find what the event recorded, call a service.
 
-Declared in apps/pipeline/pipelines.py, each after the fact handler of its event, so it runs
-in the same transaction, after the fact exists, and finds it in `ctx.recorded(...)`. A duplicate delivery records no new fact, so these find nothing and book
-nothing; the ledger's unique keys are the second line of defence. A CPA line booked here is
-passed on (`ctx.record`) to the qualified-CPA postback (apps/postbacks/handlers.py).
+Declared in apps/pipeline/pipelines.py, each after the fact handler of its event, so it runs in
+the same transaction, after the fact exists, and finds it in `ctx.recorded(...)`. A duplicate
+delivery records no new fact, so these find nothing and book nothing; the ledger's unique keys
+are the second line of defence. A CPA line booked here is passed on (`ctx.record`) to the
+qualified-CPA postback (apps/postbacks/handlers.py).
 """
 
 from __future__ import annotations
