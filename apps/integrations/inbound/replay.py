@@ -155,8 +155,9 @@ def inbound_events_sweep(*, now: dt.datetime | None = None) -> SweepResult:
       outage, worker crash) are enqueued again, and then left alone for that long again;
     - `failed` events whose retry was due that long ago (the retry message was lost) likewise;
     - `parked` events older than AFFILIATEHUB_PARK_MAX_AGE become dead letters with the reason;
-    - other `parked` events are re-run every AFFILIATEHUB_PARK_RECHECK_SECONDS, in case their
-      identifier was mapped while they were being processed.
+    - other `parked` events are re-run every AFFILIATEHUB_PARK_RECHECK_SECONDS, a safety net
+      (a mapping made without an unpark, a park without a re-check); the park lock closes the
+      race with a registration (parking.py).
     Rows locked by a worker are skipped. Safe to run concurrently and twice.
     """
     now = now or timezone.now()
