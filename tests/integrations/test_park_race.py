@@ -193,3 +193,37 @@ def test_an_unpark_waits_for_a_park_in_progress_and_then_unparks_it(deposit, que
     assert queued == [[deposit.pk]]
     assert inbound_events_process_sequence(event_ids=queued[0]) == {"processed": 1}
     assert processed_once(deposit)
+
+
+def _park_always(known_now):
+    """deposit.created runs only a handler that always parks, with this re-check; it counts
+    its runs."""
+    runs = []
+
+    def handler(ctx):
+        runs.append(ctx.event_id)
+        raise ParkEvent(ctx.id_system, ctx.data["player_id"], known_now=known_now)
+
+    registry.restore({**registry.snapshot(), "deposit.created": [handler]})
+    return runs
+
+
+def test_a_recheck_that_keeps_finding_what_the_lookup_misses_parks_after_three_runs(deposit):
+    runs = _park_always(known_now=lambda: True)
+
+    assert inbound_event_process(event_id=deposit.pk) == "parked"
+    assert len(runs) == 3
+    deposit.refresh_from_db()
+    assert (deposit.status, deposit.parked_external_id) == (Status.PARKED, "P-1")
+
+
+def test_a_failing_recheck_parks_the_event_for_the_periodic_recheck(deposit):
+    def broken() -> bool:
+        raise ValueError("re-check broke")
+
+    runs = _park_always(known_now=broken)
+
+    assert inbound_event_process(event_id=deposit.pk) == "parked"
+    assert len(runs) == 1
+    deposit.refresh_from_db()
+    assert deposit.status == Status.PARKED and deposit.next_attempt_at is not None
