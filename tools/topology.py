@@ -257,11 +257,6 @@ class Topology:
             AFFILIATEHUB_TRUSTED_PROXIES="127.0.0.1",
             AFFILIATEHUB_OUTBOUND_ALLOWED_HOSTS="127.0.0.1",
             AFFILIATEHUB_SWEEP_STUCK_AFTER_SECONDS="5",
-            # Three workers take a player's registration and its next event in parallel: an event
-            # whose player lookup ran just before the registration committed parks after the
-            # registration's unpark, and the sweeper's recheck re-runs it (docs/operations.md);
-            # here within seconds instead of the default hour.
-            AFFILIATEHUB_PARK_RECHECK_SECONDS="10",
             # The machine's RabbitMQ keeps its default consumer_timeout (30 min): a retry's
             # countdown must stay below it (docs/operations.md, "RabbitMQ").
             AFFILIATEHUB_EVENT_RETRY_CAP_SECONDS="1500",

@@ -258,8 +258,8 @@ AFFILIATEHUB_EVENT_RETRY_CAP_SECONDS = env.int(
 )
 AFFILIATEHUB_EVENT_MAX_ATTEMPTS = env.int("AFFILIATEHUB_EVENT_MAX_ATTEMPTS", default=8)
 AFFILIATEHUB_PARK_MAX_AGE = env.int("AFFILIATEHUB_PARK_MAX_AGE", default=7 * 24 * 3600)
-# Parked events are re-run this often: it also closes the park/unpark race (an event whose player
-# lookup ran just before the registration committed parks after the registration's unpark).
+# Parked events are re-run this often, a safety net: a park racing the registration's unpark is
+# handled by the park lock (apps/integrations/inbound/parking.py).
 AFFILIATEHUB_PARK_RECHECK_SECONDS = env.int("AFFILIATEHUB_PARK_RECHECK_SECONDS", default=3600)
 AFFILIATEHUB_SWEEP_STUCK_AFTER_SECONDS = env.int(
     "AFFILIATEHUB_SWEEP_STUCK_AFTER_SECONDS", default=60

@@ -61,8 +61,8 @@ DEFAULTS: dict[str, Any] = {
     # Outbox sweeper: a received event untouched this long is re-enqueued.
     "AFFILIATEHUB_SWEEP_STUCK_AFTER_SECONDS": 60,
     "AFFILIATEHUB_SWEEP_BATCH_SIZE": 1000,
-    # Parked events are re-run this often (closes the park/unpark race), and dead-lettered
-    # when their identifier stays unknown longer than the maximum age.
+    # Parked events are re-run this often (a safety net; parking.py closes the park/unpark race),
+    # and dead-lettered when their identifier stays unknown longer than the maximum age.
     "AFFILIATEHUB_PARK_RECHECK_SECONDS": 3600,
     "AFFILIATEHUB_PARK_MAX_AGE": dt.timedelta(days=7),
     # Publishing never holds a webhook's answer: a broker silent this long counts as down, and

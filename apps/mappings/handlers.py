@@ -28,6 +28,7 @@ from collections.abc import Iterator
 from apps.compliance import handlers as compliance_facts
 from apps.integrations.inbound.public import EventContext, Handler, ParkEvent, RejectEvent
 from apps.mappings.models import IdentifierMapping
+from apps.mappings.selectors import identifier_is_mapped
 from apps.mappings.services import (
     SYSTEM_PATTERN,
     IdentifierConflict,
@@ -45,10 +46,13 @@ def _player(ctx: EventContext, external_id: str) -> Player:
     """The player `external_id` (in the sender's identifier system) belongs to, or park."""
     player = resolve_player(system=ctx.id_system, external_id=external_id)
     if player is None:
+        system = ctx.id_system
         raise ParkEvent(
-            ctx.id_system,
+            system,
             external_id,
-            f"No player is mapped to {ctx.id_system}:{external_id} yet ({ctx.event_type}).",
+            f"No player is mapped to {system}:{external_id} yet ({ctx.event_type}).",
+            # Asked again under the park lock: a registration may have committed since.
+            known_now=lambda: identifier_is_mapped(system=system, external_id=external_id),
         )
     return player
 

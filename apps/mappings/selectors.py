@@ -6,8 +6,16 @@ from datetime import datetime
 
 from django.db.models import Sum
 
+from apps.mappings import sql
 from apps.mappings.models import IdentifierMapping, ResolutionStat
 from apps.players.models import Player
+
+
+def identifier_is_mapped(*, system: str, external_id: str) -> bool:
+    """Whether an active mapping holds the identifier now (not counted as a lookup, unlike
+    `resolve_player`): the re-check of a park, under the park lock
+    (apps/integrations/inbound/parking.py)."""
+    return bool(sql.active_mappings_of([(system, external_id)]))
 
 
 def player_identifiers(*, player: Player) -> dict[str, list[str]]:

@@ -20,7 +20,7 @@ from apps.core.story import link
 from apps.risk import services
 from apps.risk.models import AffiliateIdentityValue, RiskCase, RiskDecision, RiskRule, RiskSignal
 from apps.risk.rules import rule_modules
-from apps.risk.selectors import held_amounts, rule_statistics
+from apps.risk.selectors import held_now_of, rule_statistics, with_held_now
 from apps.risk.story_panels import held_text
 
 
@@ -221,17 +221,13 @@ class RiskCaseAdmin(admin.ModelAdmin):
         live_first = Case(When(status__in=RiskCase.LIVE, then=Value(0)), default=Value(1))
         return (live_first.asc(), "-score", "-opened_at")
 
-    def get_changelist_instance(self, request):
-        cl = super().get_changelist_instance(request)
-        self._held = held_amounts([c.pk for c in cl.result_list])
-        return cl
+    def get_queryset(self, request):
+        # What each case holds, per currency, in the cases' own query (the list column).
+        return with_held_now(super().get_queryset(request))
 
     @admin.display(description="held now")
     def held_now(self, obj):
-        held = getattr(self, "_held", None)
-        if held is None or obj.pk not in held:
-            held = held_amounts([obj.pk])
-        return held_text(held.get(obj.pk, {}))
+        return held_text(held_now_of(obj))
 
     @admin.display(description="payouts held", boolean=True)
     def payouts_held(self, obj):
@@ -324,7 +320,7 @@ class RiskCaseAdmin(admin.ModelAdmin):
                 "form": form,
                 "title": f"{imperative} {case}?",
                 "intro": intro,
-                "held": held_text(held_amounts([case.pk]).get(case.pk, {})),
+                "held": held_text(held_now_of(case)),
                 "submit_label": f"{imperative} and record the reason",
             },
         )

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from decimal import Decimal
 
 import pytest
+from django.contrib.admin import site as admin_site
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from apps.commissions.models import CommissionEntry
@@ -45,6 +49,50 @@ def test_the_queue_lists_live_cases_first_with_what_they_hold(client, compliance
     assert "decide-clear" in detail and "decide-confirm" in detail and "decide-escalate" in detail
     assert "ring-device-hash-01" not in detail  # evidence shows the masked value only
     assert "ring…h-01" in detail
+
+
+def _case_holding(*lines: tuple[str, str]) -> RiskCase:
+    """An open case holding a pending line of each (amount, currency)."""
+    affiliate = AffiliateFactory()
+    case = RiskCase.objects.create(affiliate=affiliate, score=80)
+    entries = [
+        CommissionEntry.objects.create(
+            kind=CommissionEntry.Kind.ADJUSTMENT,
+            affiliate=affiliate,
+            idempotency_key=f"test:{case.pk}:{n}",
+            period=dt.date(2026, 1, 1),
+            occurred_at=case.opened_at,
+            amount=Decimal(amount),
+            currency=currency,
+            status=CommissionEntry.Status.PENDING,
+        )
+        for n, (amount, currency) in enumerate(lines)
+    ]
+    commission_lines_hold(entries=entries, reference=case.reference, label=case.label)
+    return case
+
+
+def test_the_queue_shows_what_each_case_holds_per_currency_in_a_flat_number_of_queries(
+    client, compliance
+):
+    """The held column comes with the cases' own query: ten cases cost what one costs, and the
+    shared admin object keeps nothing of the request (threaded servers share it)."""
+    url = reverse("admin:risk_riskcase_changelist")
+    case_admin = admin_site._registry[RiskCase]
+    state_before = set(vars(case_admin))
+    _case_holding(("600.00", "EUR"), ("25.50", "USD"), ("100.00", "EUR"))
+    with CaptureQueriesContext(connection) as one_case:
+        page = client.get(url).content.decode()
+    assert "700.00 EUR, 25.50 USD" in page
+
+    for n in range(1, 10):
+        _case_holding((f"{n}.25", "GBP"))
+    with CaptureQueriesContext(connection) as ten_cases:
+        page = client.get(url).content.decode()
+    assert "700.00 EUR, 25.50 USD" in page
+    assert all(f"{n}.25 GBP" in page for n in range(1, 10))
+    assert len(ten_cases) == len(one_case)
+    assert set(vars(case_admin)) == state_before
 
 
 def test_deciding_from_the_case_page_asks_for_a_reason_then_records_it(client, compliance, ring):

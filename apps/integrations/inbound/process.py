@@ -13,7 +13,7 @@ from django.db import InterfaceError, OperationalError, connection, transaction
 from django.utils import timezone
 
 from apps.integrations import conf
-from apps.integrations.inbound import dispatch, registry
+from apps.integrations.inbound import dispatch, parking, registry
 from apps.integrations.inbound.registry import EventContext, ParkEvent, RejectEvent
 from apps.integrations.inbound.schemas import validate_envelope
 from apps.integrations.inbound.store import MAX_ERROR_CHARS, Status
@@ -78,8 +78,31 @@ class _PayloadUnusable(Exception):
 _DATABASE_ERRORS = (OperationalError, InterfaceError)
 
 
+# A park whose identifier turned out to be known under the park lock (`_mark_parked`): the event
+# stays as it was and runs again at once. Never returned: inbound_event_process runs it again.
+_RUN_AGAIN = "run-again"
+# How often one call runs an event again for that reason. Each time means a registration of the
+# identifier committed between the handler's lookup and the park; a handler whose lookup misses
+# an identifier its `known_now` finds would loop, so the last time the event parks as it is.
+_MAX_RUNS = 3
+
+
 def inbound_event_process(*, event_id: int) -> str:
-    """Run the registered handlers of one event, exactly once in effect.
+    """Run the registered handlers of one event, exactly once in effect (`_process_once`).
+
+    An event about to park whose identifier got mapped meanwhile (a registration committed
+    between the handler's lookup and the park; parking.py) is run again at once, here, instead
+    of waiting for the periodic recheck.
+    """
+    for _ in range(_MAX_RUNS - 1):
+        outcome = _process_once(event_id, recheck_park=True)
+        if outcome != _RUN_AGAIN:
+            return outcome
+    return _process_once(event_id, recheck_park=False)
+
+
+def _process_once(event_id: int, *, recheck_park: bool) -> str:
+    """Run the registered handlers of one event once (`_RUN_AGAIN`: see inbound_event_process).
 
     Locks the event row (skipping it if another worker holds it), ignores events that are not
     `received`/`failed` (already done, parked, dead) or not yet due, then runs every handler and
@@ -101,7 +124,9 @@ def inbound_event_process(*, event_id: int) -> str:
     except _HandlersFailed as failed:
         cause = failed.cause
         if isinstance(cause, ParkEvent):
-            return _record_outcome(event_id, lambda event: _mark_parked(event, cause, now))
+            return _record_outcome(
+                event_id, lambda event: _mark_parked(event, cause, now, recheck=recheck_park)
+            )
         if isinstance(cause, RejectEvent):
             return _record_outcome(event_id, lambda event: _mark_rejected(event, cause))
         # Recorded in last_error and logged, then retried or dead-lettered.
@@ -193,7 +218,8 @@ def _record_outcome(event_id: int, mark: Callable[[InboundEvent], str]) -> str:
         if not _due(event, timezone.now()):
             return SKIPPED
         outcome = mark(event)
-        _save_outcome(event)
+        if outcome != _RUN_AGAIN:
+            _save_outcome(event)
     return outcome
 
 
@@ -233,7 +259,15 @@ def _save_outcome(event: InboundEvent) -> None:
         cursor.execute(sql, [getattr(event, name) for name in _OUTCOME_FIELDS] + [event.pk])
 
 
-def _mark_parked(event: InboundEvent, park: ParkEvent, now: dt.datetime) -> str:
+def _mark_parked(
+    event: InboundEvent, park: ParkEvent, now: dt.datetime, *, recheck: bool = True
+) -> str:
+    """Park the event on its identifier, under the identifier's park lock (parking.py), unless
+    the handler's `known_now()` finds the identifier known now: then the event is left as it was
+    (`_RUN_AGAIN`), to run again at once."""
+    parking.park_lock(system=park.system, external_id=park.external_id)
+    if recheck and _known_now(park):
+        return _RUN_AGAIN
     same_identifier = (event.parked_system, event.parked_external_id) == (
         park.system,
         park.external_id,
@@ -245,6 +279,20 @@ def _mark_parked(event: InboundEvent, park: ParkEvent, now: dt.datetime) -> str:
     event.last_error = park.reason[:MAX_ERROR_CHARS]
     event.next_attempt_at = now + conf.duration("AFFILIATEHUB_PARK_RECHECK_SECONDS")
     return PARKED
+
+
+def _known_now(park: ParkEvent) -> bool:
+    """The handler's re-check; one that fails (not the database) counts as not known: the event
+    parks and the periodic recheck runs it again."""
+    if park.known_now is None:
+        return False
+    try:
+        return park.known_now()
+    except _DATABASE_ERRORS:
+        raise
+    except Exception:
+        logger.exception("The park re-check of %s:%s failed.", park.system, park.external_id)
+        return False
 
 
 def _mark_dead(event: InboundEvent, exc: BaseException, reason: str) -> str:

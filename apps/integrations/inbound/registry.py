@@ -19,9 +19,15 @@ apps/pipeline/pipelines.py (`PIPELINES`: for each event type its handlers in ord
     from apps.integrations.inbound.public import EventContext, ParkEvent
 
     def deposit_created(ctx: EventContext) -> None:
-        player = resolve(ctx.id_system, ctx.data["player_id"])  # mappings
+        system, external_id = ctx.id_system, ctx.data["player_id"]
+        player = resolve(system, external_id)  # mappings
         if player is None:
-            raise ParkEvent(ctx.id_system, ctx.data["player_id"], "player not mapped yet")
+            raise ParkEvent(
+                system,
+                external_id,
+                "player not mapped yet",
+                known_now=lambda: is_mapped(system, external_id),  # asked again at the park
+            )
         ...
 
 Contract for handlers:
@@ -37,11 +43,14 @@ Contract for handlers:
   arrival (a restatement older than what is stored, a deposit before its registration...).
 - `ctx.data` is the validated payload: amounts are `Decimal`, times aware `datetime`, dates
   `date`, optional fields absent when not sent. `ctx.raw` is the envelope as received.
-- A player that is not known yet: raise `ParkEvent(system, external_id, reason)`. Everything
-  the handlers wrote for this event is rolled back, the event becomes `parked` (not failed, no
-  attempt counted). When the identifier gets mapped, the mappings service calls
+- A player that is not known yet: raise `ParkEvent(system, external_id, reason,
+  known_now=...)`. Everything the handlers wrote for this event is rolled back, the event
+  becomes `parked` (not failed, no attempt counted). When the identifier gets mapped, the
+  mappings service calls
   `apps.integrations.inbound.services.inbound_events_unpark(system=..., external_id=...)`, which
-  re-runs the parked events of that identifier in occurrence order.
+  re-runs the parked events of that identifier in occurrence order. `known_now()` (is the
+  identifier known now?) closes the race with a registration committing between the handler's
+  lookup and the park: both sides take the identifier's park lock (inbound/parking.py).
 - An event that can never succeed however often it is retried (it contradicts what is stored,
   e.g. identifiers of two different players): raise `RejectEvent(reason)`. The handlers' writes
   are rolled back and the event goes straight to the dead letters with the reason, for a person
@@ -117,12 +126,30 @@ class EventContext:
 
 
 class ParkEvent(Exception):  # an instruction to the processor, not an error
-    """Raised by a handler when the event's player (or other identifier) is not known yet."""
+    """Raised by a handler when the event's player (or other identifier) is not known yet.
 
-    def __init__(self, system: str, external_id: str, reason: str = "") -> None:
+    `known_now` asks again whether (system, external_id) is known: the processor calls it
+    while it holds the identifier's park lock, in a new transaction, just before it records the
+    park (see `apps.integrations.inbound.parking`). The handler's lookup ran in the handlers'
+    transaction, which may have started before a registration of the identifier committed; the
+    re-check sees that commit, and the event is run again instead of parked. The handler that
+    looked the identifier up is the one that knows how to ask (the mappings side, which this
+    app may not import). Without it the event parks as it is and waits for an unpark or the
+    periodic recheck.
+    """
+
+    def __init__(
+        self,
+        system: str,
+        external_id: str,
+        reason: str = "",
+        *,
+        known_now: Callable[[], bool] | None = None,
+    ) -> None:
         self.system = str(system)
         self.external_id = str(external_id)
         self.reason = reason or f"No player mapped for {system}:{external_id}"
+        self.known_now = known_now
         super().__init__(self.reason)
 
 

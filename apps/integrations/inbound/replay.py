@@ -15,7 +15,7 @@ from django.utils import timezone
 
 from apps.core.audit import audit_record, snapshot
 from apps.integrations import conf
-from apps.integrations.inbound import dispatch
+from apps.integrations.inbound import dispatch, parking
 from apps.integrations.inbound.schemas import validate_envelope
 from apps.integrations.inbound.store import MAX_ERROR_CHARS, InboundEventError, Status
 from apps.integrations.models import InboundEvent
@@ -34,10 +34,14 @@ def inbound_events_unpark(*, system: str, external_id: str) -> int:
 
     Sets them back to `received` and, after commit, enqueues ONE task that processes them in
     order of occurrence (occurred_at, then received_at). Call it inside the transaction that
-    creates the mapping. Returns how many events were unparked.
+    creates the mapping, after the mapping is written: it takes the identifier's park lock
+    until that transaction commits, so an event parking on it meanwhile either is found here
+    or finds the mapping (parking.py). Returns how many events were unparked.
     """
     # No savepoint: nothing here is caught, and this runs for every new mapping (registrations).
     with transaction.atomic(savepoint=False):
+        # Before the SELECT: a park that holds the lock has committed when this statement runs.
+        parking.park_lock(system=system, external_id=external_id)
         sql = _sql_cache.get("parked")
         if sql is None:
             sql = _sql_cache["parked"] = f"""
@@ -151,8 +155,9 @@ def inbound_events_sweep(*, now: dt.datetime | None = None) -> SweepResult:
       outage, worker crash) are enqueued again, and then left alone for that long again;
     - `failed` events whose retry was due that long ago (the retry message was lost) likewise;
     - `parked` events older than AFFILIATEHUB_PARK_MAX_AGE become dead letters with the reason;
-    - other `parked` events are re-run every AFFILIATEHUB_PARK_RECHECK_SECONDS, in case their
-      identifier was mapped while they were being processed.
+    - other `parked` events are re-run every AFFILIATEHUB_PARK_RECHECK_SECONDS, a safety net
+      (a mapping made without an unpark, a park without a re-check); the park lock closes the
+      race with a registration (parking.py).
     Rows locked by a worker are skipped. Safe to run concurrently and twice.
     """
     now = now or timezone.now()
