@@ -90,10 +90,10 @@ def affiliate_live_cases(affiliate_ids) -> dict[int, RiskCase]:
     }
 
 
-def rule_statistics() -> dict[int, dict]:
-    """Per rule: signals raised, decided cases they were in, confirmed among those, and the
-    precision (confirmed / decided): confirmed cases are the labels."""
-    rows = RiskRule.objects.annotate(
+def with_rule_statistics(queryset: QuerySet) -> QuerySet:
+    """Rules with what decided cases say about them, in the rules' own query: `signal_count`
+    (signals raised), `decided` (cleared or confirmed cases they were in), `confirmed`."""
+    return queryset.annotate(
         signal_count=Count("signals", distinct=True),
         decided=Count(
             "signals__case",
@@ -103,13 +103,24 @@ def rule_statistics() -> dict[int, dict]:
         confirmed=Count(
             "signals__case", filter=Q(signals__case__status="confirmed"), distinct=True
         ),
-    ).values("pk", "signal_count", "decided", "confirmed")
+    )
+
+
+def rule_precision(*, decided: int, confirmed: int) -> Decimal | None:
+    """Confirmed cases are the labels: precision = confirmed / decided (None before any)."""
+    return Decimal(confirmed) / Decimal(decided) if decided else None
+
+
+def rule_statistics() -> dict[int, dict]:
+    """Per rule: signals raised, decided cases they were in, confirmed among those, and the
+    precision (confirmed / decided)."""
+    rows = with_rule_statistics(RiskRule.objects.all()).values(
+        "pk", "signal_count", "decided", "confirmed"
+    )
     return {
         row["pk"]: {
             **row,
-            "precision": (Decimal(row["confirmed"]) / Decimal(row["decided"]))
-            if row["decided"]
-            else None,
+            "precision": rule_precision(decided=row["decided"], confirmed=row["confirmed"]),
         }
         for row in rows
     }

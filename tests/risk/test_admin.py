@@ -170,3 +170,22 @@ def test_statement_and_payout_pages_show_the_hold_and_approval_is_refused():
     assert f"held: risk case {case.pk}" in statement
     page = client.get(reverse("admin:payouts_payout_change", args=[payout.pk])).content.decode()
     assert "Risk cases of this affiliate" in page and f"risk case {case.pk}" in page
+
+
+def test_the_rule_list_shows_each_rules_precision_from_decided_cases(client, compliance, ring):
+    """The figures come with the rules' own query; the shared admin object keeps nothing of the
+    request."""
+    case = RiskCase.objects.get()
+    fired = {signal.rule.code for signal in case.signals.select_related("rule")}
+    RiskCase.objects.filter(pk=case.pk).update(
+        status="confirmed",
+        decided_by=compliance,
+        decided_at=case.opened_at,
+        decision_reason="A ring of minimum depositors",
+    )
+    rule_admin = admin_site._registry[RiskRule]
+    state_before = set(vars(rule_admin))
+    listing = client.get(reverse("admin:risk_riskrule_changelist")).content.decode()
+    assert fired and listing.count("100% (1 confirmed)") == len(fired)
+    assert "—" in listing  # a rule that never fired in a decided case has no precision yet
+    assert set(vars(rule_admin)) == state_before
