@@ -6,14 +6,17 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime
 from decimal import Decimal
+from io import StringIO
 
 import pytest
+from django.core.management import call_command
 from django.db import IntegrityError, connection, transaction
+from django.urls import reverse
 
 from apps.core import partitions
 from apps.players.facts import RevenueReport, Trade
 from apps.players.models import RevenueReportKey, TradeKey
-from tests.factories import PlayerFactory
+from tests.factories import PlayerFactory, UserFactory
 from tests.players.factories_facts import RevenueReportFactory, TradeFactory
 from tests.players.test_fact_services import record_report, record_trade
 
@@ -126,3 +129,31 @@ def test_maintenance_covers_every_partitioned_table(settings):
         f"{REVENUE}_p2042_11",
         f"{REVENUE}_p2042_12",
     ]
+
+
+def test_partitions_command_shows_and_maintains_every_table():
+    TradeFactory(closed_at=datetime(2043, 3, 3, tzinfo=UTC))  # lands in the default partition
+    out = StringIO()
+    call_command("partitions", "status", stdout=out)
+    lines = out.getvalue().splitlines()
+    assert [line.split(" ")[0] for line in lines] == [
+        "integrations_inboundevent",
+        "integrations_outbounddelivery",
+        REVENUE,
+        TRADE,
+    ]
+    assert lines[3].endswith("default partition rows: 1")
+    out = StringIO()
+    call_command("partitions", "maintain", stdout=out)
+    assert "players_trade: created" in out.getvalue()
+    assert partitions.default_partition_rows(TRADE) == 0
+
+
+def test_health_page_warns_of_facts_in_a_default_partition(client):
+    url = reverse("monitoring-dashboard")
+    client.force_login(UserFactory(roles=["Integrations"]))
+    assert 'id="unpartitioned-players_trade"' not in client.get(url).content.decode()
+    TradeFactory(closed_at=datetime(2043, 3, 3, tzinfo=UTC))
+    html = client.get(url).content.decode()
+    assert 'id="unpartitioned-players_trade"' in html
+    assert "1 row(s) of players_trade sit in its default partition" in html
