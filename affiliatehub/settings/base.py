@@ -199,6 +199,9 @@ STORAGES = {
 # Months of raw inbound events kept in the database (None: for ever); older months are archived
 # to STORAGES["event_archive"] and dropped by the daily maintenance task.
 AFFILIATEHUB_EVENT_RETENTION_MONTHS = env.int("AFFILIATEHUB_EVENT_RETENTION_MONTHS", default=None)
+AFFILIATEHUB_DELIVERY_RETENTION_MONTHS = env.int(
+    "AFFILIATEHUB_DELIVERY_RETENTION_MONTHS", default=None
+)
 AFFILIATEHUB_EVENT_PARTITIONS_AHEAD = env.int("AFFILIATEHUB_EVENT_PARTITIONS_AHEAD", default=3)
 
 # Celery: CELERY_BROKER_URL (Redis or RabbitMQ in production), else the embedded Redis-protocol

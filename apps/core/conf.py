@@ -76,12 +76,16 @@ DEFAULTS: dict[str, Any] = {
     # None: 100 with a Redis broker (wake-ups coalesce there), 0 with any other broker.
     "AFFILIATEHUB_INBOUND_CLAIM_BATCH": None,
     # --- Inbound event store (docs/operations.md, "Inbound event partitions") ------------------
-    # How many months after the current one the beat creates partitions ahead.
+    # How many months after the current one the beat creates partitions ahead (every
+    # partitioned table: apps.core.partitions).
     "AFFILIATEHUB_EVENT_PARTITIONS_AHEAD": 3,
     # Retention of raw inbound events, in whole months before the current one; None keeps them
     # for ever. Older months are archived (STORAGES["event_archive"]) then their partition is
     # dropped, once every event in them is processed, dead or invalid.
     "AFFILIATEHUB_EVENT_RETENTION_MONTHS": None,
+    # Retention of outbound deliveries, the same way: months whose deliveries all succeeded or
+    # are dead are archived then dropped; never a month with one pending or retrying.
+    "AFFILIATEHUB_DELIVERY_RETENTION_MONTHS": None,
     # --- Polling ------------------------------------------------------------------------------
     # Retries of a failed page request: exponential backoff from the base, capped.
     "AFFILIATEHUB_POLL_RETRY_BASE_SECONDS": 2.0,

@@ -106,6 +106,73 @@ def insert_or_skip(instance: models.Model, *, conflict: tuple[str, ...]) -> bool
     return True
 
 
+def _keyed_sql(
+    model: type[models.Model],
+    fields: list[models.Field],
+    key_model: type[models.Model],
+    conflict: tuple[str, ...],
+    partition: str,
+) -> str:
+    key = ("keyed", model, key_model)
+    sql = _sql.get(key)
+    if sql is None:
+        meta, quote = model._meta, connection.ops.quote_name
+
+        def cast(field: models.Field) -> str:
+            return f"CAST(%s AS {field.cast_db_type(connection)})"
+
+        key_fields = [meta.get_field(name) for name in (*conflict, partition)]
+        key_columns = ", ".join(quote(key_model._meta.get_field(name).column) for name in conflict)
+        partition_column = quote(key_model._meta.get_field(partition).column)
+        sequence = f"{meta.db_table}_id_seq"
+        returning = ", ".join(quote(field.column) for field in [meta.pk, *_rounded_fields(model)])
+        sql = _sql[key] = (
+            f"WITH k AS (INSERT INTO {quote(key_model._meta.db_table)} "  # noqa: S608 - names from meta
+            f"({key_columns}, fact_id, {partition_column}) "
+            f"VALUES ({', '.join(cast(field) for field in key_fields[:-1])}, "
+            f"nextval('{sequence}'), {cast(key_fields[-1])}) "
+            f"ON CONFLICT DO NOTHING RETURNING fact_id) "
+            f"INSERT INTO {quote(meta.db_table)} ({quote(meta.pk.column)}, "
+            f"{', '.join(quote(field.column) for field in fields)}) "
+            f"SELECT k.fact_id, {', '.join(cast(field) for field in fields)} FROM k "
+            f"RETURNING {returning}"
+        )
+    return sql
+
+
+def insert_or_skip_keyed(
+    instance: models.Model,
+    *,
+    key_model: type[models.Model],
+    conflict: tuple[str, ...],
+    partition: str,
+) -> bool:
+    """`insert_or_skip` for a partitioned table whose natural key `conflict` cannot be a unique
+    constraint (it does not hold the partition key): the key lives in `key_model`, an
+    unpartitioned table whose primary key is `conflict`, with `fact_id` (the row's id) and
+    `partition` (the row's partition key). One statement inserts the key, ON CONFLICT DO
+    NOTHING, taking the id from the table's sequence, and the row only for a key it inserted."""
+    fields = [field for field in instance._meta.concrete_fields if not field.primary_key]
+    values = [
+        field.get_db_prep_save(field.pre_save(instance, True), connection) for field in fields
+    ]
+    by_name = {field.name: value for field, value in zip(fields, values, strict=True)}
+    key_values = [by_name[name] for name in (*conflict, partition)]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _keyed_sql(type(instance), fields, key_model, conflict, partition),
+            key_values + values,
+        )
+        row = cursor.fetchone()
+    if row is None:
+        return False
+    instance.pk = row[0]
+    for field, value in zip(_rounded_fields(type(instance)), row[1:], strict=True):
+        setattr(instance, field.attname, value)
+    instance._state.adding, instance._state.db = False, connection.alias
+    return True
+
+
 def lock_row(model: type[models.Model], pk: int) -> bool:
     """Lock one row FOR NO KEY UPDATE (inserts referencing it are not blocked). False if absent."""
     key = ("lock", model)

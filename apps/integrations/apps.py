@@ -14,6 +14,7 @@ class IntegrationsConfig(AppConfig):
         # publish them by name (apps.core.enqueue) and never import a tasks module.
         from apps.integrations.inbound import store_tasks  # noqa: F401
         from apps.integrations.inbound import tasks as inbound_tasks  # noqa: F401
+        from apps.integrations.outbound import retention  # noqa: F401 - registers its archive
         from apps.integrations.outbound import tasks as outbound_tasks  # noqa: F401
         from apps.integrations.polling import tasks as polling_tasks  # noqa: F401
 

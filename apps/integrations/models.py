@@ -109,6 +109,7 @@ from apps.integrations.outbound.models import (  # noqa: E402
     DeliveryStatus,
     EndpointUrlChange,
     OutboundDelivery,
+    OutboundDeliveryKey,
     OutboundEndpoint,
 )
 from apps.integrations.polling.models import PollConfig, ReconciliationRun, RecoveredEvent  # noqa: E402
@@ -129,6 +130,7 @@ __all__ = [
     "Integration",
     "IntegrationSecret",
     "OutboundDelivery",
+    "OutboundDeliveryKey",
     "OutboundEndpoint",
     "ParkedEvent",
     "PollConfig",

@@ -32,11 +32,13 @@ from django.db.models import Count, Sum
 from django.db.models.functions import TruncHour
 from django.utils import timezone
 
+from apps.core.partitions import default_rows_all
 from apps.core.rates import rate
-from apps.integrations.inbound.public import default_partition_rows
 from apps.integrations.models import InboundEvent, Integration, OutboundDelivery, ReconciliationRun
 from apps.mappings.models import ResolutionStat
 from apps.monitoring.models import LATENCY_BOUNDS_MS, InboundHourlyStat, Metric
+
+EVENT_TABLE = InboundEvent._meta.db_table
 
 WINDOWS: dict[str, dt.timedelta] = {
     "1h": dt.timedelta(hours=1),
@@ -276,6 +278,8 @@ class HealthReport:
     # Events in the event store's default partition (a month's partition was missing when they
     # arrived): 0 unless the daily partition maintenance has not run; it moves them.
     unpartitioned_events: int = 0
+    # The same for the other partitioned tables (apps.core.partitions): {table: rows}, non-zero.
+    unpartitioned_rows: dict[str, int] = field(default_factory=dict)
 
     def scope(self, key: str) -> ScopeHealth | None:
         if key == ALL:
@@ -416,6 +420,7 @@ def health_report(
     while cursor <= until:
         ordered_hours.append(hours.get(cursor) or HourPoint(hour=cursor))
         cursor += dt.timedelta(hours=1)
+    unpartitioned = {table: rows for table, rows in default_rows_all().items() if rows}
     return HealthReport(
         window=window,
         since=since,
@@ -424,5 +429,6 @@ def health_report(
         integrations=list(scopes.values()),
         hours=ordered_hours,
         rollup_refreshed_at=refreshed,
-        unpartitioned_events=default_partition_rows(),
+        unpartitioned_events=unpartitioned.pop(EVENT_TABLE, 0),
+        unpartitioned_rows=unpartitioned,
     )

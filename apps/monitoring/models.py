@@ -240,11 +240,14 @@ class Alert(models.Model):
         on_delete=models.CASCADE,
         related_name="+",
     )
+    # No database constraint: the partitioned delivery table's unique key is (id, created_at).
+    # When a delivery's month is archived, the alerts naming it lose the link (receivers.py).
     delivery = models.ForeignKey(
         "integrations.OutboundDelivery",
         null=True,
         blank=True,
         on_delete=models.CASCADE,
+        db_constraint=False,
         related_name="+",
     )
     scope = models.CharField(

@@ -15,7 +15,9 @@ Every row keeps:
   nothing and act once.
 
 Idempotency lives in the database: each fact has a unique constraint on its natural key, and
-the services insert through it.
+the services insert through it. Revenue reports and trades, the highest-volume facts, are
+partitioned by month of their business date (`date`, `closed_at`); their natural keys live in
+the key tables of `apps.players.fact_keys`, written in the same statement as the fact.
 """
 
 from __future__ import annotations
@@ -112,6 +114,12 @@ class RevenueReport(InboundFact):
     report that superseded it. Reports are ordered by `occurred_at` (when the source produced
     them), so a report that arrives late but is older than the current one is stored as history
     and never becomes current.
+
+    Partitioned by month of `date` (players 0004; the period close filters on it, so it reads
+    only the months it closes); the database's primary key is (id, date). `(system, report_id)`
+    is unique through RevenueReportKey. `superseded_by` points at a report of the same player
+    and day, so the same partition: its database constraint is the composite foreign key
+    (superseded_by_id, date) -> (id, date), added by the migration (Django cannot declare one).
     """
 
     MONEY_FIELDS = (
@@ -146,15 +154,18 @@ class RevenueReport(InboundFact):
         default=False, help_text="The report in force for this player and day."
     )
     superseded_by = models.ForeignKey(
-        "self", null=True, blank=True, on_delete=models.PROTECT, related_name="superseded_reports"
+        "self",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        db_constraint=False,  # the composite revenue_report_superseded_same_day holds it
+        related_name="superseded_reports",
     )
 
     class Meta:
         ordering = ["-date", "-occurred_at", "-id"]
         constraints = [
-            models.UniqueConstraint(
-                fields=["system", "report_id"], name="revenue_report_unique_per_system"
-            ),
+            # (system, report_id) is unique through RevenueReportKey (across partitions).
             models.UniqueConstraint(
                 fields=["player", "date"],
                 condition=Q(is_current=True),
@@ -196,6 +207,9 @@ class Trade(InboundFact):
 
     Partial closes arrive as several deals sharing a `position_id`. Volumes are standard lots,
     already converted by the feed.
+
+    Partitioned by month of `closed_at` (players 0004); the database's primary key is
+    (id, closed_at). `(platform, server, deal_id)` is unique through TradeKey.
     """
 
     class Platform(models.TextChoices):
@@ -234,9 +248,7 @@ class Trade(InboundFact):
     class Meta:
         ordering = ["-closed_at", "-id"]
         constraints = [
-            models.UniqueConstraint(
-                fields=["platform", "server", "deal_id"], name="trade_unique_deal"
-            ),
+            # (platform, server, deal_id) is unique through TradeKey (across partitions).
             models.CheckConstraint(
                 condition=Q(volume_lots__gte=0), name="trade_volume_non_negative"
             ),

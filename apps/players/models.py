@@ -94,6 +94,7 @@ class Player(TimeStampedModel):
         return f"Player #{self.pk} ({self.brand}, {self.country})"
 
 
+from apps.players.fact_keys import RevenueReportKey, TradeKey  # noqa: E402,F401
 from apps.players.facts import *  # noqa: E402,F403
 
 

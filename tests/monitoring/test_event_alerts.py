@@ -99,6 +99,8 @@ def test_the_migration_carries_outbound_alerts_over(endpoint):
     state = MigrationLoader(connection).project_state(("monitoring", "0014_alert_carry_over"))
     historical = state.apps
     OutboundAlert = historical.get_model("integrations", "OutboundAlert")
+    # The delivery table is partitioned since (integrations 0013): no foreign key can name it.
+    OutboundAlert._meta.get_field("delivery").db_constraint = False
     with connection.schema_editor() as editor:
         editor.create_model(OutboundAlert)
     user = UserFactory()

@@ -1,7 +1,15 @@
-"""Retention of raw inbound events: archive a month to a compressed JSON-lines file, then drop it.
+"""Retention of raw inbound events and outbound deliveries: archive a month to a compressed
+JSON-lines file, then drop its partition.
 
-- `archive_month(month)`: refuses (ArchiveRefused) unless the month is before the current one,
-  its partition exists, and every event in it is processed, dead or invalid. Then, in order:
+The two tables differ only in what `ArchiveSpec` says: which statuses are unfinished, where the
+files go, what a line holds (a delivery's line carries its attempts under "attempt_log"), and
+what else goes with the month (a delivery month's attempts are deleted with it; other apps let
+go of its rows on apps.core.partitions.partition_dropping). Setting of retention:
+AFFILIATEHUB_EVENT_RETENTION_MONTHS and AFFILIATEHUB_DELIVERY_RETENTION_MONTHS.
+
+- `archive_month(month, table=...)`: refuses (ArchiveRefused) unless the month is before the
+  current one, its partition exists, and every row in it is finished (events processed, dead
+  or invalid; deliveries succeeded or dead). Then, in order:
   1. detach the partition (one short transaction holding an ACCESS EXCLUSIVE lock on the event
      table, in which the statuses are checked again, so no event can change between the check
      and the detach);
@@ -31,6 +39,7 @@ import hashlib
 import logging
 import tempfile
 from collections.abc import Iterator
+from dataclasses import dataclass
 
 import orjson
 from django.core.files import File
@@ -38,6 +47,7 @@ from django.core.files.storage import storages
 from django.db import connection, transaction
 from django.utils import timezone
 
+from apps.core.partitions import partition_dropping
 from apps.integrations import conf
 from apps.integrations.inbound import partitions
 from apps.integrations.inbound.models import EventArchive, EventStatus, InboundEventKey
@@ -51,8 +61,33 @@ CHUNK_BYTES = 1024 * 1024
 UNFINISHED = (EventStatus.RECEIVED, EventStatus.PROCESSING, EventStatus.FAILED, EventStatus.PARKED)
 
 
+@dataclass(frozen=True)
+class ArchiveSpec:
+    folder: str  # in the archive storage
+    unfinished: tuple[str, ...]  # statuses that keep a month from being archived
+    retention_setting: str
+    line_sql: str  # (id, JSON text) of each row of the partition {name}, oldest id first
+    drop_sql: tuple[str, ...] = ()  # run before the partition {name} is dropped
+
+
+_ROW_SQL = 'SELECT t.id, row_to_json(t)::text FROM "{name}" t ORDER BY t.id'
+SPECS: dict[str, ArchiveSpec] = {
+    partitions.TABLE: ArchiveSpec(
+        "inbound-events",
+        tuple(str(s) for s in UNFINISHED),
+        "AFFILIATEHUB_EVENT_RETENTION_MONTHS",
+        _ROW_SQL,
+    ),
+}
+
+
+def archive_spec_register(table: str, spec: ArchiveSpec) -> None:
+    """Let another partitioned table (outbound deliveries) be archived the same way."""
+    SPECS[table] = spec
+
+
 class ArchiveRefused(RuntimeError):
-    """The month cannot be archived now (current month, missing partition, unfinished events)."""
+    """The month cannot be archived now (current month, missing partition, unfinished rows)."""
 
 
 class ArchiveCorrupt(RuntimeError):
@@ -64,13 +99,13 @@ def archive_storage():
 
 
 def archive_file_name(month: dt.date, table: str = partitions.TABLE) -> str:
-    return f"inbound-events/{table}/{month:%Y-%m}.jsonl.gz"
+    return f"{SPECS[table].folder}/{table}/{month:%Y-%m}.jsonl.gz"
 
 
-def _unfinished(cursor, name: str) -> int:
+def _unfinished(cursor, name: str, table: str) -> int:
     cursor.execute(
         f'SELECT count(*) FROM "{name}" WHERE status = ANY(%s)',  # noqa: S608 - our partition's name
-        [[str(s) for s in UNFINISHED]],
+        [[str(s) for s in SPECS[table].unfinished]],
     )
     return cursor.fetchone()[0]
 
@@ -93,13 +128,13 @@ def archive_month(
         )
         if not cursor.fetchone()[0]:
             raise ArchiveRefused(f"{table} has no partition {part.name}.")
-        if unfinished := _unfinished(cursor, part.name):  # cheap refusal before any lock
-            raise ArchiveRefused(f"{part.name} still holds {unfinished} unfinished event(s).")
+        if unfinished := _unfinished(cursor, part.name, table):  # cheap refusal before any lock
+            raise ArchiveRefused(f"{part.name} still holds {unfinished} unfinished row(s).")
 
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute(f'LOCK TABLE "{table}" IN ACCESS EXCLUSIVE MODE')
-        if unfinished := _unfinished(cursor, part.name):
-            raise ArchiveRefused(f"{part.name} still holds {unfinished} unfinished event(s).")
+        if unfinished := _unfinished(cursor, part.name, table):
+            raise ArchiveRefused(f"{part.name} still holds {unfinished} unfinished row(s).")
         cursor.execute(f'ALTER TABLE "{table}" DETACH PARTITION "{part.name}"')
 
     try:
@@ -127,6 +162,9 @@ def archive_month(
             # Deferred foreign-key checks still queued on the rows (inserted in this very
             # transaction: only ever in tests) would forbid the drop; run them now.
             cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+            for statement in SPECS[table].drop_sql:
+                cursor.execute(statement.format(name=part.name))
+            partition_dropping.send(sender=table, partition=part.name)
             cursor.execute(f'DROP TABLE "{part.name}"')
     partitions.partitions_forget()
     logger.info("Archived %s: %d rows to %s (sha256 %s).", part.name, rows, path, digest)
@@ -146,9 +184,7 @@ def _write(
             connection.connection.cursor(name=f"archive_{name}") as cursor,
         ):
             cursor.itersize = FETCH_ROWS
-            cursor.execute(
-                f'SELECT t.id, row_to_json(t)::text FROM "{name}" t ORDER BY t.id'  # noqa: S608 - our table
-            )
+            cursor.execute(SPECS[table].line_sql.format(name=name))
             for event_id, line in cursor:
                 compressed.write(line.encode())
                 compressed.write(b"\n")
@@ -178,8 +214,8 @@ def _sha256(handle) -> str:
 
 
 def archive_due(*, now: dt.datetime | None = None, table: str = partitions.TABLE) -> dict[str, int]:
-    """Archive every month older than the retention setting; {archived, refused} counts."""
-    retention = conf.get("AFFILIATEHUB_EVENT_RETENTION_MONTHS")
+    """Archive every month of `table` older than its retention setting; {archived, refused}."""
+    retention = conf.get(SPECS[table].retention_setting)
     if retention is None:
         return {"archived": 0, "refused": 0}
     now = now or timezone.now()
@@ -196,6 +232,11 @@ def archive_due(*, now: dt.datetime | None = None, table: str = partitions.TABLE
         else:
             archived += 1
     return {"archived": archived, "refused": refused}
+
+
+def archive_due_all(*, now: dt.datetime | None = None) -> dict[str, dict[str, int]]:
+    """`archive_due` for every archivable table: {table: {archived, refused}}."""
+    return {table: archive_due(now=now, table=table) for table in sorted(SPECS)}
 
 
 def archived_event_location(

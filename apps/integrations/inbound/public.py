@@ -11,7 +11,9 @@
 - `integration_forget()`: drop an integration's cached secrets after a change (accounts).
 - The event store's months: `partitions_maintain()`, `partition_list()`,
   `default_partition_rows()` (monitoring), `archive_month()`, `archive_due()`,
-  `archive_read()`, `archived_event_location()` and their errors (management command, read API).
+  `archive_read()`, `archived_event_location()` and their errors (management command, read API);
+  `ArchiveSpec`, `archive_spec_register()`, `archive_due_all()`: the outbound room archives its
+  delivery months the same way.
 
 Models are imported from `apps.integrations.models`.
 """
@@ -19,9 +21,12 @@ Models are imported from `apps.integrations.models`.
 from apps.integrations.inbound.archive import (
     ArchiveCorrupt,
     ArchiveRefused,
+    ArchiveSpec,
     archive_due,
+    archive_due_all,
     archive_month,
     archive_read,
+    archive_spec_register,
     archived_event_location,
 )
 from apps.integrations.inbound.partitions import (
@@ -64,6 +69,7 @@ __all__ = [
     "MAX_ID_LENGTH",
     "ArchiveCorrupt",
     "ArchiveRefused",
+    "ArchiveSpec",
     "EventContext",
     "Handler",
     "IncomingEvent",
@@ -71,8 +77,10 @@ __all__ = [
     "RejectEvent",
     "StoreResult",
     "archive_due",
+    "archive_due_all",
     "archive_month",
     "archive_read",
+    "archive_spec_register",
     "archived_event_location",
     "body_hash",
     "default_partition_rows",

@@ -10,6 +10,8 @@ import json
 
 from django import forms
 from django.contrib import admin, messages
+from django.http import HttpResponseRedirect
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html
 
@@ -26,6 +28,7 @@ from apps.integrations.outbound.models import (
     OutboundDelivery,
     OutboundEndpoint,
 )
+from apps.integrations.outbound.retention import archived_delivery_location
 
 HEALTH_WINDOW = dt.timedelta(days=7)
 
@@ -312,7 +315,35 @@ class _DeliveryAdminBase(admin.ModelAdmin):
 
 @admin.register(OutboundDelivery)
 class OutboundDeliveryAdmin(_DeliveryAdminBase):
-    pass
+    """All deliveries. A delivery whose month was archived is no longer a row: opening its id, or
+    searching its idempotency key, says which archive file holds it."""
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        if object_id.isdigit() and not OutboundDelivery.objects.filter(pk=object_id).exists():
+            archive = archived_delivery_location(delivery_id=int(object_id))
+            if archive is not None:
+                self.message_user(
+                    request,
+                    f"Delivery {object_id} was archived in {archive.path} "
+                    f"({archive.month:%Y-%m}, SHA-256 {archive.sha256}).",
+                    messages.WARNING,
+                )
+                return HttpResponseRedirect(
+                    reverse("admin:integrations_outbounddelivery_changelist")
+                )
+        return super().change_view(request, object_id, form_url, extra_context)
+
+    def changelist_view(self, request, extra_context=None):
+        term = request.GET.get("q", "").strip()
+        archive = archived_delivery_location(idempotency_key=term) if term else None
+        if archive is not None:
+            self.message_user(
+                request,
+                f"The delivery with idempotency key {term!r} was archived in {archive.path} "
+                f"({archive.month:%Y-%m}).",
+                messages.INFO,
+            )
+        return super().changelist_view(request, extra_context)
 
 
 @admin.register(DeadDelivery)

@@ -12,7 +12,11 @@ from django.db import models
 from django.db.models import F, Q
 from django.utils import timezone
 
+from apps.core import partitions
 from apps.core.models import TimeStampedModel
+
+DELIVERY_TABLE = "integrations_outbounddelivery"
+partitions.register(DELIVERY_TABLE, key="created_at")
 
 # WEBHOOKS.md §6: what subscribers may subscribe to.
 SUBSCRIBER_EVENT_TYPES: tuple[str, ...] = (
@@ -104,6 +108,15 @@ class OutboundDelivery(models.Model):
     messages); `message_id` is the `webhook-id` header, the same on every attempt. `topic`
     and `subject` tell the sender (payouts, postbacks...) which of its objects the outcome is
     about. Sent outside any database transaction; each attempt is a `DeliveryAttempt`.
+
+    Partitioned (migration 0013, docs/operations.md "Partitions"): RANGE on `created_at`, one
+    partition per calendar month (UTC), `integrations_outbounddelivery_pYYYY_MM`, plus an empty
+    `_default` safety net. The database's primary key is (id, created_at); Django keeps `id`
+    as the pk (one sequence). `idempotency_key` is unique through OutboundDeliveryKey, written
+    in the same transaction as the delivery (services.deliveries.delivery_enqueue), so the same
+    business fact months later, even after its month was archived, adds nothing. Months whose
+    deliveries are all succeeded or dead are archived then dropped after
+    AFFILIATEHUB_DELIVERY_RETENTION_MONTHS (apps.integrations.inbound.archive).
     """
 
     Status = DeliveryStatus
@@ -124,7 +137,9 @@ class OutboundDelivery(models.Model):
     subject = models.CharField(
         max_length=200, blank=True, help_text="The sender's object: a payout reference, a player..."
     )
-    idempotency_key = models.CharField(max_length=255, unique=True)
+    idempotency_key = models.CharField(
+        max_length=255, help_text="Unique through OutboundDeliveryKey (across partitions)."
+    )
     message_id = models.CharField(
         max_length=64, help_text="webhook-id header: stable across retries."
     )
@@ -145,7 +160,8 @@ class OutboundDelivery(models.Model):
     last_response_code = models.PositiveSmallIntegerField(null=True, blank=True)
     last_response_body = models.TextField(blank=True)
     last_error = models.TextField(blank=True)
-    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    # The partition key: set by the enqueueing, the same instant as the key table's row.
+    created_at = models.DateTimeField(default=timezone.now, editable=False, db_index=True)
     succeeded_at = models.DateTimeField(null=True, blank=True)
     dead_at = models.DateTimeField(null=True, blank=True)
 
@@ -178,12 +194,35 @@ class OutboundDelivery(models.Model):
         return f"{self.event_type} -> {self.endpoint_id} ({self.status})"
 
 
+class OutboundDeliveryKey(models.Model):
+    """The global idempotency key of outbound deliveries: idempotency_key -> the delivery.
+
+    Unpartitioned and narrow, so it carries the unique key the partitioned OutboundDelivery
+    cannot (its unique keys must include created_at). Kept for ever, also when the delivery's
+    month is archived: `created_at` says which month's archive holds it."""
+
+    idempotency_key = models.CharField(max_length=255, primary_key=True)
+    delivery_id = models.BigIntegerField()
+    created_at = models.DateTimeField()
+
+    class Meta:
+        db_table = "integrations_outbounddeliverykey"
+
+    def __str__(self) -> str:
+        return f"{self.idempotency_key} -> #{self.delivery_id}"
+
+
 class DeliveryAttempt(models.Model):
     """One HTTP attempt of a delivery: what was answered (or what went wrong) and how long it
-    took."""
+    took.
+
+    `delivery` has no database constraint: a foreign key must reference a unique key, and the
+    partitioned delivery table's is (id, created_at). Attempts are written only by the engine
+    for a delivery it holds locked, and the archive deletes a month's attempts (after writing
+    them into the month's file with their delivery) in the transaction that drops the month."""
 
     delivery = models.ForeignKey(
-        OutboundDelivery, on_delete=models.CASCADE, related_name="attempt_log"
+        OutboundDelivery, on_delete=models.CASCADE, db_constraint=False, related_name="attempt_log"
     )
     number = models.PositiveIntegerField()
     at = models.DateTimeField()

@@ -5,8 +5,13 @@ from __future__ import annotations
 import datetime as dt
 from decimal import Decimal
 
-from apps.core.db import insert_or_skip
+from django.db.models import Subquery
+
+from apps.core import partitions
+from apps.core.db import insert_or_skip, insert_or_skip_keyed
 from apps.core.money import MoneyError, to_decimal
+from apps.players.fact_keys import RevenueReportKey, TradeKey
+from apps.players.facts import RevenueReport, Trade
 
 
 class FactError(ValueError):
@@ -61,11 +66,30 @@ def checked_required(value: str, name: str) -> str:
     return value
 
 
+# The partitioned facts: their natural key's table and their partition key (apps.players.fact_keys).
+_KEYED = {RevenueReport: (RevenueReportKey, "date"), Trade: (TradeKey, "closed_at")}
+
+
 def insert_fact(model, *, key: dict, values: dict):
     """(fact, created): insert the fact unless its natural key `key` is stored, else the stored
     row. One `INSERT ... ON CONFLICT DO NOTHING` (no savepoint, no prior select); the new row
-    holds the values as stored (decimals rounded by the database)."""
+    holds the values as stored (decimals rounded by the database). A partitioned fact's key
+    goes to its key table in the same statement; its stored row is found through the key (the
+    partition it is in, by id)."""
     fact = model(**key, **values)
-    if insert_or_skip(fact, conflict=tuple(key)):
+    keyed = _KEYED.get(model)
+    if keyed is None:
+        if insert_or_skip(fact, conflict=tuple(key)):
+            return fact, True
+        return model.objects.get(**key), False
+    key_model, partition = keyed
+    partitions.partitions_ensure_for(model._meta.db_table, values[partition])
+    if insert_or_skip_keyed(fact, key_model=key_model, conflict=tuple(key), partition=partition):
         return fact, True
-    return model.objects.get(**key), False
+    # One query: the key's id and partition key as subqueries (the executor prunes to the one
+    # partition they name).
+    stored = key_model.objects.filter(**key)
+    return model.objects.get(
+        pk=Subquery(stored.values("fact_id")),
+        **{partition: Subquery(stored.values(partition))},
+    ), False

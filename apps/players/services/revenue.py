@@ -104,13 +104,13 @@ def revenue_report_record(
         )
         if current is not None and occurred_at < current.occurred_at:
             # Late and older: history only.
-            RevenueReport.objects.filter(pk=report.pk).update(superseded_by=current)
+            RevenueReport.objects.filter(pk=report.pk, date=date).update(superseded_by=current)
             report.superseded_by = current
             return RevenueReportResult(report=report, created=True, is_current=False)
 
         if current is not None:
             # Clear the old current row first: one current report per day is a unique index.
-            RevenueReport.objects.filter(pk=current.pk).update(
+            RevenueReport.objects.filter(pk=current.pk, date=date).update(
                 is_current=False, superseded_by=report
             )
             current.is_current, current.superseded_by = False, report
@@ -121,6 +121,7 @@ def revenue_report_record(
                 before={"report": current.pk, "ggr": str(current.ggr)},
                 after={"report": report.pk, "ggr": str(report.ggr)},
             )
-        RevenueReport.objects.filter(pk=report.pk).update(is_current=True)
+        # With the partition key (`date`): the update reads one month's partition, not all.
+        RevenueReport.objects.filter(pk=report.pk, date=date).update(is_current=True)
         report.is_current = True
     return RevenueReportResult(report=report, created=True, is_current=True, superseded=current)

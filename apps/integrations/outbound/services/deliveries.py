@@ -8,14 +8,17 @@ import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 from kombu.exceptions import OperationalError as BrokerError
 
+from apps.core import partitions
 from apps.core.enqueue import task_named
 from apps.integrations.outbound.models import (
+    DELIVERY_TABLE,
     SUBSCRIBER_EVENT_TYPES,
     OutboundDelivery,
+    OutboundDeliveryKey,
     OutboundEndpoint,
 )
 from apps.integrations.outbound.services.common import SEND_TASK, Kind, OutboundError, logger
@@ -90,31 +93,70 @@ def delivery_enqueue(
     """Record one message to send (idempotent on `idempotency_key`); sent after commit.
 
     Call inside the transaction that makes the business change, so the message exists if and
-    only if the change does. Returns (delivery, created).
+    only if the change does. Returns (delivery, created). Idempotent across months and
+    archives: the key lives in OutboundDeliveryKey (see _KEY_SQL).
     """
     if method not in OutboundDelivery.Method.values:
         raise OutboundError(f"Unsupported method {method!r}.")
+    key = idempotency_key[:255]
     now = timezone.now()
     with transaction.atomic():
-        delivery, created = OutboundDelivery.objects.get_or_create(
-            idempotency_key=idempotency_key[:255],
-            defaults={
-                "endpoint": endpoint,
-                "event_type": event_type,
-                "topic": topic,
-                "subject": subject[:200],
-                "message_id": new_message_id(),
-                "method": method,
-                "url": url or endpoint.url,
-                "payload": payload,
-                "headers": headers or {},
-                "next_attempt_at": now,
-            },
+        partitions.partitions_ensure_for(DELIVERY_TABLE, now)
+        with connection.cursor() as cursor:
+            cursor.execute(_KEY_SQL, [key, now])
+            row = cursor.fetchone()
+        if row is None:
+            return _delivery_of_key(key, endpoint=endpoint, event_type=event_type), False
+        delivery = OutboundDelivery.objects.create(
+            id=row[0],
+            created_at=now,
+            idempotency_key=key,
+            endpoint=endpoint,
+            event_type=event_type,
+            topic=topic,
+            subject=subject[:200],
+            message_id=new_message_id(),
+            method=method,
+            url=url or endpoint.url,
+            payload=payload,
+            headers=headers or {},
+            next_attempt_at=now,
         )
-        if created:
-            delivery_id = delivery.pk
-            transaction.on_commit(lambda: enqueue_send(delivery_id))
-    return delivery, created
+        delivery_id = delivery.pk
+        transaction.on_commit(lambda: enqueue_send(delivery_id))
+    return delivery, True
+
+
+# The delivery table is partitioned by month (apps.core.partitions) and cannot hold a unique key
+# without created_at: the key table holds it. The key takes the delivery's id from the delivery
+# table's sequence; only the caller that created the key inserts the delivery, in the same
+# transaction. A concurrent enqueue of the same key waits on the key's index until this one
+# commits, then finds the key.
+_KEY_SQL = """
+INSERT INTO integrations_outbounddeliverykey (idempotency_key, delivery_id, created_at)
+VALUES (%s, nextval('integrations_outbounddelivery_id_seq'), %s)
+ON CONFLICT (idempotency_key) DO NOTHING
+RETURNING delivery_id
+"""
+
+
+def _delivery_of_key(key: str, *, endpoint: OutboundEndpoint, event_type: str) -> OutboundDelivery:
+    """The delivery an existing key names. When its month was archived (it was succeeded or
+    dead), an unsaved stand-in with its id, key and creation time, and no status."""
+    found = OutboundDeliveryKey.objects.get(pk=key)
+    delivery = OutboundDelivery.objects.filter(
+        pk=found.delivery_id, created_at=found.created_at
+    ).first()
+    if delivery is None:
+        delivery = OutboundDelivery(
+            pk=found.delivery_id,
+            idempotency_key=key,
+            created_at=found.created_at,
+            endpoint=endpoint,
+            event_type=event_type,
+            status="",
+        )
+    return delivery
 
 
 def subscriber_envelope(
