@@ -415,18 +415,18 @@ def run(*, quick: bool = False, players: list[int] | None = None) -> dict:
     # Other work on the machine slows the close and the aggregate alike only roughly: check it.
     load_at_start = round(os.getloadavg()[0], 2)
     results = []
-    for players in sizes:
+    for size in sizes:
         database_url = bench_database_url("statements")
         env = child_env(database_url)
         manage("migrate", "--noinput", env=env)
-        loaded = _child("generate", env, database_url, str(players))
+        loaded = _child("generate", env, database_url, str(size))
         print(f"loaded {loaded}", flush=True)
         load = round(os.getloadavg()[0], 2)
         measured = _child("close", env)
         results.append({**loaded, **measured, "load_average": load})
-        print(f"statements close at {players} players: {measured}", flush=True)
+        print(f"statements close at {size} players: {measured}", flush=True)
         print(
-            f"statements close at {players} players: {measured['close_seconds']} s vs aggregate "
+            f"statements close at {size} players: {measured['close_seconds']} s vs aggregate "
             f"{measured['aggregate_seconds']} s = {measured['close_vs_aggregate']}x "
             f"(target <= {TARGET}x; load {load}); peak RSS {measured['peak_rss_mb']} MB",
             flush=True,
