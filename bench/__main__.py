@@ -31,6 +31,12 @@ def main() -> int:
         type=int,
         help="scale: events to load (default 200,000; 10000000 or 30000000 where the disk allows)",
     )
+    parser.add_argument(
+        "--players",
+        type=lambda text: [int(n) for n in text.split(",")],
+        help="statements: player counts to close, comma-separated (default 25000,100000; "
+        "1000000 loads 10M revenue rows and 10M trades)",
+    )
     args = parser.parse_args()
     unknown = sorted(set(args.names) - set(BENCHMARKS))
     if unknown:
@@ -39,6 +45,8 @@ def main() -> int:
         module = importlib.import_module(BENCHMARKS[name])
         if name == "scale":
             module.run(quick=args.quick, events=args.events)
+        elif name == "statements":
+            module.run(quick=args.quick, players=args.players)
         else:
             module.run(quick=args.quick)
     return 0

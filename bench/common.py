@@ -22,9 +22,10 @@ BENCH_DB = "affiliatehub_bench"
 def bench_database_url(name: str | None = None) -> str:
     """DATABASE_URL for a fresh private database (embedded server unless DATABASE_URL is set).
 
-    Each benchmark passes its own name, so two benchmarks never drop each other's database.
+    Each benchmark passes its own name, so two benchmarks never drop each other's database;
+    BENCH_DB_SUFFIX (optional) keeps two checkouts running the same benchmark on one server apart.
     """
-    name = f"{BENCH_DB}_{name}" if name else BENCH_DB
+    name = (f"{BENCH_DB}_{name}" if name else BENCH_DB) + os.environ.get("BENCH_DB_SUFFIX", "")
     import psycopg
 
     base = os.environ.get("DATABASE_URL")

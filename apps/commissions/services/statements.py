@@ -141,10 +141,12 @@ def statements_close(
         existing = PeriodClose.objects.filter(period=period).first()
         if existing is not None:
             return existing
+        jit = sql.jit_off_for_transaction()  # a batch of a few large statements (sql.py)
         approved = _approve_past_hold(period, end)
         summaries = close_revshare_lines(period, start)
         tier_adjustments = close_cpa_tier_adjustments(period, start)
         count = _build_statements(period, summaries)
+        sql.jit_restore(jit)  # (on an error, the rollback restores it)
         close = PeriodClose.objects.create(
             period=period,
             closed_by=acting_user,

@@ -54,15 +54,15 @@ def _page_ids(events: list) -> list[str]:
     return [polled_event_id(item) for item in events]
 
 
-def _absent(integration_id: int, ids: list[str]) -> tuple[list[int], int]:
-    """The 1-based positions of the page's items not stored yet, and how many of its items a
-    poll stored."""
+def _absent(integration_id: int, ids: list[str], span: bool) -> tuple[list[int], int, bool]:
+    """The 1-based positions of the page's items not stored yet, how many of its items a poll
+    stored, and whether its ids lay together in the key index (see sql.absent_from_store)."""
     if not ids:
-        return [], 0
-    rows = sql.absent_from_store(integration_id=integration_id, ids=ids)
+        return [], 0, span
+    rows, together = sql.absent_from_store(integration_id=integration_id, ids=ids, span=span)
     polled = {webhook_id for position, webhook_id in rows if not position}
     positions = sorted(position for position, _ in rows if position)
-    return positions, sum(webhook_id in polled for webhook_id in ids) if polled else 0
+    return positions, sum(webhook_id in polled for webhook_id in ids) if polled else 0, together
 
 
 @dataclass
@@ -72,11 +72,12 @@ class _PageLookup:
 
     missing: list[inbound.IncomingEvent]
     previously_polled: int
+    together: bool  # the page's ids lay together in the key index
 
 
-def _lookup(integration: Integration, events: list) -> _PageLookup:
+def _lookup(integration: Integration, events: list, span: bool = True) -> _PageLookup:
     ids = _page_ids(events)
-    positions, previously_polled = _absent(integration.pk, ids)
+    positions, previously_polled, together = _absent(integration.pk, ids, span)
     missing = [
         inbound.incoming_event(
             integration_kind=integration.kind,
@@ -87,7 +88,7 @@ def _lookup(integration: Integration, events: list) -> _PageLookup:
         )
         for position in positions
     ]
-    return _PageLookup(missing=missing, previously_polled=previously_polled)
+    return _PageLookup(missing=missing, previously_polled=previously_polled, together=together)
 
 
 @dataclass
@@ -123,6 +124,9 @@ class PageStore:
         self.run = run
         self.pending: _PendingPage | None = None
         self.last_stored_ids: set[str] = set()
+        # Range scans of the key index while pages' ids lie together; per-id lookups for the
+        # rest of the run once one page's did not (sql.absent_from_store).
+        self.span = True
         self.lookups = (
             None if connection.in_atomic_block else ReadingHelper(_lookup, name="poll-lookup")
         )
@@ -152,14 +156,17 @@ class PageStore:
     def _lookup_while_storing_pending(self, events: list) -> _PageLookup:
         if self.lookups is None:
             self.flush()
-            return _lookup(self.integration, events)
-        lookup = self.lookups.submit(self.integration, events)
-        try:
-            self.flush()
-        except BaseException:
-            wait([lookup])  # never leave the helper's query running behind an error
-            raise
-        return lookup.result()
+            result = _lookup(self.integration, events, self.span)
+        else:
+            lookup = self.lookups.submit(self.integration, events, self.span)
+            try:
+                self.flush()
+            except BaseException:
+                wait([lookup])  # never leave the helper's query running behind an error
+                raise
+            result = lookup.result()
+        self.span = self.span and result.together
+        return result
 
     def flush(self) -> list[PageCounts]:
         """Store the pending page; returns its final counts (none when no page was pending)."""
