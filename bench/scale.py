@@ -308,8 +308,9 @@ def run(*, quick: bool = False, events: int | None = None) -> dict:
         ):
             result["ingest_empty"] = _ingest(hooks["crm"][1], workdir, "empty", seconds)
             print(f"  ingest on empty tables: {result['ingest_empty']}", flush=True)
-            seed = scale_load.load(url, first_block=0, blocks=SEED_BLOCKS, **load)
             _django(url)
+            scale_load.brand_licence()
+            seed = scale_load.load(url, first_block=0, blocks=SEED_BLOCKS, **load)
             result["empty"] = _measure(
                 "empty",
                 players=range(SEED_BLOCKS),

@@ -30,6 +30,7 @@ SPAN = dt.timedelta(days=90)
 BLOCK = 10
 CRM_SYSTEM = "crm"
 TRADING_SYSTEM = "mt5-live"
+BRAND = "bench"
 COUNTRIES = ("GB", "DE", "SE", "CA", "NZ", "IE", "FI", "NO")
 KINDS = ("registered",) + ("deposit",) * 3 + ("revenue",) * 4 + ("trade",) * 2
 EVENT_TYPES = {
@@ -78,6 +79,19 @@ class Plan:
         return n % 1000 == 5
 
 
+def brand_licence() -> None:
+    """License the players' brand in their countries (Django set up), so registrations are
+    attributed as the loaded players are (organic), not geo-blocked."""
+    from apps.compliance.models import Jurisdiction
+    from apps.compliance.services import brand_licence_set
+    from apps.core.audit import audited_save
+
+    for code in COUNTRIES:
+        if not Jurisdiction.objects.filter(code=code).exists():
+            audited_save(Jurisdiction(code=code, name=code), actor_label="bench scale")
+        brand_licence_set(brand=BRAND, country=code, is_active=True, note="bench scale")
+
+
 def crm_id(k: int) -> str:
     return f"P-{k}"
 
@@ -94,7 +108,7 @@ def event_data(plan: Plan, n: int) -> tuple[str, dict]:
     at = received.isoformat()
     if kind == "registered":
         data = {"player_id": crm_id(k), "registered_at": at, "country": COUNTRIES[k % 8]}
-        data["brand"] = "bench"
+        data.update(brand=BRAND, identifiers={TRADING_SYSTEM: trading_login(k)})
     elif kind == "deposit":
         data = {"deposit_id": f"D-{n}", "player_id": crm_id(k), "amount": _deposit_amount(n)}
         data["currency"] = "EUR"
@@ -169,8 +183,8 @@ def players(plan: Plan) -> Iterator[str]:
     for k in range(plan.first_block, plan.first_block + plan.blocks):
         at = _ts(plan.received(k * BLOCK))
         yield (
-            f"{plan.player_id(k)}\t{at}\t{at}\tbench\t{COUNTRIES[k % 8]}\t{at}\t\t\t\t\t\t\t"
-            "organic\tNo tracking token."
+            f"{plan.player_id(k)}\t{at}\t{at}\t{BRAND}\t{COUNTRIES[k % 8]}\t{at}\t\t\t\t\t\t\t"
+            "organic\tno tracking token"
         )
 
 
