@@ -41,6 +41,7 @@ import psycopg
 from bench import scale_latency, scale_load
 from bench.common import (
     ROOT,
+    _with_database,
     bench_broker_url,
     bench_database_url,
     child_env,
@@ -255,8 +256,15 @@ def _measure(
     return out
 
 
-def _refuse_if_short(url: str, events: int) -> tuple[int, str]:
-    with psycopg.connect(url, autocommit=True) as conn:
+def _refuse_if_short(events: int) -> tuple[int, str]:
+    """Checked on the server's maintenance database, before the benchmark's own is dropped and
+    made again: a refused run leaves an earlier run's database alone."""
+    base = os.environ.get("DATABASE_URL")
+    if not base:
+        from affiliatehub import embedded
+
+        base = embedded.database_url()
+    with psycopg.connect(_with_database(base, "postgres"), autocommit=True) as conn:
         free, where = _free_bytes(conn)
     needed = events * BYTES_PER_EVENT_NEEDED
     if free < needed:
@@ -275,8 +283,8 @@ def run(*, quick: bool = False, events: int | None = None) -> dict:
     events = blocks * scale_load.BLOCK
     seconds = 3 if quick else INGEST_SECONDS
     latency_seconds = int(os.environ.get("BENCH_SCALE_SECONDS", 10 if quick else LATENCY_SECONDS))
+    free, where = _refuse_if_short(events)
     url = bench_database_url("scale")
-    free, where = _refuse_if_short(url, events)
     load_at_start = _load_avg()
     print(
         f"scale benchmark: {events:,} events, {free / 1e9:.0f} GB free on {where}, "
