@@ -112,7 +112,8 @@ def print_report(result: dict, path: Path) -> None:
         f"  on disk: events {result['events_bytes'] / 1e6:,.0f} MB, keys "
         f"{result['keys_bytes'] / 1e6:,.0f} MB, facts "
         f"{sum(result['facts_bytes'].values()) / 1e6:,.0f} MB, database "
-        f"{result['database_bytes'] / 1e6:,.0f} MB ({result['events_in_table']:,} events)",
+        f"{result['database_bytes'] / 1e6:,.0f} MB ({result['events_in_table']:,} events, "
+        f"{result['events_in_default_partition']:,} in the default partition)",
         "",
         f"  {'figure':44} {'empty':>16} {'full':>16}  target",
     ]
