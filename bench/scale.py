@@ -2,26 +2,30 @@
 
     python -m bench scale                     # 200,000 events (the default size)
     python -m bench scale --events 10000000   # 10M; --events 30000000 where the disk allows
+    BENCH_SCALE_SECONDS=120 python -m bench scale   # the 200 events/s phases' length (60 s)
 
-1. Checks the free space of the database's disk first and refuses, saying how much it needs,
-   when the load would not fit with room to spare.
-2. On the empty store: webhook ingest at 16 connections, Django (gunicorn, 4 sync workers)
-   against the bare psycopg insert floor (bench/floor.py) of the same run, unique ids.
-3. Loads N inbound events with COPY, ids in order, received over the last 90 days (the monthly
-   partitions take them; their idempotency keys follow in one INSERT ... SELECT), then ANALYZE.
-4. On the full store: the same ingest against the same floor; the integration-health dashboard
-   over 24 h and 7 d (rollup refreshed first, as the beat does); read-API keyset pages at the
-   middle and at 90% of the table (GET /api/v1/events/?cursor=..., 100 rows); the size on disk
-   per million events (partitions with their indexes, plus the key table).
+1. Checks the free space of the database's disk first and refuses, with the numbers, when the
+   load (events, keys and facts, with room for WAL and what the run writes) would not fit.
+2. On empty tables (the floor of the run): webhook ingest at 16 connections, Django (gunicorn,
+   4 sync workers) against the bare psycopg insert (bench/floor.py) of the same run. Then a
+   seed of 100 players (1,000 events with their facts) is loaded, and on it: receipt-to-processed
+   at a sustained 200 events/s with two worker processes (bench/scale_latency.py), the
+   integration-health dashboard over 24 h and 7 d and read-API keyset pages.
+3. Loads the rest with COPY (bench/scale_load.py): N inbound events over the last 90 days (the
+   monthly partitions take them) with their idempotency keys, and the facts their processing
+   recorded: players, their CRM and trading identifier mappings, deposits, daily revenue reports
+   and closed deals, in the mix the events carry. Then ANALYZE.
+4. On the full tables, the same measures: ingest against the same floor, receipt-to-processed,
+   the dashboard (rollup refreshed first, as the beat does), read-API pages at the middle and
+   at 90% of the table (GET /api/v1/events/?cursor=..., 100 rows); then the size on disk per
+   million events (partitions with their indexes and the key table; facts apart).
 
-Every figure is printed next to its target. Not measured here: receipt-to-processed at
-200 events/s with two workers (bench webhooks' latency phase), facts (bench statements).
+The final table prints every figure next to its target and the empty-table figure of the run.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import os
 import re
 import shutil
@@ -34,8 +38,11 @@ from pathlib import Path
 import orjson
 import psycopg
 
+from bench import scale_latency, scale_load
 from bench.common import (
     ROOT,
+    _with_database,
+    bench_broker_url,
     bench_database_url,
     child_env,
     gunicorn,
@@ -43,22 +50,22 @@ from bench.common import (
     run_wrk,
     write_result,
 )
+from bench.scale_report import print_report
 from bench.webhook_ingest import _signed_requests, _write_requests
 
 DEFAULT_EVENTS = 200_000
 DJANGO_PORT = 18061
 FLOOR_PORT = 18062
 SLUG = "bench-crm"  # the requests file's path (bench.webhook_ingest.PATH) names this slug
-SPAN = dt.timedelta(days=90)
-# Bytes of disk one event takes, with its indexes and key, as measured (about 1.1 KB), doubled:
-# room for the load's WAL and for what the run measures afterwards.
-BYTES_PER_EVENT_NEEDED = 2_400
+TRADING_SLUG = "bench-mt5"
+SEED_BLOCKS = 100  # players (of ten events each) in the tables for the empty-table measures
+# Bytes of disk one loaded event takes with its key and its share of the facts, as measured
+# (about 1.45 KB, the whole database over the events at 200k), doubled: room for the load's WAL
+# and for what the run measures afterwards.
+BYTES_PER_EVENT_NEEDED = 2_900
 INGEST_SECONDS = 10
-TARGETS = {
-    "ingest_ratio_vs_empty_min": 0.9,  # within 10% of the same run's empty-table ratio
-    "dashboard_s_max": 1.0,
-    "read_page_ms_max": 50.0,
-}
+LATENCY_SECONDS = 60
+FACT_TABLES = [table for table, *_ in scale_load.TABLES if table != "integrations_inboundevent"]
 
 
 def _load_avg() -> list[float]:
@@ -75,14 +82,24 @@ def _free_bytes(conn: psycopg.Connection) -> tuple[int, str]:
     return shutil.disk_usage(path).free, path
 
 
-def _setup(url: str, env: dict[str, str]) -> tuple[str, int]:
+def _setup(url: str, env: dict[str, str]) -> tuple[dict[str, tuple[str, str]], tuple[int, int]]:
+    """Migrate; a CRM and a trading integration; the floor's table. Returns the webhook paths
+    and secrets by integration, and the two integrations' ids."""
     manage("migrate", "--no-input", "-v", "0", env=env)
-    out = manage("integration_create", SLUG, "--kind", "crm", "--id-system", "crm", env=env)
-    secret = re.search(r"whsec_\S+", out).group(0)
+    hooks, ids = {}, []
+    for name, slug, kind, system in (
+        ("crm", SLUG, "crm", scale_load.CRM_SYSTEM),
+        ("trading", TRADING_SLUG, "trading", scale_load.TRADING_SYSTEM),
+    ):
+        out = manage("integration_create", slug, "--kind", kind, "--id-system", system, env=env)
+        hooks[name] = (f"/api/v1/webhooks/{slug}/", re.search(r"whsec_\S+", out).group(0))
+        with psycopg.connect(url, autocommit=True) as conn:
+            ids.append(
+                conn.execute(
+                    "SELECT id FROM integrations_integration WHERE slug = %s", [slug]
+                ).fetchone()[0]
+            )
     with psycopg.connect(url, autocommit=True) as conn:
-        integration_id = conn.execute(
-            "SELECT id FROM integrations_integration WHERE slug = %s", [SLUG]
-        ).fetchone()[0]
         # The floor's table: a plain table with the events' columns, indexes and the unique key.
         conn.execute(
             "CREATE TABLE bench_floor_event (LIKE integrations_inboundevent INCLUDING ALL)"
@@ -91,7 +108,7 @@ def _setup(url: str, env: dict[str, str]) -> tuple[str, int]:
             "ALTER TABLE bench_floor_event "
             "ADD CONSTRAINT bench_floor_unique UNIQUE (integration_id, webhook_id)"
         )
-    return secret, integration_id
+    return hooks, (ids[0], ids[1])
 
 
 def _ingest(secret: str, workdir: Path, tag: str, seconds: int) -> dict:
@@ -114,75 +131,7 @@ def _ingest(secret: str, workdir: Path, tag: str, seconds: int) -> dict:
     }
 
 
-def _load(url: str, integration_id: int, events: int) -> dict:
-    """COPY `events` deposit events, ids after the sequence's in receipt order over the last
-    SPAN."""
-    now = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=1)
-    start = now - SPAN
-    step = SPAN / events
-    started = time.perf_counter()
-    columns = (
-        "id, integration_id, webhook_id, event_type, occurred_at, payload, raw_body, body_hash, "
-        "received_at, source, status, attempts, last_error, warnings, errors, parked_system, "
-        "parked_external_id, processed_at"
-    )
-    with psycopg.connect(url) as conn, conn.cursor() as cursor:
-        base = (
-            cursor.execute(
-                "SELECT setval(pg_get_serial_sequence('integrations_inboundevent', 'id'), "
-                "nextval(pg_get_serial_sequence('integrations_inboundevent', 'id')) + %s)",
-                [events + 1],
-            ).fetchone()[0]
-            - events
-            - 1
-        )
-        with cursor.copy(f"COPY integrations_inboundevent ({columns}) FROM STDIN") as copy:
-            batch = []
-            for n in range(1, events + 1):
-                received = (start + step * n).isoformat()
-                envelope = {
-                    "type": "deposit.created",
-                    "timestamp": received,
-                    "data": {
-                        "deposit_id": f"D-{n}",
-                        "player_id": f"P-{n % 50_000}",
-                        "amount": "25.00",
-                        "currency": "EUR",
-                    },
-                }
-                body = orjson.dumps(envelope)
-                status = "dead" if n % 1000 == 0 else "processed"
-                batch.append(
-                    f"{base + n}\t{integration_id}\tscale-{n}\tdeposit.created\t{received}\t"
-                    f"{body.decode()}\t\t{hashlib.sha256(body).hexdigest()}\t{received}\twebhook\t"
-                    f"{status}\t1\t\t[]\t{{}}\t\t\t{received}"
-                )
-                if len(batch) >= 20_000:
-                    copy.write("\n".join(batch) + "\n")
-                    batch.clear()
-            if batch:
-                copy.write("\n".join(batch) + "\n")
-        copied = time.perf_counter() - started
-        cursor.execute(
-            "INSERT INTO integrations_inboundeventkey "
-            "(integration_id, webhook_id, event_id, received_at, body_hash) "
-            "SELECT integration_id, webhook_id, id, received_at, body_hash "
-            "FROM integrations_inboundevent WHERE id > %s AND id <= %s",
-            [base, base + events],
-        )
-        conn.commit()
-        cursor.execute("ANALYZE integrations_inboundevent")
-        cursor.execute("ANALYZE integrations_inboundeventkey")
-        conn.commit()
-    return {
-        "first_id": base + 1,
-        "copy_s": round(copied, 1),
-        "load_s": round(time.perf_counter() - started, 1),
-        "rows_per_s": round(events / copied),
-    }
-
-
-def _size(url: str, events: int) -> dict:
+def _size(url: str) -> dict:
     with psycopg.connect(url) as conn:
         partitions = conn.execute(
             "SELECT coalesce(sum(pg_total_relation_size(inhrelid)), 0) FROM pg_inherits "
@@ -191,13 +140,28 @@ def _size(url: str, events: int) -> dict:
         keys = conn.execute(
             "SELECT pg_total_relation_size('integrations_inboundeventkey')"
         ).fetchone()[0]
+        facts = {
+            table: int(
+                conn.execute("SELECT pg_total_relation_size(%s::regclass)", [table]).fetchone()[0]
+            )
+            for table in FACT_TABLES
+        }
         count = conn.execute("SELECT count(*) FROM integrations_inboundevent").fetchone()[0]
-    per_million = (int(partitions) + int(keys)) / max(count, 1) * 1_000_000
+        in_default = conn.execute(
+            "SELECT count(*) FROM integrations_inboundevent_default"
+        ).fetchone()[0]
+        database = conn.execute("SELECT pg_database_size(current_database())").fetchone()[0]
+    per_million = 1_000_000 / max(count, 1)
     return {
         "events_in_table": count,
+        "events_in_default_partition": in_default,
         "events_bytes": int(partitions),
         "keys_bytes": int(keys),
-        "mb_per_million_events": round(per_million / 1e6, 1),
+        "facts_bytes": facts,
+        "database_bytes": int(database),
+        "mb_per_million_events": round((int(partitions) + int(keys)) * per_million / 1e6, 1),
+        "facts_mb_per_million_events": round(sum(facts.values()) * per_million / 1e6, 1),
+        "database_mb_per_million_events": round(int(database) * per_million / 1e6, 1),
     }
 
 
@@ -242,13 +206,15 @@ def _dashboard() -> dict:
 
 
 def _read_pages(first_id: int, events: int) -> dict:
+    """Median time of a 100-row keyset page of the events API, starting at the middle and at
+    90% of the `events` loaded from `first_id` on."""
     from apps.core.api.pagination import encode_cursor
     from apps.core.services import apikey_create
     from apps.integrations.models import InboundEvent
 
     key = apikey_create(name=f"bench-scale-{time.time_ns()}", scopes=["events:read"]).plaintext
     result = {}
-    for label, fraction in (("middle", 0.5), ("deep_90pct", 0.9)):
+    for label, fraction in (("page_middle_ms", 0.5), ("page_90pct_ms", 0.9)):
         row = (
             InboundEvent.objects.filter(pk__gte=first_id + int(events * fraction))
             .order_by("pk")
@@ -266,82 +232,134 @@ def _read_pages(first_id: int, events: int) -> dict:
                 body = orjson.loads(response.read())
             timings.append((time.perf_counter() - t0) * 1000)
             assert len(body["results"]) == 100, len(body["results"])
-        result[f"read_page_{label}_ms"] = round(statistics.median(timings[1:]), 1)
+        result[label] = round(statistics.median(timings[1:]), 1)
     return result
 
 
-def run(*, quick: bool = False, events: int | None = None) -> dict:
-    events = events or (20_000 if quick else DEFAULT_EVENTS)
-    seconds = 3 if quick else INGEST_SECONDS
-    url = bench_database_url("scale")
-    with psycopg.connect(url, autocommit=True) as conn:
+def _measure(
+    label: str, *, url, env, hooks, players: range, pages: tuple[int, int], seconds, logs
+) -> dict:
+    """Receipt-to-processed, the dashboard and read-API pages on the tables as they are."""
+    out = {
+        "latency": scale_latency.measure(
+            url=url,
+            env=env,
+            port=DJANGO_PORT,
+            hooks=hooks,
+            players=players,
+            seconds=seconds,
+            label=label,
+            logs=logs,
+        )
+    }
+    print(f"  receipt-to-processed ({label}): {out['latency']}", flush=True)
+    out.update(_dashboard())
+    out.update(_read_pages(*pages))
+    shown = {key: value for key, value in out.items() if key != "latency"}
+    print(f"  dashboard and pages ({label}): {shown}", flush=True)
+    return out
+
+
+def _partitions(now: dt.datetime) -> int:
+    """The monthly partitions of the loaded span, as the daily maintenance would have made them
+    month after month (the migration makes only the previous month's): no loaded row lands in
+    the default partition."""
+    from apps.integrations.inbound.partitions import add_months, month_start, partition_ensure
+
+    month, made = month_start(now - scale_load.SPAN), 0
+    while month <= month_start(now):
+        made += partition_ensure(month)
+        month = add_months(month, 1)
+    return made
+
+
+def _refuse_if_short(events: int) -> tuple[int, str]:
+    """Checked on the server's maintenance database, before the benchmark's own is dropped and
+    made again: a refused run leaves an earlier run's database alone."""
+    base = os.environ.get("DATABASE_URL")
+    if not base:
+        from affiliatehub import embedded
+
+        base = embedded.database_url()
+    with psycopg.connect(_with_database(base, "postgres"), autocommit=True) as conn:
         free, where = _free_bytes(conn)
     needed = events * BYTES_PER_EVENT_NEEDED
     if free < needed:
         raise SystemExit(
-            f"bench scale: {events:,} events need about {needed / 1e9:.1f} GB free on {where}; "
-            f"only {free / 1e9:.1f} GB are. Choose fewer with --events."
+            f"bench scale: {events:,} events with their facts need about {needed / 1e9:.1f} GB "
+            f"free on {where} ({BYTES_PER_EVENT_NEEDED:,} bytes an event: about 1.45 KB measured, "
+            f"doubled for WAL and the run's own writes); only {free / 1e9:.1f} GB are. "
+            "Choose fewer with --events."
         )
+    return free, where
+
+
+def run(*, quick: bool = False, events: int | None = None) -> dict:
+    events = events or (20_000 if quick else DEFAULT_EVENTS)
+    blocks = max(events // scale_load.BLOCK, SEED_BLOCKS + 1)
+    events = blocks * scale_load.BLOCK
+    seconds = 3 if quick else INGEST_SECONDS
+    latency_seconds = int(os.environ.get("BENCH_SCALE_SECONDS", 10 if quick else LATENCY_SECONDS))
+    free, where = _refuse_if_short(events)
+    url = bench_database_url("scale")
     load_at_start = _load_avg()
     print(
         f"scale benchmark: {events:,} events, {free / 1e9:.0f} GB free on {where}, "
         f"load {load_at_start}; setting up…",
         flush=True,
     )
-    env = child_env(url, AFFILIATEHUB_DATA_DIR=str(ROOT / ".data" / "bench"))
-    secret, integration_id = _setup(url, env)
-    floor_env = dict(env, BENCH_INTEGRATION_ID=str(integration_id), PYTHONPATH=str(ROOT))
-    result: dict = {"events": events, "load_avg_at_start": load_at_start, "free_gb": free / 1e9}
+    broker = bench_broker_url(db=10)  # a queue of its own
+    env = child_env(
+        url, AFFILIATEHUB_DATA_DIR=str(ROOT / ".data" / "bench"), CELERY_BROKER_URL=broker
+    )
+    hooks, integrations = _setup(url, env)
+    floor_env = dict(env, BENCH_INTEGRATION_ID=str(integrations[0]), PYTHONPATH=str(ROOT))
+    result: dict = {
+        "events": events,
+        "started_at": dt.datetime.now(dt.UTC).isoformat(),
+        "load_avg_at_start": load_at_start,
+        "free_gb": round(free / 1e9, 1),
+        "cpus": os.cpu_count(),
+    }
+    now = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=1)
+    load = {"total_events": events, "now": now, "integrations": integrations}
+    logs = ROOT / ".data" / "bench-scale"  # the workers' logs, kept for a look
+    logs.mkdir(parents=True, exist_ok=True)
+    common = {"url": url, "env": env, "hooks": hooks, "seconds": latency_seconds, "logs": logs}
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)
         with (
             gunicorn("bench.floor:application", FLOOR_PORT, env=floor_env),
             gunicorn("affiliatehub.wsgi:application", DJANGO_PORT, env=env),
         ):
-            result["ingest_empty"] = _ingest(secret, workdir, "empty", seconds)
+            result["ingest_empty"] = _ingest(hooks["crm"][1], workdir, "empty", seconds)
             print(f"  ingest on empty tables: {result['ingest_empty']}", flush=True)
-            result["load"] = _load(url, integration_id, events)
+            _django(url)
+            scale_load.brand_licence()
+            result["partitions_made"] = _partitions(now)
+            seed = scale_load.load(url, first_block=0, blocks=SEED_BLOCKS, **load)
+            result["empty"] = _measure(
+                "empty",
+                players=range(SEED_BLOCKS),
+                pages=(seed["first_event_id"], seed["events"]),
+                **common,
+            )
+            result["load_avg_before_load"] = _load_avg()
+            result["load"] = scale_load.load(
+                url, first_block=SEED_BLOCKS, blocks=blocks - SEED_BLOCKS, **load
+            )
             print(f"  loaded: {result['load']}", flush=True)
             result["load_avg_after_load"] = _load_avg()
-            result["ingest_full"] = _ingest(secret, workdir, "full", seconds)
+            result["ingest_full"] = _ingest(hooks["crm"][1], workdir, "full", seconds)
             print(f"  ingest on full tables: {result['ingest_full']}", flush=True)
-            _django(url)
-            result.update(_dashboard())
-            result.update(_read_pages(result["load"]["first_id"], events))
-    result.update(_size(url, events))
-    result["load_avg_at_end"] = _load_avg()
-    result["targets"] = TARGETS
-    path = write_result(f"scale_{events}", result)
-    _print(result, path)
-    return result
-
-
-def _print(result: dict, path: Path) -> None:
-    empty, full = result["ingest_empty"], result["ingest_full"]
-    kept = round(full["ratio"] / empty["ratio"], 3) if empty["ratio"] else None
-    lines = [
-        f"\nscale: {result['events']:,} events (load average at start "
-        f"{result['load_avg_at_start']})",
-        f"  load with COPY: {result['load']['copy_s']} s ({result['load']['rows_per_s']:,} "
-        "rows/s), "
-        f"with keys and ANALYZE {result['load']['load_s']} s",
-        f"  ingest c16, empty: Django {empty['django_rps']} req/s p99 {empty['django_p99_ms']} ms; "
-        f"floor {empty['floor_rps']} req/s p99 {empty['floor_p99_ms']} ms; ratio {empty['ratio']}",
-        f"  ingest c16, full:  Django {full['django_rps']} req/s p99 {full['django_p99_ms']} ms; "
-        f"floor {full['floor_rps']} req/s p99 {full['floor_p99_ms']} ms; ratio {full['ratio']}",
-        f"  ratio full / empty: {kept} (target >= {TARGETS['ingest_ratio_vs_empty_min']})",
-        f"  dashboard 24h: {result['dashboard_24h_s']} s, 7d: {result['dashboard_7d_s']} s "
-        f"(target < {TARGETS['dashboard_s_max']} s; rollup refresh {result['rollup_refresh_s']} s)",
-    ]
-    for key in ("read_page_middle_ms", "read_page_deep_90pct_ms"):
-        if key in result:
-            lines.append(
-                f"  read API page ({key[10:-3]}): {result[key]} ms "
-                f"(target < {TARGETS['read_page_ms_max']} ms)"
+            result["full"] = _measure(
+                "full",
+                players=range(blocks),
+                pages=(result["load"]["first_event_id"], result["load"]["events"]),
+                **common,
             )
-    lines += [
-        f"  size on disk: {result['mb_per_million_events']} MB per million events "
-        f"(events {result['events_bytes'] / 1e6:.0f} MB, keys {result['keys_bytes'] / 1e6:.0f} MB)",
-        f"  load average at end {result['load_avg_at_end']}; written to {path.relative_to(ROOT)}\n",
-    ]
-    print("\n".join(lines), flush=True)
+    result.update(_size(url))
+    result["load_avg_at_end"] = _load_avg()
+    path = write_result(f"scale_{events}", result)
+    print_report(result, path.relative_to(ROOT))
+    return result
