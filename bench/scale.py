@@ -261,15 +261,19 @@ def _measure(
 
 
 def _partitions(now: dt.datetime) -> int:
-    """The monthly partitions of the loaded span, as the daily maintenance would have made them
-    month after month (the migration makes only the previous month's): no loaded row lands in
-    the default partition."""
-    from apps.integrations.inbound.partitions import add_months, month_start, partition_ensure
+    """The monthly partitions of the loaded span in every partitioned table (events, revenue
+    reports dated up to four days before their player's registration, deals), as the daily
+    maintenance would have made them month after month (the migrations make only the previous
+    month's): no loaded row lands in a default partition."""
+    from apps.core.partitions import add_months, month_start, partition_ensure, registered
 
-    month, made = month_start(now - scale_load.SPAN), 0
-    while month <= month_start(now):
-        made += partition_ensure(month)
-        month = add_months(month, 1)
+    first = month_start(now - scale_load.SPAN - dt.timedelta(days=7))
+    made = 0
+    for spec in registered():
+        month = first
+        while month <= month_start(now):
+            made += partition_ensure(spec.table, month)
+            month = add_months(month, 1)
     return made
 
 

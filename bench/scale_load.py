@@ -277,6 +277,43 @@ TABLES: list[tuple[str, str, Callable[[Plan], Iterator[str]], str | None]] = [
 ]
 
 
+# The natural-key tables that keep idempotency across partitions, filled from the rows just
+# copied (INSERT ... SELECT): (key table, its columns as selected from the table, the table, the
+# fact's name in Plan.fact_bases, or None for the events).
+KEY_TABLES: list[tuple[str, str, str, str | None]] = [
+    (
+        "integrations_inboundeventkey",
+        "(integration_id, webhook_id, event_id, received_at, body_hash) "
+        "SELECT integration_id, webhook_id, id, received_at, body_hash",
+        "integrations_inboundevent",
+        None,
+    ),
+    (
+        "players_revenuereportkey",
+        "(system, report_id, fact_id, date) SELECT system, report_id, id, date",
+        "players_revenuereport",
+        "revenue",
+    ),
+    (
+        "players_tradekey",
+        "(platform, server, deal_id, fact_id, closed_at) "
+        "SELECT platform, server, deal_id, id, closed_at",
+        "players_trade",
+        "trade",
+    ),
+]
+
+
+def _key_fills(plan: Plan, per_kind: dict[str, int]):
+    """(key table, its SELECT, (source table, id before the first, rows)) per key table."""
+    for key_table, select, table, fact in KEY_TABLES:
+        if fact is None:
+            base, count = plan.event_base, plan.blocks * BLOCK
+        else:
+            base, count = plan.fact_bases[fact], per_kind[fact]
+        yield key_table, select, (table, base, count)
+
+
 def _reserve(cursor: psycopg.Cursor, table: str, count: int) -> int:
     """Move the table's id sequence past `count` ids; returns the id before the first."""
     sequence = f"pg_get_serial_sequence('{table}', 'id')"
@@ -335,22 +372,21 @@ def load(
             started = time.perf_counter()
             rows[table] = _copy(cursor, table, columns, function(plan))
             seconds[table] = round(time.perf_counter() - started, 1)
-        started = time.perf_counter()
-        cursor.execute(
-            "INSERT INTO integrations_inboundeventkey "
-            "(integration_id, webhook_id, event_id, received_at, body_hash) "
-            "SELECT integration_id, webhook_id, id, received_at, body_hash "
-            "FROM integrations_inboundevent WHERE id BETWEEN %s AND %s",
-            [plan.event_id(plan.first_n), plan.event_id(plan.end_n - 1)],
-        )
-        seconds["integrations_inboundeventkey"] = round(time.perf_counter() - started, 1)
+        for key_table, select, (table, base_of, count) in _key_fills(plan, per_kind):
+            started = time.perf_counter()
+            cursor.execute(
+                f"INSERT INTO {key_table} {select} FROM {table} WHERE id BETWEEN %s AND %s",
+                [base_of + 1, base_of + count],
+            )
+            seconds[key_table] = round(time.perf_counter() - started, 1)
         started = time.perf_counter()
         conn.commit()  # checks the deferred foreign keys of every row: minutes at millions
         seconds["commit"] = round(time.perf_counter() - started, 1)
         started = time.perf_counter()
         for table, *_ in TABLES:
             cursor.execute(f"ANALYZE {table}")
-        cursor.execute("ANALYZE integrations_inboundeventkey")
+        for key_table, *_ in KEY_TABLES:
+            cursor.execute(f"ANALYZE {key_table}")
         conn.commit()
         seconds["analyze"] = round(time.perf_counter() - started, 1)
     return {

@@ -14,6 +14,7 @@ from django.db import connection
 from apps.integrations.inbound.services import inbound_events_process_sequence
 from apps.integrations.models import InboundEvent, InboundEventKey
 from apps.mappings.models import IdentifierMapping
+from apps.players.fact_keys import RevenueReportKey, TradeKey
 from apps.players.models import Deposit, Player, RevenueReport, Trade
 from bench import scale_load
 from tests.integrations.factories import IntegrationFactory
@@ -119,13 +120,28 @@ def test_the_copy_load_writes_the_facts_processing_its_events_writes():
         "players_trade": 4,
     }
     assert InboundEventKey.objects.count() == 20
+    # The facts' natural keys are filled with them, pointing at the copied rows.
+    assert sorted(RevenueReportKey.objects.values_list("fact_id", flat=True)) == sorted(
+        RevenueReport.objects.values_list("pk", flat=True)
+    )
+    assert sorted(TradeKey.objects.values_list("fact_id", flat=True)) == sorted(
+        Trade.objects.values_list("pk", flat=True)
+    )
     copied = _facts()
     assert len(copied["deposits"]) == 6 and sum(d[6] for d in copied["deposits"]) == 2  # firsts
 
     processed = list(
         InboundEvent.objects.filter(status="processed").order_by("pk").values_list("pk", flat=True)
     )
-    for model in (Deposit, RevenueReport, Trade, IdentifierMapping, Player):
+    for model in (
+        Deposit,
+        RevenueReport,
+        RevenueReportKey,
+        Trade,
+        TradeKey,
+        IdentifierMapping,
+        Player,
+    ):
         model.objects.all().delete()
     InboundEvent.objects.filter(pk__in=processed).update(status="received", processed_at=None)
 
