@@ -10,6 +10,7 @@ import datetime as dt
 
 import pytest
 from django.db import connection
+from psycopg.conninfo import make_conninfo
 
 from apps.integrations.inbound.services import inbound_events_process_sequence
 from apps.integrations.models import InboundEvent, InboundEventKey
@@ -23,9 +24,13 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 
 def _url() -> str:
+    """The test database as a libpq connection string (a host may be a socket directory, as the
+    embedded server's is, which a URL cannot carry as written)."""
     db = connection.settings_dict
-    password = f":{db['PASSWORD']}" if db["PASSWORD"] else ""
-    return f"postgresql://{db['USER']}{password}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
+    params = {"dbname": db["NAME"], "user": db["USER"], "password": db["PASSWORD"]}
+    host = db["HOST"] or db["OPTIONS"].get("host", "")  # the embedded server's is in OPTIONS
+    params |= {"host": host, "port": str(db["PORT"] or "")}
+    return make_conninfo(**{key: value for key, value in params.items() if value})
 
 
 def _facts() -> dict[str, set]:
