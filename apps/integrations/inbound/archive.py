@@ -257,15 +257,22 @@ def archived_event_location(
         return EventArchive.objects.filter(
             table=table, month=partitions.month_start(key.received_at)
         ).first()
+    return archive_holding(table=table, row_id=event_id)
+
+
+def archive_holding(*, table: str, row_id: int) -> EventArchive | None:
+    """The archive of `table` whose file holds the row `row_id` (events or deliveries): the one
+    whose id range covers it, or, where neighbouring months' ranges overlap by a few ids, the
+    one whose file has the row."""
     candidates = list(
-        EventArchive.objects.filter(
-            table=table, min_id__lte=event_id, max_id__gte=event_id
-        ).order_by("month")
+        EventArchive.objects.filter(table=table, min_id__lte=row_id, max_id__gte=row_id).order_by(
+            "month"
+        )
     )
     if len(candidates) <= 1:
         return candidates[0] if candidates else None
-    for archive in candidates:  # neighbouring months' id ranges may overlap by a few ids
-        if any(True for _ in archive_read(archive, event_id=event_id)):
+    for archive in candidates:
+        if any(True for _ in archive_read(archive, event_id=row_id)):
             return archive
     return None
 

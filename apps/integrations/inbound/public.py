@@ -12,8 +12,8 @@
 - The event store's months: `partitions_maintain()`, `partition_list()`,
   `default_partition_rows()` (monitoring), `archive_month()`, `archive_due()`,
   `archive_read()`, `archived_event_location()` and their errors (management command, read API);
-  `ArchiveSpec`, `archive_spec_register()`, `archive_due_all()`: the outbound room archives its
-  delivery months the same way.
+  `ArchiveSpec`, `archive_spec_register()`, `archive_due_all()`, `archive_holding()`: the outbound
+  room archives its delivery months the same way and finds an archived delivery with it.
 
 Models are imported from `apps.integrations.models`.
 """
@@ -24,6 +24,7 @@ from apps.integrations.inbound.archive import (
     ArchiveSpec,
     archive_due,
     archive_due_all,
+    archive_holding,
     archive_month,
     archive_read,
     archive_spec_register,
@@ -78,6 +79,7 @@ __all__ = [
     "StoreResult",
     "archive_due",
     "archive_due_all",
+    "archive_holding",
     "archive_month",
     "archive_read",
     "archive_spec_register",

@@ -12,7 +12,7 @@ OutboundDeliveryKey stays, so the same idempotency key years later still adds no
 from __future__ import annotations
 
 from apps.core.partitions import month_start
-from apps.integrations.inbound.public import ArchiveSpec, archive_read, archive_spec_register
+from apps.integrations.inbound.public import ArchiveSpec, archive_holding, archive_spec_register
 from apps.integrations.models import EventArchive
 from apps.integrations.outbound.models import DELIVERY_TABLE, DeliveryStatus, OutboundDeliveryKey
 
@@ -52,14 +52,4 @@ def archived_delivery_location(
         return EventArchive.objects.filter(
             table=DELIVERY_TABLE, month=month_start(key.created_at)
         ).first()
-    candidates = list(
-        EventArchive.objects.filter(
-            table=DELIVERY_TABLE, min_id__lte=delivery_id, max_id__gte=delivery_id
-        ).order_by("month")
-    )
-    if len(candidates) <= 1:
-        return candidates[0] if candidates else None
-    for archive in candidates:  # neighbouring months' id ranges may overlap by a few ids
-        if any(True for _ in archive_read(archive, event_id=delivery_id)):
-            return archive
-    return None
+    return archive_holding(table=DELIVERY_TABLE, row_id=delivery_id)
