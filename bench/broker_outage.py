@@ -10,7 +10,6 @@ Target (issue 11): intake p50 while the broker is down within 2x of the p50 whil
 from __future__ import annotations
 
 import os
-import sys
 import tempfile
 import time
 from datetime import UTC, datetime
@@ -21,6 +20,7 @@ import psycopg
 from bench.common import (
     ROOT,
     bench_database_url,
+    celery_worker,
     child_env,
     gunicorn,
     manage,
@@ -68,23 +68,7 @@ def run(*, quick: bool = False) -> dict:
         print("broker outage benchmark: setting up…", flush=True)
         secret, _ = _setup(db_url, env)
         load_start = [round(x, 2) for x in os.getloadavg()]
-        worker = [
-            sys.executable,
-            "-m",
-            "celery",
-            "-A",
-            "affiliatehub",
-            "worker",
-            "-l",
-            "warning",
-            "-Q",
-            "celery",
-            "--concurrency",
-            "2",
-            "--without-heartbeat",
-            "--without-gossip",
-            "--without-mingle",
-        ]
+        worker = celery_worker(concurrency=2, queues="celery", quiet=True)
         with (
             gunicorn("affiliatehub.wsgi:application", PORT, env=env, log=workdir / "web.log"),
             process(worker, env=env, log=workdir / "worker.log"),

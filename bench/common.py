@@ -230,3 +230,35 @@ def percentile(sorted_values: list[float], pct: float) -> float:
         return float("nan")
     index = min(len(sorted_values) - 1, max(0, round(pct / 100 * len(sorted_values)) - 1))
     return sorted_values[index]
+
+
+def latency_summary(latencies: list[float]) -> dict:
+    """Processed count and p50/p95/p99/max (ms) of receipt-to-processed latencies."""
+    latencies = sorted(latencies)
+    return {
+        "processed": len(latencies),
+        "p50_ms": round(float(percentile(latencies, 50)), 1),
+        "p95_ms": round(float(percentile(latencies, 95)), 1),
+        "p99_ms": round(float(percentile(latencies, 99)), 1),
+        "max_ms": round(float(latencies[-1]), 1) if latencies else None,
+    }
+
+
+def celery_worker(
+    *,
+    concurrency: int | str,
+    queues: str | None = "celery,trades",
+    name: str | None = None,
+    quiet: bool = False,
+) -> list[str]:
+    """The command of one Celery worker process of the project (`quiet`: no heartbeat, gossip
+    or mingle, so a benchmark measures the work and not the cluster chatter)."""
+    cmd = [sys.executable, "-m", "celery", "-A", "affiliatehub", "worker", "-l", "warning"]
+    if queues:
+        cmd += ["-Q", queues]
+    cmd += ["--concurrency", str(concurrency)]
+    if name:
+        cmd += ["-n", f"{name}@%h"]
+    if quiet:
+        cmd += ["--without-heartbeat", "--without-gossip", "--without-mingle"]
+    return cmd

@@ -37,8 +37,10 @@ from bench.common import (
     ROOT,
     bench_broker_url,
     bench_database_url,
+    celery_worker,
     child_env,
     gunicorn,
+    latency_summary,
     process,
     write_result,
 )
@@ -94,20 +96,7 @@ def _mix(tag: str, count: int, players: list[str]) -> list[bytes]:
 
 def _phase(secret, db_url, env, workdir, *, rules: bool, seconds: int, players, n: int) -> dict:
     worker_env = dict(env, AFFILIATEHUB_RISK_EVENT_RULES="1" if rules else "0")
-    worker = [
-        sys.executable,
-        "-m",
-        "celery",
-        "-A",
-        "affiliatehub",
-        "worker",
-        "-l",
-        "warning",
-        "-Q",
-        "celery,trades",
-        "--concurrency",
-        os.environ.get("BENCH_WORKER_CONCURRENCY", "4"),
-    ]
+    worker = celery_worker(concurrency=os.environ.get("BENCH_WORKER_CONCURRENCY", "4"))
     with process(worker, env=worker_env, log=workdir / f"worker-{n}.log"):
         time.sleep(4)  # let the worker connect before the clock starts
         load = [round(x, 2) for x in os.getloadavg()]
@@ -156,7 +145,7 @@ def evaluation_cost(samples: int = 400) -> dict:
         own = [v for v in deposit.player.identity_values.all() if v.kind == "payment_fingerprint"]
         timed("deposit", player=deposit.player, deposit=deposit, identity_values=own)
     return {
-        trigger: ingest._summary(ms) | {"samples": len(ms)} for trigger, ms in timings.items() if ms
+        trigger: latency_summary(ms) | {"samples": len(ms)} for trigger, ms in timings.items() if ms
     }
 
 
@@ -176,18 +165,7 @@ def run(*, quick: bool = False) -> dict:
         with gunicorn("affiliatehub.wsgi:application", PORT, env=env, log=workdir / "django.log"):
             players = [f"pool-{i}" for i in range(300)]
             with process(
-                [
-                    sys.executable,
-                    "-m",
-                    "celery",
-                    "-A",
-                    "affiliatehub",
-                    "worker",
-                    "-l",
-                    "warning",
-                    "--concurrency",
-                    "4",
-                ],
+                celery_worker(concurrency=4, queues=None),
                 env=env,
             ):
                 time.sleep(4)

@@ -26,7 +26,7 @@ import orjson
 import psycopg
 from standardwebhooks.webhooks import Webhook
 
-from bench.common import ROOT, percentile, process
+from bench.common import ROOT, celery_worker, latency_summary, process
 from bench.scale_load import crm_id, trading_login
 
 RATE = 200
@@ -141,17 +141,6 @@ def _wait(url: str, tag: str, since: dt.datetime, count: int, timeout: float = 1
         time.sleep(0.5)
 
 
-def _summary(latencies: list[float]) -> dict:
-    latencies = sorted(latencies)
-    return {
-        "processed": len(latencies),
-        "p50_ms": round(float(percentile(latencies, 50)), 1),
-        "p95_ms": round(float(percentile(latencies, 95)), 1),
-        "p99_ms": round(float(percentile(latencies, 99)), 1),
-        "max_ms": round(float(latencies[-1]), 1) if latencies else None,
-    }
-
-
 def settle_unprocessed(url: str) -> int:
     """Events still `received` (what the ingest measurements stored with no worker running)
     are set aside as dead, so the workers' drains do not claim that backlog during the
@@ -162,27 +151,6 @@ def settle_unprocessed(url: str) -> int:
             "last_error = 'bench scale: stored by the ingest measurement, not processed' "
             "WHERE status = 'received'"
         ).rowcount
-
-
-def _worker_cmd(name: str) -> list[str]:
-    return [
-        sys.executable,
-        "-m",
-        "celery",
-        "-A",
-        "affiliatehub",
-        "worker",
-        "-l",
-        "warning",
-        "-Q",
-        "celery,trades",
-        "--concurrency",
-        "1",
-        "-n",
-        f"{name}@%h",
-        "--without-gossip",
-        "--without-mingle",
-    ]
 
 
 def measure(
@@ -204,7 +172,13 @@ def measure(
     with contextlib.ExitStack() as stack:
         for index in range(WORKERS):
             name = f"scale-{label}-{index + 1}"
-            stack.enter_context(process(_worker_cmd(name), env=env, log=logs / f"{name}.log"))
+            stack.enter_context(
+                process(
+                    celery_worker(concurrency=1, name=name, quiet=True),
+                    env=env,
+                    log=logs / f"{name}.log",
+                )
+            )
         warm = f"{label}w{int(time.time())}"
         since = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=5)
         warm_bodies = _bodies(warm, RATE * 3, players)
@@ -232,9 +206,9 @@ def measure(
         "events": len(bodies),
         "not_accepted": len(failures),
         "statuses": statuses,
-        **_summary([ms for _, ms in done]),
+        **latency_summary([ms for _, ms in done]),
         "by_type": {
-            kind: _summary([ms for k, ms in done if k == kind])
+            kind: latency_summary([ms for k, ms in done if k == kind])
             for kind in sorted({k for k, _ in done})
         },
     }

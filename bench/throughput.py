@@ -35,7 +35,15 @@ from datetime import UTC, datetime
 import psutil
 import psycopg
 
-from bench.common import ROOT, bench_broker_url, bench_database_url, child_env, manage, process
+from bench.common import (
+    ROOT,
+    bench_broker_url,
+    bench_database_url,
+    celery_worker,
+    child_env,
+    manage,
+    process,
+)
 from bench.common import write_result as _write_result
 
 SLUG = "bench-throughput"
@@ -221,23 +229,7 @@ def _empty_queues(broker: str) -> None:
 
 
 def _drain(env: dict[str, str], db_url: str, tag: str, count: int, workdir) -> dict:
-    cmd = [
-        sys.executable,
-        "-m",
-        "celery",
-        "-A",
-        "affiliatehub",
-        "worker",
-        "-l",
-        "warning",
-        "-Q",
-        "celery,trades",
-        "--concurrency",
-        "1",
-        "--without-heartbeat",
-        "--without-gossip",
-        "--without-mingle",
-    ]
+    cmd = celery_worker(concurrency=1, quiet=True)
     load = _load()
     started = time.monotonic()
     with process(cmd, env=env, log=workdir / f"worker-{tag}.log") as proc:

@@ -31,10 +31,11 @@ from bench.common import (
     ROOT,
     bench_broker_url,
     bench_database_url,
+    celery_worker,
     child_env,
     gunicorn,
+    latency_summary,
     manage,
-    percentile,
     process,
     run_wrk,
     write_result,
@@ -219,17 +220,6 @@ def _wait_processed(db_url: str, ids: list[str], timeout: float = 120) -> int:
             time.sleep(0.5)
 
 
-def _summary(latencies: list[float]) -> dict:
-    latencies = sorted(latencies)
-    return {
-        "processed": len(latencies),
-        "p50_ms": round(float(percentile(latencies, 50)), 1),
-        "p95_ms": round(float(percentile(latencies, 95)), 1),
-        "p99_ms": round(float(percentile(latencies, 99)), 1),
-        "max_ms": round(float(latencies[-1]), 1) if latencies else None,
-    }
-
-
 def _processing_latency(db_url: str, sent: list[tuple[str, str]], timeout: float = 120) -> dict:
     ids = [webhook_id for webhook_id, _ in sent]
     pending = _wait_processed(db_url, ids, timeout)
@@ -247,9 +237,9 @@ def _processing_latency(db_url: str, sent: list[tuple[str, str]], timeout: float
         "events": len(ids),
         "unprocessed": pending,
         "statuses": statuses,
-        **_summary([ms for _, ms in done]),
+        **latency_summary([ms for _, ms in done]),
         "by_type": {
-            t: _summary([ms for kind, ms in done if kind == t])
+            t: latency_summary([ms for kind, ms in done if kind == t])
             for t in sorted({t for t, _ in done})
         },
     }
@@ -261,20 +251,7 @@ def _latency_phase(
     """Receipt-to-processed at a sustained 100 events/s with a worker running."""
     worker_concurrency = int(os.environ.get("BENCH_WORKER_CONCURRENCY", "4"))
     deposit_share = float(os.environ.get("BENCH_DEPOSIT_SHARE", "0.5"))
-    worker_cmd = [
-        sys.executable,
-        "-m",
-        "celery",
-        "-A",
-        "affiliatehub",
-        "worker",
-        "-l",
-        "warning",
-        "-Q",
-        "celery,trades",
-        "--concurrency",
-        str(worker_concurrency),
-    ]
+    worker_cmd = celery_worker(concurrency=worker_concurrency)
     rate = 100
     # The throughput runs left tens of thousands of messages queued; start clean.
     purge = [sys.executable, "-m", "celery", "-A", "affiliatehub", "purge", "-f"]
