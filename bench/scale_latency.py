@@ -32,6 +32,8 @@ from bench.scale_load import crm_id, trading_login
 RATE = 200
 WORKERS = 2
 SENDERS = 8
+REPORT_DAYS = 60  # revenue reports are for one of the last REPORT_DAYS days
+_days_used: dict[int, int] = {}  # player -> revenue reports sent for it (across the run's phases)
 
 
 def _bodies(tag: str, count: int, players: range) -> list[tuple[str, bytes]]:
@@ -51,8 +53,13 @@ def _bodies(tag: str, count: int, players: range) -> list[tuple[str, bytes]]:
             data = {"deposit_id": f"{tag}-D-{i}", "player_id": crm_id(k), "amount": "25.00"}
             data["currency"] = "EUR"
         elif slot <= 7:
-            # A day of its own for every report: none restates another.
-            day = dt.date(2020, 1, 1) + dt.timedelta(days=i)
+            # A recent day of its own for each of the player's reports (none restates another
+            # the run sent), in months whose partitions exist, as a CRM's daily report is.
+            # (Days 2020-01-01 + i, used before 2026-12-08, spread 12,000 reports over 33 years:
+            # every month needed a new partition, and the run measured that DDL, not processing.)
+            used = _days_used.get(k, 0)
+            _days_used[k] = used + 1
+            day = now.date() - dt.timedelta(days=1 + used % REPORT_DAYS)
             kind = "revenue.reported"
             data = {"report_id": f"{tag}-R-{i}", "player_id": crm_id(k), "date": day.isoformat()}
             data.update(currency="EUR", stakes="300.00", winnings="280.00")

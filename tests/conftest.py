@@ -43,3 +43,28 @@ def _fresh_resolution_counts():
     with services._resolution_lock:
         services._resolution_pending.clear()
     yield
+
+
+class PartitionRequests(list):
+    """(table, month) pairs writers asked the `core.partition_ensure` task for after commit."""
+
+    def run(self) -> list[bool]:
+        """Run the task for each request, as a worker would; True where it made the month."""
+        from apps.core import tasks as core_tasks
+
+        made = [core_tasks.partition_ensure(table, month) for table, month in self]
+        self.clear()
+        return made
+
+
+@pytest.fixture
+def partition_requests(monkeypatch):
+    """Record the months writers ask for (apps.core.partitions.partitions_ensure_for inside a
+    transaction) instead of publishing them; `.run()` makes them."""
+    from apps.core import tasks as core_tasks
+
+    requests = PartitionRequests()
+    monkeypatch.setattr(
+        core_tasks.partition_ensure, "delay", lambda table, month: requests.append((table, month))
+    )
+    return requests

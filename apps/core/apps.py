@@ -9,6 +9,7 @@ class CoreConfig(AppConfig):
         from django.core import checks
         from django.core.signals import request_finished, request_started
 
+        from apps.core import tasks  # noqa: F401 - registers core's Celery tasks
         from apps.core.checks import check_address_allow_lists, check_no_nested_settings
         from apps.core.db import connections_note_used, connections_skip_fresh_health_checks
 

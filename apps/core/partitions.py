@@ -9,7 +9,9 @@ the models module that owns it). For every registered table:
 - `partition_ensure(table, month)`: create one month's partition if missing, moving the rows of
   that month out of the default partition in the same transaction;
 - `partitions_ensure_for(table, moment)`: the writers' first-use guard (one catalogue lookup per
-  month and process), so an insert never depends on the beat having run;
+  month and process), so an insert never depends on the beat having run: outside a transaction it
+  makes a missing month at once; inside one it never runs DDL (the row waits in the default
+  partition and the `core.partition_ensure` task makes the month after commit);
 - `partitions_maintain(table)` / `partitions_maintain_all()`: the daily beat's work: the current
   month and the next AFFILIATEHUB_EVENT_PARTITIONS_AHEAD months, then empty the default partition;
 - `partition_list(table)`, `default_partition_rows(table)`, `partitions_status()`: what exists;
@@ -24,9 +26,10 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import threading
+import time
 from dataclasses import dataclass
 
-from django.db import connection, transaction
+from django.db import OperationalError, connection, transaction
 from django.dispatch import Signal
 from django.utils import timezone
 
@@ -110,63 +113,144 @@ def _exists(cursor, name: str) -> bool:
     return cursor.fetchone()[0]
 
 
+# How long partition DDL waits for a lock before giving up (and being retried): ATTACH needs an
+# ACCESS EXCLUSIVE lock on the default partition, and while it waits every later insert routed
+# there and every unpruned read of the table queues behind it.
+LOCK_TIMEOUT = "3s"
+
+
+class PartitionBusy(RuntimeError):
+    """A month could not be made now (a lock was not granted in time, or a deadlock): retry."""
+
+
 def partition_ensure(table: str, month: dt.date) -> bool:
     """Create `month`'s partition of `table` if it does not exist; True when it was created.
 
-    The table is created outside the partitioned table and attached: ATTACH PARTITION takes
-    only a SHARE UPDATE EXCLUSIVE lock on the parent, so inserts into other months go on.
-    Rows of the month found in the default partition move into the new partition first.
-    Concurrent callers serialise on an advisory lock and the second finds the table made.
+    Runs in a transaction of its own, never inside a business transaction (see
+    `partitions_ensure_for`): the DDL locks the parent, the default partition and the tables
+    the foreign keys reference, and a transaction that had written any of them first could
+    deadlock with it. The table is created outside the partitioned table and attached: ATTACH
+    PARTITION takes only a SHARE UPDATE EXCLUSIVE lock on the parent, so inserts into other
+    months go on. Rows of the month found in the default partition move into the new partition
+    first, with the default partition locked so none arrive between the move and the attach.
+    Concurrent callers serialise on the parent's SHARE UPDATE EXCLUSIVE lock (ATTACH takes it
+    anyway); taking a relation lock also makes PostgreSQL apply other sessions' catalogue
+    changes before the re-check (an advisory lock does not), so the second finds the table the
+    first committed. Locks wait at most LOCK_TIMEOUT; then, or on a deadlock, PartitionBusy is
+    raised and nothing is changed.
     """
     spec = table_spec(table)
     part = partition_for(table, month)
-    with transaction.atomic(), connection.cursor() as cursor:
-        if _exists(cursor, part.name):
-            return False
-        cursor.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", [part.name])
-        if _exists(cursor, part.name):
-            return False
-        cursor.execute(
-            f'CREATE TABLE "{part.name}" (LIKE "{table}" INCLUDING DEFAULTS INCLUDING CONSTRAINTS)'
-        )
-        default = f"{table}_default"
-        moved = 0
-        if _exists(cursor, default):
+    try:
+        with transaction.atomic(), connection.cursor() as cursor:
+            if _exists(cursor, part.name):
+                return False
             cursor.execute(
-                f'WITH moved AS (DELETE FROM "{default}" WHERE {spec.key} >= %s '  # noqa: S608
-                f'AND {spec.key} < %s RETURNING *) INSERT INTO "{part.name}" SELECT * FROM moved',
-                [part.start, part.end],
+                "SELECT current_setting('lock_timeout'), set_config('lock_timeout', %s, true)",
+                [LOCK_TIMEOUT],
             )
-            moved = cursor.rowcount
-        cursor.execute(f'ALTER TABLE "{table}" ATTACH PARTITION "{part.name}" {bounds_sql(part)}')
+            previous_timeout = cursor.fetchone()[0]
+            cursor.execute(f'LOCK TABLE "{table}" IN SHARE UPDATE EXCLUSIVE MODE')
+            if _exists(cursor, part.name):
+                return False
+            default = f"{table}_default"
+            has_default = _exists(cursor, default)
+            if has_default:
+                cursor.execute(f'LOCK TABLE "{default}" IN ACCESS EXCLUSIVE MODE')
+            cursor.execute(
+                f'CREATE TABLE "{part.name}" '
+                f'(LIKE "{table}" INCLUDING DEFAULTS INCLUDING CONSTRAINTS)'
+            )
+            moved = 0
+            if has_default:
+                cursor.execute(
+                    f'WITH moved AS (DELETE FROM "{default}" WHERE {spec.key} >= %s '  # noqa: S608
+                    f"AND {spec.key} < %s RETURNING *) "
+                    f'INSERT INTO "{part.name}" SELECT * FROM moved',
+                    [part.start, part.end],
+                )
+                moved = cursor.rowcount
+            cursor.execute(
+                f'ALTER TABLE "{table}" ATTACH PARTITION "{part.name}" {bounds_sql(part)}'
+            )
+            # Back to the caller's setting, should this run inside a longer transaction.
+            cursor.execute("SELECT set_config('lock_timeout', %s, true)", [previous_timeout])
+    except OperationalError as exc:
+        if getattr(exc.__cause__, "sqlstate", None) in _BUSY_SQLSTATES:
+            raise PartitionBusy(f"{part.name} was not created now: {exc}") from exc
+        raise
     logger.info(
         "Created partition %s (%d rows moved from the default partition).", part.name, moved
     )
     return True
 
 
+# lock_not_available (lock_timeout), deadlock_detected
+_BUSY_SQLSTATES = {"55P03", "40P01"}
+
+PARTITION_TASK = "core.partition_ensure"
+# A month asked for and still missing is asked for again after this many seconds (the task may
+# have failed, or the broker refused the message); meanwhile its rows wait in the default
+# partition, which the daily maintenance empties in any case.
+REQUEST_AGAIN_AFTER_SECONDS = 60.0
+
 _ready: set[tuple[str, dt.date]] = set()
+_requested: dict[tuple[str, dt.date], float] = {}
 _ready_lock = threading.Lock()
 
 
 def partitions_ensure_for(table: str, moment: dt.datetime | dt.date) -> None:
-    """Make sure the partition a row keyed `moment` goes to exists (first use).
+    """Make sure the partition a row keyed `moment` goes to exists, or is on its way.
 
-    Costs one catalogue lookup per month and process; afterwards nothing. Should the creation
-    roll back with the caller's transaction, the row lands in the default partition and the
-    next maintenance moves it."""
+    A month this process saw costs nothing; an unseen one, one catalogue lookup. A missing month
+    is made at once when the caller is outside any transaction. Inside one (an event being
+    processed, a delivery being enqueued) no DDL runs: the row goes to the default partition
+    and, once the caller commits, the `core.partition_ensure` task makes the month and moves the
+    row there (bench scale, 2026-12-08: two workers making months inside their transactions
+    deadlocked, or failed with "already exists", and their events failed)."""
     key = (table, month_start(moment))
     if key in _ready:
         return
-    partition_ensure(table, key[1])
+    with connection.cursor() as cursor:
+        exists = _exists(cursor, partition_name(*key))
+    if not exists and not connection.in_atomic_block:
+        try:
+            partition_ensure(table, key[1])
+            exists = True
+        except PartitionBusy:
+            logger.warning("Partition of %s for %s not made now; asking the task.", *key)
+    if exists:
+        with _ready_lock:
+            _ready.add(key)
+            _requested.pop(key, None)
+        return
+    _request_after_commit(table, key[1])
+
+
+def _request_after_commit(table: str, month: dt.date) -> None:
+    now = time.monotonic()
     with _ready_lock:
-        _ready.add(key)
+        asked = _requested.get((table, month))
+        if asked is not None and now - asked < REQUEST_AGAIN_AFTER_SECONDS:
+            return
+        _requested[(table, month)] = now
+    transaction.on_commit(lambda: _publish_request(table, month))
+
+
+def _publish_request(table: str, month: dt.date) -> None:
+    from apps.core.enqueue import task_named
+
+    try:
+        task_named(PARTITION_TASK).delay(table, month.isoformat())
+    except Exception:  # the broker refused: the next writer asks again, the beat moves the rows
+        logger.exception("Could not ask for the partition of %s for %s.", table, month)
 
 
 def partitions_forget() -> None:
     """Forget which partitions this process saw (after partitions were dropped: tests)."""
     with _ready_lock:
         _ready.clear()
+        _requested.clear()
 
 
 def partition_list(table: str) -> list[Partition]:

@@ -9,8 +9,6 @@ the real pipeline and compare.
 import datetime as dt
 
 import pytest
-from django.db import connection
-from psycopg.conninfo import make_conninfo
 
 from apps.integrations.inbound.services import inbound_events_process_sequence
 from apps.integrations.models import InboundEvent, InboundEventKey
@@ -19,18 +17,9 @@ from apps.players.fact_keys import RevenueReportKey, TradeKey
 from apps.players.models import Deposit, Player, RevenueReport, Trade
 from bench import scale_load
 from tests.integrations.factories import IntegrationFactory
+from tests.libpq import test_database_conninfo
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-def _url() -> str:
-    """The test database as a libpq connection string (a host may be a socket directory, as the
-    embedded server's is, which a URL cannot carry as written)."""
-    db = connection.settings_dict
-    params = {"dbname": db["NAME"], "user": db["USER"], "password": db["PASSWORD"]}
-    host = db["HOST"] or db["OPTIONS"].get("host", "")  # the embedded server's is in OPTIONS
-    params |= {"host": host, "port": str(db["PORT"] or "")}
-    return make_conninfo(**{key: value for key, value in params.items() if value})
 
 
 def _facts() -> dict[str, set]:
@@ -108,7 +97,7 @@ def test_the_copy_load_writes_the_facts_processing_its_events_writes():
     scale_load.brand_licence()
 
     loaded = scale_load.load(
-        _url(),
+        test_database_conninfo(),
         first_block=0,
         blocks=2,
         total_events=20,

@@ -57,7 +57,11 @@ def _exists(name: str) -> bool:
         return cursor.fetchone()[0]
 
 
-def _enqueue_at(monkeypatch, moment, endpoint, key, *, status=None):
+def _enqueue_at(monkeypatch, moment, endpoint, key, *, status=None, made_ahead=True):
+    """Enqueue a delivery as if at `moment`; its month's partition made ahead first, as the
+    daily maintenance does (`made_ahead=False`: the month is missing)."""
+    if made_ahead:
+        partitions.partition_ensure(TABLE, moment.date())
     monkeypatch.setattr(deliveries, "timezone", types.SimpleNamespace(now=lambda: moment))
     monkeypatch.setattr(deliveries, "enqueue_send", lambda delivery_id: None)
     delivery, created = outbound.delivery_enqueue(
@@ -81,10 +85,18 @@ def test_maintenance_creates_the_coming_months_of_every_partitioned_table(settin
     assert again[TABLE]["created"] == 0
 
 
-def test_enqueueing_creates_a_missing_month_on_first_use(monkeypatch, endpoint):
+def test_enqueueing_asks_for_a_missing_month_and_the_task_makes_it(
+    monkeypatch, endpoint, partition_requests, django_capture_on_commit_callbacks
+):
     assert not _exists(f"{TABLE}_p2037_02")
-    delivery, created = _enqueue_at(monkeypatch, dt.datetime(2037, 2, 3, tzinfo=UTC), endpoint, "a")
+    with django_capture_on_commit_callbacks(execute=True):
+        delivery, created = _enqueue_at(
+            monkeypatch, dt.datetime(2037, 2, 3, tzinfo=UTC), endpoint, "a", made_ahead=False
+        )
     assert created
+    assert _partition_of(delivery.pk) == f"{TABLE}_default"
+    assert partition_requests == [(TABLE, "2037-02-01")]
+    assert partition_requests.run() == [True]
     assert _partition_of(delivery.pk) == f"{TABLE}_p2037_02"
     key = OutboundDeliveryKey.objects.get(pk="a")
     assert (key.delivery_id, key.created_at) == (delivery.pk, delivery.created_at)

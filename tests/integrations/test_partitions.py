@@ -52,7 +52,11 @@ def _event(webhook_id: str, body: bytes = b'{"type": "x"}') -> services.Incoming
     )
 
 
-def _store_at(monkeypatch, moment: dt.datetime, integration, *events, status=None):
+def _store_at(monkeypatch, moment: dt.datetime, integration, *events, status=None, made_ahead=True):
+    """Store events as if received at `moment`; its month's partition made ahead first, as the
+    daily maintenance does (`made_ahead=False`: the month is missing)."""
+    if made_ahead:
+        partitions.partition_ensure(moment.date())
     monkeypatch.setattr(store, "timezone", types.SimpleNamespace(now=lambda: moment))
     results = services.inbound_events_store(
         integration_id=integration.pk, events=list(events), source="webhook"
@@ -79,12 +83,22 @@ def test_maintenance_creates_the_current_and_next_months(settings, db):
     assert again["created"] == 0
 
 
-def test_the_store_creates_a_missing_month_on_first_use(monkeypatch, integration):
+def test_the_store_asks_for_a_missing_month_and_the_task_makes_it(
+    monkeypatch, integration, partition_requests, django_capture_on_commit_callbacks
+):
     assert not _exists("integrations_inboundevent_p2033_04")
-    (result,) = _store_at(
-        monkeypatch, dt.datetime(2033, 4, 2, tzinfo=UTC), integration, _event("a")
-    )
+    with django_capture_on_commit_callbacks(execute=True):
+        (result,) = _store_at(
+            monkeypatch,
+            dt.datetime(2033, 4, 2, tzinfo=UTC),
+            integration,
+            _event("a"),
+            made_ahead=False,
+        )
     assert result.outcome == services.ACCEPTED
+    assert _partition_of(result.event_id) == "integrations_inboundevent_default"
+    assert partition_requests == [("integrations_inboundevent", "2033-04-01")]
+    assert partition_requests.run() == [True]
     assert _partition_of(result.event_id) == "integrations_inboundevent_p2033_04"
     assert partitions.default_partition_rows() == 0
 

@@ -43,16 +43,36 @@ def _exists(name: str) -> bool:
         return cursor.fetchone()[0]
 
 
-def test_a_report_goes_to_the_month_of_its_date_created_on_first_use():
+def test_a_report_for_a_month_without_partition_waits_in_the_default_then_moves(
+    partition_requests, django_capture_on_commit_callbacks
+):
     assert not _exists(f"{REVENUE}_p2039_04")
-    result = record_report(
-        PlayerFactory(), "R-1", datetime(2039, 5, 2, tzinfo=UTC), day=date(2039, 4, 30)
-    )
+    with django_capture_on_commit_callbacks(execute=True):
+        result = record_report(
+            PlayerFactory(), "R-1", datetime(2039, 5, 2, tzinfo=UTC), day=date(2039, 4, 30)
+        )
+    # No DDL inside the event's transaction: the row waits in the safety net and the month is
+    # asked for once the transaction commits.
     assert result.created
+    assert _partition_of(REVENUE, result.report.pk) == f"{REVENUE}_default"
+    assert partition_requests == [(REVENUE, "2039-04-01")]
+    assert partition_requests.run() == [True]
     assert _partition_of(REVENUE, result.report.pk) == f"{REVENUE}_p2039_04"
     key = RevenueReportKey.objects.get(system="crm", report_id="R-1")
     assert (key.fact_id, key.date) == (result.report.pk, date(2039, 4, 30))
     assert partitions.default_partition_rows(REVENUE) == 0
+
+
+def test_a_month_is_asked_for_once_not_per_row(
+    partition_requests, django_capture_on_commit_callbacks
+):
+    player = PlayerFactory()
+    with django_capture_on_commit_callbacks(execute=True):
+        for n in range(3):
+            record_report(
+                player, f"R-{n}", datetime(2039, 7, 2, tzinfo=UTC), day=date(2039, 6, n + 1)
+            )
+    assert partition_requests == [(REVENUE, "2039-06-01")]
 
 
 def test_the_same_report_id_months_apart_is_still_the_stored_report():
@@ -69,6 +89,7 @@ def test_the_same_report_id_months_apart_is_still_the_stored_report():
 
 
 def test_the_same_deal_months_apart_is_still_the_stored_trade():
+    partitions.partition_ensure(TRADE, date(2039, 2, 1))  # made ahead, as the beat does
     player = PlayerFactory()
     first = record_trade(player, "D-1", closed_at=datetime(2039, 2, 28, 23, 59, tzinfo=UTC))
     again = record_trade(player, "D-1", closed_at=datetime(2039, 9, 1, tzinfo=UTC))

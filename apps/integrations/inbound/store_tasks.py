@@ -6,11 +6,17 @@ from __future__ import annotations
 
 from celery import shared_task
 
-from apps.core.partitions import partitions_maintain_all
+from apps.core.partitions import PartitionBusy, partitions_maintain_all
 from apps.integrations.inbound import archive
 
 
-@shared_task(name="integrations.maintain_inbound_partitions", ignore_result=True)
+@shared_task(
+    name="integrations.maintain_inbound_partitions",
+    ignore_result=True,
+    autoretry_for=(PartitionBusy,),  # a month's locks were busy: again in a while
+    retry_backoff=30,
+    max_retries=5,
+)
 def maintain_inbound_partitions() -> dict[str, dict[str, int]]:
     """Create every partitioned table's coming months, empty their default partitions, archive
     the expired months of the archivable ones. The name stays (the beat entry of migration 0010

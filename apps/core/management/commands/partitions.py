@@ -8,9 +8,14 @@ does before its retention step; `inbound_events maintain` also archives expired 
 
 from __future__ import annotations
 
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 
-from apps.core.partitions import partitions_maintain_all, partitions_status, table_spec
+from apps.core.partitions import (
+    PartitionBusy,
+    partitions_maintain_all,
+    partitions_status,
+    table_spec,
+)
 
 
 class Command(BaseCommand):
@@ -23,7 +28,11 @@ class Command(BaseCommand):
 
     def handle(self, *args, action, **options):
         if action == "maintain":
-            for table, result in partitions_maintain_all().items():
+            try:
+                maintained = partitions_maintain_all()
+            except PartitionBusy as exc:
+                raise CommandError(f"{exc} Run it again in a moment.") from exc
+            for table, result in maintained.items():
                 self.stdout.write(
                     f"{table}: created {result['created']}, default rows {result['default_rows']}"
                 )

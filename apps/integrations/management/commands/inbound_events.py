@@ -13,6 +13,7 @@ import datetime as dt
 import orjson
 from django.core.management.base import BaseCommand, CommandError
 
+from apps.core.partitions import PartitionBusy
 from apps.integrations.inbound.public import (
     ArchiveCorrupt,
     ArchiveRefused,
@@ -58,7 +59,10 @@ class Command(BaseCommand):
                     f"sha256 {archive.sha256}"
                 )
         elif action == "maintain":
-            result = {**partitions_maintain(), **archive_due()}
+            try:
+                result = {**partitions_maintain(), **archive_due()}
+            except PartitionBusy as exc:
+                raise CommandError(f"{exc} Run it again in a moment.") from exc
             self.stdout.write(", ".join(f"{key} {value}" for key, value in result.items()))
         elif action == "archive":
             try:
