@@ -11,6 +11,7 @@ import sys
 import tempfile
 import time
 import urllib.request
+from collections.abc import Callable
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -262,3 +263,93 @@ def celery_worker(
     if quiet:
         cmd += ["--without-heartbeat", "--without-gossip", "--without-mingle"]
     return cmd
+
+
+class CpuMeter:
+    """CPU seconds spent by groups of processes over a window, and by the whole machine.
+
+    `groups` maps a name to a function listing the group's processes (psutil.Process), called
+    at the start and at the end of the window: a process that appears in between counts from
+    zero, one that exits in between is lost (so keep the groups to long-lived processes: worker
+    pools, web workers, database backends). The machine's busy time (every core, every
+    process) minus the groups' is what else ran: on a shared machine, the share other jobs took.
+    """
+
+    def __init__(self, groups: dict[str, Callable[[], list]]):
+        self.groups = groups
+        self.before: dict[str, dict[int, float]] = {}
+        self.machine_before = 0.0
+        self.wall_before = 0.0
+
+    @staticmethod
+    def _busy() -> float:
+        import psutil
+
+        times = psutil.cpu_times()
+        return sum(times) - times.idle - getattr(times, "iowait", 0.0)
+
+    @staticmethod
+    def _seconds(processes: list) -> dict[int, float]:
+        import psutil
+
+        out = {}
+        for proc in processes:
+            try:
+                times = proc.cpu_times()
+            except psutil.Error:
+                continue
+            out[proc.pid] = times.user + times.system
+        return out
+
+    def start(self) -> None:
+        self.before = {name: self._seconds(listed()) for name, listed in self.groups.items()}
+        self.machine_before = self._busy()
+        self.wall_before = time.monotonic()
+
+    def stop(self) -> dict[str, float]:
+        """{group: CPU seconds, ..., "machine": busy CPU seconds, "wall": seconds}."""
+        out = {}
+        for name, listed in self.groups.items():
+            after = self._seconds(listed())
+            before = self.before.get(name, {})
+            out[name] = round(sum(t - before.get(pid, 0.0) for pid, t in after.items()), 2)
+        out["machine"] = round(self._busy() - self.machine_before, 2)
+        out["wall"] = round(time.monotonic() - self.wall_before, 2)
+        return out
+
+
+def process_tree(pid: int) -> list:
+    """A process and its descendants (psutil.Process), or nothing when it is gone."""
+    import psutil
+
+    try:
+        root = psutil.Process(pid)
+        return [root, *root.children(recursive=True)]
+    except psutil.Error:
+        return []
+
+
+def server_processes(database_url: str) -> list:
+    """Every process of the PostgreSQL server holding `database_url` (postmaster, backends,
+    background workers), found through its data directory's postmaster.pid."""
+    import psycopg
+
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        data_dir = conn.execute("SHOW data_directory").fetchone()[0]
+    pid = int((Path(data_dir) / "postmaster.pid").read_text().split()[0])
+    return process_tree(pid)
+
+
+def listening_processes(port: int) -> list:
+    """The process tree of whatever listens on 127.0.0.1:`port` (a web server's master)."""
+    import psutil
+
+    for conn in psutil.net_connections(kind="tcp"):
+        if conn.status == psutil.CONN_LISTEN and conn.laddr.port == port and conn.pid:
+            tree = process_tree(conn.pid)
+            parent = tree[0].parent() if tree else None
+            # A gunicorn worker may hold the socket too: climb to the master.
+            if parent is not None and "gunicorn" in " ".join(parent.cmdline()):
+                return process_tree(parent.pid)
+            return tree
+    return []

@@ -23,10 +23,20 @@ from http.client import HTTPConnection
 from pathlib import Path
 
 import orjson
+import psutil
 import psycopg
 from standardwebhooks.webhooks import Webhook
 
-from bench.common import ROOT, celery_worker, latency_summary, process
+from bench.common import (
+    ROOT,
+    CpuMeter,
+    celery_worker,
+    latency_summary,
+    listening_processes,
+    process,
+    process_tree,
+    server_processes,
+)
 from bench.scale_load import crm_id, trading_login
 
 RATE = 200
@@ -177,15 +187,26 @@ def measure(
     purge = [sys.executable, "-m", "celery", "-A", "affiliatehub", "purge", "-f"]
     subprocess.run(purge, env=env, cwd=ROOT, check=True, capture_output=True)
     with contextlib.ExitStack() as stack:
+        workers = []
         for index in range(WORKERS):
             name = f"scale-{label}-{index + 1}"
-            stack.enter_context(
-                process(
-                    celery_worker(concurrency=1, name=name, quiet=True),
-                    env=env,
-                    log=logs / f"{name}.log",
+            workers.append(
+                stack.enter_context(
+                    process(
+                        celery_worker(concurrency=1, name=name, quiet=True),
+                        env=env,
+                        log=logs / f"{name}.log",
+                    )
                 )
             )
+        cpu = CpuMeter(
+            {
+                "workers": lambda: [p for w in workers for p in process_tree(w.pid)],
+                "web": lambda: listening_processes(port),
+                "database": lambda: server_processes(url),
+                "senders": lambda: [psutil.Process()],  # this process (its threads) alone
+            }
+        )
         warm = f"{label}w{int(time.time())}"
         since = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=5)
         warm_bodies = _bodies(warm, RATE * 3, players)
@@ -196,9 +217,11 @@ def measure(
         since = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=5)
         bodies = _bodies(tag, RATE * seconds, players)
         started = time.monotonic()
+        cpu.start()
         failures = _send(port, hooks, tag, bodies)
         sent_seconds = time.monotonic() - started
         rows = _wait(url, tag, since, len(bodies))
+        used = cpu.stop()
     statuses: dict[str, int] = {}
     for _, status, _ in rows:
         statuses[status] = statuses.get(status, 0) + 1
@@ -213,6 +236,14 @@ def measure(
         "events": len(bodies),
         "not_accepted": len(failures),
         "statuses": statuses,
+        # CPU seconds from the first send to the last event processed (the backlog's drain
+        # included), per group and for the whole machine; per event, in milliseconds.
+        "cpu_seconds": used,
+        "cpu_ms_per_event": {
+            name: round(seconds * 1000 / len(bodies), 2)
+            for name, seconds in used.items()
+            if name != "wall"
+        },
         **latency_summary([ms for _, ms in done]),
         "by_type": {
             kind: latency_summary([ms for k, ms in done if k == kind])
