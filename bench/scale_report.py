@@ -63,6 +63,12 @@ def rows(result: dict) -> list[tuple[str, object, object, str, bool | None]]:
             lat_f["processed"] == lat_f["events"],
         )
     )
+    # Where the CPU went while the events were sent and processed (older results lack it).
+    cpu_e, cpu_f = lat_e.get("cpu_ms_per_event"), lat_f.get("cpu_ms_per_event")
+    if cpu_e and cpu_f:
+        for group in ("workers", "web", "database", "senders", "machine"):
+            label = "all processes" if group == "machine" else group
+            out.append((f"  CPU ms per event: {label}", cpu_e[group], cpu_f[group], "", None))
     for window in ("24h", "7d"):
         key = f"dashboard_{window}_s"
         out.append(
