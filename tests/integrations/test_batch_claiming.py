@@ -401,3 +401,99 @@ def test_unset_batch_size_follows_the_broker(settings, broker, expected):
         current_app.conf.broker_url = previous
     settings.AFFILIATEHUB_INBOUND_CLAIM_BATCH = 25
     assert dispatch.claim_batch_size() == 25  # an explicit size wins
+
+
+# --- a worker of both queues drains both ------------------------------------------------------
+
+
+def _trade(integration, login: str, n: int, received_at: dt.datetime) -> InboundEvent:
+    closed = received_at - dt.timedelta(minutes=1)
+    return InboundEventFactory(
+        integration=integration,
+        webhook_id=f"{login}-t{n}",
+        event_type="trade.closed",
+        received_at=received_at,
+        occurred_at=closed,
+        payload={
+            "type": "trade.closed",
+            "timestamp": closed.isoformat(),
+            "data": {
+                "platform": "mt5",
+                "server": "live",
+                "login": login,
+                "deal_id": f"{login}-{n}",
+                "position_id": f"pos-{n}",
+                "symbol": "EURUSD",
+                "volume_lots": "1.00",
+                "entry": "out",
+                "profit": "0.00",
+                "currency": "USD",
+                "closed_at": closed.isoformat(),
+            },
+        },
+    )
+
+
+@pytest.fixture
+def both_recorded(recorder):
+    """trade.closed runs only a handler noting (login, event id), beside deposits' recorder."""
+
+    def record_trade(ctx):
+        recorder.calls.append((ctx.data["login"], ctx.event_id))
+
+    registry.restore({**registry.snapshot(), "trade.closed": [record_trade]})
+    return recorder
+
+
+@pytest.mark.django_db
+def test_a_drain_of_both_queues_takes_trades_and_the_rest_in_receipt_order(
+    both_recorded, quiet_dispatch
+):
+    crm = IntegrationFactory()
+    trading = IntegrationFactory(kind="trading", id_system="mt5-live")
+    start = timezone.now() - dt.timedelta(seconds=10)
+    events = [
+        _trade(trading, f"L{n % 4}", n, start + dt.timedelta(milliseconds=n))
+        if n % 3 == 0
+        else _deposit(crm, f"P{n % 4}", n, start + dt.timedelta(milliseconds=n))
+        for n in range(12)
+    ]
+
+    mine = services.inbound_events_drain(trades=False, batch_size=5)
+    assert mine.claimed == 8  # a default-queue drain leaves the trades to the trades queue
+    rest = services.inbound_events_drain(trades=None, batch_size=5)
+
+    assert rest.claimed == 4 and rest.outcomes == {"processed": 4}
+    assert [event_id for _, event_id in both_recorded.calls] == [
+        e.pk for e in events if e.event_type != "trade.closed"
+    ] + [e.pk for e in events if e.event_type == "trade.closed"]
+    InboundEvent.objects.update(status=Status.RECEIVED, processed_at=None)
+    both_recorded.calls.clear()
+
+    both = services.inbound_events_drain(trades=None, batch_size=5)
+
+    assert both.claimed == 12
+    assert [event_id for _, event_id in both_recorded.calls] == [e.pk for e in events]
+
+
+@pytest.mark.parametrize(
+    "consumed, trades, expected",
+    [
+        (["celery", "trades"], False, None),
+        (["celery", "trades"], True, None),
+        (["celery"], False, False),
+        (["trades"], True, True),
+    ],
+)
+def test_a_worker_of_both_queues_drains_both_kinds(consumed, trades, expected):
+    """The two-process layout (make run, the benchmarks) drains both kinds in one drain; the
+    scale-out topology's single-queue workers keep to their queue."""
+    from affiliatehub.celery import app as project_app
+
+    queues = project_app.amqp.queues
+    previous = queues._consume_from
+    try:
+        queues.select(consumed)
+        assert dispatch.drain_kind_for_worker(trades) is expected
+    finally:
+        queues._consume_from = previous

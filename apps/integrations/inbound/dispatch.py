@@ -382,16 +382,38 @@ def wake_drain(*, trades: bool, force: bool = False) -> None:
     _publish(task, [], direct=True)
 
 
-def drain_idle(*, trades: bool) -> None:
-    """A drain found no ready event: forget its pending mark, so the next event wakes a new one
-    (the drain then claims once more, for events that came in between)."""
-    name = DRAIN_TRADES_TASK if trades else DRAIN_TASK
-    publisher = _fast_publisher(task_named(name))
-    if publisher is not None:
-        try:
-            publisher.forget_wake(_drain_key(name))
-        except publisher.errors:
-            logger.warning("Broker unavailable; pending mark of %s kept.", name, exc_info=True)
+def drain_idle(*, trades: bool | None) -> None:
+    """A drain found no ready event: forget its pending mark (both queues' for a drain of both),
+    so the next event wakes a new one (the drain then claims once more, for events that came in
+    between)."""
+    for queue_trades in (False, True) if trades is None else (trades,):
+        name = DRAIN_TRADES_TASK if queue_trades else DRAIN_TASK
+        publisher = _fast_publisher(task_named(name))
+        if publisher is not None:
+            try:
+                publisher.forget_wake(_drain_key(name))
+            except publisher.errors:
+                logger.warning("Broker unavailable; pending mark of %s kept.", name, exc_info=True)
+
+
+def drain_kind_for_worker(trades: bool) -> bool | None:
+    """What a drain task of the `trades` queue (or of the default one) claims in this worker
+    process: both kinds of events (None) when the worker consumes both queues, else its own.
+
+    A worker of both queues (make run's and the benchmarks' two-process layout) would otherwise
+    keep one queue's events waiting while it drains the other for the drain's whole time budget:
+    at 200 events/s with two such workers, both were often draining the default queue (the
+    second woken to help with a full batch) and trades waited 10 s and more (bench scale,
+    2026-12-08). Workers given one queue (`-Q trades`, `-Q celery`: the scale-out topology)
+    claim that queue's events only."""
+    from affiliatehub.celery import app  # the project's app, which the worker runs
+
+    routes = app.conf.task_routes or {}
+    trades_queue = routes.get(DRAIN_TRADES_TASK, {}).get("queue")
+    consumed = app.amqp.queues.consume_from or {}
+    if trades_queue and {app.conf.task_default_queue, trades_queue} <= set(consumed):
+        return None
+    return trades
 
 
 def announce_events(events: Iterable[tuple[int, str]]) -> None:

@@ -30,11 +30,13 @@ DRAIN_TIME_BUDGET_SECONDS = 20.0
 
 
 def inbound_events_drain(
-    *, trades: bool, batch_size: int | None = None, budget_seconds: float | None = None
+    *, trades: bool | None, batch_size: int | None = None, budget_seconds: float | None = None
 ) -> DrainResult:
-    """Batch claiming (issue 18 §3): claim ready events of one queue in batches and process
-    them one after another, each exactly as `inbound_event_process` does (its own transaction,
-    its own retry/park/dead-letter outcome: one event failing never touches the others).
+    """Batch claiming (issue 18 §3): claim ready events of one queue (`trades` True or False;
+    None: both, on a worker consuming both queues, see dispatch.drain_kind_for_worker) in
+    batches and process them one after another, each exactly as `inbound_event_process` does
+    (its own transaction, its own retry/park/dead-letter outcome: one event failing never
+    touches the others).
 
     A claim leases up to `batch_size` events in receipt order (`fastpath.claim_ready`), never
     one whose player has an event in flight elsewhere, so a player's events keep their order
@@ -73,7 +75,7 @@ def inbound_events_drain(
             batches += 1
             claimed_total += len(claimed)
             if len(claimed) >= batch_size and not helper_woken:
-                dispatch.wake_drain(trades=trades, force=True)
+                dispatch.wake_drain(trades=bool(trades), force=True)
                 helper_woken = True
             for event in claimed:
                 outcome = inbound_event_process(event_id=event.id)
@@ -81,7 +83,7 @@ def inbound_events_drain(
                 if outcome == SKIPPED:
                     skipped.setdefault(lease_until, []).append(event.id)
             if time.monotonic() - started >= budget:
-                dispatch.wake_drain(trades=trades, force=True)
+                dispatch.wake_drain(trades=bool(trades), force=True)
                 return DrainResult(claimed_total, outcomes, batches, out_of_time=True)
     finally:
         for lease_until, event_ids in skipped.items():

@@ -45,10 +45,11 @@ def _table() -> str:
 
 
 def claim_ready(
-    *, trades: bool, limit: int, lease_until: dt.datetime, now: dt.datetime
+    *, trades: bool | None, limit: int, lease_until: dt.datetime, now: dt.datetime
 ) -> list[Claimed]:
     """Lease up to `limit` ready events (status `received`, no lease, not row-locked) of one
-    queue (`trades`: trade.closed events, else the others) by setting `next_attempt_at` to
+    queue (`trades`: trade.closed events; False: the others; None: both, for a worker that
+    consumes both queues) by setting `next_attempt_at` to
     `lease_until`, in one transaction. An event whose player already has a `received` event with
     a lease in the future (another batch's, an unpark sequence's, the sweeper's) is left for
     later: per-player order holds across workers. Returns the leased events in receipt order.
@@ -66,7 +67,8 @@ def claim_ready(
                 SELECT e.id, e.integration_id, {_PLAYER_KEY} AS player
                 FROM {_table()} e
                 WHERE e.status = 'received' AND e.next_attempt_at IS NULL
-                  AND (e.event_type = 'trade.closed') = %(trades)s
+                  AND (%(trades)s::boolean IS NULL
+                       OR (e.event_type = 'trade.closed') = %(trades)s::boolean)
                 ORDER BY e.received_at, e.id
                 LIMIT %(limit)s
                 FOR UPDATE OF e SKIP LOCKED
@@ -81,10 +83,10 @@ def claim_ready(
         """  # noqa: S608 - the table name is the model's, values are parameters
     params = {"now": now, "trades": trades, "limit": limit, "lease": lease_until}
     with connection.cursor() as cursor:
-        # Claims of one queue take turns (a few ms each): see _CLAIM_LOCK_CLASS.
-        cursor.execute(
-            "SELECT pg_advisory_xact_lock(%s, %s)", [_CLAIM_LOCK_CLASS, 1 if trades else 0]
-        )
+        # Claims of one queue take turns (a few ms each): see _CLAIM_LOCK_CLASS. A claim of
+        # both queues takes both locks, always in the same order.
+        for queue in (0, 1) if trades is None else (1 if trades else 0,):
+            cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [_CLAIM_LOCK_CLASS, queue])
         cursor.execute(sql, params)
         rows = cursor.fetchall()
     claimed = [Claimed(*row) for row in rows]

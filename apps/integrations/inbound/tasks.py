@@ -77,7 +77,7 @@ def process_inbound_trade_events(event_ids: list[int]) -> dict[str, int]:
 
 
 def _drain(trades: bool) -> dict[str, int]:
-    result = services.inbound_events_drain(trades=trades)
+    result = services.inbound_events_drain(trades=dispatch.drain_kind_for_worker(trades))
     return {"claimed": result.claimed, "batches": result.batches, **result.outcomes}
 
 
