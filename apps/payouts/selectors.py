@@ -13,6 +13,7 @@ from apps.commissions.models import CommissionEntry, CommissionHold
 from apps.core.filters import filterset_apply
 from apps.core.models import AuditLog
 from apps.integrations.models import DeliveryAttempt, OutboundDelivery
+from apps.integrations.outbound.public import archived_delivery_location
 from apps.payouts.destinations import describe, same_payee
 from apps.payouts.filters import PayoutFilter
 from apps.payouts.fx import FxRateMissing, fx_quote
@@ -165,7 +166,9 @@ def approval_preview(payouts: QuerySet[Payout]) -> dict:
 
 
 def payout_history(payout: Payout) -> dict:
-    """Everything that happened to a payout: its audit rows and every gateway request attempt."""
+    """Everything that happened to a payout: its audit rows, every gateway request attempt, and
+    the requests whose month was archived (AFFILIATEHUB_DELIVERY_RETENTION_MONTHS): their number,
+    idempotency key and the archive file that holds them with their attempts."""
     audit = list(
         AuditLog.objects.filter(object_type="payouts.payout", object_id=str(payout.pk))
         .select_related("actor")
@@ -181,7 +184,17 @@ def payout_history(payout: Payout) -> dict:
         "delivery_id", "number"
     ):
         attempts[attempt.delivery_id].append(attempt)
-    return {"audit": audit, "deliveries": [(d, attempts[d.pk]) for d in deliveries]}
+    live = {d.idempotency_key for d in deliveries}
+    archived = []
+    for number in range(1, payout.submission_count + 1):
+        key = payout.gateway_request_key(number)
+        if key not in live and (location := archived_delivery_location(idempotency_key=key)):
+            archived.append({"number": number, "key": key, "archive": location})
+    return {
+        "audit": audit,
+        "deliveries": [(d, attempts[d.pk]) for d in deliveries],
+        "archived": archived,
+    }
 
 
 def payout_list(*, filters=None, queryset: QuerySet[Payout] | None = None) -> QuerySet[Payout]:

@@ -1,6 +1,7 @@
 """Finance admin: queues with totals, bulk approval with its confirmation page, the failed queue,
 each payout's history, and clear refusals."""
 
+from datetime import UTC, date, datetime
 from decimal import Decimal
 
 import pytest
@@ -133,6 +134,40 @@ def test_change_page_shows_the_full_history(client, finance_checker, approved_pa
         assert action in page
     assert "Gateway requests" in page and "ConnectionError" in page
     assert "finance-checker" in page
+
+
+def test_history_names_the_archive_of_a_request_whose_month_was_archived(
+    client, finance_checker, approved_payout
+):
+    """Deliveries older than the retention period leave the database for a monthly archive
+    file; the payout's history still says where its gateway request went."""
+    from apps.core import partitions
+    from apps.integrations.inbound import archive
+    from apps.integrations.outbound.models import DELIVERY_TABLE, OutboundDeliveryKey
+    from apps.payouts import selectors
+
+    key = approved_payout.gateway_request_key(1)
+    month_ago = datetime(2034, 2, 10, tzinfo=UTC)
+    partitions.partition_ensure(DELIVERY_TABLE, month_ago.date())
+    OutboundDelivery.objects.filter(idempotency_key=key).update(
+        status="succeeded", created_at=month_ago
+    )
+    OutboundDeliveryKey.objects.filter(pk=key).update(created_at=month_ago)
+    archive.archive_month(
+        date(2034, 2, 1), now=datetime(2034, 4, 1, tzinfo=UTC), table=DELIVERY_TABLE
+    )
+
+    history = selectors.payout_history(approved_payout)
+    assert history["deliveries"] == []
+    ((row),) = history["archived"]
+    assert (row["number"], row["key"]) == (1, key)
+    assert row["archive"].path == f"outbound-deliveries/{DELIVERY_TABLE}/2034-02.jsonl.gz"
+    client.force_login(finance_checker)
+    page = client.get(
+        reverse("admin:payouts_payout_change", args=[approved_payout.pk])
+    ).content.decode()
+    assert "archived with its attempts in" in page and row["archive"].path in page
+    assert "No request sent to the gateway yet" not in page
 
 
 def test_change_method_and_refused_transition_messages(client, finance_checker, approved_payout):

@@ -175,6 +175,11 @@ class Payout(models.Model):
     def __str__(self) -> str:
         return f"{self.reference} {format_money(self.amount, self.currency)}"
 
+    def gateway_request_key(self, number: int) -> str:
+        """The outbox idempotency key of the payout's `number`th request to the gateway (one per
+        submission, retries included; the gateway's Idempotency-Key header is the reference)."""
+        return f"payout-request:{self.reference}:{number}"
+
 
 class PendingApprovalPayout(Payout):
     """Admin queue: payouts waiting for a Finance approver."""

@@ -80,7 +80,7 @@ def _queue_gateway_request(payout: Payout, endpoint: OutboundEndpoint) -> None:
         endpoint=endpoint,
         event_type=GATEWAY_TOPIC,
         payload=gateway_request_body(payout),
-        idempotency_key=f"payout-request:{payout.reference}:{payout.submission_count}",
+        idempotency_key=payout.gateway_request_key(payout.submission_count),
         url=endpoint.url.rstrip("/") + "/payouts",
         headers={"Idempotency-Key": payout.reference},
         topic=GATEWAY_TOPIC,
