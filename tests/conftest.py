@@ -65,6 +65,8 @@ def partition_requests(monkeypatch):
 
     requests = PartitionRequests()
     monkeypatch.setattr(
-        core_tasks.partition_ensure, "delay", lambda table, month: requests.append((table, month))
+        core_tasks.partition_ensure,
+        "apply_async",
+        lambda args, **options: requests.append(tuple(args)),
     )
     return requests

@@ -241,7 +241,8 @@ def _publish_request(table: str, month: dt.date) -> None:
     from apps.core.enqueue import task_named
 
     try:
-        task_named(PARTITION_TASK).delay(table, month.isoformat())
+        # No publish retries: a broker that is down must not hold up the writer's request.
+        task_named(PARTITION_TASK).apply_async(args=[table, month.isoformat()], retry=False)
     except Exception:  # the broker refused: the next writer asks again, the beat moves the rows
         logger.exception("Could not ask for the partition of %s for %s.", table, month)
 
