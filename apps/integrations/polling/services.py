@@ -308,7 +308,7 @@ def _run_pages(
     renewed as each page arrives, before it is stored."""
     adapter = adapter_for(config)
     http = session or policy_session()
-    headers = {"Accept": "application/json", "User-Agent": "AffiliateHub-poller/1"}
+    headers = {"Accept": adapter.accept, "User-Agent": "AffiliateHub-poller/1"}
     if config.auth_header_name and config.auth_header_value:
         headers[config.auth_header_name] = config.auth_header_value
     store = PageStore(integration=config.integration, run=run)
@@ -336,14 +336,14 @@ def _run_pages(
                     )
                 cursor = page.next_cursor
                 if cursor is not None and cursor in seen_cursors:
-                    store.add(page.events, skipped=page.skipped)
+                    store.add(page.events, skipped=page.skipped, ids=page.ids)
                     raise PageFormatError(
                         f"The source repeated cursor {cursor!r}; stopping to avoid a loop."
                     )
                 if cursor is not None:
                     seen_cursors.add(cursor)
                     following = prefetch(cursor)
-                store.add(page.events, skipped=page.skipped)
+                store.add(page.events, skipped=page.skipped, ids=page.ids)
                 if cursor is None:
                     store.flush()
                     return
