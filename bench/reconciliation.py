@@ -19,6 +19,10 @@ child process so its peak RSS is its own:
   generic WEBHOOKS.md §5 contract with pages of 10,000 (rendered to a file before the server
   starts answering, and served from it).
 
+Core, transfer and http are measured for both page formats of the generic contract: JSON (the
+default) and NDJSON (adapter generic_ndjson: the poller reads each line's id and parses only the
+missing events; its core figure includes reading the pages, the JSON one does not parse at all).
+
 Both reconciliations must recover exactly the missed 1% and count the rest as already received.
 Each reconciliation runs REPEATS times per size from the same state and the fastest run is
 reported, as the anti-join is the fastest of its runs; every run is listed with its own ratio.
