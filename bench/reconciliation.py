@@ -265,45 +265,56 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-def _measure_format(
-    env: dict[str, str], total: int, fmt: str, port: int, floor: dict, expected: dict
-) -> dict:
-    """Transfer alone, then REPEATS core and REPEATS HTTP runs of one page format; the fastest
+def _measure_formats(
+    env: dict[str, str], total: int, port: int, floor: dict, expected: dict
+) -> dict[str, dict]:
+    """For each page format: transfer alone, REPEATS core and REPEATS HTTP runs, the formats
+    interleaved run by run (the machine's load drifts: each pair of runs shares it). The fastest
     run of each is reported (as the floor is the best of its runs: the same statistic on both
-    sides of the ratio), every run's ratio beside it. Each run starts from the same state
-    (`forget` undoes it) and must recover exactly the missed events."""
+    sides of the ratio), every run's ratio and load average beside it. Each run starts from the
+    same state (`forget` undoes it) and must recover exactly the missed events."""
     url = f"http://127.0.0.1:{port}/events"
-    transfer_result = _child(env, "transfer", str(total), url, fmt)
-    core_runs, http_runs = [], []
-    for _ in range(REPEATS):
-        core_runs.append(_child(env, "core", str(total), fmt))
-        _child(env, "forget")
-    for _ in range(REPEATS):
-        http_runs.append(_child(env, "poll", str(total), url, fmt))
-        _child(env, "forget")
-    for name, measured in [("core", run) for run in core_runs] + [
-        ("http", run) for run in http_runs
-    ]:
-        got = {key: measured[key] for key in expected}
-        if (
-            got != expected
-            or measured["failed"]
-            or measured["already_received"] != total - expected["recovered"]
-        ):
-            raise SystemExit(f"{fmt} {name} at {total}: expected {expected}, got {measured}")
+
+    def measured(*args: str) -> dict:
+        result = _child(env, *args)
+        if args[0] != "transfer":
+            _child(env, "forget")
+        return {**result, "load_average": round(os.getloadavg()[0], 2)}
+
+    runs: dict[str, dict[str, list]] = {fmt: {"core": [], "http": []} for fmt in FORMATS}
+    transfers = {fmt: measured("transfer", str(total), url, fmt) for fmt in FORMATS}
+    for name in ("core", "http"):
+        for _ in range(REPEATS):
+            for fmt in FORMATS:
+                args = (str(total), fmt) if name == "core" else (str(total), url, fmt)
+                runs[fmt][name].append(measured("core" if name == "core" else "poll", *args))
     floor_seconds = floor["antijoin_seconds"]
-    result = {}
-    for name, runs in (("core", core_runs), ("http", http_runs)):
-        result[name] = {
-            **min(runs, key=lambda r: r["seconds"]),
-            "runs_seconds": [r["seconds"] for r in runs],
-        }
-        result[f"{name}_vs_antijoin"] = round(result[name]["seconds"] / floor_seconds, 2)
-        result[f"{name}_runs_vs_antijoin"] = [round(r["seconds"] / floor_seconds, 2) for r in runs]
-    result["transfer_only"] = transfer_result
-    result["transfer_vs_antijoin"] = round(transfer_result["seconds"] / floor_seconds, 2)
-    result["load_average"] = round(os.getloadavg()[0], 2)
-    return result
+    results = {}
+    for fmt in FORMATS:
+        result: dict = {}
+        for name in ("core", "http"):
+            for run in runs[fmt][name]:
+                got = {key: run[key] for key in expected}
+                if (
+                    got != expected
+                    or run["failed"]
+                    or run["already_received"] != total - expected["recovered"]
+                ):
+                    raise SystemExit(f"{fmt} {name} at {total}: expected {expected}, got {run}")
+            result[name] = {
+                **min(runs[fmt][name], key=lambda r: r["seconds"]),
+                "runs_seconds": [r["seconds"] for r in runs[fmt][name]],
+                "runs_load_average": [r["load_average"] for r in runs[fmt][name]],
+            }
+            result[f"{name}_vs_antijoin"] = round(result[name]["seconds"] / floor_seconds, 2)
+            result[f"{name}_runs_vs_antijoin"] = [
+                round(r["seconds"] / floor_seconds, 2) for r in runs[fmt][name]
+            ]
+        result["transfer_only"] = transfers[fmt]
+        result["transfer_vs_antijoin"] = round(transfers[fmt]["seconds"] / floor_seconds, 2)
+        result["load_average"] = round(os.getloadavg()[0], 2)
+        results[fmt] = result
+    return results
 
 
 def run(*, quick: bool = False) -> dict:
@@ -328,14 +339,15 @@ def run(*, quick: bool = False) -> dict:
             if floor["antijoin_missing"] != expected["recovered"]:
                 raise SystemExit(f"anti-join at {total} found {floor['antijoin_missing']} missing")
             row = {"events": total, "missed": expected["recovered"], **floor}
+            row.update(_measure_formats(env, total, port, floor, expected))
             for fmt in FORMATS:
-                row[fmt] = _measure_format(env, total, fmt, port, floor, expected)
                 print(
                     f"reconciliation at {total}, {fmt} pages: anti-join "
-                    f"{floor['antijoin_seconds']} s; core {row[fmt]['core_runs_vs_antijoin']}x, "
-                    f"over HTTP {row[fmt]['http_runs_vs_antijoin']}x, fetch and read alone "
-                    f"{row[fmt]['transfer_vs_antijoin']}x (target <= {TARGET}x; load "
-                    f"{row[fmt]['load_average']})",
+                    f"{floor['antijoin_seconds']} s; core {row[fmt]['core_runs_vs_antijoin']}x "
+                    f"(load {row[fmt]['core']['runs_load_average']}), over HTTP "
+                    f"{row[fmt]['http_runs_vs_antijoin']}x (load "
+                    f"{row[fmt]['http']['runs_load_average']}), fetch and read alone "
+                    f"{row[fmt]['transfer_vs_antijoin']}x (target <= {TARGET}x)",
                     flush=True,
                 )
             # The JSON figures keep their names at the top of the row (earlier results' shape).
