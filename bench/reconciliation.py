@@ -19,6 +19,10 @@ child process so its peak RSS is its own:
   generic WEBHOOKS.md §5 contract with pages of 10,000 (rendered to a file before the server
   starts answering, and served from it).
 
+Core, transfer and http are measured for both page formats of the generic contract: JSON (the
+default) and NDJSON (adapter generic_ndjson: the poller reads each line's id and parses only the
+missing events; its core figure includes reading the pages, the JSON one does not parse at all).
+
 Both reconciliations must recover exactly the missed 1% and count the rest as already received.
 Each reconciliation runs REPEATS times per size from the same state and the fastest run is
 reported, as the anti-join is the fastest of its runs; every run is listed with its own ratio.
@@ -55,6 +59,8 @@ from bench.reconciliation_source import (
     antijoin,
     django_setup,
     generate,
+    ndjson_lines,
+    ndjson_page,
     pages,
     serve,
 )
@@ -92,13 +98,22 @@ def _run_summary(run, seconds: float) -> dict:
     }
 
 
-def core(total: int) -> dict:
+FORMATS = ("json", "ndjson")  # the generic contract's page formats (PollConfig.adapter)
+ADAPTERS = {"json": "generic", "ndjson": "generic_ndjson"}
+
+
+def core(total: int, fmt: str = "json") -> dict:
     """The poller's reconciliation of the window (`polling.PageStore`: each page's anti-join as it
-    arrives, while the page before it is stored), fed pages from a local generator. No HTTP."""
+    arrives, while the page before it is stored), fed pages from a local generator. No HTTP.
+
+    json: the generator's dicts are handed to the store as parsed pages (parsing not timed).
+    ndjson: the generator's pages are rendered as NDJSON bodies (not timed), and reading each
+    body (GenericNdjsonAdapter.parse: the ids, not the events) is timed with the store."""
     django_setup()
     import resource
 
     from apps.integrations.models import Integration, ReconciliationRun
+    from apps.integrations.polling.adapters import GenericNdjsonAdapter
     from apps.integrations.polling.services import PageStore
 
     integration = Integration.objects.get(slug=SLUG)
@@ -113,10 +128,12 @@ def core(total: int) -> dict:
     rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     seconds = generating = 0.0
     source = pages(total)
+    ndjson = GenericNdjsonAdapter() if fmt == "ndjson" else None
     store = PageStore(integration=integration, run=run)
     while True:
         started = time.perf_counter()
         page = next(source, None)  # the source's cost (building the dicts) is not reconciliation
+        body = ndjson_page(ndjson_lines(page), None) if ndjson and page else b""
         generating += time.perf_counter() - started
         started = time.perf_counter()
         if page is None:
@@ -124,7 +141,11 @@ def core(total: int) -> dict:
             store.close()
             seconds += time.perf_counter() - started
             break
-        store.add(page)
+        if ndjson:
+            read = ndjson.parse(body)
+            store.add(read.events, ids=read.ids)
+        else:
+            store.add(page)
         seconds += time.perf_counter() - started
     ReconciliationRun.objects.filter(pk=run.pk).update(status=ReconciliationRun.Status.SUCCEEDED)
     run.refresh_from_db()
@@ -135,9 +156,18 @@ def core(total: int) -> dict:
     }
 
 
-def transfer(total: int, url: str) -> dict:
+def _use_format(integration, url: str, total: int, fmt: str) -> None:
+    from apps.integrations.models import PollConfig
+
+    PollConfig.objects.filter(integration=integration).update(
+        url=f"{url}?total={total}", timeout_seconds=120, adapter=ADAPTERS[fmt]
+    )
+
+
+def transfer(total: int, url: str, fmt: str = "json") -> dict:
     """The HTTP part alone: fetch and parse every page of the window the way the poller does
-    (same session, adapter and retry wrapper), storing nothing."""
+    (same session, adapter, Accept header and retry wrapper), storing nothing. An NDJSON page is
+    read as the poller reads it: its ids, not its events."""
     django_setup()
     import requests
 
@@ -146,11 +176,10 @@ def transfer(total: int, url: str) -> dict:
     from apps.integrations.polling.services import _fetch
 
     integration = Integration.objects.get(slug=SLUG)
-    PollConfig.objects.filter(integration=integration).update(
-        url=f"{url}?total={total}", timeout_seconds=120
-    )
+    _use_format(integration, url, total, fmt)
     config = PollConfig.objects.select_related("integration").get(integration=integration)
     adapter, http, cursor, polled = adapter_for(config), requests.Session(), None, 0
+    headers = {"Accept": adapter.accept}
     started = time.perf_counter()
     while True:
         request = WindowRequest(
@@ -160,7 +189,7 @@ def transfer(total: int, url: str) -> dict:
             page_size=config.page_size,
             cursor=cursor,
         )
-        page = adapter.parse(_fetch(http, config, adapter.params(request), {}, sleep=None))
+        page = adapter.parse(_fetch(http, config, adapter.params(request), headers, sleep=None))
         polled += len(page.events)
         cursor = page.next_cursor
         if cursor is None:
@@ -168,18 +197,16 @@ def transfer(total: int, url: str) -> dict:
     return {"seconds": round(time.perf_counter() - started, 3), "polled": polled}
 
 
-def poll(total: int, url: str) -> dict:
+def poll(total: int, url: str, fmt: str = "json") -> dict:
     """The whole poller over HTTP: integration_poll (backfill of the window)."""
     django_setup()
     import resource
 
-    from apps.integrations.models import Integration, PollConfig, ReconciliationRun
+    from apps.integrations.models import Integration, ReconciliationRun
     from apps.integrations.polling.services import integration_poll
 
     integration = Integration.objects.get(slug=SLUG)
-    PollConfig.objects.filter(integration=integration).update(
-        url=f"{url}?total={total}", timeout_seconds=120
-    )
+    _use_format(integration, url, total, fmt)
     _worker_state()
     rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     started = time.perf_counter()
@@ -238,6 +265,58 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
+def _measure_formats(
+    env: dict[str, str], total: int, port: int, floor: dict, expected: dict
+) -> dict[str, dict]:
+    """For each page format: transfer alone, REPEATS core and REPEATS HTTP runs, the formats
+    interleaved run by run (the machine's load drifts: each pair of runs shares it). The fastest
+    run of each is reported (as the floor is the best of its runs: the same statistic on both
+    sides of the ratio), every run's ratio and load average beside it. Each run starts from the
+    same state (`forget` undoes it) and must recover exactly the missed events."""
+    url = f"http://127.0.0.1:{port}/events"
+
+    def measured(*args: str) -> dict:
+        result = _child(env, *args)
+        if args[0] != "transfer":
+            _child(env, "forget")
+        return {**result, "load_average": round(os.getloadavg()[0], 2)}
+
+    runs: dict[str, dict[str, list]] = {fmt: {"core": [], "http": []} for fmt in FORMATS}
+    transfers = {fmt: measured("transfer", str(total), url, fmt) for fmt in FORMATS}
+    for name in ("core", "http"):
+        for _ in range(REPEATS):
+            for fmt in FORMATS:
+                args = (str(total), fmt) if name == "core" else (str(total), url, fmt)
+                runs[fmt][name].append(measured("core" if name == "core" else "poll", *args))
+    floor_seconds = floor["antijoin_seconds"]
+    results = {}
+    for fmt in FORMATS:
+        result: dict = {}
+        for name in ("core", "http"):
+            for run in runs[fmt][name]:
+                got = {key: run[key] for key in expected}
+                if (
+                    got != expected
+                    or run["failed"]
+                    or run["already_received"] != total - expected["recovered"]
+                ):
+                    raise SystemExit(f"{fmt} {name} at {total}: expected {expected}, got {run}")
+            result[name] = {
+                **min(runs[fmt][name], key=lambda r: r["seconds"]),
+                "runs_seconds": [r["seconds"] for r in runs[fmt][name]],
+                "runs_load_average": [r["load_average"] for r in runs[fmt][name]],
+            }
+            result[f"{name}_vs_antijoin"] = round(result[name]["seconds"] / floor_seconds, 2)
+            result[f"{name}_runs_vs_antijoin"] = [
+                round(r["seconds"] / floor_seconds, 2) for r in runs[fmt][name]
+            ]
+        result["transfer_only"] = transfers[fmt]
+        result["transfer_vs_antijoin"] = round(transfers[fmt]["seconds"] / floor_seconds, 2)
+        result["load_average"] = round(os.getloadavg()[0], 2)
+        results[fmt] = result
+    return results
+
+
 def run(*, quick: bool = False) -> dict:
     sizes = [10_000, 100_000] if quick else [100_000, 1_000_000]
     load_at_start = round(os.getloadavg()[0], 2)
@@ -256,66 +335,28 @@ def run(*, quick: bool = False) -> dict:
     ):
         for total in sizes:
             floor = _child(env, "antijoin", str(total))
-            transfer_result = _child(env, "transfer", str(total), f"http://127.0.0.1:{port}/events")
-            # Best of REPEATS, as the floor is the best of its runs: the same statistic on both
-            # sides of the ratio (each run starts from the same state: `forget` undoes it).
-            core_runs = []
-            for _ in range(REPEATS):
-                core_runs.append(_child(env, "core", str(total)))
-                _child(env, "forget")
-            http_runs = []
-            for _ in range(REPEATS):
-                http_runs.append(_child(env, "poll", str(total), f"http://127.0.0.1:{port}/events"))
-                _child(env, "forget")
-            core_result = {
-                **min(core_runs, key=lambda r: r["seconds"]),
-                "runs_seconds": [r["seconds"] for r in core_runs],
-            }
-            http_result = {
-                **min(http_runs, key=lambda r: r["seconds"]),
-                "runs_seconds": [r["seconds"] for r in http_runs],
-            }
             expected = {"polled": total, "recovered": len(range(0, total, MISSED_EVERY))}
-            for name, measured in [("core", run) for run in core_runs] + [
-                ("http", run) for run in http_runs
-            ]:
-                got = {key: measured[key] for key in expected}
-                if (
-                    got != expected
-                    or measured["failed"]
-                    or measured["already_received"] != total - expected["recovered"]
-                ):
-                    raise SystemExit(f"{name} at {total}: expected {expected}, got {measured}")
             if floor["antijoin_missing"] != expected["recovered"]:
                 raise SystemExit(f"anti-join at {total} found {floor['antijoin_missing']} missing")
-            row = {
-                "events": total,
-                "missed": expected["recovered"],
-                **floor,
-                "core": core_result,
-                "http": http_result,
-                "transfer_only": transfer_result,
-                "core_vs_antijoin": round(core_result["seconds"] / floor["antijoin_seconds"], 2),
-                "http_vs_antijoin": round(http_result["seconds"] / floor["antijoin_seconds"], 2),
-                "transfer_vs_antijoin": round(
-                    transfer_result["seconds"] / floor["antijoin_seconds"], 2
-                ),
-                "core_runs_vs_antijoin": [
-                    round(r["seconds"] / floor["antijoin_seconds"], 2) for r in core_runs
-                ],
-                "http_runs_vs_antijoin": [
-                    round(r["seconds"] / floor["antijoin_seconds"], 2) for r in http_runs
-                ],
-                "load_average": round(os.getloadavg()[0], 2),
-            }
+            row = {"events": total, "missed": expected["recovered"], **floor}
+            row.update(_measure_formats(env, total, port, floor, expected))
+            for fmt in FORMATS:
+                print(
+                    f"reconciliation at {total}, {fmt} pages: anti-join "
+                    f"{floor['antijoin_seconds']} s; core {row[fmt]['core_runs_vs_antijoin']}x "
+                    f"(load {row[fmt]['core']['runs_load_average']}), over HTTP "
+                    f"{row[fmt]['http_runs_vs_antijoin']}x (load "
+                    f"{row[fmt]['http']['runs_load_average']}), fetch and read alone "
+                    f"{row[fmt]['transfer_vs_antijoin']}x (target <= {TARGET}x)",
+                    flush=True,
+                )
+            # The JSON figures keep their names at the top of the row (earlier results' shape).
+            row.update({key: row["json"][key] for key in ("core", "http", "transfer_only")})
+            for key in ("core_vs_antijoin", "http_vs_antijoin", "transfer_vs_antijoin"):
+                row[key] = row["json"][key]
+            row["load_average"] = round(os.getloadavg()[0], 2)
             results.append(row)
-            print(f"reconciliation at {total}: {row}", flush=True)
-            print(
-                f"reconciliation at {total}: anti-join {floor['antijoin_seconds']} s; core "
-                f"{row['core_runs_vs_antijoin']}x, over HTTP {row['http_runs_vs_antijoin']}x "
-                f"(target <= {TARGET}x; load {row['load_average']})",
-                flush=True,
-            )
+            print(f"reconciliation at {total}: {json.dumps(row)}", flush=True)
     biggest = results[-1]
     summary = {
         "benchmark": "reconciliation",
@@ -328,18 +369,24 @@ def run(*, quick: bool = False) -> dict:
         "core_vs_antijoin": biggest["core_vs_antijoin"],
         "http_vs_antijoin": biggest["http_vs_antijoin"],
         "transfer_vs_antijoin": biggest["transfer_vs_antijoin"],
-        # The target is set for the full window (ISSUE 6: 1,000,000 events); the smaller size is
-        # there to show memory does not grow with the window (its ratio carries the fixed costs).
-        "meets_target_core": biggest["core_vs_antijoin"] <= TARGET,
-        "meets_target_http": biggest["http_vs_antijoin"] <= TARGET,
-        "rss_growth_mb_core": round(
-            results[-1]["core"]["peak_rss_mb"] - results[0]["core"]["peak_rss_mb"], 1
-        ),
-        "rss_growth_mb_http": round(
-            results[-1]["http"]["peak_rss_mb"] - results[0]["http"]["peak_rss_mb"], 1
-        ),
         "load_average_at_start": load_at_start,
     }
+    for fmt in FORMATS:
+        # The target is set for the full window (ISSUE 6: 1,000,000 events); the smaller size is
+        # there to show memory does not grow with the window (its ratio carries the fixed costs).
+        summary[fmt] = {
+            "core_vs_antijoin": biggest[fmt]["core_vs_antijoin"],
+            "http_vs_antijoin": biggest[fmt]["http_vs_antijoin"],
+            "transfer_vs_antijoin": biggest[fmt]["transfer_vs_antijoin"],
+            "meets_target_core": biggest[fmt]["core_vs_antijoin"] <= TARGET,
+            "meets_target_http": biggest[fmt]["http_vs_antijoin"] <= TARGET,
+            "rss_growth_mb_core": round(
+                results[-1][fmt]["core"]["peak_rss_mb"] - results[0][fmt]["core"]["peak_rss_mb"], 1
+            ),
+            "rss_growth_mb_http": round(
+                results[-1][fmt]["http"]["peak_rss_mb"] - results[0][fmt]["http"]["peak_rss_mb"], 1
+            ),
+        }
     path = write_result("reconciliation_quick" if quick else "reconciliation", summary)
     print(
         f"reconciliation: {json.dumps({k: v for k, v in summary.items() if k != 'sizes'})} -> "
@@ -357,9 +404,9 @@ def main(argv: list[str]) -> None:
     handlers = {
         "generate": lambda: generate(int(args[0])),
         "antijoin": lambda: antijoin(int(args[0])),
-        "core": lambda: core(int(args[0])),
-        "poll": lambda: poll(int(args[0]), args[1]),
-        "transfer": lambda: transfer(int(args[0]), args[1]),
+        "core": lambda: core(int(args[0]), *args[1:]),
+        "poll": lambda: poll(int(args[0]), *args[1:]),
+        "transfer": lambda: transfer(int(args[0]), *args[1:]),
         "forget": forget_recovered,
     }
     print(json.dumps(handlers[command]()), flush=True)

@@ -40,6 +40,20 @@ def pages(total: int, size: int = PAGE_SIZE):
         yield [event(n) for n in range(start, min(total, start + size))]
 
 
+def ndjson_lines(events: list[dict]) -> bytes:
+    """A page's event lines as the NDJSON source writes them (orjson: `{"id":"..."` first)."""
+    import orjson
+
+    return b"".join(orjson.dumps(item) + b"\n" for item in events)
+
+
+def ndjson_page(lines: bytes, next_cursor: str | None) -> bytes:
+    """An NDJSON page of the generic contract: its event lines, then its cursor line."""
+    import orjson
+
+    return lines + orjson.dumps({"next_cursor": next_cursor}) + b"\n"
+
+
 def django_setup():
     import gc
 
@@ -147,11 +161,12 @@ def antijoin(total: int) -> dict:
 
 
 def serve(port: int, prerender: int = 0) -> None:
-    """The source: GET /events?total=&cursor=&limit= -> {"events": [...], "next_cursor": ...}.
+    """The source: GET /events?total=&cursor=&limit= -> {"events": [...], "next_cursor": ...},
+    or with `Accept: application/x-ndjson` one envelope per line and the cursor line last.
 
-    The pages of the first `prerender` events (PAGE_SIZE each) are rendered to a file before the
-    server answers, and served from it as a file would be: building a million dicts costs the
-    source ~10 s of CPU on a 2-core machine, which is not the poller's cost."""
+    The pages of the first `prerender` events (PAGE_SIZE each) are rendered in both formats to a
+    file before the server answers, and served from it as a file would be: building a million
+    dicts costs the source ~10 s of CPU on a 2-core machine, which is not the poller's cost."""
     import tempfile
     from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
     from urllib.parse import parse_qs, urlsplit
@@ -159,18 +174,21 @@ def serve(port: int, prerender: int = 0) -> None:
     import orjson
 
     spool = tempfile.TemporaryFile()  # noqa: SIM115 - lives as long as the server
-    offsets: dict[int, tuple[int, int]] = {}
+    offsets: dict[tuple[int, bool], tuple[int, int]] = {}
     for start in range(0, prerender, PAGE_SIZE):
-        chunk = orjson.dumps([event(n) for n in range(start, min(prerender, start + PAGE_SIZE))])
-        offsets[start] = (spool.tell(), len(chunk))
-        spool.write(chunk)
+        events = [event(n) for n in range(start, min(prerender, start + PAGE_SIZE))]
+        for ndjson, chunk in ((False, orjson.dumps(events)), (True, ndjson_lines(events))):
+            offsets[start, ndjson] = (spool.tell(), len(chunk))
+            spool.write(chunk)
     spool.flush()
 
-    def events_json(start: int, end: int) -> bytes:
-        if end - start == PAGE_SIZE and start in offsets and end <= prerender:
-            offset, size = offsets[start]
+    def rendered(start: int, end: int, ndjson: bool) -> bytes:
+        """The page's events: a JSON array, or NDJSON lines."""
+        if end - start == PAGE_SIZE and (start, ndjson) in offsets and end <= prerender:
+            offset, size = offsets[start, ndjson]
             return os.pread(spool.fileno(), size, offset)
-        return orjson.dumps([event(n) for n in range(start, end)])
+        events = [event(n) for n in range(start, end)]
+        return ndjson_lines(events) if ndjson else orjson.dumps(events)
 
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self):
@@ -179,17 +197,24 @@ def serve(port: int, prerender: int = 0) -> None:
             start = int(query.get("cursor", ["0"])[0])
             limit = int(query.get("limit", [str(PAGE_SIZE)])[0])
             end = min(total, start + limit)
-            body = b"".join(
-                (
-                    b'{"events":',
-                    events_json(start, end),
-                    b',"next_cursor":',
-                    orjson.dumps(str(end) if end < total else None),
-                    b"}",
+            next_cursor = str(end) if end < total else None
+            ndjson = "application/x-ndjson" in self.headers.get("Accept", "")
+            if ndjson:
+                body = ndjson_page(rendered(start, end, True), next_cursor)
+            else:
+                body = b"".join(
+                    (
+                        b'{"events":',
+                        rendered(start, end, False),
+                        b',"next_cursor":',
+                        orjson.dumps(next_cursor),
+                        b"}",
+                    )
                 )
-            )
             self.send_response(200)
-            self.send_header("Content-Type", "application/json")
+            self.send_header(
+                "Content-Type", "application/x-ndjson" if ndjson else "application/json"
+            )
             self.send_header("Content-Length", str(len(body)))
             self.end_headers()
             self.wfile.write(body)

@@ -1,7 +1,8 @@
 """A source system's poll API on a local port (http.server in a thread), for polling tests.
 
-Serves WEBHOOKS.md §5 (`events`, `next_cursor`) or an MT5 deals feed (`deals`, `next`), pages by
-offset cursors, filters on the window, and can be told to fail: `fail_with` is a list of
+Serves WEBHOOKS.md §5 (`events`, `next_cursor`; as NDJSON lines when asked with `Accept:
+application/x-ndjson`, each line as `lines` renders it) or an MT5 deals feed (`deals`, `next`),
+pages by offset cursors, filters on the window, and can be told to fail: `fail_with` is a list of
 (status, headers) answered before the next normal answers; `fail_page` fails one page forever.
 """
 
@@ -22,6 +23,8 @@ class PollSource:
         self.fail_page: int | None = None
         self.requests: list[dict] = []
         self.headers_seen: list[dict] = []
+        # An NDJSON page's event lines (default: each item as compact JSON, its id first).
+        self.lines = lambda page: [json.dumps(item, separators=(",", ":")) for item in page]
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 
@@ -68,6 +71,9 @@ class PollSource:
         following = str(cursor + limit) if cursor + limit < len(selected) else None
         if self.fmt == "mt5":
             body = {"server": "MT5-Live-01", "currency": "USD", "deals": page, "next": following}
+        elif "application/x-ndjson" in self.headers_seen[-1].get("Accept", ""):
+            lines = [*self.lines(page), json.dumps({"next_cursor": following})]
+            return 200, {"Content-Type": "application/x-ndjson"}, "\n".join(lines).encode() + b"\n"
         else:
             body = {"events": page, "next_cursor": following}
         return 200, {}, json.dumps(body).encode()
@@ -82,8 +88,8 @@ class PollSource:
                 }
                 source.headers_seen.append(dict(self.headers))
                 status, headers, body = source.answer(query)
+                headers = {"Content-Type": "application/json", **headers}
                 self.send_response(status)
-                self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(body)))
                 for name, value in headers.items():
                     self.send_header(name, value)

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any, Protocol
@@ -18,6 +20,8 @@ from typing import Any, Protocol
 import orjson
 
 from apps.core.bounded import json_violations
+from apps.integrations.inbound import public as inbound
+from apps.integrations.polling.pages import polled_event_id
 
 
 class PageFormatError(ValueError):
@@ -26,9 +30,12 @@ class PageFormatError(ValueError):
 
 @dataclass(frozen=True)
 class PolledPage:
-    events: list[Any]
+    events: Sequence[Any]
     skipped: int
     next_cursor: str | None
+    # Each event's id (pages.polled_event_id) when the adapter read them without parsing the
+    # events (NDJSON pages: `events` then parses an item only when it is read).
+    ids: list[str] | None = None
 
 
 @dataclass(frozen=True)
@@ -41,6 +48,8 @@ class WindowRequest:
 
 
 class PollAdapter(Protocol):
+    accept: str  # the request's Accept header
+
     def params(self, request: WindowRequest) -> dict[str, str]: ...
 
     def parse(self, body: bytes) -> PolledPage: ...
@@ -67,6 +76,8 @@ class GenericAdapter:
     store validates them (an invalid one is kept as `invalid`, visible and replayable).
     """
 
+    accept = "application/json"
+
     def params(self, request: WindowRequest) -> dict[str, str]:
         params = {
             "since": _iso(request.since),
@@ -88,6 +99,109 @@ class GenericAdapter:
             raise PageFormatError('Expected {"events": [...], "next_cursor": ...}.')
         return PolledPage(
             events=page["events"], skipped=0, next_cursor=_cursor(page.get("next_cursor"))
+        )
+
+
+NDJSON_MEDIA_TYPE = "application/x-ndjson"
+
+# An event line that starts with its id: `{"id":"<id>"` then `,` or `}`, no space, the id
+# without escapes or control characters (so its text is the id itself) and as long as a stored
+# id may be (usable_event_id). Searched as "\n" + line so the search runs at C speed over the
+# whole page (the literal prefix is looked for, not tried at every position).
+_LEADING_ID = re.compile(
+    r'\n\{"id":"([^"\\\x00-\x1f]{1,%d})"[,}]' % inbound.MAX_ID_LENGTH  # noqa: UP031
+)
+
+
+class NdjsonEvents(Sequence):
+    """A page's event lines, each parsed only when it is read (and then once).
+
+    Reconciliation reads only the items not stored yet (about 1% of a window), so the lines of
+    events already received are never parsed. A line that is not JSON raises PageFormatError
+    when it is read, as a page that is not JSON fails its run."""
+
+    def __init__(self, lines: list[str], ids: list[str], parsed: dict[int, Any]):
+        self._lines = lines
+        self._ids = ids
+        self._parsed = parsed
+
+    def __len__(self) -> int:
+        return len(self._lines)
+
+    def __getitem__(self, index):
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(len(self)))]
+        if index < 0:
+            index += len(self)
+        if index in self._parsed:
+            return self._parsed[index]
+        item = _line_item(self._lines[index], index)
+        if polled_event_id(item) != self._ids[index]:
+            # e.g. {"id":"a",...,"id":"b"}: which id is meant is not clear; refuse the page
+            raise PageFormatError(f"Line {index + 1}: its id is not the one it starts with.")
+        self._parsed[index] = item
+        return item
+
+
+def _line_item(line: str, index: int):
+    try:
+        return orjson.loads(line)
+    except orjson.JSONDecodeError as exc:
+        raise PageFormatError(f"Line {index + 1} is not JSON: {exc}") from exc
+
+
+class GenericNdjsonAdapter(GenericAdapter):
+    """The generic contract as NDJSON (`Accept: application/x-ndjson`): one envelope per line,
+    and last the page's cursor line `{"next_cursor": ...}` (a page without it was cut short and
+    is refused).
+
+    Each event line's id is read from the line's start when the line starts with it
+    (`{"id":"..."`, as orjson, JSON.stringify and most encoders write an object whose first key
+    is id): one regular-expression search over the page, no parsing. Any other line is parsed
+    whole to find its id (the same `polled_event_id` as the JSON pages), so correctness never
+    depends on the fast path. The events are parsed when the store reads them: only the ones not
+    stored yet. A line that is not JSON fails the page when it is read: always when it does not
+    start with its id, otherwise when its id is not stored yet (a stored event is counted by its
+    id, as on JSON pages, and its line is not read further).
+    """
+
+    accept = NDJSON_MEDIA_TYPE
+
+    def parse(self, body: bytes) -> PolledPage:
+        try:
+            text = body.decode()
+        except UnicodeDecodeError as exc:
+            raise PageFormatError(f"The page is not UTF-8: {exc}") from exc
+        lines = text.split("\n")
+        if lines and lines[-1] == "":
+            lines.pop()  # the last line's newline
+        if not lines:
+            raise PageFormatError('Expected event lines, then {"next_cursor": ...}.')
+        *lines, cursor_line = lines
+        cursor = _line_item(cursor_line, len(lines))
+        if not isinstance(cursor, dict) or set(cursor) != {"next_cursor"}:
+            raise PageFormatError(
+                'The page must end with its cursor line {"next_cursor": ...} (cut short, or '
+                "not NDJSON?)."
+            )
+        # The cursor line never matches (its only key is next_cursor): the search runs over
+        # the body as received, without joining the event lines again.
+        ids = _LEADING_ID.findall("\n" + text)
+        parsed: dict[int, Any] = {}
+        if len(ids) != len(lines):  # some lines do not start with their id: look at each
+            ids = []
+            for index, line in enumerate(lines):
+                found = _LEADING_ID.match("\n" + line)
+                if found:
+                    ids.append(found.group(1))
+                else:
+                    parsed[index] = _line_item(line, index)
+                    ids.append(polled_event_id(parsed[index]))
+        return PolledPage(
+            events=NdjsonEvents(lines, ids, parsed),
+            skipped=0,
+            next_cursor=_cursor(cursor["next_cursor"]),
+            ids=ids,
         )
 
 
@@ -191,6 +305,8 @@ class Mt5DealsAdapter:
     as skipped. `to` is exclusive.
     """
 
+    accept = "application/json"
+
     def __init__(self, *, server: str = "", default_server: str = "", currency: str = ""):
         self.server = server
         self.default_server = default_server
@@ -238,4 +354,6 @@ class Mt5DealsAdapter:
 def adapter_for(config) -> PollAdapter:
     if config.adapter == "mt5_deals":
         return Mt5DealsAdapter(server=config.server, default_server=config.integration.slug)
+    if config.adapter == "generic_ndjson":  # PollConfig.Adapter.GENERIC_NDJSON
+        return GenericNdjsonAdapter()
     return GenericAdapter()

@@ -27,6 +27,7 @@ class PollConfig(TimeStampedModel):
 
     class Adapter(models.TextChoices):
         GENERIC = "generic", "Generic (WEBHOOKS.md §5 envelopes)"
+        GENERIC_NDJSON = "generic_ndjson", "Generic, NDJSON pages (one envelope per line)"
         MT5_DEALS = "mt5_deals", "MetaTrader 5 manager deals"
 
     integration = models.OneToOneField(

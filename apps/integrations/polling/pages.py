@@ -5,6 +5,7 @@ it, and `PageStore` for the rules."""
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 from concurrent.futures import wait
 from dataclasses import dataclass
 
@@ -75,8 +76,12 @@ class _PageLookup:
     together: bool  # the page's ids lay together in the key index
 
 
-def _lookup(integration: Integration, events: list, span: bool = True) -> _PageLookup:
-    ids = _page_ids(events)
+def _lookup(
+    integration: Integration, events: Sequence, span: bool = True, ids: list[str] | None = None
+) -> _PageLookup:
+    """`ids`: each event's id when the adapter read them already (then only the missing events
+    are read from `events`: an NDJSON page parses those alone)."""
+    ids = _page_ids(events) if ids is None else ids
     positions, previously_polled, together = _absent(integration.pk, ids, span)
     missing = [
         inbound.incoming_event(
@@ -137,8 +142,9 @@ class PageStore:
     def __exit__(self, *exc_info) -> None:
         self.close()
 
-    def add(self, events: list, *, skipped: int = 0) -> None:
-        lookup = self._lookup_while_storing_pending(events)
+    def add(self, events: Sequence, *, skipped: int = 0, ids: list[str] | None = None) -> None:
+        """`ids`: each event's id (polled_event_id), when the adapter read them already."""
+        lookup = self._lookup_while_storing_pending(events, ids)
         counts = PageCounts(polled=len(events), previously_polled=lookup.previously_polled)
         taken = self.last_stored_ids
         missing: list[inbound.IncomingEvent] = []
@@ -153,12 +159,12 @@ class PageStore:
         counts.already_received = counts.polled - len(missing)
         self.pending = _PendingPage(counts=counts, missing=missing, skipped=skipped)
 
-    def _lookup_while_storing_pending(self, events: list) -> _PageLookup:
+    def _lookup_while_storing_pending(self, events: Sequence, ids: list[str] | None) -> _PageLookup:
         if self.lookups is None:
             self.flush()
-            result = _lookup(self.integration, events, self.span)
+            result = _lookup(self.integration, events, self.span, ids)
         else:
-            lookup = self.lookups.submit(self.integration, events, self.span)
+            lookup = self.lookups.submit(self.integration, events, self.span, ids)
             try:
                 self.flush()
             except BaseException:

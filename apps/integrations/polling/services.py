@@ -65,6 +65,7 @@ DAILY_TASK = "integrations.reconcile_all"
 DAILY_TASK_NAME = "integrations: daily reconciliation"
 MAX_PAGES_PER_RUN = 100_000
 MAX_ERROR_CHARS = 4000
+READ_CHUNK_BYTES = 1 << 20  # a page's body is read in chunks of this size
 
 
 class PollError(RuntimeError):
@@ -308,7 +309,7 @@ def _run_pages(
     renewed as each page arrives, before it is stored."""
     adapter = adapter_for(config)
     http = session or policy_session()
-    headers = {"Accept": "application/json", "User-Agent": "AffiliateHub-poller/1"}
+    headers = {"Accept": adapter.accept, "User-Agent": "AffiliateHub-poller/1"}
     if config.auth_header_name and config.auth_header_value:
         headers[config.auth_header_name] = config.auth_header_value
     store = PageStore(integration=config.integration, run=run)
@@ -336,14 +337,14 @@ def _run_pages(
                     )
                 cursor = page.next_cursor
                 if cursor is not None and cursor in seen_cursors:
-                    store.add(page.events, skipped=page.skipped)
+                    store.add(page.events, skipped=page.skipped, ids=page.ids)
                     raise PageFormatError(
                         f"The source repeated cursor {cursor!r}; stopping to avoid a loop."
                     )
                 if cursor is not None:
                     seen_cursors.add(cursor)
                     following = prefetch(cursor)
-                store.add(page.events, skipped=page.skipped)
+                store.add(page.events, skipped=page.skipped, ids=page.ids)
                 if cursor is None:
                     store.flush()
                     return
@@ -401,11 +402,18 @@ def _fetch(
     for attempt in retrying:
         with attempt:
             response = http.get(
-                config.url, params=params, headers=headers, timeout=config.timeout_seconds
+                config.url,
+                params=params,
+                headers=headers,
+                timeout=config.timeout_seconds,
+                stream=True,
             )
             if response.status_code != 200:
                 raise PollHttpError(response.status_code, response.text, _retry_after(response))
-            return response.content
+            # Read in large chunks: `response.content` reads 10 kB at a time, and a page of
+            # 10,000 events (~1.7 MB) took ~30% longer to read that way (2026-12-08). Read
+            # errors are requests' own, as with `content` (iter_content wraps urllib3's).
+            return b"".join(response.iter_content(chunk_size=READ_CHUNK_BYTES))
     raise AssertionError("unreachable")  # pragma: no cover - reraise=True raises the last error
 
 

@@ -38,12 +38,16 @@ from apps.integrations.models import EventSource
 #   below (a one-time filter on the range's count) and says so with a row at position -1.
 # - lookup (_ABSENT_LOOKUP_SQL): the page's ids looked up in the index with `= ANY` of the array
 #   as one value. The run uses it for its remaining pages once a page's range overflowed.
-# The polled events' branch names the ids as `{ids}` itself rather than through `page`: for the
-# text form PostgreSQL folds string_to_array of a parameter into a constant array when it plans
-# the statement, and tests `= ANY` of a constant array with a hash table. Through `page` it
-# compared each polled row with every id of the page in turn, and as a long run stored more
-# polled rows its pages' lookups grew slower (70 ms to 700 ms per page over 10 pages of 10,000).
-# In span mode the branch is also bounded by the page's range.
+# The polled events' branch must never compare each polled row with every id of the page in
+# turn (`= ANY` of the page's array, not a constant): as a long run stored more polled rows its
+# pages' lookups grew slower (70 ms to 700 ms per page over 10 pages of 10,000).
+# - lookup: the branch names the ids as `{ids}` itself: PostgreSQL folds string_to_array of a
+#   parameter into a constant array when it plans the statement and tests `= ANY` of a constant
+#   array with a hash table.
+# - span: the branch reads the polled keys of the page's range only (the partial index's range
+#   scan) and keeps those in the page with a hashed `IN`. Planning `= ANY` of a constant array of
+#   10,000 ids cost ~10 ms per page (the planner estimates each element), 40% of the page's
+#   lookup (25 -> 14 ms per page of 10,000 at 1M stored keys, 2026-12-08).
 _ABSENT_LOOKUP_SQL = """
 WITH page AS MATERIALIZED (SELECT {ids} AS ids),
 found AS MATERIALIZED (
@@ -78,9 +82,12 @@ SELECT u.position, NULL FROM page, unnest(page.ids) WITH ORDINALITY AS u(webhook
 LEFT JOIN found f ON f.webhook_id = u.webhook_id
 WHERE f.webhook_id IS NULL
 UNION ALL
-SELECT 0, e.webhook_id::text FROM integrations_inboundevent e
-WHERE e.integration_id = %(integration)s AND e.source = %(poll)s AND e.webhook_id = ANY({ids})
-  AND e.webhook_id >= (SELECT lo FROM bounds) AND e.webhook_id <= (SELECT hi FROM bounds)
+SELECT 0, polled.webhook_id FROM (
+    SELECT e.webhook_id::text AS webhook_id FROM integrations_inboundevent e
+    WHERE e.integration_id = %(integration)s AND e.source = %(poll)s
+      AND e.webhook_id >= (SELECT lo FROM bounds) AND e.webhook_id <= (SELECT hi FROM bounds)
+) polled
+WHERE polled.webhook_id IN (SELECT unnest(ids) FROM page)
 UNION ALL
 SELECT -1, NULL FROM overflow WHERE overflowed
 """
