@@ -70,31 +70,7 @@ WITH per_segment AS (
            x.reason AS x_reason, x.first_day AS x_first_day, x.last_day AS x_last_day
     FROM per_segment s
     LEFT JOIN gated_segment x USING (player_id, currency, segment)
-), per_player AS (
-    SELECT p.affiliate_id, COALESCE(v.version_id, a.plan_id) AS plan_id, s.player_id, s.currency,
-           SUM(s.ggr) AS ggr, SUM(s.bonuses) AS bonuses,
-           SUM(s.jackpot) AS jackpot, SUM(s.taxes) AS taxes, SUM(s.payment_fees) AS payment_fees,
-           SUM(s.adjustments) AS adjustments,
-           COALESCE(SUM(s.x_ggr), 0) AS x_ggr, COALESCE(SUM(s.x_bonuses), 0) AS x_bonuses,
-           COALESCE(SUM(s.x_jackpot), 0) AS x_jackpot, COALESCE(SUM(s.x_taxes), 0) AS x_taxes,
-           COALESCE(SUM(s.x_payment_fees), 0) AS x_payment_fees,
-           COALESCE(SUM(s.x_adjustments), 0) AS x_adjustments,
-           string_agg(s.x_reason, '; ') AS x_reason, MIN(s.x_first_day) AS x_first_day,
-           MAX(s.x_last_day) AS x_last_day
-    FROM split s
-    JOIN players_player p ON p.id = s.player_id
-    CROSS JOIN LATERAL (
-        SELECT CASE WHEN s.segment = 0 THEN %(start)s::date
-                    ELSE (%(bounds)s::date[])[s.segment] END AS first_day
-    ) seg
-    JOIN commissions_planassignment a
-      ON a.affiliate_id = p.affiliate_id AND a.brand = p.brand
-     AND a.valid_from <= seg.first_day AND (a.valid_to IS NULL OR seg.first_day < a.valid_to)
-    LEFT JOIN unnest(%(plan_ids)s::bigint[], %(version_ids)s::bigint[]) AS v(plan_id, version_id)
-      ON v.plan_id = a.plan_id
-    WHERE true {player_filter}
-    GROUP BY p.affiliate_id, COALESCE(v.version_id, a.plan_id), s.player_id, s.currency
-), netted AS (
+{per_player}), netted AS MATERIALIZED (
     SELECT pp.*, pl.admin_fee_percent,
            pp.ggr - (CASE WHEN pl.deduct_bonuses THEN pp.bonuses ELSE 0 END
                    + CASE WHEN pl.deduct_jackpot THEN pp.jackpot ELSE 0 END
@@ -118,12 +94,80 @@ SELECT affiliate_id, plan_id, player_id, currency, ggr, ggr - net AS deductions,
 FROM netted
 """
 
+# `{per_player}`: the segments of a player are summed per plan (PER_PLAYER_SEGMENTS); when no
+# plan assignment starts or ends inside the period (`%(bounds)s` empty, the usual month) every
+# (player, currency) has one segment and one assignment (assignments never overlap), so the
+# per-player rows are the segment rows as they are (PER_PLAYER_ONE_SEGMENT): no sort and second
+# GROUP BY of every player's row (about 0.3 s of the close's serial time at 100k players).
+# `netted` is MATERIALIZED so its two net figures are computed once a row: inlined, each of the
+# final columns that names them computed the whole CASE sum again.
+PER_PLAYER_SEGMENTS = """per_player AS (
+    SELECT p.affiliate_id, COALESCE(v.version_id, a.plan_id) AS plan_id, s.player_id, s.currency,
+           SUM(s.ggr) AS ggr, SUM(s.bonuses) AS bonuses,
+           SUM(s.jackpot) AS jackpot, SUM(s.taxes) AS taxes, SUM(s.payment_fees) AS payment_fees,
+           SUM(s.adjustments) AS adjustments,
+           COALESCE(SUM(s.x_ggr), 0) AS x_ggr, COALESCE(SUM(s.x_bonuses), 0) AS x_bonuses,
+           COALESCE(SUM(s.x_jackpot), 0) AS x_jackpot, COALESCE(SUM(s.x_taxes), 0) AS x_taxes,
+           COALESCE(SUM(s.x_payment_fees), 0) AS x_payment_fees,
+           COALESCE(SUM(s.x_adjustments), 0) AS x_adjustments,
+           string_agg(s.x_reason, '; ') AS x_reason, MIN(s.x_first_day) AS x_first_day,
+           MAX(s.x_last_day) AS x_last_day
+    FROM split s
+    JOIN players_player p ON p.id = s.player_id
+    CROSS JOIN LATERAL (
+        SELECT CASE WHEN s.segment = 0 THEN %(start)s::date
+                    ELSE (%(bounds)s::date[])[s.segment] END AS first_day
+    ) seg
+    JOIN commissions_planassignment a
+      ON a.affiliate_id = p.affiliate_id AND a.brand = p.brand
+     AND a.valid_from <= seg.first_day AND (a.valid_to IS NULL OR seg.first_day < a.valid_to)
+    LEFT JOIN unnest(%(plan_ids)s::bigint[], %(version_ids)s::bigint[]) AS v(plan_id, version_id)
+      ON v.plan_id = a.plan_id
+    WHERE true {player_filter}
+    GROUP BY p.affiliate_id, COALESCE(v.version_id, a.plan_id), s.player_id, s.currency
+"""
+PER_PLAYER_ONE_SEGMENT = """per_player AS (
+    SELECT p.affiliate_id, COALESCE(v.version_id, a.plan_id) AS plan_id, s.player_id, s.currency,
+           s.ggr, s.bonuses, s.jackpot, s.taxes, s.payment_fees, s.adjustments,
+           COALESCE(s.x_ggr, 0) AS x_ggr, COALESCE(s.x_bonuses, 0) AS x_bonuses,
+           COALESCE(s.x_jackpot, 0) AS x_jackpot, COALESCE(s.x_taxes, 0) AS x_taxes,
+           COALESCE(s.x_payment_fees, 0) AS x_payment_fees,
+           COALESCE(s.x_adjustments, 0) AS x_adjustments,
+           s.x_reason, s.x_first_day, s.x_last_day
+    FROM split s
+    JOIN players_player p ON p.id = s.player_id
+    JOIN commissions_planassignment a
+      ON a.affiliate_id = p.affiliate_id AND a.brand = p.brand
+     AND a.valid_from <= %(start)s::date AND (a.valid_to IS NULL OR %(start)s::date < a.valid_to)
+    LEFT JOIN unnest(%(plan_ids)s::bigint[], %(version_ids)s::bigint[]) AS v(plan_id, version_id)
+      ON v.plan_id = a.plan_id
+    WHERE true {player_filter}
+"""
+
+
+def _player_ngr_select(*, report_filter: str, player_filter: str, gated: str) -> dict[bool, str]:
+    """PLAYER_NGR_SELECT for each shape, keyed by one_segment (`%(bounds)s` empty)."""
+    return {
+        one_segment: PLAYER_NGR_SELECT.format(
+            per_player="), "
+            + (PER_PLAYER_ONE_SEGMENT if one_segment else PER_PLAYER_SEGMENTS).format(
+                player_filter=player_filter
+            ),
+            report_filter=report_filter,
+            gated=gated,
+        )
+        for one_segment in (True, False)
+    }
+
+
 # Why SQL: CREATE TABLE AS may run its SELECT in parallel (INSERT ... SELECT never does), and
 # the close reads the per-player rows three times (groups, suppressed, statement player rows).
-CLOSE_PLAYER_NGR_SQL = (
-    "CREATE TEMP TABLE close_player_ngr ON COMMIT DROP AS"
-    + PLAYER_NGR_SELECT.format(report_filter="", player_filter="", gated="close_gated_days")
-)
+CLOSE_PLAYER_NGR_SQL = {
+    one_segment: "CREATE TEMP TABLE close_player_ngr ON COMMIT DROP AS" + select
+    for one_segment, select in _player_ngr_select(
+        report_filter="", player_filter="", gated="close_gated_days"
+    ).items()
+}
 # Why SQL: the compliance gate's refused (player, day) pairs, read by CLOSE_PLAYER_NGR_SQL.
 CLOSE_GATED_DAYS_SQL = (
     "CREATE TEMP TABLE close_gated_days ON COMMIT DROP AS"
@@ -175,7 +219,7 @@ SELECT s.id, n.plan_id, n.player_id, n.ggr, n.deductions, n.admin_fee, n.ngr, n.
 """
 
 # Why SQL: a restatement counts one player's revenue by the close's own query.
-_ONE_PLAYER_NGR_SQL = PLAYER_NGR_SELECT.format(
+_ONE_PLAYER_NGR_SQL = _player_ngr_select(
     report_filter="AND r.player_id = %(player)s AND r.currency = %(currency)s",
     player_filter="AND COALESCE(v.version_id, a.plan_id) = %(plan)s",
     gated="(" + REVSHARE_GATED_DAYS_SQL.format(player_filter="AND p.id = %(player)s") + ")",
@@ -202,7 +246,7 @@ def one_player_ngr_rows(params: dict) -> list[tuple]:
     """The close's per-player NGR rows for params["player"] under params["plan"] in
     params["currency"]; the other parameters are the close's (`start`, `end`, `bounds`, `tz`
     and the plan versions')."""
-    return fetch_all(_ONE_PLAYER_NGR_SQL, params)
+    return fetch_all(_ONE_PLAYER_NGR_SQL[not params["bounds"]], params)
 
 
 def close_player_ngr(params: dict) -> tuple[list[tuple], list[tuple], list[tuple]]:
@@ -214,7 +258,7 @@ def close_player_ngr(params: dict) -> tuple[list[tuple], list[tuple], list[tuple
         # The caller's transaction may already hold them (closing several periods in a row).
         cursor.execute("DROP TABLE IF EXISTS close_player_ngr, close_gated_days")
         cursor.execute(CLOSE_GATED_DAYS_SQL, params)
-        cursor.execute(CLOSE_PLAYER_NGR_SQL, params)
+        cursor.execute(CLOSE_PLAYER_NGR_SQL[not params["bounds"]], params)
         cursor.execute(CLOSE_NGR_GROUPS_SQL)
         groups = cursor.fetchall()
         cursor.execute(CLOSE_SUPPRESSED_SQL)
