@@ -17,6 +17,7 @@ thousand (a revenue report's) is dead and recorded nothing.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import hashlib
 import time
@@ -389,6 +390,15 @@ def load(
             cursor.execute(f"ANALYZE {key_table}")
         conn.commit()
         seconds["analyze"] = round(time.perf_counter() - started, 1)
+        # Write the load's dirty pages out now: a server that grew to this size over months
+        # would not be flushing gigabytes of them while it is measured (a 10 s ingest that met
+        # the checkpoint the load triggered ran at 0.36 of the floor instead of 0.51).
+        started = time.perf_counter()
+        conn.autocommit = True
+        # Not a superuser (nor pg_checkpoint): the server checkpoints when it will.
+        with contextlib.suppress(psycopg.errors.InsufficientPrivilege):
+            cursor.execute("CHECKPOINT")
+        seconds["checkpoint"] = round(time.perf_counter() - started, 1)
     return {
         "first_event_id": plan.event_id(plan.first_n),
         "events": blocks * BLOCK,
