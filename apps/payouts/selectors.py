@@ -13,7 +13,7 @@ from apps.commissions.models import CommissionEntry, CommissionHold
 from apps.core.filters import filterset_apply
 from apps.core.models import AuditLog
 from apps.integrations.models import DeliveryAttempt, OutboundDelivery
-from apps.integrations.outbound.public import archived_delivery_location
+from apps.integrations.outbound.public import archived_delivery_locations
 from apps.payouts.destinations import describe, same_payee
 from apps.payouts.filters import PayoutFilter
 from apps.payouts.fx import FxRateMissing, fx_quote
@@ -185,11 +185,17 @@ def payout_history(payout: Payout) -> dict:
     ):
         attempts[attempt.delivery_id].append(attempt)
     live = {d.idempotency_key for d in deliveries}
-    archived = []
-    for number in range(1, payout.submission_count + 1):
-        key = payout.gateway_request_key(number)
-        if key not in live and (location := archived_delivery_location(idempotency_key=key)):
-            archived.append({"number": number, "key": key, "archive": location})
+    gone = {
+        payout.gateway_request_key(number): number
+        for number in range(1, payout.submission_count + 1)
+        if payout.gateway_request_key(number) not in live
+    }
+    locations = archived_delivery_locations(list(gone)) if gone else {}
+    archived = [
+        {"number": number, "key": key, "archive": locations[key]}
+        for key, number in gone.items()
+        if key in locations
+    ]
     return {
         "audit": audit,
         "deliveries": [(d, attempts[d.pk]) for d in deliveries],

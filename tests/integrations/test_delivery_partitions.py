@@ -225,3 +225,12 @@ def test_admin_says_where_an_archived_delivery_is(admin_client, archived_month):
         f"/admin/integrations/outbounddelivery/{archived_month.kept.pk}/change/"
     )
     assert kept.status_code == 200
+
+
+def test_archives_of_many_keys_are_found_in_two_queries(archived_month, django_assert_num_queries):
+    from apps.integrations.outbound.retention import archived_delivery_locations
+
+    with django_assert_num_queries(2):
+        found = archived_delivery_locations(["k-done", "k-dead", "k-new", "no-such-key"])
+    # k-new's month was kept, no-such-key was never enqueued: neither is in an archive.
+    assert found == {"k-done": archived_month.record, "k-dead": archived_month.record}

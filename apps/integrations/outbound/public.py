@@ -4,10 +4,10 @@ sends it after commit). `postback_enqueue` is the transport of affiliate postbac
 URL-encoded, one endpoint per template); when to fire one is apps.postbacks'.
 `delivery_claim`/`delivery_record` (with an `HttpResult`) are the engine's two steps around an
 HTTP request: the sandbox's demo records a receiver's answer with them. Models are imported from
-`apps.integrations.models`. `archived_delivery_location` names the archive file holding a delivery
-whose month was archived and dropped (apps/integrations/outbound/retention.py)."""
+`apps.integrations.models`. `archived_delivery_locations` names the archive files holding
+deliveries whose month was archived and dropped (apps/integrations/outbound/retention.py)."""
 
-from apps.integrations.outbound.retention import archived_delivery_location
+from apps.integrations.outbound.retention import archived_delivery_locations
 from apps.integrations.outbound.services import (
     DeliveryOutcome,
     HttpResult,
@@ -29,7 +29,7 @@ __all__ = [
     "DeliveryOutcome",
     "HttpResult",
     "OutboundError",
-    "archived_delivery_location",
+    "archived_delivery_locations",
     "delivery_claim",
     "delivery_enqueue",
     "delivery_record",

@@ -46,10 +46,23 @@ def archived_delivery_location(
 ) -> EventArchive | None:
     """The archive holding a delivery that is no longer a row, by key or by id."""
     if idempotency_key is not None:
-        key = OutboundDeliveryKey.objects.filter(pk=idempotency_key).first()
-        if key is None:
-            return None
-        return EventArchive.objects.filter(
-            table=DELIVERY_TABLE, month=month_start(key.created_at)
-        ).first()
+        return archived_delivery_locations([idempotency_key]).get(idempotency_key)
     return archive_holding(table=DELIVERY_TABLE, row_id=delivery_id)
+
+
+def archived_delivery_locations(idempotency_keys: list[str]) -> dict[str, EventArchive]:
+    """{key: the archive holding its delivery} for those of `idempotency_keys` whose month was
+    archived (two queries, whatever the number of keys)."""
+    months = {
+        key: month_start(created_at)
+        for key, created_at in OutboundDeliveryKey.objects.filter(
+            pk__in=idempotency_keys
+        ).values_list("pk", "created_at")
+    }
+    archives = {
+        archive.month: archive
+        for archive in EventArchive.objects.filter(
+            table=DELIVERY_TABLE, month__in=set(months.values())
+        )
+    }
+    return {key: archives[month] for key, month in months.items() if month in archives}
